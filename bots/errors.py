@@ -1,0 +1,102 @@
+"""Failure types: what went wrong, and whether trying again could help.
+
+The tree::
+
+    PayerbotError
+    ├── BusinessError            the portal answered and the answer is "no": recorded, never retried
+    │   ├── MemberNotFound       eligibility search found nobody (AAA 75-style)
+    │   ├── ClaimNotFound        claim not on file (277 category A4)
+    │   └── PatientMismatch      the page shows someone else, or several candidates none of
+    │                            which matches exactly: a person must look ("right patient, or
+    │                            no result")
+    ├── PortalError              the portal or the bot failed: retried with backoff
+    │   ├── PortalTimeout        a page or an answer did not come in time
+    │   ├── PortalUnavailable    5xx, maintenance page, connection refused
+    │   ├── SessionExpired       logged out under us (inactivity, absolute lifetime, newer login)
+    │   └── LayoutChanged        an element the flow relies on is not on the page
+    ├── AuthenticationError      login rejected (password, TOTP, locked): never retried (lockout risk)
+    ├── CapabilityMissing        the portal's flow cannot do this kind of lookup
+    └── ConfigurationError       settings or credentials are missing or wrong
+
+Messages never contain PHI or secrets: they describe the failure, not the patient.
+Each error has a stable ``code`` (its class name in snake case) for reports and rules.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+
+class PayerbotError(Exception):
+    """Base of every error payerbot raises on purpose."""
+
+    retryable: ClassVar[bool] = False
+
+    @classmethod
+    def code(cls) -> str:
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
+
+class BusinessError(PayerbotError):
+    """The portal answered and the answer is "no"; recorded as an outcome, never retried.
+
+    ``reason_code`` carries the X12 code when the portal gives one (AAA03 for
+    eligibility rejects, 277 category for claims).
+    """
+
+    default_reason_code: ClassVar[str | None] = None
+
+    def __init__(self, message: str, *, reason_code: str | None = None) -> None:
+        super().__init__(message)
+        self.reason_code = reason_code or self.default_reason_code
+
+
+class MemberNotFound(BusinessError):
+    """No member matches the search (AAA03 75)."""
+
+    default_reason_code = "75"
+
+
+class ClaimNotFound(BusinessError):
+    """The claim is not on file with the payer (277 category A4)."""
+
+    default_reason_code = "A4"
+
+
+class PatientMismatch(BusinessError):
+    """The page identifies a different or ambiguous member: a person must decide."""
+
+
+class PortalError(PayerbotError):
+    """The portal or the bot failed; worth another try after a pause."""
+
+    retryable = True
+
+
+class PortalTimeout(PortalError):
+    """A page, a spinner or an answer did not finish in time."""
+
+
+class PortalUnavailable(PortalError):
+    """The portal answered with an error page (5xx, maintenance) or not at all."""
+
+
+class SessionExpired(PortalError):
+    """The portal logged us out: log in again and retry the item once."""
+
+
+class LayoutChanged(PortalError):
+    """An element the flow relies on is missing: the portal may have been redesigned."""
+
+
+class AuthenticationError(PayerbotError):
+    """The portal rejected the login. Never retried: retries lock accounts."""
+
+
+class CapabilityMissing(PayerbotError):
+    """The portal's flow does not implement this kind of lookup."""
+
+
+class ConfigurationError(PayerbotError):
+    """Settings or credentials are missing or inconsistent."""

@@ -1,0 +1,111 @@
+"""The extension point: PortalFlow, one subclass per payer portal in flows/, and its registry.
+
+A flow only drives the page and returns typed results. It never touches the queue,
+the spreadsheet, the environment or the clock (no sleeps: wait for page states).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from bots.errors import ConfigurationError
+from bots.models import LookupKind
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
+
+    from bots.models import (
+        ClaimStatusQuery,
+        ClaimStatusResult,
+        EligibilityQuery,
+        EligibilityResult,
+    )
+
+
+@dataclass(frozen=True, repr=False)
+class LoginSecrets:
+    """What a flow needs to log in. repr shows no values."""
+
+    username: str
+    password: str
+    totp_seed: str | None = None
+
+    def __repr__(self) -> str:
+        return f"LoginSecrets(username=***, password=***, totp_seed={'***' if self.totp_seed else None})"
+
+
+class PortalFlow(ABC):
+    """Drives one payer portal. Subclasses set ``name`` and implement what the portal offers.
+
+    ``base_url`` comes from settings. A lookup a portal does not offer is simply not
+    overridden: ``capabilities()`` reports it and the engine refuses before any browser starts.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str] = ""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    @abstractmethod
+    async def login(self, page: Page, secrets: LoginSecrets) -> None:
+        """Reach the logged-in home page (MFA and interstitials included) or raise."""
+
+    @abstractmethod
+    async def is_logged_in(self, page: Page) -> bool:
+        """True when the page is inside a live session (detects expiry)."""
+
+    async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
+        raise NotImplementedError
+
+    async def claim_status(self, page: Page, query: ClaimStatusQuery) -> ClaimStatusResult:
+        raise NotImplementedError
+
+    @classmethod
+    def capabilities(cls) -> frozenset[LookupKind]:
+        offered = set()
+        if cls.eligibility is not PortalFlow.eligibility:
+            offered.add(LookupKind.ELIGIBILITY)
+        if cls.claim_status is not PortalFlow.claim_status:
+            offered.add(LookupKind.CLAIM_STATUS)
+        return frozenset(offered)
+
+
+_REGISTRY: dict[str, type[PortalFlow]] = {}
+
+
+def register(flow_cls: type[PortalFlow]) -> type[PortalFlow]:
+    """Class decorator: make a flow findable by its name. Duplicate names are refused."""
+    name = getattr(flow_cls, "name", None)
+    if not name:
+        raise ConfigurationError(f"{flow_cls.__qualname__} has no name")
+    existing = _REGISTRY.get(name)
+    if existing is not None and existing is not flow_cls:
+        raise ConfigurationError(
+            f"two flows are named {name!r}: {existing.__module__}.{existing.__qualname__} "
+            f"and {flow_cls.__module__}.{flow_cls.__qualname__}"
+        )
+    _REGISTRY[name] = flow_cls
+    return flow_cls
+
+
+def load_flows(package: str = "flows") -> dict[str, type[PortalFlow]]:
+    """Import every module of the flows package so each registers itself."""
+    pkg = importlib.import_module(package)
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package}.{info.name}")
+    return dict(_REGISTRY)
+
+
+def get_flow(name: str) -> type[PortalFlow]:
+    flows = load_flows()
+    try:
+        return flows[name]
+    except KeyError:
+        known = ", ".join(sorted(flows)) or "none"
+        raise ConfigurationError(f"no flow named {name!r} in flows/ (known: {known})") from None

@@ -1,0 +1,140 @@
+"""Settings: defaults in config/*.toml, overridden by PAYERBOT_* environment variables.
+
+Nested keys use ``__``: ``PAYERBOT_PORTALS__PAYERHUB__MAX_SESSIONS=4``,
+``PAYERBOT_BROWSER__EXECUTABLE=/usr/bin/chromium``. Credentials never live in the
+TOML files: they come from the environment or the secrets folder (credentials.py).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+"""The checkout: config/, fixtures/ and the default data folder ./var live here."""
+
+
+class BrowserSettings(BaseModel):
+    """Which Chromium to start and how."""
+
+    executable: Path | None = None
+    headless: bool = True
+    action_timeout_ms: int = 15_000
+    navigation_timeout_ms: int = 30_000
+    block_resource_types: list[str] = Field(default_factory=lambda: ["font", "media"])
+    trace_on_failure: bool = True
+
+
+class PortalSettings(BaseModel):
+    """One payer portal: where it is, which flow drives it, which accounts log in."""
+
+    flow: str | None = None
+    title: str = ""
+    base_url: str
+    accounts: list[str] = Field(min_length=1)
+    max_sessions: int = Field(default=2, ge=1)
+    lookups_per_context: int = Field(default=250, ge=1)
+    fixture: str | None = None
+    """Name of the bundled mock portal that serves base_url (started on demand if local)."""
+
+    @property
+    def is_local(self) -> bool:
+        return urlsplit(self.base_url).hostname in {"127.0.0.1", "localhost", "::1"}
+
+
+class PayerSettings(BaseModel):
+    """A payer, the portal that answers for it, and the names worklists use for it."""
+
+    name: str
+    portal: str
+    aliases: list[str] = Field(default_factory=list)
+
+
+class QueueSettings(BaseModel):
+    """Retry and lease discipline of the work queue."""
+
+    max_attempts: int = Field(default=3, ge=1)
+    backoff_base_seconds: float = 2.0
+    backoff_max_seconds: float = 120.0
+    lease_seconds: float = 180.0
+    dedupe_window_hours: float = 12.0
+
+
+class AccountCredentials(BaseModel):
+    """A portal login. Secret values never print: repr shows only which keys are set."""
+
+    username: SecretStr | None = None
+    password: SecretStr | None = None
+    totp_seed: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    """Everything configurable, validated at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAYERBOT_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    data_dir: Path = ROOT / "var"
+    fixtures_dir: Path = ROOT / "fixtures"
+    timezone: str = "America/New_York"
+    log_level: str = "INFO"
+    browser: BrowserSettings = Field(default_factory=BrowserSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    portals: dict[str, PortalSettings] = Field(default_factory=dict)
+    payers: dict[str, PayerSettings] = Field(default_factory=dict)
+    credentials: dict[str, dict[str, AccountCredentials]] = Field(default_factory=dict, repr=False)
+    secrets_dir: Path | None = None
+    """Folder of <portal>/<account>/{username,password,totp_seed} files; default data_dir/secrets."""
+
+    @field_validator("data_dir", "fixtures_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_dir = Path(os.environ.get("PAYERBOT_CONFIG_DIR", ROOT / "config"))
+        toml_files = sorted(config_dir.glob("*.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_files))
+
+    @cached_property
+    def store_url(self) -> str:
+        return os.environ.get("PAYERBOT_DATABASE_URL") or f"sqlite:///{self.data_dir / 'payerbot.db'}"
+
+    @property
+    def resolved_secrets_dir(self) -> Path:
+        return self.secrets_dir or self.data_dir / "secrets"
+
+    def payer(self, payer_id: str) -> PayerSettings:
+        return self.payers[payer_id]
+
+    def portal_for_payer(self, payer_id: str) -> str:
+        return self.payers[payer_id].portal
+
+    def flow_name(self, portal_id: str) -> str:
+        return self.portals[portal_id].flow or portal_id
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from TOML + environment, with explicit overrides on top (tests, CLI flags)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

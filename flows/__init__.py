@@ -1,0 +1,1 @@
+"""Payer portal flows: one module per portal, each a registered PortalFlow subclass."""
