@@ -1,0 +1,186 @@
+"""Structured JSON logs (structlog) with PHI and secrets redacted by key and by value.
+
+Every record, ours or a library's (SQLAlchemy, uvicorn, asyncio), passes through one
+processor chain ending in the redactor, then goes to the run's JSON-lines file and,
+briefly, to stderr. Tracebacks are rendered as data without local variables.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import structlog
+from structlog.tracebacks import ExceptionDictTransformer
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from bots.models import PHI_FIELDS
+
+REDACTED = "[REDACTED]"
+
+SECRET_KEYS: frozenset[str] = frozenset(
+    {"password", "totp_seed", "totp", "code", "secret", "token", "cookie", "cookies",
+     "authorization", "username", "storage_state", "set-cookie"}
+)
+_SENSITIVE_KEYS = {k.lower() for k in PHI_FIELDS | SECRET_KEYS}
+
+
+class Redactor:
+    """Masks values registered as sensitive (worklist PHI, credentials) wherever they appear."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+
+    def add(self, *values: object) -> None:
+        """Register PHI or secret values; dates are registered in the formats portals print."""
+        fresh: set[str] = set()
+        for value in values:
+            for text in _variants(value):
+                if len(text) >= 3 and text not in self._values:
+                    fresh.add(text)
+        if fresh:
+            with self._lock:
+                self._values |= fresh
+                ordered = sorted(self._values, key=len, reverse=True)
+                self._pattern = re.compile("|".join(_loose(v) for v in ordered), re.IGNORECASE)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+            self._pattern = None
+
+    def text(self, text: str) -> str:
+        pattern = self._pattern
+        return pattern.sub(REDACTED, text) if pattern else text
+
+    def scrub(self, value: Any, key: str | None = None, *, by_key: bool = True) -> Any:
+        if by_key and key is not None and key.lower() in _SENSITIVE_KEYS and value not in (None, ""):
+            return REDACTED
+        if isinstance(value, str):
+            return self.text(value)
+        # Inside a rendered traceback, keys such as "name" are code, not people: values only.
+        by_key = by_key and key != "exception"
+        if isinstance(value, Mapping):
+            return {k: self.scrub(v, str(k), by_key=by_key) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self.scrub(v, key, by_key=by_key) for v in value]
+        return value
+
+    def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+        return {k: self.scrub(v, k) for k, v in event_dict.items()}
+
+
+def _loose(value: str) -> str:
+    """Match a value also when a portal prints it with spaces or dashes inside (ACM-1234 5)."""
+    return r"[\s\-]?".join(re.escape(ch) for ch in value)
+
+
+def _variants(value: object) -> Iterable[str]:
+    if value is None:
+        return ()
+    if isinstance(value, date):
+        return (value.isoformat(), value.strftime("%m/%d/%Y"), value.strftime("%m%d%Y"))
+    text = str(value).strip()
+    out = {text}
+    compact = re.sub(r"[\s\-]", "", text)
+    out.add(compact)
+    return out
+
+
+redactor = Redactor()
+"""The process-wide redactor; the runner registers each item's PHI before working it."""
+
+_FILE_HANDLERS: dict[Path, logging.Handler] = {}
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.ExtraAdder(),
+    ]
+
+
+def _final_processors(*, structured_tracebacks: bool) -> list[Processor]:
+    exceptions: Processor = (
+        structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
+        if structured_tracebacks
+        else structlog.processors.format_exc_info  # plain text, never locals
+    )
+    return [exceptions, structlog.processors.UnicodeDecoder(), redactor]
+
+
+def configure(level: str = "INFO", console_level: str = "WARNING") -> None:
+    """Route structlog and stdlib logging through the redacting chain; console to stderr."""
+    structlog.configure(
+        processors=[
+            *_shared_processors(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    root = logging.getLogger()
+    root.setLevel(level)
+    for handler in list(root.handlers):
+        if getattr(handler, "_payerbot_console", False):
+            root.removeHandler(handler)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(console_level)
+    console.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=_shared_processors(),
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *_final_processors(structured_tracebacks=False),
+                structlog.dev.ConsoleRenderer(colors=False),
+            ],
+        )
+    )
+    console._payerbot_console = True  # type: ignore[attr-defined]
+    root.addHandler(console)
+    for noisy in ("uvicorn.access", "httpx", "httpcore", "asyncio"):
+        logging.getLogger(noisy).setLevel("WARNING")
+
+
+def open_run_log(path: Path) -> Path:
+    """Start writing every record, as JSON lines, to ``path`` (owner-only permissions)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.touch(mode=0o600, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=_shared_processors(),
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *_final_processors(structured_tracebacks=True),
+                structlog.processors.JSONRenderer(sort_keys=False, default=str),
+            ],
+        )
+    )
+    logging.getLogger().addHandler(handler)
+    _FILE_HANDLERS[path] = handler
+    return path
+
+
+def close_run_log(path: Path) -> None:
+    handler = _FILE_HANDLERS.pop(path, None)
+    if handler is not None:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+def get_logger(name: str = "payerbot") -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,8 @@
+"""The store: SQLAlchemy tables and the work queue (SQLite by default, PostgreSQL to scale out)."""
+
+from __future__ import annotations
+
+from bots.store.core import Enqueued, Store, WorkItem, utcnow
+from bots.store.schema import FINISHED_STATES, ItemState
+
+__all__ = ["FINISHED_STATES", "Enqueued", "ItemState", "Store", "WorkItem", "utcnow"]

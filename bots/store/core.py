@@ -1,0 +1,381 @@
+"""The store: runs, the work queue with leases and retries, results. SQLite or PostgreSQL.
+
+Every method is synchronous and short; async callers hop to a thread
+(``await asyncio.to_thread(store.claim, ...)``). On SQLite every transaction starts
+with ``BEGIN IMMEDIATE`` so two processes never claim the same item; on PostgreSQL
+claims use ``FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+
+from bots.settings import QueueSettings
+from bots.store.schema import (
+    FINISHED_STATES,
+    ItemState,
+    import_errors,
+    metadata,
+    results,
+    run_items,
+    runs,
+    work_items,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """A claimed item as the runner sees it."""
+
+    id: int
+    reference: str
+    kind: str
+    payer_id: str
+    portal: str
+    query: dict[str, Any]
+    attempts: int
+    source_row: int | None
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """What enqueue did with one question: new work, an answer reused, or work re-queued."""
+
+    item_id: int
+    disposition: str  # queued | reused | requeued | pending
+
+
+def open_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            path.touch(mode=0o600)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    """Runs, the work queue and results, behind one small API."""
+
+    def __init__(self, url: str, queue: QueueSettings | None = None) -> None:
+        self.url = url
+        self.queue = queue or QueueSettings()
+        self.engine = open_engine(url)
+        metadata.create_all(self.engine)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # --- runs -----------------------------------------------------------------------------
+
+    def start_run(self, kind: str, trigger: str, source: str | None) -> str:
+        now = utcnow()
+        run_id = f"{now:%Y%m%d-%H%M%S}-{random.getrandbits(24):06x}"  # noqa: S311 - an id, not a secret
+        with self._tx() as conn:
+            conn.execute(
+                insert(runs).values(
+                    id=run_id, kind=kind, trigger=trigger, source=source, status="running",
+                    started_at=now, host=socket.gethostname(), pid=os.getpid(), counts={},
+                )
+            )
+        return run_id
+
+    def update_run(self, run_id: str, **values: Any) -> None:
+        with self._tx() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+    def finish_run(self, run_id: str, status: str, counts: dict[str, int], **values: Any) -> None:
+        self.update_run(run_id, status=status, counts=counts, finished_at=utcnow(), **values)
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        with self._tx() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+        return dict(row) if row else None
+
+    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(runs).order_by(runs.c.started_at.desc()).limit(limit)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def record_import_errors(self, run_id: str, errors: Sequence[dict[str, Any]]) -> None:
+        if errors:
+            with self._tx() as conn:
+                conn.execute(insert(import_errors), [{"run_id": run_id, **e} for e in errors])
+
+    # --- the queue ------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        run_id: str,
+        *,
+        reference: str,
+        kind: str,
+        payer_id: str,
+        portal: str,
+        query: dict[str, Any],
+        source_file: str | None = None,
+        source_row: int | None = None,
+        force: bool = False,
+    ) -> Enqueued:
+        """Add one question to the run. The same reference is never queued twice.
+
+        A finished answer younger than the dedupe window is reused; an older one, a
+        system failure, or ``force`` re-queues the existing item.
+        """
+        now = utcnow()
+        window = timedelta(hours=self.queue.dedupe_window_hours)
+        with self._tx() as conn:
+            row = conn.execute(
+                select(work_items).where(work_items.c.reference == reference).with_for_update()
+            ).mappings().first()
+            fields = {"query": query, "source_file": source_file, "source_row": source_row,
+                      "updated_at": now}
+            if row is None:
+                item_id = conn.execute(
+                    insert(work_items).values(
+                        reference=reference, kind=kind, payer_id=payer_id, portal=portal,
+                        state=ItemState.NEW.value, attempts=0, created_at=now, **fields,
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+                disposition = "queued"
+            else:
+                item_id = row["id"]
+                state = ItemState(row["state"])
+                fresh = row["finished_at"] is not None and now - row["finished_at"] < window
+                if state in (ItemState.IN_PROGRESS, ItemState.NEW, ItemState.ABANDONED):
+                    disposition = "pending"  # someone will answer it; this run reports it too
+                elif state in FINISHED_STATES and fresh and not force and state != ItemState.SYSTEM_FAILED:
+                    disposition = "reused"
+                else:
+                    conn.execute(
+                        update(work_items).where(work_items.c.id == item_id).values(
+                            state=ItemState.NEW.value, attempts=0, not_before=None,
+                            last_error_code=None, last_error_message=None, reason_code=None,
+                            finished_at=None, portal=portal, **fields,
+                        )
+                    )
+                    disposition = "requeued"
+            position = conn.execute(
+                select(func.count()).select_from(run_items).where(run_items.c.run_id == run_id)
+            ).scalar_one()
+            exists = conn.execute(
+                select(run_items.c.item_id).where(
+                    run_items.c.run_id == run_id, run_items.c.item_id == item_id
+                )
+            ).first()
+            if exists is None:
+                conn.execute(
+                    insert(run_items).values(
+                        run_id=run_id, item_id=item_id, position=position + 1, disposition=disposition
+                    )
+                )
+        return Enqueued(int(item_id), disposition)
+
+    def claim(self, run_id: str | None, portal: str, lease_seconds: float | None = None) -> WorkItem | None:
+        """Take the next due item of a portal (of one run, or any) under a lease."""
+        now = utcnow()
+        lease = timedelta(seconds=lease_seconds or self.queue.lease_seconds)
+        with self._tx() as conn:
+            conn.execute(
+                update(work_items)
+                .where(work_items.c.state == ItemState.IN_PROGRESS.value,
+                       work_items.c.lease_expires_at < now)
+                .values(state=ItemState.ABANDONED.value, lease_owner=None, updated_at=now)
+            )
+            stmt = (
+                select(work_items)
+                .where(
+                    work_items.c.portal == portal,
+                    work_items.c.state.in_([ItemState.NEW.value, ItemState.ABANDONED.value]),
+                    (work_items.c.not_before.is_(None)) | (work_items.c.not_before <= now),
+                )
+                .order_by(work_items.c.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if run_id is not None:
+                stmt = stmt.where(
+                    work_items.c.id.in_(select(run_items.c.item_id).where(run_items.c.run_id == run_id))
+                )
+            row = conn.execute(stmt).mappings().first()
+            if row is None:
+                return None
+            conn.execute(
+                update(work_items).where(work_items.c.id == row["id"]).values(
+                    state=ItemState.IN_PROGRESS.value, attempts=row["attempts"] + 1,
+                    lease_owner=self.owner, lease_expires_at=now + lease, updated_at=now,
+                )
+            )
+        return WorkItem(
+            id=row["id"], reference=row["reference"], kind=row["kind"], payer_id=row["payer_id"],
+            portal=row["portal"], query=row["query"], attempts=row["attempts"] + 1,
+            source_row=row["source_row"],
+        )
+
+    def next_due(self, run_id: str, portal: str) -> datetime | None:
+        """When the earliest waiting item of this run and portal becomes due (None: none wait)."""
+        with self._tx() as conn:
+            return conn.execute(
+                select(func.min(func.coalesce(work_items.c.not_before, work_items.c.updated_at)))
+                .where(
+                    work_items.c.portal == portal,
+                    work_items.c.state.in_(
+                        [ItemState.NEW.value, ItemState.ABANDONED.value, ItemState.IN_PROGRESS.value]
+                    ),
+                    work_items.c.id.in_(select(run_items.c.item_id).where(run_items.c.run_id == run_id)),
+                )
+            ).scalar_one_or_none()
+
+    def heartbeat(self, item_id: int, lease_seconds: float | None = None) -> None:
+        lease = timedelta(seconds=lease_seconds or self.queue.lease_seconds)
+        with self._tx() as conn:
+            conn.execute(
+                update(work_items)
+                .where(work_items.c.id == item_id, work_items.c.lease_owner == self.owner)
+                .values(lease_expires_at=utcnow() + lease)
+            )
+
+    def complete(
+        self,
+        item: WorkItem,
+        run_id: str,
+        *,
+        outcome: ItemState,
+        started_at: datetime,
+        payload: dict[str, Any] | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        reason_code: str | None = None,
+        evidence_path: str | None = None,
+        trace_path: str | None = None,
+        account: str | None = None,
+        retryable: bool = False,
+    ) -> ItemState:
+        """Record one attempt and move the item on. Returns the item's new state.
+
+        A retryable failure with attempts left goes back to ``new`` after an exponential
+        backoff with full jitter; otherwise it ends in ``system_failed``.
+        """
+        now = utcnow()
+        state = outcome
+        not_before = None
+        if outcome == ItemState.SYSTEM_FAILED and retryable and item.attempts < self.queue.max_attempts:
+            state = ItemState.NEW
+            cap = min(self.queue.backoff_max_seconds,
+                      self.queue.backoff_base_seconds * 2 ** (item.attempts - 1))
+            not_before = now + timedelta(seconds=random.uniform(cap / 2, cap))  # noqa: S311
+        with self._tx() as conn:
+            conn.execute(
+                insert(results).values(
+                    item_id=item.id, run_id=run_id, attempt=item.attempts, outcome=outcome.value,
+                    payload=payload, error_code=error_code, error_message=error_message,
+                    reason_code=reason_code, evidence_path=evidence_path, trace_path=trace_path,
+                    account=account, started_at=started_at, finished_at=now,
+                    duration_ms=(now - started_at).total_seconds() * 1000,
+                )
+            )
+            conn.execute(
+                update(work_items).where(work_items.c.id == item.id).values(
+                    state=state.value, not_before=not_before, lease_owner=None, lease_expires_at=None,
+                    last_error_code=error_code, last_error_message=error_message,
+                    reason_code=reason_code, updated_at=now,
+                    finished_at=now if state in FINISHED_STATES else None,
+                )
+            )
+        return state
+
+    def release(self, item: WorkItem) -> None:
+        """Give a claimed item back untouched (e.g. its portal was stopped): attempt not counted."""
+        with self._tx() as conn:
+            conn.execute(
+                update(work_items).where(work_items.c.id == item.id).values(
+                    state=ItemState.NEW.value, attempts=item.attempts - 1, lease_owner=None,
+                    lease_expires_at=None, updated_at=utcnow(),
+                )
+            )
+
+    def fail_pending(self, run_id: str, portal: str, error_code: str, message: str) -> int:
+        """End every unclaimed item of a portal in this run (e.g. its login was refused)."""
+        now = utcnow()
+        with self._tx() as conn:
+            return conn.execute(
+                update(work_items)
+                .where(
+                    work_items.c.portal == portal,
+                    work_items.c.state.in_([ItemState.NEW.value, ItemState.ABANDONED.value]),
+                    work_items.c.id.in_(select(run_items.c.item_id).where(run_items.c.run_id == run_id)),
+                )
+                .values(state=ItemState.SYSTEM_FAILED.value, last_error_code=error_code,
+                        last_error_message=message, updated_at=now, finished_at=now)
+            ).rowcount
+
+    # --- reading --------------------------------------------------------------------------
+
+    def run_outcomes(self, run_id: str) -> list[dict[str, Any]]:
+        """Every item of a run in worklist order with its state and its latest result."""
+        latest = (
+            select(results.c.item_id, func.max(results.c.id).label("result_id"))
+            .group_by(results.c.item_id)
+            .subquery()
+        )
+        stmt = (
+            select(
+                work_items, run_items.c.position, run_items.c.disposition,
+                results.c.payload, results.c.evidence_path, results.c.trace_path,
+                results.c.finished_at.label("checked_at"), results.c.duration_ms,
+                results.c.run_id.label("answered_in_run"),
+            )
+            .join(run_items, run_items.c.item_id == work_items.c.id)
+            .outerjoin(latest, latest.c.item_id == work_items.c.id)
+            .outerjoin(results, results.c.id == latest.c.result_id)
+            .where(run_items.c.run_id == run_id)
+            .order_by(run_items.c.position)
+        )
+        with self._tx() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    def import_errors(self, run_id: str) -> list[dict[str, Any]]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(import_errors).where(import_errors.c.run_id == run_id).order_by(import_errors.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]

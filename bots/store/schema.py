@@ -1,0 +1,142 @@
+"""Tables of the store: runs, work items (the queue), results per attempt, import errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class ItemState(StrEnum):
+    """Where a work item is in its life (the proven RPA queue model)."""
+
+    NEW = "new"  # waiting; also a system failure waiting for its retry (not_before)
+    IN_PROGRESS = "in_progress"  # claimed under a lease
+    SUCCEEDED = "succeeded"
+    BUSINESS_FAILED = "business_failed"  # the portal said no: recorded, never retried
+    SYSTEM_FAILED = "system_failed"  # retries used up, or authentication refused
+    ABANDONED = "abandoned"  # lease lapsed (worker died): claimable again
+
+
+FINISHED_STATES = frozenset({ItemState.SUCCEEDED, ItemState.BUSINESS_FAILED, ItemState.SYSTEM_FAILED})
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC (SQLite has no time zones), always returned aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use bots.store.utcnow()")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("trigger", String(20), nullable=False),  # batch | lookup | schedule
+    Column("source", String(255)),  # worklist file name (never PHI)
+    Column("status", String(20), nullable=False),  # running | finished | failed | interrupted
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("host", String(255)),
+    Column("pid", Integer),
+    Column("counts", JSON, nullable=False, default=dict),
+    Column("log_path", Text),
+    Column("spreadsheet_path", Text),
+    Column("message", Text),
+)
+
+work_items = Table(
+    "work_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reference", String(255), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),
+    Column("payer_id", String(40), nullable=False),
+    Column("portal", String(40), nullable=False),
+    Column("query", JSON, nullable=False),
+    Column("state", String(20), nullable=False, default=ItemState.NEW.value),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", UTCDateTime),
+    Column("lease_owner", String(120)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("last_error_code", String(60)),
+    Column("last_error_message", Text),
+    Column("reason_code", String(20)),
+    Column("source_file", String(255)),
+    Column("source_row", Integer),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Index("ix_work_items_claim", "portal", "state", "not_before"),
+)
+
+run_items = Table(
+    "run_items",
+    metadata,
+    Column("run_id", String(40), ForeignKey("runs.id"), primary_key=True),
+    Column("item_id", Integer, ForeignKey("work_items.id"), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("disposition", String(20), nullable=False),  # queued | reused | requeued
+)
+
+results = Table(
+    "results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", Integer, ForeignKey("work_items.id"), nullable=False, index=True),
+    Column("run_id", String(40), ForeignKey("runs.id"), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("payload", JSON),  # the normalized result model, when there is one
+    Column("error_code", String(60)),
+    Column("error_message", Text),
+    Column("reason_code", String(20)),
+    Column("evidence_path", Text),
+    Column("trace_path", Text),
+    Column("account", String(60)),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+)
+
+import_errors = Table(
+    "import_errors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(40), ForeignKey("runs.id"), nullable=False, index=True),
+    Column("source_file", String(255), nullable=False),
+    Column("source_row", Integer, nullable=False),
+    Column("column", String(80)),
+    Column("reason", Text, nullable=False),  # says what is wrong, never echoes the value
+)
