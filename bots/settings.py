@@ -70,6 +70,17 @@ class QueueSettings(BaseModel):
     dedupe_window_hours: float = 12.0
 
 
+class WorklistPreset(BaseModel):
+    """Column names one practice-management export uses, per lookup field."""
+
+    kind: str
+    columns: dict[str, list[str]]
+
+
+class WorklistSettings(BaseModel):
+    presets: dict[str, WorklistPreset] = Field(default_factory=dict)
+
+
 class AccountCredentials(BaseModel):
     """A portal login. Secret values never print: repr shows only which keys are set."""
 
@@ -95,6 +106,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     portals: dict[str, PortalSettings] = Field(default_factory=dict)
     payers: dict[str, PayerSettings] = Field(default_factory=dict)
+    worklists: WorklistSettings = Field(default_factory=WorklistSettings)
     credentials: dict[str, dict[str, AccountCredentials]] = Field(default_factory=dict, repr=False)
     secrets_dir: Path | None = None
     """Folder of <portal>/<account>/{username,password,totp_seed} files; default data_dir/secrets."""

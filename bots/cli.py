@@ -1,0 +1,289 @@
+"""The ``payerbot`` command line (typer + rich): runs, single lookups, mock portals, run history."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bots import fixture_portals, logs
+from bots.errors import AuthenticationError, ConfigurationError, PayerbotError
+from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
+from bots.outputs.report import print_lookup, print_run_summary, runs_table
+from bots.outputs.spreadsheet import write_workbook
+from bots.runner import Runner, RunSummary
+from bots.settings import Settings, load_settings
+from bots.store import Store
+from bots.worklists import PayerDirectory, import_worklist
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+portals_app = typer.Typer(no_args_is_help=True, help="The bundled mock payer portals.")
+run_app = typer.Typer(no_args_is_help=True, help="Run a batch of lookups from a worklist.")
+lookup_app = typer.Typer(no_args_is_help=True, help="One lookup, answered in seconds.")
+runs_app = typer.Typer(no_args_is_help=True, help="What ran, and how it went.")
+app.add_typer(portals_app, name="portals")
+app.add_typer(run_app, name="run")
+app.add_typer(lookup_app, name="lookup")
+app.add_typer(runs_app, name="runs")
+
+out = Console()
+err = Console(stderr=True)
+
+EXIT_FAILURES, EXIT_CONFIG, EXIT_AUTH = 1, 2, 3
+
+
+def _settings(verbose: bool = False) -> Settings:
+    settings = load_settings()
+    logs.configure(settings.log_level, console_level="INFO" if verbose else "WARNING")
+    return settings
+
+
+def _fail(exc: PayerbotError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(EXIT_AUTH if isinstance(exc, AuthenticationError) else EXIT_CONFIG)
+
+
+# --- mock portals -------------------------------------------------------------------------
+
+@portals_app.command("serve")
+def portals_serve(
+    latency_ms: Annotated[int, typer.Option(help="Added to every portal answer.")] = 0,
+    jitter_ms: Annotated[int, typer.Option(help="Random +/- on the latency.")] = 0,
+    error_rate: Annotated[float, typer.Option(help="Share of answers that are HTTP 500.")] = 0.0,
+    session_idle_seconds: Annotated[int, typer.Option(help="Inactivity logout.")] = 900,
+    lockout_threshold: Annotated[int, typer.Option(help="Failed logins before an account locks.")] = 5,
+) -> None:
+    """Serve the mock payer portals in the foreground (Ctrl-C stops them)."""
+    settings = _settings()
+    wanted = fixture_portals.wanted(settings)
+    knobs = [f"--latency-ms={latency_ms}", f"--jitter-ms={jitter_ms}", f"--error-rate={error_rate}",
+             f"--session-idle-seconds={session_idle_seconds}", f"--lockout-threshold={lockout_threshold}"]
+    proc = fixture_portals.start(settings, {f: p for f, p in wanted.values()}, knobs)
+    try:
+        for portal_id in wanted:
+            fixture_portals.provision_credentials(settings, portal_id)
+            out.print(f"{portal_id:<12} {settings.portals[portal_id].base_url}")
+        out.print(f"demo logins written to {settings.resolved_secrets_dir} (owner-only). Ctrl-C stops.")
+        proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fixture_portals.stop(proc)
+
+
+@portals_app.command("data")
+def portals_data(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the data set as JSON.")] = True,
+) -> None:
+    """Print the mock portals' synthetic data set: the ground truth tests compare against."""
+    settings = load_settings()
+    cmd = fixture_portals.serve_command(settings, {}, ["--data-json"])
+    result = subprocess.run(cmd, check=True, capture_output=True)  # noqa: S603
+    sys.stdout.write(result.stdout.decode())
+
+
+# --- batches ------------------------------------------------------------------------------
+
+def _progress() -> tuple[Progress, Any]:
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err, transient=False, disable=not err.is_terminal)
+    task = progress.add_task("lookups", total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return progress, update
+
+
+def run_worklist(settings: Settings, kind: LookupKind, worklist: Path, *, quiet: bool = False) -> RunSummary:
+    """Import a worklist, run it, write its spreadsheet; the engine of `run` and `demo`."""
+    report = import_worklist(worklist, settings, kind)
+    for error in report.errors:
+        err.print(f"[yellow]skipped[/] {error.source_file} row {error.source_row}"
+                  f"{f' column {error.column}' if error.column else ''}: {error.reason}")
+    store = Store(settings.store_url, settings.queue)
+    try:
+        portal_ids = sorted({settings.portal_for_payer(r.query.payer_id) for r in report.rows})
+        progress, update = _progress()
+        with fixture_portals.running(settings, portal_ids), progress:
+            runner = Runner(settings, store, progress=update)
+            summary = asyncio.run(runner.run(
+                kind, [(r.source_row, r.query) for r in report.rows], trigger="batch",
+                source=report.source_file, import_errors=report.errors,
+            ))
+        sheet = settings.data_dir / "spreadsheets" / f"{kind.value}-{summary.run_id}.xlsx"
+        written = write_workbook(sheet, {kind: store.run_outcomes(summary.run_id)},
+                                 store.import_errors(summary.run_id))
+        store.update_run(summary.run_id, spreadsheet_path=str(written))
+        if not quiet:
+            print_run_summary(out, summary, store.run_outcomes(summary.run_id), written)
+        return summary
+    finally:
+        store.close()
+
+
+@run_app.command("eligibility")
+def run_eligibility(
+    worklist: Annotated[Path, typer.Option(help="Appointments export (CSV or XLSX).")],
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Check eligibility & benefits for every appointment in a worklist."""
+    _run(LookupKind.ELIGIBILITY, worklist, verbose)
+
+
+@run_app.command("claim-status")
+def run_claim_status(
+    worklist: Annotated[Path, typer.Option(help="Open-claims report (CSV or XLSX).")],
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Check the status of every claim in an open-claims report."""
+    _run(LookupKind.CLAIM_STATUS, worklist, verbose)
+
+
+def _run(kind: LookupKind, worklist: Path, verbose: bool) -> None:
+    settings = _settings(verbose)
+    try:
+        summary = run_worklist(settings, kind, worklist)
+    except PayerbotError as exc:
+        raise _fail(exc) from None
+    if not summary.ok:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+@app.command("demo")
+def demo(verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> None:
+    """The overnight batch on the bundled sample worklists against the bundled mock portals."""
+    settings = _settings(verbose)
+    samples = settings.fixtures_dir / "worklists"
+    summaries: list[RunSummary] = []
+    try:
+        with fixture_portals.running(settings):
+            for kind, name in ((LookupKind.ELIGIBILITY, "appointments.csv"),
+                               (LookupKind.CLAIM_STATUS, "open_claims.csv")):
+                out.rule(f"{kind.value.replace('_', ' ')}: {name}")
+                summaries.append(run_worklist(settings, kind, samples / name))
+    except PayerbotError as exc:
+        raise _fail(exc) from None
+    store = Store(settings.store_url, settings.queue)
+    try:
+        workbook = write_workbook(
+            settings.data_dir / "spreadsheets" / f"morning-{date.today():%Y-%m-%d}.xlsx",
+            {LookupKind(s.kind): store.run_outcomes(s.run_id) for s in summaries},
+        )
+    finally:
+        store.close()
+    total = sum(s.lookups for s in summaries)
+    seconds = sum(s.duration_seconds for s in summaries)
+    out.print(f"\n[bold]Morning workbook:[/] {workbook}")
+    out.print(f"[bold]Run logs:[/] {', '.join(str(s.log_path) for s in summaries)}")
+    out.print(f"{total} lookups in {seconds:.1f} s ({total / seconds * 60 if seconds else 0:.0f}/min)")
+    if not all(s.ok for s in summaries):
+        raise typer.Exit(EXIT_FAILURES)
+
+
+# --- single lookups -----------------------------------------------------------------------
+
+def _lookup(query: EligibilityQuery | ClaimStatusQuery, as_json: bool, verbose: bool) -> None:
+    settings = _settings(verbose)
+    store = Store(settings.store_url, settings.queue)
+    try:
+        portal_id = settings.portal_for_payer(query.payer_id)
+        with fixture_portals.running(settings, [portal_id]):
+            summary = asyncio.run(Runner(settings, store).run(
+                LookupKind(query.kind), [(None, query)], trigger="lookup", force=True,
+            ))
+        item = store.run_outcomes(summary.run_id)[0]
+    except PayerbotError as exc:
+        raise _fail(exc) from None
+    finally:
+        store.close()
+    answer = {
+        "run_id": summary.run_id, "item_id": item["id"], "state": item["state"],
+        "error": item["last_error_code"], "message": item["last_error_message"],
+        "reason_code": item["reason_code"], "evidence": item["evidence_path"],
+        "trace": item["trace_path"], "result": item["payload"],
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(answer, default=str) + "\n")
+    else:
+        print_lookup(out, answer)
+    if item["state"] != "succeeded":
+        raise typer.Exit(EXIT_AUTH if item["last_error_code"] == AuthenticationError.code() else EXIT_FAILURES)
+
+
+def _payer_id(settings: Settings, payer: str) -> str:
+    payer_id = PayerDirectory(settings).resolve(payer)
+    if payer_id is None:
+        raise _fail(ConfigurationError(f"unknown payer {payer!r}: see config/portals.toml"))
+    return payer_id
+
+
+@lookup_app.command("eligibility")
+def lookup_eligibility(
+    payer: Annotated[str, typer.Option(help="Payer id or name, e.g. ACME.")],
+    member_id: Annotated[str, typer.Option(help="Member ID as on the card.")],
+    dob: Annotated[str, typer.Option(help="Date of birth, YYYY-MM-DD.")],
+    dos: Annotated[str | None, typer.Option(help="Date of service, YYYY-MM-DD (default today).")] = None,
+    service_type: Annotated[str, typer.Option(help="X12 service type code.")] = "30",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Is this member covered, and what will they owe?"""
+    settings = load_settings()
+    query = EligibilityQuery(
+        payer_id=_payer_id(settings, payer), member_id=member_id.strip().upper(),
+        dob=date.fromisoformat(dob), date_of_service=date.fromisoformat(dos) if dos else date.today(),
+        service_type=service_type,
+    )
+    _lookup(query, as_json, verbose)
+
+
+@lookup_app.command("claim-status")
+def lookup_claim_status(
+    payer: Annotated[str, typer.Option(help="Payer id or name, e.g. ACME.")],
+    claim_number: Annotated[str, typer.Option(help="Payer claim number or patient account number.")],
+    member_id: Annotated[str | None, typer.Option(help="Member ID, checked against the claim.")] = None,
+    dob: Annotated[str | None, typer.Option(help="Date of birth, checked against the claim.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Where is this claim: paid, denied (why), pending?"""
+    settings = load_settings()
+    query = ClaimStatusQuery(
+        payer_id=_payer_id(settings, payer), claim_number=claim_number.strip(),
+        member_id=member_id.strip().upper() if member_id else None,
+        dob=date.fromisoformat(dob) if dob else None,
+    )
+    _lookup(query, as_json, verbose)
+
+
+# --- history ------------------------------------------------------------------------------
+
+@runs_app.command("list")
+def runs_list(
+    limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recent runs, newest first, with their counts."""
+    settings = load_settings()
+    store = Store(settings.store_url, settings.queue)
+    try:
+        rows = store.list_runs(limit)
+    finally:
+        store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(rows, default=str) + "\n")
+    else:
+        out.print(runs_table(rows))
+
+
+def main() -> None:
+    app()

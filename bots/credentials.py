@@ -1,0 +1,67 @@
+"""Portal credentials from the environment or the secrets folder; never from config files.
+
+Sources, first wins:
+1. ``PAYERBOT_CREDENTIALS__<PORTAL>__<ACCOUNT>__{USERNAME,PASSWORD,TOTP_SEED}``
+2. files ``<secrets_dir>/<portal>/<account>/{username,password,totp_seed}`` (owner-only),
+   one value per file, as container secrets are mounted.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from bots.errors import ConfigurationError
+from bots.flow import LoginSecrets
+from bots.settings import Settings
+
+FIELDS = ("username", "password", "totp_seed")
+
+
+def _from_files(folder: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for name in FIELDS:
+        path = folder / name
+        if path.is_file():
+            mode = path.stat().st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ConfigurationError(
+                    f"secret file {path} is readable by others: chmod 600 it (and 700 its folder)"
+                )
+            values[name] = path.read_text(encoding="utf-8").strip()
+    return values
+
+
+def login_secrets(settings: Settings, portal: str, account: str) -> LoginSecrets:
+    """The login for one portal account, or a ConfigurationError saying where to put it."""
+    env = settings.credentials.get(portal, {}).get(account)
+    values = _from_files(settings.resolved_secrets_dir / portal / account)
+    if env is not None:
+        for name in FIELDS:
+            secret = getattr(env, name)
+            if secret is not None:
+                values[name] = secret.get_secret_value()
+    if not values.get("username") or not values.get("password"):
+        raise ConfigurationError(
+            f"no credentials for portal {portal!r} account {account!r}: set "
+            f"PAYERBOT_CREDENTIALS__{portal.upper()}__{account.upper()}__USERNAME / __PASSWORD "
+            f"(and __TOTP_SEED), or put files in {settings.resolved_secrets_dir / portal / account}/"
+        )
+    return LoginSecrets(values["username"], values["password"], values.get("totp_seed"))
+
+
+def write_secret_files(settings: Settings, portal: str, account: str, values: dict[str, str]) -> Path:
+    """Store one account's login in the secrets folder with owner-only permissions."""
+    folder = settings.resolved_secrets_dir / portal / account
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for parent in (settings.resolved_secrets_dir, folder.parent, folder):
+        os.chmod(parent, 0o700)
+    for name in FIELDS:
+        if values.get(name):
+            path = folder / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(values[name])
+            os.chmod(path, 0o600)
+    return folder

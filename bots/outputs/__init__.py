@@ -1,0 +1,1 @@
+"""What people get from a run: the spreadsheet and the run summary."""

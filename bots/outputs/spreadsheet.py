@@ -1,0 +1,228 @@
+"""The specialists' workbook: one sheet per lookup kind, one row per item, safe to open in Excel.
+
+Rows come from the store, never from the browser. Text from portals and worklists is
+always written as text (never a formula), dates and money as real typed cells. The
+file is written next to the target and renamed into place, so a reader never sees a
+half-written workbook; if the target is locked, a numbered sibling is written instead.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from bots.codes import CLAIM_STATUS_CATEGORIES, BenefitInfo, CoverageLevel, YesNoUnknown
+from bots.models import ClaimStatusResult, EligibilityResult, LookupKind
+
+MONEY = '"$"#,##0.00'
+DATE = "mm/dd/yyyy"
+STAMP = "mm/dd/yyyy hh:mm"
+RED = PatternFill("solid", start_color="F8D7DA")
+AMBER = PatternFill("solid", start_color="FFF3CD")
+GREEN = PatternFill("solid", start_color="D4EDDA")
+HEADER = PatternFill("solid", start_color="DDE3EA")
+
+Column = tuple[str, int, str | None]  # header, width, number format
+
+ELIGIBILITY_COLUMNS: list[Column] = [
+    ("Item ID", 8, None), ("Row", 6, None), ("Payer", 12, None), ("Member ID", 18, None),
+    ("Patient", 24, None), ("DOB", 11, DATE), ("Date of service", 12, DATE), ("Outcome", 26, None),
+    ("Coverage", 10, None), ("Plan", 26, None), ("Network", 9, None), ("Group #", 12, None),
+    ("Effective", 11, DATE), ("Termination", 11, DATE), ("PCP", 24, None),
+    ("Office copay (in-network)", 14, MONEY), ("Coinsurance (in-network)", 13, None),
+    ("Deductible remaining (ind, in-network)", 16, MONEY),
+    ("Out-of-pocket remaining (ind, in-network)", 16, MONEY),
+    ("Prior auth (service type)", 14, None), ("Problem", 40, None), ("Reason code", 9, None),
+    ("Evidence", 12, None), ("Checked at", 16, STAMP), ("Tries", 6, None),
+]
+
+CLAIM_COLUMNS: list[Column] = [
+    ("Item ID", 8, None), ("Row", 6, None), ("Payer", 12, None), ("Claim #", 16, None),
+    ("Patient acct #", 12, None), ("Member ID", 18, None), ("Patient", 24, None),
+    ("DOS from", 11, DATE), ("DOS to", 11, DATE), ("Outcome", 26, None), ("Category", 9, None),
+    ("Status code", 8, None), ("Status", 28, None), ("Billed", 12, MONEY), ("Allowed", 12, MONEY),
+    ("Paid", 12, MONEY), ("Patient resp.", 12, MONEY), ("Adjudicated", 11, DATE),
+    ("Check/EFT #", 16, None), ("Payment date", 11, DATE), ("Denial reasons", 30, None),
+    ("Problem", 40, None), ("Evidence", 12, None), ("Checked at", 16, STAMP), ("Tries", 6, None),
+]
+
+PROBLEM_TEXT = {
+    "member_not_found": "Member not found",
+    "claim_not_found": "Claim not on file",
+    "patient_mismatch": "Patient mismatch: review",
+    "authentication_error": "Not done: portal login refused",
+}
+
+
+def _outcome(item: dict[str, Any]) -> tuple[str, PatternFill | None]:
+    state, code = item["state"], item.get("last_error_code")
+    if state == "succeeded":
+        return "", None
+    if state == "business_failed":
+        return PROBLEM_TEXT.get(code or "", "Portal said no"), AMBER
+    if state in ("new", "abandoned", "in_progress"):
+        return "Waiting for retry", AMBER
+    return PROBLEM_TEXT.get(code or "", f"Failed: {(code or 'error').replace('_', ' ')}"), RED
+
+
+def _query_name(query: dict[str, Any]) -> str | None:
+    parts = [query.get("last_name"), query.get("first_name")]
+    return ", ".join(p for p in parts if p) or None
+
+
+def eligibility_row(item: dict[str, Any], link: str | None) -> tuple[list[Any], PatternFill | None]:
+    q = item["query"]
+    res = EligibilityResult.model_validate(item["payload"]) if item["payload"] else None
+    outcome, fill = _outcome(item)
+    cells: list[Any] = [item["id"], item["source_row"], item["payer_id"], q.get("member_id"),
+                        _query_name(q), _date(q.get("dob")), _date(q.get("date_of_service"))]
+    if res is not None:
+        copay = res.find_benefit("98", BenefitInfo.COPAYMENT)
+        coins = res.find_benefit("98", BenefitInfo.COINSURANCE) or res.find_benefit(
+            "30", BenefitInfo.COINSURANCE
+        )
+        deductible = res.find_benefit("30", BenefitInfo.DEDUCTIBLE, coverage_level=CoverageLevel.INDIVIDUAL)
+        oop = res.find_benefit("30", BenefitInfo.OUT_OF_POCKET, coverage_level=CoverageLevel.INDIVIDUAL)
+        service = q.get("service_type") or "30"
+        auth = [b.prior_auth_required for b in res.benefits if b.service_type == service]
+        outcome = "Active" if res.coverage_active else "Inactive on date of service"
+        fill = GREEN if res.coverage_active else RED
+        cells[4] = f"{res.last_name}, {res.first_name}"
+        cells += [outcome, "Active" if res.coverage_active else "Inactive", res.plan_name,
+                  res.network_type, res.group_number, res.effective_date, res.termination_date,
+                  res.pcp_name, copay.amount if copay else None,
+                  f"{coins.percent}%" if coins and coins.percent is not None else None,
+                  deductible.remaining if deductible else None, oop.remaining if oop else None,
+                  "Required" if YesNoUnknown.YES in auth else ("No" if auth else None)]
+    else:
+        cells += [outcome] + [None] * 11
+    cells += [item.get("last_error_message") if res is None else None, item.get("reason_code"),
+              link, item.get("checked_at"), item["attempts"]]
+    return cells, fill
+
+
+def claim_row(item: dict[str, Any], link: str | None) -> tuple[list[Any], PatternFill | None]:
+    q = item["query"]
+    res = ClaimStatusResult.model_validate(item["payload"]) if item["payload"] else None
+    outcome, fill = _outcome(item)
+    cells: list[Any] = [item["id"], item["source_row"], item["payer_id"], q.get("claim_number"),
+                        q.get("patient_account_number"), q.get("member_id"), _query_name(q),
+                        _date(q.get("dos_from")), _date(q.get("dos_to"))]
+    if res is not None:
+        category = CLAIM_STATUS_CATEGORIES.get(res.category, res.category)
+        fill = RED if res.category in ("F2", "F4") else AMBER if res.category[0] in "PAR" else GREEN
+        cells[3:9] = [res.claim_number, res.patient_account_number, res.member_id,
+                      f"{res.last_name}, {res.first_name}", res.dos_from, res.dos_to]
+        denials = "; ".join(
+            f"{a.group_code}-{a.carc}" + (f" {' '.join(a.rarc)}" if a.rarc else "")
+            for a in res.adjustments if res.category in ("F2", "F4") or a.group_code != "CO"
+        )
+        cells += [category, res.category, res.status_code, res.status_text, res.billed, res.allowed,
+                  res.paid, res.patient_responsibility, res.adjudication_date,
+                  res.payment_trace_number, res.payment_date, denials or None]
+    else:
+        cells += [outcome] + [None] * 11
+    cells += [item.get("last_error_message") if res is None else None, link,
+              item.get("checked_at"), item["attempts"]]
+    return cells, fill
+
+
+def _date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+SHEETS: dict[str, tuple[str, list[Column], Callable[..., tuple[list[Any], PatternFill | None]]]] = {
+    LookupKind.ELIGIBILITY: ("Eligibility", ELIGIBILITY_COLUMNS, eligibility_row),
+    LookupKind.CLAIM_STATUS: ("Claim status", CLAIM_COLUMNS, claim_row),
+}
+
+
+def _set(ws: Worksheet, row: int, col: int, value: Any, fmt: str | None) -> None:
+    if isinstance(value, datetime):
+        value = value.replace(tzinfo=None)  # Excel has no time zones; the store keeps UTC
+    elif isinstance(value, Decimal):
+        value = float(value)
+    cell = ws.cell(row=row, column=col, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"  # text from portals or worklists is never a formula
+    if fmt and value is not None:
+        cell.number_format = fmt
+
+
+def _fill_sheet(ws: Worksheet, columns: list[Column], rows: Iterable[tuple[list[Any], PatternFill | None, str | None]]) -> None:
+    for col, (title, width, _) in enumerate(columns, start=1):
+        cell = ws.cell(row=1, column=col, value=title)
+        cell.font = Font(bold=True)
+        cell.fill = HEADER
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        ws.column_dimensions[get_column_letter(col)].width = width
+    evidence_col = next((i for i, c in enumerate(columns, 1) if c[0] == "Evidence"), None)
+    n = 1
+    for n, (cells, fill, link) in enumerate(rows, start=2):
+        for col, value in enumerate(cells, start=1):
+            _set(ws, n, col, value, columns[col - 1][2])
+        if link and evidence_col:
+            cell = ws.cell(row=n, column=evidence_col, value="screenshot")
+            cell.hyperlink = link
+            cell.font = Font(color="0563C1", underline="single")
+        if fill is not None:
+            ws.cell(row=n, column=8 if columns is ELIGIBILITY_COLUMNS else 10).fill = fill
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(n, 1)}"
+
+
+def write_workbook(
+    path: Path,
+    outcomes: dict[str, Sequence[dict[str, Any]]],
+    import_errors: Sequence[dict[str, Any]] = (),
+) -> Path:
+    """Write the workbook for ``outcomes`` ({kind: store rows}) atomically; returns where it went."""
+    wb = Workbook()
+    wb.remove(wb.active)  # type: ignore[arg-type]
+    for kind, items in outcomes.items():
+        title, columns, build = SHEETS[kind]
+        ws = wb.create_sheet(title)
+        rows = []
+        for item in items:
+            evidence = item.get("evidence_path")
+            link = os.path.relpath(evidence, path.parent) if evidence else None
+            cells, fill = build(item, link)
+            rows.append((cells, fill, link))
+        _fill_sheet(ws, columns, rows)
+    if import_errors:
+        ws = wb.create_sheet("Import errors")
+        cols: list[Column] = [("File", 30, None), ("Row", 6, None), ("Column", 18, None), ("Reason", 70, None)]
+        _fill_sheet(ws, cols, (([e["source_file"], e["source_row"], e["column"], e["reason"]], None, None)
+                               for e in import_errors))
+    return _save_atomically(wb, path)
+
+
+def _save_atomically(wb: Workbook, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=".~", suffix=".xlsx", dir=path.parent)
+    os.close(fd)
+    try:
+        wb.save(tmp)
+        os.chmod(tmp, 0o600)
+        for candidate in [path, *(path.with_name(f"{path.stem} ({i}){path.suffix}") for i in range(1, 50))]:
+            try:
+                os.replace(tmp, candidate)
+                return candidate
+            except PermissionError:  # the target is open and locked (Excel on Windows)
+                continue
+        raise PermissionError(f"could not write {path.name} or any numbered copy next to it")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,270 @@
+"""Worklist import: CSV or XLSX exports into validated lookups, bad rows reported, none lost.
+
+A row either becomes a query or a ``RowError`` naming the file, the row number as the
+user sees it (header = row 1), the column and the reason. The value itself is never
+echoed: it may be PHI. An import never raises on bad rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from bots.errors import ConfigurationError
+from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
+from bots.settings import Settings, WorklistPreset
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+    LookupKind.ELIGIBILITY: ("payer", "member_id", "dob", "date_of_service"),
+    LookupKind.CLAIM_STATUS: ("payer",),
+}
+DATE_FIELDS = {"dob", "date_of_service", "dos_from", "dos_to"}
+MONEY_FIELDS = {"expected_charge", "billed"}
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One bad row: where it is and what is wrong, without the value."""
+
+    source_file: str
+    source_row: int
+    column: str | None
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source_file": self.source_file, "source_row": self.source_row,
+                "column": self.column, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class WorklistRow:
+    source_row: int
+    query: EligibilityQuery | ClaimStatusQuery
+
+
+@dataclass
+class ImportReport:
+    """Good rows ready to queue and bad rows to show the user."""
+
+    source_file: str
+    preset: str | None
+    kind: LookupKind
+    rows: list[WorklistRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    total_rows: int = 0
+
+
+def _key(header: str) -> str:
+    return re.sub(r"[^a-z0-9#]", "", header.lower())
+
+
+def read_table(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and rows as text, from CSV (UTF-8 with/without BOM or Windows-1252; , ; or tab) or XLSX."""
+    if path.suffix.lower() in {".xlsx", ".xlsm"}:
+        return _read_xlsx(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    try:
+        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    table = [r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
+    if not table:
+        return [], []
+    return [h.strip() for h in table[0]], table[1:]
+
+
+def _read_xlsx(path: Path) -> tuple[list[str], list[list[str]]]:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path, read_only=True, data_only=True)
+    try:
+        ws = wb.worksheets[0]
+        table = [["" if v is None else _cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+    finally:
+        wb.close()
+    table = [r for r in table if any(c.strip() for c in r)]
+    if not table:
+        return [], []
+    return [h.strip() for h in table[0]], table[1:]
+
+
+def _cell_text(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def choose_preset(
+    headers: list[str], presets: dict[str, WorklistPreset], kind: LookupKind | None
+) -> tuple[str, dict[str, int]]:
+    """The first preset (of the wanted kind) whose required columns are all present."""
+    keyed = {_key(h): i for i, h in enumerate(headers)}
+    for name, preset in presets.items():
+        if kind is not None and preset.kind != kind:
+            continue
+        found = {}
+        for fld, names in preset.columns.items():
+            for candidate in names:
+                if _key(candidate) in keyed:
+                    found[fld] = keyed[_key(candidate)]
+                    break
+        if all(f in found for f in REQUIRED[LookupKind(preset.kind)]):
+            return name, found
+    raise ConfigurationError(
+        "no worklist preset in config/worklists.toml matches these column headers: "
+        + ", ".join(headers[:20])
+    )
+
+
+def parse_date(text: str) -> date:
+    """US exports: MM/DD/YYYY, M/D/YY, YYYY-MM-DD, MM-DD-YYYY, YYYYMMDD, Excel serials."""
+    text = text.strip()
+    if re.fullmatch(r"\d{5}(\.0+)?", text):  # Excel serial date (1900 system)
+        return date(1899, 12, 30) + timedelta(days=int(float(text)))
+    for fmt in ("%m/%d/%Y", "%Y-%m-%d", "%m-%d-%Y", "%Y%m%d", "%m/%d/%y", "%m-%d-%y", "%Y/%m/%d"):
+        try:
+            parsed = datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+        if fmt.endswith("%y") and parsed > date.today():
+            parsed = parsed.replace(year=parsed.year - 100)  # 2-digit years are in the past
+        return parsed
+    raise ValueError("not a date (expected MM/DD/YYYY)")
+
+
+def parse_money(text: str) -> Decimal:
+    cleaned = text.strip().replace("$", "").replace(",", "")
+    if cleaned.startswith("(") and cleaned.endswith(")"):
+        cleaned = "-" + cleaned[1:-1]
+    try:
+        return Decimal(cleaned).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        raise ValueError("not an amount") from None
+
+
+class PayerDirectory:
+    """Maps the payer names worklists use onto configured payer ids."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._names: dict[str, str] = {}
+        for payer_id, payer in settings.payers.items():
+            for name in (payer_id, payer.name, *payer.aliases):
+                self._names[_payer_key(name)] = payer_id
+
+    def resolve(self, text: str) -> str | None:
+        return self._names.get(_payer_key(text))
+
+
+def _payer_key(name: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "", name.upper())
+
+
+def import_worklist(path: Path, settings: Settings, kind: LookupKind | None = None) -> ImportReport:
+    """Read and validate a worklist file. Raises only when the file as a whole is unusable."""
+    if not path.is_file():
+        raise ConfigurationError(f"worklist not found: {path}")
+    headers, table = read_table(path)
+    preset_name, columns = choose_preset(headers, settings.worklists.presets, kind)
+    preset_kind = LookupKind(settings.worklists.presets[preset_name].kind)
+    report = ImportReport(source_file=path.name, preset=preset_name, kind=preset_kind,
+                          total_rows=len(table))
+    payers = PayerDirectory(settings)
+    seen: dict[str, int] = {}
+    for offset, cells in enumerate(table):
+        row_number = offset + 2
+        values = {f: cells[i].strip() if i < len(cells) else "" for f, i in columns.items()}
+        for problem in _row_problems(values, preset_kind, payers, settings):
+            report.errors.append(RowError(path.name, row_number, *problem))
+        if any(e.source_row == row_number for e in report.errors):
+            continue
+        query = _build_query(values, preset_kind, payers, settings, report, row_number)
+        if query is None:
+            continue
+        reference = query.reference()
+        if reference in seen:
+            report.errors.append(RowError(path.name, row_number, None,
+                                          f"duplicate of row {seen[reference]}: same question asked twice"))
+            continue
+        seen[reference] = row_number
+        report.rows.append(WorklistRow(row_number, query))
+    return report
+
+
+def _row_problems(
+    values: dict[str, str], kind: LookupKind, payers: PayerDirectory, settings: Settings
+) -> Iterator[tuple[str | None, str]]:
+    for fld in REQUIRED[kind]:
+        if not values.get(fld):
+            yield fld, "required value is empty"
+    payer_text = values.get("payer", "")
+    if payer_text and payers.resolve(payer_text) is None:
+        yield "payer", "unknown payer name (add it to the payer's aliases in config/portals.toml)"
+    if kind == LookupKind.CLAIM_STATUS and not values.get("claim_number") and not (
+        values.get("member_id") and values.get("dos_from")
+    ):
+        yield "claim_number", "needs a claim number, or a member ID and service dates"
+    for fld in DATE_FIELDS & values.keys():
+        if values[fld]:
+            try:
+                parse_date(values[fld])
+            except ValueError as exc:
+                yield fld, str(exc)
+    for fld in MONEY_FIELDS & values.keys():
+        if values[fld]:
+            try:
+                parse_money(values[fld])
+            except ValueError as exc:
+                yield fld, str(exc)
+
+
+def _build_query(
+    values: dict[str, str],
+    kind: LookupKind,
+    payers: PayerDirectory,
+    settings: Settings,
+    report: ImportReport,
+    row_number: int,
+) -> EligibilityQuery | ClaimStatusQuery | None:
+    data: dict[str, Any] = {}
+    for fld, text in values.items():
+        if not text:
+            continue
+        if fld == "payer":
+            data["payer_id"] = payers.resolve(text)
+        elif fld in DATE_FIELDS:
+            data[fld] = parse_date(text)
+        elif fld in MONEY_FIELDS:
+            data[fld] = parse_money(text)
+        elif fld == "member_id":
+            data[fld] = re.sub(r"\s+", "", text).upper()
+        elif fld in {"first_name", "last_name"}:
+            data[fld] = " ".join(text.split()).upper()
+        else:
+            data[fld] = text
+    model: type[EligibilityQuery | ClaimStatusQuery]
+    model = EligibilityQuery if kind == LookupKind.ELIGIBILITY else ClaimStatusQuery
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        for err in exc.errors(include_input=False, include_url=False):
+            column = str(err["loc"][0]) if err["loc"] else None
+            report.errors.append(RowError(report.source_file, row_number, column, err["msg"]))
+        return None
+
