@@ -6,9 +6,10 @@ The tree::
     ├── BusinessError            the portal answered and the answer is "no": recorded, never retried
     │   ├── MemberNotFound       eligibility search found nobody (AAA 75-style)
     │   ├── ClaimNotFound        claim not on file (277 category A4)
-    │   └── PatientMismatch      the page shows someone else, or several candidates none of
+    │   ├── PatientMismatch      the page shows someone else, or several candidates none of
     │                            which matches exactly: a person must look ("right patient, or
     │                            no result")
+    │   └── AmbiguousMatch       several claims or members fit the question equally well
     ├── PortalError              the portal or the bot failed: retried with backoff
     │   ├── PortalTimeout        a page or an answer did not come in time
     │   ├── PortalUnavailable    5xx, maintenance page, connection refused
@@ -66,6 +67,10 @@ class ClaimNotFound(BusinessError):
 
 class PatientMismatch(BusinessError):
     """The page identifies a different or ambiguous member: a person must decide."""
+
+
+class AmbiguousMatch(BusinessError):
+    """Several candidates fit the question and nothing on the page tells them apart."""
 
 
 class PortalError(PayerbotError):

@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 import threading
+import traceback
 from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
@@ -122,9 +123,11 @@ def _final_processors(*, structured_tracebacks: bool) -> list[Processor]:
 
 def configure(level: str = "INFO", console_level: str = "WARNING") -> None:
     """Route structlog and stdlib logging through the redacting chain; console to stderr."""
+    _install_record_factory()
     structlog.configure(
         processors=[
             *_shared_processors(),
+            redactor,  # before any handler (pytest's capture included) sees the event
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -152,6 +155,29 @@ def configure(level: str = "INFO", console_level: str = "WARNING") -> None:
     root.addHandler(console)
     for noisy in ("uvicorn.access", "httpx", "httpcore", "asyncio"):
         logging.getLogger(noisy).setLevel("WARNING")
+
+
+_base_factory = logging.getLogRecordFactory()
+
+
+def _redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Scrub library records at birth, so no handler anywhere can print PHI from them."""
+    record = _base_factory(*args, **kwargs)
+    if isinstance(record.msg, str):
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = record.msg
+        record.msg, record.args = redactor.text(message), None
+    if record.exc_info and record.exc_info[1] is not None:
+        rendered = "".join(traceback.format_exception(*record.exc_info))
+        record.exc_text = redactor.text(rendered)
+    return record
+
+
+def _install_record_factory() -> None:
+    if logging.getLogRecordFactory() is not _redacting_factory:
+        logging.setLogRecordFactory(_redacting_factory)
 
 
 def open_run_log(path: Path) -> Path:

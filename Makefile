@@ -1,0 +1,36 @@
+# One command per habit. `make demo` and `make test` each do the whole set-up first:
+# a virtual environment, the project installed into it, a Chromium for Playwright.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck check browser clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+browser: $(STAMP)
+	$(PY) -m bots.browser_setup
+
+demo: browser  ## the demo overnight batch against the bundled mock portals
+	$(VENV)/bin/payerbot demo
+
+test: browser  ## the whole test suite (real Chromium against the mock portals)
+	$(VENV)/bin/pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check bots flows
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) var

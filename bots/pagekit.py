@@ -1,0 +1,142 @@
+"""Small, portal-independent helpers flows use to read pages and portal formats.
+
+Reading a whole panel in one ``evaluate`` round-trip keeps lookups fast; parsing the
+portal's text formats (money, US dates, open-ended 12/31/9999) lives here once.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from playwright.async_api import Locator
+
+from bots.errors import LayoutChanged
+
+_READ_DL = """
+(root) => {
+  const out = {};
+  for (const dt of root.querySelectorAll('dt')) {
+    const dd = dt.nextElementSibling;
+    if (dd && dd.tagName === 'DD') out[dt.innerText.trim()] = dd.innerText.trim();
+  }
+  return out;
+}
+"""
+
+_READ_TABLES = """
+(root) => Array.from(root.querySelectorAll('table')).map((table) => {
+  let heading = '';
+  const caption = table.querySelector('caption');
+  if (caption) heading = caption.innerText.trim();
+  else if (table.getAttribute('aria-label')) heading = table.getAttribute('aria-label');
+  else {
+    const section = table.closest('section');
+    const h = section && section.querySelector('h1,h2,h3,h4');
+    if (h) heading = h.innerText.trim();
+  }
+  const headers = Array.from(table.querySelectorAll('thead th')).map((th) => th.innerText.trim());
+  const rows = Array.from(table.querySelectorAll('tbody tr')).map((tr) =>
+    Array.from(tr.querySelectorAll('td')).map((td) => td.innerText.trim()));
+  return {heading, headers, rows};
+})
+"""
+
+
+async def read_definitions(root: Locator) -> dict[str, str]:
+    """All <dt>/<dd> pairs under ``root`` as {label: text}."""
+    result: dict[str, str] = await root.evaluate(_READ_DL)
+    return result
+
+
+async def read_tables(root: Locator) -> list[dict[str, Any]]:
+    """Every table under ``root``: its heading (caption, aria-label or section heading),
+    header cells and rows of cell texts."""
+    result: list[dict[str, Any]] = await root.evaluate(_READ_TABLES)
+    return result
+
+
+def table_records(table: dict[str, Any]) -> list[dict[str, str]]:
+    headers: list[str] = table["headers"]
+    return [dict(zip(headers, row, strict=False)) for row in table["rows"]]
+
+
+def require(fields: dict[str, str], label: str) -> str:
+    """A field the flow cannot do without; its absence means the page changed."""
+    if label not in fields:
+        raise LayoutChanged(f"the result page has no {label!r} field")
+    return fields[label]
+
+
+def blank(text: str | None) -> bool:
+    return text is None or text.strip() in {"", "—", "-", "–", "N/A", "n/a", "None"}
+
+
+def money(text: str | None) -> Decimal | None:
+    """'$1,234.50' -> Decimal('1234.50'); '(12.00)' -> -12.00; blank or dash -> None."""
+    if blank(text):
+        return None
+    assert text is not None
+    cleaned = text.strip().replace("$", "").replace(",", "")
+    negative = cleaned.startswith("(") and cleaned.endswith(")")
+    try:
+        value = Decimal(cleaned.strip("()")).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        raise LayoutChanged("an amount on the page is not a number") from None
+    return -value if negative else value
+
+
+def percent(text: str | None) -> Decimal | None:
+    if blank(text):
+        return None
+    assert text is not None
+    try:
+        return Decimal(text.strip().rstrip("%").strip())
+    except InvalidOperation:
+        raise LayoutChanged("a percentage on the page is not a number") from None
+
+
+OPEN_ENDED = {date(9999, 12, 31), date(2099, 12, 31)}
+
+
+def us_date(text: str | None, *, open_ended_is_none: bool = False) -> date | None:
+    """'MM/DD/YYYY' (also ISO) -> date; 12/31/9999 (open-ended) -> None when asked."""
+    if blank(text):
+        return None
+    assert text is not None
+    raw = text.strip()
+    for fmt in ("%m/%d/%Y", "%Y-%m-%d", "%m-%d-%Y"):
+        try:
+            value = datetime.strptime(raw, fmt).date()
+        except ValueError:
+            continue
+        return None if open_ended_is_none and value in OPEN_ENDED else value
+    raise LayoutChanged("a date on the page is not in a known format")
+
+
+def date_range(text: str) -> tuple[date, date]:
+    """'06/01/2026 – 06/03/2026' or a single date -> (from, to)."""
+    parts = [p for p in re.split(r"\s*[–—-]\s+|\s+to\s+", text.strip()) if p]
+    first = us_date(parts[0])
+    last = us_date(parts[-1])
+    if first is None or last is None:
+        raise LayoutChanged("service dates on the page are not in a known format")
+    return first, last
+
+
+def yes_no(text: str | None) -> bool | None:
+    if blank(text):
+        return None
+    assert text is not None
+    return text.strip().lower() in {"yes", "y", "true"}
+
+
+def split_name(text: str) -> tuple[str, str]:
+    """'LAST, FIRST' or 'First Last' -> (first, last), upper-cased."""
+    if "," in text:
+        last, first = (p.strip() for p in text.split(",", 1))
+    else:
+        first, _, last = text.strip().rpartition(" ")
+    return first.upper(), last.upper()

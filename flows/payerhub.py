@@ -1,0 +1,343 @@
+"""PayerHub: the modern multi-payer hub (single-page app, TOTP MFA, client-side results)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyotp
+from playwright.async_api import Locator, Page
+
+from bots.codes import SERVICE_TYPES, AdjustmentGroup, BenefitInfo, CoverageLevel, YesNoUnknown
+from bots.errors import (
+    AmbiguousMatch,
+    AuthenticationError,
+    ClaimNotFound,
+    LayoutChanged,
+    MemberNotFound,
+    PatientMismatch,
+    PortalUnavailable,
+    SessionExpired,
+)
+from bots.flow import LoginSecrets, PortalFlow, register
+from bots.models import (
+    Adjustment,
+    Benefit,
+    ClaimStatusQuery,
+    ClaimStatusResult,
+    EligibilityQuery,
+    EligibilityResult,
+    ServiceLine,
+    same_member_id,
+)
+from bots.pagekit import (
+    blank,
+    date_range,
+    money,
+    percent,
+    read_definitions,
+    read_tables,
+    require,
+    split_name,
+    table_records,
+    us_date,
+    yes_no,
+)
+
+BENEFITS = {"Co-payment": BenefitInfo.COPAYMENT, "Coinsurance": BenefitInfo.COINSURANCE,
+            "Deductible": BenefitInfo.DEDUCTIBLE, "Out-of-pocket maximum": BenefitInfo.OUT_OF_POCKET,
+            "Not covered": BenefitInfo.NON_COVERED}
+PERIODS = {"Calendar year": "23", "Service year": "22", "Year to date": "24", "Remaining": "29",
+           "Lifetime": "32", "Visit": "27"}
+LEVELS = {"Individual": CoverageLevel.INDIVIDUAL, "Family": CoverageLevel.FAMILY}
+AUTH = {"Required": YesNoUnknown.YES, "Not required": YesNoUnknown.NO, "Unknown": YesNoUnknown.UNKNOWN}
+SERVICE_CODES = {name: code for code, name in SERVICE_TYPES.items()}
+PAYMENT = {"Check": "CHK", "EFT": "ACH"}
+SIGNED_OUT = ("session has expired", "signed out because")
+
+
+@register
+class PayerHubFlow(PortalFlow):
+    """Login with TOTP, eligibility & benefits, claim status by number or by member and dates."""
+
+    name = "payerhub"
+    title = "PayerHub multi-payer hub"
+
+    async def login(self, page: Page, secrets: LoginSecrets) -> None:
+        await page.goto(f"{self.base_url}/#/login")
+        await page.get_by_label("Username").fill(secrets.username)
+        await page.get_by_label("Password").fill(secrets.password)
+        await page.get_by_role("button", name="Sign in").click()
+        mfa = page.get_by_role("heading", name="Two-step verification")
+        await self._refused_or(page, mfa)
+        if not secrets.totp_seed:
+            raise AuthenticationError("the portal asks for a verification code and no TOTP seed is configured")
+        await page.get_by_label("Verification code").fill(pyotp.TOTP(secrets.totp_seed).now())
+        await page.get_by_role("button", name="Verify").click()
+        await self._refused_or(page, page.get_by_role("heading", name="Welcome"))
+
+    async def _refused_or(self, page: Page, success: Locator) -> None:
+        alert = page.get_by_role("alert")
+        await success.or_(alert).first.wait_for()
+        if not await success.is_visible():
+            text = (await alert.first.inner_text()).strip()
+            raise AuthenticationError(f"PayerHub refused the login: {text[:120]}")
+
+    async def is_logged_in(self, page: Page) -> bool:
+        if not page.url.startswith(self.base_url) or "#/login" in page.url:
+            return False
+        return await page.get_by_role("button", name="Sign out").is_visible()
+
+    # --- eligibility ------------------------------------------------------------------------
+
+    async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
+        await self._open(page, "#/eligibility", "Eligibility & Benefits")
+        await page.get_by_label("Payer").select_option(query.payer_id)
+        if query.provider_npi:
+            await page.get_by_label("Provider NPI").fill(query.provider_npi)
+        await page.get_by_label("Member ID").fill(query.member_id)
+        await page.get_by_label("Date of birth").fill(query.dob.isoformat())
+        await page.get_by_label("Date of service").fill(query.date_of_service.isoformat())
+        await page.get_by_label("Service type").select_option(query.service_type)
+        await page.get_by_role("button", name="Check eligibility").click()
+        results = page.get_by_role("region", name="Eligibility results")
+        detail = results.get_by_role("heading", name="Eligibility & Benefits")
+        several = results.get_by_role("heading", name="Multiple members found")
+        await self._outcome(page, results, detail, several)
+        if await several.is_visible():
+            await self._pick_member(results, query)
+            await self._outcome(page, results, detail)
+        return await self._read_eligibility(results, query)
+
+    async def _pick_member(self, results: Locator, query: EligibilityQuery) -> None:
+        rows = results.get_by_role("row").filter(has=results.get_by_role("button", name="Select"))
+        matches = []
+        for i in range(await rows.count()):
+            cells = [c.strip() for c in await rows.nth(i).get_by_role("cell").all_inner_texts()]
+            dob = next((us_date(c) for c in cells if _looks_like_date(c)), None)
+            ids = [c for c in cells if same_member_id(c, query.member_id) or
+                   _normalized(c).startswith(_normalized(query.member_id))]
+            if dob == query.dob and ids:
+                matches.append(i)
+        if len(matches) != 1:
+            raise PatientMismatch(
+                f"{rows and await rows.count()} members share this ID; "
+                f"{len(matches)} have the date of birth asked for: a person must choose"
+            )
+        await rows.nth(matches[0]).get_by_role("button", name="Select").click()
+
+    async def _read_eligibility(self, results: Locator, query: EligibilityQuery) -> EligibilityResult:
+        fields = await read_definitions(results)
+        member_id = require(fields, "Member ID")
+        dob = us_date(require(fields, "Date of birth"))
+        id_ok = same_member_id(member_id, query.member_id) or _normalized(member_id).startswith(
+            _normalized(query.member_id))
+        if not id_ok or dob != query.dob:
+            raise PatientMismatch("the eligibility page shows a member whose ID or date of birth "
+                                  "differs from the worklist")
+        first, last = split_name(require(fields, "Member name"))
+        pcp = fields.get("Primary care provider", "")
+        pcp_name, pcp_npi = _pcp(pcp)
+        active = require(fields, "Coverage status").strip().lower() == "active"
+        benefits = []
+        for table in await read_tables(results):
+            code = SERVICE_CODES.get(table["heading"])
+            if code is None:
+                continue
+            benefits += [_benefit(code, rec) for rec in table_records(table)]
+        return EligibilityResult(
+            portal=self.name, payer_id=query.payer_id, as_of=datetime.now(UTC),
+            raw_text=await results.inner_text(), member_id=member_id, first_name=first, last_name=last,
+            dob=query.dob, relationship=fields.get("Relationship"),
+            date_of_service=us_date(fields.get("Date of service")) or query.date_of_service,
+            coverage_active=active, plan_name=fields.get("Plan"), plan_number=fields.get("Plan number"),
+            network_type=fields.get("Network type"), group_number=fields.get("Group number"),
+            group_name=fields.get("Group name"), effective_date=us_date(fields.get("Coverage effective")),
+            termination_date=us_date(fields.get("Coverage termination"), open_ended_is_none=True),
+            other_coverage=yes_no(fields.get("Other coverage")), pcp_name=pcp_name, pcp_npi=pcp_npi,
+            benefits=tuple(benefits),
+        )
+
+    # --- claim status -----------------------------------------------------------------------
+
+    async def claim_status(self, page: Page, query: ClaimStatusQuery) -> ClaimStatusResult:
+        await self._open(page, "#/claims", "Claim Status")
+        await page.get_by_label("Payer").select_option(query.payer_id)
+        if query.provider_npi:
+            await page.get_by_label("Provider NPI").fill(query.provider_npi)
+        number = query.claim_number or query.patient_account_number
+        if number:
+            await page.get_by_label("Claim number", exact=True).check()
+            await page.get_by_role("textbox", name="Claim number").fill(number)
+        else:
+            if not (query.member_id and query.dos_from):
+                raise LayoutChanged("a claim search needs a claim number or a member and dates")
+            await page.get_by_label("Member and dates").check()
+            await page.get_by_label("Member ID").fill(query.member_id)
+            if query.dob:
+                await page.get_by_label("Date of birth").fill(query.dob.isoformat())
+            await page.get_by_label("Service date from").fill(query.dos_from.isoformat())
+            await page.get_by_label("Service date to").fill((query.dos_to or query.dos_from).isoformat())
+        await page.get_by_role("button", name="Search claims").click()
+        results = page.get_by_role("region", name="Claim results")
+        detail = results.get_by_role("heading", name="Claim detail")
+        listing = results.get_by_role("table", name="Claims")
+        await self._outcome(page, results, detail, listing, not_found=ClaimNotFound)
+        if not await detail.is_visible():
+            await self._pick_claim(page, results, query)
+            await self._outcome(page, results, detail, not_found=ClaimNotFound)
+        return await self._read_claim(results, query)
+
+    async def _pick_claim(self, page: Page, results: Locator, query: ClaimStatusQuery) -> None:
+        """Walk every page of the claims list; exactly one claim must fit the question."""
+        fits: list[tuple[int, int]] = []
+        page_no = 0
+        while True:
+            table = results.get_by_role("table", name="Claims")
+            records = table_records((await read_tables(table.locator("xpath=..")))[0])
+            for i, rec in enumerate(records):
+                if _claim_fits(rec, query):
+                    fits.append((page_no, i))
+            nxt = results.get_by_role("button", name="Next")
+            if len(fits) > 1 or not await nxt.is_visible() or await nxt.is_disabled():
+                break
+            label = await results.get_by_text("Page ").first.inner_text()
+            await nxt.click()
+            await results.get_by_text("Page ").filter(has_not_text=label).first.wait_for()
+            page_no += 1
+        if not fits:
+            raise ClaimNotFound("no claim on file matches the service dates and billed amount")
+        if len(fits) > 1:
+            raise AmbiguousMatch("several claims match the member and service dates")
+        if fits[0][0] != page_no:
+            raise LayoutChanged("claim list pages changed while reading them")
+        await results.get_by_role("table", name="Claims").get_by_role("button", name="View").nth(
+            fits[0][1]).click()
+
+    async def _read_claim(self, results: Locator, query: ClaimStatusQuery) -> ClaimStatusResult:
+        fields = await read_definitions(results)
+        member_id = require(fields, "Member ID")
+        dob = us_date(fields.get("Date of birth"))
+        claim_number = require(fields, "Claim number")
+        account = fields.get("Patient account number")
+        wanted = query.claim_number or query.patient_account_number
+        if wanted and wanted.strip().upper() not in {claim_number.upper(), (account or "").upper()}:
+            raise PatientMismatch("the claim shown is not the claim asked for")
+        if (query.member_id and not same_member_id(member_id, query.member_id)) or (
+                query.dob and dob != query.dob):
+            raise PatientMismatch("the claim belongs to a member whose ID or date of birth differs "
+                                  "from the worklist")
+        first, last = split_name(require(fields, "Patient name"))
+        dos_from, dos_to = date_range(require(fields, "Service dates"))
+        lines, adjustments = (), ()
+        for table in await read_tables(results):
+            if table["heading"] == "Service lines":
+                lines = tuple(_service_line(r) for r in table_records(table))
+            elif table["heading"] == "Adjustments":
+                adjustments = tuple(_adjustment(r) for r in table_records(table))
+        method = fields.get("Payment method", "")
+        return ClaimStatusResult(
+            portal=self.name, payer_id=query.payer_id, as_of=datetime.now(UTC),
+            raw_text=await results.inner_text(), claim_number=claim_number,
+            patient_account_number=None if blank(account) else account, member_id=member_id,
+            first_name=first, last_name=last, dob=dob, dos_from=dos_from, dos_to=dos_to,
+            category=require(fields, "Status category"), status_code=fields.get("Status code"),
+            status_text=fields.get("Status"), billed=money(fields.get("Billed amount")),
+            allowed=money(fields.get("Allowed amount")), paid=money(fields.get("Paid amount")),
+            patient_responsibility=money(fields.get("Patient responsibility")),
+            received_date=us_date(fields.get("Received date")),
+            adjudication_date=us_date(fields.get("Adjudication date")),
+            payment_method=PAYMENT.get(method.strip()),  # type: ignore[arg-type]
+            payment_trace_number=None if blank(fields.get("Check/EFT number")) else fields["Check/EFT number"],
+            payment_date=us_date(fields.get("Payment date")), service_lines=lines, adjustments=adjustments,
+        )
+
+    # --- shared -----------------------------------------------------------------------------
+
+    async def _open(self, page: Page, route: str, heading: str) -> None:
+        """Open a search view fresh, so no earlier result can be read by mistake."""
+        await page.goto(f"{self.base_url}/{route}")
+        await page.get_by_role("heading", name=heading, level=1).or_(
+            page.get_by_role("heading", name="Sign in to PayerHub")).first.wait_for()
+        if await page.get_by_role("heading", name="Sign in to PayerHub").is_visible():
+            raise SessionExpired("PayerHub shows its sign-in page")
+
+    async def _outcome(self, page: Page, results: Locator, *wanted: Locator,
+                       not_found: type[ClaimNotFound] | type[MemberNotFound] = MemberNotFound) -> None:
+        """Wait for a result, an alert, or the sign-in page; turn the non-results into errors."""
+        alert = page.get_by_role("alert")
+        combined = alert
+        for w in wanted:
+            combined = combined.or_(w)
+        await combined.first.wait_for()
+        for w in wanted:
+            if await w.is_visible():
+                return
+        text = (await alert.first.inner_text()).strip()
+        lowered = text.lower()
+        if any(s in lowered for s in SIGNED_OUT):
+            raise SessionExpired("PayerHub ended the session")
+        if "error 5" in lowered or "something went wrong" in lowered:
+            raise PortalUnavailable("PayerHub answered with a server error")
+        if "no member found" in lowered or "no claims found" in lowered:
+            raise not_found("the portal found no match for the search")
+        raise LayoutChanged("PayerHub showed an unexpected message")
+
+
+def _normalized(value: str) -> str:
+    return "".join(ch for ch in value.upper() if ch.isalnum())
+
+
+def _looks_like_date(text: str) -> bool:
+    return len(text) == 10 and text[2] == "/" and text[5] == "/"
+
+
+def _pcp(text: str) -> tuple[str | None, str | None]:
+    if blank(text) or text.strip().lower() == "none on file":
+        return None, None
+    if "(NPI" in text:
+        name, _, rest = text.partition("(NPI")
+        return name.strip(), rest.strip(" )")
+    return text.strip(), None
+
+
+def _benefit(service_type: str, rec: dict[str, str]) -> Benefit:
+    label, _, period = rec["Benefit"].partition(" (")
+    kind = BENEFITS.get(label.strip())
+    if kind is None:
+        raise LayoutChanged("a benefit line has an unknown benefit name")
+    amount_text = rec.get("Amount", "")
+    return Benefit(
+        service_type=service_type, benefit=kind,
+        in_network=YesNoUnknown.YES if rec["Network"] == "In-network" else YesNoUnknown.NO,
+        coverage_level=LEVELS.get(rec.get("Coverage level", "")),
+        time_period=PERIODS.get(period.rstrip(")")) if period else None,  # type: ignore[arg-type]
+        amount=None if "%" in amount_text else money(amount_text),
+        percent=percent(amount_text) if "%" in amount_text else None,
+        total=money(rec.get("Total")), met=money(rec.get("Met")), remaining=money(rec.get("Remaining")),
+        prior_auth_required=AUTH.get(rec.get("Prior authorization", ""), YesNoUnknown.UNKNOWN),
+    )
+
+
+def _claim_fits(rec: dict[str, str], query: ClaimStatusQuery) -> bool:
+    dos_from, dos_to = date_range(rec.get("Service dates", ""))
+    if query.dos_from and dos_from != query.dos_from:
+        return False
+    if query.dos_to and dos_to != query.dos_to:
+        return False
+    return query.billed is None or money(rec.get("Billed")) == query.billed
+
+
+def _service_line(rec: dict[str, str]) -> ServiceLine:
+    mods = tuple(m.strip() for m in rec.get("Modifiers", "").split(",") if not blank(m))
+    return ServiceLine(line=int(rec["Line"]), procedure_code=rec["Procedure"], modifiers=mods,
+                       dos=us_date(rec.get("Service date")), units=money(rec.get("Units")),
+                       billed=money(rec.get("Billed")), allowed=money(rec.get("Allowed")),
+                       paid=money(rec.get("Paid")))
+
+
+def _adjustment(rec: dict[str, str]) -> Adjustment:
+    remarks = tuple(r.strip() for r in rec.get("Remarks", "").split(",") if not blank(r))
+    line = rec.get("Line", "")
+    return Adjustment(group_code=AdjustmentGroup(rec["Group"]), carc=rec["Reason code"], rarc=remarks,
+                      amount=money(rec.get("Amount")), line=int(line) if line.isdigit() else None,
+                      description=rec.get("Description") or None)

@@ -1,0 +1,108 @@
+"""The work queue: unique references, leases, retries with backoff, reuse within the window."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from bots.settings import QueueSettings
+from bots.store import ItemState, Store, utcnow
+from bots.store.schema import work_items
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'q.db'}", QueueSettings(max_attempts=3, backoff_base_seconds=0.01,
+                                                              backoff_max_seconds=0.02, lease_seconds=60))
+    yield s
+    s.close()
+
+
+def add(store, run, ref="r1", portal="payerhub", force=False):
+    return store.enqueue(run, reference=ref, kind="eligibility", payer_id="ACME", portal=portal,
+                         query={"q": ref}, force=force)
+
+
+def test_reference_is_unique_and_reused_within_window(store):
+    run1 = store.start_run("eligibility", "batch", "a.csv")
+    assert add(store, run1).disposition == "queued"
+    item = store.claim(run1, "payerhub")
+    store.complete(item, run1, outcome=ItemState.SUCCEEDED, started_at=utcnow(), payload={"ok": 1})
+    run2 = store.start_run("eligibility", "batch", "a.csv")
+    assert add(store, run2).disposition == "reused"
+    assert store.claim(run2, "payerhub") is None
+    assert add(store, store.start_run("eligibility", "lookup", None), force=True).disposition == "requeued"
+    with store.engine.begin() as conn:
+        assert conn.execute(work_items.select()).all().__len__() == 1
+
+
+def test_old_answers_are_asked_again(store):
+    run1 = store.start_run("eligibility", "batch", None)
+    add(store, run1)
+    item = store.claim(run1, "payerhub")
+    store.complete(item, run1, outcome=ItemState.BUSINESS_FAILED, started_at=utcnow())
+    with store.engine.begin() as conn:
+        conn.execute(update(work_items).values(finished_at=utcnow() - timedelta(days=2)))
+    run2 = store.start_run("eligibility", "batch", None)
+    assert add(store, run2).disposition == "requeued"
+    assert store.claim(run2, "payerhub") is not None
+
+
+def test_system_failures_retry_with_backoff_then_stop(store):
+    run = store.start_run("eligibility", "batch", None)
+    add(store, run)
+    states = []
+    for _ in range(3):
+        item = None
+        while item is None:
+            item = store.claim(run, "payerhub")
+        states.append(store.complete(item, run, outcome=ItemState.SYSTEM_FAILED, started_at=utcnow(),
+                                     retryable=True, error_code="portal_timeout"))
+    assert states == [ItemState.NEW, ItemState.NEW, ItemState.SYSTEM_FAILED]
+    assert store.claim(run, "payerhub") is None
+    assert store.next_due(run, "payerhub") is None
+    outcomes = store.run_outcomes(run)
+    assert outcomes[0]["attempts"] == 3 and outcomes[0]["state"] == "system_failed"
+
+
+def test_business_failures_are_never_retried(store):
+    run = store.start_run("eligibility", "batch", None)
+    add(store, run)
+    item = store.claim(run, "payerhub")
+    assert store.complete(item, run, outcome=ItemState.BUSINESS_FAILED, started_at=utcnow(),
+                          error_code="member_not_found") == ItemState.BUSINESS_FAILED
+    assert store.claim(run, "payerhub") is None
+
+
+def test_lapsed_lease_is_reclaimed(store):
+    run = store.start_run("eligibility", "batch", None)
+    add(store, run)
+    first = store.claim(run, "payerhub", lease_seconds=60)
+    assert store.claim(run, "payerhub") is None  # leased
+    with store.engine.begin() as conn:
+        conn.execute(update(work_items).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
+    again = store.claim(run, "payerhub")
+    assert again is not None and again.id == first.id and again.attempts == 2
+
+
+def test_claims_are_scoped_to_portal_and_run(store):
+    run_a = store.start_run("eligibility", "batch", None)
+    run_b = store.start_run("eligibility", "batch", None)
+    add(store, run_a, "a", portal="payerhub")
+    add(store, run_b, "b", portal="payerhub")
+    add(store, run_a, "c", portal="other")
+    assert store.claim(run_a, "payerhub").reference == "a"
+    assert store.claim(run_a, "payerhub") is None
+    assert store.claim(run_a, "other").reference == "c"
+
+
+def test_fail_pending_ends_only_unclaimed_items_of_that_portal(store):
+    run = store.start_run("eligibility", "batch", None)
+    for ref in ("a", "b", "c"):
+        add(store, run, ref)
+    claimed = store.claim(run, "payerhub")
+    assert store.fail_pending(run, "payerhub", "authentication_error", "login refused") == 2
+    states = {o["reference"]: o["state"] for o in store.run_outcomes(run)}
+    assert states == {claimed.reference: "in_progress", "b": "system_failed", "c": "system_failed"}
