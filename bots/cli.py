@@ -66,7 +66,7 @@ def portals_serve(
     wanted = fixture_portals.wanted(settings)
     knobs = [f"--latency-ms={latency_ms}", f"--jitter-ms={jitter_ms}", f"--error-rate={error_rate}",
              f"--session-idle-seconds={session_idle_seconds}", f"--lockout-threshold={lockout_threshold}"]
-    proc = fixture_portals.start(settings, {f: p for f, p in wanted.values()}, knobs)
+    proc = fixture_portals.start(settings, dict(wanted.values()), knobs)
     try:
         for portal_id in wanted:
             fixture_portals.provision_credentials(settings, portal_id)
@@ -76,7 +76,7 @@ def portals_serve(
     except KeyboardInterrupt:
         pass
     finally:
-        fixture_portals.stop(proc)
+        proc.stop()
 
 
 @portals_app.command("data")

@@ -31,13 +31,21 @@ log = get_logger("payerbot.fixtures")
 
 
 def serve_command(settings: Settings, portals: dict[str, int], extra: Sequence[str] = ()) -> list[str]:
-    """The command line that serves the named fixture portals on the given ports."""
+    """The command line that serves the named fixture portals.
+
+    serve.py takes the port of the first portal and counts up from it (0: free ports).
+    """
     script = settings.fixtures_dir / "serve.py"
     if not script.is_file():
         raise ConfigurationError(f"mock portals not found: {script}")
     cmd = [sys.executable, str(script)]
-    for name, port in portals.items():
-        cmd += ["--portal", f"{name}={port}"]
+    for name in portals:
+        cmd += ["--portal", name]
+    ports = list(portals.values())
+    if ports:
+        if ports[0] and ports != list(range(ports[0], ports[0] + len(ports))):
+            raise ConfigurationError("local mock portals must use consecutive ports in config/portals.toml")
+        cmd += ["--port", str(ports[0])]
     return [*cmd, *extra]
 
 
@@ -59,8 +67,8 @@ def counters(base_url: str) -> dict[str, Any]:
 
 def provision_credentials(settings: Settings, portal_id: str) -> None:
     """Copy the fixture's synthetic logins into the secrets folder, as an admin would."""
-    base_url = settings.portals[portal_id].base_url
-    response = httpx.get(f"{base_url}/__admin/accounts", timeout=10.0)
+    portal = settings.portals[portal_id]
+    response = httpx.get(f"{portal.base_url}/__admin/accounts", timeout=10.0)
     response.raise_for_status()
     for account in response.json():
         if account["account"] in settings.portals[portal_id].accounts:
@@ -83,20 +91,32 @@ def running(settings: Settings, portal_ids: Sequence[str] | None = None) -> Iter
     """Make sure the local mock portals answer; start those that don't, stop them afterwards."""
     needed = {pid: spec for pid, spec in wanted(settings, portal_ids).items()
               if not is_up(settings.portals[pid].base_url)}
-    proc = None
-    if needed:
-        proc = start(settings, {fixture: port for fixture, port in needed.values()})
+    started = start(settings, dict(needed.values())) if needed else None
     try:
         for portal_id in wanted(settings, portal_ids):
             provision_credentials(settings, portal_id)
         yield sorted(needed)
     finally:
-        if proc is not None:
-            stop(proc)
+        if started is not None:
+            started.stop()
 
 
-def start(settings: Settings, fixtures: dict[str, int], extra: Sequence[str] = ()) -> subprocess.Popen[bytes]:
-    """Start the mock portals in a child process and wait until they listen."""
+class MockPortals:
+    """A running mock-portal process and the URL each portal listens on."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], urls: dict[str, str]) -> None:
+        self.proc = proc
+        self.urls = urls
+
+    def wait(self) -> int:
+        return self.proc.wait()
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+def start(settings: Settings, fixtures: dict[str, int], extra: Sequence[str] = ()) -> MockPortals:
+    """Start the mock portals in a child process and wait until they listen (port 0: any)."""
     with tempfile.TemporaryDirectory() as tmp:
         ready = Path(tmp) / "ready.json"
         cmd = serve_command(settings, fixtures, [*extra, "--ready-file", str(ready)])
@@ -111,7 +131,7 @@ def start(settings: Settings, fixtures: dict[str, int], extra: Sequence[str] = (
             time.sleep(0.05)
         urls = json.loads(ready.read_text())
     log.info("fixtures.started", portals=urls)
-    return proc
+    return MockPortals(proc, urls)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -88,14 +88,18 @@ def money(text: str | None) -> Decimal | None:
     return -value if negative else value
 
 
-def percent(text: str | None) -> Decimal | None:
+def number(text: str | None) -> Decimal | None:
+    """'20%', '1', '2.5' -> Decimal as written; blank -> None."""
     if blank(text):
         return None
     assert text is not None
     try:
-        return Decimal(text.strip().rstrip("%").strip())
+        return Decimal(text.strip().rstrip("%").strip().replace(",", ""))
     except InvalidOperation:
-        raise LayoutChanged("a percentage on the page is not a number") from None
+        raise LayoutChanged("a number on the page is not a number") from None
+
+
+percent = number
 
 
 OPEN_ENDED = {date(9999, 12, 31), date(2099, 12, 31)}

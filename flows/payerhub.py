@@ -33,6 +33,7 @@ from bots.pagekit import (
     blank,
     date_range,
     money,
+    number,
     percent,
     read_definitions,
     read_tables,
@@ -147,7 +148,7 @@ class PayerHubFlow(PortalFlow):
         return EligibilityResult(
             portal=self.name, payer_id=query.payer_id, as_of=datetime.now(UTC),
             raw_text=await results.inner_text(), member_id=member_id, first_name=first, last_name=last,
-            dob=query.dob, relationship=fields.get("Relationship"),
+            dob=query.dob, relationship=(fields.get("Relationship") or "").lower() or None,
             date_of_service=us_date(fields.get("Date of service")) or query.date_of_service,
             coverage_active=active, plan_name=fields.get("Plan"), plan_number=fields.get("Plan number"),
             network_type=fields.get("Network type"), group_number=fields.get("Group number"),
@@ -166,12 +167,12 @@ class PayerHubFlow(PortalFlow):
             await page.get_by_label("Provider NPI").fill(query.provider_npi)
         number = query.claim_number or query.patient_account_number
         if number:
-            await page.get_by_label("Claim number", exact=True).check()
+            await page.get_by_role("radio", name="Claim number").check()
             await page.get_by_role("textbox", name="Claim number").fill(number)
         else:
             if not (query.member_id and query.dos_from):
                 raise LayoutChanged("a claim search needs a claim number or a member and dates")
-            await page.get_by_label("Member and dates").check()
+            await page.get_by_role("radio", name="Member and dates").check()
             await page.get_by_label("Member ID").fill(query.member_id)
             if query.dob:
                 await page.get_by_label("Date of birth").fill(query.dob.isoformat())
@@ -330,7 +331,7 @@ def _claim_fits(rec: dict[str, str], query: ClaimStatusQuery) -> bool:
 def _service_line(rec: dict[str, str]) -> ServiceLine:
     mods = tuple(m.strip() for m in rec.get("Modifiers", "").split(",") if not blank(m))
     return ServiceLine(line=int(rec["Line"]), procedure_code=rec["Procedure"], modifiers=mods,
-                       dos=us_date(rec.get("Service date")), units=money(rec.get("Units")),
+                       dos=us_date(rec.get("Service date")), units=number(rec.get("Units")),
                        billed=money(rec.get("Billed")), allowed=money(rec.get("Allowed")),
                        paid=money(rec.get("Paid")))
 

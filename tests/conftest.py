@@ -1,0 +1,96 @@
+"""Shared fixtures: the mock portals (one process for the session), settings on a temp data dir.
+
+End-to-end tests drive real Chromium against the mock portals. The portal process is
+started once; each test gets fresh counters, default knobs and its own data folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bots import fixture_portals
+from bots.browser import playwright_chromium, resolve_executable
+from bots.settings import ROOT, Settings, load_settings
+
+DEFAULT_KNOBS = {"latency_ms": 15, "jitter_ms": 10, "error_rate": 0.0, "session_idle_seconds": 900,
+                 "session_max_seconds": 28800, "lockout_threshold": 5}
+
+
+class Portal:
+    """A running mock portal: its URL, its admin API."""
+
+    def __init__(self, name: str, url: str) -> None:
+        self.name = name
+        self.url = url
+
+    def admin(self, method: str, path: str, **kw: Any) -> Any:
+        response = httpx.request(method, f"{self.url}/__admin/{path}", timeout=30, **kw)
+        response.raise_for_status()
+        return response.json()
+
+    def counters(self) -> dict[str, Any]:
+        return self.admin("GET", "counters")
+
+    def knobs(self, **values: Any) -> None:
+        self.admin("POST", "knobs", json=values)
+
+    def reset(self) -> None:
+        self.admin("POST", "reset")
+        self.knobs(**DEFAULT_KNOBS)
+
+
+@pytest.fixture(scope="session")
+def mock_portals() -> Iterator[dict[str, Portal]]:
+    settings = load_settings()
+    started = fixture_portals.start(settings, {"payerhub": 0})
+    try:
+        yield {name: Portal(name, url) for name, url in started.urls.items()}
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def hub(mock_portals: dict[str, Portal]) -> Portal:
+    portal = mock_portals["payerhub"]
+    portal.reset()
+    return portal
+
+
+@pytest.fixture(scope="session")
+def ground_truth(mock_portals: dict[str, Portal]) -> dict[str, Any]:
+    return mock_portals["payerhub"].admin("GET", "ground-truth")
+
+
+@pytest.fixture
+def env(tmp_path: Path, hub: Portal, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment pointing payerbot at a fresh data folder and the session's mock portal."""
+    values = {
+        "PAYERBOT_DATA_DIR": str(tmp_path / "var"),
+        "PAYERBOT_PORTALS__PAYERHUB__BASE_URL": hub.url,
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return {**os.environ, **values}
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    settings = load_settings()
+    fixture_portals.provision_credentials(settings, "payerhub")
+    return settings
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright launches the same Chromium payerbot resolves."""
+    executable = resolve_executable(load_settings().browser, own=playwright_chromium())
+    return {**browser_type_launch_args, **({"executable_path": str(executable)} if executable else {})}
+
+
+SAMPLES = ROOT / "fixtures" / "worklists"

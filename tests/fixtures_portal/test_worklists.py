@@ -1,0 +1,101 @@
+"""The sample worklists are generated from the data set and their expected outcomes hold."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime
+from typing import Any
+
+from payerhub.search import HubData
+from portalkit.data import CHECK_DATE, is_active, payers_on
+from portalkit.worklists import OUT_DIR, render
+
+
+def _iso(us: str) -> str:
+    return datetime.strptime(us, "%m/%d/%Y").date().isoformat()
+
+
+def _payer(text: str) -> str:
+    return next(p for p in ("ACME", "BLUESTEM", "CARDINAL") if text.upper().startswith(p))
+
+
+def _read(name: str) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    with (OUT_DIR / f"{name}.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    expected = json.loads((OUT_DIR / f"{name}.expected.json").read_text())
+    assert [e["row"] for e in expected] == list(range(2, len(rows) + 2))
+    return rows, expected
+
+
+def test_committed_worklists_are_up_to_date(dataset: dict[str, Any]) -> None:
+    for name, text in render(dataset).items():
+        assert (OUT_DIR / name).read_bytes().decode() == text, f"regenerate {name}"
+
+
+def test_appointments_expectations_hold(dataset: dict[str, Any]) -> None:
+    rows, expected = _read("appointments")
+    assert 35 <= len(rows) <= 45
+    hub = HubData(dataset, payers_on("payerhub"))
+    by_key = {m["member_key"]: m for m in dataset["members"]}
+    outcomes: dict[str, int] = {}
+    for row, truth in zip(rows, expected, strict=True):
+        outcomes[truth["outcome"]] = outcomes.get(truth["outcome"], 0) + 1
+        assert row["Appt Date"] == "12/01/2026"
+        kind, found = hub.eligibility(_payer(row["Insurance"]), row["Member ID"], _iso(row["DOB"]))
+        if truth["outcome"] == "member_not_found":
+            assert kind == "not_found"
+        elif truth["outcome"] == "result":
+            member = by_key[truth["member_key"]]
+            assert kind == "detail" and found[0] is member
+            assert member["dob"] == _iso(row["DOB"])
+            assert is_active(member, CHECK_DATE) is truth["coverage_active"]
+        else:
+            assert truth["outcome"] == "patient_mismatch" and truth["member_key"] is None
+            if kind == "detail":
+                assert found[0]["dob"] != _iso(row["DOB"])
+            else:
+                assert kind == "candidates"
+                assert sum(1 for m in found if m["dob"] == _iso(row["DOB"])) >= 2
+    assert outcomes["member_not_found"] == 3 and outcomes["patient_mismatch"] == 3
+    inactive = sum(1 for e in expected if e["coverage_active"] is False)
+    assert inactive >= 6
+    assert any(r["Member ID"].startswith("00") for r in rows)
+    keys = [(r["Insurance"], r["Member ID"], r["DOB"]) for r in rows]
+    assert len(set(keys)) == len(keys)
+
+
+def test_open_claims_expectations_hold(dataset: dict[str, Any]) -> None:
+    rows, expected = _read("open_claims")
+    assert 35 <= len(rows) <= 45
+    hub = HubData(dataset, payers_on("payerhub"))
+    claims = {c["claim_number"]: c for c in dataset["claims"]}
+    seen: set[str] = set()
+    for row, truth in zip(rows, expected, strict=True):
+        payer = _payer(row["Payer"])
+        if row["Claim #"]:
+            hits = hub.claims_by_number(payer, row["Claim #"])
+        else:
+            hits = [
+                c
+                for c in hub.claims_by_member(
+                    payer, row["Member ID"], _iso(row["DOS From"]), _iso(row["DOS To"])
+                )
+                if c["billed"] == row["Billed"] and c["dos_from"] == _iso(row["DOS From"])
+            ]
+        if truth["outcome"] == "claim_not_found":
+            assert hits == []
+        elif truth["outcome"] == "result":
+            assert [c["claim_number"] for c in hits] == [truth["claim_number"]]
+            claim = claims[truth["claim_number"]]
+            assert claim["member_id"] == row["Member ID"]
+            assert truth["status_category"] == claim["status"]["category"]
+            seen.add(claim["status"]["category"])
+        elif truth["outcome"] == "ambiguous":
+            assert len(hits) >= 2 and not row["Claim #"]
+        else:
+            assert truth["outcome"] == "patient_mismatch"
+            assert len(hits) == 1 and hits[0]["member_id"] != row["Member ID"]
+    assert {"F1", "F2", "F4", "A2"} <= seen and any(s.startswith("P") for s in seen)
+    assert sum(1 for r in rows if not r["Claim #"]) == 2
+    assert any(r["Claim #"].startswith("00") for r in rows)

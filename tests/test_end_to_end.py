@@ -1,0 +1,163 @@
+"""End to end, through the CLI a user runs: sample worklists -> mock portal -> store, workbook, log.
+
+The two batches run once for the module (real Chromium, real SQLite, real xlsx); each
+test then checks one promise of the walking skeleton against the portal's ground truth.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+
+from bots.settings import load_settings
+from bots.store import Store
+from tests.conftest import SAMPLES, Portal
+from tests.truth import contains_word, expected_claim, expected_eligibility, phi_strings
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass
+class Batch:
+    kind: str
+    worklist: Path
+    proc: subprocess.CompletedProcess[str]
+    counters: dict[str, Any]
+    outcomes: list[dict[str, Any]]
+    run: dict[str, Any]
+
+
+def payerbot(*args: str, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([".venv/bin/payerbot", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def batches(mock_portals: dict[str, Portal], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    import os
+
+    hub = mock_portals["payerhub"]
+    data_dir = tmp_path_factory.mktemp("e2e") / "var"
+    env = {**os.environ, "PAYERBOT_DATA_DIR": str(data_dir), "PAYERBOT_PORTALS__PAYERHUB__BASE_URL": hub.url}
+    out: dict[str, Any] = {"data_dir": data_dir, "env": env}
+    for kind, name in (("eligibility", "appointments.csv"), ("claim-status", "open_claims.csv")):
+        hub.reset()
+        proc = payerbot("run", kind, "--worklist", str(SAMPLES / name), env=env)
+        counters = hub.counters()
+        os.environ["PAYERBOT_DATA_DIR"], saved = str(data_dir), os.environ.get("PAYERBOT_DATA_DIR")
+        try:
+            store = Store(load_settings().store_url)
+            run = store.list_runs(1)[0]
+            outcomes = store.run_outcomes(run["id"])
+            store.close()
+        finally:
+            if saved is None:
+                del os.environ["PAYERBOT_DATA_DIR"]
+            else:
+                os.environ["PAYERBOT_DATA_DIR"] = saved
+        out[kind] = Batch(kind, SAMPLES / name, proc, counters, outcomes, run)
+    return out
+
+
+def expected_rows(name: str) -> dict[int, dict[str, Any]]:
+    return {e["row"]: e for e in json.loads((SAMPLES / name).read_text())}
+
+
+@pytest.mark.parametrize("kind", ["eligibility", "claim-status"])
+def test_batch_exits_cleanly_and_prints_a_summary(batches, kind):
+    batch = batches[kind]
+    assert batch.proc.returncode == 0, batch.proc.stderr[-3000:]
+    assert f"Run {batch.run['id']}" in batch.proc.stdout
+    assert "lookups in" in batch.proc.stdout and "spreadsheet:" in batch.proc.stdout
+    with batch.worklist.open(newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(fh))[1:]
+    assert batch.run["counts"]["items"] == len(rows) == len(batch.outcomes)
+
+
+@pytest.mark.parametrize("kind", ["eligibility", "claim-status"])
+def test_exactly_one_login_per_account_per_run_and_no_writes(batches, kind):
+    counters = batches[kind].counters
+    accounts = load_settings().portals["payerhub"].accounts
+    assert counters["logins"] == {f"clinic.{a}": 1 for a in accounts}, counters
+    assert not counters["failed_logins"] or not any(counters["failed_logins"].values())
+    assert counters["writes"] == 0
+
+
+def test_every_eligibility_field_equals_ground_truth(batches, ground_truth):
+    expected = expected_rows("appointments.expected.json")
+    outcomes = {o["source_row"]: o for o in batches["eligibility"].outcomes}
+    assert outcomes.keys() == expected.keys()
+    checked = 0
+    for row, want in expected.items():
+        got = outcomes[row]
+        if want["outcome"] == "result":
+            assert got["state"] == "succeeded", (row, got["last_error_code"], got["last_error_message"])
+            assert got["payload"]["coverage_active"] == want["coverage_active"]
+            assert expected_eligibility(ground_truth, want["member_key"], got["payload"]) == _subset(
+                got["payload"]), row
+            assert Path(got["evidence_path"]).is_file()
+            checked += 1
+        else:
+            assert got["state"] == "business_failed", row
+            assert got["last_error_code"] == want["outcome"], row
+            assert got["payload"] is None  # right patient, or no result
+    assert checked >= 25
+
+
+def test_every_claim_field_equals_ground_truth(batches, ground_truth):
+    expected = expected_rows("open_claims.expected.json")
+    outcomes = {o["source_row"]: o for o in batches["claim-status"].outcomes}
+    assert outcomes.keys() == expected.keys()
+    checked = 0
+    for row, want in expected.items():
+        got = outcomes[row]
+        if want["outcome"] == "result":
+            assert got["state"] == "succeeded", (row, got["last_error_code"], got["last_error_message"])
+            assert expected_claim(ground_truth, want["claim_number"], got["payload"]) == _subset(
+                got["payload"]), row
+            checked += 1
+        else:
+            code = {"ambiguous": "ambiguous_match"}.get(want["outcome"], want["outcome"])
+            assert (got["state"], got["last_error_code"]) == ("business_failed", code), row
+            assert got["payload"] is None
+    assert checked >= 25
+
+
+def _subset(payload: dict[str, Any]) -> dict[str, Any]:
+    drop = {"as_of", "evidence", "raw_text", "portal", "kind"}
+    return {k: v for k, v in payload.items() if k not in drop}
+
+
+@pytest.mark.parametrize("kind,sheet", [("eligibility", "Eligibility"), ("claim-status", "Claim status")])
+def test_spreadsheet_has_one_row_per_item(batches, kind, sheet):
+    batch = batches[kind]
+    path = Path(batch.run["spreadsheet_path"])
+    assert path.parent == batches["data_dir"] / "spreadsheets"
+    ws = load_workbook(path)[sheet]
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref
+    ids = [ws.cell(row=r, column=1).value for r in range(2, ws.max_row + 1)]
+    assert ids == [o["id"] for o in batch.outcomes]
+
+
+@pytest.mark.parametrize("kind", ["eligibility", "claim-status"])
+def test_run_log_is_json_lines_without_phi(batches, kind, ground_truth):
+    batch = batches[kind]
+    log_path = Path(batch.run["log_path"])
+    assert log_path.parent == batches["data_dir"] / "runs" / batch.run["id"]
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert any(r["event"] == "browser.start" and r.get("version") for r in records)
+    items = [r for r in records if r["event"] == "item.done"]
+    assert items and all(r["run_id"] == batch.run["id"] and r["portal"] == "payerhub" and r["item_id"]
+                         for r in items)
+    text = log_path.read_text().upper()
+    leaked = [s for s in phi_strings(ground_truth, batch.worklist) if contains_word(text, s)]
+    assert not leaked, f"{len(leaked)} PHI values in the run log"
+    secrets = [a[k] for a in ground_truth["accounts"]["payerhub"] for k in ("password", "totp_seed")]
+    assert not any(s.upper() in text for s in secrets)
