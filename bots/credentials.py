@@ -13,6 +13,7 @@ import stat
 from pathlib import Path
 
 from bots.errors import ConfigurationError
+from bots.files import private_dir
 from bots.flow import LoginSecrets
 from bots.settings import Settings
 
@@ -53,9 +54,8 @@ def login_secrets(settings: Settings, portal: str, account: str) -> LoginSecrets
 
 def write_secret_files(settings: Settings, portal: str, account: str, values: dict[str, str]) -> Path:
     """Store one account's login in the secrets folder with owner-only permissions."""
-    folder = settings.resolved_secrets_dir / portal / account
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for parent in (settings.resolved_secrets_dir, folder.parent, folder):
+    folder = private_dir(settings.resolved_secrets_dir / portal / account)
+    for parent in (settings.resolved_secrets_dir, folder.parent):
         os.chmod(parent, 0o700)
     for name in FIELDS:
         if values.get(name):

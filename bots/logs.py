@@ -21,6 +21,7 @@ import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from bots.files import private_dir
 from bots.models import PHI_FIELDS
 
 REDACTED = "[REDACTED]"
@@ -182,7 +183,7 @@ def _install_record_factory() -> None:
 
 def open_run_log(path: Path) -> Path:
     """Start writing every record, as JSON lines, to ``path`` (owner-only permissions)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     path.touch(mode=0o600, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setLevel(logging.DEBUG)

@@ -36,6 +36,7 @@ from bots.errors import (
     PortalTimeout,
     SessionExpired,
 )
+from bots.files import private_dir
 from bots.flow import PortalFlow, get_flow
 from bots.logs import close_run_log, get_logger, open_run_log, redactor
 from bots.models import PHI_FIELDS, ClaimStatusQuery, EligibilityQuery, LookupKind, Query
@@ -241,13 +242,15 @@ class Runner:
         query = _QUERY.validate_python(item.query)
         redactor.add(*_phi_values(query))
         try:
+            await session.begin_trace()
             try:
                 page = await session.ready()
             except AuthenticationError as exc:
+                await session.end_trace(None)
                 await self._stop_portal(run_id, portal, item, started, exc, session.account)
                 return
             except (PortalError, PlaywrightError) as exc:
-                await self._record_failure(run_id, item, started, session, None, _classify(exc))
+                await self._record_failure(run_id, item, started, session, session.page, _classify(exc))
                 return
             await self._lookup(run_id, portal, session, page, item, query, started)
         finally:
@@ -263,7 +266,6 @@ class Runner:
         query: EligibilityQuery | ClaimStatusQuery,
         started: datetime,
     ) -> None:
-        await session.begin_trace()
         relogged = False
         while True:
             try:
@@ -374,7 +376,7 @@ class Runner:
 
     async def _screenshot(self, page: Page, run_id: str, item: WorkItem) -> Path | None:
         path = self._artifact(run_id, "evidence", item, "png")
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(path.parent)
         try:
             await page.screenshot(path=str(path), full_page=True, timeout=10_000)
         except PlaywrightError:

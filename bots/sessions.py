@@ -12,6 +12,7 @@ from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, Route
 
+from bots.files import private_dir
 from bots.flow import LoginSecrets, PortalFlow
 from bots.logs import get_logger
 from bots.settings import BrowserSettings, PortalSettings
@@ -44,6 +45,7 @@ class PortalSession:
         self._logged_in = False
         self._lookups_in_context = 0
         self._tracing = False
+        self._chunk_open = False
         self.logins = 0
 
     async def _open_context(self, storage_state: Any = None) -> Page:
@@ -104,18 +106,27 @@ class PortalSession:
     def counted_lookup(self) -> None:
         self._lookups_in_context += 1
 
+    @property
+    def page(self) -> Page | None:
+        return self._page
+
     async def begin_trace(self) -> None:
-        if self._tracing and self._context is not None:
+        """Start recording the next item (its login included) into a trace chunk."""
+        if self._page is None:
+            await self._open_context()
+        if self._tracing and self._context is not None and not self._chunk_open:
             await self._context.tracing.start_chunk()
+            self._chunk_open = True
 
     async def end_trace(self, keep_at: Path | None) -> Path | None:
         """Stop the item's trace chunk; keep it only when asked (failures)."""
-        if not (self._tracing and self._context is not None):
+        if not (self._tracing and self._context is not None and self._chunk_open):
             return None
+        self._chunk_open = False
         if keep_at is None:
             await self._context.tracing.stop_chunk()
             return None
-        keep_at.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(keep_at.parent)
         await self._context.tracing.stop_chunk(path=keep_at)
         keep_at.chmod(0o600)
         return keep_at
@@ -130,6 +141,7 @@ class PortalSession:
             await self._context.close()
         self._context = None
         self._page = None
+        self._chunk_open = False
 
     async def close(self) -> None:
         await self._close_context()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import pyotp
 from playwright.async_api import Locator, Page
@@ -81,6 +82,8 @@ class PayerHubFlow(PortalFlow):
         await success.or_(alert).first.wait_for()
         if not await success.is_visible():
             text = (await alert.first.inner_text()).strip()
+            if _server_error(text):  # the portal failed, it did not say no: worth a retry
+                raise PortalUnavailable("PayerHub answered the login with a server error")
             raise AuthenticationError(f"PayerHub refused the login: {text[:120]}")
 
     async def is_logged_in(self, page: Page) -> bool:
@@ -92,7 +95,7 @@ class PayerHubFlow(PortalFlow):
 
     async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
         await self._open(page, "#/eligibility", "Eligibility & Benefits")
-        await page.get_by_label("Payer").select_option(query.payer_id)
+        await self._choose_payer(page, query.payer_id)
         if query.provider_npi:
             await page.get_by_label("Provider NPI").fill(query.provider_npi)
         await page.get_by_label("Member ID").fill(query.member_id)
@@ -162,7 +165,7 @@ class PayerHubFlow(PortalFlow):
 
     async def claim_status(self, page: Page, query: ClaimStatusQuery) -> ClaimStatusResult:
         await self._open(page, "#/claims", "Claim Status")
-        await page.get_by_label("Payer").select_option(query.payer_id)
+        await self._choose_payer(page, query.payer_id)
         if query.provider_npi:
             await page.get_by_label("Provider NPI").fill(query.provider_npi)
         number = query.claim_number or query.patient_account_number
@@ -262,6 +265,18 @@ class PayerHubFlow(PortalFlow):
         if await page.get_by_role("heading", name="Sign in to PayerHub").is_visible():
             raise SessionExpired("PayerHub shows its sign-in page")
 
+    async def _choose_payer(self, page: Page, payer_id: str) -> None:
+        """The payer list loads by fetch after the page: wait for it, or for the error instead."""
+        select = page.get_by_label("Payer")
+        loaded = select.locator("option:not([value=''])")
+        alert = page.get_by_role("alert")
+        await loaded.first.or_(alert).first.wait_for(state="attached")
+        if await alert.count() and await alert.first.is_visible():
+            _raise_for_alert(await alert.first.inner_text(), MemberNotFound)
+        if not await select.locator(f"option[value='{payer_id}']").count():
+            raise LayoutChanged("PayerHub's payer list does not offer this payer")
+        await select.select_option(payer_id)
+
     async def _outcome(self, page: Page, results: Locator, *wanted: Locator,
                        not_found: type[ClaimNotFound] | type[MemberNotFound] = MemberNotFound) -> None:
         """Wait for a result, an alert, or the sign-in page; turn the non-results into errors."""
@@ -273,15 +288,24 @@ class PayerHubFlow(PortalFlow):
         for w in wanted:
             if await w.is_visible():
                 return
-        text = (await alert.first.inner_text()).strip()
-        lowered = text.lower()
-        if any(s in lowered for s in SIGNED_OUT):
-            raise SessionExpired("PayerHub ended the session")
-        if "error 5" in lowered or "something went wrong" in lowered:
-            raise PortalUnavailable("PayerHub answered with a server error")
-        if "no member found" in lowered or "no claims found" in lowered:
-            raise not_found("the portal found no match for the search")
-        raise LayoutChanged("PayerHub showed an unexpected message")
+        _raise_for_alert(await alert.first.inner_text(), not_found)
+
+
+def _raise_for_alert(text: str, not_found: type[ClaimNotFound] | type[MemberNotFound]) -> NoReturn:
+    """Turn the hub's alert banner into the matching error."""
+    lowered = text.strip().lower()
+    if any(s in lowered for s in SIGNED_OUT):
+        raise SessionExpired("PayerHub ended the session")
+    if _server_error(lowered):
+        raise PortalUnavailable("PayerHub answered with a server error")
+    if "no member found" in lowered or "no claims found" in lowered:
+        raise not_found("the portal found no match for the search")
+    raise LayoutChanged("PayerHub showed an unexpected message")
+
+
+def _server_error(text: str) -> bool:
+    lowered = text.lower()
+    return "error 5" in lowered or "something went wrong" in lowered
 
 
 def _normalized(value: str) -> str:

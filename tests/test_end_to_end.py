@@ -19,7 +19,7 @@ from openpyxl import load_workbook
 from bots.settings import load_settings
 from bots.store import Store
 from tests.conftest import SAMPLES, Portal
-from tests.truth import contains_word, expected_claim, expected_eligibility, phi_strings
+from tests.truth import _subset_payload, contains_word, expected_claim, expected_eligibility, phi_strings
 
 pytestmark = pytest.mark.browser
 
@@ -100,7 +100,7 @@ def test_every_eligibility_field_equals_ground_truth(batches, ground_truth):
         if want["outcome"] == "result":
             assert got["state"] == "succeeded", (row, got["last_error_code"], got["last_error_message"])
             assert got["payload"]["coverage_active"] == want["coverage_active"]
-            assert expected_eligibility(ground_truth, want["member_key"], got["payload"]) == _subset(
+            assert expected_eligibility(ground_truth, want["member_key"], got["payload"]) == _subset_payload(
                 got["payload"]), row
             assert Path(got["evidence_path"]).is_file()
             checked += 1
@@ -120,7 +120,7 @@ def test_every_claim_field_equals_ground_truth(batches, ground_truth):
         got = outcomes[row]
         if want["outcome"] == "result":
             assert got["state"] == "succeeded", (row, got["last_error_code"], got["last_error_message"])
-            assert expected_claim(ground_truth, want["claim_number"], got["payload"]) == _subset(
+            assert expected_claim(ground_truth, want["claim_number"], got["payload"]) == _subset_payload(
                 got["payload"]), row
             checked += 1
         else:
@@ -128,11 +128,6 @@ def test_every_claim_field_equals_ground_truth(batches, ground_truth):
             assert (got["state"], got["last_error_code"]) == ("business_failed", code), row
             assert got["payload"] is None
     assert checked >= 25
-
-
-def _subset(payload: dict[str, Any]) -> dict[str, Any]:
-    drop = {"as_of", "evidence", "raw_text", "portal", "kind"}
-    return {k: v for k, v in payload.items() if k not in drop}
 
 
 @pytest.mark.parametrize("kind,sheet", [("eligibility", "Eligibility"), ("claim-status", "Claim status")])

@@ -108,3 +108,9 @@ def phi_strings(gt: dict[str, Any], worklist: Path) -> list[str]:
 
 def contains_word(text: str, value: str) -> bool:
     return re.search(rf"(?<![A-Z0-9]){re.escape(value.upper())}(?![A-Z0-9])", text.upper()) is not None
+
+
+def _subset_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A result payload without the fields that differ per run (time, evidence, raw text)."""
+    drop = {"as_of", "evidence", "raw_text", "portal", "kind"}
+    return {k: v for k, v in payload.items() if k not in drop}

@@ -17,8 +17,8 @@ from bots.runner import RunSummary
 
 OUTCOME_LABELS = {
     "succeeded": "answered",
-    "business_failed": "portal said no (member/claim not found, patient mismatch)",
-    "system_failed": "failed (portal or bot), after retries",
+    "business_failed": "no result",
+    "system_failed": "failed",
     "new": "waiting for a retry",
     "abandoned": "abandoned (lease lapsed)",
     "in_progress": "in progress",
@@ -29,10 +29,11 @@ def print_run_summary(console: Console, summary: RunSummary, items: Sequence[dic
                       spreadsheet: Path) -> None:
     table = Table(title=f"Run {summary.run_id}: {summary.kind.replace('_', ' ')}", show_lines=False)
     table.add_column("outcome")
-    table.add_column("detail")
+    table.add_column("why")
     table.add_column("items", justify="right")
+    order = list(OUTCOME_LABELS)
     grouped = Counter((i["state"], i["last_error_code"] or "") for i in items)
-    for (state, code), n in sorted(grouped.items()):
+    for (state, code), n in sorted(grouped.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
         table.add_row(OUTCOME_LABELS.get(state, state), code.replace("_", " "), str(n))
     if summary.counts.get("reused"):
         table.add_row("reused", "answered within the dedupe window, not asked again",

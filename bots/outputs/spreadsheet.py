@@ -22,6 +22,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bots.codes import CLAIM_STATUS_CATEGORIES, BenefitInfo, CoverageLevel, YesNoUnknown
+from bots.files import private_dir
 from bots.models import ClaimStatusResult, EligibilityResult, LookupKind
 
 MONEY = '"$"#,##0.00'
@@ -105,7 +106,7 @@ def eligibility_row(item: dict[str, Any], link: str | None) -> tuple[list[Any], 
                   deductible.remaining if deductible else None, oop.remaining if oop else None,
                   "Required" if YesNoUnknown.YES in auth else ("No" if auth else None)]
     else:
-        cells += [outcome] + [None] * 11
+        cells += [outcome] + [None] * 12
     cells += [item.get("last_error_message") if res is None else None, item.get("reason_code"),
               link, item.get("checked_at"), item["attempts"]]
     return cells, fill
@@ -123,10 +124,10 @@ def claim_row(item: dict[str, Any], link: str | None) -> tuple[list[Any], Patter
         fill = RED if res.category in ("F2", "F4") else AMBER if res.category[0] in "PAR" else GREEN
         cells[3:9] = [res.claim_number, res.patient_account_number, res.member_id,
                       f"{res.last_name}, {res.first_name}", res.dos_from, res.dos_to]
-        denials = "; ".join(
+        denials = "; ".join(dict.fromkeys(  # one mention per reason, in the portal's order
             f"{a.group_code}-{a.carc}" + (f" {' '.join(a.rarc)}" if a.rarc else "")
             for a in res.adjustments if res.category in ("F2", "F4") or a.group_code != "CO"
-        )
+        ))
         cells += [category, res.category, res.status_code, res.status_text, res.billed, res.allowed,
                   res.paid, res.patient_responsibility, res.adjudication_date,
                   res.payment_trace_number, res.payment_date, denials or None]
@@ -171,6 +172,8 @@ def _fill_sheet(ws: Worksheet, columns: list[Column], rows: Iterable[tuple[list[
     evidence_col = next((i for i, c in enumerate(columns, 1) if c[0] == "Evidence"), None)
     n = 1
     for n, (cells, fill, link) in enumerate(rows, start=2):
+        if len(cells) != len(columns):
+            raise ValueError(f"row has {len(cells)} cells for {len(columns)} columns")
         for col, value in enumerate(cells, start=1):
             _set(ws, n, col, value, columns[col - 1][2])
         if link and evidence_col:
@@ -210,7 +213,7 @@ def write_workbook(
 
 
 def _save_atomically(wb: Workbook, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=".~", suffix=".xlsx", dir=path.parent)
     os.close(fd)
     try:

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
 
+from bots.files import private_dir
 from bots.settings import QueueSettings
 from bots.store.schema import (
     FINISHED_STATES,
@@ -62,7 +63,7 @@ class Enqueued:
 def open_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(path.parent)
         if not path.exists():
             path.touch(mode=0o600)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})

@@ -35,7 +35,8 @@ def test_cells_are_typed_and_text_is_never_a_formula(tmp_path):
     evidence.write_bytes(b"png")
     rows = [item(payload=result.model_dump(mode="json"), evidence_path=str(evidence)),
             item(id=8, state="business_failed", last_error_code="member_not_found",
-                 last_error_message="the portal found no match")]
+                 last_error_message="the portal found no match", reason_code="75",
+                 evidence_path=str(evidence))]
     target = tmp_path / "sheets" / "out.xlsx"
     written = write_workbook(target, {LookupKind.ELIGIBILITY: rows},
                              [{"source_file": "w.csv", "source_row": 9, "column": "dob", "reason": "=1+1"}])
@@ -53,6 +54,10 @@ def test_cells_are_typed_and_text_is_never_a_formula(tmp_path):
     assert row["Outcome"].value == "Active"
     failed = {h: c.value for h, c in zip(header, ws[3], strict=True)}
     assert failed["Outcome"] == "Member not found" and failed["Item ID"] == 8
+    assert failed["Coverage"] is None and failed["Prior auth (service type)"] is None
+    assert failed["Problem"] == "the portal found no match" and failed["Reason code"] == "75"
+    assert failed["Evidence"] == "screenshot" and failed["Tries"] == 1
+    assert failed["Checked at"] == datetime(2026, 12, 1, 5, 0)
     errors = wb["Import errors"]
     assert errors["D2"].value == "=1+1" and errors["D2"].data_type == "s"
     assert not list(target.parent.glob(".~*"))  # the temp file was renamed, not left behind
