@@ -44,7 +44,7 @@ def playwright_chromium() -> Path | None:
     try:
         with sync_playwright() as p:
             path = Path(p.chromium.executable_path)
-    except Exception:  # noqa: BLE001 - any failure here just means "not installed"
+    except Exception:
         return None
     return path if path.is_file() else None
 
@@ -53,7 +53,9 @@ def resolve_executable(settings: BrowserSettings, *, own: Path | None = None) ->
     """The binary to launch; None means Playwright's own (found at ``own``)."""
     if settings.executable is not None:
         if not settings.executable.is_file():
-            raise ConfigurationError(f"PAYERBOT_BROWSER__EXECUTABLE points at no file: {settings.executable}")
+            raise ConfigurationError(
+                f"PAYERBOT_BROWSER__EXECUTABLE points at no file: {settings.executable}"
+            )
         return settings.executable
     if own is not None and own.is_file():
         return None

@@ -36,8 +36,12 @@ def expected_major() -> int | None:
 
 def binary_major(path: Path) -> int | None:
     try:
-        text = subprocess.run([str(path), "--version"], capture_output=True, text=True,  # noqa: S603
-                              timeout=30).stdout
+        text = subprocess.run(  # noqa: S603 - our own resolved browser binary
+            [str(path), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
     match = re.search(r"(\d+)\.\d+\.\d+", text)
@@ -68,19 +72,29 @@ def ensure() -> Path:
         _run([sys.executable, "-m", "playwright", "install", "chromium"], timeout=600)
         found = find()
     if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        print("Playwright could not download its Chromium; installing Debian's chromium-headless-shell.")
+        print(
+            "Playwright could not download its Chromium; "
+            "installing Debian's chromium-headless-shell."
+        )
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], env=env, timeout=600, check=False)  # noqa: S607
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium-headless-shell"],  # noqa: S607
-                       env=env, timeout=900, check=False)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium-headless-shell"],  # noqa: S607
+            env=env,
+            timeout=900,
+            check=False,
+        )
         found = find()
     if found is None:
         raise SystemExit(INSTALL_HINT + (" (needs root: sudo)" if os.geteuid() != 0 else ""))
     want, have = expected_major(), binary_major(found)
     print(f"browser: {found} (Chromium {have}; this Playwright expects {want})")
     if want and have and abs(want - have) > 3:
-        print(f"warning: Chromium {have} is far from Playwright's {want}: pin playwright to a release "
-              "built for this major (pyproject.toml) to avoid protocol mismatches.")
+        print(
+            f"warning: Chromium {have} is far from Playwright's {want}: "
+            "pin playwright to a release "
+            "built for this major (pyproject.toml) to avoid protocol mismatches."
+        )
     return found
 
 

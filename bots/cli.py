@@ -53,25 +53,35 @@ def _fail(exc: PayerbotError) -> typer.Exit:
 
 # --- mock portals -------------------------------------------------------------------------
 
+
 @portals_app.command("serve")
 def portals_serve(
     latency_ms: Annotated[int, typer.Option(help="Added to every portal answer.")] = 0,
     jitter_ms: Annotated[int, typer.Option(help="Random +/- on the latency.")] = 0,
     error_rate: Annotated[float, typer.Option(help="Share of answers that are HTTP 500.")] = 0.0,
     session_idle_seconds: Annotated[int, typer.Option(help="Inactivity logout.")] = 900,
-    lockout_threshold: Annotated[int, typer.Option(help="Failed logins before an account locks.")] = 5,
+    lockout_threshold: Annotated[
+        int, typer.Option(help="Failed logins before an account locks.")
+    ] = 5,
 ) -> None:
     """Serve the mock payer portals in the foreground (Ctrl-C stops them)."""
     settings = _settings()
     wanted = fixture_portals.wanted(settings)
-    knobs = [f"--latency-ms={latency_ms}", f"--jitter-ms={jitter_ms}", f"--error-rate={error_rate}",
-             f"--session-idle-seconds={session_idle_seconds}", f"--lockout-threshold={lockout_threshold}"]
+    knobs = [
+        f"--latency-ms={latency_ms}",
+        f"--jitter-ms={jitter_ms}",
+        f"--error-rate={error_rate}",
+        f"--session-idle-seconds={session_idle_seconds}",
+        f"--lockout-threshold={lockout_threshold}",
+    ]
     proc = fixture_portals.start(settings, dict(wanted.values()), knobs)
     try:
         for portal_id in wanted:
             fixture_portals.provision_credentials(settings, portal_id)
             out.print(f"{portal_id:<12} {settings.portals[portal_id].base_url}")
-        out.print(f"demo logins written to {settings.resolved_secrets_dir} (owner-only). Ctrl-C stops.")
+        out.print(
+            f"demo logins written to {settings.resolved_secrets_dir} (owner-only). Ctrl-C stops."
+        )
         proc.wait()
     except KeyboardInterrupt:
         pass
@@ -92,9 +102,17 @@ def portals_data(
 
 # --- batches ------------------------------------------------------------------------------
 
+
 def _progress() -> tuple[Progress, Any]:
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=err, transient=False, disable=not err.is_terminal)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
     task = progress.add_task("lookups", total=None)
 
     def update(done: int, total: int) -> None:
@@ -103,25 +121,35 @@ def _progress() -> tuple[Progress, Any]:
     return progress, update
 
 
-def run_worklist(settings: Settings, kind: LookupKind, worklist: Path, *, quiet: bool = False) -> RunSummary:
+def run_worklist(
+    settings: Settings, kind: LookupKind, worklist: Path, *, quiet: bool = False
+) -> RunSummary:
     """Import a worklist, run it, write its spreadsheet; the engine of `run` and `demo`."""
     report = import_worklist(worklist, settings, kind)
     for error in report.errors:
-        err.print(f"[yellow]skipped[/] {error.source_file} row {error.source_row}"
-                  f"{f' column {error.column}' if error.column else ''}: {error.reason}")
+        err.print(
+            f"[yellow]skipped[/] {error.source_file} row {error.source_row}"
+            f"{f' column {error.column}' if error.column else ''}: {error.reason}"
+        )
     store = Store(settings.store_url, settings.queue)
     try:
         portal_ids = sorted({settings.portal_for_payer(r.query.payer_id) for r in report.rows})
         progress, update = _progress()
         with fixture_portals.running(settings, portal_ids), progress:
             runner = Runner(settings, store, progress=update)
-            summary = asyncio.run(runner.run(
-                kind, [(r.source_row, r.query) for r in report.rows], trigger="batch",
-                source=report.source_file, import_errors=report.errors,
-            ))
+            summary = asyncio.run(
+                runner.run(
+                    kind,
+                    [(r.source_row, r.query) for r in report.rows],
+                    trigger="batch",
+                    source=report.source_file,
+                    import_errors=report.errors,
+                )
+            )
         sheet = settings.data_dir / "spreadsheets" / f"{kind.value}-{summary.run_id}.xlsx"
-        written = write_workbook(sheet, {kind: store.run_outcomes(summary.run_id)},
-                                 store.import_errors(summary.run_id))
+        written = write_workbook(
+            sheet, {kind: store.run_outcomes(summary.run_id)}, store.import_errors(summary.run_id)
+        )
         store.update_run(summary.run_id, spreadsheet_path=str(written))
         if not quiet:
             print_run_summary(out, summary, store.run_outcomes(summary.run_id), written)
@@ -166,8 +194,10 @@ def demo(verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> N
     summaries: list[RunSummary] = []
     try:
         with fixture_portals.running(settings):
-            for kind, name in ((LookupKind.ELIGIBILITY, "appointments.csv"),
-                               (LookupKind.CLAIM_STATUS, "open_claims.csv")):
+            for kind, name in (
+                (LookupKind.ELIGIBILITY, "appointments.csv"),
+                (LookupKind.CLAIM_STATUS, "open_claims.csv"),
+            ):
                 out.rule(f"{kind.value.replace('_', ' ')}: {name}")
                 summaries.append(run_worklist(settings, kind, samples / name))
     except PayerbotError as exc:
@@ -184,12 +214,15 @@ def demo(verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> N
     seconds = sum(s.duration_seconds for s in summaries)
     out.print(f"\n[bold]Morning workbook:[/] {workbook}")
     out.print(f"[bold]Run logs:[/] {', '.join(str(s.log_path) for s in summaries)}")
-    out.print(f"{total} lookups in {seconds:.1f} s ({total / seconds * 60 if seconds else 0:.0f}/min)")
+    out.print(
+        f"{total} lookups in {seconds:.1f} s ({total / seconds * 60 if seconds else 0:.0f}/min)"
+    )
     if not all(s.ok for s in summaries):
         raise typer.Exit(EXIT_FAILURES)
 
 
 # --- single lookups -----------------------------------------------------------------------
+
 
 def _lookup(query: EligibilityQuery | ClaimStatusQuery, as_json: bool, verbose: bool) -> None:
     settings = _settings(verbose)
@@ -197,26 +230,38 @@ def _lookup(query: EligibilityQuery | ClaimStatusQuery, as_json: bool, verbose: 
     try:
         portal_id = settings.portal_for_payer(query.payer_id)
         with fixture_portals.running(settings, [portal_id]):
-            summary = asyncio.run(Runner(settings, store).run(
-                LookupKind(query.kind), [(None, query)], trigger="lookup", force=True,
-            ))
+            summary = asyncio.run(
+                Runner(settings, store).run(
+                    LookupKind(query.kind),
+                    [(None, query)],
+                    trigger="lookup",
+                    force=True,
+                )
+            )
         item = store.run_outcomes(summary.run_id)[0]
     except PayerbotError as exc:
         raise _fail(exc) from None
     finally:
         store.close()
     answer = {
-        "run_id": summary.run_id, "item_id": item["id"], "state": item["state"],
-        "error": item["last_error_code"], "message": item["last_error_message"],
-        "reason_code": item["reason_code"], "evidence": item["evidence_path"],
-        "trace": item["trace_path"], "result": item["payload"],
+        "run_id": summary.run_id,
+        "item_id": item["id"],
+        "state": item["state"],
+        "error": item["last_error_code"],
+        "message": item["last_error_message"],
+        "reason_code": item["reason_code"],
+        "evidence": item["evidence_path"],
+        "trace": item["trace_path"],
+        "result": item["payload"],
     }
     if as_json:
         sys.stdout.write(json.dumps(answer, default=str) + "\n")
     else:
         print_lookup(out, answer)
     if item["state"] != "succeeded":
-        raise typer.Exit(EXIT_AUTH if item["last_error_code"] == AuthenticationError.code() else EXIT_FAILURES)
+        raise typer.Exit(
+            EXIT_AUTH if item["last_error_code"] == AuthenticationError.code() else EXIT_FAILURES
+        )
 
 
 def _payer_id(settings: Settings, payer: str) -> str:
@@ -231,7 +276,9 @@ def lookup_eligibility(
     payer: Annotated[str, typer.Option(help="Payer id or name, e.g. ACME.")],
     member_id: Annotated[str, typer.Option(help="Member ID as on the card.")],
     dob: Annotated[str, typer.Option(help="Date of birth, YYYY-MM-DD.")],
-    dos: Annotated[str | None, typer.Option(help="Date of service, YYYY-MM-DD (default today).")] = None,
+    dos: Annotated[
+        str | None, typer.Option(help="Date of service, YYYY-MM-DD (default today).")
+    ] = None,
     service_type: Annotated[str, typer.Option(help="X12 service type code.")] = "30",
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
@@ -239,8 +286,10 @@ def lookup_eligibility(
     """Is this member covered, and what will they owe?"""
     settings = load_settings()
     query = EligibilityQuery(
-        payer_id=_payer_id(settings, payer), member_id=member_id.strip().upper(),
-        dob=date.fromisoformat(dob), date_of_service=date.fromisoformat(dos) if dos else date.today(),
+        payer_id=_payer_id(settings, payer),
+        member_id=member_id.strip().upper(),
+        dob=date.fromisoformat(dob),
+        date_of_service=date.fromisoformat(dos) if dos else date.today(),
         service_type=service_type,
     )
     _lookup(query, as_json, verbose)
@@ -249,16 +298,23 @@ def lookup_eligibility(
 @lookup_app.command("claim-status")
 def lookup_claim_status(
     payer: Annotated[str, typer.Option(help="Payer id or name, e.g. ACME.")],
-    claim_number: Annotated[str, typer.Option(help="Payer claim number or patient account number.")],
-    member_id: Annotated[str | None, typer.Option(help="Member ID, checked against the claim.")] = None,
-    dob: Annotated[str | None, typer.Option(help="Date of birth, checked against the claim.")] = None,
+    claim_number: Annotated[
+        str, typer.Option(help="Payer claim number or patient account number.")
+    ],
+    member_id: Annotated[
+        str | None, typer.Option(help="Member ID, checked against the claim.")
+    ] = None,
+    dob: Annotated[
+        str | None, typer.Option(help="Date of birth, checked against the claim.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Where is this claim: paid, denied (why), pending?"""
     settings = load_settings()
     query = ClaimStatusQuery(
-        payer_id=_payer_id(settings, payer), claim_number=claim_number.strip(),
+        payer_id=_payer_id(settings, payer),
+        claim_number=claim_number.strip(),
         member_id=member_id.strip().upper() if member_id else None,
         dob=date.fromisoformat(dob) if dob else None,
     )
@@ -266,6 +322,7 @@ def lookup_claim_status(
 
 
 # --- history ------------------------------------------------------------------------------
+
 
 @runs_app.command("list")
 def runs_list(

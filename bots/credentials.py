@@ -47,12 +47,15 @@ def login_secrets(settings: Settings, portal: str, account: str) -> LoginSecrets
         raise ConfigurationError(
             f"no credentials for portal {portal!r} account {account!r}: set "
             f"PAYERBOT_CREDENTIALS__{portal.upper()}__{account.upper()}__USERNAME / __PASSWORD "
-            f"(and __TOTP_SEED), or put files in {settings.resolved_secrets_dir / portal / account}/"
+            "(and __TOTP_SEED), or put files in "
+            f"{settings.resolved_secrets_dir / portal / account}/"
         )
     return LoginSecrets(values["username"], values["password"], values.get("totp_seed"))
 
 
-def write_secret_files(settings: Settings, portal: str, account: str, values: dict[str, str]) -> Path:
+def write_secret_files(
+    settings: Settings, portal: str, account: str, values: dict[str, str]
+) -> Path:
     """Store one account's login in the secrets folder with owner-only permissions."""
     folder = private_dir(settings.resolved_secrets_dir / portal / account)
     for parent in (settings.resolved_secrets_dir, folder.parent):

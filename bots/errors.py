@@ -15,7 +15,7 @@ The tree::
     │   ├── PortalUnavailable    5xx, maintenance page, connection refused
     │   ├── SessionExpired       logged out under us (inactivity, absolute lifetime, newer login)
     │   └── LayoutChanged        an element the flow relies on is not on the page
-    ├── AuthenticationError      login rejected (password, TOTP, locked): never retried (lockout risk)
+    ├── AuthenticationError      login rejected (password, TOTP, locked): never retried
     ├── CapabilityMissing        the portal's flow cannot do this kind of lookup
     └── ConfigurationError       settings or credentials are missing or wrong
 

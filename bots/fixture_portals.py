@@ -30,7 +30,9 @@ from bots.settings import Settings
 log = get_logger("payerbot.fixtures")
 
 
-def serve_command(settings: Settings, portals: dict[str, int], extra: Sequence[str] = ()) -> list[str]:
+def serve_command(
+    settings: Settings, portals: dict[str, int], extra: Sequence[str] = ()
+) -> list[str]:
     """The command line that serves the named fixture portals.
 
     serve.py takes the port of the first portal and counts up from it (0: free ports).
@@ -44,7 +46,9 @@ def serve_command(settings: Settings, portals: dict[str, int], extra: Sequence[s
     ports = list(portals.values())
     if ports:
         if ports[0] and ports != list(range(ports[0], ports[0] + len(ports))):
-            raise ConfigurationError("local mock portals must use consecutive ports in config/portals.toml")
+            raise ConfigurationError(
+                "local mock portals must use consecutive ports in config/portals.toml"
+            )
         cmd += ["--port", str(ports[0])]
     return [*cmd, *extra]
 
@@ -75,7 +79,9 @@ def provision_credentials(settings: Settings, portal_id: str) -> None:
             write_secret_files(settings, portal_id, account["account"], account)
 
 
-def wanted(settings: Settings, portal_ids: Sequence[str] | None = None) -> dict[str, tuple[str, int]]:
+def wanted(
+    settings: Settings, portal_ids: Sequence[str] | None = None
+) -> dict[str, tuple[str, int]]:
     """Local fixture-served portals among ``portal_ids``: {portal_id: (fixture, port)}."""
     out = {}
     for portal_id, portal in settings.portals.items():
@@ -89,8 +95,11 @@ def wanted(settings: Settings, portal_ids: Sequence[str] | None = None) -> dict[
 @contextmanager
 def running(settings: Settings, portal_ids: Sequence[str] | None = None) -> Iterator[list[str]]:
     """Make sure the local mock portals answer; start those that don't, stop them afterwards."""
-    needed = {pid: spec for pid, spec in wanted(settings, portal_ids).items()
-              if not is_up(settings.portals[pid].base_url)}
+    needed = {
+        pid: spec
+        for pid, spec in wanted(settings, portal_ids).items()
+        if not is_up(settings.portals[pid].base_url)
+    }
     started = start(settings, dict(needed.values())) if needed else None
     try:
         for portal_id in wanted(settings, portal_ids):
@@ -124,7 +133,9 @@ def start(settings: Settings, fixtures: dict[str, int], extra: Sequence[str] = (
         deadline = time.monotonic() + 30
         while not ready.exists():
             if proc.poll() is not None:
-                raise ConfigurationError(f"the mock portals exited at start (exit code {proc.returncode})")
+                raise ConfigurationError(
+                    f"the mock portals exited at start (exit code {proc.returncode})"
+                )
             if time.monotonic() > deadline:
                 stop(proc)
                 raise ConfigurationError("the mock portals did not start within 30 s")

@@ -35,7 +35,8 @@ class LoginSecrets:
     totp_seed: str | None = None
 
     def __repr__(self) -> str:
-        return f"LoginSecrets(username=***, password=***, totp_seed={'***' if self.totp_seed else None})"
+        seed = "***" if self.totp_seed else None
+        return f"LoginSecrets(username=***, password=***, totp_seed={seed})"
 
 
 class PortalFlow(ABC):

@@ -27,8 +27,20 @@ from bots.models import PHI_FIELDS
 REDACTED = "[REDACTED]"
 
 SECRET_KEYS: frozenset[str] = frozenset(
-    {"password", "totp_seed", "totp", "code", "secret", "token", "cookie", "cookies",
-     "authorization", "username", "storage_state", "set-cookie"}
+    {
+        "password",
+        "totp_seed",
+        "totp",
+        "code",
+        "secret",
+        "token",
+        "cookie",
+        "cookies",
+        "authorization",
+        "username",
+        "storage_state",
+        "set-cookie",
+    }
 )
 _SENSITIVE_KEYS = {k.lower() for k in PHI_FIELDS | SECRET_KEYS}
 
@@ -64,7 +76,12 @@ class Redactor:
         return pattern.sub(REDACTED, text) if pattern else text
 
     def scrub(self, value: Any, key: str | None = None, *, by_key: bool = True) -> Any:
-        if by_key and key is not None and key.lower() in _SENSITIVE_KEYS and value not in (None, ""):
+        if (
+            by_key
+            and key is not None
+            and key.lower() in _SENSITIVE_KEYS
+            and value not in (None, "")
+        ):
             return REDACTED
         if isinstance(value, str):
             return self.text(value)

@@ -121,7 +121,7 @@ def us_date(text: str | None, *, open_ended_is_none: bool = False) -> date | Non
 
 
 def date_range(text: str) -> tuple[date, date]:
-    """'06/01/2026 – 06/03/2026' or a single date -> (from, to)."""
+    """'06/01/2026 - 06/03/2026' or a single date -> (from, to)."""
     parts = [p for p in re.split(r"\s*[–—-]\s+|\s+to\s+", text.strip()) if p]
     first = us_date(parts[0])
     last = us_date(parts[-1])

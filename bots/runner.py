@@ -101,7 +101,9 @@ class Runner:
         prepared = {}
         for portal_id in sorted(portals):
             if portal_id not in self.settings.portals:
-                raise ConfigurationError(f"portal {portal_id!r} is not configured in config/portals.toml")
+                raise ConfigurationError(
+                    f"portal {portal_id!r} is not configured in config/portals.toml"
+                )
             portal = self.settings.portals[portal_id]
             flow_cls = get_flow(self.settings.flow_name(portal_id))
             if kind not in flow_cls.capabilities():
@@ -134,8 +136,14 @@ class Runner:
         summary = RunSummary(run_id, kind.value, {}, 0.0, 0, log_path)
         status = "failed"
         try:
-            log.info("run.start", kind=kind.value, trigger=trigger, source=source, items=len(rows),
-                     import_errors=len(import_errors))
+            log.info(
+                "run.start",
+                kind=kind.value,
+                trigger=trigger,
+                source=source,
+                items=len(rows),
+                import_errors=len(import_errors),
+            )
             await asyncio.to_thread(
                 self.store.record_import_errors, run_id, [e.as_dict() for e in import_errors]
             )
@@ -154,9 +162,16 @@ class Runner:
             summary.duration_seconds = time.monotonic() - started
             summary.counts = await asyncio.to_thread(self._final_counts, run_id)
             summary.counts["import_errors"] = len(import_errors)
-            summary.stopped_portals = {p.portal_id: p.stopped for p in prepared.values() if p.stopped}
-            log.info("run.finish", status=status, counts=summary.counts,
-                     seconds=round(summary.duration_seconds, 2), logins=summary.logins)
+            summary.stopped_portals = {
+                p.portal_id: p.stopped for p in prepared.values() if p.stopped
+            }
+            log.info(
+                "run.finish",
+                status=status,
+                counts=summary.counts,
+                seconds=round(summary.duration_seconds, 2),
+                logins=summary.logins,
+            )
             await asyncio.to_thread(
                 self.store.finish_run, run_id, status, summary.counts, log_path=str(log_path)
             )
@@ -174,9 +189,14 @@ class Runner:
     ) -> None:
         for row_number, query in rows:
             result = self.store.enqueue(
-                run_id, reference=query.reference(), kind=kind.value, payer_id=query.payer_id,
+                run_id,
+                reference=query.reference(),
+                kind=kind.value,
+                payer_id=query.payer_id,
                 portal=self.settings.portal_for_payer(query.payer_id),
-                query=query.model_dump(mode="json"), source_file=source, source_row=row_number,
+                query=query.model_dump(mode="json"),
+                source_file=source,
+                source_row=row_number,
                 force=force,
             )
             self._counts[result.disposition] += 1
@@ -205,9 +225,13 @@ class Runner:
                     cfg = self.settings.portals[portal.portal_id]
                     for account in cfg.accounts[: cfg.max_sessions]:
                         session = PortalSession(
-                            browser, portal.flow, portal.portal_id, account,
+                            browser,
+                            portal.flow,
+                            portal.portal_id,
+                            account,
                             login_secrets(self.settings, portal.portal_id, account),
-                            self.settings.browser, cfg,
+                            self.settings.browser,
+                            cfg,
                         )
                         workers.append(self._worker(run_id, portal, session, summary))
                 await asyncio.gather(*workers)
@@ -250,7 +274,9 @@ class Runner:
                 await self._stop_portal(run_id, portal, item, started, exc, session.account)
                 return
             except (PortalError, PlaywrightError) as exc:
-                await self._record_failure(run_id, item, started, session, session.page, _classify(exc))
+                await self._record_failure(
+                    run_id, item, started, session, session.page, _classify(exc)
+                )
                 return
             await self._lookup(run_id, portal, session, page, item, query, started)
         finally:
@@ -287,14 +313,21 @@ class Runner:
             except BusinessError as exc:
                 evidence = await self._screenshot(page, run_id, item)
                 await session.end_trace(None)
-                await self._complete(run_id, item, started, ItemState.BUSINESS_FAILED,
-                                     error=exc, evidence=evidence, account=session.account)
+                await self._complete(
+                    run_id,
+                    item,
+                    started,
+                    ItemState.BUSINESS_FAILED,
+                    error=exc,
+                    evidence=evidence,
+                    account=session.account,
+                )
                 session.counted_lookup()
                 return
             except (PortalError, PlaywrightError, TimeoutError) as exc:
                 await self._record_failure(run_id, item, started, session, page, _classify(exc))
                 return
-            except Exception as exc:  # noqa: BLE001 - a flow bug must fail one item, not the run
+            except Exception as exc:
                 log.exception("flow.unexpected_error")
                 await self._record_failure(run_id, item, started, session, page, _classify(exc))
                 return
@@ -302,9 +335,15 @@ class Runner:
         evidence = await self._screenshot(page, run_id, item)
         await session.end_trace(None)
         result = result.model_copy(update={"evidence": str(evidence) if evidence else None})
-        await self._complete(run_id, item, started, ItemState.SUCCEEDED,
-                             payload=result.model_dump(mode="json"), evidence=evidence,
-                             account=session.account)
+        await self._complete(
+            run_id,
+            item,
+            started,
+            ItemState.SUCCEEDED,
+            payload=result.model_dump(mode="json"),
+            evidence=evidence,
+            account=session.account,
+        )
 
     async def _ask(
         self, flow: PortalFlow, page: Page, query: EligibilityQuery | ClaimStatusQuery
@@ -324,19 +363,37 @@ class Runner:
     ) -> None:
         evidence = await self._screenshot(page, run_id, item) if page else None
         trace = await session.end_trace(self._artifact(run_id, "traces", item, "zip"))
-        await self._complete(run_id, item, started, ItemState.SYSTEM_FAILED, error=exc,
-                             evidence=evidence, trace=trace, account=session.account)
+        await self._complete(
+            run_id,
+            item,
+            started,
+            ItemState.SYSTEM_FAILED,
+            error=exc,
+            evidence=evidence,
+            trace=trace,
+            account=session.account,
+        )
 
     async def _stop_portal(
-        self, run_id: str, portal: _Portal, item: WorkItem, started: datetime,
-        exc: AuthenticationError, account: str,
+        self,
+        run_id: str,
+        portal: _Portal,
+        item: WorkItem,
+        started: datetime,
+        exc: AuthenticationError,
+        account: str,
     ) -> None:
         """A refused login stops the portal for this run: retrying would lock the account."""
         portal.stopped = f"{account}: {exc}"
         log.error("portal.login_refused", account=account, error=str(exc))
-        await self._complete(run_id, item, started, ItemState.SYSTEM_FAILED, error=exc, account=account)
+        await self._complete(
+            run_id, item, started, ItemState.SYSTEM_FAILED, error=exc, account=account
+        )
         failed = await asyncio.to_thread(
-            self.store.fail_pending, run_id, portal.portal_id, AuthenticationError.code(),
+            self.store.fail_pending,
+            run_id,
+            portal.portal_id,
+            AuthenticationError.code(),
             f"not attempted: login to {portal.portal_id} was refused ({exc})",
         )
         self._done += failed
@@ -356,17 +413,28 @@ class Runner:
         account: str | None = None,
     ) -> None:
         state = await asyncio.to_thread(
-            self.store.complete, item, run_id, outcome=outcome, started_at=started, payload=payload,
+            self.store.complete,
+            item,
+            run_id,
+            outcome=outcome,
+            started_at=started,
+            payload=payload,
             error_code=error.code() if error else None,
             error_message=redactor.text(str(error)) if error else None,
             reason_code=getattr(error, "reason_code", None),
             evidence_path=str(evidence) if evidence else None,
-            trace_path=str(trace) if trace else None, account=account,
+            trace_path=str(trace) if trace else None,
+            account=account,
             retryable=bool(error and error.retryable),
         )
-        log.info("item.done", outcome=outcome.value, next_state=state.value, attempt=item.attempts,
-                 error=error.code() if error else None,
-                 ms=round((utcnow() - started).total_seconds() * 1000))
+        log.info(
+            "item.done",
+            outcome=outcome.value,
+            next_state=state.value,
+            attempt=item.attempts,
+            error=error.code() if error else None,
+            ms=round((utcnow() - started).total_seconds() * 1000),
+        )
         if state != ItemState.NEW:
             self._done += 1
             self._report_progress()

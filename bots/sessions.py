@@ -7,6 +7,7 @@ carrying the same storage state (bounded memory, still no new login).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -134,10 +135,8 @@ class PortalSession:
     async def _close_context(self) -> None:
         if self._context is not None:
             if self._tracing:
-                try:
+                with contextlib.suppress(Exception):  # closing anyway
                     await self._context.tracing.stop()
-                except Exception:  # noqa: BLE001, S110 - closing anyway
-                    pass
             await self._context.close()
         self._context = None
         self._page = None

@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     worklists: WorklistSettings = Field(default_factory=WorklistSettings)
     credentials: dict[str, dict[str, AccountCredentials]] = Field(default_factory=dict, repr=False)
     secrets_dir: Path | None = None
-    """Folder of <portal>/<account>/{username,password,totp_seed} files; default data_dir/secrets."""
+    """Folder of <portal>/<account>/{username,password,totp_seed} files; default data/secrets."""
 
     @field_validator("data_dir", "fixtures_dir", mode="after")
     @classmethod
@@ -131,7 +131,9 @@ class Settings(BaseSettings):
 
     @cached_property
     def store_url(self) -> str:
-        return os.environ.get("PAYERBOT_DATABASE_URL") or f"sqlite:///{self.data_dir / 'payerbot.db'}"
+        return (
+            os.environ.get("PAYERBOT_DATABASE_URL") or f"sqlite:///{self.data_dir / 'payerbot.db'}"
+        )
 
     @property
     def resolved_secrets_dir(self) -> Path:

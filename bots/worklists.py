@@ -41,8 +41,12 @@ class RowError:
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"source_file": self.source_file, "source_row": self.source_row,
-                "column": self.column, "reason": self.reason}
+        return {
+            "source_file": self.source_file,
+            "source_row": self.source_row,
+            "column": self.column,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ def _key(header: str) -> str:
 
 
 def read_table(path: Path) -> tuple[list[str], list[list[str]]]:
-    """Header and rows as text, from CSV (UTF-8 with/without BOM or Windows-1252; , ; or tab) or XLSX."""
+    """Header and rows as text from XLSX, or CSV (UTF-8 +/- BOM or Windows-1252; , ; or tab)."""
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
         return _read_xlsx(path)
     raw = path.read_bytes()
@@ -92,7 +96,10 @@ def _read_xlsx(path: Path) -> tuple[list[str], list[list[str]]]:
     wb = load_workbook(path, read_only=True, data_only=True)
     try:
         ws = wb.worksheets[0]
-        table = [["" if v is None else _cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+        table = [
+            ["" if v is None else _cell_text(v) for v in row]
+            for row in ws.iter_rows(values_only=True)
+        ]
     finally:
         wb.close()
     table = [r for r in table if any(c.strip() for c in r)]
@@ -183,8 +190,9 @@ def import_worklist(path: Path, settings: Settings, kind: LookupKind | None = No
     headers, table = read_table(path)
     preset_name, columns = choose_preset(headers, settings.worklists.presets, kind)
     preset_kind = LookupKind(settings.worklists.presets[preset_name].kind)
-    report = ImportReport(source_file=path.name, preset=preset_name, kind=preset_kind,
-                          total_rows=len(table))
+    report = ImportReport(
+        source_file=path.name, preset=preset_name, kind=preset_kind, total_rows=len(table)
+    )
     payers = PayerDirectory(settings)
     seen: dict[str, int] = {}
     for offset, cells in enumerate(table):
@@ -199,8 +207,14 @@ def import_worklist(path: Path, settings: Settings, kind: LookupKind | None = No
             continue
         reference = query.reference()
         if reference in seen:
-            report.errors.append(RowError(path.name, row_number, None,
-                                          f"duplicate of row {seen[reference]}: same question asked twice"))
+            report.errors.append(
+                RowError(
+                    path.name,
+                    row_number,
+                    None,
+                    f"duplicate of row {seen[reference]}: same question asked twice",
+                )
+            )
             continue
         seen[reference] = row_number
         report.rows.append(WorklistRow(row_number, query))
@@ -216,8 +230,10 @@ def _row_problems(
     payer_text = values.get("payer", "")
     if payer_text and payers.resolve(payer_text) is None:
         yield "payer", "unknown payer name (add it to the payer's aliases in config/portals.toml)"
-    if kind == LookupKind.CLAIM_STATUS and not values.get("claim_number") and not (
-        values.get("member_id") and values.get("dos_from")
+    if (
+        kind == LookupKind.CLAIM_STATUS
+        and not values.get("claim_number")
+        and not (values.get("member_id") and values.get("dos_from"))
     ):
         yield "claim_number", "needs a claim number, or a member ID and service dates"
     for fld in DATE_FIELDS & values.keys():
@@ -267,4 +283,3 @@ def _build_query(
             column = str(err["loc"][0]) if err["loc"] else None
             report.errors.append(RowError(report.source_file, row_number, column, err["msg"]))
         return None
-

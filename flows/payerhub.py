@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 import pyotp
 from playwright.async_api import Locator, Page
 
-from bots.codes import SERVICE_TYPES, AdjustmentGroup, BenefitInfo, CoverageLevel, YesNoUnknown
+from bots.codes import (
+    SERVICE_TYPES,
+    AdjustmentGroup,
+    BenefitInfo,
+    CoverageLevel,
+    TimePeriod,
+    YesNoUnknown,
+)
 from bots.errors import (
     AmbiguousMatch,
     AuthenticationError,
@@ -45,15 +52,29 @@ from bots.pagekit import (
     yes_no,
 )
 
-BENEFITS = {"Co-payment": BenefitInfo.COPAYMENT, "Coinsurance": BenefitInfo.COINSURANCE,
-            "Deductible": BenefitInfo.DEDUCTIBLE, "Out-of-pocket maximum": BenefitInfo.OUT_OF_POCKET,
-            "Not covered": BenefitInfo.NON_COVERED}
-PERIODS = {"Calendar year": "23", "Service year": "22", "Year to date": "24", "Remaining": "29",
-           "Lifetime": "32", "Visit": "27"}
+BENEFITS = {
+    "Co-payment": BenefitInfo.COPAYMENT,
+    "Coinsurance": BenefitInfo.COINSURANCE,
+    "Deductible": BenefitInfo.DEDUCTIBLE,
+    "Out-of-pocket maximum": BenefitInfo.OUT_OF_POCKET,
+    "Not covered": BenefitInfo.NON_COVERED,
+}
+PERIODS = {
+    "Calendar year": TimePeriod.CALENDAR_YEAR,
+    "Service year": TimePeriod.SERVICE_YEAR,
+    "Year to date": TimePeriod.YEAR_TO_DATE,
+    "Remaining": TimePeriod.REMAINING,
+    "Lifetime": TimePeriod.LIFETIME,
+    "Visit": TimePeriod.VISIT,
+}
 LEVELS = {"Individual": CoverageLevel.INDIVIDUAL, "Family": CoverageLevel.FAMILY}
-AUTH = {"Required": YesNoUnknown.YES, "Not required": YesNoUnknown.NO, "Unknown": YesNoUnknown.UNKNOWN}
+AUTH = {
+    "Required": YesNoUnknown.YES,
+    "Not required": YesNoUnknown.NO,
+    "Unknown": YesNoUnknown.UNKNOWN,
+}
 SERVICE_CODES = {name: code for code, name in SERVICE_TYPES.items()}
-PAYMENT = {"Check": "CHK", "EFT": "ACH"}
+PAYMENT: dict[str, Literal["CHK", "ACH"]] = {"Check": "CHK", "EFT": "ACH"}
 SIGNED_OUT = ("session has expired", "signed out because")
 
 
@@ -72,7 +93,9 @@ class PayerHubFlow(PortalFlow):
         mfa = page.get_by_role("heading", name="Two-step verification")
         await self._refused_or(page, mfa)
         if not secrets.totp_seed:
-            raise AuthenticationError("the portal asks for a verification code and no TOTP seed is configured")
+            raise AuthenticationError(
+                "the portal asks for a verification code and no TOTP seed is configured"
+            )
         await page.get_by_label("Verification code").fill(pyotp.TOTP(secrets.totp_seed).now())
         await page.get_by_role("button", name="Verify").click()
         await self._refused_or(page, page.get_by_role("heading", name="Welcome"))
@@ -118,8 +141,12 @@ class PayerHubFlow(PortalFlow):
         for i in range(await rows.count()):
             cells = [c.strip() for c in await rows.nth(i).get_by_role("cell").all_inner_texts()]
             dob = next((us_date(c) for c in cells if _looks_like_date(c)), None)
-            ids = [c for c in cells if same_member_id(c, query.member_id) or
-                   _normalized(c).startswith(_normalized(query.member_id))]
+            ids = [
+                c
+                for c in cells
+                if same_member_id(c, query.member_id)
+                or _normalized(c).startswith(_normalized(query.member_id))
+            ]
             if dob == query.dob and ids:
                 matches.append(i)
         if len(matches) != 1:
@@ -129,15 +156,20 @@ class PayerHubFlow(PortalFlow):
             )
         await rows.nth(matches[0]).get_by_role("button", name="Select").click()
 
-    async def _read_eligibility(self, results: Locator, query: EligibilityQuery) -> EligibilityResult:
+    async def _read_eligibility(
+        self, results: Locator, query: EligibilityQuery
+    ) -> EligibilityResult:
         fields = await read_definitions(results)
         member_id = require(fields, "Member ID")
         dob = us_date(require(fields, "Date of birth"))
         id_ok = same_member_id(member_id, query.member_id) or _normalized(member_id).startswith(
-            _normalized(query.member_id))
+            _normalized(query.member_id)
+        )
         if not id_ok or dob != query.dob:
-            raise PatientMismatch("the eligibility page shows a member whose ID or date of birth "
-                                  "differs from the worklist")
+            raise PatientMismatch(
+                "the eligibility page shows a member whose ID or date of birth "
+                "differs from the worklist"
+            )
         first, last = split_name(require(fields, "Member name"))
         pcp = fields.get("Primary care provider", "")
         pcp_name, pcp_npi = _pcp(pcp)
@@ -149,15 +181,27 @@ class PayerHubFlow(PortalFlow):
                 continue
             benefits += [_benefit(code, rec) for rec in table_records(table)]
         return EligibilityResult(
-            portal=self.name, payer_id=query.payer_id, as_of=datetime.now(UTC),
-            raw_text=await results.inner_text(), member_id=member_id, first_name=first, last_name=last,
-            dob=query.dob, relationship=(fields.get("Relationship") or "").lower() or None,
+            portal=self.name,
+            payer_id=query.payer_id,
+            as_of=datetime.now(UTC),
+            raw_text=await results.inner_text(),
+            member_id=member_id,
+            first_name=first,
+            last_name=last,
+            dob=query.dob,
+            relationship=(fields.get("Relationship") or "").lower() or None,
             date_of_service=us_date(fields.get("Date of service")) or query.date_of_service,
-            coverage_active=active, plan_name=fields.get("Plan"), plan_number=fields.get("Plan number"),
-            network_type=fields.get("Network type"), group_number=fields.get("Group number"),
-            group_name=fields.get("Group name"), effective_date=us_date(fields.get("Coverage effective")),
+            coverage_active=active,
+            plan_name=fields.get("Plan"),
+            plan_number=fields.get("Plan number"),
+            network_type=fields.get("Network type"),
+            group_number=fields.get("Group number"),
+            group_name=fields.get("Group name"),
+            effective_date=us_date(fields.get("Coverage effective")),
             termination_date=us_date(fields.get("Coverage termination"), open_ended_is_none=True),
-            other_coverage=yes_no(fields.get("Other coverage")), pcp_name=pcp_name, pcp_npi=pcp_npi,
+            other_coverage=yes_no(fields.get("Other coverage")),
+            pcp_name=pcp_name,
+            pcp_npi=pcp_npi,
             benefits=tuple(benefits),
         )
 
@@ -180,7 +224,9 @@ class PayerHubFlow(PortalFlow):
             if query.dob:
                 await page.get_by_label("Date of birth").fill(query.dob.isoformat())
             await page.get_by_label("Service date from").fill(query.dos_from.isoformat())
-            await page.get_by_label("Service date to").fill((query.dos_to or query.dos_from).isoformat())
+            await page.get_by_label("Service date to").fill(
+                (query.dos_to or query.dos_from).isoformat()
+            )
         await page.get_by_role("button", name="Search claims").click()
         results = page.get_by_role("region", name="Claim results")
         detail = results.get_by_role("heading", name="Claim detail")
@@ -214,8 +260,12 @@ class PayerHubFlow(PortalFlow):
             raise AmbiguousMatch("several claims match the member and service dates")
         if fits[0][0] != page_no:
             raise LayoutChanged("claim list pages changed while reading them")
-        await results.get_by_role("table", name="Claims").get_by_role("button", name="View").nth(
-            fits[0][1]).click()
+        await (
+            results.get_by_role("table", name="Claims")
+            .get_by_role("button", name="View")
+            .nth(fits[0][1])
+            .click()
+        )
 
     async def _read_claim(self, results: Locator, query: ClaimStatusQuery) -> ClaimStatusResult:
         fields = await read_definitions(results)
@@ -227,12 +277,15 @@ class PayerHubFlow(PortalFlow):
         if wanted and wanted.strip().upper() not in {claim_number.upper(), (account or "").upper()}:
             raise PatientMismatch("the claim shown is not the claim asked for")
         if (query.member_id and not same_member_id(member_id, query.member_id)) or (
-                query.dob and dob != query.dob):
-            raise PatientMismatch("the claim belongs to a member whose ID or date of birth differs "
-                                  "from the worklist")
+            query.dob and dob != query.dob
+        ):
+            raise PatientMismatch(
+                "the claim belongs to a member whose ID or date of birth differs from the worklist"
+            )
         first, last = split_name(require(fields, "Patient name"))
         dos_from, dos_to = date_range(require(fields, "Service dates"))
-        lines, adjustments = (), ()
+        lines: tuple[ServiceLine, ...] = ()
+        adjustments: tuple[Adjustment, ...] = ()
         for table in await read_tables(results):
             if table["heading"] == "Service lines":
                 lines = tuple(_service_line(r) for r in table_records(table))
@@ -240,28 +293,55 @@ class PayerHubFlow(PortalFlow):
                 adjustments = tuple(_adjustment(r) for r in table_records(table))
         method = fields.get("Payment method", "")
         return ClaimStatusResult(
-            portal=self.name, payer_id=query.payer_id, as_of=datetime.now(UTC),
-            raw_text=await results.inner_text(), claim_number=claim_number,
-            patient_account_number=None if blank(account) else account, member_id=member_id,
-            first_name=first, last_name=last, dob=dob, dos_from=dos_from, dos_to=dos_to,
-            category=require(fields, "Status category"), status_code=fields.get("Status code"),
-            status_text=fields.get("Status"), billed=money(fields.get("Billed amount")),
-            allowed=money(fields.get("Allowed amount")), paid=money(fields.get("Paid amount")),
+            portal=self.name,
+            payer_id=query.payer_id,
+            as_of=datetime.now(UTC),
+            raw_text=await results.inner_text(),
+            claim_number=claim_number,
+            patient_account_number=None if blank(account) else account,
+            member_id=member_id,
+            first_name=first,
+            last_name=last,
+            dob=dob,
+            dos_from=dos_from,
+            dos_to=dos_to,
+            category=require(fields, "Status category"),
+            status_code=fields.get("Status code"),
+            status_text=fields.get("Status"),
+            billed=money(fields.get("Billed amount")),
+            allowed=money(fields.get("Allowed amount")),
+            paid=money(fields.get("Paid amount")),
             patient_responsibility=money(fields.get("Patient responsibility")),
             received_date=us_date(fields.get("Received date")),
             adjudication_date=us_date(fields.get("Adjudication date")),
-            payment_method=PAYMENT.get(method.strip()),  # type: ignore[arg-type]
-            payment_trace_number=None if blank(fields.get("Check/EFT number")) else fields["Check/EFT number"],
-            payment_date=us_date(fields.get("Payment date")), service_lines=lines, adjustments=adjustments,
+            payment_method=PAYMENT.get(method.strip()),
+            payment_trace_number=None
+            if blank(fields.get("Check/EFT number"))
+            else fields["Check/EFT number"],
+            payment_date=us_date(fields.get("Payment date")),
+            service_lines=lines,
+            adjustments=adjustments,
         )
 
     # --- shared -----------------------------------------------------------------------------
 
     async def _open(self, page: Page, route: str, heading: str) -> None:
-        """Open a search view fresh, so no earlier result can be read by mistake."""
-        await page.goto(f"{self.base_url}/{route}")
-        await page.get_by_role("heading", name=heading, level=1).or_(
-            page.get_by_role("heading", name="Sign in to PayerHub")).first.wait_for()
+        """Open a search view fresh, so no earlier result can be read by mistake.
+
+        Going to the URL the page already shows would change nothing in a hash-routed app
+        and leave the previous answer on screen: step through the home route first.
+        """
+        url = f"{self.base_url}/{route}"
+        if page.url == url:
+            await page.goto(f"{self.base_url}/#/home")
+            await page.get_by_role("heading", name="Welcome").or_(
+                page.get_by_role("heading", name="Sign in to PayerHub")).first.wait_for()
+        await page.goto(url)
+        await (
+            page.get_by_role("heading", name=heading, level=1)
+            .or_(page.get_by_role("heading", name="Sign in to PayerHub"))
+            .first.wait_for()
+        )
         if await page.get_by_role("heading", name="Sign in to PayerHub").is_visible():
             raise SessionExpired("PayerHub shows its sign-in page")
 
@@ -277,8 +357,13 @@ class PayerHubFlow(PortalFlow):
             raise LayoutChanged("PayerHub's payer list does not offer this payer")
         await select.select_option(payer_id)
 
-    async def _outcome(self, page: Page, results: Locator, *wanted: Locator,
-                       not_found: type[ClaimNotFound] | type[MemberNotFound] = MemberNotFound) -> None:
+    async def _outcome(
+        self,
+        page: Page,
+        results: Locator,
+        *wanted: Locator,
+        not_found: type[ClaimNotFound] | type[MemberNotFound] = MemberNotFound,
+    ) -> None:
         """Wait for a result, an alert, or the sign-in page; turn the non-results into errors."""
         alert = page.get_by_role("alert")
         combined = alert
@@ -332,13 +417,16 @@ def _benefit(service_type: str, rec: dict[str, str]) -> Benefit:
         raise LayoutChanged("a benefit line has an unknown benefit name")
     amount_text = rec.get("Amount", "")
     return Benefit(
-        service_type=service_type, benefit=kind,
+        service_type=service_type,
+        benefit=kind,
         in_network=YesNoUnknown.YES if rec["Network"] == "In-network" else YesNoUnknown.NO,
         coverage_level=LEVELS.get(rec.get("Coverage level", "")),
-        time_period=PERIODS.get(period.rstrip(")")) if period else None,  # type: ignore[arg-type]
+        time_period=PERIODS.get(period.rstrip(")")) if period else None,
         amount=None if "%" in amount_text else money(amount_text),
         percent=percent(amount_text) if "%" in amount_text else None,
-        total=money(rec.get("Total")), met=money(rec.get("Met")), remaining=money(rec.get("Remaining")),
+        total=money(rec.get("Total")),
+        met=money(rec.get("Met")),
+        remaining=money(rec.get("Remaining")),
         prior_auth_required=AUTH.get(rec.get("Prior authorization", ""), YesNoUnknown.UNKNOWN),
     )
 
@@ -354,15 +442,26 @@ def _claim_fits(rec: dict[str, str], query: ClaimStatusQuery) -> bool:
 
 def _service_line(rec: dict[str, str]) -> ServiceLine:
     mods = tuple(m.strip() for m in rec.get("Modifiers", "").split(",") if not blank(m))
-    return ServiceLine(line=int(rec["Line"]), procedure_code=rec["Procedure"], modifiers=mods,
-                       dos=us_date(rec.get("Service date")), units=number(rec.get("Units")),
-                       billed=money(rec.get("Billed")), allowed=money(rec.get("Allowed")),
-                       paid=money(rec.get("Paid")))
+    return ServiceLine(
+        line=int(rec["Line"]),
+        procedure_code=rec["Procedure"],
+        modifiers=mods,
+        dos=us_date(rec.get("Service date")),
+        units=number(rec.get("Units")),
+        billed=money(rec.get("Billed")),
+        allowed=money(rec.get("Allowed")),
+        paid=money(rec.get("Paid")),
+    )
 
 
 def _adjustment(rec: dict[str, str]) -> Adjustment:
     remarks = tuple(r.strip() for r in rec.get("Remarks", "").split(",") if not blank(r))
     line = rec.get("Line", "")
-    return Adjustment(group_code=AdjustmentGroup(rec["Group"]), carc=rec["Reason code"], rarc=remarks,
-                      amount=money(rec.get("Amount")), line=int(line) if line.isdigit() else None,
-                      description=rec.get("Description") or None)
+    return Adjustment(
+        group_code=AdjustmentGroup(rec["Group"]),
+        carc=rec["Reason code"],
+        rarc=remarks,
+        amount=money(rec.get("Amount")),
+        line=int(line) if line.isdigit() else None,
+        description=rec.get("Description") or None,
+    )

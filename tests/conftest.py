@@ -18,8 +18,14 @@ from bots import fixture_portals
 from bots.browser import playwright_chromium, resolve_executable
 from bots.settings import ROOT, Settings, load_settings
 
-DEFAULT_KNOBS = {"latency_ms": 15, "jitter_ms": 10, "error_rate": 0.0, "session_idle_seconds": 900,
-                 "session_max_seconds": 28800, "lockout_threshold": 5}
+DEFAULT_KNOBS = {
+    "latency_ms": 15,
+    "jitter_ms": 10,
+    "error_rate": 0.0,
+    "session_idle_seconds": 900,
+    "session_max_seconds": 28800,
+    "lockout_threshold": 5,
+}
 
 
 class Portal:
@@ -90,7 +96,10 @@ def settings(env: dict[str, str]) -> Settings:
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     """pytest-playwright launches the same Chromium payerbot resolves."""
     executable = resolve_executable(load_settings().browser, own=playwright_chromium())
-    return {**browser_type_launch_args, **({"executable_path": str(executable)} if executable else {})}
+    return {
+        **browser_type_launch_args,
+        **({"executable_path": str(executable)} if executable else {}),
+    }
 
 
 SAMPLES = ROOT / "fixtures" / "worklists"

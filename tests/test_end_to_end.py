@@ -19,7 +19,13 @@ from openpyxl import load_workbook
 from bots.settings import load_settings
 from bots.store import Store
 from tests.conftest import SAMPLES, Portal
-from tests.truth import _subset_payload, contains_word, expected_claim, expected_eligibility, phi_strings
+from tests.truth import (
+    _subset_payload,
+    contains_word,
+    expected_claim,
+    expected_eligibility,
+    phi_strings,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -34,18 +40,32 @@ class Batch:
     run: dict[str, Any]
 
 
-def payerbot(*args: str, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([".venv/bin/payerbot", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+def payerbot(
+    *args: str, env: dict[str, str], timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [".venv/bin/payerbot", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
-def batches(mock_portals: dict[str, Portal], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def batches(
+    mock_portals: dict[str, Portal], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     import os
 
     hub = mock_portals["payerhub"]
     data_dir = tmp_path_factory.mktemp("e2e") / "var"
-    env = {**os.environ, "PAYERBOT_DATA_DIR": str(data_dir), "PAYERBOT_PORTALS__PAYERHUB__BASE_URL": hub.url}
+    env = {
+        **os.environ,
+        "PAYERBOT_DATA_DIR": str(data_dir),
+        "PAYERBOT_PORTALS__PAYERHUB__BASE_URL": hub.url,
+    }
     out: dict[str, Any] = {"data_dir": data_dir, "env": env}
     for kind, name in (("eligibility", "appointments.csv"), ("claim-status", "open_claims.csv")):
         hub.reset()
@@ -98,10 +118,15 @@ def test_every_eligibility_field_equals_ground_truth(batches, ground_truth):
     for row, want in expected.items():
         got = outcomes[row]
         if want["outcome"] == "result":
-            assert got["state"] == "succeeded", (row, got["last_error_code"], got["last_error_message"])
+            assert got["state"] == "succeeded", (
+                row,
+                got["last_error_code"],
+                got["last_error_message"],
+            )
             assert got["payload"]["coverage_active"] == want["coverage_active"]
-            assert expected_eligibility(ground_truth, want["member_key"], got["payload"]) == _subset_payload(
-                got["payload"]), row
+            assert expected_eligibility(
+                ground_truth, want["member_key"], got["payload"]
+            ) == _subset_payload(got["payload"]), row
             assert Path(got["evidence_path"]).is_file()
             checked += 1
         else:
@@ -119,9 +144,14 @@ def test_every_claim_field_equals_ground_truth(batches, ground_truth):
     for row, want in expected.items():
         got = outcomes[row]
         if want["outcome"] == "result":
-            assert got["state"] == "succeeded", (row, got["last_error_code"], got["last_error_message"])
-            assert expected_claim(ground_truth, want["claim_number"], got["payload"]) == _subset_payload(
-                got["payload"]), row
+            assert got["state"] == "succeeded", (
+                row,
+                got["last_error_code"],
+                got["last_error_message"],
+            )
+            assert expected_claim(
+                ground_truth, want["claim_number"], got["payload"]
+            ) == _subset_payload(got["payload"]), row
             checked += 1
         else:
             code = {"ambiguous": "ambiguous_match"}.get(want["outcome"], want["outcome"])
@@ -130,7 +160,9 @@ def test_every_claim_field_equals_ground_truth(batches, ground_truth):
     assert checked >= 25
 
 
-@pytest.mark.parametrize("kind,sheet", [("eligibility", "Eligibility"), ("claim-status", "Claim status")])
+@pytest.mark.parametrize(
+    "kind,sheet", [("eligibility", "Eligibility"), ("claim-status", "Claim status")]
+)
 def test_spreadsheet_has_one_row_per_item(batches, kind, sheet):
     batch = batches[kind]
     path = Path(batch.run["spreadsheet_path"])
@@ -149,10 +181,13 @@ def test_run_log_is_json_lines_without_phi(batches, kind, ground_truth):
     records = [json.loads(line) for line in log_path.read_text().splitlines()]
     assert any(r["event"] == "browser.start" and r.get("version") for r in records)
     items = [r for r in records if r["event"] == "item.done"]
-    assert items and all(r["run_id"] == batch.run["id"] and r["portal"] == "payerhub" and r["item_id"]
-                         for r in items)
+    assert items and all(
+        r["run_id"] == batch.run["id"] and r["portal"] == "payerhub" and r["item_id"] for r in items
+    )
     text = log_path.read_text().upper()
     leaked = [s for s in phi_strings(ground_truth, batch.worklist) if contains_word(text, s)]
     assert not leaked, f"{len(leaked)} PHI values in the run log"
-    secrets = [a[k] for a in ground_truth["accounts"]["payerhub"] for k in ("password", "totp_seed")]
+    secrets = [
+        a[k] for a in ground_truth["accounts"]["payerhub"] for k in ("password", "totp_seed")
+    ]
     assert not any(s.upper() in text for s in secrets)

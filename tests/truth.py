@@ -21,36 +21,61 @@ def _money(value: Any) -> str | None:
 
 
 def _benefit_key(b: dict[str, Any]) -> tuple[str, ...]:
-    return (b["service_type"], b["benefit"], b["in_network"], b.get("coverage_level") or "",
-            b.get("time_period") or "")
+    return (
+        b["service_type"],
+        b["benefit"],
+        b["in_network"],
+        b.get("coverage_level") or "",
+        b.get("time_period") or "",
+    )
 
 
-def expected_eligibility(gt: dict[str, Any], member_key: str, payload: dict[str, Any]) -> dict[str, Any]:
+def expected_eligibility(
+    gt: dict[str, Any], member_key: str, payload: dict[str, Any]
+) -> dict[str, Any]:
     """What a correct EligibilityResult for this member on the payload's date of service holds."""
     m = member(gt, member_key)
     dos = date.fromisoformat(payload["date_of_service"])
     cov = m["coverage"]
     active = date.fromisoformat(cov["effective_date"]) <= dos and (
-        cov["termination_date"] is None or dos <= date.fromisoformat(cov["termination_date"]))
+        cov["termination_date"] is None or dos <= date.fromisoformat(cov["termination_date"])
+    )
     benefits = []
     if active:
         for b in m["benefits"]:
-            benefits.append({
-                "service_type": b["service_type"], "benefit": b["benefit"], "in_network": b["in_network"],
-                "coverage_level": b["coverage_level"], "time_period": b["time_period"],
-                "amount": _money(b["amount"]), "percent": b["percent"], "total": _money(b["total"]),
-                "met": _money(b["met"]), "remaining": _money(b["remaining"]),
-                "prior_auth_required": b["prior_auth_required"],
-            })
+            benefits.append(
+                {
+                    "service_type": b["service_type"],
+                    "benefit": b["benefit"],
+                    "in_network": b["in_network"],
+                    "coverage_level": b["coverage_level"],
+                    "time_period": b["time_period"],
+                    "amount": _money(b["amount"]),
+                    "percent": b["percent"],
+                    "total": _money(b["total"]),
+                    "met": _money(b["met"]),
+                    "remaining": _money(b["remaining"]),
+                    "prior_auth_required": b["prior_auth_required"],
+                }
+            )
     got = sorted(payload["benefits"], key=_benefit_key)
     payload_benefits = got  # compared sorted: the page orders sections by the service asked for
     expected = {
-        "payer_id": m["payer_id"], "member_id": m["member_id"], "first_name": m["first_name"].upper(),
-        "last_name": m["last_name"].upper(), "dob": m["dob"], "relationship": m["relationship"],
-        "date_of_service": payload["date_of_service"], "coverage_active": active,
-        "plan_name": m["plan_name"], "plan_number": m["plan_number"], "network_type": m["network_type"],
-        "group_number": m["group_number"], "group_name": m["group_name"],
-        "effective_date": cov["effective_date"], "termination_date": cov["termination_date"],
+        "payer_id": m["payer_id"],
+        "member_id": m["member_id"],
+        "first_name": m["first_name"].upper(),
+        "last_name": m["last_name"].upper(),
+        "dob": m["dob"],
+        "relationship": m["relationship"],
+        "date_of_service": payload["date_of_service"],
+        "coverage_active": active,
+        "plan_name": m["plan_name"],
+        "plan_number": m["plan_number"],
+        "network_type": m["network_type"],
+        "group_number": m["group_number"],
+        "group_name": m["group_name"],
+        "effective_date": cov["effective_date"],
+        "termination_date": cov["termination_date"],
         "other_coverage": cov["other_coverage"],
         "pcp_name": m["pcp"]["name"] if m["pcp"] else None,
         "pcp_npi": m["pcp"]["npi"] if m["pcp"] else None,
@@ -60,7 +85,9 @@ def expected_eligibility(gt: dict[str, Any], member_key: str, payload: dict[str,
     return expected
 
 
-def expected_claim(gt: dict[str, Any], claim_number: str, payload: dict[str, Any]) -> dict[str, Any]:
+def expected_claim(
+    gt: dict[str, Any], claim_number: str, payload: dict[str, Any]
+) -> dict[str, Any]:
     """What a correct ClaimStatusResult for this claim holds."""
     c = next(c for c in gt["claims"] if c["claim_number"] == claim_number)
     m = member(gt, c["member_key"])
@@ -68,25 +95,48 @@ def expected_claim(gt: dict[str, Any], claim_number: str, payload: dict[str, Any
     for adj in payload["adjustments"]:
         adj.pop("description", None)  # the portal's wording of the CARC, not ground truth
     return {
-        "payer_id": c["payer_id"], "claim_number": c["claim_number"],
-        "patient_account_number": c["patient_account_number"], "member_id": c["member_id"],
-        "first_name": m["first_name"].upper(), "last_name": m["last_name"].upper(), "dob": m["dob"],
-        "dos_from": c["dos_from"], "dos_to": c["dos_to"], "category": c["status"]["category"],
-        "status_code": c["status"]["code"], "status_text": c["status"]["text"],
-        "billed": _money(c["billed"]), "allowed": _money(c["allowed"]), "paid": _money(c["paid"]),
+        "payer_id": c["payer_id"],
+        "claim_number": c["claim_number"],
+        "patient_account_number": c["patient_account_number"],
+        "member_id": c["member_id"],
+        "first_name": m["first_name"].upper(),
+        "last_name": m["last_name"].upper(),
+        "dob": m["dob"],
+        "dos_from": c["dos_from"],
+        "dos_to": c["dos_to"],
+        "category": c["status"]["category"],
+        "status_code": c["status"]["code"],
+        "status_text": c["status"]["text"],
+        "billed": _money(c["billed"]),
+        "allowed": _money(c["allowed"]),
+        "paid": _money(c["paid"]),
         "patient_responsibility": _money(c["patient_responsibility"]),
-        "received_date": c["received_date"], "adjudication_date": c["adjudication_date"],
-        "payment_method": payment.get("method"), "payment_trace_number": payment.get("trace_number"),
+        "received_date": c["received_date"],
+        "adjudication_date": c["adjudication_date"],
+        "payment_method": payment.get("method"),
+        "payment_trace_number": payment.get("trace_number"),
         "payment_date": payment.get("date"),
         "service_lines": [
-            {"line": s["line"], "procedure_code": s["procedure_code"], "modifiers": s["modifiers"],
-             "dos": s["dos"], "units": str(s["units"]), "billed": _money(s["billed"]),
-             "allowed": _money(s["allowed"]), "paid": _money(s["paid"])}
+            {
+                "line": s["line"],
+                "procedure_code": s["procedure_code"],
+                "modifiers": s["modifiers"],
+                "dos": s["dos"],
+                "units": str(s["units"]),
+                "billed": _money(s["billed"]),
+                "allowed": _money(s["allowed"]),
+                "paid": _money(s["paid"]),
+            }
             for s in c["service_lines"]
         ],
         "adjustments": [
-            {"group_code": a["group_code"], "carc": a["carc"], "rarc": a["rarc"],
-             "amount": _money(a["amount"]), "line": a["line"]}
+            {
+                "group_code": a["group_code"],
+                "carc": a["carc"],
+                "rarc": a["rarc"],
+                "amount": _money(a["amount"]),
+                "line": a["line"],
+            }
             for a in c["adjustments"]
         ],
     }
@@ -107,7 +157,9 @@ def phi_strings(gt: dict[str, Any], worklist: Path) -> list[str]:
 
 
 def contains_word(text: str, value: str) -> bool:
-    return re.search(rf"(?<![A-Z0-9]){re.escape(value.upper())}(?![A-Z0-9])", text.upper()) is not None
+    return (
+        re.search(rf"(?<![A-Z0-9]){re.escape(value.upper())}(?![A-Z0-9])", text.upper()) is not None
+    )
 
 
 def _subset_payload(payload: dict[str, Any]) -> dict[str, Any]:

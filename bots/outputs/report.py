@@ -25,22 +25,31 @@ OUTCOME_LABELS = {
 }
 
 
-def print_run_summary(console: Console, summary: RunSummary, items: Sequence[dict[str, Any]],
-                      spreadsheet: Path) -> None:
+def print_run_summary(
+    console: Console, summary: RunSummary, items: Sequence[dict[str, Any]], spreadsheet: Path
+) -> None:
     table = Table(title=f"Run {summary.run_id}: {summary.kind.replace('_', ' ')}", show_lines=False)
     table.add_column("outcome")
     table.add_column("why")
     table.add_column("items", justify="right")
     order = list(OUTCOME_LABELS)
     grouped = Counter((i["state"], i["last_error_code"] or "") for i in items)
-    for (state, code), n in sorted(grouped.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])):
+    for (state, code), n in sorted(
+        grouped.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])
+    ):
         table.add_row(OUTCOME_LABELS.get(state, state), code.replace("_", " "), str(n))
     if summary.counts.get("reused"):
-        table.add_row("reused", "answered within the dedupe window, not asked again",
-                      str(summary.counts["reused"]))
+        table.add_row(
+            "reused",
+            "answered within the dedupe window, not asked again",
+            str(summary.counts["reused"]),
+        )
     if summary.counts.get("import_errors"):
-        table.add_row("skipped rows", "bad worklist rows (see the Import errors sheet)",
-                      str(summary.counts["import_errors"]))
+        table.add_row(
+            "skipped rows",
+            "bad worklist rows (see the Import errors sheet)",
+            str(summary.counts["import_errors"]),
+        )
     table.add_section()
     table.add_row("total", "", str(len(items)))
     console.print(table)
@@ -57,34 +66,64 @@ def print_run_summary(console: Console, summary: RunSummary, items: Sequence[dic
 def print_lookup(console: Console, answer: dict[str, Any]) -> None:
     result = answer.get("result")
     if answer["state"] != "succeeded" or not result:
-        console.print(f"[bold yellow]{answer['state']}[/]: {answer.get('error')} - {answer.get('message')}")
+        console.print(
+            f"[bold yellow]{answer['state']}[/]: {answer.get('error')} - {answer.get('message')}"
+        )
     elif result["kind"] == "eligibility":
         active = "[green]ACTIVE[/]" if result["coverage_active"] else "[red]INACTIVE[/]"
-        console.print(f"{result['last_name']}, {result['first_name']}  {result['member_id']}  {active}")
-        console.print(f"plan {result.get('plan_name')}  group {result.get('group_number')}  "
-                      f"{result.get('effective_date')} - {result.get('termination_date') or 'open'}")
+        console.print(
+            f"{result['last_name']}, {result['first_name']}  {result['member_id']}  {active}"
+        )
+        console.print(
+            f"plan {result.get('plan_name')}  group {result.get('group_number')}  "
+            f"{result.get('effective_date')} - {result.get('termination_date') or 'open'}"
+        )
         table = Table("service", "benefit", "network", "level", "amount", "remaining", "auth")
         for b in result["benefits"]:
             amount = b.get("amount") or (f"{b['percent']}%" if b.get("percent") else b.get("total"))
-            table.add_row(b["service_type"], b["benefit"], b["in_network"], b.get("coverage_level") or "",
-                          str(amount or ""), str(b.get("remaining") or ""), b["prior_auth_required"])
+            table.add_row(
+                b["service_type"],
+                b["benefit"],
+                b["in_network"],
+                b.get("coverage_level") or "",
+                str(amount or ""),
+                str(b.get("remaining") or ""),
+                b["prior_auth_required"],
+            )
         console.print(table)
     else:
-        console.print(f"claim {result['claim_number']}: {result['category']} {result.get('status_code')} "
-                      f"{result.get('status_text')}")
-        console.print(f"billed {result.get('billed')}  allowed {result.get('allowed')}  paid "
-                      f"{result.get('paid')}  patient {result.get('patient_responsibility')}")
+        console.print(
+            f"claim {result['claim_number']}: {result['category']} {result.get('status_code')} "
+            f"{result.get('status_text')}"
+        )
+        console.print(
+            f"billed {result.get('billed')}  allowed {result.get('allowed')}  paid "
+            f"{result.get('paid')}  patient {result.get('patient_responsibility')}"
+        )
         for adj in result.get("adjustments", []):
-            console.print(f"  {adj['group_code']}-{adj['carc']} {' '.join(adj.get('rarc', []))} {adj.get('amount')}")
+            console.print(
+                f"  {adj['group_code']}-{adj['carc']} {' '.join(adj.get('rarc', []))} "
+                f"{adj.get('amount')}"
+            )
     if answer.get("evidence"):
         console.print(f"evidence: {answer['evidence']}")
 
 
 def runs_table(rows: Sequence[dict[str, Any]]) -> Table:
-    table = Table("run", "kind", "trigger", "status", "items", "ok", "said no", "failed", "started (UTC)")
+    table = Table(
+        "run", "kind", "trigger", "status", "items", "ok", "said no", "failed", "started (UTC)"
+    )
     for r in rows:
         c = r.get("counts") or {}
-        table.add_row(r["id"], r["kind"], r["trigger"], r["status"], str(c.get("items", "")),
-                      str(c.get("succeeded", "")), str(c.get("business_failed", "")),
-                      str(c.get("system_failed", "")), f"{r['started_at']:%Y-%m-%d %H:%M:%S}")
+        table.add_row(
+            r["id"],
+            r["kind"],
+            r["trigger"],
+            r["status"],
+            str(c.get("items", "")),
+            str(c.get("succeeded", "")),
+            str(c.get("business_failed", "")),
+            str(c.get("system_failed", "")),
+            f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+        )
     return table

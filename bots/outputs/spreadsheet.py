@@ -36,25 +36,59 @@ HEADER = PatternFill("solid", start_color="DDE3EA")
 Column = tuple[str, int, str | None]  # header, width, number format
 
 ELIGIBILITY_COLUMNS: list[Column] = [
-    ("Item ID", 8, None), ("Row", 6, None), ("Payer", 12, None), ("Member ID", 18, None),
-    ("Patient", 24, None), ("DOB", 11, DATE), ("Date of service", 12, DATE), ("Outcome", 26, None),
-    ("Coverage", 10, None), ("Plan", 26, None), ("Network", 9, None), ("Group #", 12, None),
-    ("Effective", 11, DATE), ("Termination", 11, DATE), ("PCP", 24, None),
-    ("Office copay (in-network)", 14, MONEY), ("Coinsurance (in-network)", 13, None),
+    ("Item ID", 8, None),
+    ("Row", 6, None),
+    ("Payer", 12, None),
+    ("Member ID", 18, None),
+    ("Patient", 24, None),
+    ("DOB", 11, DATE),
+    ("Date of service", 12, DATE),
+    ("Outcome", 26, None),
+    ("Coverage", 10, None),
+    ("Plan", 26, None),
+    ("Network", 9, None),
+    ("Group #", 12, None),
+    ("Effective", 11, DATE),
+    ("Termination", 11, DATE),
+    ("PCP", 24, None),
+    ("Office copay (in-network)", 14, MONEY),
+    ("Coinsurance (in-network)", 13, None),
     ("Deductible remaining (ind, in-network)", 16, MONEY),
     ("Out-of-pocket remaining (ind, in-network)", 16, MONEY),
-    ("Prior auth (service type)", 14, None), ("Problem", 40, None), ("Reason code", 9, None),
-    ("Evidence", 12, None), ("Checked at", 16, STAMP), ("Tries", 6, None),
+    ("Prior auth (service type)", 14, None),
+    ("Problem", 40, None),
+    ("Reason code", 9, None),
+    ("Evidence", 12, None),
+    ("Checked at", 16, STAMP),
+    ("Tries", 6, None),
 ]
 
 CLAIM_COLUMNS: list[Column] = [
-    ("Item ID", 8, None), ("Row", 6, None), ("Payer", 12, None), ("Claim #", 16, None),
-    ("Patient acct #", 12, None), ("Member ID", 18, None), ("Patient", 24, None),
-    ("DOS from", 11, DATE), ("DOS to", 11, DATE), ("Outcome", 26, None), ("Category", 9, None),
-    ("Status code", 8, None), ("Status", 28, None), ("Billed", 12, MONEY), ("Allowed", 12, MONEY),
-    ("Paid", 12, MONEY), ("Patient resp.", 12, MONEY), ("Adjudicated", 11, DATE),
-    ("Check/EFT #", 16, None), ("Payment date", 11, DATE), ("Denial reasons", 30, None),
-    ("Problem", 40, None), ("Evidence", 12, None), ("Checked at", 16, STAMP), ("Tries", 6, None),
+    ("Item ID", 8, None),
+    ("Row", 6, None),
+    ("Payer", 12, None),
+    ("Claim #", 16, None),
+    ("Patient acct #", 12, None),
+    ("Member ID", 18, None),
+    ("Patient", 24, None),
+    ("DOS from", 11, DATE),
+    ("DOS to", 11, DATE),
+    ("Outcome", 26, None),
+    ("Category", 9, None),
+    ("Status code", 8, None),
+    ("Status", 28, None),
+    ("Billed", 12, MONEY),
+    ("Allowed", 12, MONEY),
+    ("Paid", 12, MONEY),
+    ("Patient resp.", 12, MONEY),
+    ("Adjudicated", 11, DATE),
+    ("Check/EFT #", 16, None),
+    ("Payment date", 11, DATE),
+    ("Denial reasons", 30, None),
+    ("Problem", 40, None),
+    ("Evidence", 12, None),
+    ("Checked at", 16, STAMP),
+    ("Tries", 6, None),
 ]
 
 PROBLEM_TEXT = {
@@ -85,30 +119,55 @@ def eligibility_row(item: dict[str, Any], link: str | None) -> tuple[list[Any], 
     q = item["query"]
     res = EligibilityResult.model_validate(item["payload"]) if item["payload"] else None
     outcome, fill = _outcome(item)
-    cells: list[Any] = [item["id"], item["source_row"], item["payer_id"], q.get("member_id"),
-                        _query_name(q), _date(q.get("dob")), _date(q.get("date_of_service"))]
+    cells: list[Any] = [
+        item["id"],
+        item["source_row"],
+        item["payer_id"],
+        q.get("member_id"),
+        _query_name(q),
+        _date(q.get("dob")),
+        _date(q.get("date_of_service")),
+    ]
     if res is not None:
         copay = res.find_benefit("98", BenefitInfo.COPAYMENT)
         coins = res.find_benefit("98", BenefitInfo.COINSURANCE) or res.find_benefit(
             "30", BenefitInfo.COINSURANCE
         )
-        deductible = res.find_benefit("30", BenefitInfo.DEDUCTIBLE, coverage_level=CoverageLevel.INDIVIDUAL)
-        oop = res.find_benefit("30", BenefitInfo.OUT_OF_POCKET, coverage_level=CoverageLevel.INDIVIDUAL)
+        deductible = res.find_benefit(
+            "30", BenefitInfo.DEDUCTIBLE, coverage_level=CoverageLevel.INDIVIDUAL
+        )
+        oop = res.find_benefit(
+            "30", BenefitInfo.OUT_OF_POCKET, coverage_level=CoverageLevel.INDIVIDUAL
+        )
         service = q.get("service_type") or "30"
         auth = [b.prior_auth_required for b in res.benefits if b.service_type == service]
         outcome = "Active" if res.coverage_active else "Inactive on date of service"
         fill = GREEN if res.coverage_active else RED
         cells[4] = f"{res.last_name}, {res.first_name}"
-        cells += [outcome, "Active" if res.coverage_active else "Inactive", res.plan_name,
-                  res.network_type, res.group_number, res.effective_date, res.termination_date,
-                  res.pcp_name, copay.amount if copay else None,
-                  f"{coins.percent}%" if coins and coins.percent is not None else None,
-                  deductible.remaining if deductible else None, oop.remaining if oop else None,
-                  "Required" if YesNoUnknown.YES in auth else ("No" if auth else None)]
+        cells += [
+            outcome,
+            "Active" if res.coverage_active else "Inactive",
+            res.plan_name,
+            res.network_type,
+            res.group_number,
+            res.effective_date,
+            res.termination_date,
+            res.pcp_name,
+            copay.amount if copay else None,
+            f"{coins.percent}%" if coins and coins.percent is not None else None,
+            deductible.remaining if deductible else None,
+            oop.remaining if oop else None,
+            "Required" if YesNoUnknown.YES in auth else ("No" if auth else None),
+        ]
     else:
         cells += [outcome] + [None] * 12
-    cells += [item.get("last_error_message") if res is None else None, item.get("reason_code"),
-              link, item.get("checked_at"), item["attempts"]]
+    cells += [
+        item.get("last_error_message") if res is None else None,
+        item.get("reason_code"),
+        link,
+        item.get("checked_at"),
+        item["attempts"],
+    ]
     return cells, fill
 
 
@@ -116,25 +175,57 @@ def claim_row(item: dict[str, Any], link: str | None) -> tuple[list[Any], Patter
     q = item["query"]
     res = ClaimStatusResult.model_validate(item["payload"]) if item["payload"] else None
     outcome, fill = _outcome(item)
-    cells: list[Any] = [item["id"], item["source_row"], item["payer_id"], q.get("claim_number"),
-                        q.get("patient_account_number"), q.get("member_id"), _query_name(q),
-                        _date(q.get("dos_from")), _date(q.get("dos_to"))]
+    cells: list[Any] = [
+        item["id"],
+        item["source_row"],
+        item["payer_id"],
+        q.get("claim_number"),
+        q.get("patient_account_number"),
+        q.get("member_id"),
+        _query_name(q),
+        _date(q.get("dos_from")),
+        _date(q.get("dos_to")),
+    ]
     if res is not None:
         category = CLAIM_STATUS_CATEGORIES.get(res.category, res.category)
         fill = RED if res.category in ("F2", "F4") else AMBER if res.category[0] in "PAR" else GREEN
-        cells[3:9] = [res.claim_number, res.patient_account_number, res.member_id,
-                      f"{res.last_name}, {res.first_name}", res.dos_from, res.dos_to]
-        denials = "; ".join(dict.fromkeys(  # one mention per reason, in the portal's order
-            f"{a.group_code}-{a.carc}" + (f" {' '.join(a.rarc)}" if a.rarc else "")
-            for a in res.adjustments if res.category in ("F2", "F4") or a.group_code != "CO"
-        ))
-        cells += [category, res.category, res.status_code, res.status_text, res.billed, res.allowed,
-                  res.paid, res.patient_responsibility, res.adjudication_date,
-                  res.payment_trace_number, res.payment_date, denials or None]
+        cells[3:9] = [
+            res.claim_number,
+            res.patient_account_number,
+            res.member_id,
+            f"{res.last_name}, {res.first_name}",
+            res.dos_from,
+            res.dos_to,
+        ]
+        denials = "; ".join(
+            dict.fromkeys(  # one mention per reason, in the portal's order
+                f"{a.group_code}-{a.carc}" + (f" {' '.join(a.rarc)}" if a.rarc else "")
+                for a in res.adjustments
+                if res.category in ("F2", "F4") or a.group_code != "CO"
+            )
+        )
+        cells += [
+            category,
+            res.category,
+            res.status_code,
+            res.status_text,
+            res.billed,
+            res.allowed,
+            res.paid,
+            res.patient_responsibility,
+            res.adjudication_date,
+            res.payment_trace_number,
+            res.payment_date,
+            denials or None,
+        ]
     else:
         cells += [outcome] + [None] * 11
-    cells += [item.get("last_error_message") if res is None else None, link,
-              item.get("checked_at"), item["attempts"]]
+    cells += [
+        item.get("last_error_message") if res is None else None,
+        link,
+        item.get("checked_at"),
+        item["attempts"],
+    ]
     return cells, fill
 
 
@@ -162,7 +253,11 @@ def _set(ws: Worksheet, row: int, col: int, value: Any, fmt: str | None) -> None
         cell.number_format = fmt
 
 
-def _fill_sheet(ws: Worksheet, columns: list[Column], rows: Iterable[tuple[list[Any], PatternFill | None, str | None]]) -> None:
+def _fill_sheet(
+    ws: Worksheet,
+    columns: list[Column],
+    rows: Iterable[tuple[list[Any], PatternFill | None, str | None]],
+) -> None:
     for col, (title, width, _) in enumerate(columns, start=1):
         cell = ws.cell(row=1, column=col, value=title)
         cell.font = Font(bold=True)
@@ -191,9 +286,9 @@ def write_workbook(
     outcomes: dict[str, Sequence[dict[str, Any]]],
     import_errors: Sequence[dict[str, Any]] = (),
 ) -> Path:
-    """Write the workbook for ``outcomes`` ({kind: store rows}) atomically; returns where it went."""
+    """Write the workbook for ``outcomes`` ({kind: store rows}) atomically; returns its path."""
     wb = Workbook()
-    wb.remove(wb.active)  # type: ignore[arg-type]
+    wb.remove(wb.active)
     for kind, items in outcomes.items():
         title, columns, build = SHEETS[kind]
         ws = wb.create_sheet(title)
@@ -206,9 +301,20 @@ def write_workbook(
         _fill_sheet(ws, columns, rows)
     if import_errors:
         ws = wb.create_sheet("Import errors")
-        cols: list[Column] = [("File", 30, None), ("Row", 6, None), ("Column", 18, None), ("Reason", 70, None)]
-        _fill_sheet(ws, cols, (([e["source_file"], e["source_row"], e["column"], e["reason"]], None, None)
-                               for e in import_errors))
+        cols: list[Column] = [
+            ("File", 30, None),
+            ("Row", 6, None),
+            ("Column", 18, None),
+            ("Reason", 70, None),
+        ]
+        _fill_sheet(
+            ws,
+            cols,
+            (
+                ([e["source_file"], e["source_row"], e["column"], e["reason"]], None, None)
+                for e in import_errors
+            ),
+        )
     return _save_atomically(wb, path)
 
 
@@ -219,7 +325,10 @@ def _save_atomically(wb: Workbook, path: Path) -> Path:
     try:
         wb.save(tmp)
         os.chmod(tmp, 0o600)
-        for candidate in [path, *(path.with_name(f"{path.stem} ({i}){path.suffix}") for i in range(1, 50))]:
+        for candidate in [
+            path,
+            *(path.with_name(f"{path.stem} ({i}){path.suffix}") for i in range(1, 50)),
+        ]:
             try:
                 os.replace(tmp, candidate)
                 return candidate

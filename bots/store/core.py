@@ -108,12 +108,19 @@ class Store:
 
     def start_run(self, kind: str, trigger: str, source: str | None) -> str:
         now = utcnow()
-        run_id = f"{now:%Y%m%d-%H%M%S}-{random.getrandbits(24):06x}"  # noqa: S311 - an id, not a secret
+        run_id = f"{now:%Y%m%d-%H%M%S}-{random.getrandbits(24):06x}"
         with self._tx() as conn:
             conn.execute(
                 insert(runs).values(
-                    id=run_id, kind=kind, trigger=trigger, source=source, status="running",
-                    started_at=now, host=socket.gethostname(), pid=os.getpid(), counts={},
+                    id=run_id,
+                    kind=kind,
+                    trigger=trigger,
+                    source=source,
+                    status="running",
+                    started_at=now,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    counts={},
                 )
             )
         return run_id
@@ -165,16 +172,30 @@ class Store:
         now = utcnow()
         window = timedelta(hours=self.queue.dedupe_window_hours)
         with self._tx() as conn:
-            row = conn.execute(
-                select(work_items).where(work_items.c.reference == reference).with_for_update()
-            ).mappings().first()
-            fields = {"query": query, "source_file": source_file, "source_row": source_row,
-                      "updated_at": now}
+            row = (
+                conn.execute(
+                    select(work_items).where(work_items.c.reference == reference).with_for_update()
+                )
+                .mappings()
+                .first()
+            )
+            fields = {
+                "query": query,
+                "source_file": source_file,
+                "source_row": source_row,
+                "updated_at": now,
+            }
             if row is None:
                 item_id = conn.execute(
                     insert(work_items).values(
-                        reference=reference, kind=kind, payer_id=payer_id, portal=portal,
-                        state=ItemState.NEW.value, attempts=0, created_at=now, **fields,
+                        reference=reference,
+                        kind=kind,
+                        payer_id=payer_id,
+                        portal=portal,
+                        state=ItemState.NEW.value,
+                        attempts=0,
+                        created_at=now,
+                        **fields,
                     )
                 ).inserted_primary_key[0]  # type: ignore[index]
                 disposition = "queued"
@@ -184,14 +205,27 @@ class Store:
                 fresh = row["finished_at"] is not None and now - row["finished_at"] < window
                 if state in (ItemState.IN_PROGRESS, ItemState.NEW, ItemState.ABANDONED):
                     disposition = "pending"  # someone will answer it; this run reports it too
-                elif state in FINISHED_STATES and fresh and not force and state != ItemState.SYSTEM_FAILED:
+                elif (
+                    state in FINISHED_STATES
+                    and fresh
+                    and not force
+                    and state != ItemState.SYSTEM_FAILED
+                ):
                     disposition = "reused"
                 else:
                     conn.execute(
-                        update(work_items).where(work_items.c.id == item_id).values(
-                            state=ItemState.NEW.value, attempts=0, not_before=None,
-                            last_error_code=None, last_error_message=None, reason_code=None,
-                            finished_at=None, portal=portal, **fields,
+                        update(work_items)
+                        .where(work_items.c.id == item_id)
+                        .values(
+                            state=ItemState.NEW.value,
+                            attempts=0,
+                            not_before=None,
+                            last_error_code=None,
+                            last_error_message=None,
+                            reason_code=None,
+                            finished_at=None,
+                            portal=portal,
+                            **fields,
                         )
                     )
                     disposition = "requeued"
@@ -206,20 +240,27 @@ class Store:
             if exists is None:
                 conn.execute(
                     insert(run_items).values(
-                        run_id=run_id, item_id=item_id, position=position + 1, disposition=disposition
+                        run_id=run_id,
+                        item_id=item_id,
+                        position=position + 1,
+                        disposition=disposition,
                     )
                 )
         return Enqueued(int(item_id), disposition)
 
-    def claim(self, run_id: str | None, portal: str, lease_seconds: float | None = None) -> WorkItem | None:
+    def claim(
+        self, run_id: str | None, portal: str, lease_seconds: float | None = None
+    ) -> WorkItem | None:
         """Take the next due item of a portal (of one run, or any) under a lease."""
         now = utcnow()
         lease = timedelta(seconds=lease_seconds or self.queue.lease_seconds)
         with self._tx() as conn:
             conn.execute(
                 update(work_items)
-                .where(work_items.c.state == ItemState.IN_PROGRESS.value,
-                       work_items.c.lease_expires_at < now)
+                .where(
+                    work_items.c.state == ItemState.IN_PROGRESS.value,
+                    work_items.c.lease_expires_at < now,
+                )
                 .values(state=ItemState.ABANDONED.value, lease_owner=None, updated_at=now)
             )
             stmt = (
@@ -235,20 +276,32 @@ class Store:
             )
             if run_id is not None:
                 stmt = stmt.where(
-                    work_items.c.id.in_(select(run_items.c.item_id).where(run_items.c.run_id == run_id))
+                    work_items.c.id.in_(
+                        select(run_items.c.item_id).where(run_items.c.run_id == run_id)
+                    )
                 )
             row = conn.execute(stmt).mappings().first()
             if row is None:
                 return None
             conn.execute(
-                update(work_items).where(work_items.c.id == row["id"]).values(
-                    state=ItemState.IN_PROGRESS.value, attempts=row["attempts"] + 1,
-                    lease_owner=self.owner, lease_expires_at=now + lease, updated_at=now,
+                update(work_items)
+                .where(work_items.c.id == row["id"])
+                .values(
+                    state=ItemState.IN_PROGRESS.value,
+                    attempts=row["attempts"] + 1,
+                    lease_owner=self.owner,
+                    lease_expires_at=now + lease,
+                    updated_at=now,
                 )
             )
         return WorkItem(
-            id=row["id"], reference=row["reference"], kind=row["kind"], payer_id=row["payer_id"],
-            portal=row["portal"], query=row["query"], attempts=row["attempts"] + 1,
+            id=row["id"],
+            reference=row["reference"],
+            kind=row["kind"],
+            payer_id=row["payer_id"],
+            portal=row["portal"],
+            query=row["query"],
+            attempts=row["attempts"] + 1,
             source_row=row["source_row"],
         )
 
@@ -256,13 +309,20 @@ class Store:
         """When the earliest waiting item of this run and portal becomes due (None: none wait)."""
         with self._tx() as conn:
             return conn.execute(
-                select(func.min(func.coalesce(work_items.c.not_before, work_items.c.updated_at)))
-                .where(
+                select(
+                    func.min(func.coalesce(work_items.c.not_before, work_items.c.updated_at))
+                ).where(
                     work_items.c.portal == portal,
                     work_items.c.state.in_(
-                        [ItemState.NEW.value, ItemState.ABANDONED.value, ItemState.IN_PROGRESS.value]
+                        [
+                            ItemState.NEW.value,
+                            ItemState.ABANDONED.value,
+                            ItemState.IN_PROGRESS.value,
+                        ]
                     ),
-                    work_items.c.id.in_(select(run_items.c.item_id).where(run_items.c.run_id == run_id)),
+                    work_items.c.id.in_(
+                        select(run_items.c.item_id).where(run_items.c.run_id == run_id)
+                    ),
                 )
             ).scalar_one_or_none()
 
@@ -299,26 +359,48 @@ class Store:
         now = utcnow()
         state = outcome
         not_before = None
-        if outcome == ItemState.SYSTEM_FAILED and retryable and item.attempts < self.queue.max_attempts:
+        if (
+            outcome == ItemState.SYSTEM_FAILED
+            and retryable
+            and item.attempts < self.queue.max_attempts
+        ):
             state = ItemState.NEW
-            cap = min(self.queue.backoff_max_seconds,
-                      self.queue.backoff_base_seconds * 2 ** (item.attempts - 1))
+            cap = min(
+                self.queue.backoff_max_seconds,
+                self.queue.backoff_base_seconds * 2 ** (item.attempts - 1),
+            )
             not_before = now + timedelta(seconds=random.uniform(cap / 2, cap))  # noqa: S311
         with self._tx() as conn:
             conn.execute(
                 insert(results).values(
-                    item_id=item.id, run_id=run_id, attempt=item.attempts, outcome=outcome.value,
-                    payload=payload, error_code=error_code, error_message=error_message,
-                    reason_code=reason_code, evidence_path=evidence_path, trace_path=trace_path,
-                    account=account, started_at=started_at, finished_at=now,
+                    item_id=item.id,
+                    run_id=run_id,
+                    attempt=item.attempts,
+                    outcome=outcome.value,
+                    payload=payload,
+                    error_code=error_code,
+                    error_message=error_message,
+                    reason_code=reason_code,
+                    evidence_path=evidence_path,
+                    trace_path=trace_path,
+                    account=account,
+                    started_at=started_at,
+                    finished_at=now,
                     duration_ms=(now - started_at).total_seconds() * 1000,
                 )
             )
             conn.execute(
-                update(work_items).where(work_items.c.id == item.id).values(
-                    state=state.value, not_before=not_before, lease_owner=None, lease_expires_at=None,
-                    last_error_code=error_code, last_error_message=error_message,
-                    reason_code=reason_code, updated_at=now,
+                update(work_items)
+                .where(work_items.c.id == item.id)
+                .values(
+                    state=state.value,
+                    not_before=not_before,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_error_code=error_code,
+                    last_error_message=error_message,
+                    reason_code=reason_code,
+                    updated_at=now,
                     finished_at=now if state in FINISHED_STATES else None,
                 )
             )
@@ -328,9 +410,14 @@ class Store:
         """Give a claimed item back untouched (e.g. its portal was stopped): attempt not counted."""
         with self._tx() as conn:
             conn.execute(
-                update(work_items).where(work_items.c.id == item.id).values(
-                    state=ItemState.NEW.value, attempts=item.attempts - 1, lease_owner=None,
-                    lease_expires_at=None, updated_at=utcnow(),
+                update(work_items)
+                .where(work_items.c.id == item.id)
+                .values(
+                    state=ItemState.NEW.value,
+                    attempts=item.attempts - 1,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=utcnow(),
                 )
             )
 
@@ -343,10 +430,17 @@ class Store:
                 .where(
                     work_items.c.portal == portal,
                     work_items.c.state.in_([ItemState.NEW.value, ItemState.ABANDONED.value]),
-                    work_items.c.id.in_(select(run_items.c.item_id).where(run_items.c.run_id == run_id)),
+                    work_items.c.id.in_(
+                        select(run_items.c.item_id).where(run_items.c.run_id == run_id)
+                    ),
                 )
-                .values(state=ItemState.SYSTEM_FAILED.value, last_error_code=error_code,
-                        last_error_message=message, updated_at=now, finished_at=now)
+                .values(
+                    state=ItemState.SYSTEM_FAILED.value,
+                    last_error_code=error_code,
+                    last_error_message=message,
+                    updated_at=now,
+                    finished_at=now,
+                )
             ).rowcount
 
     # --- reading --------------------------------------------------------------------------
@@ -360,9 +454,14 @@ class Store:
         )
         stmt = (
             select(
-                work_items, run_items.c.position, run_items.c.disposition,
-                results.c.payload, results.c.evidence_path, results.c.trace_path,
-                results.c.finished_at.label("checked_at"), results.c.duration_ms,
+                work_items,
+                run_items.c.position,
+                run_items.c.disposition,
+                results.c.payload,
+                results.c.evidence_path,
+                results.c.trace_path,
+                results.c.finished_at.label("checked_at"),
+                results.c.duration_ms,
                 results.c.run_id.label("answered_in_run"),
             )
             .join(run_items, run_items.c.item_id == work_items.c.id)
@@ -377,6 +476,8 @@ class Store:
     def import_errors(self, run_id: str) -> list[dict[str, Any]]:
         with self._tx() as conn:
             rows = conn.execute(
-                select(import_errors).where(import_errors.c.run_id == run_id).order_by(import_errors.c.id)
+                select(import_errors)
+                .where(import_errors.c.run_id == run_id)
+                .order_by(import_errors.c.id)
             ).mappings()
             return [dict(r) for r in rows]

@@ -34,7 +34,9 @@ class ItemState(StrEnum):
     ABANDONED = "abandoned"  # lease lapsed (worker died): claimable again
 
 
-FINISHED_STATES = frozenset({ItemState.SUCCEEDED, ItemState.BUSINESS_FAILED, ItemState.SYSTEM_FAILED})
+FINISHED_STATES = frozenset(
+    {ItemState.SUCCEEDED, ItemState.BUSINESS_FAILED, ItemState.SYSTEM_FAILED}
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -53,7 +55,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        stamp: datetime = value
+        return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
 
 
 metadata = MetaData()

@@ -21,7 +21,7 @@ from bots.runner import Runner
 from bots.settings import Settings
 from bots.store import Store
 from flows.payerhub import PayerHubFlow
-from tests.truth import _subset_payload, expected_claim, expected_eligibility, member
+from tests.truth import _subset_payload, expected_claim, expected_eligibility
 
 pytestmark = pytest.mark.browser
 
@@ -41,62 +41,124 @@ def with_page(settings: Settings, body: Callable[[Page, PayerHubFlow], Awaitable
 
 
 def active_member(gt: dict[str, Any], payer: str = "ACME") -> dict[str, Any]:
-    return next(m for m in gt["members"] if m["payer_id"] == payer and m["coverage"]["termination_date"] is None
-                and m["coverage"]["effective_date"] <= "2026-01-01" and m["relationship"] == "subscriber")
+    return next(
+        m
+        for m in gt["members"]
+        if m["payer_id"] == payer
+        and m["coverage"]["termination_date"] is None
+        and m["coverage"]["effective_date"] <= "2026-01-01"
+        and m["relationship"] == "subscriber"
+    )
 
 
 def api_login(url: str, account: dict[str, str]) -> None:
     """Someone else logs in with the same account (the portal then ends the older session)."""
     with httpx.Client(base_url=url) as client:
-        challenge = client.post("/api/auth/login", json={"username": account["username"],
-                                                         "password": account["password"]}).json()
+        challenge = client.post(
+            "/api/auth/login",
+            json={"username": account["username"], "password": account["password"]},
+        ).json()
         code = pyotp.TOTP(account["totp_seed"]).now()
-        client.post("/api/auth/mfa", json={"challenge": challenge["challenge"], "code": code}).raise_for_status()
+        client.post(
+            "/api/auth/mfa", json={"challenge": challenge["challenge"], "code": code}
+        ).raise_for_status()
 
 
 def payerbot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([".venv/bin/payerbot", *args], env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+    return subprocess.run(
+        [".venv/bin/payerbot", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_lookup_json_prints_exactly_one_result(env, hub, ground_truth):
     m = active_member(ground_truth, "CARDINAL")
-    proc = payerbot("lookup", "eligibility", "--payer", "Cardinal Care", "--member-id", m["member_id"],
-                    "--dob", m["dob"], "--dos", "2026-12-01", "--json", env=env)
+    proc = payerbot(
+        "lookup",
+        "eligibility",
+        "--payer",
+        "Cardinal Care",
+        "--member-id",
+        m["member_id"],
+        "--dob",
+        m["dob"],
+        "--dos",
+        "2026-12-01",
+        "--json",
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     assert len(lines) == 1
     answer = json.loads(lines[0])
     assert answer["state"] == "succeeded" and answer["evidence"].endswith(".png")
-    assert expected_eligibility(ground_truth, m["member_key"], answer["result"]) == _subset_payload(answer["result"])
+    assert expected_eligibility(ground_truth, m["member_key"], answer["result"]) == _subset_payload(
+        answer["result"]
+    )
 
-    claim = next(c for c in ground_truth["claims"] if c["payer_id"] == "BLUESTEM" and c["status"]["category"] == "F2")
-    proc = payerbot("lookup", "claim-status", "--payer", "BLUESTEM", "--claim-number", claim["claim_number"],
-                    "--json", env=env)
+    claim = next(
+        c
+        for c in ground_truth["claims"]
+        if c["payer_id"] == "BLUESTEM" and c["status"]["category"] == "F2"
+    )
+    proc = payerbot(
+        "lookup",
+        "claim-status",
+        "--payer",
+        "BLUESTEM",
+        "--claim-number",
+        claim["claim_number"],
+        "--json",
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     answer = json.loads(proc.stdout)
-    assert expected_claim(ground_truth, claim["claim_number"], answer["result"]) == _subset_payload(answer["result"])
+    assert expected_claim(ground_truth, claim["claim_number"], answer["result"]) == _subset_payload(
+        answer["result"]
+    )
     assert answer["result"]["adjustments"], "a denial carries its CARC"
 
 
 def test_wrong_password_is_one_attempt_and_a_clear_error(env, hub, ground_truth):
     bad = {**env, "PAYERBOT_CREDENTIALS__PAYERHUB__MAIN__PASSWORD": "not-the-password"}
     m = active_member(ground_truth)
-    proc = payerbot("lookup", "eligibility", "--payer", "ACME", "--member-id", m["member_id"],
-                    "--dob", m["dob"], "--json", env=bad)
+    proc = payerbot(
+        "lookup",
+        "eligibility",
+        "--payer",
+        "ACME",
+        "--member-id",
+        m["member_id"],
+        "--dob",
+        m["dob"],
+        "--json",
+        env=bad,
+    )
     assert proc.returncode == 3
     answer = json.loads(proc.stdout)
     assert answer["error"] == "authentication_error"
-    assert "refused the login" in answer["message"] and "Invalid username or password" in answer["message"]
+    assert (
+        "refused the login" in answer["message"]
+        and "Invalid username or password" in answer["message"]
+    )
     counters = hub.counters()
     assert counters["failed_logins"] == {"clinic.main": 1}
     assert not any(counters["logins"].values())
     assert "not-the-password" not in proc.stdout + proc.stderr
 
 
-def test_a_batch_with_a_refused_login_stops_the_portal_after_one_try_per_account(env, hub, settings):
-    bad = {**env, "PAYERBOT_CREDENTIALS__PAYERHUB__MAIN__PASSWORD": "wrong1",
-           "PAYERBOT_CREDENTIALS__PAYERHUB__SECOND__PASSWORD": "wrong2"}
+def test_a_batch_with_a_refused_login_stops_the_portal_after_one_try_per_account(
+    env, hub, settings
+):
+    bad = {
+        **env,
+        "PAYERBOT_CREDENTIALS__PAYERHUB__MAIN__PASSWORD": "wrong1",
+        "PAYERBOT_CREDENTIALS__PAYERHUB__SECOND__PASSWORD": "wrong2",
+    }
     from tests.conftest import SAMPLES
 
     proc = payerbot("run", "eligibility", "--worklist", str(SAMPLES / "appointments.csv"), env=bad)
@@ -106,19 +168,33 @@ def test_a_batch_with_a_refused_login_stops_the_portal_after_one_try_per_account
     store = Store(settings.store_url)
     outcomes = store.run_outcomes(store.list_runs(1)[0]["id"])
     store.close()
-    assert {(o["state"], o["last_error_code"]) for o in outcomes} == {("system_failed", "authentication_error")}
+    assert {(o["state"], o["last_error_code"]) for o in outcomes} == {
+        ("system_failed", "authentication_error")
+    }
     assert all(o["attempts"] <= 1 for o in outcomes)
 
 
-def test_session_lifetime_ends_mid_run_and_the_bot_logs_in_again(env, hub, settings, ground_truth, monkeypatch):
+def test_session_lifetime_ends_mid_run_and_the_bot_logs_in_again(
+    env, hub, settings, ground_truth, monkeypatch
+):
     hub.knobs(session_max_seconds=2.5, latency_ms=60)
     monkeypatch.setenv("PAYERBOT_PORTALS__PAYERHUB__MAX_SESSIONS", "1")
     from bots.settings import load_settings
 
     settings = load_settings()
     members = [m for m in ground_truth["members"] if m["payer_id"] == "BLUESTEM"][:12]
-    rows = [(None, EligibilityQuery(payer_id="BLUESTEM", member_id=m["member_id"],
-                                    dob=m["dob"], date_of_service="2026-12-01")) for m in members]
+    rows = [
+        (
+            None,
+            EligibilityQuery(
+                payer_id="BLUESTEM",
+                member_id=m["member_id"],
+                dob=m["dob"],
+                date_of_service="2026-12-01",
+            ),
+        )
+        for m in members
+    ]
     store = Store(settings.store_url, settings.queue)
     summary = asyncio.run(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
     outcomes = store.run_outcomes(summary.run_id)
@@ -133,7 +209,9 @@ def test_session_lifetime_ends_mid_run_and_the_bot_logs_in_again(env, hub, setti
 def test_newer_login_elsewhere_is_detected_as_session_expiry(settings, hub, ground_truth):
     account = next(a for a in ground_truth["accounts"]["payerhub"] if a["account"] == "main")
     m = active_member(ground_truth)
-    query = EligibilityQuery(payer_id="ACME", member_id=m["member_id"], dob=m["dob"], date_of_service="2026-12-01")
+    query = EligibilityQuery(
+        payer_id="ACME", member_id=m["member_id"], dob=m["dob"], date_of_service="2026-12-01"
+    )
 
     async def body(page: Page, flow: PayerHubFlow) -> None:
         await flow.login(page, login_secrets(settings, "payerhub", "main"))
@@ -149,7 +227,9 @@ def test_newer_login_elsewhere_is_detected_as_session_expiry(settings, hub, grou
 
 def test_server_errors_are_portal_failures_not_refused_logins(settings, hub, ground_truth):
     m = active_member(ground_truth)
-    query = EligibilityQuery(payer_id="ACME", member_id=m["member_id"], dob=m["dob"], date_of_service="2026-12-01")
+    query = EligibilityQuery(
+        payer_id="ACME", member_id=m["member_id"], dob=m["dob"], date_of_service="2026-12-01"
+    )
 
     async def body(page: Page, flow: PayerHubFlow) -> None:
         secrets = login_secrets(settings, "payerhub", "main")
@@ -163,10 +243,14 @@ def test_server_errors_are_portal_failures_not_refused_logins(settings, hub, gro
             await flow.eligibility(page, query)
 
     with_page(settings, body)
-    assert hub.counters()["failed_logins"] == {} or not any(hub.counters()["failed_logins"].values())
+    assert hub.counters()["failed_logins"] == {} or not any(
+        hub.counters()["failed_logins"].values()
+    )
 
 
-def test_portal_down_is_retried_with_backoff_then_failed_with_evidence(env, hub, settings, ground_truth, monkeypatch):
+def test_portal_down_is_retried_with_backoff_then_failed_with_evidence(
+    env, hub, settings, ground_truth, monkeypatch
+):
     monkeypatch.setenv("PAYERBOT_QUEUE__BACKOFF_BASE_SECONDS", "0.2")
     monkeypatch.setenv("PAYERBOT_QUEUE__MAX_ATTEMPTS", "3")
     from bots.settings import load_settings
@@ -174,14 +258,49 @@ def test_portal_down_is_retried_with_backoff_then_failed_with_evidence(env, hub,
     settings = load_settings()
     hub.knobs(error_rate=1.0)
     m = active_member(ground_truth)
-    rows = [(None, EligibilityQuery(payer_id="ACME", member_id=m["member_id"], dob=m["dob"],
-                                    date_of_service="2026-12-01"))]
+    rows = [
+        (
+            None,
+            EligibilityQuery(
+                payer_id="ACME",
+                member_id=m["member_id"],
+                dob=m["dob"],
+                date_of_service="2026-12-01",
+            ),
+        )
+    ]
     store = Store(settings.store_url, settings.queue)
     summary = asyncio.run(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
     (item,) = store.run_outcomes(summary.run_id)
     store.close()
-    assert (item["state"], item["last_error_code"], item["attempts"]) == ("system_failed", "portal_unavailable", 3)
+    assert (item["state"], item["last_error_code"], item["attempts"]) == (
+        "system_failed",
+        "portal_unavailable",
+        3,
+    )
     assert item["trace_path"].endswith(".zip") and item["evidence_path"].endswith(".png")
     assert not summary.ok
     with pytest.raises(AuthenticationError):
         raise AuthenticationError("marker")  # the error family exists apart from portal failures
+
+
+def test_an_earlier_answer_on_screen_is_never_read_as_the_next_one(settings, hub, ground_truth):
+    """A 'not found' left on the page must not answer the next (valid) search, and vice versa."""
+    m = active_member(ground_truth)
+    found = EligibilityQuery(
+        payer_id="ACME", member_id=m["member_id"], dob=m["dob"], date_of_service="2026-12-01"
+    )
+    missing = found.model_copy(update={"member_id": "ACM99999999999"})
+
+    async def body(page: Page, flow: PayerHubFlow) -> None:
+        await flow.login(page, login_secrets(settings, "payerhub", "main"))
+        from bots.errors import MemberNotFound
+
+        for query, ok in ((missing, False), (found, True), (missing, False), (found, True)):
+            if ok:
+                assert (await flow.eligibility(page, query)).member_id == m["member_id"]
+            else:
+                with pytest.raises(MemberNotFound):
+                    await flow.eligibility(page, query)
+
+    with_page(settings, body)

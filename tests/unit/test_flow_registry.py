@@ -20,7 +20,9 @@ def test_a_portal_without_claims_says_so_and_duplicates_are_refused():
         name = "elig-only-test"
 
         async def login(self, page, secrets): ...
-        async def is_logged_in(self, page): return True
+        async def is_logged_in(self, page):
+            return True
+
         async def eligibility(self, page, query): ...
 
     assert EligOnly.capabilities() == {LookupKind.ELIGIBILITY}

@@ -12,11 +12,23 @@ from bots.outputs.spreadsheet import write_workbook
 
 def item(**over):
     base = {
-        "id": 7, "source_row": 3, "payer_id": "ACME", "state": "succeeded", "attempts": 1,
-        "last_error_code": None, "last_error_message": None, "reason_code": None,
-        "evidence_path": None, "checked_at": datetime(2026, 12, 1, 5, 0, tzinfo=UTC),
-        "query": {"member_id": "ACM1", "dob": "1980-05-17", "date_of_service": "2026-12-01",
-                  "last_name": "DOE", "first_name": "JANE"},
+        "id": 7,
+        "source_row": 3,
+        "payer_id": "ACME",
+        "state": "succeeded",
+        "attempts": 1,
+        "last_error_code": None,
+        "last_error_message": None,
+        "reason_code": None,
+        "evidence_path": None,
+        "checked_at": datetime(2026, 12, 1, 5, 0, tzinfo=UTC),
+        "query": {
+            "member_id": "ACM1",
+            "dob": "1980-05-17",
+            "date_of_service": "2026-12-01",
+            "last_name": "DOE",
+            "first_name": "JANE",
+        },
         "payload": None,
     }
     base.update(over)
@@ -25,21 +37,38 @@ def item(**over):
 
 def test_cells_are_typed_and_text_is_never_a_formula(tmp_path):
     result = EligibilityResult(
-        portal="payerhub", payer_id="ACME", as_of=datetime.now(UTC), member_id="ACM1",
-        first_name="=HYPERLINK(\"http://x\")", last_name="+SUM(A1)", dob=date(1980, 5, 17),
-        date_of_service=date(2026, 12, 1), coverage_active=True, plan_name="@evil",
+        portal="payerhub",
+        payer_id="ACME",
+        as_of=datetime.now(UTC),
+        member_id="ACM1",
+        first_name='=HYPERLINK("http://x")',
+        last_name="+SUM(A1)",
+        dob=date(1980, 5, 17),
+        date_of_service=date(2026, 12, 1),
+        coverage_active=True,
+        plan_name="@evil",
         effective_date=date(2026, 1, 1),
     )
     evidence = tmp_path / "evidence" / "item-7.png"
     evidence.parent.mkdir()
     evidence.write_bytes(b"png")
-    rows = [item(payload=result.model_dump(mode="json"), evidence_path=str(evidence)),
-            item(id=8, state="business_failed", last_error_code="member_not_found",
-                 last_error_message="the portal found no match", reason_code="75",
-                 evidence_path=str(evidence))]
+    rows = [
+        item(payload=result.model_dump(mode="json"), evidence_path=str(evidence)),
+        item(
+            id=8,
+            state="business_failed",
+            last_error_code="member_not_found",
+            last_error_message="the portal found no match",
+            reason_code="75",
+            evidence_path=str(evidence),
+        ),
+    ]
     target = tmp_path / "sheets" / "out.xlsx"
-    written = write_workbook(target, {LookupKind.ELIGIBILITY: rows},
-                             [{"source_file": "w.csv", "source_row": 9, "column": "dob", "reason": "=1+1"}])
+    written = write_workbook(
+        target,
+        {LookupKind.ELIGIBILITY: rows},
+        [{"source_file": "w.csv", "source_row": 9, "column": "dob", "reason": "=1+1"}],
+    )
     assert written == target
     wb = load_workbook(target)
     ws = wb["Eligibility"]
@@ -49,7 +78,10 @@ def test_cells_are_typed_and_text_is_never_a_formula(tmp_path):
     assert row["Patient"].value == '+SUM(A1), =HYPERLINK("http://x")'
     assert row["Patient"].data_type == "s"
     assert row["Plan"].value == "@evil" and row["Plan"].data_type == "s"
-    assert row["Effective"].value == datetime(2026, 1, 1) and row["Effective"].number_format == "mm/dd/yyyy"
+    assert (
+        row["Effective"].value == datetime(2026, 1, 1)
+        and row["Effective"].number_format == "mm/dd/yyyy"
+    )
     assert row["Evidence"].hyperlink.target == "../evidence/item-7.png"
     assert row["Outcome"].value == "Active"
     failed = {h: c.value for h, c in zip(header, ws[3], strict=True)}

@@ -14,15 +14,26 @@ from bots.store.schema import work_items
 
 @pytest.fixture
 def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'q.db'}", QueueSettings(max_attempts=3, backoff_base_seconds=0.01,
-                                                              backoff_max_seconds=0.02, lease_seconds=60))
+    s = Store(
+        f"sqlite:///{tmp_path / 'q.db'}",
+        QueueSettings(
+            max_attempts=3, backoff_base_seconds=0.01, backoff_max_seconds=0.02, lease_seconds=60
+        ),
+    )
     yield s
     s.close()
 
 
 def add(store, run, ref="r1", portal="payerhub", force=False):
-    return store.enqueue(run, reference=ref, kind="eligibility", payer_id="ACME", portal=portal,
-                         query={"q": ref}, force=force)
+    return store.enqueue(
+        run,
+        reference=ref,
+        kind="eligibility",
+        payer_id="ACME",
+        portal=portal,
+        query={"q": ref},
+        force=force,
+    )
 
 
 def test_reference_is_unique_and_reused_within_window(store):
@@ -33,7 +44,10 @@ def test_reference_is_unique_and_reused_within_window(store):
     run2 = store.start_run("eligibility", "batch", "a.csv")
     assert add(store, run2).disposition == "reused"
     assert store.claim(run2, "payerhub") is None
-    assert add(store, store.start_run("eligibility", "lookup", None), force=True).disposition == "requeued"
+    assert (
+        add(store, store.start_run("eligibility", "lookup", None), force=True).disposition
+        == "requeued"
+    )
     with store.engine.begin() as conn:
         assert conn.execute(work_items.select()).all().__len__() == 1
 
@@ -58,8 +72,16 @@ def test_system_failures_retry_with_backoff_then_stop(store):
         item = None
         while item is None:
             item = store.claim(run, "payerhub")
-        states.append(store.complete(item, run, outcome=ItemState.SYSTEM_FAILED, started_at=utcnow(),
-                                     retryable=True, error_code="portal_timeout"))
+        states.append(
+            store.complete(
+                item,
+                run,
+                outcome=ItemState.SYSTEM_FAILED,
+                started_at=utcnow(),
+                retryable=True,
+                error_code="portal_timeout",
+            )
+        )
     assert states == [ItemState.NEW, ItemState.NEW, ItemState.SYSTEM_FAILED]
     assert store.claim(run, "payerhub") is None
     assert store.next_due(run, "payerhub") is None
@@ -71,8 +93,16 @@ def test_business_failures_are_never_retried(store):
     run = store.start_run("eligibility", "batch", None)
     add(store, run)
     item = store.claim(run, "payerhub")
-    assert store.complete(item, run, outcome=ItemState.BUSINESS_FAILED, started_at=utcnow(),
-                          error_code="member_not_found") == ItemState.BUSINESS_FAILED
+    assert (
+        store.complete(
+            item,
+            run,
+            outcome=ItemState.BUSINESS_FAILED,
+            started_at=utcnow(),
+            error_code="member_not_found",
+        )
+        == ItemState.BUSINESS_FAILED
+    )
     assert store.claim(run, "payerhub") is None
 
 

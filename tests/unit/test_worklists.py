@@ -29,23 +29,39 @@ def write(tmp_path: Path, text: str, name: str = "w.csv", encoding: str = "utf-8
 
 
 def test_good_and_bad_rows_are_all_accounted_for(tmp_path, settings):
-    path = write(tmp_path, "\n".join([
-        HEADER,
-        "12/01/2026,09:00,Doe,Jane,05/17/1980,Acme Health Plan,acm 123,G1,1234567893,Office,180.00",
-        "12/01/2026,09:30,Roe,Rich,13/45/1980,ACME HEALTH,ACM124,G1,1234567893,Office,",
-        "12/01/2026,10:00,Poe,Pat,05/17/1980,Nowhere Mutual,ACM125,G1,1234567893,Office,",
-        "12/01/2026,10:30,Loe,Lou,05/17/1980,Cardinal Care,,G1,1234567893,Office,",
-        "12/01/2026,11:00,Doe,Jane,05/17/1980,ACME,ACM-123,G1,1234567893,Office,abc",
-        "12/01/2026,11:00,Doe,Jane,05/17/1980,ACME,ACM123,G1,1234567893,Office,",
-    ]))
+    path = write(
+        tmp_path,
+        "\n".join(
+            [
+                HEADER,
+                "12/01/2026,09:00,Doe,Jane,05/17/1980,Acme Health Plan,acm 123,G1,1234567893,Office,180.00",
+                "12/01/2026,09:30,Roe,Rich,13/45/1980,ACME HEALTH,ACM124,G1,1234567893,Office,",
+                "12/01/2026,10:00,Poe,Pat,05/17/1980,Nowhere Mutual,ACM125,G1,1234567893,Office,",
+                "12/01/2026,10:30,Loe,Lou,05/17/1980,Cardinal Care,,G1,1234567893,Office,",
+                "12/01/2026,11:00,Doe,Jane,05/17/1980,ACME,ACM-123,G1,1234567893,Office,abc",
+                "12/01/2026,11:00,Doe,Jane,05/17/1980,ACME,ACM123,G1,1234567893,Office,",
+            ]
+        ),
+    )
     report = import_worklist(path, settings, LookupKind.ELIGIBILITY)
     assert report.total_rows == 6
     assert [r.source_row for r in report.rows] == [2]
     q = report.rows[0].query
-    assert (q.payer_id, q.member_id, q.dob, q.date_of_service) == ("ACME", "ACM123", date(1980, 5, 17), date(2026, 12, 1))
+    assert (q.payer_id, q.member_id, q.dob, q.date_of_service) == (
+        "ACME",
+        "ACM123",
+        date(1980, 5, 17),
+        date(2026, 12, 1),
+    )
     assert q.expected_charge == Decimal("180.00")
     problems = {(e.source_row, e.column) for e in report.errors}
-    assert problems == {(3, "dob"), (4, "payer"), (5, "member_id"), (6, "expected_charge"), (7, None)}
+    assert problems == {
+        (3, "dob"),
+        (4, "payer"),
+        (5, "member_id"),
+        (6, "expected_charge"),
+        (7, None),
+    }
     assert all(e.source_file == "w.csv" for e in report.errors)
     assert "duplicate of row 2" in next(e.reason for e in report.errors if e.source_row == 7)
     # the reason never echoes the (PHI) value
@@ -54,7 +70,11 @@ def test_good_and_bad_rows_are_all_accounted_for(tmp_path, settings):
 
 
 def test_encodings_delimiters_and_leading_zeros(tmp_path, settings):
-    text = HEADER.replace(",", ";") + "\n" + "2026-12-01;09:00;Muñoz;José;1980-05-17;Cardinal Care;0045123378;G1;;Office;"
+    text = (
+        HEADER.replace(",", ";")
+        + "\n"
+        + "2026-12-01;09:00;Muñoz;José;1980-05-17;Cardinal Care;0045123378;G1;;Office;"
+    )
     for encoding, bom in (("utf-8", "\ufeff"), ("cp1252", "")):
         path = write(tmp_path, bom + text, f"w-{encoding}.csv", encoding)
         report = import_worklist(path, settings, LookupKind.ELIGIBILITY)
@@ -68,7 +88,21 @@ def test_xlsx_with_excel_dates_and_numeric_ids(tmp_path, settings):
     wb = Workbook()
     ws = wb.active
     ws.append(HEADER.split(","))
-    ws.append([date(2026, 12, 1), "09:00", "Doe", "Jane", "46000", "Bluestem Mutual", "BSM1234567801", "G", None, "Office", 95.5])
+    ws.append(
+        [
+            date(2026, 12, 1),
+            "09:00",
+            "Doe",
+            "Jane",
+            "46000",
+            "Bluestem Mutual",
+            "BSM1234567801",
+            "G",
+            None,
+            "Office",
+            95.5,
+        ]
+    )
     path = tmp_path / "w.xlsx"
     wb.save(path)
     report = import_worklist(path, settings, LookupKind.ELIGIBILITY)
@@ -86,20 +120,32 @@ def test_unknown_headers_name_the_problem(tmp_path, settings):
 
 
 def test_claims_need_a_number_or_member_and_dates(tmp_path, settings):
-    path = write(tmp_path, "\n".join([
-        "Claim #,Patient Acct #,Patient Last,Patient First,DOB,Payer,Member ID,DOS From,DOS To,Billed,Billing NPI",
-        "A260000000001,PA1,Doe,Jane,05/17/1980,ACME,ACM1,06/01/2026,06/01/2026,$1,200.00,",
-        ",,Doe,Jane,05/17/1980,ACME,ACM1,06/01/2026,06/01/2026,120.00,",
-        ",,Doe,Jane,05/17/1980,ACME,,,,,",
-    ]))
+    path = write(
+        tmp_path,
+        "\n".join(
+            [
+                "Claim #,Patient Acct #,Patient Last,Patient First,DOB,Payer,Member ID,DOS From,DOS To,Billed,Billing NPI",
+                "A260000000001,PA1,Doe,Jane,05/17/1980,ACME,ACM1,06/01/2026,06/01/2026,$1,200.00,",
+                ",,Doe,Jane,05/17/1980,ACME,ACM1,06/01/2026,06/01/2026,120.00,",
+                ",,Doe,Jane,05/17/1980,ACME,,,,,",
+            ]
+        ),
+    )
     report = import_worklist(path, settings, LookupKind.CLAIM_STATUS)
     assert [r.source_row for r in report.rows] == [2, 3]
     assert [(e.source_row, e.column) for e in report.errors] == [(4, "claim_number")]
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("12/01/2026", date(2026, 12, 1)), ("2026-12-01", date(2026, 12, 1)), ("1/2/26", date(2026, 1, 2)),
-    ("12/01/75", date(1975, 12, 1)), ("20261201", date(2026, 12, 1)), ("45000", date(2023, 3, 15)),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("12/01/2026", date(2026, 12, 1)),
+        ("2026-12-01", date(2026, 12, 1)),
+        ("1/2/26", date(2026, 1, 2)),
+        ("12/01/75", date(1975, 12, 1)),
+        ("20261201", date(2026, 12, 1)),
+        ("45000", date(2023, 3, 15)),
+    ],
+)
 def test_dates(text, expected):
     assert parse_date(text) == expected

@@ -1,0 +1,66 @@
+"""payerbot's engine: everything that is not specific to one payer portal.
+
+The public surface is small: the extension point (PortalFlow), the result models and
+errors a flow returns or raises, and the runner, store and settings a caller drives.
+"""
+
+from __future__ import annotations
+
+from bots.errors import (
+    AmbiguousMatch,
+    AuthenticationError,
+    BusinessError,
+    CapabilityMissing,
+    ClaimNotFound,
+    ConfigurationError,
+    LayoutChanged,
+    MemberNotFound,
+    PatientMismatch,
+    PayerbotError,
+    PortalError,
+    PortalTimeout,
+    PortalUnavailable,
+    SessionExpired,
+)
+from bots.flow import LoginSecrets, PortalFlow, register
+from bots.models import (
+    Adjustment,
+    Benefit,
+    ClaimStatusQuery,
+    ClaimStatusResult,
+    EligibilityQuery,
+    EligibilityResult,
+    LookupKind,
+    ServiceLine,
+)
+from bots.settings import Settings, load_settings
+
+__all__ = [
+    "Adjustment",
+    "AmbiguousMatch",
+    "AuthenticationError",
+    "Benefit",
+    "BusinessError",
+    "CapabilityMissing",
+    "ClaimNotFound",
+    "ClaimStatusQuery",
+    "ClaimStatusResult",
+    "ConfigurationError",
+    "EligibilityQuery",
+    "EligibilityResult",
+    "LayoutChanged",
+    "LoginSecrets",
+    "LookupKind",
+    "MemberNotFound",
+    "PatientMismatch",
+    "PayerbotError",
+    "PortalError",
+    "PortalFlow",
+    "PortalTimeout",
+    "PortalUnavailable",
+    "ServiceLine",
+    "SessionExpired",
+    "Settings",
+    "load_settings",
+    "register",
+]
