@@ -118,6 +118,7 @@ redactor = Redactor()
 """The process-wide redactor; the runner registers each item's PHI before working it."""
 
 _FILE_HANDLERS: dict[Path, logging.Handler] = {}
+_CONFIGURED = False
 
 
 def _shared_processors() -> list[Processor]:
@@ -141,6 +142,8 @@ def _final_processors(*, structured_tracebacks: bool) -> list[Processor]:
 
 def configure(level: str = "INFO", console_level: str = "WARNING") -> None:
     """Route structlog and stdlib logging through the redacting chain; console to stderr."""
+    global _CONFIGURED
+    _CONFIGURED = True
     _install_record_factory()
     structlog.configure(
         processors=[
@@ -200,6 +203,8 @@ def _install_record_factory() -> None:
 
 def open_run_log(path: Path) -> Path:
     """Start writing every record, as JSON lines, to ``path`` (owner-only permissions)."""
+    if not _CONFIGURED:
+        configure()
     private_dir(path.parent)
     path.touch(mode=0o600, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")

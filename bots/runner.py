@@ -266,7 +266,7 @@ class Runner:
         query = _QUERY.validate_python(item.query)
         redactor.add(*_phi_values(query))
         try:
-            await session.begin_trace()
+            await session.begin_attempt(item.attempts)
             try:
                 page = await session.ready()
             except AuthenticationError as exc:

@@ -46,7 +46,6 @@ class PortalSession:
         self._logged_in = False
         self._lookups_in_context = 0
         self._tracing = False
-        self._chunk_open = False
         self.logins = 0
 
     async def _open_context(self, storage_state: Any = None) -> Page:
@@ -69,20 +68,15 @@ class PortalSession:
                     await route.fallback()
 
             await context.route("**/*", _block)
-        if bs.trace_on_failure:
-            await context.tracing.start(screenshots=True, snapshots=True)
-            self._tracing = True
         self._context = context
         self._page = await context.new_page()
         self._lookups_in_context = 0
         return self._page
 
     async def ready(self) -> Page:
-        """A page inside a live session: opens, recycles or logs in as needed."""
+        """A page inside a live session: opens the context or logs in as needed."""
         if self._page is None:
             await self._open_context()
-        elif self._lookups_in_context >= self._portal_settings.lookups_per_context:
-            await self._recycle()
         assert self._page is not None
         if not self._logged_in or not await self.flow.is_logged_in(self._page):
             await self.login()
@@ -111,24 +105,29 @@ class PortalSession:
     def page(self) -> Page | None:
         return self._page
 
-    async def begin_trace(self) -> None:
-        """Start recording the next item (its login included) into a trace chunk."""
+    async def begin_attempt(self, attempt: int) -> None:
+        """Open or recycle the context, and record this attempt (its login included) in a
+        trace when the trace setting asks for it."""
         if self._page is None:
             await self._open_context()
-        if self._tracing and self._context is not None and not self._chunk_open:
-            await self._context.tracing.start_chunk()
-            self._chunk_open = True
+        elif self._lookups_in_context >= self._portal_settings.lookups_per_context:
+            await self._recycle()
+        mode = self._browser_settings.trace
+        wanted = mode == "always" or (mode == "retries" and attempt > 1)
+        if wanted and self._context is not None and not self._tracing:
+            await self._context.tracing.start(screenshots=True, snapshots=True)
+            self._tracing = True
 
     async def end_trace(self, keep_at: Path | None) -> Path | None:
-        """Stop the item's trace chunk; keep it only when asked (failures)."""
-        if not (self._tracing and self._context is not None and self._chunk_open):
+        """Stop recording; keep the trace only when asked (failed attempts)."""
+        if not (self._tracing and self._context is not None):
             return None
-        self._chunk_open = False
+        self._tracing = False
         if keep_at is None:
-            await self._context.tracing.stop_chunk()
+            await self._context.tracing.stop()
             return None
         private_dir(keep_at.parent)
-        await self._context.tracing.stop_chunk(path=keep_at)
+        await self._context.tracing.stop(path=keep_at)
         keep_at.chmod(0o600)
         return keep_at
 
@@ -140,7 +139,7 @@ class PortalSession:
             await self._context.close()
         self._context = None
         self._page = None
-        self._chunk_open = False
+        self._tracing = False
 
     async def close(self) -> None:
         await self._close_context()

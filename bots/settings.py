@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
+from typing import Literal
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,7 +33,9 @@ class BrowserSettings(BaseModel):
     action_timeout_ms: int = 15_000
     navigation_timeout_ms: int = 30_000
     block_resource_types: list[str] = Field(default_factory=lambda: ["font", "media"])
-    trace_on_failure: bool = True
+    trace: Literal["retries", "always", "off"] = "retries"
+    """Record a Playwright trace: on retry attempts only (cheap), on every attempt, or never.
+    Traces are kept only for failed attempts either way."""
 
 
 class PortalSettings(BaseModel):

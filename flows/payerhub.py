@@ -112,7 +112,10 @@ class PayerHubFlow(PortalFlow):
     async def is_logged_in(self, page: Page) -> bool:
         if not page.url.startswith(self.base_url) or "#/login" in page.url:
             return False
-        return await page.get_by_role("button", name="Sign out").is_visible()
+        signed_in = page.get_by_role("button", name="Sign out")
+        # Right after a load the app is still asking the server who we are: wait for its verdict.
+        await signed_in.or_(page.get_by_role("heading", name="Sign in to PayerHub")).first.wait_for()
+        return await signed_in.is_visible()
 
     # --- eligibility ------------------------------------------------------------------------
 

@@ -304,3 +304,36 @@ def test_an_earlier_answer_on_screen_is_never_read_as_the_next_one(settings, hub
                     await flow.eligibility(page, query)
 
     with_page(settings, body)
+
+
+def test_recycled_contexts_keep_the_session_one_login(settings, hub, ground_truth, monkeypatch):
+    monkeypatch.setenv("PAYERBOT_PORTALS__PAYERHUB__MAX_SESSIONS", "1")
+    monkeypatch.setenv("PAYERBOT_PORTALS__PAYERHUB__LOOKUPS_PER_CONTEXT", "3")
+    from bots.settings import load_settings
+
+    settings = load_settings()
+    members = [m for m in ground_truth["members"] if m["payer_id"] == "ACME"][:8]
+    rows = [
+        (
+            None,
+            EligibilityQuery(
+                payer_id="ACME",
+                member_id=m["member_id"],
+                dob=m["dob"],
+                date_of_service="2026-12-01",
+            ),
+        )
+        for m in members
+    ]
+    store = Store(settings.store_url, settings.queue)
+    summary = asyncio.run(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
+    outcomes = store.run_outcomes(summary.run_id)
+    store.close()
+    assert [o["state"] for o in outcomes] == ["succeeded"] * 8
+    assert hub.counters()["logins"] == {"clinic.main": 1}
+    recycled = [
+        line
+        for line in summary.log_path.read_text().splitlines()
+        if "portal.context_recycled" in line
+    ]
+    assert len(recycled) == 2  # after lookups 3 and 6
