@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator

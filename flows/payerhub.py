@@ -114,7 +114,8 @@ class PayerHubFlow(PortalFlow):
             return False
         signed_in = page.get_by_role("button", name="Sign out")
         # Right after a load the app is still asking the server who we are: wait for its verdict.
-        await signed_in.or_(page.get_by_role("heading", name="Sign in to PayerHub")).first.wait_for()
+        sign_in = page.get_by_role("heading", name="Sign in to PayerHub")
+        await signed_in.or_(sign_in).first.wait_for()
         return await signed_in.is_visible()
 
     # --- eligibility ------------------------------------------------------------------------
@@ -337,8 +338,11 @@ class PayerHubFlow(PortalFlow):
         url = f"{self.base_url}/{route}"
         if page.url == url:
             await page.goto(f"{self.base_url}/#/home")
-            await page.get_by_role("heading", name="Welcome").or_(
-                page.get_by_role("heading", name="Sign in to PayerHub")).first.wait_for()
+            await (
+                page.get_by_role("heading", name="Welcome")
+                .or_(page.get_by_role("heading", name="Sign in to PayerHub"))
+                .first.wait_for()
+            )
         await page.goto(url)
         await (
             page.get_by_role("heading", name=heading, level=1)

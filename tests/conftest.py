@@ -6,10 +6,12 @@ started once; each test gets fresh counters, default knobs and its own data fold
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -17,6 +19,8 @@ import pytest
 from bots import fixture_portals
 from bots.browser import playwright_chromium, resolve_executable
 from bots.settings import ROOT, Settings, load_settings
+
+T = TypeVar("T")
 
 DEFAULT_KNOBS = {
     "latency_ms": 15,
@@ -103,3 +107,13 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 
 SAMPLES = ROOT / "fixtures" / "worklists"
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on a fresh loop in a worker thread.
+
+    pytest-playwright's session-wide sync Playwright keeps an event loop attached to the
+    main thread, so ``asyncio.run`` there refuses; a worker thread has none.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()

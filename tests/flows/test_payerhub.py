@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from bots.runner import Runner
 from bots.settings import Settings
 from bots.store import Store
 from flows.payerhub import PayerHubFlow
+from tests.conftest import run_async
 from tests.truth import _subset_payload, expected_claim, expected_eligibility
 
 pytestmark = pytest.mark.browser
@@ -37,7 +37,7 @@ def with_page(settings: Settings, body: Callable[[Page, PayerHubFlow], Awaitable
             finally:
                 await browser.close()
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 def active_member(gt: dict[str, Any], payer: str = "ACME") -> dict[str, Any]:
@@ -124,7 +124,11 @@ def test_lookup_json_prints_exactly_one_result(env, hub, ground_truth):
 
 
 def test_wrong_password_is_one_attempt_and_a_clear_error(env, hub, ground_truth):
-    bad = {**env, "PAYERBOT_CREDENTIALS__PAYERHUB__MAIN__PASSWORD": "not-the-password"}
+    bad = {
+        **env,
+        "PAYERBOT_CREDENTIALS__PAYERHUB__MAIN__PASSWORD": "not-the-password",
+        "PAYERBOT_PORTALS__PAYERHUB__MAX_SESSIONS": "1",
+    }
     m = active_member(ground_truth)
     proc = payerbot(
         "lookup",
@@ -196,7 +200,7 @@ def test_session_lifetime_ends_mid_run_and_the_bot_logs_in_again(
         for m in members
     ]
     store = Store(settings.store_url, settings.queue)
-    summary = asyncio.run(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
+    summary = run_async(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
     outcomes = store.run_outcomes(summary.run_id)
     store.close()
     assert summary.duration_seconds > 2.5
@@ -270,7 +274,7 @@ def test_portal_down_is_retried_with_backoff_then_failed_with_evidence(
         )
     ]
     store = Store(settings.store_url, settings.queue)
-    summary = asyncio.run(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
+    summary = run_async(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
     (item,) = store.run_outcomes(summary.run_id)
     store.close()
     assert (item["state"], item["last_error_code"], item["attempts"]) == (
@@ -326,7 +330,7 @@ def test_recycled_contexts_keep_the_session_one_login(settings, hub, ground_trut
         for m in members
     ]
     store = Store(settings.store_url, settings.queue)
-    summary = asyncio.run(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
+    summary = run_async(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
     outcomes = store.run_outcomes(summary.run_id)
     store.close()
     assert [o["state"] for o in outcomes] == ["succeeded"] * 8
