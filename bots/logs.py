@@ -46,33 +46,52 @@ _SENSITIVE_KEYS = {k.lower() for k in PHI_FIELDS | SECRET_KEYS}
 
 
 class Redactor:
-    """Masks values registered as sensitive (worklist PHI, credentials) wherever they appear."""
+    """Masks values registered as sensitive (worklist PHI, credentials) wherever they appear.
+
+    Values are kept in a character trie and compiled, on first use after a change, into
+    one regex whose alternatives share prefixes: matching stays fast with tens of
+    thousands of values (a night's worklists), and adding a value costs no compile.
+    A value also matches when a portal prints it with spaces or dashes inside.
+    """
 
     def __init__(self) -> None:
-        self._values: set[str] = set()
+        self._trie: dict[str, Any] = {}
+        self._count = 0
         self._pattern: re.Pattern[str] | None = None
+        self._dirty = False
         self._lock = threading.Lock()
 
     def add(self, *values: object) -> None:
         """Register PHI or secret values; dates are registered in the formats portals print."""
-        fresh: set[str] = set()
-        for value in values:
-            for text in _variants(value):
-                if len(text) >= 3 and text not in self._values:
-                    fresh.add(text)
-        if fresh:
-            with self._lock:
-                self._values |= fresh
-                ordered = sorted(self._values, key=len, reverse=True)
-                self._pattern = re.compile("|".join(_loose(v) for v in ordered), re.IGNORECASE)
+        with self._lock:
+            for value in values:
+                for text in _variants(value):
+                    key = _SEPARATORS.sub("", text.upper())
+                    if len(key) < 3:
+                        continue
+                    node = self._trie
+                    for ch in key:
+                        node = node.setdefault(ch, {})
+                    if "" not in node:
+                        node[""] = True
+                        self._count += 1
+                        self._dirty = True
 
     def clear(self) -> None:
         with self._lock:
-            self._values.clear()
-            self._pattern = None
+            self._trie, self._count, self._pattern, self._dirty = {}, 0, None, False
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        if self._dirty:
+            with self._lock:
+                if self._dirty:
+                    body = _trie_regex(self._trie)
+                    self._pattern = re.compile(body, re.IGNORECASE) if body else None
+                    self._dirty = False
+        return self._pattern
 
     def text(self, text: str) -> str:
-        pattern = self._pattern
+        pattern = self._compiled()
         return pattern.sub(REDACTED, text) if pattern else text
 
     def scrub(self, value: Any, key: str | None = None, *, by_key: bool = True) -> Any:
@@ -97,9 +116,26 @@ class Redactor:
         return {k: self.scrub(v, k) for k, v in event_dict.items()}
 
 
-def _loose(value: str) -> str:
-    """Match a value also when a portal prints it with spaces or dashes inside (ACM-1234 5)."""
-    return r"[\s\-]?".join(re.escape(ch) for ch in value)
+_SEPARATORS = re.compile(r"[\s\-]")
+_GAP = r"[\s\-]?"
+
+
+def _trie_regex(node: dict[str, Any]) -> str:
+    """The regex continuing from a trie node; a space or dash may stand between characters."""
+    branches = []
+    for ch in sorted((k for k in node if k), reverse=True):
+        child = node[ch]
+        rest = _trie_regex(child)
+        if not rest:
+            tail = ""
+        elif "" in child:  # a value ends here and a longer one goes on: prefer the longer
+            tail = f"(?:{_GAP}{rest})?"
+        else:
+            tail = f"{_GAP}{rest}"
+        branches.append(re.escape(ch) + tail)
+    if len(branches) <= 1:
+        return "".join(branches)
+    return "(?:" + "|".join(branches) + ")"
 
 
 def _variants(value: object) -> Iterable[str]:

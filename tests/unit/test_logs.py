@@ -73,3 +73,14 @@ def test_short_values_are_not_registered():
     logs.redactor.clear()
     logs.redactor.add("A", "", None, "ab")
     assert logs.redactor.text("A cab ab") == "A cab ab"
+
+
+def test_many_values_sharing_prefixes_are_all_found():
+    redactor = logs.Redactor()
+    ids = [f"ACM{n:011d}" for n in range(0, 30_000, 7)]  # thousands of IDs, long shared prefixes
+    redactor.add(*ids, "ABC", "ABCD")
+    probe = ids[123]
+    text = f"a {probe} b {probe[:5]}-{probe[5:]} c {ids[-1].lower()} d ABCD e ABC f ACM0"
+    assert redactor.text(text) == (
+        f"a {logs.REDACTED} b {logs.REDACTED} c {logs.REDACTED} d {logs.REDACTED} e {logs.REDACTED} f ACM0"
+    )
