@@ -1,0 +1,84 @@
+"""The CLI verbs around the runs: mock portals, ground truth, run history."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import time
+
+import httpx
+
+from tests.conftest import SAMPLES
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def payerbot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [".venv/bin/payerbot", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_portals_data_prints_the_ground_truth(env, ground_truth):
+    proc = payerbot("portals", "data", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data == ground_truth
+    assert len(data["members"]) >= 200 and len(data["claims"]) >= 500
+    assert len({p["payer_id"] for p in data["payers"] if p["portal"] == "payerhub"}) >= 3
+
+
+def test_portals_serve_runs_in_the_foreground_until_interrupted(env, tmp_path):
+    port = free_port()
+    serve_env = {**env, "PAYERBOT_PORTALS__PAYERHUB__BASE_URL": f"http://127.0.0.1:{port}"}
+    proc = subprocess.Popen(
+        [".venv/bin/payerbot", "portals", "serve", "--latency-ms", "5"],
+        env=serve_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.split() == ["payerhub", f"http://127.0.0.1:{port}"]
+        assert httpx.get(f"http://127.0.0.1:{port}/__admin/knobs").json()["latency_ms"] == 5
+        secrets = tmp_path / "var" / "secrets" / "payerhub" / "main"
+        assert sorted(p.name for p in secrets.iterdir()) == ["password", "totp_seed", "username"]
+        assert oct(secrets.stat().st_mode & 0o777) == "0o700"
+        assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in secrets.iterdir())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    time.sleep(0.2)
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/__admin/health", timeout=1)
+        raise AssertionError("the mock portal still answers after Ctrl-C")
+    except httpx.ConnectError:
+        pass
+
+
+def test_runs_list_json_and_a_bad_worklist_row_is_reported_not_fatal(env, tmp_path):
+    rows = (SAMPLES / "appointments.csv").read_text().splitlines()
+    broken = rows[1].split(",")
+    broken[4] = "31/31/1999"  # DOB column: not a date
+    worklist = tmp_path / "week.csv"
+    worklist.write_text("\n".join([rows[0], ",".join(broken), rows[2]]) + "\n")
+    proc = payerbot("run", "eligibility", "--worklist", str(worklist), env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "week.csv row 2 column dob: not a date" in " ".join(proc.stderr.split())
+    assert "31/31/1999" not in proc.stderr + proc.stdout
+    runs = json.loads(payerbot("runs", "list", "--json", env=env).stdout)
+    assert len(runs) == 1
+    assert runs[0]["counts"]["items"] == 1 and runs[0]["counts"]["import_errors"] == 1
+    assert runs[0]["status"] == "finished" and runs[0]["source"] == "week.csv"
