@@ -18,13 +18,17 @@ from bots.errors import (
     PatientMismatch,
     PayerbotError,
     PortalError,
+    PortalBlocked,
+    PortalMaintenance,
     PortalTimeout,
     PortalUnavailable,
+    RateLimited,
     SessionExpired,
 )
 from bots.flow import LoginSecrets, PortalFlow, register
 from bots.models import (
     Adjustment,
+    Attachment,
     Benefit,
     ClaimStatusQuery,
     ClaimStatusResult,
@@ -37,6 +41,7 @@ from bots.settings import Settings, load_settings
 
 __all__ = [
     "Adjustment",
+    "Attachment",
     "AmbiguousMatch",
     "AuthenticationError",
     "Benefit",
@@ -56,8 +61,11 @@ __all__ = [
     "PayerbotError",
     "PortalError",
     "PortalFlow",
+    "PortalBlocked",
+    "PortalMaintenance",
     "PortalTimeout",
     "PortalUnavailable",
+    "RateLimited",
     "ServiceLine",
     "SessionExpired",
     "Settings",

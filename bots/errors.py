@@ -12,9 +12,12 @@ The tree::
     │   └── AmbiguousMatch       several claims or members fit the question equally well
     ├── PortalError              the portal or the bot failed: retried with backoff
     │   ├── PortalTimeout        a page or an answer did not come in time
-    │   ├── PortalUnavailable    5xx, maintenance page, connection refused
+    │   ├── PortalUnavailable    5xx, connection refused
+    │   ├── PortalMaintenance    a maintenance page: the portal's items are postponed, not failed
+    │   ├── RateLimited          429 / "too many requests": the portal is paused, then resumed
     │   ├── SessionExpired       logged out under us (inactivity, absolute lifetime, newer login)
     │   └── LayoutChanged        an element the flow relies on is not on the page
+    ├── PortalBlocked            CAPTCHA or a lockout warning: stop using the portal, call a person
     ├── AuthenticationError      login rejected (password, TOTP, locked): never retried
     ├── CapabilityMissing        the portal's flow cannot do this kind of lookup
     └── ConfigurationError       settings or credentials are missing or wrong
@@ -26,6 +29,7 @@ Each error has a stable ``code`` (its class name in snake case) for reports and 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import ClassVar
 
 
@@ -87,12 +91,33 @@ class PortalUnavailable(PortalError):
     """The portal answered with an error page (5xx, maintenance) or not at all."""
 
 
+class PortalMaintenance(PortalError):
+    """The portal shows a maintenance page. ``until`` is when it says it will be back."""
+
+    def __init__(self, message: str, *, until: datetime | None = None) -> None:
+        super().__init__(message)
+        self.until = until
+
+
+class RateLimited(PortalError):
+    """The portal asks us to slow down (HTTP 429). ``retry_after`` in seconds, when given."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class SessionExpired(PortalError):
     """The portal logged us out: log in again and retry the item once."""
 
 
 class LayoutChanged(PortalError):
     """An element the flow relies on is missing: the portal may have been redesigned."""
+
+
+class PortalBlocked(PayerbotError):
+    """The portal put up a CAPTCHA or warns of a lockout. The bot never solves or pushes
+    past one: it stops using the portal for the run and reports it for a person."""
 
 
 class AuthenticationError(PayerbotError):

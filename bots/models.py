@@ -116,12 +116,26 @@ class Benefit(_Model):
     prior_auth_required: YesNoUnknown = YesNoUnknown.UNKNOWN
 
 
+class Attachment(_Model):
+    """A file the portal handed over during a lookup (e.g. a claim PDF), kept as evidence.
+
+    Flows return the bytes; the runner writes them to the evidence folder and records
+    the path. ``content`` never reaches JSON, logs or the store.
+    """
+
+    filename: str
+    media_type: str = "application/octet-stream"
+    content: bytes = Field(default=b"", exclude=True, repr=False)
+    path: str | None = None
+
+
 class _Evidence(_Model):
     portal: str
     payer_id: str
     as_of: datetime
     evidence: str | None = None
     raw_text: str = Field(default="", repr=False)
+    attachments: tuple[Attachment, ...] = ()
 
 
 class EligibilityResult(_Evidence):
