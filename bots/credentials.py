@@ -8,16 +8,18 @@ Sources, first wins:
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from bots.errors import ConfigurationError
 from bots.files import private_dir
 from bots.flow import LoginSecrets
 from bots.settings import Settings
 
-FIELDS = ("username", "password", "totp_seed")
+FIELDS = ("username", "password", "totp_seed", "security_answers")
 
 
 def _from_files(folder: Path) -> dict[str, str]:
@@ -50,11 +52,17 @@ def login_secrets(settings: Settings, portal: str, account: str) -> LoginSecrets
             "(and __TOTP_SEED), or put files in "
             f"{settings.resolved_secrets_dir / portal / account}/"
         )
-    return LoginSecrets(values["username"], values["password"], values.get("totp_seed"))
+    try:
+        answers = json.loads(values["security_answers"]) if values.get("security_answers") else {}
+    except ValueError:
+        raise ConfigurationError(
+            f"security_answers for {portal}/{account} is not a JSON object of question: answer"
+        ) from None
+    return LoginSecrets(values["username"], values["password"], values.get("totp_seed"), answers)
 
 
 def write_secret_files(
-    settings: Settings, portal: str, account: str, values: dict[str, str]
+    settings: Settings, portal: str, account: str, values: dict[str, Any]
 ) -> Path:
     """Store one account's login in the secrets folder with owner-only permissions."""
     folder = private_dir(settings.resolved_secrets_dir / portal / account)
@@ -62,9 +70,10 @@ def write_secret_files(
         os.chmod(parent, 0o700)
     for name in FIELDS:
         if values.get(name):
+            text = values[name] if isinstance(values[name], str) else json.dumps(values[name])
             path = folder / name
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(values[name])
+                fh.write(text)
             os.chmod(path, 0o600)
     return folder

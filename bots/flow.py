@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from bots.errors import ConfigurationError
@@ -33,6 +34,14 @@ class LoginSecrets:
     username: str
     password: str
     totp_seed: str | None = None
+    security_answers: Mapping[str, str] = field(default_factory=dict)
+
+    def answer(self, question: str) -> str | None:
+        """The stored answer to a security question, matched without case or punctuation."""
+        wanted = _question_key(question)
+        return next(
+            (a for q, a in self.security_answers.items() if _question_key(q) == wanted), None
+        )
 
     def __repr__(self) -> str:
         seed = "***" if self.totp_seed else None
@@ -74,6 +83,10 @@ class PortalFlow(ABC):
         if cls.claim_status is not PortalFlow.claim_status:
             offered.add(LookupKind.CLAIM_STATUS)
         return frozenset(offered)
+
+
+def _question_key(question: str) -> str:
+    return "".join(ch for ch in question.lower() if ch.isalnum())
 
 
 _REGISTRY: dict[str, type[PortalFlow]] = {}

@@ -90,6 +90,8 @@ class AccountCredentials(BaseModel):
     username: SecretStr | None = None
     password: SecretStr | None = None
     totp_seed: SecretStr | None = None
+    security_answers: SecretStr | None = None
+    """JSON object {question: answer} for portals that ask on a new device."""
 
 
 class Settings(BaseSettings):
