@@ -70,6 +70,19 @@ def require(fields: dict[str, str], label: str) -> str:
     return fields[label]
 
 
+def require_all(fields: dict[str, str], labels: tuple[str, ...], where: str) -> None:
+    """Every label the flow reads must be on the page: a renamed one would read as empty."""
+    missing = [label for label in labels if label not in fields]
+    if missing:
+        raise LayoutChanged(f"the {where} lacks {', '.join(repr(m) for m in missing)}")
+
+
+def require_headers(table: dict[str, Any], headers: tuple[str, ...]) -> None:
+    """A table's header row must be exactly what the flow knows, in any order."""
+    if set(table["headers"]) - {""} != set(headers):
+        raise LayoutChanged(f"the {table['heading'] or 'result'} table's columns changed")
+
+
 def blank(text: str | None) -> bool:
     return text is None or text.strip() in {"", "—", "-", "–", "N/A", "n/a", "None"}
 

@@ -82,6 +82,10 @@ class PortalSession:
             await self.login()
         return self._page
 
+    def logged_out(self) -> None:
+        """The portal ended our session: the next ``ready()`` logs in again."""
+        self._logged_in = False
+
     async def login(self) -> None:
         assert self._page is not None
         self._logged_in = False

@@ -47,6 +47,8 @@ class PortalSettings(BaseModel):
     accounts: list[str] = Field(min_length=1)
     max_sessions: int = Field(default=2, ge=1)
     lookups_per_context: int = Field(default=250, ge=1)
+    pace_seconds: float = Field(default=0.0, ge=0)
+    """Least time between two lookups on this portal (all its sessions together)."""
     fixture: str | None = None
     """Name of the bundled mock portal that serves base_url (started on demand if local)."""
 
@@ -71,6 +73,9 @@ class QueueSettings(BaseModel):
     backoff_max_seconds: float = 120.0
     lease_seconds: float = 180.0
     dedupe_window_hours: float = 12.0
+    maintenance_wait_minutes: float = 10.0
+    """A maintenance window ending sooner than this is waited out; a longer one postpones
+    the portal's items to the next run."""
 
 
 class WorklistPreset(BaseModel):

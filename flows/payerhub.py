@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Literal, NoReturn
+from zoneinfo import ZoneInfo
 
 import pyotp
 from playwright.async_api import Locator, Page
@@ -23,7 +25,9 @@ from bots.errors import (
     LayoutChanged,
     MemberNotFound,
     PatientMismatch,
+    PortalMaintenance,
     PortalUnavailable,
+    RateLimited,
     SessionExpired,
 )
 from bots.flow import LoginSecrets, PortalFlow, register
@@ -46,6 +50,8 @@ from bots.pagekit import (
     read_definitions,
     read_tables,
     require,
+    require_all,
+    require_headers,
     split_name,
     table_records,
     us_date,
@@ -76,6 +82,81 @@ AUTH = {
 SERVICE_CODES = {name: code for code, name in SERVICE_TYPES.items()}
 PAYMENT: dict[str, Literal["CHK", "ACH"]] = {"Check": "CHK", "EFT": "ACH"}
 SIGNED_OUT = ("session has expired", "signed out because")
+MEMBER_FIELDS = (
+    "Member name",
+    "Member ID",
+    "Date of birth",
+    "Relationship",
+    "Coverage status",
+    "Plan",
+    "Plan number",
+    "Network type",
+    "Group number",
+    "Group name",
+    "Coverage effective",
+    "Coverage termination",
+    "Other coverage",
+    "Primary care provider",
+    "Date of service",
+)
+BENEFIT_COLUMNS = (
+    "Benefit",
+    "Network",
+    "Coverage level",
+    "Amount",
+    "Total",
+    "Met",
+    "Remaining",
+    "Prior authorization",
+)
+CLAIM_FIELDS = (
+    "Claim number",
+    "Patient account number",
+    "Patient name",
+    "Member ID",
+    "Date of birth",
+    "Service dates",
+    "Status",
+    "Status category",
+    "Status code",
+    "Billed amount",
+    "Allowed amount",
+    "Paid amount",
+    "Patient responsibility",
+    "Received date",
+    "Adjudication date",
+    "Payment method",
+    "Check/EFT number",
+    "Payment date",
+)
+LINE_COLUMNS = (
+    "Line",
+    "Procedure",
+    "Modifiers",
+    "Service date",
+    "Units",
+    "Billed",
+    "Allowed",
+    "Paid",
+)
+ADJUSTMENT_COLUMNS = ("Line", "Group", "Reason code", "Description", "Amount", "Remarks")
+ELIGIBILITY_FORM = (
+    "Payer",
+    "Provider NPI",
+    "Member ID",
+    "Date of birth",
+    "Date of service",
+    "Service type",
+)
+CLAIM_FORM = (
+    "Payer",
+    "Provider NPI",
+    "Member ID",
+    "Date of birth",
+    "Service date from",
+    "Service date to",
+)
+EASTERN = ZoneInfo("America/New_York")
 
 
 @register
@@ -105,8 +186,7 @@ class PayerHubFlow(PortalFlow):
         await success.or_(alert).first.wait_for()
         if not await success.is_visible():
             text = (await alert.first.inner_text()).strip()
-            if _server_error(text):  # the portal failed, it did not say no: worth a retry
-                raise PortalUnavailable("PayerHub answered the login with a server error")
+            _raise_for_outage(text)  # the portal failed or is closed: it did not say no
             raise AuthenticationError(f"PayerHub refused the login: {text[:120]}")
 
     async def is_logged_in(self, page: Page) -> bool:
@@ -121,7 +201,13 @@ class PayerHubFlow(PortalFlow):
     # --- eligibility ------------------------------------------------------------------------
 
     async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
-        await self._open(page, "#/eligibility", "Eligibility & Benefits")
+        await self._open(
+            page,
+            "#/eligibility",
+            "Eligibility & Benefits",
+            ELIGIBILITY_FORM,
+            ("Check eligibility",),
+        )
         await self._choose_payer(page, query.payer_id)
         if query.provider_npi:
             await page.get_by_label("Provider NPI").fill(query.provider_npi)
@@ -164,6 +250,7 @@ class PayerHubFlow(PortalFlow):
         self, results: Locator, query: EligibilityQuery
     ) -> EligibilityResult:
         fields = await read_definitions(results)
+        require_all(fields, MEMBER_FIELDS, "eligibility page")
         member_id = require(fields, "Member ID")
         dob = us_date(require(fields, "Date of birth"))
         id_ok = same_member_id(member_id, query.member_id) or _normalized(member_id).startswith(
@@ -181,8 +268,11 @@ class PayerHubFlow(PortalFlow):
         benefits = []
         for table in await read_tables(results):
             code = SERVICE_CODES.get(table["heading"])
-            if code is None:
-                continue
+            if code is None:  # a section we cannot name would silently drop its benefits
+                raise LayoutChanged(
+                    "a benefit section has a service type name the flow does not know"
+                )
+            require_headers(table, BENEFIT_COLUMNS)
             benefits += [_benefit(code, rec) for rec in table_records(table)]
         return EligibilityResult(
             portal=self.name,
@@ -212,7 +302,7 @@ class PayerHubFlow(PortalFlow):
     # --- claim status -----------------------------------------------------------------------
 
     async def claim_status(self, page: Page, query: ClaimStatusQuery) -> ClaimStatusResult:
-        await self._open(page, "#/claims", "Claim Status")
+        await self._open(page, "#/claims", "Claim Status", CLAIM_FORM, ("Search claims",))
         await self._choose_payer(page, query.payer_id)
         if query.provider_npi:
             await page.get_by_label("Provider NPI").fill(query.provider_npi)
@@ -273,6 +363,7 @@ class PayerHubFlow(PortalFlow):
 
     async def _read_claim(self, results: Locator, query: ClaimStatusQuery) -> ClaimStatusResult:
         fields = await read_definitions(results)
+        require_all(fields, CLAIM_FIELDS, "claim detail")
         member_id = require(fields, "Member ID")
         dob = us_date(fields.get("Date of birth"))
         claim_number = require(fields, "Claim number")
@@ -292,9 +383,13 @@ class PayerHubFlow(PortalFlow):
         adjustments: tuple[Adjustment, ...] = ()
         for table in await read_tables(results):
             if table["heading"] == "Service lines":
+                require_headers(table, LINE_COLUMNS)
                 lines = tuple(_service_line(r) for r in table_records(table))
             elif table["heading"] == "Adjustments":
+                require_headers(table, ADJUSTMENT_COLUMNS)
                 adjustments = tuple(_adjustment(r) for r in table_records(table))
+            else:
+                raise LayoutChanged("the claim detail has a table the flow does not know")
         method = fields.get("Payment method", "")
         return ClaimStatusResult(
             portal=self.name,
@@ -329,28 +424,38 @@ class PayerHubFlow(PortalFlow):
 
     # --- shared -----------------------------------------------------------------------------
 
-    async def _open(self, page: Page, route: str, heading: str) -> None:
-        """Open a search view fresh, so no earlier result can be read by mistake.
+    async def _open(
+        self,
+        page: Page,
+        route: str,
+        heading: str,
+        labels: tuple[str, ...],
+        buttons: tuple[str, ...],
+    ) -> None:
+        """Open a search view fresh, so no earlier result can be read by mistake, and check
+        the landmarks the flow relies on are there (a redesign fails fast, never reads wrong).
 
         Going to the URL the page already shows would change nothing in a hash-routed app
         and leave the previous answer on screen: step through the home route first.
         """
         url = f"{self.base_url}/{route}"
+        sign_in = page.get_by_role("heading", name="Sign in to PayerHub")
         if page.url == url:
             await page.goto(f"{self.base_url}/#/home")
-            await (
-                page.get_by_role("heading", name="Welcome")
-                .or_(page.get_by_role("heading", name="Sign in to PayerHub"))
-                .first.wait_for()
-            )
+            await page.get_by_role("heading", name="Welcome").or_(sign_in).first.wait_for()
         await page.goto(url)
-        await (
-            page.get_by_role("heading", name=heading, level=1)
-            .or_(page.get_by_role("heading", name="Sign in to PayerHub"))
-            .first.wait_for()
-        )
-        if await page.get_by_role("heading", name="Sign in to PayerHub").is_visible():
+        h1 = page.get_by_role("heading", level=1)
+        await h1.first.wait_for()
+        if await sign_in.is_visible():
             raise SessionExpired("PayerHub shows its sign-in page")
+        if (await h1.first.inner_text()).strip() != heading:
+            raise LayoutChanged(f"the {heading!r} page has another heading")
+        for label in labels:
+            if not await page.get_by_label(label, exact=True).count():
+                raise LayoutChanged(f"the {heading!r} form has no {label!r} field")
+        for button in buttons:
+            if not await page.get_by_role("button", name=button, exact=True).count():
+                raise LayoutChanged(f"the {heading!r} form has no {button!r} button")
 
     async def _choose_payer(self, page: Page, payer_id: str) -> None:
         """The payer list loads by fetch after the page: wait for it, or for the error instead."""
@@ -386,13 +491,37 @@ class PayerHubFlow(PortalFlow):
 def _raise_for_alert(text: str, not_found: type[ClaimNotFound] | type[MemberNotFound]) -> NoReturn:
     """Turn the hub's alert banner into the matching error."""
     lowered = text.strip().lower()
+    _raise_for_outage(text)
     if any(s in lowered for s in SIGNED_OUT):
         raise SessionExpired("PayerHub ended the session")
-    if _server_error(lowered):
-        raise PortalUnavailable("PayerHub answered with a server error")
     if "no member found" in lowered or "no claims found" in lowered:
         raise not_found("the portal found no match for the search")
     raise LayoutChanged("PayerHub showed an unexpected message")
+
+
+def _raise_for_outage(text: str) -> None:
+    """Maintenance, rate limit or server error banners: the portal is not answering."""
+    lowered = text.strip().lower()
+    if "scheduled maintenance" in lowered:
+        raise PortalMaintenance("PayerHub is in its maintenance window", until=_back_at(text))
+    if "too many requests" in lowered:
+        wait = re.search(r"wait (\d+) seconds", lowered)
+        raise RateLimited(
+            "PayerHub asks us to slow down", retry_after=float(wait.group(1)) if wait else None
+        )
+    if _server_error(lowered):
+        raise PortalUnavailable("PayerHub answered with a server error")
+
+
+def _back_at(text: str) -> datetime | None:
+    """'... back by 2:00 AM ET.' -> the next such time, Eastern, as an aware datetime."""
+    found = re.search(r"(\d{1,2}):(\d{2}) ([AP]M) ET", text)
+    if not found:
+        return None
+    hour = int(found.group(1)) % 12 + (12 if found.group(3) == "PM" else 0)
+    now = datetime.now(EASTERN)
+    back = now.replace(hour=hour, minute=int(found.group(2)), second=0, microsecond=0)
+    return back if back > now else back + timedelta(days=1)
 
 
 def _server_error(text: str) -> bool:

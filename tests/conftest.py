@@ -29,6 +29,13 @@ DEFAULT_KNOBS = {
     "session_idle_seconds": 900,
     "session_max_seconds": 28800,
     "lockout_threshold": 5,
+    "maintenance": False,
+    "layout": "A",
+    "rate_limit_per_minute": 0,
+    "rate_window_seconds": 60,
+    "captcha_after_per_minute": 0,
+    "password_expiry_days": 0,
+    "new_device_question": True,
 }
 
 

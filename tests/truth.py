@@ -164,5 +164,5 @@ def contains_word(text: str, value: str) -> bool:
 
 def _subset_payload(payload: dict[str, Any]) -> dict[str, Any]:
     """A result payload without the fields that differ per run (time, evidence, raw text)."""
-    drop = {"as_of", "evidence", "raw_text", "portal", "kind"}
+    drop = {"as_of", "evidence", "raw_text", "portal", "kind", "attachments"}
     return {k: v for k, v in payload.items() if k not in drop}

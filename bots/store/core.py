@@ -406,8 +406,8 @@ class Store:
             )
         return state
 
-    def release(self, item: WorkItem) -> None:
-        """Give a claimed item back untouched (e.g. its portal was stopped): attempt not counted."""
+    def release(self, item: WorkItem, not_before: datetime | None = None) -> None:
+        """Give a claimed item back, its attempt not counted (the portal asked us to wait)."""
         with self._tx() as conn:
             conn.execute(
                 update(work_items)
@@ -415,11 +415,27 @@ class Store:
                 .values(
                     state=ItemState.NEW.value,
                     attempts=item.attempts - 1,
+                    not_before=not_before,
                     lease_owner=None,
                     lease_expires_at=None,
                     updated_at=utcnow(),
                 )
             )
+
+    def postpone_pending(self, run_id: str, portal: str, until: datetime) -> int:
+        """Hold every unclaimed item of a portal in this run until ``until`` (maintenance)."""
+        with self._tx() as conn:
+            return conn.execute(
+                update(work_items)
+                .where(
+                    work_items.c.portal == portal,
+                    work_items.c.state.in_([ItemState.NEW.value, ItemState.ABANDONED.value]),
+                    work_items.c.id.in_(
+                        select(run_items.c.item_id).where(run_items.c.run_id == run_id)
+                    ),
+                )
+                .values(state=ItemState.NEW.value, not_before=until, updated_at=utcnow())
+            ).rowcount
 
     def fail_pending(self, run_id: str, portal: str, error_code: str, message: str) -> int:
         """End every unclaimed item of a portal in this run (e.g. its login was refused)."""

@@ -341,3 +341,83 @@ def test_recycled_contexts_keep_the_session_one_login(settings, hub, ground_trut
         if "portal.context_recycled" in line
     ]
     assert len(recycled) == 2  # after lookups 3 and 6
+
+
+def test_layout_b_fails_as_layout_changed_never_a_wrong_value(settings, hub, ground_truth):
+    from bots.errors import LayoutChanged
+
+    m = active_member(ground_truth)
+    query = EligibilityQuery(
+        payer_id="ACME", member_id=m["member_id"], dob=m["dob"], date_of_service="2026-12-01"
+    )
+    claim = next(c for c in ground_truth["claims"] if c["payer_id"] == "ACME")
+
+    async def body(page: Page, flow: PayerHubFlow) -> None:
+        hub.knobs(layout="B")  # the redesign is live from the next page load: the login
+        await flow.login(page, login_secrets(settings, "payerhub", "main"))
+        with pytest.raises(LayoutChanged):
+            await flow.eligibility(page, query)
+        from bots.models import ClaimStatusQuery
+
+        with pytest.raises(LayoutChanged):
+            await flow.claim_status(
+                page, ClaimStatusQuery(payer_id="ACME", claim_number=claim["claim_number"])
+            )
+
+    with_page(settings, body)
+
+
+def test_maintenance_postpones_the_portal_instead_of_failing(settings, hub, ground_truth):
+    hub.knobs(maintenance=True)
+    members = [m for m in ground_truth["members"] if m["payer_id"] == "ACME"][:3]
+    rows = [
+        (
+            None,
+            EligibilityQuery(
+                payer_id="ACME",
+                member_id=m["member_id"],
+                dob=m["dob"],
+                date_of_service="2026-12-01",
+            ),
+        )
+        for m in members
+    ]
+    store = Store(settings.store_url, settings.queue)
+    summary = run_async(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
+    outcomes = store.run_outcomes(summary.run_id)
+    store.close()
+    assert {o["state"] for o in outcomes} == {"new"}  # postponed, resumable, not failed
+    assert all(o["attempts"] == 0 and o["not_before"] is not None for o in outcomes)
+    assert "payerhub" in summary.postponed_portals and summary.ok
+    assert summary.duration_seconds < 60
+
+
+def test_rate_limit_pauses_the_portal_then_everything_succeeds(
+    settings, hub, ground_truth, monkeypatch
+):
+    hub.knobs(rate_limit_per_minute=8, rate_window_seconds=3)
+    monkeypatch.setenv("PAYERBOT_PORTALS__PAYERHUB__MAX_SESSIONS", "1")
+    from bots.settings import load_settings
+
+    settings = load_settings()
+    members = [m for m in ground_truth["members"] if m["payer_id"] == "CARDINAL"][:6]
+    rows = [
+        (
+            None,
+            EligibilityQuery(
+                payer_id="CARDINAL",
+                member_id=m["member_id"],
+                dob=m["dob"],
+                date_of_service="2026-12-01",
+            ),
+        )
+        for m in members
+    ]
+    store = Store(settings.store_url, settings.queue)
+    summary = run_async(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
+    outcomes = store.run_outcomes(summary.run_id)
+    store.close()
+    assert [o["state"] for o in outcomes] == ["succeeded"] * 6
+    assert all(o["attempts"] == 1 for o in outcomes), "a 429 costs no attempt"
+    events = [json.loads(line)["event"] for line in summary.log_path.read_text().splitlines()]
+    assert events.count("portal.rate_limited") >= 1

@@ -1,0 +1,308 @@
+"""One attempt at one work item: ask the flow, keep the evidence, classify what happened.
+
+The classification is the engine's, not the flow's: a flow raises a typed error and
+this module decides what it means for the item (record, retry, postpone) and for the
+portal (pause on 429, postpone on maintenance, stop on CAPTCHA or a refused login).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+from pydantic import TypeAdapter
+
+from bots.errors import (
+    AuthenticationError,
+    BusinessError,
+    LayoutChanged,
+    PayerbotError,
+    PortalBlocked,
+    PortalError,
+    PortalMaintenance,
+    PortalTimeout,
+    RateLimited,
+    SessionExpired,
+)
+from bots.files import private_dir
+from bots.flow import PortalFlow
+from bots.logs import get_logger, redactor
+from bots.models import PHI_FIELDS, ClaimStatusQuery, EligibilityQuery, Query
+from bots.sessions import PortalSession
+from bots.settings import Settings
+from bots.store import ItemState, Store, WorkItem, utcnow
+
+log = get_logger("payerbot.attempts")
+_QUERY = TypeAdapter[EligibilityQuery | ClaimStatusQuery](Query)
+RATE_LIMIT_PAUSE_SECONDS = 30.0  # when a 429 names no Retry-After
+
+
+@dataclass
+class PortalGate:
+    """Per-run state of one portal, shared by its sessions: paused, paced or stopped."""
+
+    portal_id: str
+    flow: PortalFlow
+    pace_seconds: float = 0.0
+    stopped: str | None = None  # why the portal is not used any more in this run
+    postponed_until: datetime | None = None
+    _resume_at: float = 0.0
+    _next_slot: float = 0.0
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def wait_turn(self) -> None:
+        """Wait out a pause (429, short maintenance) and keep the configured pace."""
+        async with self._lock:
+            now = time.monotonic()
+            start = max(now, self._resume_at, self._next_slot)
+            self._next_slot = start + self.pace_seconds
+        if start > now:
+            await asyncio.sleep(start - now)
+
+    def pause(self, seconds: float) -> None:
+        self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+
+
+def _phi_values(query: EligibilityQuery | ClaimStatusQuery) -> list[object]:
+    return [getattr(query, n) for n in PHI_FIELDS if getattr(query, n, None) is not None]
+
+
+def register_phi(query: EligibilityQuery | ClaimStatusQuery) -> None:
+    redactor.add(*_phi_values(query))
+
+
+def classify(exc: BaseException) -> PayerbotError:
+    """Everything that is not already ours becomes a retryable portal failure, PHI-free."""
+    if isinstance(exc, PayerbotError):
+        return exc
+    if isinstance(exc, PlaywrightTimeout | TimeoutError):
+        return PortalTimeout("the portal did not answer in time")
+    if isinstance(exc, PlaywrightError):
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return PortalError(f"browser error: {first_line[:200]}")
+    # Usually a page the flow could not read (a redesign): retry; the trace shows what it saw.
+    return LayoutChanged(f"unexpected {type(exc).__name__} while reading the page")
+
+
+class ItemWorker:
+    """Works items of one run through portal sessions and records every outcome."""
+
+    def __init__(
+        self, settings: Settings, store: Store, run_id: str, on_finished: Callable[[int], None]
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.run_id = run_id
+        self._on_finished = on_finished  # called with how many items reached a final state
+
+    async def work(self, gate: PortalGate, session: PortalSession, item: WorkItem) -> None:
+        started = utcnow()
+        query = _QUERY.validate_python(item.query)
+        register_phi(query)
+        await session.begin_attempt(item.attempts)
+        try:
+            result = await self._ask(gate, session, query)
+        except BusinessError as exc:
+            session.counted_lookup()
+            await self._finish(item, started, session, ItemState.BUSINESS_FAILED, exc, trace=False)
+        except AuthenticationError as exc:
+            await session.end_trace(None)
+            await self._stop(gate, item, started, session, exc)
+        except PortalBlocked as exc:
+            await self._finish(item, started, session, ItemState.SYSTEM_FAILED, exc, trace=True)
+            await self._stop(gate, None, started, session, exc)
+        except PortalMaintenance as exc:
+            await self._postpone(gate, item, session, exc)
+        except RateLimited as exc:
+            pause = exc.retry_after or RATE_LIMIT_PAUSE_SECONDS
+            gate.pause(pause)
+            log.warning("portal.rate_limited", pause_seconds=pause)
+            await session.end_trace(None)
+            await asyncio.to_thread(self.store.release, item, utcnow() + timedelta(seconds=pause))
+        except Exception as exc:
+            error = classify(exc)
+            if not isinstance(exc, PortalError | PlaywrightError | TimeoutError):
+                log.exception("flow.unexpected_error")
+            await self._finish(item, started, session, ItemState.SYSTEM_FAILED, error, trace=True)
+        else:
+            session.counted_lookup()
+            await self._succeed(item, started, session, result)
+
+    async def _ask(
+        self, gate: PortalGate, session: PortalSession, query: EligibilityQuery | ClaimStatusQuery
+    ) -> Any:
+        """Log in if needed and ask; an expired session is logged into again once, for free."""
+        for relogin in (False, True):
+            page = await session.ready()
+            try:
+                if isinstance(query, EligibilityQuery):
+                    return await gate.flow.eligibility(page, query)
+                return await gate.flow.claim_status(page, query)
+            except SessionExpired:
+                if relogin:
+                    raise
+                log.info("portal.session_expired", account=session.account)
+                session.logged_out()
+        raise AssertionError("unreachable")
+
+    # --- outcomes ----------------------------------------------------------------------------
+
+    async def _succeed(
+        self, item: WorkItem, started: datetime, session: PortalSession, result: Any
+    ) -> None:
+        evidence = await self._screenshot(session.page, item)
+        await session.end_trace(None)
+        kept = tuple(
+            a.model_copy(
+                update={"path": str(self._save_attachment(item, n, a.filename, a.content))}
+            )
+            for n, a in enumerate(result.attachments, start=1)
+        )
+        result = result.model_copy(
+            update={"evidence": str(evidence) if evidence else None, "attachments": kept}
+        )
+        await self._record(
+            item,
+            started,
+            ItemState.SUCCEEDED,
+            session,
+            evidence=evidence,
+            payload=result.model_dump(mode="json"),
+        )
+
+    async def _finish(
+        self,
+        item: WorkItem,
+        started: datetime,
+        session: PortalSession,
+        outcome: ItemState,
+        error: PayerbotError,
+        *,
+        trace: bool,
+    ) -> None:
+        evidence = await self._screenshot(session.page, item)
+        kept = await session.end_trace(self._artifact("traces", item, "zip") if trace else None)
+        await self._record(
+            item, started, outcome, session, error=error, evidence=evidence, trace=kept
+        )
+
+    async def _stop(
+        self,
+        gate: PortalGate,
+        item: WorkItem | None,
+        started: datetime,
+        session: PortalSession,
+        exc: AuthenticationError | PortalBlocked,
+    ) -> None:
+        """A refused login or a CAPTCHA stops the portal for this run; a person must look.
+
+        Retrying a refused login walks the account toward a lockout; pushing past a
+        CAPTCHA is not ours to do. The portal's unclaimed items end with the reason.
+        """
+        gate.stopped = f"{session.account}: {exc}"
+        log.error("portal.stopped", reason=exc.code(), account=session.account, error=str(exc))
+        if item is not None:
+            await self._record(item, started, ItemState.SYSTEM_FAILED, session, error=exc)
+        ended = await asyncio.to_thread(
+            self.store.fail_pending,
+            self.run_id,
+            gate.portal_id,
+            exc.code(),
+            f"not attempted: {gate.portal_id} stopped ({exc})",
+        )
+        self._on_finished(ended)
+
+    async def _postpone(
+        self, gate: PortalGate, item: WorkItem, session: PortalSession, exc: PortalMaintenance
+    ) -> None:
+        """Maintenance postpones, never fails: a short window is waited out, a long one
+        leaves the portal's items queued for the next run (or `runs resume`)."""
+        wait = timedelta(minutes=self.settings.queue.maintenance_wait_minutes)
+        until = exc.until or utcnow() + wait
+        await session.end_trace(None)
+        await asyncio.to_thread(self.store.release, item, until)
+        if until - utcnow() <= wait:
+            gate.pause((until - utcnow()).total_seconds())
+            log.warning("portal.maintenance_wait", until=until.isoformat())
+            return
+        gate.postponed_until = until
+        gate.stopped = f"in maintenance until {until:%Y-%m-%d %H:%M %Z}"
+        postponed = await asyncio.to_thread(
+            self.store.postpone_pending, self.run_id, gate.portal_id, until
+        )
+        log.warning("portal.maintenance_postponed", until=until.isoformat(), items=postponed + 1)
+
+    async def _record(
+        self,
+        item: WorkItem,
+        started: datetime,
+        outcome: ItemState,
+        session: PortalSession,
+        *,
+        error: PayerbotError | None = None,
+        payload: dict[str, Any] | None = None,
+        evidence: Path | None = None,
+        trace: Path | None = None,
+    ) -> None:
+        state = await asyncio.to_thread(
+            self.store.complete,
+            item,
+            self.run_id,
+            outcome=outcome,
+            started_at=started,
+            payload=payload,
+            error_code=error.code() if error else None,
+            error_message=redactor.text(str(error)) if error else None,
+            reason_code=getattr(error, "reason_code", None),
+            evidence_path=str(evidence) if evidence else None,
+            trace_path=str(trace) if trace else None,
+            account=session.account,
+            retryable=bool(error and error.retryable),
+        )
+        log.info(
+            "item.done",
+            outcome=outcome.value,
+            next_state=state.value,
+            attempt=item.attempts,
+            error=error.code() if error else None,
+            ms=round((utcnow() - started).total_seconds() * 1000),
+        )
+        if state != ItemState.NEW:
+            self._on_finished(1)
+
+    # --- evidence ------------------------------------------------------------------------------
+
+    def _artifact(self, folder: str, item: WorkItem, ext: str) -> Path:
+        name = f"item-{item.id}-try{item.attempts}.{ext}"
+        return self.settings.data_dir / folder / self.run_id / name
+
+    def _save_attachment(self, item: WorkItem, number: int, filename: str, content: bytes) -> Path:
+        """Files from portals are named by us: item, try, number and a sanitized extension."""
+        suffix = re.sub(r"[^a-z0-9]", "", Path(filename).suffix.lower())[:8] or "bin"
+        path = self._artifact("evidence", item, f"file{number}.{suffix}")
+        private_dir(path.parent)
+        path.write_bytes(content)
+        path.chmod(0o600)
+        return path
+
+    async def _screenshot(self, page: Page | None, item: WorkItem) -> Path | None:
+        if page is None:
+            return None
+        path = self._artifact("evidence", item, "png")
+        private_dir(path.parent)
+        try:
+            await page.screenshot(path=str(path), full_page=True, timeout=10_000)
+        except PlaywrightError:
+            log.warning("evidence.screenshot_failed")
+            return None
+        path.chmod(0o600)
+        return path

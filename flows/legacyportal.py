@@ -1,0 +1,617 @@
+"""Prairie Provider Connect: a legacy server-rendered portal (frames, caption tables, no ids).
+
+Everything after login happens inside the "main" frame of a frameset; the "menu" frame
+holds the links. Form fields have no labels: each is found by the caption in the cell
+before it. Results are read by caption and by column header, never by position, and the
+portal's words (services, benefit types, claim statuses) are mapped strictly: an unknown
+word is a LayoutChanged, never a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from playwright.async_api import Frame, Locator, Page, Response
+
+from bots.codes import BenefitInfo, CoverageLevel, TimePeriod, YesNoUnknown
+from bots.errors import (
+    AmbiguousMatch,
+    AuthenticationError,
+    ClaimNotFound,
+    LayoutChanged,
+    MemberNotFound,
+    PatientMismatch,
+    PortalMaintenance,
+    PortalUnavailable,
+    RateLimited,
+    SessionExpired,
+)
+from bots.flow import LoginSecrets, PortalFlow, register
+from bots.models import (
+    Adjustment,
+    AdjustmentGroup,
+    Benefit,
+    ClaimStatusQuery,
+    ClaimStatusResult,
+    EligibilityQuery,
+    EligibilityResult,
+    ServiceLine,
+    same_member_id,
+)
+from bots.pagekit import blank, date_range, money, number, percent, split_name, us_date
+
+PAYERS = {"DELTA": "Delta Prairie Health", "ELM": "Elmwood Benefit Trust"}
+SERVICES = {
+    "Plan Level": "30",
+    "Office Visit": "98",
+    "Urgent Care": "UC",
+    "Emergency Room": "86",
+    "Hospital Inpatient": "47",
+    "Mental Health Outpatient": "MH",
+    "Routine Vision": "AL",
+}
+BENEFITS = {
+    "Co-Pay": BenefitInfo.COPAYMENT,
+    "Co-Ins": BenefitInfo.COINSURANCE,
+    "Deductible": BenefitInfo.DEDUCTIBLE,
+    "Out of Pocket": BenefitInfo.OUT_OF_POCKET,
+    "Not Covered": BenefitInfo.NON_COVERED,
+}
+PERIODS = {
+    "Calendar Year": TimePeriod.CALENDAR_YEAR,
+    "Plan Year": TimePeriod.SERVICE_YEAR,
+    "Year to Date": TimePeriod.YEAR_TO_DATE,
+    "Per Visit": TimePeriod.VISIT,
+    "Lifetime": TimePeriod.LIFETIME,
+}
+NETWORKS = {"In Network": YesNoUnknown.YES, "Out of Network": YesNoUnknown.NO}
+LEVELS = {"Individual": CoverageLevel.INDIVIDUAL, "Family": CoverageLevel.FAMILY, "": None}
+AUTH = {"Yes": YesNoUnknown.YES, "No": YesNoUnknown.NO, "Unknown": YesNoUnknown.UNKNOWN}
+RELATIONSHIPS = {"Self": "subscriber", "Spouse": "spouse", "Child": "child"}
+COVERAGE = {"ACTIVE": True, "TERMINATED": False, "NOT YET EFFECTIVE": False}
+YES_NO = {"Yes": True, "No": False}
+PAYMENT: dict[str, Literal["CHK", "ACH"] | None] = {"CHECK": "CHK", "EFT": "ACH", "": None}
+# The portal's claim status words -> 277 category (507) and status code (508).
+STATUSES = {
+    "PAID": ("F1", "65"),
+    "DENIED": ("F2", "85"),
+    "DENIED - PATIENT NOT ELIGIBLE": ("F2", "88"),
+    "FINALIZED - NO PAYMENT": ("F4", "1"),
+    "PENDED - IN PROCESS": ("P1", "20"),
+    "PENDED - UNDER REVIEW": ("P2", "41"),
+    "PENDED - ADDITIONAL INFO REQUESTED FROM PROVIDER": ("P3", "21"),
+    "PENDED - ADDITIONAL INFO REQUESTED FROM PATIENT": ("P4", "21"),
+    "ACCEPTED": ("A2", "20"),
+}
+# The normalized status text payerbot reports for a category and code (portal-independent).
+STATUS_TEXT = {
+    ("F1", "65"): "Finalized - Paid",
+    ("F2", "85"): "Finalized - Denied",
+    ("F2", "88"): "Finalized - Denied",
+    ("F4", "1"): "Finalized - No payment",
+    ("P1", "20"): "Pending - In process",
+    ("P2", "41"): "Pending - Payer review",
+    ("P3", "21"): "Pending - Provider information requested",
+    ("P4", "21"): "Pending - Patient information requested",
+    ("A2", "20"): "Received - Accepted for processing",
+}
+ZONES = {
+    "Eastern": "America/New_York",
+    "Central": "America/Chicago",
+    "Mountain": "America/Denver",
+    "Pacific": "America/Los_Angeles",
+}
+BENEFIT_COLUMNS = {"Service", "Type", "Network", "Level", "Copay", "Coins %"}
+BENEFIT_COLUMNS |= {"Ded/OOP Total", "Met", "Remaining", "Auth Req"}
+LIST_COLUMNS = {"Claim Number", "Member ID", "Dates of Service", "Billed", "Status"}
+LINE_COLUMNS = {"Line", "DOS", "Proc Code", "Modifiers", "Units", "Billed", "Allowed", "Paid"}
+REMARK_COLUMNS = {"Line", "Group", "CARC", "RARC", "Amount"}
+MAINTENANCE = "unavailable during scheduled maintenance"
+TOO_MANY = "Too many requests"
+SERVER_ERROR = "Server Error in '/' Application"
+TIMED_OUT = "Your session has timed out"
+
+_READ = """
+() => {
+  const text = (el) => (el ? el.innerText.trim() : '');
+  const fields = [];
+  for (const td of document.querySelectorAll('td')) {
+    const b = td.firstElementChild;
+    if (!b || td.children.length !== 1 || !['B', 'STRONG'].includes(b.tagName)) continue;
+    const caption = text(td);
+    const next = td.nextElementSibling;
+    if (caption.endsWith(':') && next && next.tagName === 'TD')
+      fields.push([caption.slice(0, -1).trim(), text(next)]);
+  }
+  const tables = [];
+  for (const table of document.querySelectorAll('table')) {
+    const rows = Array.from(table.rows);
+    const head = rows.findIndex((r) => r.cells.length > 0 &&
+      Array.from(r.cells).every((c) => c.classList.contains('hdr')));
+    if (head < 0) continue;
+    const headers = Array.from(rows[head].cells).map(text);
+    const body = rows.slice(head + 1).filter((r) => r.cells.length === headers.length);
+    tables.push({
+      headers,
+      rows: body.map((r) => Array.from(r.cells).map(text)),
+      links: body.map((r) => { const a = r.querySelector('a[href]'); return a ? a.href : null; }),
+    });
+  }
+  return {
+    fields, tables,
+    titles: Array.from(document.querySelectorAll('td.title')).map(text),
+    errors: Array.from(document.querySelectorAll('.err')).map(text),
+    text: document.body ? document.body.innerText : '',
+  };
+}
+"""
+
+
+@register
+class LegacyPortalFlow(PortalFlow):
+    """Login with a security question, eligibility & benefits, claim status with pagination."""
+
+    name = "legacyportal"
+    title = "Prairie Provider Connect (legacy)"
+
+    async def login(self, page: Page, secrets: LoginSecrets) -> None:
+        frame = page.main_frame
+        await self._check(frame, await page.goto(f"{self.base_url}/login.aspx"))
+        await (await _control(frame, "User ID:")).fill(secrets.username)
+        await (await _control(frame, "Password:")).fill(secrets.password)
+        await self._navigate(frame, frame.get_by_role("button", name="Log In").click)
+        for _step in range(3):  # security question, then password notice, then the frames
+            if page.url == f"{self.base_url}/default.aspx":
+                await self._frames(page)
+                return
+            content = await _read(frame)
+            if "Security Question" in content["titles"]:
+                await self._answer(frame, secrets)
+            elif "Password Expiration Notice" in content["titles"]:
+                later = frame.get_by_role("button", name="Remind Me Later", exact=True)
+                await self._navigate(frame, later.click)  # never change the password
+            else:
+                _refused(content["text"])
+        raise LayoutChanged("the portal did not reach its home page after login")
+
+    async def _answer(self, frame: Frame, secrets: LoginSecrets) -> None:
+        question = (await (await _control(frame, "Question:", "")).inner_text()).strip()
+        answer = secrets.answer(question)
+        if answer is None:
+            raise AuthenticationError(
+                f"the portal asks the security question {question!r} and no answer is "
+                "configured for it (security_answers)"
+            )
+        await (await _control(frame, "Answer:")).fill(answer)
+        remember = frame.locator(
+            "xpath=//td[contains(normalize-space(.), 'Remember this computer')]"
+            "/input[@type='checkbox']"
+        )
+        if await remember.count() == 1:  # a known computer is not asked again
+            await remember.check()
+        await self._navigate(frame, frame.get_by_role("button", name="Continue").click)
+
+    async def is_logged_in(self, page: Page) -> bool:
+        main, menu = page.frame(name="main"), page.frame(name="menu")
+        if page.url != f"{self.base_url}/default.aspx" or main is None or menu is None:
+            return False
+        if TIMED_OUT in await _text(main):
+            return False
+        return await menu.get_by_role("link", name="Log Off").count() > 0
+
+    # --- eligibility ------------------------------------------------------------------------
+
+    async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
+        main = await self._open(page, "Eligibility Inquiry")
+        await _choose_payer(main, query.payer_id)
+        await (await _control(main, "Subscriber ID:")).fill(query.member_id)
+        await (await _control(main, "Patient Last Name:")).fill(query.last_name or "")
+        await (await _control(main, "Patient DOB (MMDDYYYY):")).fill(query.dob.strftime("%m%d%Y"))
+        dos = query.date_of_service.strftime("%m/%d/%Y")
+        await (await _control(main, "Date of Service:")).fill(dos)
+        await self._navigate(main, main.get_by_role("button", name="Submit Inquiry").click)
+        content = await _read(main)
+        if "Eligibility and Benefits" not in content["titles"]:
+            _eligibility_refusal(content)
+            rows = _records(content, {"Patient Name", "Member ID", "Date of Birth"})
+            await self._navigate(
+                main, main.get_by_role("link", name="Select").nth(_pick(rows, query)).click
+            )
+            content = await _read(main)
+            if "Eligibility and Benefits" not in content["titles"]:
+                raise LayoutChanged("the portal did not show the patient picked")
+        return self._eligibility_result(content, query)
+
+    def _eligibility_result(
+        self, content: dict[str, Any], query: EligibilityQuery
+    ) -> EligibilityResult:
+        fields = _fields(content)
+        member_id = _req(fields, "Subscriber ID")
+        if not _same_patient(member_id, us_date(_req(fields, "Date of Birth")), query):
+            raise PatientMismatch(
+                "the eligibility page shows a member whose ID or date of birth differs "
+                "from the worklist"
+            )
+        first, last = split_name(_req(fields, "Patient Name"))
+        active = _word(COVERAGE, _req(fields, "Coverage Status"), "coverage status")
+        benefits: list[Benefit] = []
+        if active:
+            benefits = [_benefit(r) for r in _records(content, BENEFIT_COLUMNS)]
+        pcp_name = _req(fields, "PCP Name")
+        return EligibilityResult(
+            portal=self.name,
+            payer_id=query.payer_id,
+            as_of=datetime.now(UTC),
+            raw_text=content["text"],
+            member_id=member_id,
+            first_name=first,
+            last_name=last,
+            dob=query.dob,
+            relationship=_word(RELATIONSHIPS, _req(fields, "Relationship"), "relationship"),
+            date_of_service=us_date(_req(fields, "Date of Service")) or query.date_of_service,
+            coverage_active=active,
+            plan_name=_req(fields, "Plan Name") or None,
+            plan_number=_req(fields, "Plan Number") or None,
+            network_type=_req(fields, "Network Type") or None,
+            group_number=_req(fields, "Group Number") or None,
+            group_name=_req(fields, "Group Name") or None,
+            effective_date=us_date(_req(fields, "Effective Date")),
+            termination_date=us_date(_req(fields, "Termination Date"), open_ended_is_none=True),
+            other_coverage=_word(YES_NO, _req(fields, "Other Coverage"), "other coverage"),
+            pcp_name=None if pcp_name == "None Assigned" or blank(pcp_name) else pcp_name,
+            pcp_npi=None if blank(_req(fields, "PCP NPI")) else fields["PCP NPI"],
+            benefits=tuple(benefits),
+        )
+
+    # --- claim status -----------------------------------------------------------------------
+
+    async def claim_status(self, page: Page, query: ClaimStatusQuery) -> ClaimStatusResult:
+        main = await self._open(page, "Claim Inquiry")
+        await _choose_payer(main, query.payer_id)
+        number = query.claim_number or query.patient_account_number
+        if number:
+            await (await _control(main, "Claim Number (ICN):")).fill(number)
+        elif query.member_id:
+            await (await _control(main, "Subscriber ID:")).fill(query.member_id)
+            for caption, day in (
+                ("DOS From (MMDDYYYY):", query.dos_from),
+                ("DOS To (MMDDYYYY):", query.dos_to),
+            ):
+                await (await _control(main, caption)).fill(day.strftime("%m%d%Y") if day else "")
+        else:
+            raise AmbiguousMatch("a claim search needs a claim number or a member ID")
+        await self._navigate(main, main.get_by_role("button", name="Search").click)
+        content = await _read(main)
+        if "Claim Search Results" in content["titles"]:
+            href = await self._walk_results(main, content, query)
+            await self._navigate(main, lambda: main.goto(href))
+            content = await _read(main)
+        elif "Claim Detail" not in content["titles"]:
+            _claim_refusal(content)
+        if "Claim Detail" not in content["titles"]:
+            raise LayoutChanged("the portal did not show the claim detail")
+        return self._claim_result(content, query)
+
+    async def _walk_results(
+        self, main: Frame, content: dict[str, Any], query: ClaimStatusQuery
+    ) -> str:
+        """Every page of the results list; exactly one claim must fit. Returns its link."""
+        fits: list[str] = []
+        for _page in range(100):
+            table = _table(content, LIST_COLUMNS)
+            for row, href in zip(table["rows"], table["links"], strict=True):
+                if _claim_fits(dict(zip(table["headers"], row, strict=True)), query):
+                    fits.append(href or "")
+            following = main.get_by_role("link", name="Next >", exact=True)
+            if len(fits) > 1 or not await following.count():
+                break
+            await self._navigate(main, following.click)
+            content = await _read(main)
+        if not fits:
+            raise ClaimNotFound("no claim in the results fits the member, dates and amount")
+        if len(fits) > 1 or not fits[0]:
+            raise AmbiguousMatch("several claims fit the member and service dates")
+        return fits[0]
+
+    def _claim_result(self, content: dict[str, Any], query: ClaimStatusQuery) -> ClaimStatusResult:
+        fields = _fields(content)
+        claim_number = _req(fields, "Claim Number")
+        account = _req(fields, "Patient Account #")
+        member_id = _req(fields, "Member ID")
+        dob = us_date(_req(fields, "Date of Birth"))
+        wanted = query.claim_number or query.patient_account_number
+        if wanted and wanted.strip().upper() not in {claim_number.upper(), account.upper()}:
+            raise PatientMismatch("the claim shown is not the claim asked for")
+        if (query.member_id and not _same_id(member_id, query.member_id)) or (
+            query.dob and dob != query.dob
+        ):
+            raise PatientMismatch(
+                "the claim belongs to a member whose ID or date of birth differs from the worklist"
+            )
+        category, code = _word(STATUSES, _req(fields, "Claim Status"), "claim status")
+        first, last = split_name(_req(fields, "Patient Name"))
+        dos_from, dos_to = date_range(_req(fields, "Dates of Service"))
+        trace = _req(fields, "Check/EFT #")
+        return ClaimStatusResult(
+            portal=self.name,
+            payer_id=query.payer_id,
+            as_of=datetime.now(UTC),
+            raw_text=content["text"],
+            claim_number=claim_number,
+            patient_account_number=None if blank(account) else account,
+            member_id=member_id,
+            first_name=first,
+            last_name=last,
+            dob=dob,
+            dos_from=dos_from,
+            dos_to=dos_to,
+            category=category,
+            status_code=code,
+            status_text=STATUS_TEXT[(category, code)],
+            billed=money(_req(fields, "Total Billed")),
+            allowed=money(_req(fields, "Allowed Amount")),
+            paid=money(_req(fields, "Paid Amount")),
+            patient_responsibility=money(_req(fields, "Patient Responsibility")),
+            received_date=us_date(_req(fields, "Received Date")),
+            adjudication_date=us_date(_req(fields, "Processed Date")),
+            payment_method=_word(PAYMENT, _req(fields, "Payment Type"), "payment type"),
+            payment_trace_number=None if blank(trace) else trace,
+            payment_date=us_date(_req(fields, "Check/EFT Date")),
+            service_lines=tuple(_service_line(r) for r in _records(content, LINE_COLUMNS)),
+            adjustments=tuple(_adjustment(r) for r in _records(content, REMARK_COLUMNS)),
+        )
+
+    # --- frames, navigation, error pages ----------------------------------------------------
+
+    async def _frames(self, page: Page) -> tuple[Frame, Frame]:
+        """The main and menu frames of a live session, or the reason there are none."""
+        main, menu = page.frame(name="main"), page.frame(name="menu")
+        if main is None or menu is None:
+            await self._check(page.main_frame, None)
+            raise SessionExpired("the portal is not showing its frames (logged out)")
+        for frame in (menu, main):
+            await self._check(frame, None)
+        if not await menu.get_by_role("link", name="Log Off").count():
+            raise LayoutChanged("the portal's menu frame has no Log Off link")
+        return main, menu
+
+    async def _open(self, page: Page, link_name: str) -> Frame:
+        """Load a search form fresh into the main frame from the menu frame."""
+        main, menu = await self._frames(page)
+        link = menu.get_by_role("link", name=link_name, exact=True)
+        if not await link.count():
+            raise LayoutChanged(f"the portal's menu has no {link_name!r} link")
+        await self._navigate(main, link.click)
+        return main
+
+    async def _navigate(self, frame: Frame, action: Callable[[], Awaitable[Any]]) -> None:
+        """Do something that loads a new page into ``frame``; classify error pages."""
+        async with frame.expect_navigation() as navigation:
+            await action()
+        await self._check(frame, await navigation.value)
+
+    async def _check(self, frame: Frame, response: Response | None) -> None:
+        """Turn the portal's error pages (by status or by text) into errors."""
+        status = response.status if response is not None else 200
+        text = await _text(frame)
+        if status == 503 or MAINTENANCE in text:
+            raise PortalMaintenance(
+                "the portal is in its scheduled maintenance window", until=maintenance_until(text)
+            )
+        if status == 429 or TOO_MANY in text:
+            header = await response.header_value("retry-after") if response else None
+            raise RateLimited(
+                "the portal asks to slow down (too many requests)",
+                retry_after=_retry_after(header, text),
+            )
+        if status >= 500 or SERVER_ERROR in text:
+            raise PortalUnavailable(f"the portal answered with a server error ({status})")
+        if TIMED_OUT in text:
+            raise SessionExpired("the portal says the session has timed out")
+        if status >= 400:
+            raise LayoutChanged(f"the portal answered HTTP {status} for a page the flow uses")
+
+
+def maintenance_until(text: str, now: datetime | None = None) -> datetime | None:
+    """'... Please try again after 5:00 AM.' with a US zone word -> the next such moment."""
+    found = re.search(r"after (\d{1,2}):(\d{2}) ?([AP]M)", text)
+    zone = next((ZoneInfo(z) for word, z in ZONES.items() if f"{word}." in text), None)
+    zone = zone or next((ZoneInfo(z) for word, z in ZONES.items() if word in text), None)
+    if found is None or zone is None:
+        return None
+    hour = int(found[1]) % 12 + (12 if found[3] == "PM" else 0)
+    local = (now or datetime.now(UTC)).astimezone(zone)
+    until = local.replace(hour=hour, minute=int(found[2]), second=0, microsecond=0)
+    return until if until > local else until + timedelta(days=1)
+
+
+def _retry_after(header: str | None, text: str) -> float | None:
+    if header and header.strip().isdigit():
+        return float(header)
+    found = re.search(r"Retry after (\d+) seconds", text)
+    return float(found[1]) if found else None
+
+
+async def _text(frame: Frame) -> str:
+    text: str = await frame.evaluate("() => document.body ? document.body.innerText : ''")
+    return text
+
+
+async def _read(frame: Frame) -> dict[str, Any]:
+    content: dict[str, Any] = await frame.evaluate(_READ)
+    return content
+
+
+async def _control(frame: Frame, caption: str, kind: str = "input, select") -> Locator:
+    """The form control in the cell after the one captioned ``caption`` (no labels here)."""
+    cell = frame.locator(f"xpath=//td[normalize-space(.)='{caption}']/following-sibling::td[1]")
+    found = cell.locator(kind) if kind else cell
+    if await found.count() != 1:
+        raise LayoutChanged(f"the page has no field captioned {caption!r}")
+    return found
+
+
+async def _choose_payer(frame: Frame, payer_id: str) -> None:
+    select = await _control(frame, "Payer:", "select")
+    offered = [o.strip() for o in await select.locator("option").all_inner_texts()]
+    name = PAYERS.get(payer_id)
+    if name is None or name not in offered:
+        raise LayoutChanged("the portal's payer list does not offer this payer")
+    await select.select_option(label=name)
+
+
+def _refused(text: str) -> None:
+    """The login page's verdicts (each raises)."""
+    if "does not match our records" in text:
+        raise AuthenticationError("the portal rejected the security answer")
+    if "account has been locked" in text:
+        raise AuthenticationError("the portal says the account is locked")
+    if "Invalid User ID or Password" in text:
+        raise AuthenticationError("the portal refused the login: Invalid User ID or Password")
+    if "login attempt has expired" in text:
+        raise AuthenticationError("the portal let the login attempt expire")
+    raise LayoutChanged("the portal showed an unexpected page during login")
+
+
+def _eligibility_refusal(content: dict[str, Any]) -> None:
+    """Raise for the inquiry form's red message; return quietly on the patient pick list."""
+    message = " ".join(content["errors"])
+    if "No eligibility information found" in message:
+        raise MemberNotFound("the portal found no eligibility for the patient (AAA 75)")
+    if "date of birth does not match" in message:
+        raise PatientMismatch("the date of birth does not match the member ID", reason_code="58")
+    if "last name does not match" in message:
+        raise PatientMismatch("the last name does not match the member ID", reason_code="73")
+    if "More than one patient matches" not in message:
+        raise LayoutChanged("the portal answered the inquiry with an unexpected message")
+
+
+def _claim_refusal(content: dict[str, Any]) -> None:
+    if any("No claims found" in e for e in content["errors"]):
+        raise ClaimNotFound("the portal found no claim for the search")
+    raise LayoutChanged("the portal answered the claim search with an unexpected page")
+
+
+def _pick(rows: list[dict[str, str]], query: EligibilityQuery) -> int:
+    """The one listed patient with the ID (or its subscriber part) and DOB asked for."""
+    fits = [
+        i
+        for i, r in enumerate(rows)
+        if _same_patient(r["Member ID"], us_date(r["Date of Birth"]), query)
+    ]
+    if not fits:
+        raise PatientMismatch(f"none of the {len(rows)} patients listed has this ID and DOB")
+    if len(fits) > 1:
+        raise AmbiguousMatch(f"{len(fits)} patients listed have this ID and date of birth")
+    return fits[0]
+
+
+def _same_id(shown: str, asked: str) -> bool:
+    """The member ID asked for, or its subscriber part (the ID without the 2-digit suffix)."""
+    norm_shown = "".join(ch for ch in shown.upper() if ch.isalnum())
+    norm_asked = "".join(ch for ch in asked.upper() if ch.isalnum())
+    return same_member_id(shown, asked) or (
+        len(norm_shown) == len(norm_asked) + 2 and norm_shown.startswith(norm_asked)
+    )
+
+
+def _same_patient(member_id: str, dob: date | None, query: EligibilityQuery) -> bool:
+    return _same_id(member_id, query.member_id) and dob == query.dob
+
+
+def _fields(content: dict[str, Any]) -> dict[str, str]:
+    """Caption -> value; a caption shown twice with different values is not guessed at."""
+    out: dict[str, str] = {}
+    for caption, value in content["fields"]:
+        if out.get(caption, value) != value:
+            raise LayoutChanged(f"the page shows {caption!r} twice with different values")
+        out[caption] = value
+    return out
+
+
+def _req(fields: dict[str, str], caption: str) -> str:
+    if caption not in fields:
+        raise LayoutChanged(f"the result page has no {caption!r} caption")
+    return fields[caption]
+
+
+def _word(table: dict[str, Any], text: str, what: str) -> Any:
+    """Map a portal word strictly: unknown wording means the portal changed."""
+    if text.strip() not in table:
+        raise LayoutChanged(f"the portal shows an unknown {what}")
+    return table[text.strip()]
+
+
+def _table(content: dict[str, Any], columns: set[str]) -> dict[str, Any]:
+    found = [t for t in content["tables"] if columns <= set(t["headers"])]
+    if len(found) != 1:
+        raise LayoutChanged(f"the page has {len(found)} tables with columns {sorted(columns)}")
+    return found[0]
+
+
+def _records(content: dict[str, Any], columns: set[str]) -> list[dict[str, str]]:
+    table = _table(content, columns)
+    return [dict(zip(table["headers"], row, strict=True)) for row in table["rows"]]
+
+
+def _benefit(rec: dict[str, str]) -> Benefit:
+    kind, _, period = rec["Type"].partition(" (")
+    copay, coins = rec["Copay"], rec["Coins %"]
+    return Benefit(
+        service_type=_word(SERVICES, rec["Service"], "service"),
+        benefit=_word(BENEFITS, kind, "benefit type"),
+        in_network=_word(NETWORKS, rec["Network"], "network"),
+        coverage_level=_word(LEVELS, rec["Level"], "coverage level"),
+        time_period=_word(PERIODS, period.rstrip(")"), "time period") if period else None,
+        amount=money(copay),
+        percent=percent(coins),
+        total=money(rec["Ded/OOP Total"]),
+        met=money(rec["Met"]),
+        remaining=money(rec["Remaining"]),
+        prior_auth_required=_word(AUTH, rec["Auth Req"], "authorization flag"),
+    )
+
+
+def _claim_fits(rec: dict[str, str], query: ClaimStatusQuery) -> bool:
+    number = query.claim_number or query.patient_account_number
+    if number:
+        return rec["Claim Number"].upper() == number.strip().upper()
+    if not query.member_id or not _same_id(rec["Member ID"], query.member_id):
+        return False
+    dos_from, dos_to = date_range(rec["Dates of Service"])
+    if (query.dos_from and dos_from < query.dos_from) or (query.dos_to and dos_to > query.dos_to):
+        return False
+    return query.billed is None or money(rec["Billed"]) == query.billed
+
+
+def _service_line(rec: dict[str, str]) -> ServiceLine:
+    mods = tuple(m.strip() for m in rec["Modifiers"].split(",") if not blank(m))
+    if not rec["Line"].isdigit():
+        raise LayoutChanged("a service line has no line number")
+    return ServiceLine(
+        line=int(rec["Line"]),
+        procedure_code=rec["Proc Code"],
+        modifiers=mods,
+        dos=us_date(rec["DOS"]),
+        units=number(rec["Units"]),
+        billed=money(rec["Billed"]),
+        allowed=money(rec["Allowed"]),
+        paid=money(rec["Paid"]),
+    )
+
+
+def _adjustment(rec: dict[str, str]) -> Adjustment:
+    remarks = tuple(r.strip() for r in rec["RARC"].split(",") if not blank(r))
+    line = rec["Line"]
+    return Adjustment(
+        group_code=_word({g.value: g for g in AdjustmentGroup}, rec["Group"], "group code"),
+        carc=rec["CARC"],
+        rarc=remarks,
+        amount=money(rec["Amount"]),
+        line=int(line) if line.isdigit() else None,
+        description=rec.get("Description") or None,
+    )
