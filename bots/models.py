@@ -100,6 +100,13 @@ def same_member_id(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and _norm_id(a) == _norm_id(b)
 
 
+def member_id_fits(shown: str, asked: str) -> bool:
+    """The ID on the page is the one asked for, or the asked ID is its subscriber ID (the
+    worklist left off the member suffix). Date of birth must then decide, never this alone."""
+    shown_n, asked_n = _norm_id(shown), _norm_id(asked)
+    return bool(asked_n) and (shown_n == asked_n or shown_n.startswith(asked_n))
+
+
 class Benefit(_Model):
     """One benefit line (~ a 271 EB segment) for a service type, network and coverage level."""
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal, NoReturn
-from zoneinfo import ZoneInfo
 
 import pyotp
 from playwright.async_api import Locator, Page
@@ -39,12 +38,15 @@ from bots.models import (
     EligibilityQuery,
     EligibilityResult,
     ServiceLine,
+    member_id_fits,
     same_member_id,
 )
 from bots.pagekit import (
     blank,
     date_range,
+    looks_like_date,
     money,
+    next_clock_time,
     number,
     percent,
     read_definitions,
@@ -156,7 +158,6 @@ CLAIM_FORM = (
     "Service date from",
     "Service date to",
 )
-EASTERN = ZoneInfo("America/New_York")
 
 
 @register
@@ -230,13 +231,8 @@ class PayerHubFlow(PortalFlow):
         matches = []
         for i in range(await rows.count()):
             cells = [c.strip() for c in await rows.nth(i).get_by_role("cell").all_inner_texts()]
-            dob = next((us_date(c) for c in cells if _looks_like_date(c)), None)
-            ids = [
-                c
-                for c in cells
-                if same_member_id(c, query.member_id)
-                or _normalized(c).startswith(_normalized(query.member_id))
-            ]
+            dob = next((us_date(c) for c in cells if looks_like_date(c)), None)
+            ids = [c for c in cells if member_id_fits(c, query.member_id)]
             if dob == query.dob and ids:
                 matches.append(i)
         if len(matches) != 1:
@@ -253,10 +249,7 @@ class PayerHubFlow(PortalFlow):
         require_all(fields, MEMBER_FIELDS, "eligibility page")
         member_id = require(fields, "Member ID")
         dob = us_date(require(fields, "Date of birth"))
-        id_ok = same_member_id(member_id, query.member_id) or _normalized(member_id).startswith(
-            _normalized(query.member_id)
-        )
-        if not id_ok or dob != query.dob:
+        if not member_id_fits(member_id, query.member_id) or dob != query.dob:
             raise PatientMismatch(
                 "the eligibility page shows a member whose ID or date of birth "
                 "differs from the worklist"
@@ -503,7 +496,9 @@ def _raise_for_outage(text: str) -> None:
     """Maintenance, rate limit or server error banners: the portal is not answering."""
     lowered = text.strip().lower()
     if "scheduled maintenance" in lowered:
-        raise PortalMaintenance("PayerHub is in its maintenance window", until=_back_at(text))
+        raise PortalMaintenance(
+            "PayerHub is in its maintenance window", until=next_clock_time(text, "America/New_York")
+        )
     if "too many requests" in lowered:
         wait = re.search(r"wait (\d+) seconds", lowered)
         raise RateLimited(
@@ -513,28 +508,9 @@ def _raise_for_outage(text: str) -> None:
         raise PortalUnavailable("PayerHub answered with a server error")
 
 
-def _back_at(text: str) -> datetime | None:
-    """'... back by 2:00 AM ET.' -> the next such time, Eastern, as an aware datetime."""
-    found = re.search(r"(\d{1,2}):(\d{2}) ([AP]M) ET", text)
-    if not found:
-        return None
-    hour = int(found.group(1)) % 12 + (12 if found.group(3) == "PM" else 0)
-    now = datetime.now(EASTERN)
-    back = now.replace(hour=hour, minute=int(found.group(2)), second=0, microsecond=0)
-    return back if back > now else back + timedelta(days=1)
-
-
 def _server_error(text: str) -> bool:
     lowered = text.lower()
     return "error 5" in lowered or "something went wrong" in lowered
-
-
-def _normalized(value: str) -> str:
-    return "".join(ch for ch in value.upper() if ch.isalnum())
-
-
-def _looks_like_date(text: str) -> bool:
-    return len(text) == 10 and text[2] == "/" and text[5] == "/"
 
 
 def _pcp(text: str) -> tuple[str | None, str | None]:

@@ -1,0 +1,118 @@
+"""Random worklists drawn from the ground truth, each row with its expected outcome.
+
+The expectation is computed here, from the data set alone, independently of any flow:
+a member looked up by its full ID and date of birth is found; its coverage on the date
+of service decides active/inactive; an ID that exists nowhere is not found.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from tests.truth import member
+
+APPOINTMENTS = ["Appt Date", "Patient Last", "Patient First", "DOB", "Insurance", "Member ID"]
+CLAIMS = ["Claim #", "Patient Last", "Patient First", "DOB", "Payer", "Member ID"]
+DATES_OF_SERVICE = [date(2026, 12, 1), date(2026, 12, 2), date(2026, 12, 3)]
+
+
+def _us(iso: str) -> str:
+    d = date.fromisoformat(iso)
+    return f"{d.month:02d}/{d.day:02d}/{d.year}"
+
+
+def _active(m: dict[str, Any], dos: date) -> bool:
+    cov = m["coverage"]
+    return date.fromisoformat(cov["effective_date"]) <= dos and (
+        cov["termination_date"] is None or dos <= date.fromisoformat(cov["termination_date"])
+    )
+
+
+def _unique_members(gt: dict[str, Any], payers: set[str]) -> list[dict[str, Any]]:
+    """Members whose ID + DOB cannot be confused with a family member (no twins)."""
+    seen: dict[tuple[str, str], int] = {}
+    for m in gt["members"]:
+        seen[(m["member_id"], m["dob"])] = seen.get((m["member_id"], m["dob"]), 0) + 1
+    return [
+        m
+        for m in gt["members"]
+        if m["payer_id"] in payers and seen[(m["member_id"], m["dob"])] == 1
+    ]
+
+
+def eligibility_worklist(
+    gt: dict[str, Any], path: Path, n: int, payers: set[str], seed: int = 7
+) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    pairs = [(m, dos) for m in _unique_members(gt, payers) for dos in DATES_OF_SERVICE]
+    names = {p["payer_id"]: p["name"] for p in gt["payers"]}
+    known = {m["member_id"] for m in gt["members"]}
+    expected, rows = [], []
+    for i, (m, dos) in enumerate(rng.sample(pairs, n)):
+        missing = i % 15 == 14  # every 15th row: an ID the payer does not know
+        member_id = m["member_id"][:-4] + "9999" if missing else m["member_id"]
+        assert not missing or member_id not in known
+        rows.append(
+            [
+                _us(dos.isoformat()),
+                m["last_name"],
+                m["first_name"],
+                _us(m["dob"]),
+                names[m["payer_id"]],
+                member_id,
+            ]
+        )
+        expected.append(
+            {
+                "row": i + 2,
+                "outcome": "member_not_found" if missing else "result",
+                "member_key": None if missing else m["member_key"],
+                "coverage_active": None if missing else _active(m, dos),
+            }
+        )
+    _write(path, APPOINTMENTS, rows)
+    return expected
+
+
+def claim_worklist(
+    gt: dict[str, Any], path: Path, n: int, payers: set[str], seed: int = 11
+) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    pool = [c for c in gt["claims"] if c["payer_id"] in payers]
+    names = {p["payer_id"]: p["name"] for p in gt["payers"]}
+    expected, rows = [], []
+    spare = {payer: list(numbers) for payer, numbers in gt["not_on_file_claims"].items()}
+    for i, c in enumerate(rng.sample(pool, n)):
+        m = member(gt, c["member_key"])
+        missing = i % 15 == 14 and bool(spare[c["payer_id"]])
+        number = spare[c["payer_id"]].pop() if missing else c["claim_number"]
+        rows.append(
+            [
+                number,
+                m["last_name"],
+                m["first_name"],
+                _us(m["dob"]),
+                names[c["payer_id"]],
+                c["member_id"],
+            ]
+        )
+        expected.append(
+            {
+                "row": i + 2,
+                "outcome": "claim_not_found" if missing else "result",
+                "claim_number": None if missing else c["claim_number"],
+            }
+        )
+    _write(path, CLAIMS, rows)
+    return expected
+
+
+def _write(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
