@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from playwright.async_api import Frame, Locator, Page, Response
 
-from bots.codes import BenefitInfo, CoverageLevel, TimePeriod, YesNoUnknown
+from bots.codes import AdjustmentGroup, BenefitInfo, CoverageLevel, TimePeriod, YesNoUnknown
 from bots.errors import (
     AmbiguousMatch,
     AuthenticationError,
@@ -33,7 +32,6 @@ from bots.errors import (
 from bots.flow import LoginSecrets, PortalFlow, register
 from bots.models import (
     Adjustment,
-    AdjustmentGroup,
     Benefit,
     ClaimStatusQuery,
     ClaimStatusResult,
@@ -42,7 +40,16 @@ from bots.models import (
     ServiceLine,
     same_member_id,
 )
-from bots.pagekit import blank, date_range, money, number, percent, split_name, us_date
+from bots.pagekit import (
+    blank,
+    date_range,
+    money,
+    next_clock_time,
+    number,
+    percent,
+    split_name,
+    us_date,
+)
 
 PAYERS = {"DELTA": "Delta Prairie Health", "ELM": "Elmwood Benefit Trust"}
 SERVICES = {
@@ -86,18 +93,6 @@ STATUSES = {
     "PENDED - ADDITIONAL INFO REQUESTED FROM PROVIDER": ("P3", "21"),
     "PENDED - ADDITIONAL INFO REQUESTED FROM PATIENT": ("P4", "21"),
     "ACCEPTED": ("A2", "20"),
-}
-# The normalized status text payerbot reports for a category and code (portal-independent).
-STATUS_TEXT = {
-    ("F1", "65"): "Finalized - Paid",
-    ("F2", "85"): "Finalized - Denied",
-    ("F2", "88"): "Finalized - Denied",
-    ("F4", "1"): "Finalized - No payment",
-    ("P1", "20"): "Pending - In process",
-    ("P2", "41"): "Pending - Payer review",
-    ("P3", "21"): "Pending - Provider information requested",
-    ("P4", "21"): "Pending - Patient information requested",
-    ("A2", "20"): "Received - Accepted for processing",
 }
 ZONES = {
     "Eastern": "America/New_York",
@@ -160,44 +155,42 @@ class LegacyPortalFlow(PortalFlow):
 
     async def login(self, page: Page, secrets: LoginSecrets) -> None:
         frame = page.main_frame
-        await self._check(frame, await page.goto(f"{self.base_url}/login.aspx"))
-        await (await _control(frame, "User ID:")).fill(secrets.username)
-        await (await _control(frame, "Password:")).fill(secrets.password)
-        await self._navigate(frame, frame.get_by_role("button", name="Log In").click)
+        await self._navigate(frame, lambda: page.goto(f"{self.base_url}/login.aspx"))
+        await _fill(frame, {"User ID:": secrets.username, "Password:": secrets.password})
+        content = await self._navigate(frame, frame.get_by_role("button", name="Log In").click)
         for _step in range(3):  # security question, then password notice, then the frames
-            if page.url == f"{self.base_url}/default.aspx":
+            if self._at_home(page):
                 await self._frames(page)
                 return
-            content = await _read(frame)
             if "Security Question" in content["titles"]:
-                await self._answer(frame, secrets)
+                content = await self._answer(frame, secrets)
             elif "Password Expiration Notice" in content["titles"]:
                 later = frame.get_by_role("button", name="Remind Me Later", exact=True)
-                await self._navigate(frame, later.click)  # never change the password
+                content = await self._navigate(frame, later.click)  # never change the password
             else:
                 _refused(content["text"])
         raise LayoutChanged("the portal did not reach its home page after login")
 
-    async def _answer(self, frame: Frame, secrets: LoginSecrets) -> None:
-        question = (await (await _control(frame, "Question:", "")).inner_text()).strip()
+    async def _answer(self, frame: Frame, secrets: LoginSecrets) -> dict[str, Any]:
+        question = (await _cell_after(frame, "Question:").inner_text()).strip()
         answer = secrets.answer(question)
         if answer is None:
             raise AuthenticationError(
                 f"the portal asks the security question {question!r} and no answer is "
                 "configured for it (security_answers)"
             )
-        await (await _control(frame, "Answer:")).fill(answer)
+        await _fill(frame, {"Answer:": answer})
         remember = frame.locator(
             "xpath=//td[contains(normalize-space(.), 'Remember this computer')]"
             "/input[@type='checkbox']"
         )
         if await remember.count() == 1:  # a known computer is not asked again
             await remember.check()
-        await self._navigate(frame, frame.get_by_role("button", name="Continue").click)
+        return await self._navigate(frame, frame.get_by_role("button", name="Continue").click)
 
     async def is_logged_in(self, page: Page) -> bool:
         main, menu = page.frame(name="main"), page.frame(name="menu")
-        if page.url != f"{self.base_url}/default.aspx" or main is None or menu is None:
+        if not self._at_home(page) or main is None or menu is None:
             return False
         if TIMED_OUT in await _text(main):
             return False
@@ -207,21 +200,23 @@ class LegacyPortalFlow(PortalFlow):
 
     async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
         main = await self._open(page, "Eligibility Inquiry")
-        await _choose_payer(main, query.payer_id)
-        await (await _control(main, "Subscriber ID:")).fill(query.member_id)
-        await (await _control(main, "Patient Last Name:")).fill(query.last_name or "")
-        await (await _control(main, "Patient DOB (MMDDYYYY):")).fill(query.dob.strftime("%m%d%Y"))
-        dos = query.date_of_service.strftime("%m/%d/%Y")
-        await (await _control(main, "Date of Service:")).fill(dos)
-        await self._navigate(main, main.get_by_role("button", name="Submit Inquiry").click)
-        content = await _read(main)
+        await _fill(
+            main,
+            {
+                "Payer:": _payer_name(query.payer_id),
+                "Subscriber ID:": query.member_id,
+                "Patient Last Name:": query.last_name or "",
+                "Patient DOB (MMDDYYYY):": query.dob.strftime("%m%d%Y"),
+                "Date of Service:": query.date_of_service.strftime("%m/%d/%Y"),
+            },
+        )
+        submit = main.get_by_role("button", name="Submit Inquiry")
+        content = await self._navigate(main, submit.click)
         if "Eligibility and Benefits" not in content["titles"]:
             _eligibility_refusal(content)
             rows = _records(content, {"Patient Name", "Member ID", "Date of Birth"})
-            await self._navigate(
-                main, main.get_by_role("link", name="Select").nth(_pick(rows, query)).click
-            )
-            content = await _read(main)
+            pick = main.get_by_role("link", name="Select").nth(_pick(rows, query))
+            content = await self._navigate(main, pick.click)
             if "Eligibility and Benefits" not in content["titles"]:
                 raise LayoutChanged("the portal did not show the patient picked")
         return self._eligibility_result(content, query)
@@ -271,25 +266,21 @@ class LegacyPortalFlow(PortalFlow):
 
     async def claim_status(self, page: Page, query: ClaimStatusQuery) -> ClaimStatusResult:
         main = await self._open(page, "Claim Inquiry")
-        await _choose_payer(main, query.payer_id)
+        search = {"Payer:": _payer_name(query.payer_id)}
         number = query.claim_number or query.patient_account_number
         if number:
-            await (await _control(main, "Claim Number (ICN):")).fill(number)
+            search["Claim Number (ICN):"] = number
         elif query.member_id:
-            await (await _control(main, "Subscriber ID:")).fill(query.member_id)
-            for caption, day in (
-                ("DOS From (MMDDYYYY):", query.dos_from),
-                ("DOS To (MMDDYYYY):", query.dos_to),
-            ):
-                await (await _control(main, caption)).fill(day.strftime("%m%d%Y") if day else "")
+            search["Subscriber ID:"] = query.member_id
+            search["DOS From (MMDDYYYY):"] = _mmddyyyy(query.dos_from)
+            search["DOS To (MMDDYYYY):"] = _mmddyyyy(query.dos_to)
         else:
             raise AmbiguousMatch("a claim search needs a claim number or a member ID")
-        await self._navigate(main, main.get_by_role("button", name="Search").click)
-        content = await _read(main)
+        await _fill(main, search)
+        content = await self._navigate(main, main.get_by_role("button", name="Search").click)
         if "Claim Search Results" in content["titles"]:
             href = await self._walk_results(main, content, query)
-            await self._navigate(main, lambda: main.goto(href))
-            content = await _read(main)
+            content = await self._navigate(main, lambda: main.goto(href))
         elif "Claim Detail" not in content["titles"]:
             _claim_refusal(content)
         if "Claim Detail" not in content["titles"]:
@@ -309,8 +300,7 @@ class LegacyPortalFlow(PortalFlow):
             following = main.get_by_role("link", name="Next >", exact=True)
             if len(fits) > 1 or not await following.count():
                 break
-            await self._navigate(main, following.click)
-            content = await _read(main)
+            content = await self._navigate(main, following.click)
         if not fits:
             raise ClaimNotFound("no claim in the results fits the member, dates and amount")
         if len(fits) > 1 or not fits[0]:
@@ -332,7 +322,8 @@ class LegacyPortalFlow(PortalFlow):
             raise PatientMismatch(
                 "the claim belongs to a member whose ID or date of birth differs from the worklist"
             )
-        category, code = _word(STATUSES, _req(fields, "Claim Status"), "claim status")
+        status = _req(fields, "Claim Status")
+        category, code = _word(STATUSES, status, "claim status")
         first, last = split_name(_req(fields, "Patient Name"))
         dos_from, dos_to = date_range(_req(fields, "Dates of Service"))
         trace = _req(fields, "Check/EFT #")
@@ -351,7 +342,7 @@ class LegacyPortalFlow(PortalFlow):
             dos_to=dos_to,
             category=category,
             status_code=code,
-            status_text=STATUS_TEXT[(category, code)],
+            status_text=status,
             billed=money(_req(fields, "Total Billed")),
             allowed=money(_req(fields, "Allowed Amount")),
             paid=money(_req(fields, "Paid Amount")),
@@ -367,17 +358,19 @@ class LegacyPortalFlow(PortalFlow):
 
     # --- frames, navigation, error pages ----------------------------------------------------
 
+    def _at_home(self, page: Page) -> bool:
+        return page.url.partition("?")[0] == f"{self.base_url}/default.aspx"
+
     async def _frames(self, page: Page) -> tuple[Frame, Frame]:
         """The main and menu frames of a live session, or the reason there are none."""
         main, menu = page.frame(name="main"), page.frame(name="menu")
         if main is None or menu is None:
-            await self._check(page.main_frame, None)
+            await self._check(await _text(page.main_frame), None)
             raise SessionExpired("the portal is not showing its frames (logged out)")
-        for frame in (menu, main):
-            await self._check(frame, None)
         if not await menu.get_by_role("link", name="Log Off").count():
+            await self._check(await _text(menu), None)  # an error page in the menu says why
             raise LayoutChanged("the portal's menu frame has no Log Off link")
-        return main, menu
+        return main, menu  # what main shows now is never read: it is loaded afresh
 
     async def _open(self, page: Page, link_name: str) -> Frame:
         """Load a search form fresh into the main frame from the menu frame."""
@@ -388,16 +381,19 @@ class LegacyPortalFlow(PortalFlow):
         await self._navigate(main, link.click)
         return main
 
-    async def _navigate(self, frame: Frame, action: Callable[[], Awaitable[Any]]) -> None:
-        """Do something that loads a new page into ``frame``; classify error pages."""
+    async def _navigate(self, frame: Frame, action: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+        """Do something that loads a new page into ``frame``; classify error pages; return
+        what the new page shows (see _READ)."""
         async with frame.expect_navigation() as navigation:
             await action()
-        await self._check(frame, await navigation.value)
+        response = await navigation.value
+        content = await _read(frame)
+        await self._check(content["text"], response)
+        return content
 
-    async def _check(self, frame: Frame, response: Response | None) -> None:
+    async def _check(self, text: str, response: Response | None) -> None:
         """Turn the portal's error pages (by status or by text) into errors."""
         status = response.status if response is not None else 200
-        text = await _text(frame)
         if status == 503 or MAINTENANCE in text:
             raise PortalMaintenance(
                 "the portal is in its scheduled maintenance window", until=maintenance_until(text)
@@ -416,17 +412,11 @@ class LegacyPortalFlow(PortalFlow):
             raise LayoutChanged(f"the portal answered HTTP {status} for a page the flow uses")
 
 
-def maintenance_until(text: str, now: datetime | None = None) -> datetime | None:
-    """'... Please try again after 5:00 AM.' with a US zone word -> the next such moment."""
-    found = re.search(r"after (\d{1,2}):(\d{2}) ?([AP]M)", text)
-    zone = next((ZoneInfo(z) for word, z in ZONES.items() if f"{word}." in text), None)
-    zone = zone or next((ZoneInfo(z) for word, z in ZONES.items() if word in text), None)
-    if found is None or zone is None:
-        return None
-    hour = int(found[1]) % 12 + (12 if found[3] == "PM" else 0)
-    local = (now or datetime.now(UTC)).astimezone(zone)
-    until = local.replace(hour=hour, minute=int(found[2]), second=0, microsecond=0)
-    return until if until > local else until + timedelta(days=1)
+def maintenance_until(text: str) -> datetime | None:
+    """'... 5:00 AM Central. Please try again after 5:00 AM.' -> the next 5:00 AM Central."""
+    zone = next((z for word, z in ZONES.items() if f" {word}." in text), None)
+    back_at = text.partition("try again after")[2]
+    return next_clock_time(back_at, zone) if zone and back_at else None
 
 
 def _retry_after(header: str | None, text: str) -> float | None:
@@ -446,22 +436,48 @@ async def _read(frame: Frame) -> dict[str, Any]:
     return content
 
 
-async def _control(frame: Frame, caption: str, kind: str = "input, select") -> Locator:
-    """The form control in the cell after the one captioned ``caption`` (no labels here)."""
-    cell = frame.locator(f"xpath=//td[normalize-space(.)='{caption}']/following-sibling::td[1]")
-    found = cell.locator(kind) if kind else cell
-    if await found.count() != 1:
-        raise LayoutChanged(f"the page has no field captioned {caption!r}")
-    return found
+_PROBE = """
+(captions) => captions.map((caption) => {
+  const cells = Array.from(document.querySelectorAll('td'))
+    .filter((td) => td.innerText.trim() === caption);
+  const next = cells.length === 1 ? cells[0].nextElementSibling : null;
+  const controls = next ? next.querySelectorAll('input, select') : [];
+  if (controls.length !== 1) return null;
+  const c = controls[0];
+  return c.tagName === 'SELECT' ? Array.from(c.options).map((o) => o.text.trim()) : [];
+})
+"""
 
 
-async def _choose_payer(frame: Frame, payer_id: str) -> None:
-    select = await _control(frame, "Payer:", "select")
-    offered = [o.strip() for o in await select.locator("option").all_inner_texts()]
-    name = PAYERS.get(payer_id)
-    if name is None or name not in offered:
-        raise LayoutChanged("the portal's payer list does not offer this payer")
-    await select.select_option(label=name)
+def _cell_after(frame: Frame, caption: str) -> Locator:
+    return frame.locator(f"xpath=//td[normalize-space(.)='{caption}']/following-sibling::td[1]")
+
+
+async def _fill(frame: Frame, values: dict[str, str]) -> None:
+    """Fill a form whose fields are known only by the caption in the cell before them
+    (no labels, no ids); a select takes the option shown. Every caption is checked first."""
+    found: list[list[str] | None] = await frame.evaluate(_PROBE, list(values))
+    for (caption, value), options in zip(values.items(), found, strict=True):
+        if options is None:
+            raise LayoutChanged(f"the page has no field captioned {caption!r}")
+        if options and value not in options:
+            raise LayoutChanged(f"the {caption!r} list does not offer the value wanted")
+    for (caption, value), options in zip(values.items(), found, strict=True):
+        control = _cell_after(frame, caption).locator("input, select")
+        if options:
+            await control.select_option(label=value)
+        else:
+            await control.fill(value)
+
+
+def _payer_name(payer_id: str) -> str:
+    if payer_id not in PAYERS:
+        raise LayoutChanged("the portal does not serve this payer")
+    return PAYERS[payer_id]
+
+
+def _mmddyyyy(day: date | None) -> str:
+    return day.strftime("%m%d%Y") if day else ""
 
 
 def _refused(text: str) -> None:
@@ -550,7 +566,8 @@ def _table(content: dict[str, Any], columns: set[str]) -> dict[str, Any]:
     found = [t for t in content["tables"] if columns <= set(t["headers"])]
     if len(found) != 1:
         raise LayoutChanged(f"the page has {len(found)} tables with columns {sorted(columns)}")
-    return found[0]
+    table: dict[str, Any] = found[0]
+    return table
 
 
 def _records(content: dict[str, Any], columns: set[str]) -> list[dict[str, str]]:
@@ -577,10 +594,9 @@ def _benefit(rec: dict[str, str]) -> Benefit:
 
 
 def _claim_fits(rec: dict[str, str], query: ClaimStatusQuery) -> bool:
-    number = query.claim_number or query.patient_account_number
-    if number:
-        return rec["Claim Number"].upper() == number.strip().upper()
-    if not query.member_id or not _same_id(rec["Member ID"], query.member_id):
+    if query.claim_number:
+        return rec["Claim Number"].upper() == query.claim_number.strip().upper()
+    if query.member_id and not _same_id(rec["Member ID"], query.member_id):
         return False
     dos_from, dos_to = date_range(rec["Dates of Service"])
     if (query.dos_from and dos_from < query.dos_from) or (query.dos_to and dos_to > query.dos_to):
