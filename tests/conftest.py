@@ -64,8 +64,10 @@ class Portal:
 
 @pytest.fixture(scope="session")
 def mock_portals() -> Iterator[dict[str, Portal]]:
+    """Every configured mock portal, in one process, on free ports."""
     settings = load_settings()
-    started = fixture_portals.start(settings, {"payerhub": 0})
+    names = [fixture for fixture, _ in fixture_portals.wanted(settings).values()]
+    started = fixture_portals.start(settings, dict.fromkeys(names, 0))
     try:
         yield {name: Portal(name, url) for name, url in started.urls.items()}
     finally:
@@ -84,13 +86,22 @@ def ground_truth(mock_portals: dict[str, Portal]) -> dict[str, Any]:
     return mock_portals["payerhub"].admin("GET", "ground-truth")
 
 
+def portal_env(portals: dict[str, Portal], data_dir: Path) -> dict[str, str]:
+    """Variables pointing payerbot at a data folder and at the session's mock portals."""
+    values = {"PAYERBOT_DATA_DIR": str(data_dir)}
+    for name, portal in portals.items():
+        values[f"PAYERBOT_PORTALS__{name.upper()}__BASE_URL"] = portal.url
+    return values
+
+
 @pytest.fixture
-def env(tmp_path: Path, hub: Portal, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Environment pointing payerbot at a fresh data folder and the session's mock portal."""
-    values = {
-        "PAYERBOT_DATA_DIR": str(tmp_path / "var"),
-        "PAYERBOT_PORTALS__PAYERHUB__BASE_URL": hub.url,
-    }
+def env(
+    tmp_path: Path, hub: Portal, mock_portals: dict[str, Portal], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Environment pointing payerbot at a fresh data folder and the session's mock portals."""
+    for portal in mock_portals.values():
+        portal.reset()
+    values = portal_env(mock_portals, tmp_path / "var")
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return {**os.environ, **values}
@@ -99,7 +110,8 @@ def env(tmp_path: Path, hub: Portal, monkeypatch: pytest.MonkeyPatch) -> dict[st
 @pytest.fixture
 def settings(env: dict[str, str]) -> Settings:
     settings = load_settings()
-    fixture_portals.provision_credentials(settings, "payerhub")
+    for portal_id in fixture_portals.wanted(settings):
+        fixture_portals.provision_credentials(settings, portal_id)
     return settings
 
 

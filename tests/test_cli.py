@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import httpx
+import pytest
 
 from tests.conftest import SAMPLES
 
@@ -40,8 +41,15 @@ def test_portals_data_prints_the_ground_truth(env, ground_truth):
 
 
 def test_portals_serve_runs_in_the_foreground_until_interrupted(env, tmp_path):
-    port = free_port()
-    serve_env = {**env, "PAYERBOT_PORTALS__PAYERHUB__BASE_URL": f"http://127.0.0.1:{port}"}
+    base = free_port()
+    names = ["payerhub", "legacyportal", "medicaidportal"]  # consecutive ports, as configured
+    serve_env = {
+        **env,
+        **{
+            f"PAYERBOT_PORTALS__{n.upper()}__BASE_URL": f"http://127.0.0.1:{base + i}"
+            for i, n in enumerate(names)
+        },
+    }
     proc = subprocess.Popen(
         [".venv/bin/payerbot", "portals", "serve", "--latency-ms", "5"],
         env=serve_env,
@@ -50,9 +58,10 @@ def test_portals_serve_runs_in_the_foreground_until_interrupted(env, tmp_path):
         text=True,
     )
     try:
-        line = proc.stdout.readline()
-        assert line.split() == ["payerhub", f"http://127.0.0.1:{port}"]
-        assert httpx.get(f"http://127.0.0.1:{port}/__admin/knobs").json()["latency_ms"] == 5
+        lines = [proc.stdout.readline().split() for _ in names]
+        assert lines == [[n, f"http://127.0.0.1:{base + i}"] for i, n in enumerate(names)]
+        for i in range(len(names)):
+            assert httpx.get(f"http://127.0.0.1:{base + i}/__admin/knobs").json()["latency_ms"] == 5
         secrets = tmp_path / "var" / "secrets" / "payerhub" / "main"
         assert sorted(p.name for p in secrets.iterdir()) == ["password", "totp_seed", "username"]
         assert oct(secrets.stat().st_mode & 0o777) == "0o700"
@@ -61,11 +70,9 @@ def test_portals_serve_runs_in_the_foreground_until_interrupted(env, tmp_path):
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
     time.sleep(0.2)
-    try:
-        httpx.get(f"http://127.0.0.1:{port}/__admin/health", timeout=1)
-        raise AssertionError("the mock portal still answers after Ctrl-C")
-    except httpx.ConnectError:
-        pass
+    for i in range(len(names)):
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{base + i}/__admin/health", timeout=1)
 
 
 def test_runs_list_json_and_a_bad_worklist_row_is_reported_not_fatal(env, tmp_path):

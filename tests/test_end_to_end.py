@@ -18,7 +18,7 @@ from openpyxl import load_workbook
 
 from bots.settings import load_settings
 from bots.store import Store
-from tests.conftest import SAMPLES, Portal
+from tests.conftest import SAMPLES, Portal, portal_env
 from tests.truth import (
     _subset_payload,
     contains_word,
@@ -59,18 +59,14 @@ def batches(
 ) -> dict[str, Any]:
     import os
 
-    hub = mock_portals["payerhub"]
     data_dir = tmp_path_factory.mktemp("e2e") / "var"
-    env = {
-        **os.environ,
-        "PAYERBOT_DATA_DIR": str(data_dir),
-        "PAYERBOT_PORTALS__PAYERHUB__BASE_URL": hub.url,
-    }
+    env = {**os.environ, **portal_env(mock_portals, data_dir)}
     out: dict[str, Any] = {"data_dir": data_dir, "env": env}
     for kind, name in (("eligibility", "appointments.csv"), ("claim-status", "open_claims.csv")):
-        hub.reset()
+        for portal in mock_portals.values():
+            portal.reset()
         proc = payerbot("run", kind, "--worklist", str(SAMPLES / name), env=env)
-        counters = hub.counters()
+        counters = {name: portal.counters() for name, portal in mock_portals.items()}
         os.environ["PAYERBOT_DATA_DIR"], saved = str(data_dir), os.environ.get("PAYERBOT_DATA_DIR")
         try:
             store = Store(load_settings().store_url)
@@ -102,12 +98,16 @@ def test_batch_exits_cleanly_and_prints_a_summary(batches, kind):
 
 
 @pytest.mark.parametrize("kind", ["eligibility", "claim-status"])
-def test_exactly_one_login_per_account_per_run_and_no_writes(batches, kind):
-    counters = batches[kind].counters
-    accounts = load_settings().portals["payerhub"].accounts
-    assert counters["logins"] == {f"clinic.{a}": 1 for a in accounts}, counters
-    assert not counters["failed_logins"] or not any(counters["failed_logins"].values())
-    assert counters["writes"] == 0
+def test_exactly_one_login_per_account_per_run_and_no_writes(batches, kind, ground_truth):
+    settings = load_settings()
+    assert set(batches[kind].counters) == {"payerhub", "legacyportal", "medicaidportal"}
+    for portal, counters in batches[kind].counters.items():
+        users = {a["account"]: a["username"] for a in ground_truth["accounts"][portal]}
+        cfg = settings.portals[portal]
+        used = cfg.accounts[: cfg.max_sessions]
+        assert counters["logins"] == {users[a]: 1 for a in used}, (portal, counters["logins"])
+        assert not any(counters["failed_logins"].values()), portal
+        assert counters["writes"] == 0, portal
 
 
 def test_every_eligibility_field_equals_ground_truth(batches, ground_truth):
@@ -181,13 +181,16 @@ def test_run_log_is_json_lines_without_phi(batches, kind, ground_truth):
     records = [json.loads(line) for line in log_path.read_text().splitlines()]
     assert any(r["event"] == "browser.start" and r.get("version") for r in records)
     items = [r for r in records if r["event"] == "item.done"]
-    assert items and all(
-        r["run_id"] == batch.run["id"] and r["portal"] == "payerhub" and r["item_id"] for r in items
-    )
+    assert items and all(r["run_id"] == batch.run["id"] and r["item_id"] for r in items)
+    assert {r["portal"] for r in items} == {"payerhub", "legacyportal", "medicaidportal"}
     text = log_path.read_text().upper()
     leaked = [s for s in phi_strings(ground_truth, batch.worklist) if contains_word(text, s)]
     assert not leaked, f"{len(leaked)} PHI values in the run log"
     secrets = [
-        a[k] for a in ground_truth["accounts"]["payerhub"] for k in ("password", "totp_seed")
+        a[k]
+        for accounts in ground_truth["accounts"].values()
+        for a in accounts
+        for k in ("password", "totp_seed")
+        if k in a
     ]
     assert not any(s.upper() in text for s in secrets)

@@ -30,7 +30,11 @@ CLASSIFIED = {
 }
 
 
-SESSIONS = {"payerhub": 4, "legacyportal": 4, "medicaidportal": 2}  # the night's fleet, not the demo's
+SESSIONS = {
+    "payerhub": 4,
+    "legacyportal": 4,
+    "medicaidportal": 2,
+}  # the night's fleet, not the demo's
 ACCOUNTS = ["main", "second", "third", "fourth"]
 
 

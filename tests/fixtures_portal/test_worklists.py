@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from payerhub.search import HubData
-from portalkit.data import CHECK_DATE, is_active, payers_on
+from portalkit.data import CHECK_DATE, is_active
 from portalkit.worklists import OUT_DIR, render
 
 
@@ -17,7 +17,9 @@ def _iso(us: str) -> str:
 
 
 def _payer(text: str) -> str:
-    return next(p for p in ("ACME", "BLUESTEM", "CARDINAL") if text.upper().startswith(p))
+    from portalkit.worklists import INSURANCE_NAMES
+
+    return next(p for p, names in INSURANCE_NAMES.items() if text in names)
 
 
 def _read(name: str) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
@@ -35,8 +37,8 @@ def test_committed_worklists_are_up_to_date(dataset: dict[str, Any]) -> None:
 
 def test_appointments_expectations_hold(dataset: dict[str, Any]) -> None:
     rows, expected = _read("appointments")
-    assert 35 <= len(rows) <= 45
-    hub = HubData(dataset, payers_on("payerhub"))
+    assert 50 <= len(rows) <= 70
+    hub = HubData(dataset, [p["payer_id"] for p in dataset["payers"]])  # search rules over all
     by_key = {m["member_key"]: m for m in dataset["members"]}
     outcomes: dict[str, int] = {}
     for row, truth in zip(rows, expected, strict=True):
@@ -57,7 +59,7 @@ def test_appointments_expectations_hold(dataset: dict[str, Any]) -> None:
             else:
                 assert kind == "candidates"
                 assert sum(1 for m in found if m["dob"] == _iso(row["DOB"])) >= 2
-    assert outcomes["member_not_found"] == 3 and outcomes["patient_mismatch"] == 3
+    assert outcomes["member_not_found"] == 6 and outcomes["patient_mismatch"] == 3
     inactive = sum(1 for e in expected if e["coverage_active"] is False)
     assert inactive >= 6
     assert any(r["Member ID"].startswith("00") for r in rows)
@@ -67,8 +69,8 @@ def test_appointments_expectations_hold(dataset: dict[str, Any]) -> None:
 
 def test_open_claims_expectations_hold(dataset: dict[str, Any]) -> None:
     rows, expected = _read("open_claims")
-    assert 35 <= len(rows) <= 45
-    hub = HubData(dataset, payers_on("payerhub"))
+    assert 50 <= len(rows) <= 70
+    hub = HubData(dataset, [p["payer_id"] for p in dataset["payers"]])  # search rules over all
     claims = {c["claim_number"]: c for c in dataset["claims"]}
     seen: set[str] = set()
     for row, truth in zip(rows, expected, strict=True):
