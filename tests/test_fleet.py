@@ -1,0 +1,75 @@
+"""Engine behaviour the portal fleet needs, through the Runner against the real mock portals:
+a CAPTCHA stops a portal (and only that portal), and files a portal hands over are kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
+from bots.runner import Runner
+from bots.store import Store
+from tests.conftest import run_async
+
+pytestmark = pytest.mark.browser
+
+
+def members(gt, payer, n):
+    return [
+        m
+        for m in gt["members"]
+        if m["payer_id"] == payer and m["coverage"]["termination_date"] is None
+    ][:n]
+
+
+def test_a_captcha_stops_that_portal_for_a_person_and_the_others_carry_on(
+    settings, mock_portals, ground_truth
+):
+    mock_portals["medicaidportal"].knobs(captcha_after_per_minute=4)
+    rows = [
+        (
+            None,
+            EligibilityQuery(
+                payer_id=m["payer_id"],
+                member_id=m["member_id"],
+                dob=m["dob"],
+                date_of_service="2026-12-01",
+            ),
+        )
+        for m in members(ground_truth, "STATEMCD", 6) + members(ground_truth, "DELTA", 3)
+    ]
+    store = Store(settings.store_url, settings.queue)
+    summary = run_async(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
+    outcomes = store.run_outcomes(summary.run_id)
+    store.close()
+    medicaid = [o for o in outcomes if o["portal"] == "medicaidportal"]
+    legacy = [o for o in outcomes if o["portal"] == "legacyportal"]
+    assert "medicaidportal" in summary.stopped_portals and not summary.ok
+    assert any(o["last_error_code"] == "portal_blocked" and o["evidence_path"] for o in medicaid)
+    assert all(o["state"] in ("succeeded", "system_failed") for o in medicaid)
+    blocked = [o for o in medicaid if o["state"] == "system_failed"]
+    assert blocked and all(o["last_error_code"] == "portal_blocked" for o in blocked)
+    assert all(o["attempts"] <= 1 for o in blocked), "never retried into the CAPTCHA"
+    assert [o["state"] for o in legacy] == ["succeeded"] * 3
+    assert mock_portals["medicaidportal"].counters()["captcha_submissions"] == 0
+
+
+def test_the_claim_pdf_a_portal_hands_over_is_kept_as_evidence(
+    settings, mock_portals, ground_truth
+):
+    claim = next(
+        c
+        for c in ground_truth["claims"]
+        if c["payer_id"] == "STATEMCD" and c["status"]["category"] == "F2"
+    )
+    rows = [(None, ClaimStatusQuery(payer_id="STATEMCD", claim_number=claim["claim_number"]))]
+    store = Store(settings.store_url, settings.queue)
+    summary = run_async(Runner(settings, store).run(LookupKind.CLAIM_STATUS, rows))
+    (item,) = store.run_outcomes(summary.run_id)
+    store.close()
+    assert item["state"] == "succeeded", item["last_error_code"]
+    (attachment,) = item["payload"]["attachments"]
+    path = settings.data_dir / "evidence" / summary.run_id / f"item-{item['id']}-try1.file1.pdf"
+    assert attachment["path"] == str(path) and attachment["media_type"] == "application/pdf"
+    assert path.read_bytes().startswith(b"%PDF")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert claim["claim_number"] not in path.name  # evidence names carry no PHI
