@@ -33,23 +33,13 @@ log = get_logger("payerbot.fixtures")
 def serve_command(
     settings: Settings, portals: dict[str, int], extra: Sequence[str] = ()
 ) -> list[str]:
-    """The command line that serves the named fixture portals.
-
-    serve.py takes the port of the first portal and counts up from it (0: free ports).
-    """
+    """The command line that serves the named fixture portals, each on its port (0: any)."""
     script = settings.fixtures_dir / "serve.py"
     if not script.is_file():
         raise ConfigurationError(f"mock portals not found: {script}")
     cmd = [sys.executable, str(script)]
-    for name in portals:
-        cmd += ["--portal", name]
-    ports = list(portals.values())
-    if ports:
-        if ports[0] and ports != list(range(ports[0], ports[0] + len(ports))):
-            raise ConfigurationError(
-                "local mock portals must use consecutive ports in config/portals.toml"
-            )
-        cmd += ["--port", str(ports[0])]
+    for name, port in portals.items():
+        cmd += ["--portal", f"{name}={port}"]
     return [*cmd, *extra]
 
 

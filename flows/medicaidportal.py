@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal, NoReturn
-from zoneinfo import ZoneInfo
 
 from playwright.async_api import Download, Locator, Page
 from pypdf import PdfReader
@@ -54,15 +53,18 @@ from bots.pagekit import (
     blank,
     date_range,
     money,
+    next_clock_time,
     number,
     read_definitions,
     read_tables,
+    require_all,
+    require_headers,
     split_name,
     table_records,
     us_date,
 )
 
-EASTERN = ZoneInfo("America/New_York")
+EASTERN = "America/New_York"  # the portal's times ("until 6:00 AM Eastern")
 DOWNLOAD_SECONDS = 30.0  # a deadline for the PDF to start, not a pause
 
 # The portal's words -> payerbot's codes. An unknown word is a LayoutChanged, never a guess.
@@ -90,52 +92,27 @@ PERIODS = {
     "Visit": TimePeriod.VISIT,
 }
 PRIOR_AUTH = {"Yes": YesNoUnknown.YES, "No": YesNoUnknown.NO, "Unknown": YesNoUnknown.UNKNOWN}
+SIGNED_OUT = ("Session Ended", "Provider Login", "Terms of Use")  # page headings
 STATUS_WORDS = {"Finalized": "F", "Pending": "P", "Received": "A"}  # first word -> 507 letter
 PAYMENT: dict[str, Literal["CHK", "ACH"]] = {"Check": "CHK", "EFT": "ACH"}
 SERVICE_CODES = {name: code for code, name in SERVICE_TYPES.items()}
 
-RECIPIENT_FIELDS = (
-    "Recipient Name",
-    "Case Relationship",
-    "Dates of Service",
-    "Other Insurance (TPL)",
-    "Primary Care Provider",
-)
-SEGMENT_COLUMNS = (
-    "Program",
-    "Benefit Plan",
-    "Plan Code",
-    "Delivery System",
-    "Aid Category",
-    "Begin Date",
-    "End Date",
-    "Status",
-)
+# What the flow reads, by label or column: a renamed one must fail loudly, not read as blank.
+# fmt: off
+RECIPIENT_FIELDS = ("Recipient Name", "Case Relationship", "Dates of Service",
+                    "Other Insurance (TPL)", "Primary Care Provider")
+SEGMENT_COLUMNS = ("Program", "Benefit Plan", "Plan Code", "Delivery System", "Aid Category",
+                   "Begin Date", "End Date", "Status")
 COPAY_COLUMNS = ("Service Type", "Benefit", "Network", "Level", "Copay/Coinsurance", "PA Required")
-LIMIT_COLUMNS = (
-    *COPAY_COLUMNS[:4],
-    *("Period", "Annual Limit", "Met", "Remaining", "PA Required"),
-)
-CLAIM_FIELDS = (
-    "ICN",
-    "Patient Account #",
-    "Claim Status",
-    "Claim Status Category",
-    "Claim Status Code",
-    "From Date of Service",
-    "To Date of Service",
-    "Date Received",
-    "Date Adjudicated",
-    "Recipient Name",
-    "Total Billed",
-    "Total Allowed",
-    "Total Paid",
-    "Recipient Liability",
-    "Payment Method",
-    "Check/EFT Number",
-    "Payment Date",
-)
-CLAIM_LIST_COLUMNS = ("ICN", "From DOS", "To DOS", "Billed", "Patient Account #")
+LIMIT_COLUMNS = ("Service Type", "Benefit", "Network", "Level", "Period", "Annual Limit", "Met",
+                 "Remaining", "PA Required")
+CLAIM_FIELDS = ("ICN", "Patient Account #", "Claim Status", "Claim Status Category",
+                "Claim Status Code", "From Date of Service", "To Date of Service", "Date Received",
+                "Date Adjudicated", "Recipient Name", "Total Billed", "Total Allowed", "Total Paid",
+                "Recipient Liability", "Payment Method", "Check/EFT Number", "Payment Date")
+CLAIM_LIST_COLUMNS = ("ICN", "Patient Account #", "Recipient Name", "From DOS", "To DOS",
+                      "Billed", "Status")
+# fmt: on
 PDF_LINE_HEADER = ["LN", "DOS", "PROC", "MODS", "UNITS", "BILLED", "ALLOWED", "PAID"]
 PDF_ADJUSTMENT_HEADER = ["LN", "GROUP", "CARC", "RARC", "AMOUNT", "DESCRIPTION"]
 
@@ -171,9 +148,15 @@ class MedicaidPortalFlow(PortalFlow):
         await self._submit(page, accept, "Provider Home")
 
     async def is_logged_in(self, page: Page) -> bool:
+        """Read from the page on screen, without a request (each one counts toward the rate
+        limit). Error pages (429, maintenance) have no menu: they count as still logged in,
+        and a session that did end shows up as SessionExpired on the next page."""
         if not page.url.startswith(self.base_url):
             return False
-        return await page.get_by_role("button", name="Log Out", exact=True).count() > 0
+        if await page.get_by_role("button", name="Log Out", exact=True).count():
+            return True
+        heading: str = (await page.evaluate(_PAGE))["h1"]
+        return heading not in SIGNED_OUT
 
     # --- eligibility ------------------------------------------------------------------------
 
@@ -266,7 +249,7 @@ class MedicaidPortalFlow(PortalFlow):
         if not await results.count():
             await _raise_for_alert(page, ClaimNotFound)
         tables = {t["heading"]: t for t in await read_tables(results)}
-        rows = _records(tables, "Claims", CLAIM_LIST_COLUMNS, exact=False)
+        rows = _records(tables, "Claims", CLAIM_LIST_COLUMNS)
         fits = [r["ICN"] for r in rows if _claim_fits(r, query)]
         if not fits:
             raise ClaimNotFound("no claim on file matches the ICN or the service dates")
@@ -395,7 +378,8 @@ class MedicaidPortalFlow(PortalFlow):
             raise PortalBlocked("the Medicaid portal shows a CAPTCHA (Security Check)")
         if heading == "Scheduled Maintenance":
             raise PortalMaintenance(
-                "the Medicaid portal is down for scheduled maintenance", until=_back_at(text)
+                "the Medicaid portal is down for scheduled maintenance",
+                until=next_clock_time(text, EASTERN),
             )
         if heading == "Too Many Requests":
             wait = re.search(r"wait (\d+) seconds", text)
@@ -405,7 +389,7 @@ class MedicaidPortalFlow(PortalFlow):
             )
         if heading == "System Error":
             raise PortalUnavailable("the Medicaid portal answered with a server error")
-        if heading in ("Session Ended", "Provider Login", "Terms of Use"):
+        if heading in SIGNED_OUT:
             raise SessionExpired("the Medicaid portal ended the session")
         raise LayoutChanged("the Medicaid portal showed a page the flow does not know")
 
@@ -423,10 +407,10 @@ async def _labelled(root: Page | Locator, *labels: str) -> Locator:
 
 
 async def _type_date(field: Locator, value: date) -> None:
-    """The mask refuses fill(): type the digits key by key, then check what it shows."""
-    text = value.strftime("%m/%d/%Y")
-    await field.press_sequentially(text)
-    if await field.input_value() != text:
+    """The mask refuses fill(): type the digits key by key (it adds the slashes itself),
+    then check that it shows the date."""
+    await field.press_sequentially(value.strftime("%m%d%Y"))
+    if await field.input_value() != value.strftime("%m/%d/%Y"):
         raise LayoutChanged("the masked date field did not take the date typed into it")
 
 
@@ -437,8 +421,9 @@ async def _raise_for_alert(page: Page, not_found: type[MemberNotFound | ClaimNot
         raise MemberNotFound("the portal found no recipient with this ID and date of birth")
     if text.startswith("No claims found"):
         raise ClaimNotFound("the portal found no claim for the search")
-    if "must be 12 digits" in text:
-        raise not_found("the portal refused the Medicaid ID as malformed", reason_code="72")
+    if "must be 12 digits" in text:  # AAA03 72: invalid member ID
+        code = "72" if not_found is MemberNotFound else None
+        raise not_found("the portal refused the Medicaid ID as malformed", reason_code=code)
     if text.startswith("ICN must be 13 digits"):
         raise ClaimNotFound("the portal refused the ICN as malformed")
     if text.startswith("More than one recipient"):
@@ -446,21 +431,10 @@ async def _raise_for_alert(page: Page, not_found: type[MemberNotFound | ClaimNot
     raise LayoutChanged("the Medicaid portal showed a message the flow does not know")
 
 
-def _back_at(text: str) -> datetime | None:
-    """'... maintenance until 6:00 AM Eastern.' -> the next such time, Eastern, aware."""
-    found = re.search(r"until (\d{1,2}):(\d{2}) ?([AP]M) Eastern", text)
-    if not found:
-        return None
-    hour = int(found.group(1)) % 12 + (12 if found.group(3) == "PM" else 0)
-    now = datetime.now(EASTERN)
-    back = now.replace(hour=hour, minute=int(found.group(2)), second=0, microsecond=0)
-    return back if back > now else back + timedelta(days=1)
-
-
 def _require_fields(fields: dict[str, str], labels: tuple[str, ...], where: str) -> None:
-    missing = [x for x in labels if x not in fields]
-    if missing or not all(any(x in fields for x in LABELS[k]) for k in LABELS):
-        raise LayoutChanged(f"the {where} lacks fields the flow reads")
+    require_all(fields, labels, where)
+    if not all(any(x in fields for x in LABELS[k]) for k in LABELS):
+        raise LayoutChanged(f"the {where} lacks the recipient's ID or date of birth")
 
 
 def _either(fields: dict[str, str], key: str) -> str:
@@ -468,13 +442,12 @@ def _either(fields: dict[str, str], key: str) -> str:
 
 
 def _records(
-    tables: dict[str, dict[str, Any]], caption: str, columns: tuple[str, ...], exact: bool = True
+    tables: dict[str, dict[str, Any]], caption: str, columns: tuple[str, ...]
 ) -> list[dict[str, str]]:
-    table = tables.get(caption)
-    headers = set(table["headers"]) if table else set()
-    if table is None or (headers != set(columns) if exact else not headers >= set(columns)):
-        raise LayoutChanged(f"the {caption!r} table is missing or its columns changed")
-    return table_records(table)
+    if caption not in tables:
+        raise LayoutChanged(f"the page has no {caption!r} table")
+    require_headers(tables[caption], columns)
+    return table_records(tables[caption])
 
 
 def _word(table: dict[str, Any], text: str, what: str) -> Any:
@@ -599,7 +572,11 @@ def _pdf_line(cells: list[str]) -> ServiceLine:
 
 
 def _pdf_adjustment(cells: list[str]) -> Adjustment:
-    if len(cells) < 5 or cells[1] not in {g.value for g in AdjustmentGroup}:
+    if (
+        len(cells) < 5
+        or cells[1] not in {g.value for g in AdjustmentGroup}
+        or not (cells[0].isdigit() or blank(cells[0]))
+    ):
         raise LayoutChanged("an adjustment in the claim detail PDF has an unknown shape")
     ln, group, carc, rarc, amount = cells[:5]
     return Adjustment(
