@@ -24,6 +24,7 @@ from pydantic import TypeAdapter
 from bots.errors import (
     AuthenticationError,
     BusinessError,
+    CapabilityMissing,
     LayoutChanged,
     PayerbotError,
     PortalBlocked,
@@ -44,6 +45,7 @@ from bots.store import ItemState, Store, WorkItem, utcnow
 log = get_logger("payerbot.attempts")
 _QUERY = TypeAdapter[EligibilityQuery | ClaimStatusQuery](Query)
 RATE_LIMIT_PAUSE_SECONDS = 30.0  # when a 429 names no Retry-After
+RATE_LIMIT_FREE_PAUSES = 5  # 429s in a row that cost no attempt; after that each one does
 
 
 @dataclass
@@ -54,6 +56,7 @@ class PortalGate:
     flow: PortalFlow
     pace_seconds: float = 0.0
     stopped: str | None = None  # why the portal is not used any more in this run
+    rate_limited_in_a_row: int = 0
     postponed_until: datetime | None = None
     _resume_at: float = 0.0
     _next_slot: float = 0.0
@@ -125,15 +128,27 @@ class ItemWorker:
         except RateLimited as exc:
             pause = exc.retry_after or RATE_LIMIT_PAUSE_SECONDS
             gate.pause(pause)
-            log.warning("portal.rate_limited", pause_seconds=pause)
-            await session.end_trace(None)
-            await asyncio.to_thread(self.store.release, item, utcnow() + timedelta(seconds=pause))
+            gate.rate_limited_in_a_row += 1
+            log.warning(
+                "portal.rate_limited", pause_seconds=pause, in_a_row=gate.rate_limited_in_a_row
+            )
+            if gate.rate_limited_in_a_row > RATE_LIMIT_FREE_PAUSES:
+                # The portal keeps refusing even after pauses: spend attempts, so it ends.
+                await self._finish(item, started, session, ItemState.SYSTEM_FAILED, exc, trace=True)
+            else:
+                await session.end_trace(None)
+                await asyncio.to_thread(
+                    self.store.release, item, utcnow() + timedelta(seconds=pause)
+                )
+        except CapabilityMissing as exc:  # this one question is beyond the portal's search
+            await self._finish(item, started, session, ItemState.SYSTEM_FAILED, exc, trace=False)
         except Exception as exc:
             error = classify(exc)
             if not isinstance(exc, PortalError | PlaywrightError | TimeoutError):
                 log.exception("flow.unexpected_error")
             await self._finish(item, started, session, ItemState.SYSTEM_FAILED, error, trace=True)
         else:
+            gate.rate_limited_in_a_row = 0
             session.counted_lookup()
             await self._succeed(item, started, session, result)
 
