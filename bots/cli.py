@@ -60,9 +60,13 @@ def portals_serve(
     jitter_ms: Annotated[int, typer.Option(help="Random +/- on the latency.")] = 0,
     error_rate: Annotated[float, typer.Option(help="Share of answers that are HTTP 500.")] = 0.0,
     session_idle_seconds: Annotated[int, typer.Option(help="Inactivity logout.")] = 900,
-    lockout_threshold: Annotated[
-        int, typer.Option(help="Failed logins before an account locks.")
-    ] = 5,
+    session_max_seconds: Annotated[int, typer.Option(help="Absolute session lifetime.")] = 28800,
+    lockout_threshold: Annotated[int, typer.Option(help="Failed logins before a lock.")] = 5,
+    maintenance: Annotated[bool, typer.Option(help="Start inside a maintenance window.")] = False,
+    layout: Annotated[str, typer.Option(help="A, or B: the redesigned pages.")] = "A",
+    rate_limit_per_minute: Annotated[int, typer.Option(help="429 past this; 0 = off.")] = 0,
+    captcha_after_per_minute: Annotated[int, typer.Option(help="CAPTCHA past this; 0 = off.")] = 0,
+    password_expiry_days: Annotated[int, typer.Option(help="Expiry notice; 0 = off.")] = 0,
 ) -> None:
     """Serve the mock payer portals in the foreground (Ctrl-C stops them)."""
     settings = _settings()
@@ -72,7 +76,13 @@ def portals_serve(
         f"--jitter-ms={jitter_ms}",
         f"--error-rate={error_rate}",
         f"--session-idle-seconds={session_idle_seconds}",
+        f"--session-max-seconds={session_max_seconds}",
         f"--lockout-threshold={lockout_threshold}",
+        f"--layout={layout}",
+        f"--rate-limit-per-minute={rate_limit_per_minute}",
+        f"--captcha-after-per-minute={captcha_after_per_minute}",
+        f"--password-expiry-days={password_expiry_days}",
+        *(["--maintenance"] if maintenance else []),
     ]
     proc = fixture_portals.start(settings, dict(wanted.values()), knobs)
     try:

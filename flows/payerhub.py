@@ -439,16 +439,23 @@ class PayerHubFlow(PortalFlow):
         await page.goto(url)
         h1 = page.get_by_role("heading", level=1)
         await h1.first.wait_for()
+        problem = None
+        if (await h1.first.inner_text()).strip() != heading:
+            problem = f"the {heading!r} page has another heading"
+        for label in labels:
+            if not problem and not await page.get_by_label(label, exact=True).count():
+                problem = f"the {heading!r} form has no {label!r} field"
+        for button in buttons:
+            if (
+                not problem
+                and not await page.get_by_role("button", name=button, exact=True).count()
+            ):
+                problem = f"the {heading!r} form has no {button!r} button"
+        # The app may have found the session gone while we looked: that is no redesign.
         if await sign_in.is_visible():
             raise SessionExpired("PayerHub shows its sign-in page")
-        if (await h1.first.inner_text()).strip() != heading:
-            raise LayoutChanged(f"the {heading!r} page has another heading")
-        for label in labels:
-            if not await page.get_by_label(label, exact=True).count():
-                raise LayoutChanged(f"the {heading!r} form has no {label!r} field")
-        for button in buttons:
-            if not await page.get_by_role("button", name=button, exact=True).count():
-                raise LayoutChanged(f"the {heading!r} form has no {button!r} button")
+        if problem:
+            raise LayoutChanged(problem)
 
     async def _choose_payer(self, page: Page, payer_id: str) -> None:
         """The payer list loads by fetch after the page: wait for it, or for the error instead."""

@@ -51,7 +51,19 @@ def test_portals_serve_runs_in_the_foreground_until_interrupted(env, tmp_path):
         },
     }
     proc = subprocess.Popen(
-        [".venv/bin/payerbot", "portals", "serve", "--latency-ms", "5"],
+        [
+            ".venv/bin/payerbot",
+            "portals",
+            "serve",
+            "--latency-ms",
+            "5",
+            "--layout",
+            "B",
+            "--rate-limit-per-minute",
+            "99",
+            "--session-max-seconds",
+            "600",
+        ],
         env=serve_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -61,7 +73,13 @@ def test_portals_serve_runs_in_the_foreground_until_interrupted(env, tmp_path):
         lines = [proc.stdout.readline().split() for _ in names]
         assert lines == [[n, f"http://127.0.0.1:{base + i}"] for i, n in enumerate(names)]
         for i in range(len(names)):
-            assert httpx.get(f"http://127.0.0.1:{base + i}/__admin/knobs").json()["latency_ms"] == 5
+            knobs = httpx.get(f"http://127.0.0.1:{base + i}/__admin/knobs").json()
+            assert (knobs["latency_ms"], knobs["layout"], knobs["rate_limit_per_minute"]) == (
+                5,
+                "B",
+                99,
+            )
+            assert knobs["session_max_seconds"] == 600 and knobs["maintenance"] is False
         secrets = tmp_path / "var" / "secrets" / "payerhub" / "main"
         assert sorted(p.name for p in secrets.iterdir()) == ["password", "totp_seed", "username"]
         assert oct(secrets.stat().st_mode & 0o777) == "0o700"
