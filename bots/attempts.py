@@ -43,7 +43,7 @@ from bots.settings import Settings
 from bots.store import ItemState, Store, WorkItem, utcnow
 
 log = get_logger("payerbot.attempts")
-_QUERY = TypeAdapter[EligibilityQuery | ClaimStatusQuery](Query)
+QUERY_ADAPTER = TypeAdapter[EligibilityQuery | ClaimStatusQuery](Query)
 RATE_LIMIT_PAUSE_SECONDS = 30.0  # when a 429 names no Retry-After
 RATE_LIMIT_FREE_PAUSES = 5  # 429s in a row that cost no attempt; after that each one does
 
@@ -109,9 +109,30 @@ class ItemWorker:
 
     async def work(self, gate: PortalGate, session: PortalSession, item: WorkItem) -> None:
         started = utcnow()
-        query = _QUERY.validate_python(item.query)
+        query = QUERY_ADAPTER.validate_python(item.query)
         register_phi(query)
         await session.begin_attempt(item.attempts)
+        beat = asyncio.create_task(self._heartbeat(item))
+        try:
+            await self._attempt(gate, session, item, query, started)
+        finally:
+            beat.cancel()
+
+    async def _heartbeat(self, item: WorkItem) -> None:
+        """Keep the item's lease alive while a slow portal answers."""
+        lease = self.store.queue.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            await asyncio.to_thread(self.store.heartbeat, item.id)
+
+    async def _attempt(
+        self,
+        gate: PortalGate,
+        session: PortalSession,
+        item: WorkItem,
+        query: EligibilityQuery | ClaimStatusQuery,
+        started: datetime,
+    ) -> None:
         try:
             result = await self._ask(gate, session, query)
         except BusinessError as exc:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
+from collections.abc import Coroutine
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,12 +19,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bots import fixture_portals, logs
 from bots.errors import AuthenticationError, ConfigurationError, PayerbotError
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
-from bots.outputs.report import print_lookup, print_run_summary, runs_table
+from bots.outputs.report import (
+    print_lookup,
+    print_run_detail,
+    print_run_summary,
+    run_detail,
+    runs_table,
+)
 from bots.outputs.spreadsheet import write_workbook
 from bots.runner import Runner, RunSummary
 from bots.settings import Settings, load_settings
 from bots.store import Store
-from bots.worklists import PayerDirectory, import_worklist
+from bots.worklists import PayerDirectory, import_worklist, write_import_report
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 portals_app = typer.Typer(no_args_is_help=True, help="The bundled mock payer portals.")
@@ -147,25 +155,49 @@ def run_worklist(
         progress, update = _progress()
         with fixture_portals.running(settings, portal_ids), progress:
             runner = Runner(settings, store, progress=update)
-            summary = asyncio.run(
+            summary = _until_signalled(
+                runner,
                 runner.run(
                     kind,
                     [(r.source_row, r.query) for r in report.rows],
                     trigger="batch",
                     source=report.source_file,
                     import_errors=report.errors,
-                )
+                ),
             )
-        sheet = settings.data_dir / "spreadsheets" / f"{kind.value}-{summary.run_id}.xlsx"
-        written = write_workbook(
-            sheet, {kind: store.run_outcomes(summary.run_id)}, store.import_errors(summary.run_id)
-        )
-        store.update_run(summary.run_id, spreadsheet_path=str(written))
-        if not quiet:
-            print_run_summary(out, summary, store.run_outcomes(summary.run_id), written)
-        return summary
+        write_import_report(report, summary.log_path.parent / "import.json")
+        return _report_run(settings, store, summary, quiet)
     finally:
         store.close()
+
+
+def _report_run(settings: Settings, store: Store, summary: RunSummary, quiet: bool) -> RunSummary:
+    """The run's workbook and, on a terminal, its summary table."""
+    kind = LookupKind(summary.kind)
+    sheet = settings.data_dir / "spreadsheets" / f"{kind.value}-{summary.run_id}.xlsx"
+    outcomes = store.run_outcomes(summary.run_id)
+    written = write_workbook(sheet, {kind: outcomes}, store.import_errors(summary.run_id))
+    store.update_run(summary.run_id, spreadsheet_path=str(written))
+    if not quiet:
+        print_run_summary(out, summary, outcomes, written)
+    return summary
+
+
+def _until_signalled(runner: Runner, job: Coroutine[Any, Any, RunSummary]) -> RunSummary:
+    """Run the job; SIGTERM or Ctrl-C lets the lookups in flight finish and leaves the
+    rest resumable (`payerbot runs resume RUN`)."""
+
+    async def main() -> RunSummary:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, runner.request_stop)
+        try:
+            return await job
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    return asyncio.run(main())
 
 
 @run_app.command("eligibility")
@@ -350,6 +382,64 @@ def runs_list(
         sys.stdout.write(json.dumps(rows, default=str) + "\n")
     else:
         out.print(runs_table(rows))
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="The run id (see `runs list`).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One run: counts per state and outcome, failures with their reason, durations."""
+    settings = load_settings()
+    store = Store(settings.store_url, settings.queue)
+    try:
+        run = store.get_run(run_id)
+        if run is None:
+            raise _fail(ConfigurationError(f"no run {run_id!r}"))
+        detail = run_detail(run, store.run_outcomes(run_id))
+    finally:
+        store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(detail, default=str) + "\n")
+    else:
+        print_run_detail(out, detail)
+
+
+@runs_app.command("resume")
+def runs_resume(
+    run_id: Annotated[str, typer.Argument(help="The run to finish.")],
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Finish a crashed or stopped run: nothing lost, nothing answered twice."""
+    settings = _settings(verbose)
+    store = Store(settings.store_url, settings.queue)
+    try:
+        portal_ids = sorted({i["portal"] for i in store.run_outcomes(run_id)})
+        progress, update = _progress()
+        with fixture_portals.running(settings, portal_ids), progress:
+            runner = Runner(settings, store, progress=update)
+            summary = _until_signalled(runner, runner.resume(run_id))
+        _report_run(settings, store, summary, quiet=False)
+    except PayerbotError as exc:
+        raise _fail(exc) from None
+    finally:
+        store.close()
+    if not summary.ok:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+@runs_app.command("stop")
+def runs_stop(run_id: Annotated[str, typer.Argument(help="The running run to stop.")]) -> None:
+    """Ask a run (in any process) to finish its lookups in flight and stop; resumable."""
+    settings = load_settings()
+    store = Store(settings.store_url, settings.queue)
+    try:
+        asked = store.request_stop(run_id)
+    finally:
+        store.close()
+    out.print(f"run {run_id}: " + ("stopping" if asked else "not running"))
+    if not asked:
+        raise typer.Exit(EXIT_FAILURES)
 
 
 def main() -> None:

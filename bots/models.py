@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bots.codes import AdjustmentGroup, BenefitInfo, CoverageLevel, TimePeriod, YesNoUnknown
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)]
+"""Text from worklists: IDs, names and codes are short; anything longer is not one of them."""
 Money = Decimal
 
 PHI_FIELDS: frozenset[str] = frozenset(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import structlog
 from playwright.async_api import async_playwright
 
 from bots import browser as browser_mod
-from bots.attempts import ItemWorker, PortalGate, register_phi
+from bots.attempts import QUERY_ADAPTER, ItemWorker, PortalGate, register_phi
 from bots.credentials import login_secrets
 from bots.errors import CapabilityMissing, ConfigurationError
 from bots.flow import get_flow
@@ -27,10 +27,11 @@ from bots.logs import close_run_log, get_logger, open_run_log
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.sessions import PortalSession
 from bots.settings import Settings
-from bots.store import ItemState, Store, utcnow
+from bots.store import FINISHED_STATES, ItemState, Store, utcnow
 from bots.worklists import RowError
 
 log = get_logger("payerbot.runner")
+FINAL = {s.value for s in FINISHED_STATES}
 
 ProgressCallback = Callable[[int, int], None]
 Rows = Sequence[tuple[int | None, EligibilityQuery | ClaimStatusQuery]]
@@ -73,6 +74,7 @@ class Runner:
         self._done = 0
         self._total = 0
         self._counts: Counter[str] = Counter()
+        self._stop = asyncio.Event()
 
     def _check_capabilities(self, kind: LookupKind, portals: set[str]) -> dict[str, PortalGate]:
         """Refuse before any browser starts: unknown portal, missing capability or credentials."""
@@ -105,15 +107,12 @@ class Runner:
         import_errors: Sequence[RowError] = (),
         force: bool = False,
     ) -> RunSummary:
+        """Queue the rows as a new run and work it to the end (or until asked to stop)."""
         portals = {self.settings.portal_for_payer(q.payer_id) for _, q in rows}
         gates = self._check_capabilities(kind, portals)
         run_id = await asyncio.to_thread(self.store.start_run, kind.value, trigger, source)
-        log_path = open_run_log(self.settings.data_dir / "runs" / run_id / "run.jsonl")
-        structlog.contextvars.bind_contextvars(run_id=run_id)
-        started = time.monotonic()
-        summary = RunSummary(run_id, kind.value, {}, 0.0, 0, log_path)
-        status = "failed"
-        try:
+
+        async def prepare() -> bool:
             log.info(
                 "run.start",
                 kind=kind.value,
@@ -130,16 +129,64 @@ class Runner:
             await asyncio.to_thread(self._enqueue_all, run_id, kind, rows, source, force)
             self._total = len(rows)
             self._report_progress()
-            if self._counts["queued"] or self._counts["requeued"] or self._counts["pending"]:
+            return bool(
+                self._counts["queued"] or self._counts["requeued"] or self._counts["pending"]
+            )
+
+        return await self._execute(run_id, kind, gates, prepare, len(import_errors))
+
+    async def resume(self, run_id: str) -> RunSummary:
+        """Finish what a crashed or stopped run left: its items not yet in a final state."""
+        run = await asyncio.to_thread(self.store.get_run, run_id)
+        if run is None:
+            raise ConfigurationError(f"no run {run_id!r}")
+        reclaimed = await asyncio.to_thread(self.store.reclaim_dead_leases)
+        items = await asyncio.to_thread(self.store.run_outcomes, run_id)
+        open_items = [i for i in items if i["state"] not in FINAL]
+        kind = LookupKind(run["kind"])
+        gates = self._check_capabilities(kind, {i["portal"] for i in open_items})
+        await asyncio.to_thread(self.store.update_run, run_id, status="running", finished_at=None)
+
+        async def prepare() -> bool:
+            log.info("run.resume", open_items=len(open_items), reclaimed=reclaimed)
+            for item in open_items:
+                register_phi(QUERY_ADAPTER.validate_python(item["query"]))
+            self._total = len(items)
+            self._done = len(items) - len(open_items)
+            self._report_progress()
+            return bool(open_items)
+
+        errors = int((run.get("counts") or {}).get("import_errors", 0))
+        return await self._execute(run_id, kind, gates, prepare, errors)
+
+    def request_stop(self) -> None:
+        """Finish the lookups in flight, claim nothing more (SIGTERM, Ctrl-C)."""
+        self._stop.set()
+
+    async def _execute(
+        self,
+        run_id: str,
+        kind: LookupKind,
+        gates: dict[str, PortalGate],
+        prepare: Callable[[], Awaitable[bool]],
+        import_errors: int,
+    ) -> RunSummary:
+        log_path = open_run_log(self.settings.data_dir / "runs" / run_id / "run.jsonl")
+        structlog.contextvars.bind_contextvars(run_id=run_id)
+        started = time.monotonic()
+        summary = RunSummary(run_id, kind.value, {}, 0.0, 0, log_path)
+        status = "failed"
+        try:
+            if await prepare():
                 await self._work(run_id, gates, summary)
-            status = "finished"
+            status = "stopped" if self._stop.is_set() else "finished"
         except asyncio.CancelledError:
             status = "interrupted"
             raise
         finally:
             summary.duration_seconds = time.monotonic() - started
             summary.counts = await asyncio.to_thread(self._final_counts, run_id)
-            summary.counts["import_errors"] = len(import_errors)
+            summary.counts["import_errors"] = import_errors
             for gate in gates.values():
                 if gate.postponed_until is not None:
                     summary.postponed_portals[gate.portal_id] = gate.stopped or ""
@@ -162,18 +209,19 @@ class Runner:
     def _enqueue_all(
         self, run_id: str, kind: LookupKind, rows: Rows, source: str | None, force: bool
     ) -> None:
-        for row_number, query in rows:
-            result = self.store.enqueue(
-                run_id,
-                reference=query.reference(),
-                kind=kind.value,
-                payer_id=query.payer_id,
-                portal=self.settings.portal_for_payer(query.payer_id),
-                query=query.model_dump(mode="json"),
-                source_file=source,
-                source_row=row_number,
-                force=force,
-            )
+        questions = [
+            {
+                "reference": query.reference(),
+                "kind": kind.value,
+                "payer_id": query.payer_id,
+                "portal": self.settings.portal_for_payer(query.payer_id),
+                "query": query.model_dump(mode="json"),
+                "source_file": source,
+                "source_row": row_number,
+            }
+            for row_number, query in rows
+        ]
+        for result in self.store.enqueue_many(run_id, questions, force=force):
             self._counts[result.disposition] += 1
             if result.disposition == "reused":
                 self._done += 1
@@ -219,6 +267,12 @@ class Runner:
             finally:
                 await browser.close()
 
+    async def _stopping(self, run_id: str) -> bool:
+        if not self._stop.is_set() and await asyncio.to_thread(self.store.stop_requested, run_id):
+            log.warning("run.stop_requested")
+            self._stop.set()
+        return self._stop.is_set()
+
     async def _worker(
         self,
         run_id: str,
@@ -231,7 +285,7 @@ class Runner:
         try:
             while gate.stopped is None:
                 await gate.wait_turn()
-                if gate.stopped is not None:
+                if gate.stopped is not None or await self._stopping(run_id):
                     return
                 item = await asyncio.to_thread(self.store.claim, run_id, gate.portal_id)
                 if item is None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -20,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bots.errors import ConfigurationError
+from bots.files import private_dir
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.settings import Settings, WorklistPreset
 
@@ -80,6 +83,8 @@ def read_table(path: Path) -> tuple[list[str], list[list[str]]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = raw.decode("cp1252", errors="replace")
+    text = text.replace("\x00", "")  # NUL bytes end csv's patience; they carry no data
+    csv.field_size_limit(64 * 1024 * 1024)  # a huge cell is a bad row, not an unreadable file
     try:
         dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
@@ -184,11 +189,32 @@ def _payer_key(name: str) -> str:
 
 
 def import_worklist(path: Path, settings: Settings, kind: LookupKind | None = None) -> ImportReport:
-    """Read and validate a worklist file. Raises only when the file as a whole is unusable."""
+    """Read and validate a worklist file; never raises on its content.
+
+    A file that cannot be read, or whose headers match no preset, comes back as a report
+    with one file-level error and no rows. Only a path that is not a file raises.
+    """
     if not path.is_file():
         raise ConfigurationError(f"worklist not found: {path}")
-    headers, table = read_table(path)
-    preset_name, columns = choose_preset(headers, settings.worklists.presets, kind)
+    try:
+        headers, table = read_table(path)
+        preset_name, columns = choose_preset(headers, settings.worklists.presets, kind)
+    except (
+        ConfigurationError,
+        ValueError,
+        OSError,
+        csv.Error,
+        zipfile.BadZipFile,
+        KeyError,
+    ) as exc:
+        reason = (
+            str(exc)
+            if isinstance(exc, ConfigurationError)
+            else "the file is not a readable CSV or XLSX"
+        )
+        report = ImportReport(path.name, None, kind or LookupKind.ELIGIBILITY)
+        report.errors.append(RowError(path.name, 1, None, reason))
+        return report
     preset_kind = LookupKind(settings.worklists.presets[preset_name].kind)
     report = ImportReport(
         source_file=path.name, preset=preset_name, kind=preset_kind, total_rows=len(table)
@@ -197,28 +223,66 @@ def import_worklist(path: Path, settings: Settings, kind: LookupKind | None = No
     seen: dict[str, int] = {}
     for offset, cells in enumerate(table):
         row_number = offset + 2
-        values = {f: cells[i].strip() if i < len(cells) else "" for f, i in columns.items()}
-        for problem in _row_problems(values, preset_kind, payers, settings):
-            report.errors.append(RowError(path.name, row_number, *problem))
-        if any(e.source_row == row_number for e in report.errors):
-            continue
-        query = _build_query(values, preset_kind, payers, settings, report, row_number)
-        if query is None:
-            continue
-        reference = query.reference()
-        if reference in seen:
-            report.errors.append(
-                RowError(
-                    path.name,
-                    row_number,
-                    None,
-                    f"duplicate of row {seen[reference]}: same question asked twice",
-                )
-            )
-            continue
-        seen[reference] = row_number
-        report.rows.append(WorklistRow(row_number, query))
+        try:
+            _import_row(report, cells, columns, preset_kind, payers, settings, row_number, seen)
+        except Exception:  # one strange row must not cost the others
+            report.errors.append(RowError(path.name, row_number, None, "the row could not be read"))
     return report
+
+
+def _import_row(
+    report: ImportReport,
+    cells: list[str],
+    columns: dict[str, int],
+    kind: LookupKind,
+    payers: PayerDirectory,
+    settings: Settings,
+    row_number: int,
+    seen: dict[str, int],
+) -> None:
+    values = {f: cells[i].strip() if i < len(cells) else "" for f, i in columns.items()}
+    problems = list(_row_problems(values, kind, payers, settings))
+    for column, reason in problems:
+        report.errors.append(RowError(report.source_file, row_number, column, reason))
+    if problems:
+        return
+    query = _build_query(values, kind, payers, settings, report, row_number)
+    if query is None:
+        return
+    reference = query.reference()
+    if reference in seen:
+        report.errors.append(
+            RowError(
+                report.source_file,
+                row_number,
+                None,
+                f"duplicate of row {seen[reference]}: same question asked twice",
+            )
+        )
+        return
+    seen[reference] = row_number
+    report.rows.append(WorklistRow(row_number, query))
+
+
+def write_import_report(report: ImportReport, path: Path) -> Path:
+    """The JSON report of an import: counts and every rejected row (no values)."""
+    private_dir(path.parent)
+    path.write_text(
+        json.dumps(
+            {
+                "source_file": report.source_file,
+                "preset": report.preset,
+                "kind": report.kind.value,
+                "rows": report.total_rows,
+                "accepted": len(report.rows),
+                "rejected": len({e.source_row for e in report.errors}),
+                "errors": [e.as_dict() for e in report.errors],
+            },
+            indent=1,
+        )
+    )
+    path.chmod(0o600)
+    return path
 
 
 def _row_problems(

@@ -127,3 +127,80 @@ def runs_table(rows: Sequence[dict[str, Any]]) -> Table:
             f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
         )
     return table
+
+
+def run_detail(run: dict[str, Any], items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A run as data: counts per state and outcome, failures with reasons, durations (ms)."""
+    states = Counter(i["state"] for i in items)
+    outcomes = Counter(f"{i['state']}:{i['last_error_code'] or 'ok'}" for i in items)
+    durations = sorted(i["duration_ms"] for i in items if i.get("duration_ms") is not None)
+
+    def pct(q: float) -> float | None:
+        return (
+            round(durations[min(len(durations) - 1, int(q * len(durations)))])
+            if durations
+            else None
+        )
+
+    finished, started = run.get("finished_at"), run.get("started_at")
+    return {
+        "run_id": run["id"],
+        "kind": run["kind"],
+        "trigger": run["trigger"],
+        "source": run["source"],
+        "status": run["status"],
+        "started_at": started,
+        "finished_at": finished,
+        "seconds": round((finished - started).total_seconds(), 1) if finished and started else None,
+        "items": len(items),
+        "states": dict(states),
+        "outcomes": dict(outcomes),
+        "lookup_ms": {
+            "p50": pct(0.5),
+            "p95": pct(0.95),
+            "max": durations[-1] if durations else None,
+        },
+        "problems": [
+            {
+                "item_id": i["id"],
+                "row": i["source_row"],
+                "portal": i["portal"],
+                "state": i["state"],
+                "error": i["last_error_code"],
+                "message": i["last_error_message"],
+                "attempts": i["attempts"],
+                "evidence": i.get("evidence_path"),
+                "trace": i.get("trace_path"),
+            }
+            for i in items
+            if i["state"] != "succeeded"
+        ],
+        "log": run.get("log_path"),
+        "spreadsheet": run.get("spreadsheet_path"),
+    }
+
+
+def print_run_detail(console: Console, detail: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]Run {detail['run_id']}[/] {detail['kind']} ({detail['trigger']}) "
+        f"{detail['status']}, {detail['items']} items, {detail['seconds']} s, "
+        f"lookup p50 {detail['lookup_ms']['p50']} ms / p95 {detail['lookup_ms']['p95']} ms"
+    )
+    table = Table("outcome", "items")
+    for key, n in sorted(detail["outcomes"].items()):
+        table.add_row(key.replace(":", " - ").replace("_", " "), str(n))
+    console.print(table)
+    if detail["problems"]:
+        problems = Table("item", "row", "portal", "state", "reason", "tries", "message")
+        for p in detail["problems"]:
+            problems.add_row(
+                str(p["item_id"]),
+                str(p["row"] or ""),
+                p["portal"],
+                p["state"],
+                p["error"] or "",
+                str(p["attempts"]),
+                (p["message"] or "")[:80],
+            )
+        console.print(problems)
+    console.print(f"log: {detail['log']}\nspreadsheet: {detail['spreadsheet']}")

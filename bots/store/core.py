@@ -86,6 +86,18 @@ def open_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Store:
     """Runs, the work queue and results, behind one small API."""
 
@@ -132,6 +144,47 @@ class Store:
     def finish_run(self, run_id: str, status: str, counts: dict[str, int], **values: Any) -> None:
         self.update_run(run_id, status=status, counts=counts, finished_at=utcnow(), **values)
 
+    def request_stop(self, run_id: str) -> bool:
+        """Ask a running run to stop after its in-flight lookups (any process may ask)."""
+        with self._tx() as conn:
+            return bool(
+                conn.execute(
+                    update(runs)
+                    .where(runs.c.id == run_id, runs.c.status == "running")
+                    .values(status="stopping")
+                ).rowcount
+            )
+
+    def stop_requested(self, run_id: str) -> bool:
+        with self._tx() as conn:
+            status = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
+        return status == "stopping"
+
+    def reclaim_dead_leases(self) -> int:
+        """Items leased by a process of this host that no longer runs are abandoned now,
+        without waiting for the lease to lapse (a crash, a kill -9)."""
+        host = socket.gethostname()
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(work_items.c.id, work_items.c.lease_owner).where(
+                    work_items.c.state == ItemState.IN_PROGRESS.value,
+                    work_items.c.lease_owner.like(f"{host}:%"),
+                )
+            ).all()
+            dead = [item_id for item_id, owner in rows if not _alive(int(owner.rsplit(":", 1)[1]))]
+            if dead:
+                conn.execute(
+                    update(work_items)
+                    .where(work_items.c.id.in_(dead))
+                    .values(
+                        state=ItemState.ABANDONED.value,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        updated_at=utcnow(),
+                    )
+                )
+        return len(dead)
+
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         with self._tx() as conn:
             row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
@@ -151,9 +204,34 @@ class Store:
 
     # --- the queue ------------------------------------------------------------------------
 
-    def enqueue(
+    def enqueue(self, run_id: str, *, force: bool = False, **question: Any) -> Enqueued:
+        """Add one question to the run (see ``enqueue_many``)."""
+        return self.enqueue_many(run_id, [question], force=force)[0]
+
+    def enqueue_many(
+        self, run_id: str, questions: Sequence[dict[str, Any]], *, force: bool = False
+    ) -> list[Enqueued]:
+        """Add a worklist's questions to the run in one transaction: all of them or none,
+        so a crash while queueing never leaves a run with half its worklist.
+
+        Each question: reference, kind, payer_id, portal, query, source_file, source_row.
+        The same reference is never queued twice. A finished answer younger than the dedupe
+        window is reused; an older one, a system failure, or ``force`` re-queues the item.
+        """
+        with self._tx() as conn:
+            base = conn.execute(
+                select(func.count()).select_from(run_items).where(run_items.c.run_id == run_id)
+            ).scalar_one()
+            return [
+                self._enqueue_in(conn, run_id, base + n, force=force, **q)
+                for n, q in enumerate(questions, start=1)
+            ]
+
+    def _enqueue_in(
         self,
+        conn: Connection,
         run_id: str,
+        position: int,
         *,
         reference: str,
         kind: str,
@@ -164,88 +242,79 @@ class Store:
         source_row: int | None = None,
         force: bool = False,
     ) -> Enqueued:
-        """Add one question to the run. The same reference is never queued twice.
-
-        A finished answer younger than the dedupe window is reused; an older one, a
-        system failure, or ``force`` re-queues the existing item.
-        """
         now = utcnow()
         window = timedelta(hours=self.queue.dedupe_window_hours)
-        with self._tx() as conn:
-            row = (
-                conn.execute(
-                    select(work_items).where(work_items.c.reference == reference).with_for_update()
-                )
-                .mappings()
-                .first()
+        row = (
+            conn.execute(
+                select(work_items).where(work_items.c.reference == reference).with_for_update()
             )
-            fields = {
-                "query": query,
-                "source_file": source_file,
-                "source_row": source_row,
-                "updated_at": now,
-            }
-            if row is None:
-                item_id = conn.execute(
-                    insert(work_items).values(
-                        reference=reference,
-                        kind=kind,
-                        payer_id=payer_id,
-                        portal=portal,
+            .mappings()
+            .first()
+        )
+        fields = {
+            "query": query,
+            "source_file": source_file,
+            "source_row": source_row,
+            "updated_at": now,
+        }
+        if row is None:
+            item_id = conn.execute(
+                insert(work_items).values(
+                    reference=reference,
+                    kind=kind,
+                    payer_id=payer_id,
+                    portal=portal,
+                    state=ItemState.NEW.value,
+                    attempts=0,
+                    created_at=now,
+                    **fields,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            disposition = "queued"
+        else:
+            item_id = row["id"]
+            state = ItemState(row["state"])
+            fresh = row["finished_at"] is not None and now - row["finished_at"] < window
+            if state in (ItemState.IN_PROGRESS, ItemState.NEW, ItemState.ABANDONED):
+                disposition = "pending"  # someone will answer it; this run reports it too
+            elif (
+                state in FINISHED_STATES
+                and fresh
+                and not force
+                and state != ItemState.SYSTEM_FAILED
+            ):
+                disposition = "reused"
+            else:
+                conn.execute(
+                    update(work_items)
+                    .where(work_items.c.id == item_id)
+                    .values(
                         state=ItemState.NEW.value,
                         attempts=0,
-                        created_at=now,
+                        not_before=None,
+                        last_error_code=None,
+                        last_error_message=None,
+                        reason_code=None,
+                        finished_at=None,
+                        portal=portal,
                         **fields,
                     )
-                ).inserted_primary_key[0]  # type: ignore[index]
-                disposition = "queued"
-            else:
-                item_id = row["id"]
-                state = ItemState(row["state"])
-                fresh = row["finished_at"] is not None and now - row["finished_at"] < window
-                if state in (ItemState.IN_PROGRESS, ItemState.NEW, ItemState.ABANDONED):
-                    disposition = "pending"  # someone will answer it; this run reports it too
-                elif (
-                    state in FINISHED_STATES
-                    and fresh
-                    and not force
-                    and state != ItemState.SYSTEM_FAILED
-                ):
-                    disposition = "reused"
-                else:
-                    conn.execute(
-                        update(work_items)
-                        .where(work_items.c.id == item_id)
-                        .values(
-                            state=ItemState.NEW.value,
-                            attempts=0,
-                            not_before=None,
-                            last_error_code=None,
-                            last_error_message=None,
-                            reason_code=None,
-                            finished_at=None,
-                            portal=portal,
-                            **fields,
-                        )
-                    )
-                    disposition = "requeued"
-            position = conn.execute(
-                select(func.count()).select_from(run_items).where(run_items.c.run_id == run_id)
-            ).scalar_one()
-            exists = conn.execute(
-                select(run_items.c.item_id).where(
-                    run_items.c.run_id == run_id, run_items.c.item_id == item_id
                 )
-            ).first()
-            if exists is None:
-                conn.execute(
-                    insert(run_items).values(
-                        run_id=run_id,
-                        item_id=item_id,
-                        position=position + 1,
-                        disposition=disposition,
-                    )
+                disposition = "requeued"
+        exists = conn.execute(
+            select(run_items.c.item_id).where(
+                run_items.c.run_id == run_id, run_items.c.item_id == item_id
+            )
+        ).first()
+        if exists is None:
+            conn.execute(
+                insert(run_items).values(
+                    run_id=run_id,
+                    item_id=item_id,
+                    position=position,
+                    disposition=disposition,
                 )
+            )
         return Enqueued(int(item_id), disposition)
 
     def claim(

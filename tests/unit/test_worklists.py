@@ -113,10 +113,18 @@ def test_xlsx_with_excel_dates_and_numeric_ids(tmp_path, settings):
     assert q.expected_charge == Decimal("95.50")
 
 
-def test_unknown_headers_name_the_problem(tmp_path, settings):
+def test_unknown_headers_are_a_file_level_error_not_a_crash(tmp_path, settings):
     path = write(tmp_path, "foo,bar\n1,2\n")
-    with pytest.raises(ConfigurationError, match="no worklist preset"):
-        import_worklist(path, settings, LookupKind.ELIGIBILITY)
+    report = import_worklist(path, settings, LookupKind.ELIGIBILITY)
+    assert report.rows == []
+    (error,) = report.errors
+    assert (error.source_row, error.column) == (1, None)
+    assert "no worklist preset" in error.reason and "foo" in error.reason
+
+
+def test_a_missing_file_is_a_configuration_error(tmp_path, settings):
+    with pytest.raises(ConfigurationError, match="worklist not found"):
+        import_worklist(tmp_path / "nope.csv", settings)
 
 
 def test_claims_need_a_number_or_member_and_dates(tmp_path, settings):
