@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 from playwright.async_api import async_playwright
@@ -110,7 +111,14 @@ class Runner:
         """Queue the rows as a new run and work it to the end (or until asked to stop)."""
         portals = {self.settings.portal_for_payer(q.payer_id) for _, q in rows}
         gates = self._check_capabilities(kind, portals)
-        run_id = await asyncio.to_thread(self.store.start_run, kind.value, trigger, source)
+        run_id, queued = await asyncio.to_thread(
+            self.store.start_run,
+            kind.value,
+            trigger,
+            source,
+            self._questions(kind, rows, source),
+            force=force,
+        )
 
         async def prepare() -> bool:
             log.info(
@@ -126,8 +134,10 @@ class Runner:
             )
             for _, query in rows:
                 register_phi(query)
-            await asyncio.to_thread(self._enqueue_all, run_id, kind, rows, source, force)
+            for result in queued:
+                self._counts[result.disposition] += 1
             self._total = len(rows)
+            self._done = self._counts["reused"]
             self._report_progress()
             return bool(
                 self._counts["queued"] or self._counts["requeued"] or self._counts["pending"]
@@ -206,10 +216,8 @@ class Runner:
             close_run_log(log_path)
         return summary
 
-    def _enqueue_all(
-        self, run_id: str, kind: LookupKind, rows: Rows, source: str | None, force: bool
-    ) -> None:
-        questions = [
+    def _questions(self, kind: LookupKind, rows: Rows, source: str | None) -> list[dict[str, Any]]:
+        return [
             {
                 "reference": query.reference(),
                 "kind": kind.value,
@@ -221,10 +229,6 @@ class Runner:
             }
             for row_number, query in rows
         ]
-        for result in self.store.enqueue_many(run_id, questions, force=force):
-            self._counts[result.disposition] += 1
-            if result.disposition == "reused":
-                self._done += 1
 
     def _final_counts(self, run_id: str) -> dict[str, int]:
         states = Counter(row["state"] for row in self.store.run_outcomes(run_id))

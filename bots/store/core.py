@@ -118,7 +118,17 @@ class Store:
 
     # --- runs -----------------------------------------------------------------------------
 
-    def start_run(self, kind: str, trigger: str, source: str | None) -> str:
+    def start_run(
+        self,
+        kind: str,
+        trigger: str,
+        source: str | None,
+        questions: Sequence[dict[str, Any]] = (),
+        *,
+        force: bool = False,
+    ) -> tuple[str, list[Enqueued]]:
+        """Create a run with its questions in one transaction: a run that exists has its
+        whole worklist queued, so a crash at any point leaves nothing half-started."""
         now = utcnow()
         run_id = f"{now:%Y%m%d-%H%M%S}-{random.getrandbits(24):06x}"
         with self._tx() as conn:
@@ -132,10 +142,14 @@ class Store:
                     started_at=now,
                     host=socket.gethostname(),
                     pid=os.getpid(),
-                    counts={},
+                    counts={"rows": len(questions)},
                 )
             )
-        return run_id
+            queued = [
+                self._enqueue_in(conn, run_id, n, force=force, **q)
+                for n, q in enumerate(questions, start=1)
+            ]
+        return run_id, queued
 
     def update_run(self, run_id: str, **values: Any) -> None:
         with self._tx() as conn:
