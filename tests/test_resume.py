@@ -131,3 +131,70 @@ def test_reimporting_a_worklist_creates_no_new_items_and_a_failure_is_not_retrie
     assert runs[0]["counts"]["items"] == runs[1]["counts"]["items"] == 16
     assert n_results == 16  # "member not found" recorded once, never retried
     assert sum(1 for e in expected if e["outcome"] == "member_not_found") >= 1
+
+
+@pytest.mark.timeout(600)
+def test_sigterm_and_runs_stop_finish_in_flight_lookups_and_leave_the_rest_resumable(
+    mock_portals, ground_truth, tmp_path
+):
+    data_dir = tmp_path / "var"
+    env = {**os.environ, **portal_env(mock_portals, data_dir)}
+    for portal in mock_portals.values():
+        portal.reset()
+    worklist = tmp_path / "appointments.csv"
+    eligibility_worklist(ground_truth, worklist, 20, {"ACME", "BLUESTEM"}, seed=9)
+    proc = subprocess.Popen(
+        [".venv/bin/payerbot", "run", "eligibility", "--worklist", str(worklist)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while done_lines(data_dir) < 3:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()[-2000:]
+    os.environ["PAYERBOT_DATA_DIR"] = str(data_dir)
+    try:
+        store = Store(load_settings().store_url)
+        run = store.list_runs(1)[0]
+        states = [i["state"] for i in store.run_outcomes(run["id"])]
+        assert run["status"] == "stopped"
+        assert "in_progress" not in states and states.count("new") >= 5  # the rest waits
+        resume = subprocess.Popen(
+            [".venv/bin/payerbot", "runs", "resume", run["id"]],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        while done_lines(data_dir) < len(states) - states.count("new") + 2:
+            assert time.monotonic() < deadline + 120 and resume.poll() is None
+            time.sleep(0.05)
+        stop = subprocess.run(
+            [".venv/bin/payerbot", "runs", "stop", run["id"]],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert stop.returncode == 0 and "stopping" in stop.stdout
+        assert resume.wait(timeout=60) == 0
+        assert store.get_run(run["id"])["status"] == "stopped"
+        final = subprocess.run(
+            [".venv/bin/payerbot", "runs", "resume", run["id"]],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert final.returncode == 0, final.stderr[-2000:]
+        items = store.run_outcomes(run["id"])
+        assert store.get_run(run["id"])["status"] == "finished"
+        store.close()
+    finally:
+        del os.environ["PAYERBOT_DATA_DIR"]
+    assert len(items) == 20 and all(i["state"] in FINAL for i in items)
