@@ -73,3 +73,45 @@ def test_the_claim_pdf_a_portal_hands_over_is_kept_as_evidence(
     assert path.read_bytes().startswith(b"%PDF")
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert claim["claim_number"] not in path.name  # evidence names carry no PHI
+
+
+def test_a_transient_fault_is_retried_and_then_succeeds(
+    settings, mock_portals, ground_truth, monkeypatch
+):
+    import threading
+    import time
+
+    monkeypatch.setenv("PAYERBOT_QUEUE__BACKOFF_BASE_SECONDS", "1.0")
+    from bots.settings import load_settings
+
+    settings = load_settings()
+    legacy = mock_portals["legacyportal"]
+    legacy.knobs(error_rate=1.0)
+    (m,) = members(ground_truth, "ELM", 1)
+    rows = [
+        (
+            None,
+            EligibilityQuery(
+                payer_id="ELM", member_id=m["member_id"], dob=m["dob"], date_of_service="2026-12-01"
+            ),
+        )
+    ]
+    store = Store(settings.store_url, settings.queue)
+    outcome: dict = {}
+    worker = threading.Thread(
+        target=lambda: outcome.update(
+            summary=run_async(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
+        )
+    )
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not any(
+        '"next_state": "new"' in p.read_text() for p in settings.data_dir.glob("runs/*/run.jsonl")
+    ):
+        assert time.monotonic() < deadline, "the first attempt never failed"
+        time.sleep(0.05)
+    legacy.knobs(error_rate=0.0)  # the portal recovers before the retry
+    worker.join(timeout=120)
+    (item,) = store.run_outcomes(outcome["summary"].run_id)
+    store.close()
+    assert (item["state"], item["attempts"]) == ("succeeded", 2)
