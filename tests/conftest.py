@@ -128,6 +128,38 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 SAMPLES = ROOT / "fixtures" / "worklists"
 
 
+def eligibility_rows(
+    members: list[dict[str, Any]], dos: str = "2026-12-01"
+) -> list[tuple[None, Any]]:
+    """Runner rows asking eligibility of these ground-truth members on one date of service."""
+    from bots.models import EligibilityQuery
+
+    return [
+        (
+            None,
+            EligibilityQuery(
+                payer_id=m["payer_id"], member_id=m["member_id"], dob=m["dob"], date_of_service=dos
+            ),
+        )
+        for m in members
+    ]
+
+
+def run_rows(
+    settings: Settings, kind: Any, rows: list[tuple[None, Any]]
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Run the rows through a real Runner against the mock portals: (summary, item outcomes)."""
+    from bots.runner import Runner
+    from bots.store import Store
+
+    store = Store(settings.store_url, settings.queue)
+    try:
+        summary = run_async(Runner(settings, store).run(kind, rows))
+        return summary, store.run_outcomes(summary.run_id)
+    finally:
+        store.close()
+
+
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on a fresh loop in a worker thread.
 

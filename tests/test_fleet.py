@@ -8,7 +8,7 @@ import pytest
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.runner import Runner
 from bots.store import Store
-from tests.conftest import run_async
+from tests.conftest import eligibility_rows, run_async, run_rows
 
 pytestmark = pytest.mark.browser
 
@@ -25,22 +25,10 @@ def test_a_captcha_stops_that_portal_for_a_person_and_the_others_carry_on(
     settings, mock_portals, ground_truth
 ):
     mock_portals["medicaidportal"].knobs(captcha_after_per_minute=4)
-    rows = [
-        (
-            None,
-            EligibilityQuery(
-                payer_id=m["payer_id"],
-                member_id=m["member_id"],
-                dob=m["dob"],
-                date_of_service="2026-12-01",
-            ),
-        )
-        for m in members(ground_truth, "STATEMCD", 6) + members(ground_truth, "DELTA", 3)
-    ]
-    store = Store(settings.store_url, settings.queue)
-    summary = run_async(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
-    outcomes = store.run_outcomes(summary.run_id)
-    store.close()
+    rows = eligibility_rows(
+        members(ground_truth, "STATEMCD", 6) + members(ground_truth, "DELTA", 3)
+    )
+    summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, rows)
     medicaid = [o for o in outcomes if o["portal"] == "medicaidportal"]
     legacy = [o for o in outcomes if o["portal"] == "legacyportal"]
     assert "medicaidportal" in summary.stopped_portals and not summary.ok

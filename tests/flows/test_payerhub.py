@@ -16,11 +16,10 @@ from bots import browser as browser_mod
 from bots.credentials import login_secrets
 from bots.errors import AuthenticationError, PortalUnavailable, SessionExpired
 from bots.models import EligibilityQuery, LookupKind
-from bots.runner import Runner
 from bots.settings import Settings
 from bots.store import Store
 from flows.payerhub import PayerHubFlow
-from tests.conftest import run_async
+from tests.conftest import eligibility_rows, run_async, run_rows
 from tests.truth import _subset_payload, expected_claim, expected_eligibility
 
 pytestmark = pytest.mark.browser
@@ -189,24 +188,9 @@ def test_session_lifetime_ends_mid_run_and_the_bot_logs_in_again(
 
     settings = load_settings()
     members = [m for m in ground_truth["members"] if m["payer_id"] == "BLUESTEM"][:12]
-    rows = [
-        (
-            None,
-            EligibilityQuery(
-                payer_id="BLUESTEM",
-                member_id=m["member_id"],
-                dob=m["dob"],
-                date_of_service="2026-12-01",
-            ),
-        )
-        for m in members
-    ]
-    store = Store(settings.store_url, settings.queue)
-    summary = run_async(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
-    outcomes = store.run_outcomes(summary.run_id)
-    store.close()
+    summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members))
     assert summary.duration_seconds > 2.5
-    assert [o["state"] for o in outcomes] == ["succeeded"] * len(rows)
+    assert [o["state"] for o in outcomes] == ["succeeded"] * len(members)
     assert all(o["attempts"] == 1 for o in outcomes), "an expired session costs no attempt"
     logins = hub.counters()["logins"]["clinic.main"]
     assert summary.logins == {"payerhub/main": logins} and logins >= 2
@@ -264,21 +248,7 @@ def test_portal_down_is_retried_with_backoff_then_failed_with_evidence(
     settings = load_settings()
     hub.knobs(error_rate=1.0)
     m = active_member(ground_truth)
-    rows = [
-        (
-            None,
-            EligibilityQuery(
-                payer_id="ACME",
-                member_id=m["member_id"],
-                dob=m["dob"],
-                date_of_service="2026-12-01",
-            ),
-        )
-    ]
-    store = Store(settings.store_url, settings.queue)
-    summary = run_async(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
-    (item,) = store.run_outcomes(summary.run_id)
-    store.close()
+    summary, (item,) = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows([m]))
     assert (item["state"], item["last_error_code"], item["attempts"]) == (
         "system_failed",
         "portal_unavailable",
@@ -319,22 +289,7 @@ def test_recycled_contexts_keep_the_session_one_login(settings, hub, ground_trut
 
     settings = load_settings()
     members = [m for m in ground_truth["members"] if m["payer_id"] == "ACME"][:8]
-    rows = [
-        (
-            None,
-            EligibilityQuery(
-                payer_id="ACME",
-                member_id=m["member_id"],
-                dob=m["dob"],
-                date_of_service="2026-12-01",
-            ),
-        )
-        for m in members
-    ]
-    store = Store(settings.store_url, settings.queue)
-    summary = run_async(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
-    outcomes = store.run_outcomes(summary.run_id)
-    store.close()
+    summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members))
     assert [o["state"] for o in outcomes] == ["succeeded"] * 8
     assert hub.counters()["logins"] == {"clinic.main": 1}
     recycled = [
@@ -372,22 +327,7 @@ def test_layout_b_fails_as_layout_changed_never_a_wrong_value(settings, hub, gro
 def test_maintenance_postpones_the_portal_instead_of_failing(settings, hub, ground_truth):
     hub.knobs(maintenance=True)
     members = [m for m in ground_truth["members"] if m["payer_id"] == "ACME"][:3]
-    rows = [
-        (
-            None,
-            EligibilityQuery(
-                payer_id="ACME",
-                member_id=m["member_id"],
-                dob=m["dob"],
-                date_of_service="2026-12-01",
-            ),
-        )
-        for m in members
-    ]
-    store = Store(settings.store_url, settings.queue)
-    summary = run_async(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
-    outcomes = store.run_outcomes(summary.run_id)
-    store.close()
+    summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members))
     assert {o["state"] for o in outcomes} == {"new"}  # postponed, resumable, not failed
     assert all(o["attempts"] == 0 and o["not_before"] is not None for o in outcomes)
     assert "payerhub" in summary.postponed_portals and summary.ok
@@ -403,22 +343,7 @@ def test_rate_limit_pauses_the_portal_then_everything_succeeds(
 
     settings = load_settings()
     members = [m for m in ground_truth["members"] if m["payer_id"] == "CARDINAL"][:6]
-    rows = [
-        (
-            None,
-            EligibilityQuery(
-                payer_id="CARDINAL",
-                member_id=m["member_id"],
-                dob=m["dob"],
-                date_of_service="2026-12-01",
-            ),
-        )
-        for m in members
-    ]
-    store = Store(settings.store_url, settings.queue)
-    summary = run_async(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
-    outcomes = store.run_outcomes(summary.run_id)
-    store.close()
+    summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members))
     assert [o["state"] for o in outcomes] == ["succeeded"] * 6
     assert all(o["attempts"] == 1 for o in outcomes), "a 429 costs no attempt"
     events = [json.loads(line)["event"] for line in summary.log_path.read_text().splitlines()]
