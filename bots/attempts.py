@@ -55,6 +55,7 @@ class PortalGate:
     portal_id: str
     flow: PortalFlow
     pace_seconds: float = 0.0
+    accounts: list[str] = field(default_factory=list)  # the accounts this run may log in with
     stopped: str | None = None  # why the portal is not used any more in this run
     rate_limited_in_a_row: int = 0
     postponed_until: datetime | None = None
@@ -246,6 +247,15 @@ class ItemWorker:
         """
         gate.stopped = f"{session.account}: {exc}"
         log.error("portal.stopped", reason=exc.code(), account=session.account, error=str(exc))
+        if isinstance(exc, AuthenticationError):  # never again until a person clears it
+            await asyncio.to_thread(
+                self.store.flag_account,
+                gate.portal_id,
+                session.account,
+                "login_refused",
+                redactor.text(str(exc)),
+                self.run_id,
+            )
         if item is not None:
             await self._record(item, started, ItemState.SYSTEM_FAILED, session, error=exc)
         ended = await asyncio.to_thread(

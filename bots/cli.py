@@ -40,7 +40,9 @@ runs_app = typer.Typer(no_args_is_help=True, help="What ran, and how it went.")
 app.add_typer(portals_app, name="portals")
 app.add_typer(run_app, name="run")
 app.add_typer(lookup_app, name="lookup")
+creds_app = typer.Typer(no_args_is_help=True, help="Portal logins and the lockout guard.")
 app.add_typer(runs_app, name="runs")
+app.add_typer(creds_app, name="creds")
 
 out = Console()
 err = Console(stderr=True)
@@ -105,6 +107,69 @@ def portals_serve(
         pass
     finally:
         proc.stop()
+
+
+@portals_app.command("status")
+def portals_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Per portal: accounts, lockout flags, last success and the last day's outcomes."""
+    settings = load_settings()
+    store = Store(settings.store_url, settings.queue)
+    try:
+        flags = store.flagged_accounts()
+        activity = store.portal_activity()
+    finally:
+        store.close()
+    status = {
+        portal_id: {
+            "title": portal.title,
+            "base_url": portal.base_url,
+            "accounts": {
+                account: next(
+                    (
+                        {"flag": f["flag"], "reason": f["reason"], "since": f["since"]}
+                        for f in flags
+                        if f["portal"] == portal_id and f["account"] == account
+                    ),
+                    None,
+                )
+                for account in portal.accounts
+            },
+            **activity.get(portal_id, {}),
+        }
+        for portal_id, portal in settings.portals.items()
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(status, default=str) + "\n")
+        return
+    for portal_id, info in status.items():
+        out.print(
+            f"[bold]{portal_id}[/] {info['title']}  last success: {info.get('last_success')}"
+            f"  last 24 h: {info.get('last_24h', {})}"
+        )
+        for account, flag in info["accounts"].items():
+            state = (
+                f"[red]{flag['flag']}[/] since {flag['since']:%Y-%m-%d %H:%M} UTC: {flag['reason']}"
+                if flag
+                else "ok"
+            )
+            out.print(f"  {account:<10} {state}")
+
+
+@creds_app.command("reset-lock")
+def creds_reset_lock(
+    portal: Annotated[str, typer.Argument(help="Portal id, e.g. payerhub.")],
+    account: Annotated[
+        str | None, typer.Option(help="One account; default all of the portal.")
+    ] = None,
+) -> None:
+    """After a person fixed the login: let the bot use the account again."""
+    settings = load_settings()
+    store = Store(settings.store_url, settings.queue)
+    try:
+        cleared = store.clear_account_flags(portal, account)
+    finally:
+        store.close()
+    out.print(f"{portal}: cleared {cleared} lock flag(s)")
 
 
 @portals_app.command("data")

@@ -91,11 +91,20 @@ class Runner:
                 raise CapabilityMissing(
                     f"the {flow_cls.name} flow cannot do {kind.value.replace('_', ' ')} lookups"
                 )
-            for account in portal.accounts[: portal.max_sessions]:
-                login_secrets(self.settings, portal_id, account)
-            gates[portal_id] = PortalGate(
+            gate = PortalGate(
                 portal_id, flow_cls(portal.base_url), pace_seconds=portal.pace_seconds
             )
+            flagged = {f["account"]: f for f in self.store.flagged_accounts(portal_id)}
+            gate.accounts = [a for a in portal.accounts if a not in flagged][: portal.max_sessions]
+            if not gate.accounts:
+                reasons = "; ".join(f"{a}: {f['reason']}" for a, f in flagged.items())
+                gate.stopped = (
+                    f"every account is locked out by the bot after a refused login ({reasons}); "
+                    f"fix the login, then `payerbot creds reset-lock {portal_id}`"
+                )
+            for account in gate.accounts:
+                login_secrets(self.settings, portal_id, account)
+            gates[portal_id] = gate
         return gates
 
     async def run(
@@ -255,7 +264,16 @@ class Runner:
                 workers = []
                 for gate in gates.values():
                     cfg = self.settings.portals[gate.portal_id]
-                    for account in cfg.accounts[: cfg.max_sessions]:
+                    if gate.stopped:  # no account may log in: the portal's items end here
+                        ended = await asyncio.to_thread(
+                            self.store.fail_pending,
+                            run_id,
+                            gate.portal_id,
+                            "account_locked",
+                            f"not attempted: {gate.stopped}",
+                        )
+                        self._finished(ended)
+                    for account in gate.accounts:
                         secrets = login_secrets(self.settings, gate.portal_id, account)
                         session = PortalSession(
                             browser,

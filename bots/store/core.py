@@ -25,6 +25,7 @@ from bots.settings import QueueSettings
 from bots.store.schema import (
     FINISHED_STATES,
     ItemState,
+    account_flags,
     import_errors,
     metadata,
     results,
@@ -198,6 +199,64 @@ class Store:
                     )
                 )
         return len(dead)
+
+    # --- account flags (lockout guard) --------------------------------------------------------
+
+    def flag_account(self, portal: str, account: str, flag: str, reason: str, run_id: str) -> None:
+        """Stop every use of an account until a person clears it (`creds reset-lock`)."""
+        with self._tx() as conn:
+            conn.execute(
+                account_flags.delete().where(
+                    account_flags.c.portal == portal, account_flags.c.account == account
+                )
+            )
+            conn.execute(
+                insert(account_flags).values(
+                    portal=portal,
+                    account=account,
+                    flag=flag,
+                    reason=reason,
+                    since=utcnow(),
+                    run_id=run_id,
+                )
+            )
+
+    def flagged_accounts(self, portal: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(account_flags).order_by(account_flags.c.portal, account_flags.c.account)
+        if portal is not None:
+            stmt = stmt.where(account_flags.c.portal == portal)
+        with self._tx() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    def clear_account_flags(self, portal: str, account: str | None = None) -> int:
+        stmt = account_flags.delete().where(account_flags.c.portal == portal)
+        if account is not None:
+            stmt = stmt.where(account_flags.c.account == account)
+        with self._tx() as conn:
+            return conn.execute(stmt).rowcount
+
+    def portal_activity(self) -> dict[str, dict[str, Any]]:
+        """Per portal: last successful lookup and the last day's outcome counts."""
+        since = utcnow() - timedelta(days=1)
+        with self._tx() as conn:
+            last = conn.execute(
+                select(work_items.c.portal, func.max(results.c.finished_at))
+                .join(results, results.c.item_id == work_items.c.id)
+                .where(results.c.outcome == ItemState.SUCCEEDED.value)
+                .group_by(work_items.c.portal)
+            ).all()
+            recent = conn.execute(
+                select(work_items.c.portal, results.c.outcome, func.count())
+                .join(results, results.c.item_id == work_items.c.id)
+                .where(results.c.finished_at >= since)
+                .group_by(work_items.c.portal, results.c.outcome)
+            ).all()
+        activity: dict[str, dict[str, Any]] = {}
+        for portal, when in last:
+            activity.setdefault(portal, {})["last_success"] = when
+        for portal, outcome, n in recent:
+            activity.setdefault(portal, {}).setdefault("last_24h", {})[outcome] = n
+        return activity
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         with self._tx() as conn:

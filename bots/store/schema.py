@@ -143,3 +143,14 @@ import_errors = Table(
     Column("column", String(80)),
     Column("reason", Text, nullable=False),  # says what is wrong, never echoes the value
 )
+
+account_flags = Table(
+    "account_flags",
+    metadata,
+    Column("portal", String(40), primary_key=True),
+    Column("account", String(60), primary_key=True),
+    Column("flag", String(40), nullable=False),  # login_refused | portal_blocked
+    Column("reason", Text, nullable=False),  # what the portal said, never a credential
+    Column("since", UTCDateTime, nullable=False),
+    Column("run_id", String(40)),
+)

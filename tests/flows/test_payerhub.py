@@ -348,3 +348,45 @@ def test_rate_limit_pauses_the_portal_then_everything_succeeds(
     assert all(o["attempts"] == 1 for o in outcomes), "a 429 costs no attempt"
     events = [json.loads(line)["event"] for line in summary.log_path.read_text().splitlines()]
     assert events.count("portal.rate_limited") >= 1
+
+
+def test_a_refused_login_locks_the_account_for_the_bot_until_a_person_resets_it(
+    env, hub, settings, ground_truth
+):
+    bad = {
+        **env,
+        "PAYERBOT_CREDENTIALS__PAYERHUB__MAIN__PASSWORD": "changed-by-the-practice",
+        "PAYERBOT_PORTALS__PAYERHUB__MAX_SESSIONS": "1",
+    }
+    m = active_member(ground_truth)
+    ask = [
+        "lookup",
+        "eligibility",
+        "--payer",
+        "ACME",
+        "--member-id",
+        m["member_id"],
+        "--dob",
+        m["dob"],
+        "--json",
+    ]
+    assert payerbot(*ask, env=bad).returncode == 3
+    assert hub.counters()["failed_logins"] == {"clinic.main": 1}
+    status = json.loads(payerbot("portals", "status", "--json", env=env).stdout)
+    assert status["payerhub"]["accounts"]["main"]["flag"] == "login_refused"
+    assert "changed-by-the-practice" not in json.dumps(status)
+    # Another account of the portal still works, and carries the work: main is not tried.
+    fallback = payerbot(*ask, env=bad)
+    assert fallback.returncode == 0 and hub.counters()["logins"] == {"clinic.second": 1}
+    # With no other account, the next nights never offer the portal that password again.
+    only_main = {**bad, "PAYERBOT_PORTALS__PAYERHUB__ACCOUNTS": '["main"]'}
+    for _ in range(3):
+        again = payerbot(*ask, env=only_main)
+        assert again.returncode != 0 and json.loads(again.stdout)["error"] == "account_locked"
+    assert hub.counters()["failed_logins"] == {"clinic.main": 1}
+    assert "creds reset-lock payerhub" in json.loads(again.stdout)["message"]
+    # A person fixed the password and clears the flag: the bot logs in again.
+    assert payerbot("creds", "reset-lock", "payerhub", env=env).returncode == 0
+    ok = payerbot(*ask, env={**env, "PAYERBOT_PORTALS__PAYERHUB__ACCOUNTS": '["main"]'})
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert hub.counters()["logins"] == {"clinic.second": 1, "clinic.main": 1}
