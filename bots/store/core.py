@@ -87,6 +87,20 @@ def open_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _in_run(run_id: str) -> Any:
+    """The condition "this work item belongs to the run"."""
+    return work_items.c.id.in_(select(run_items.c.item_id).where(run_items.c.run_id == run_id))
+
+
+def _unclaimed(run_id: str, portal: str) -> tuple[Any, ...]:
+    """The run's items of one portal that nobody holds: new or abandoned."""
+    return (
+        work_items.c.portal == portal,
+        work_items.c.state.in_([ItemState.NEW.value, ItemState.ABANDONED.value]),
+        _in_run(run_id),
+    )
+
+
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
@@ -417,11 +431,7 @@ class Store:
                 .with_for_update(skip_locked=True)
             )
             if run_id is not None:
-                stmt = stmt.where(
-                    work_items.c.id.in_(
-                        select(run_items.c.item_id).where(run_items.c.run_id == run_id)
-                    )
-                )
+                stmt = stmt.where(_in_run(run_id))
             row = conn.execute(stmt).mappings().first()
             if row is None:
                 return None
@@ -462,9 +472,7 @@ class Store:
                             ItemState.IN_PROGRESS.value,
                         ]
                     ),
-                    work_items.c.id.in_(
-                        select(run_items.c.item_id).where(run_items.c.run_id == run_id)
-                    ),
+                    _in_run(run_id),
                 )
             ).scalar_one_or_none()
 
@@ -569,13 +577,7 @@ class Store:
         with self._tx() as conn:
             return conn.execute(
                 update(work_items)
-                .where(
-                    work_items.c.portal == portal,
-                    work_items.c.state.in_([ItemState.NEW.value, ItemState.ABANDONED.value]),
-                    work_items.c.id.in_(
-                        select(run_items.c.item_id).where(run_items.c.run_id == run_id)
-                    ),
-                )
+                .where(*_unclaimed(run_id, portal))
                 .values(state=ItemState.NEW.value, not_before=until, updated_at=utcnow())
             ).rowcount
 
@@ -585,13 +587,7 @@ class Store:
         with self._tx() as conn:
             return conn.execute(
                 update(work_items)
-                .where(
-                    work_items.c.portal == portal,
-                    work_items.c.state.in_([ItemState.NEW.value, ItemState.ABANDONED.value]),
-                    work_items.c.id.in_(
-                        select(run_items.c.item_id).where(run_items.c.run_id == run_id)
-                    ),
-                )
+                .where(*_unclaimed(run_id, portal))
                 .values(
                     state=ItemState.SYSTEM_FAILED.value,
                     last_error_code=error_code,
