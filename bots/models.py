@@ -105,7 +105,8 @@ def member_id_fits(shown: str, asked: str) -> bool:
     """The ID on the page is the one asked for, or the asked ID is its subscriber ID (the
     worklist left off the member suffix). Date of birth must then decide, never this alone."""
     shown_n, asked_n = _norm_id(shown), _norm_id(asked)
-    return bool(asked_n) and (shown_n == asked_n or shown_n.startswith(asked_n))
+    subscriber = len(shown_n) == len(asked_n) + 2 and shown_n.startswith(asked_n)
+    return bool(asked_n) and (shown_n == asked_n or subscriber)
 
 
 class Benefit(_Model):

@@ -84,6 +84,13 @@ def require_headers(table: dict[str, Any], headers: tuple[str, ...]) -> None:
         raise LayoutChanged(f"the {table['heading'] or 'result'} table's columns changed")
 
 
+def word(table: dict[str, Any], text: str, what: str) -> Any:
+    """Map a portal's word strictly: unknown wording means the portal changed, not a guess."""
+    if text.strip() not in table:
+        raise LayoutChanged(f"the portal shows a {what} the flow does not know")
+    return table[text.strip()]
+
+
 def blank(text: str | None) -> bool:
     return text is None or text.strip() in {"", "—", "-", "–", "N/A", "n/a", "None"}
 

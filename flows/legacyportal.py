@@ -38,7 +38,7 @@ from bots.models import (
     EligibilityQuery,
     EligibilityResult,
     ServiceLine,
-    same_member_id,
+    member_id_fits,
 )
 from bots.pagekit import (
     blank,
@@ -47,8 +47,10 @@ from bots.pagekit import (
     next_clock_time,
     number,
     percent,
+    require,
     split_name,
     us_date,
+    word,
 )
 
 PAYERS = {"DELTA": "Delta Prairie Health", "ELM": "Elmwood Benefit Trust"}
@@ -225,18 +227,18 @@ class LegacyPortalFlow(PortalFlow):
         self, content: dict[str, Any], query: EligibilityQuery
     ) -> EligibilityResult:
         fields = _fields(content)
-        member_id = _req(fields, "Subscriber ID")
-        if not _same_patient(member_id, us_date(_req(fields, "Date of Birth")), query):
+        member_id = require(fields, "Subscriber ID")
+        if not _same_patient(member_id, us_date(require(fields, "Date of Birth")), query):
             raise PatientMismatch(
                 "the eligibility page shows a member whose ID or date of birth differs "
                 "from the worklist"
             )
-        first, last = split_name(_req(fields, "Patient Name"))
-        active = _word(COVERAGE, _req(fields, "Coverage Status"), "coverage status")
+        first, last = split_name(require(fields, "Patient Name"))
+        active = word(COVERAGE, require(fields, "Coverage Status"), "coverage status")
         benefits: list[Benefit] = []
         if active:
             benefits = [_benefit(r) for r in _records(content, BENEFIT_COLUMNS)]
-        pcp_name = _req(fields, "PCP Name")
+        pcp_name = require(fields, "PCP Name")
         return EligibilityResult(
             portal=self.name,
             payer_id=query.payer_id,
@@ -246,19 +248,19 @@ class LegacyPortalFlow(PortalFlow):
             first_name=first,
             last_name=last,
             dob=query.dob,
-            relationship=_word(RELATIONSHIPS, _req(fields, "Relationship"), "relationship"),
-            date_of_service=us_date(_req(fields, "Date of Service")) or query.date_of_service,
+            relationship=word(RELATIONSHIPS, require(fields, "Relationship"), "relationship"),
+            date_of_service=us_date(require(fields, "Date of Service")) or query.date_of_service,
             coverage_active=active,
-            plan_name=_req(fields, "Plan Name") or None,
-            plan_number=_req(fields, "Plan Number") or None,
-            network_type=_req(fields, "Network Type") or None,
-            group_number=_req(fields, "Group Number") or None,
-            group_name=_req(fields, "Group Name") or None,
-            effective_date=us_date(_req(fields, "Effective Date")),
-            termination_date=us_date(_req(fields, "Termination Date"), open_ended_is_none=True),
-            other_coverage=_word(YES_NO, _req(fields, "Other Coverage"), "other coverage"),
+            plan_name=require(fields, "Plan Name") or None,
+            plan_number=require(fields, "Plan Number") or None,
+            network_type=require(fields, "Network Type") or None,
+            group_number=require(fields, "Group Number") or None,
+            group_name=require(fields, "Group Name") or None,
+            effective_date=us_date(require(fields, "Effective Date")),
+            termination_date=us_date(require(fields, "Termination Date"), open_ended_is_none=True),
+            other_coverage=word(YES_NO, require(fields, "Other Coverage"), "other coverage"),
             pcp_name=None if pcp_name == "None Assigned" or blank(pcp_name) else pcp_name,
-            pcp_npi=None if blank(_req(fields, "PCP NPI")) else fields["PCP NPI"],
+            pcp_npi=None if blank(require(fields, "PCP NPI")) else fields["PCP NPI"],
             benefits=tuple(benefits),
         )
 
@@ -309,24 +311,24 @@ class LegacyPortalFlow(PortalFlow):
 
     def _claim_result(self, content: dict[str, Any], query: ClaimStatusQuery) -> ClaimStatusResult:
         fields = _fields(content)
-        claim_number = _req(fields, "Claim Number")
-        account = _req(fields, "Patient Account #")
-        member_id = _req(fields, "Member ID")
-        dob = us_date(_req(fields, "Date of Birth"))
+        claim_number = require(fields, "Claim Number")
+        account = require(fields, "Patient Account #")
+        member_id = require(fields, "Member ID")
+        dob = us_date(require(fields, "Date of Birth"))
         wanted = query.claim_number or query.patient_account_number
         if wanted and wanted.strip().upper() not in {claim_number.upper(), account.upper()}:
             raise PatientMismatch("the claim shown is not the claim asked for")
-        if (query.member_id and not _same_id(member_id, query.member_id)) or (
+        if (query.member_id and not member_id_fits(member_id, query.member_id)) or (
             query.dob and dob != query.dob
         ):
             raise PatientMismatch(
                 "the claim belongs to a member whose ID or date of birth differs from the worklist"
             )
-        status = _req(fields, "Claim Status")
-        category, code = _word(STATUSES, status, "claim status")
-        first, last = split_name(_req(fields, "Patient Name"))
-        dos_from, dos_to = date_range(_req(fields, "Dates of Service"))
-        trace = _req(fields, "Check/EFT #")
+        status = require(fields, "Claim Status")
+        category, code = word(STATUSES, status, "claim status")
+        first, last = split_name(require(fields, "Patient Name"))
+        dos_from, dos_to = date_range(require(fields, "Dates of Service"))
+        trace = require(fields, "Check/EFT #")
         return ClaimStatusResult(
             portal=self.name,
             payer_id=query.payer_id,
@@ -343,15 +345,15 @@ class LegacyPortalFlow(PortalFlow):
             category=category,
             status_code=code,
             status_text=status,
-            billed=money(_req(fields, "Total Billed")),
-            allowed=money(_req(fields, "Allowed Amount")),
-            paid=money(_req(fields, "Paid Amount")),
-            patient_responsibility=money(_req(fields, "Patient Responsibility")),
-            received_date=us_date(_req(fields, "Received Date")),
-            adjudication_date=us_date(_req(fields, "Processed Date")),
-            payment_method=_word(PAYMENT, _req(fields, "Payment Type"), "payment type"),
+            billed=money(require(fields, "Total Billed")),
+            allowed=money(require(fields, "Allowed Amount")),
+            paid=money(require(fields, "Paid Amount")),
+            patient_responsibility=money(require(fields, "Patient Responsibility")),
+            received_date=us_date(require(fields, "Received Date")),
+            adjudication_date=us_date(require(fields, "Processed Date")),
+            payment_method=word(PAYMENT, require(fields, "Payment Type"), "payment type"),
             payment_trace_number=None if blank(trace) else trace,
-            payment_date=us_date(_req(fields, "Check/EFT Date")),
+            payment_date=us_date(require(fields, "Check/EFT Date")),
             service_lines=tuple(_service_line(r) for r in _records(content, LINE_COLUMNS)),
             adjustments=tuple(_adjustment(r) for r in _records(content, REMARK_COLUMNS)),
         )
@@ -526,17 +528,8 @@ def _pick(rows: list[dict[str, str]], query: EligibilityQuery) -> int:
     return fits[0]
 
 
-def _same_id(shown: str, asked: str) -> bool:
-    """The member ID asked for, or its subscriber part (the ID without the 2-digit suffix)."""
-    norm_shown = "".join(ch for ch in shown.upper() if ch.isalnum())
-    norm_asked = "".join(ch for ch in asked.upper() if ch.isalnum())
-    return same_member_id(shown, asked) or (
-        len(norm_shown) == len(norm_asked) + 2 and norm_shown.startswith(norm_asked)
-    )
-
-
 def _same_patient(member_id: str, dob: date | None, query: EligibilityQuery) -> bool:
-    return _same_id(member_id, query.member_id) and dob == query.dob
+    return member_id_fits(member_id, query.member_id) and dob == query.dob
 
 
 def _fields(content: dict[str, Any]) -> dict[str, str]:
@@ -547,19 +540,6 @@ def _fields(content: dict[str, Any]) -> dict[str, str]:
             raise LayoutChanged(f"the page shows {caption!r} twice with different values")
         out[caption] = value
     return out
-
-
-def _req(fields: dict[str, str], caption: str) -> str:
-    if caption not in fields:
-        raise LayoutChanged(f"the result page has no {caption!r} caption")
-    return fields[caption]
-
-
-def _word(table: dict[str, Any], text: str, what: str) -> Any:
-    """Map a portal word strictly: unknown wording means the portal changed."""
-    if text.strip() not in table:
-        raise LayoutChanged(f"the portal shows an unknown {what}")
-    return table[text.strip()]
 
 
 def _table(content: dict[str, Any], columns: set[str]) -> dict[str, Any]:
@@ -579,24 +559,24 @@ def _benefit(rec: dict[str, str]) -> Benefit:
     kind, _, period = rec["Type"].partition(" (")
     copay, coins = rec["Copay"], rec["Coins %"]
     return Benefit(
-        service_type=_word(SERVICES, rec["Service"], "service"),
-        benefit=_word(BENEFITS, kind, "benefit type"),
-        in_network=_word(NETWORKS, rec["Network"], "network"),
-        coverage_level=_word(LEVELS, rec["Level"], "coverage level"),
-        time_period=_word(PERIODS, period.rstrip(")"), "time period") if period else None,
+        service_type=word(SERVICES, rec["Service"], "service"),
+        benefit=word(BENEFITS, kind, "benefit type"),
+        in_network=word(NETWORKS, rec["Network"], "network"),
+        coverage_level=word(LEVELS, rec["Level"], "coverage level"),
+        time_period=word(PERIODS, period.rstrip(")"), "time period") if period else None,
         amount=money(copay),
         percent=percent(coins),
         total=money(rec["Ded/OOP Total"]),
         met=money(rec["Met"]),
         remaining=money(rec["Remaining"]),
-        prior_auth_required=_word(AUTH, rec["Auth Req"], "authorization flag"),
+        prior_auth_required=word(AUTH, rec["Auth Req"], "authorization flag"),
     )
 
 
 def _claim_fits(rec: dict[str, str], query: ClaimStatusQuery) -> bool:
     if query.claim_number:
         return rec["Claim Number"].upper() == query.claim_number.strip().upper()
-    if query.member_id and not _same_id(rec["Member ID"], query.member_id):
+    if query.member_id and not member_id_fits(rec["Member ID"], query.member_id):
         return False
     dos_from, dos_to = date_range(rec["Dates of Service"])
     if (query.dos_from and dos_from < query.dos_from) or (query.dos_to and dos_to > query.dos_to):
@@ -624,7 +604,7 @@ def _adjustment(rec: dict[str, str]) -> Adjustment:
     remarks = tuple(r.strip() for r in rec["RARC"].split(",") if not blank(r))
     line = rec["Line"]
     return Adjustment(
-        group_code=_word({g.value: g for g in AdjustmentGroup}, rec["Group"], "group code"),
+        group_code=word({g.value: g for g in AdjustmentGroup}, rec["Group"], "group code"),
         carc=rec["CARC"],
         rarc=remarks,
         amount=money(rec["Amount"]),

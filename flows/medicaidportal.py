@@ -62,6 +62,7 @@ from bots.pagekit import (
     split_name,
     table_records,
     us_date,
+    word,
 )
 
 EASTERN = "America/New_York"  # the portal's times ("until 6:00 AM Eastern")
@@ -184,12 +185,12 @@ class MedicaidPortalFlow(PortalFlow):
                 "the eligibility page shows a recipient whose ID or date of birth "
                 "differs from the worklist"
             )
-        relationship = _word(RELATIONSHIPS, fields["Case Relationship"], "relationship")
+        relationship = word(RELATIONSHIPS, fields["Case Relationship"], "relationship")
         first, last = split_name(fields["Recipient Name"])
         dos = date_range(fields["Dates of Service"])[0]
         tables = {t["heading"]: t for t in await read_tables(results)}
         segment = _segment_for(_records(tables, "Coverage Segments", SEGMENT_COLUMNS), dos)
-        active = _word(ELIGIBLE, segment["Status"], "eligibility status")
+        active = word(ELIGIBLE, segment["Status"], "eligibility status")
         benefits: list[Benefit] = []
         if active:
             for caption, columns in (
@@ -217,9 +218,7 @@ class MedicaidPortalFlow(PortalFlow):
             group_name=segment["Program"],
             effective_date=us_date(segment["Begin Date"]),
             termination_date=us_date(segment["End Date"], open_ended_is_none=True),
-            other_coverage=_word(
-                {"Yes": True, "No": False}, fields["Other Insurance (TPL)"], "TPL"
-            ),
+            other_coverage=word({"Yes": True, "No": False}, fields["Other Insurance (TPL)"], "TPL"),
             pcp_name=pcp_name,
             pcp_npi=pcp_npi,
             benefits=tuple(benefits),
@@ -450,12 +449,6 @@ def _records(
     return table_records(tables[caption])
 
 
-def _word(table: dict[str, Any], text: str, what: str) -> Any:
-    if text.strip() not in table:
-        _unknown(what)
-    return table[text.strip()]
-
-
 def _unknown(what: str) -> NoReturn:
     raise LayoutChanged(f"the portal shows a {what} the flow does not know")
 
@@ -491,17 +484,17 @@ def _benefit(rec: dict[str, str]) -> Benefit:
     share = rec.get("Copay/Coinsurance", "")
     period = rec.get("Period", "")
     return Benefit(
-        service_type=_word(SERVICE_CODES, rec["Service Type"], "service type"),
-        benefit=_word(BENEFITS, rec["Benefit"], "benefit"),
-        in_network=_word(NETWORKS, rec["Network"], "network"),
-        coverage_level=None if blank(rec["Level"]) else _word(LEVELS, rec["Level"], "level"),
-        time_period=None if blank(period) else _word(PERIODS, period, "benefit period"),
+        service_type=word(SERVICE_CODES, rec["Service Type"], "service type"),
+        benefit=word(BENEFITS, rec["Benefit"], "benefit"),
+        in_network=word(NETWORKS, rec["Network"], "network"),
+        coverage_level=None if blank(rec["Level"]) else word(LEVELS, rec["Level"], "level"),
+        time_period=None if blank(period) else word(PERIODS, period, "benefit period"),
         amount=None if "%" in share else money(share),
         percent=number(share) if "%" in share else None,
         total=money(rec.get("Annual Limit")),
         met=money(rec.get("Met")),
         remaining=money(rec.get("Remaining")),
-        prior_auth_required=_word(PRIOR_AUTH, rec["PA Required"], "prior authorization"),
+        prior_auth_required=word(PRIOR_AUTH, rec["PA Required"], "prior authorization"),
     )
 
 

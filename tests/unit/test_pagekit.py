@@ -36,6 +36,7 @@ def test_next_clock_time_is_the_next_occurrence_in_the_zone():
 def test_member_id_fits_only_the_same_id_or_its_subscriber_prefix():
     assert member_id_fits("ACM-123456789 01", "acm12345678901")
     assert member_id_fits("ACM12345678902", "ACM123456789")  # subscriber ID asked
+    assert not member_id_fits("ACM12345678902", "ACM1234")  # a fragment is not a subscriber ID
     assert not member_id_fits("ACM12345678901", "ACM12345678902")
     assert not member_id_fits("0045123378", "45123378")  # leading zeros matter
     assert not member_id_fits("ACM1", "")
