@@ -17,6 +17,7 @@ from typing import Any
 from bots.errors import ConfigurationError
 from bots.files import private_dir
 from bots.flow import LoginSecrets
+from bots.logs import redactor
 from bots.settings import Settings
 
 FIELDS = ("username", "password", "totp_seed", "security_answers")
@@ -58,6 +59,8 @@ def login_secrets(settings: Settings, portal: str, account: str) -> LoginSecrets
         raise ConfigurationError(
             f"security_answers for {portal}/{account} is not a JSON object of question: answer"
         ) from None
+    # Whatever echoes them (a browser error naming typed text, a portal banner) is masked.
+    redactor.add(values["username"], values["password"], values.get("totp_seed"), *answers.values())
     return LoginSecrets(values["username"], values["password"], values.get("totp_seed"), answers)
 
 

@@ -84,3 +84,18 @@ def test_many_values_sharing_prefixes_are_all_found():
     assert redactor.text(text) == (
         f"a {logs.REDACTED} b {logs.REDACTED} c {logs.REDACTED} d {logs.REDACTED} e {logs.REDACTED} f ACM0"
     )
+
+
+def test_loaded_credentials_are_masked_wherever_they_are_echoed(tmp_path, monkeypatch):
+    from bots.credentials import login_secrets
+    from bots.settings import load_settings
+
+    monkeypatch.setenv("PAYERBOT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PAYERBOT_CREDENTIALS__PAYERHUB__MAIN__USERNAME", "clinic.fixture")
+    monkeypatch.setenv("PAYERBOT_CREDENTIALS__PAYERHUB__MAIN__PASSWORD", "Tr0ub4dor&3xyz")
+    login_secrets(load_settings(), "payerhub", "main")
+    echoed = 'Locator.fill: element not editable, value "Tr0ub4dor&3xyz" for clinic.fixture'
+    assert (
+        logs.redactor.text(echoed)
+        == f'Locator.fill: element not editable, value "{logs.REDACTED}" for {logs.REDACTED}'
+    )
