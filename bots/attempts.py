@@ -108,7 +108,13 @@ class ItemWorker:
         self.run_id = run_id
         self._on_finished = on_finished  # called with how many items reached a final state
 
+    def _run_of(self, item: WorkItem) -> str:
+        """The run an item is answered for: ours, or the run that borrowed our session."""
+        return item.for_run or self.run_id
+
     async def work(self, gate: PortalGate, session: PortalSession, item: WorkItem) -> None:
+        if item.for_run:
+            log.info("item.borrowed", for_run=item.for_run)
         started = utcnow()
         query = QUERY_ADAPTER.validate_python(item.query)
         register_phi(query)
@@ -302,7 +308,7 @@ class ItemWorker:
         state = await asyncio.to_thread(
             self.store.complete,
             item,
-            self.run_id,
+            self._run_of(item),
             outcome=outcome,
             started_at=started,
             payload=payload,
@@ -322,14 +328,14 @@ class ItemWorker:
             error=error.code() if error else None,
             ms=round((utcnow() - started).total_seconds() * 1000),
         )
-        if state != ItemState.NEW:
+        if state != ItemState.NEW and self._run_of(item) == self.run_id:
             self._on_finished(1)
 
     # --- evidence ------------------------------------------------------------------------------
 
     def _artifact(self, folder: str, item: WorkItem, ext: str) -> Path:
         name = f"item-{item.id}-try{item.attempts}.{ext}"
-        return self.settings.data_dir / folder / self.run_id / name
+        return self.settings.data_dir / folder / self._run_of(item) / name
 
     def _save_attachment(self, item: WorkItem, number: int, filename: str, content: bytes) -> Path:
         """Files from portals are named by us: item, try, number and a sanitized extension."""

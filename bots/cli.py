@@ -11,13 +11,17 @@ from collections.abc import Coroutine
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bots import fixture_portals, logs
+from bots.checks import run_checks
+from bots.credentials import store_secrets
 from bots.errors import AuthenticationError, ConfigurationError, PayerbotError
+from bots.maintenance import next_window
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.outputs.report import (
     print_lookup,
@@ -29,7 +33,8 @@ from bots.outputs.report import (
 from bots.outputs.spreadsheet import write_workbook
 from bots.runner import Runner, RunSummary
 from bots.settings import Settings, load_settings
-from bots.store import Store
+from bots.store import Store, utcnow
+from bots.vault import state_path
 from bots.worklists import PayerDirectory, import_worklist, write_import_report
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -111,48 +116,150 @@ def portals_serve(
 
 @portals_app.command("status")
 def portals_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Per portal: accounts, lockout flags, last success and the last day's outcomes."""
+    """Per portal: each account's session and flags, last success, the last day's outcomes,
+    the next scheduled maintenance window."""
     settings = load_settings()
     store = Store(settings.store_url, settings.queue)
     try:
-        flags = store.flagged_accounts()
-        activity = store.portal_activity()
+        status = portal_status(settings, store)
     finally:
         store.close()
-    status = {
-        portal_id: {
-            "title": portal.title,
-            "base_url": portal.base_url,
-            "accounts": {
-                account: next(
+    if as_json:
+        sys.stdout.write(json.dumps(status, default=str) + "\n")
+        return
+    for portal_id, info in status.items():
+        window = info["next_maintenance"]
+        out.print(
+            f"[bold]{portal_id}[/] {info['title']}  last success: {info.get('last_success')}"
+            f"  last 24 h: {info.get('last_24h', {})}"
+            + (f"  next maintenance: {window['start']} - {window['end']}" if window else "")
+        )
+        for account, acc in info["accounts"].items():
+            flag = acc["flag"]
+            line = (
+                f"[red]{flag['flag']}[/] since {flag['since']:%Y-%m-%d %H:%M} UTC: {flag['reason']}"
+                if flag
+                else "ok"
+            )
+            line += f"  session: {acc['session']}"
+            if acc["password_days_left"] is not None:
+                line += f"  [yellow]password expires in {acc['password_days_left']} day(s)[/]"
+            out.print(f"  {account:<10} {line}")
+
+
+def portal_status(settings: Settings, store: Store) -> dict[str, Any]:
+    """The data behind `portals status` (the console shows the same)."""
+    flags = store.flagged_accounts()
+    activity = store.portal_activity()
+    sessions = {(r["portal"], r["account"]): r for r in store.account_sessions()}
+    vault_dir = settings.data_dir / "sessions"
+    now = utcnow()
+    status: dict[str, Any] = {}
+    for portal_id, portal in settings.portals.items():
+        zone = ZoneInfo(portal.timezone or settings.timezone)
+        window = next_window(portal.windows(), now, zone)
+        accounts = {}
+        for account in portal.accounts:
+            row = sessions.get((portal_id, account), {})
+            kept = state_path(vault_dir, portal_id, account).exists()
+            if row.get("holder"):
+                session = f"live in run {row.get('holder_run') or 'another process'}"
+            elif kept:
+                session = "kept (resumed by the next run if the portal still honours it)"
+            else:
+                session = "none"
+            notice_at = row.get("password_notice_at")
+            days = row.get("password_days_left")
+            if days is not None and notice_at is not None:
+                days = max(0, days - (now - notice_at).days)
+            accounts[account] = {
+                "flag": next(
                     (
                         {"flag": f["flag"], "reason": f["reason"], "since": f["since"]}
                         for f in flags
                         if f["portal"] == portal_id and f["account"] == account
                     ),
                     None,
-                )
-                for account in portal.accounts
-            },
+                ),
+                "session": session,
+                "last_login": row.get("last_login_at"),
+                "password_days_left": days,
+            }
+        status[portal_id] = {
+            "title": portal.title,
+            "base_url": portal.base_url,
+            "accounts": accounts,
+            "next_maintenance": (
+                {
+                    "start": window[0].astimezone(zone).isoformat(timespec="minutes"),
+                    "end": window[1].astimezone(zone).isoformat(timespec="minutes"),
+                }
+                if window
+                else None
+            ),
             **activity.get(portal_id, {}),
         }
-        for portal_id, portal in settings.portals.items()
-    }
+    return status
+
+
+@creds_app.command("check")
+def creds_check(
+    portal: Annotated[str | None, typer.Argument(help="One portal id; default all.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Log in to each configured account (no lookups) and report ok or why not."""
+    settings = _settings()
+    if portal is not None and portal not in settings.portals:
+        raise _fail(ConfigurationError(f"portal {portal!r} is not configured"))
+    portal_ids = [portal] if portal else sorted(settings.portals)
+    store = Store(settings.store_url, settings.queue)
+    try:
+        with fixture_portals.running(settings, portal_ids):
+            checks = run_checks(settings, store, portal_ids)
+    except PayerbotError as exc:
+        raise _fail(exc) from None
+    finally:
+        store.close()
     if as_json:
-        sys.stdout.write(json.dumps(status, default=str) + "\n")
-        return
-    for portal_id, info in status.items():
-        out.print(
-            f"[bold]{portal_id}[/] {info['title']}  last success: {info.get('last_success')}"
-            f"  last 24 h: {info.get('last_24h', {})}"
+        sys.stdout.write(json.dumps([c.as_dict() for c in checks]) + "\n")
+    else:
+        for c in checks:
+            colour = "green" if c.ok else "red"
+            out.print(f"{c.portal:<16} {c.account:<10} [{colour}]{c.status:<11}[/] {c.detail}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(
+            EXIT_AUTH if any(c.status in {"failed", "locked"} for c in checks) else EXIT_FAILURES
         )
-        for account, flag in info["accounts"].items():
-            state = (
-                f"[red]{flag['flag']}[/] since {flag['since']:%Y-%m-%d %H:%M} UTC: {flag['reason']}"
-                if flag
-                else "ok"
-            )
-            out.print(f"  {account:<10} {state}")
+
+
+@creds_app.command("set")
+def creds_set(
+    portal: Annotated[str, typer.Argument(help="Portal id, e.g. payerhub.")],
+    account: Annotated[str, typer.Argument(help="Account name from config/portals.toml.")],
+    use_keyring: Annotated[
+        bool, typer.Option("--keyring", help="Store in the OS keyring, not the secrets folder.")
+    ] = False,
+) -> None:
+    """Store one account's login (prompted, never echoed, never on the command line)."""
+    settings = load_settings()
+    if portal not in settings.portals or account not in settings.portals[portal].accounts:
+        raise _fail(ConfigurationError(f"{portal}/{account} is not in config/portals.toml"))
+    values = {
+        "username": typer.prompt("username"),
+        "password": typer.prompt("password", hide_input=True),
+        "totp_seed": typer.prompt("TOTP seed (empty: none)", default="", hide_input=True),
+    }
+    try:
+        where = store_secrets(
+            settings,
+            portal,
+            account,
+            {k: v for k, v in values.items() if v},
+            target="keyring" if use_keyring else "files",
+        )
+    except PayerbotError as exc:
+        raise _fail(exc) from None
+    out.print(f"{portal}/{account}: stored in {where}")
 
 
 @creds_app.command("reset-lock")
@@ -337,8 +444,11 @@ def _lookup(query: EligibilityQuery | ClaimStatusQuery, as_json: bool, verbose: 
     try:
         portal_id = settings.portal_for_payer(query.payer_id)
         with fixture_portals.running(settings, [portal_id]):
+            runner = Runner(
+                settings, store, notice=lambda m: err.print(f"[yellow]{m}[/]", soft_wrap=True)
+            )
             summary = asyncio.run(
-                Runner(settings, store).run(
+                runner.run(
                     LookupKind(query.kind),
                     [(None, query)],
                     trigger="lookup",

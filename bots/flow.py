@@ -48,6 +48,14 @@ class LoginSecrets:
         return f"LoginSecrets(username=***, password=***, totp_seed={seed})"
 
 
+@dataclass(frozen=True)
+class LoginInfo:
+    """What a login saw besides the home page: notices a supervisor must hear about."""
+
+    password_expires_in_days: int | None = None
+    """The portal said the password expires in this many days (the bot never changes it)."""
+
+
 class PortalFlow(ABC):
     """Drives one payer portal. Subclasses set ``name`` and implement what the portal offers.
 
@@ -62,12 +70,21 @@ class PortalFlow(ABC):
         self.base_url = base_url.rstrip("/")
 
     @abstractmethod
-    async def login(self, page: Page, secrets: LoginSecrets) -> None:
-        """Reach the logged-in home page (MFA and interstitials included) or raise."""
+    async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
+        """Reach the logged-in home page (MFA and interstitials included) or raise.
+
+        Return a LoginInfo when the portal said something on the way (a password-expiry
+        notice); interstitials are dismissed, never acted on."""
 
     @abstractmethod
     async def is_logged_in(self, page: Page) -> bool:
         """True when the page is inside a live session (detects expiry)."""
+
+    async def resume(self, page: Page) -> bool:
+        """Open the portal with a session restored from storage state (cookies of an earlier
+        login); True when it is still live. Override when the home page is not base_url."""
+        await page.goto(self.base_url)
+        return await self.is_logged_in(page)
 
     async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
         raise NotImplementedError

@@ -1,20 +1,30 @@
 """The runner: queue a run's questions, work them through portal sessions, report the run.
 
 One browser per process; per portal, up to ``max_sessions`` workers, each owning one
-account's session (one login per account per run). Workers claim items from the store
-and hand each to the ItemWorker (attempts.py), which asks the flow and records the
-outcome; the store decides about retries.
+account's session (one login per account per run, none when the kept session from the
+last run is still live). Workers claim items from the store and hand each to the
+ItemWorker (attempts.py), which asks the flow and records the outcome; the store decides
+about retries.
+
+Accounts are leased in the store, so no two processes are ever logged in with the same
+account. A single lookup whose accounts are all held by a running batch does not log in:
+it marks its run ``delegated`` and the holder's workers answer it before their own next
+item (a desk lookup jumps the night's queue); if the holder lets go first, the lookup takes
+the account itself. A batch finding every account of a portal held leaves that portal's
+items queued for ``runs resume``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from playwright.async_api import async_playwright
@@ -23,18 +33,21 @@ from bots import browser as browser_mod
 from bots.attempts import QUERY_ADAPTER, ItemWorker, PortalGate, register_phi
 from bots.credentials import login_secrets
 from bots.errors import CapabilityMissing, ConfigurationError
-from bots.flow import get_flow
+from bots.flow import LoginInfo, get_flow
 from bots.logs import close_run_log, get_logger, open_run_log
+from bots.maintenance import active_window
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.sessions import PortalSession
 from bots.settings import Settings
 from bots.store import FINISHED_STATES, ItemState, Store, utcnow
+from bots.vault import SessionVault, session_key
 from bots.worklists import RowError
 
 log = get_logger("payerbot.runner")
 FINAL = {s.value for s in FINISHED_STATES}
 
 ProgressCallback = Callable[[int, int], None]
+NoticeCallback = Callable[[str], None]
 Rows = Sequence[tuple[int | None, EligibilityQuery | ClaimStatusQuery]]
 
 
@@ -52,10 +65,26 @@ class RunSummary:
     browser_version: str | None = None
     stopped_portals: dict[str, str] = field(default_factory=dict)
     postponed_portals: dict[str, str] = field(default_factory=dict)
+    password_notices: dict[str, int | None] = field(default_factory=dict)
+    """portal/account -> days left, when a portal said the password expires soon."""
+    resumed_sessions: list[str] = field(default_factory=list)
+    borrowed_from: dict[str, str] = field(default_factory=dict)
+    """portal -> run whose session answered this run's lookups."""
 
     @property
     def lookups_per_minute(self) -> float:
         return self.lookups / self.duration_seconds * 60 if self.duration_seconds else 0.0
+
+    def notes(self) -> dict[str, Any]:
+        """What needs a person's attention, for the run record and the reports."""
+        return {
+            "stopped_portals": self.stopped_portals,
+            "postponed_portals": self.postponed_portals,
+            "password_notices": self.password_notices,
+            "resumed_sessions": self.resumed_sessions,
+            "borrowed_from": self.borrowed_from,
+            "logins": self.logins,
+        }
 
     @property
     def ok(self) -> bool:
@@ -67,11 +96,26 @@ class Runner:
     """Runs one batch (or one lookup) end to end against the store."""
 
     def __init__(
-        self, settings: Settings, store: Store, progress: ProgressCallback | None = None
+        self,
+        settings: Settings,
+        store: Store,
+        progress: ProgressCallback | None = None,
+        notice: NoticeCallback | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.progress = progress
+        self.notice = notice  # PHI-free messages for the person waiting (CLI, console)
+        self.holder = f"{store.owner}:{secrets.token_hex(4)}"
+        self.vault = (
+            SessionVault(
+                settings.data_dir / "sessions",
+                session_key(settings.resolved_secrets_dir),
+                settings.sessions.max_age_hours,
+            )
+            if settings.sessions.reuse
+            else None
+        )
         self._done = 0
         self._total = 0
         self._counts: Counter[str] = Counter()
@@ -102,6 +146,12 @@ class Runner:
                     f"every account is locked out by the bot after a refused login ({reasons}); "
                     f"fix the login, then `payerbot creds reset-lock {portal_id}`"
                 )
+            window = active_window(
+                portal.windows(), utcnow(), ZoneInfo(portal.timezone or self.settings.timezone)
+            )
+            if window is not None and not gate.stopped:
+                gate.postponed_until = window[1]
+                gate.stopped = f"in scheduled maintenance until {window[1]:%Y-%m-%d %H:%M} UTC"
             for account in gate.accounts:
                 login_secrets(self.settings, portal_id, account)
             gates[portal_id] = gate
@@ -219,7 +269,12 @@ class Runner:
                 logins=summary.logins,
             )
             await asyncio.to_thread(
-                self.store.finish_run, run_id, status, summary.counts, log_path=str(log_path)
+                self.store.finish_run,
+                run_id,
+                status,
+                summary.counts,
+                log_path=str(log_path),
+                notes=summary.notes(),
             )
             structlog.contextvars.unbind_contextvars("run_id")
             close_run_log(log_path)
@@ -256,38 +311,179 @@ class Runner:
 
     async def _work(self, run_id: str, gates: dict[str, PortalGate], summary: RunSummary) -> None:
         items = ItemWorker(self.settings, self.store, run_id, self._finished)
-        async with async_playwright() as playwright:
-            browser = await browser_mod.launch(playwright, self.settings.browser)
-            summary.browser_version = browser.version
-            log.info("browser.start", version=browser.version)
-            try:
-                workers = []
-                for gate in gates.values():
-                    cfg = self.settings.portals[gate.portal_id]
-                    if gate.stopped:  # no account may log in: the portal's items end here
-                        ended = await asyncio.to_thread(
-                            self.store.fail_pending,
-                            run_id,
-                            gate.portal_id,
-                            "account_locked",
-                            f"not attempted: {gate.stopped}",
-                        )
-                        self._finished(ended)
-                    for account in gate.accounts:
-                        secrets = login_secrets(self.settings, gate.portal_id, account)
-                        session = PortalSession(
-                            browser,
-                            gate.flow,
+        lease_seconds = self.settings.sessions.account_lease_seconds
+        for gate in gates.values():
+            if gate.postponed_until is not None:  # a configured maintenance window: later
+                held = await asyncio.to_thread(
+                    self.store.postpone_pending, run_id, gate.portal_id, gate.postponed_until
+                )
+                log.warning("portal.maintenance_window", until=gate.postponed_until.isoformat())
+                self._tell(f"{gate.portal_id}: {gate.stopped}; {held} item(s) wait for it")
+            elif gate.stopped:  # no account may log in: the portal's items end here
+                ended = await asyncio.to_thread(
+                    self.store.fail_pending,
+                    run_id,
+                    gate.portal_id,
+                    "account_locked",
+                    f"not attempted: {gate.stopped}",
+                )
+                self._finished(ended)
+        renew = asyncio.create_task(self._renew_leases(lease_seconds))
+        try:
+            await self._lease_accounts(run_id, gates, summary)
+            if not any(gate.accounts and not gate.stopped for gate in gates.values()):
+                return  # nothing to log in to: every portal stopped, postponed or borrowed
+            async with async_playwright() as playwright:
+                browser = await browser_mod.launch(playwright, self.settings.browser)
+                summary.browser_version = browser.version
+                log.info("browser.start", version=browser.version)
+                try:
+                    workers = []
+                    for gate in gates.values():
+                        if gate.stopped:
+                            continue
+                        for account in gate.accounts:
+                            session = self._session(browser, gate, account, summary)
+                            workers.append(self._worker(run_id, gate, session, items, summary))
+                    await asyncio.gather(*workers)
+                finally:
+                    await browser.close()
+        finally:
+            renew.cancel()
+            for gate in gates.values():
+                for account in gate.accounts:
+                    await asyncio.to_thread(
+                        self.store.release_account, gate.portal_id, account, self.holder
+                    )
+
+    def _session(
+        self, browser: Any, gate: PortalGate, account: str, summary: RunSummary
+    ) -> PortalSession:
+        async def on_login(session: PortalSession, info: LoginInfo | None) -> None:
+            days = info.password_expires_in_days if info else None
+            if info is not None:
+                summary.password_notices[f"{gate.portal_id}/{session.account}"] = days
+            await asyncio.to_thread(self.store.note_login, gate.portal_id, session.account, days)
+
+        return PortalSession(
+            browser,
+            gate.flow,
+            gate.portal_id,
+            account,
+            login_secrets(self.settings, gate.portal_id, account),
+            self.settings.browser,
+            self.settings.portals[gate.portal_id],
+            vault=self.vault,
+            on_login=on_login,
+        )
+
+    async def _renew_leases(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds / 3)
+            await asyncio.to_thread(self.store.renew_account_leases, self.holder, seconds)
+
+    async def _lease_accounts(
+        self, run_id: str, gates: dict[str, PortalGate], summary: RunSummary
+    ) -> None:
+        """Take each gate's accounts that no other process holds. A lookup with none left
+        borrows the holder's session; a batch leaves that portal's items for later."""
+        seconds = self.settings.sessions.account_lease_seconds
+        for gate in gates.values():
+            if gate.stopped:
+                continue
+            taken, held_by = [], set()
+            for account in gate.accounts:
+                lease = await asyncio.to_thread(
+                    self.store.lease_account, gate.portal_id, account, self.holder, run_id, seconds
+                )
+                if lease.acquired:
+                    taken.append(account)
+                else:
+                    held_by.add(lease.holder_run or "another process")
+                    log.info("account.in_use", account=account, holder_run=lease.holder_run)
+            gate.accounts = taken
+            if taken:
+                continue
+            holders = ", ".join(sorted(held_by))
+            run = await asyncio.to_thread(self.store.get_run, run_id)
+            if run is not None and run["trigger"] == "lookup":
+                freed = await self._borrow(run_id, gate, holders, summary)
+                if freed is not None:
+                    gate.accounts = [freed]
+                continue
+            gate.stopped = f"every account is in use by run {holders}"
+            gate.postponed_until = utcnow()
+            self._tell(
+                f"{gate.portal_id}: every account is in use by run {holders}; its items stay "
+                "queued (`payerbot runs resume` once that run ends)"
+            )
+
+    async def _borrow(
+        self, run_id: str, gate: PortalGate, holders: str, summary: RunSummary
+    ) -> str | None:
+        """Ask the session holder to answer this run's items and wait for them. Returns an
+        account when the holder lets go first (then this process works them itself)."""
+        wait = self.settings.sessions.borrow_wait_seconds
+        seconds = self.settings.sessions.account_lease_seconds
+        self._tell(
+            f"{gate.portal_id}: the account is in use by run {holders}; "
+            f"asking it to do this lookup (waiting up to {wait:.0f} s)"
+        )
+        log.info("portal.session_borrow", holder_run=holders)
+        summary.borrowed_from[gate.portal_id] = holders
+        await asyncio.to_thread(self.store.update_run, run_id, status="delegated")
+        deadline = time.monotonic() + wait
+        try:
+            while True:
+                items = await asyncio.to_thread(self.store.run_outcomes, run_id)
+                mine = [i for i in items if i["portal"] == gate.portal_id]
+                if all(i["state"] in FINAL for i in mine):
+                    self._finished(0)
+                    return None
+                for account in self.settings.portals[gate.portal_id].accounts:
+                    if account not in gate.accounts:
+                        lease = await asyncio.to_thread(
+                            self.store.lease_account,
                             gate.portal_id,
                             account,
-                            secrets,
-                            self.settings.browser,
-                            cfg,
+                            self.holder,
+                            run_id,
+                            seconds,
                         )
-                        workers.append(self._worker(run_id, gate, session, items, summary))
-                await asyncio.gather(*workers)
-            finally:
-                await browser.close()
+                        if lease.acquired and account not in self._flagged(gate.portal_id):
+                            del summary.borrowed_from[gate.portal_id]
+                            log.info("portal.session_free", account=account)
+                            return account
+                        if lease.acquired:
+                            await asyncio.to_thread(
+                                self.store.release_account, gate.portal_id, account, self.holder
+                            )
+                if time.monotonic() > deadline and not any(
+                    i["state"] == ItemState.IN_PROGRESS.value for i in mine
+                ):
+                    await asyncio.to_thread(self.store.update_run, run_id, status="running")
+                    ended = await asyncio.to_thread(
+                        self.store.fail_pending,
+                        run_id,
+                        gate.portal_id,
+                        "account_busy",
+                        f"not attempted: every {gate.portal_id} account is in use by run "
+                        f"{holders}, which did not take this lookup within {wait:.0f} s",
+                    )
+                    self._finished(ended)
+                    return None
+                await asyncio.sleep(0.2)
+        finally:
+            run = await asyncio.to_thread(self.store.get_run, run_id)
+            if run is not None and run["status"] == "delegated":
+                await asyncio.to_thread(self.store.update_run, run_id, status="running")
+
+    def _flagged(self, portal_id: str) -> set[str]:
+        return {f["account"] for f in self.store.flagged_accounts(portal_id)}
+
+    def _tell(self, message: str) -> None:
+        if self.notice is not None:
+            self.notice(message)
 
     async def _stopping(self, run_id: str) -> bool:
         if not self._stop.is_set() and await asyncio.to_thread(self.store.stop_requested, run_id):
@@ -309,7 +505,9 @@ class Runner:
                 await gate.wait_turn()
                 if gate.stopped is not None or await self._stopping(run_id):
                     return
-                item = await asyncio.to_thread(self.store.claim, run_id, gate.portal_id)
+                item = await asyncio.to_thread(
+                    self.store.claim, run_id, gate.portal_id, serve_delegated=True
+                )
                 if item is None:
                     due = await asyncio.to_thread(self.store.next_due, run_id, gate.portal_id)
                     if due is None:
@@ -325,4 +523,6 @@ class Runner:
                 summary.lookups += 1
         finally:
             summary.logins[f"{gate.portal_id}/{session.account}"] = session.logins
+            if session.resumed:
+                summary.resumed_sessions.append(f"{gate.portal_id}/{session.account}")
             await session.close()

@@ -2,21 +2,30 @@
 
 The context keeps the portal's cookies, so every lookup after the first skips the
 login. After ``lookups_per_context`` lookups the context is replaced by a fresh one
-carrying the same storage state (bounded memory, still no new login).
+carrying the same storage state (bounded memory, still no new login). Between runs the
+storage state is kept encrypted (bots/vault.py): the next run resumes the session when the
+portal still honours it, and logs in only when it does not.
+
+Logins are never traced: a trace records typed text and request bodies, so recording
+stops (discarding what it holds) before a login and starts afresh after it. A trace then
+shows the attempt from the logged-in page on.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, Route
 
+from bots.errors import AuthenticationError, SessionExpired
 from bots.files import private_dir
-from bots.flow import LoginSecrets, PortalFlow
+from bots.flow import LoginInfo, LoginSecrets, PortalFlow
 from bots.logs import get_logger
 from bots.settings import BrowserSettings, PortalSettings
+from bots.vault import SessionVault
 
 log = get_logger("payerbot.sessions")
 
@@ -33,6 +42,10 @@ class PortalSession:
         secrets: LoginSecrets,
         browser_settings: BrowserSettings,
         portal_settings: PortalSettings,
+        *,
+        vault: SessionVault | None = None,
+        on_login: Callable[[PortalSession, LoginInfo | None], Awaitable[None]] | None = None,
+        restore: bool = True,
     ) -> None:
         self.browser = browser
         self.flow = flow
@@ -46,7 +59,12 @@ class PortalSession:
         self._logged_in = False
         self._lookups_in_context = 0
         self._tracing = False
+        self._vault = vault
+        self._on_login = on_login
+        self._restore = restore  # False: always log in afresh (and keep the new session)
+        self._kept_state_pending = False  # a kept session was restored and not yet checked
         self.logins = 0
+        self.resumed = False  # a kept session from an earlier run was still live
 
     async def _open_context(self, storage_state: Any = None) -> Page:
         bs = self._browser_settings
@@ -73,33 +91,86 @@ class PortalSession:
         self._lookups_in_context = 0
         return self._page
 
-    async def ready(self) -> Page:
-        """A page inside a live session: opens the context or logs in as needed."""
+    async def _ensure_context(self) -> Page:
         if self._page is None:
-            await self._open_context()
-        assert self._page is not None
-        if not self._logged_in or not await self.flow.is_logged_in(self._page):
-            await self.login()
+            kept = None
+            if self._vault is not None and self._restore:
+                kept = self._vault.load(self.portal_id, self.account, self._secrets.username)
+            self._kept_state_pending = kept is not None
+            return await self._open_context(storage_state=kept)
         return self._page
+
+    async def ready(self) -> Page:
+        """A page inside a live session: resumes a kept session or logs in as needed."""
+        page = await self._ensure_context()
+        if not self._logged_in and self._kept_state_pending:
+            self._kept_state_pending = False
+            if await self._resume(page):
+                self._logged_in = self.resumed = True
+                log.info("portal.session_resumed", account=self.account)
+                return page
+            log.info("portal.kept_session_ended", account=self.account)
+        if not self._logged_in or not await self.flow.is_logged_in(page):
+            await self.login()
+        return page
 
     def logged_out(self) -> None:
         """The portal ended our session: the next ``ready()`` logs in again."""
         self._logged_in = False
 
-    async def login(self) -> None:
-        assert self._page is not None
+    async def _resume(self, page: Page) -> bool:
+        """The flow's resume, where a page saying "your session ended" is just False."""
+        try:
+            return await self.flow.resume(page)
+        except SessionExpired:
+            return False
+
+    async def login(self) -> LoginInfo | None:
+        """Log in (never traced); keep the new session; tell the owner what the portal said."""
+        page = await self._ensure_context()
+        assert self._context is not None
         self._logged_in = False
         self.logins += 1
         log.info("portal.login", account=self.account, attempt=self.logins)
-        await self.flow.login(self._page, self._secrets)
+        tracing = self._tracing
+        if tracing:  # a new recording after the login: resources would outlive a mere chunk
+            await self._context.tracing.stop()
+            self._tracing = False
+        try:
+            info = await self.flow.login(page, self._secrets)
+        except AuthenticationError:
+            if self._vault is not None:
+                self._vault.discard(self.portal_id, self.account)
+            raise
+        # Only now: a login that failed leaves the filled form on screen, and a snapshot of
+        # it would hold the password. Such an attempt keeps its screenshot, not a trace.
+        if tracing:
+            await self._start_trace()
         self._logged_in = True
+        if info is not None and info.password_expires_in_days is not None:
+            log.warning(
+                "portal.password_expiring",
+                account=self.account,
+                days_left=info.password_expires_in_days,
+            )
+        if self._on_login is not None:
+            await self._on_login(self, info)
+        await self.keep()
+        return info
+
+    async def keep(self) -> None:
+        """Save the session (encrypted) for the next run or process."""
+        if self._vault is not None and self._context is not None and self._logged_in:
+            state = await self._context.storage_state()
+            self._vault.save(self.portal_id, self.account, self._secrets.username, dict(state))
 
     async def _recycle(self) -> None:
         assert self._context is not None
         state = await self._context.storage_state()
         await self._close_context()
-        await self._open_context(storage_state=state)
-        await self._page.goto(self.flow.base_url)  # type: ignore[union-attr]
+        page = await self._open_context(storage_state=state)
+        if self._logged_in and not await self._resume(page):
+            self._logged_in = False  # ready() logs in again
         log.info("portal.context_recycled", account=self.account)
 
     def counted_lookup(self) -> None:
@@ -113,12 +184,16 @@ class PortalSession:
         """Open or recycle the context, and record this attempt (its login included) in a
         trace when the trace setting asks for it."""
         if self._page is None:
-            await self._open_context()
+            await self._ensure_context()
         elif self._lookups_in_context >= self._portal_settings.lookups_per_context:
             await self._recycle()
         mode = self._browser_settings.trace
         wanted = mode == "always" or (mode == "retries" and attempt > 1)
-        if wanted and self._context is not None and not self._tracing:
+        if wanted and not self._tracing:
+            await self._start_trace()
+
+    async def _start_trace(self) -> None:
+        if self._context is not None:
             await self._context.tracing.start(screenshots=True, snapshots=True)
             self._tracing = True
 
@@ -146,4 +221,8 @@ class PortalSession:
         self._tracing = False
 
     async def close(self) -> None:
+        """Keep the session for the next run (not logged out: that is the point) and close."""
+        if self._context is not None:
+            with contextlib.suppress(Exception):  # a dead browser: nothing to keep
+                await self.keep()
         await self._close_context()

@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -20,6 +21,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from bots.maintenance import MaintenanceWindow
 
 ROOT = Path(__file__).resolve().parents[1]
 """The checkout: config/, fixtures/ and the default data folder ./var live here."""
@@ -51,6 +54,33 @@ class PortalSettings(BaseModel):
     """Least time between two lookups on this portal (all its sessions together)."""
     fixture: str | None = None
     """Name of the bundled mock portal that serves base_url (started on demand if local)."""
+    timezone: str | None = None
+    """The portal's local time zone (IANA name) for maintenance windows; defaults to
+    Settings.timezone."""
+    maintenance_windows: list[str] = Field(default_factory=list)
+    """Scheduled downtime in the portal's time zone, e.g. ``"Sun 00:00-04:00"``,
+    ``"daily 23:30-00:15"``, ``"Sat-Sun 01:00-02:00"`` (format in bots/maintenance.py)."""
+
+    @field_validator("maintenance_windows", mode="after")
+    @classmethod
+    def _parse_windows(cls, value: list[str]) -> list[str]:
+        for text in value:
+            MaintenanceWindow.parse(text)  # ValueError names the bad entry
+        return value
+
+    @field_validator("timezone", mode="after")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    def windows(self) -> list[MaintenanceWindow]:
+        """The parsed maintenance windows (interpret them in timezone or Settings.timezone)."""
+        return [MaintenanceWindow.parse(text) for text in self.maintenance_windows]
 
     @property
     def is_local(self) -> bool:
@@ -76,6 +106,21 @@ class QueueSettings(BaseModel):
     maintenance_wait_minutes: float = 10.0
     """A maintenance window ending sooner than this is waited out; a longer one postpones
     the portal's items to the next run."""
+
+
+class SessionSettings(BaseModel):
+    """Portal sessions across runs and processes."""
+
+    reuse: bool = True
+    """Keep each account's logged-in state between runs (encrypted, see bots/vault.py)."""
+    max_age_hours: float = Field(default=12.0, gt=0)
+    """A kept session older than this is not tried (portals end sessions after hours)."""
+    account_lease_seconds: float = Field(default=60.0, ge=5)
+    """A process holds each account it logs in with under a lease renewed every third of
+    this; a crashed holder's lease lapses after it (at once on the same host)."""
+    borrow_wait_seconds: float = Field(default=60.0, ge=0)
+    """A single lookup whose accounts are all held by a run asks that run to do it and waits
+    this long for the answer."""
 
 
 class WorklistPreset(BaseModel):
@@ -114,6 +159,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     browser: BrowserSettings = Field(default_factory=BrowserSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
     portals: dict[str, PortalSettings] = Field(default_factory=dict)
     payers: dict[str, PayerSettings] = Field(default_factory=dict)
     worklists: WorklistSettings = Field(default_factory=WorklistSettings)

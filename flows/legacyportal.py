@@ -29,7 +29,7 @@ from bots.errors import (
     RateLimited,
     SessionExpired,
 )
-from bots.flow import LoginSecrets, PortalFlow, register
+from bots.flow import LoginInfo, LoginSecrets, PortalFlow, register
 from bots.models import (
     Adjustment,
     Benefit,
@@ -155,23 +155,35 @@ class LegacyPortalFlow(PortalFlow):
     name = "legacyportal"
     title = "Prairie Provider Connect (legacy)"
 
-    async def login(self, page: Page, secrets: LoginSecrets) -> None:
+    async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
         frame = page.main_frame
         await self._navigate(frame, lambda: page.goto(f"{self.base_url}/login.aspx"))
         await _fill(frame, {"User ID:": secrets.username, "Password:": secrets.password})
         content = await self._navigate(frame, frame.get_by_role("button", name="Log In").click)
+        info = None
         for _step in range(3):  # security question, then password notice, then the frames
             if self._at_home(page):
                 await self._frames(page)
-                return
+                return info
             if "Security Question" in content["titles"]:
                 content = await self._answer(frame, secrets)
             elif "Password Expiration Notice" in content["titles"]:
+                days = re.search(r"expire in (\d+) days?", content["text"])
+                info = LoginInfo(password_expires_in_days=int(days[1]) if days else None)
                 later = frame.get_by_role("button", name="Remind Me Later", exact=True)
                 content = await self._navigate(frame, later.click)  # never change the password
             else:
                 _refused(content["text"])
         raise LayoutChanged("the portal did not reach its home page after login")
+
+    async def resume(self, page: Page) -> bool:
+        """The frameset's home is default.aspx; a dead session shows the timed-out page or
+        lands on the login page (SessionExpired counts as not live: the session says so)."""
+        await self._navigate(page.main_frame, lambda: page.goto(f"{self.base_url}/default.aspx"))
+        if not self._at_home(page):
+            return False
+        await self._frames(page)
+        return await self.is_logged_in(page)
 
     async def _answer(self, frame: Frame, secrets: LoginSecrets) -> dict[str, Any]:
         question = (await _cell_after(frame, "Question:").inner_text()).strip()

@@ -37,7 +37,7 @@ from bots.errors import (
     RateLimited,
     SessionExpired,
 )
-from bots.flow import LoginSecrets, PortalFlow, register
+from bots.flow import LoginInfo, LoginSecrets, PortalFlow, register
 from bots.models import (
     Adjustment,
     Attachment,
@@ -131,7 +131,7 @@ class MedicaidPortalFlow(PortalFlow):
     name = "medicaidportal"
     title = "State Medicaid Provider Portal"
 
-    async def login(self, page: Page, secrets: LoginSecrets) -> None:
+    async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
         await self._goto(page, "/login", "Provider Login")
         await (await _one(page.get_by_label("Provider ID", exact=True))).fill(secrets.username)
         await (await _one(page.get_by_label("Password", exact=True))).fill(secrets.password)
@@ -147,6 +147,7 @@ class MedicaidPortalFlow(PortalFlow):
         await page.get_by_label("I have read and agree to the Terms of Use", exact=True).check()
         accept = await _one(page.get_by_role("button", name="Accept", exact=True))
         await self._submit(page, accept, "Provider Home")
+        return None
 
     async def is_logged_in(self, page: Page) -> bool:
         """Read from the page on screen, without a request (each one counts toward the rate

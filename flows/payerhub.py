@@ -29,7 +29,7 @@ from bots.errors import (
     RateLimited,
     SessionExpired,
 )
-from bots.flow import LoginSecrets, PortalFlow, register
+from bots.flow import LoginInfo, LoginSecrets, PortalFlow, register
 from bots.models import (
     Adjustment,
     Benefit,
@@ -167,7 +167,7 @@ class PayerHubFlow(PortalFlow):
     name = "payerhub"
     title = "PayerHub multi-payer hub"
 
-    async def login(self, page: Page, secrets: LoginSecrets) -> None:
+    async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
         await page.goto(f"{self.base_url}/#/login")
         await page.get_by_label("Username").fill(secrets.username)
         await page.get_by_label("Password").fill(secrets.password)
@@ -181,6 +181,12 @@ class PayerHubFlow(PortalFlow):
         await page.get_by_label("Verification code").fill(pyotp.TOTP(secrets.totp_seed).now())
         await page.get_by_role("button", name="Verify").click()
         await self._refused_or(page, page.get_by_role("heading", name="Welcome"))
+        # A banner on the welcome page, only right after a login; the link is never followed.
+        notice = page.get_by_role("status").filter(has_text="password expires")
+        if await notice.count():
+            days = re.search(r"expires in (\d+) days?", await notice.first.inner_text())
+            return LoginInfo(password_expires_in_days=int(days[1]) if days else None)
+        return None
 
     async def _refused_or(self, page: Page, success: Locator) -> None:
         alert = page.get_by_role("alert")
@@ -193,11 +199,13 @@ class PayerHubFlow(PortalFlow):
     async def is_logged_in(self, page: Page) -> bool:
         if not page.url.startswith(self.base_url) or "#/login" in page.url:
             return False
-        signed_in = page.get_by_role("button", name="Sign out")
-        # Right after a load the app is still asking the server who we are: wait for its verdict.
+        # The Sign out button is no evidence: the site's CSS shows it even when signed out.
+        # The signed-in user's name in the header is; it is filled once the app has asked the
+        # server who we are, so wait for that verdict (the name, or the sign-in form).
+        signed_in = page.locator("#current-user").filter(has_text=re.compile(r"\S"))
         sign_in = page.get_by_role("heading", name="Sign in to PayerHub")
         await signed_in.or_(sign_in).first.wait_for()
-        return await signed_in.is_visible()
+        return await signed_in.is_visible() and not await sign_in.is_visible()
 
     # --- eligibility ------------------------------------------------------------------------
 

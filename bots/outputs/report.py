@@ -58,9 +58,23 @@ def print_run_summary(
         f"({summary.lookups_per_minute:.0f}/min); logins: "
         + (", ".join(f"{k}={v}" for k, v in summary.logins.items()) or "none")
     )
+    if summary.resumed_sessions:
+        console.print("kept sessions resumed (no login): " + ", ".join(summary.resumed_sessions))
+    for portal, run in summary.borrowed_from.items():
+        console.print(f"{portal}: answered through the session of run {run}")
     for portal, why in summary.stopped_portals.items():
         console.print(f"[bold red]portal {portal} stopped:[/] {why}")
+    for portal, why in summary.postponed_portals.items():
+        console.print(f"[yellow]portal {portal} postponed:[/] {why}")
+    for account, days in summary.password_notices.items():
+        console.print(f"[bold yellow]password expiring:[/] {account} {_days_left(days)}")
     console.print(f"spreadsheet: {spreadsheet}\nrun log:     {summary.log_path}")
+
+
+def _days_left(days: int | None) -> str:
+    if days is None:
+        return "soon (the portal gave no date); change it in the portal"
+    return f"in {days} day{'s' if days != 1 else ''}; change it in the portal"
 
 
 def print_lookup(console: Console, answer: dict[str, Any]) -> None:
@@ -175,6 +189,7 @@ def run_detail(run: dict[str, Any], items: Sequence[dict[str, Any]]) -> dict[str
             for i in items
             if i["state"] != "succeeded"
         ],
+        "notes": run.get("notes") or {},
         "log": run.get("log_path"),
         "spreadsheet": run.get("spreadsheet_path"),
     }
@@ -203,4 +218,11 @@ def print_run_detail(console: Console, detail: dict[str, Any]) -> None:
                 (p["message"] or "")[:80],
             )
         console.print(problems)
+    notes = detail["notes"]
+    for portal, why in (notes.get("stopped_portals") or {}).items():
+        console.print(f"[bold red]portal {portal} stopped:[/] {why}")
+    for portal, why in (notes.get("postponed_portals") or {}).items():
+        console.print(f"[yellow]portal {portal} postponed:[/] {why}")
+    for account, days in (notes.get("password_notices") or {}).items():
+        console.print(f"[bold yellow]password expiring:[/] {account} {_days_left(days)}")
     console.print(f"log: {detail['log']}\nspreadsheet: {detail['spreadsheet']}")

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from bots.store.core import Enqueued, Store, WorkItem, utcnow
+from bots.store.core import AccountLease, Enqueued, Store, WorkItem, utcnow
 from bots.store.schema import FINISHED_STATES, ItemState
 
-__all__ = ["FINISHED_STATES", "Enqueued", "ItemState", "Store", "WorkItem", "utcnow"]
+__all__ = [
+    "FINISHED_STATES",
+    "AccountLease",
+    "Enqueued",
+    "ItemState",
+    "Store",
+    "WorkItem",
+    "utcnow",
+]

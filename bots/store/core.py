@@ -26,6 +26,7 @@ from bots.store.schema import (
     FINISHED_STATES,
     ItemState,
     account_flags,
+    account_sessions,
     import_errors,
     metadata,
     results,
@@ -51,6 +52,18 @@ class WorkItem:
     query: dict[str, Any]
     attempts: int
     source_row: int | None
+    for_run: str | None = None
+    """Set when the item belongs to another process's run that asked the session holder to
+    answer it (a single lookup borrowing a running batch's session)."""
+
+
+@dataclass(frozen=True)
+class AccountLease:
+    """The outcome of asking for an account: ours now, or who holds it."""
+
+    acquired: bool
+    holder: str | None = None
+    holder_run: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,22 @@ def _unclaimed(run_id: str, portal: str) -> tuple[Any, ...]:
         work_items.c.state.in_([ItemState.NEW.value, ItemState.ABANDONED.value]),
         _in_run(run_id),
     )
+
+
+def _delegated_items() -> Any:
+    """Items of runs that wait for a session holder to answer them (status ``delegated``)."""
+    return work_items.c.id.in_(
+        select(run_items.c.item_id)
+        .join(runs, runs.c.id == run_items.c.run_id)
+        .where(runs.c.status == "delegated")
+    )
+
+
+def _holder_dead(holder: str) -> bool:
+    """A holder (host:pid:token) on this host whose process is gone."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    return host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
 
 
 def _alive(pid: int) -> bool:
@@ -248,6 +277,104 @@ class Store:
             stmt = stmt.where(account_flags.c.account == account)
         with self._tx() as conn:
             return conn.execute(stmt).rowcount
+
+    # --- account sessions (one live login per account, across processes) ---------------------
+
+    def lease_account(
+        self, portal: str, account: str, holder: str, run_id: str | None, seconds: float
+    ) -> AccountLease:
+        """Take the account for ``holder`` unless a live holder has it. A lapsed lease, or
+        one held by a dead process on this host, is taken over."""
+        now = utcnow()
+        expires = now + timedelta(seconds=seconds)
+        where = (account_sessions.c.portal == portal, account_sessions.c.account == account)
+        with self._tx() as conn:
+            row = (
+                conn.execute(select(account_sessions).where(*where).with_for_update())
+                .mappings()
+                .first()
+            )
+            if row is None:
+                conn.execute(
+                    insert(account_sessions).values(
+                        portal=portal,
+                        account=account,
+                        holder=holder,
+                        holder_run=run_id,
+                        lease_expires_at=expires,
+                    )
+                )
+                return AccountLease(True, holder, run_id)
+            current = row["holder"]
+            free = (
+                current is None
+                or current == holder
+                or row["lease_expires_at"] is None
+                or row["lease_expires_at"] < now
+                or _holder_dead(current)
+            )
+            if not free:
+                return AccountLease(False, current, row["holder_run"])
+            conn.execute(
+                update(account_sessions)
+                .where(*where)
+                .values(holder=holder, holder_run=run_id, lease_expires_at=expires)
+            )
+        return AccountLease(True, holder, run_id)
+
+    def renew_account_leases(self, holder: str, seconds: float) -> int:
+        with self._tx() as conn:
+            return conn.execute(
+                update(account_sessions)
+                .where(account_sessions.c.holder == holder)
+                .values(lease_expires_at=utcnow() + timedelta(seconds=seconds))
+            ).rowcount
+
+    def release_account(self, portal: str, account: str, holder: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(account_sessions)
+                .where(
+                    account_sessions.c.portal == portal,
+                    account_sessions.c.account == account,
+                    account_sessions.c.holder == holder,
+                )
+                .values(holder=None, holder_run=None, lease_expires_at=None)
+            )
+
+    def note_login(self, portal: str, account: str, password_days_left: int | None) -> None:
+        """Remember a login, and the password-expiry notice the portal showed with it."""
+        now = utcnow()
+        values: dict[str, Any] = {"last_login_at": now}
+        if password_days_left is not None:
+            values |= {"password_days_left": password_days_left, "password_notice_at": now}
+        with self._tx() as conn:
+            done = conn.execute(
+                update(account_sessions)
+                .where(account_sessions.c.portal == portal, account_sessions.c.account == account)
+                .values(**values)
+            ).rowcount
+            if not done:
+                conn.execute(
+                    insert(account_sessions).values(portal=portal, account=account, **values)
+                )
+
+    def account_sessions(self, portal: str | None = None) -> list[dict[str, Any]]:
+        """Every account the bot has used: holder (if its lease is live), last login,
+        password notice. A lapsed or dead holder is reported as none."""
+        stmt = select(account_sessions).order_by(
+            account_sessions.c.portal, account_sessions.c.account
+        )
+        if portal is not None:
+            stmt = stmt.where(account_sessions.c.portal == portal)
+        now = utcnow()
+        with self._tx() as conn:
+            rows = [dict(r) for r in conn.execute(stmt).mappings()]
+        for row in rows:
+            lapsed = row["lease_expires_at"] is None or row["lease_expires_at"] < now
+            if row["holder"] and (lapsed or _holder_dead(row["holder"])):
+                row["holder"] = row["holder_run"] = None
+        return rows
 
     def portal_activity(self) -> dict[str, dict[str, Any]]:
         """Per portal: last successful lookup and the last day's outcome counts."""
@@ -405,9 +532,17 @@ class Store:
         return Enqueued(int(item_id), disposition)
 
     def claim(
-        self, run_id: str | None, portal: str, lease_seconds: float | None = None
+        self,
+        run_id: str | None,
+        portal: str,
+        lease_seconds: float | None = None,
+        *,
+        serve_delegated: bool = False,
     ) -> WorkItem | None:
-        """Take the next due item of a portal (of one run, or any) under a lease."""
+        """Take the next due item of a portal (of one run, or any) under a lease.
+
+        With ``serve_delegated`` (a process holding a session of the portal), items of runs
+        waiting for a session holder come first: a specialist's lookup jumps the batch."""
         now = utcnow()
         lease = timedelta(seconds=lease_seconds or self.queue.lease_seconds)
         with self._tx() as conn:
@@ -430,9 +565,21 @@ class Store:
                 .limit(1)
                 .with_for_update(skip_locked=True)
             )
-            if run_id is not None:
-                stmt = stmt.where(_in_run(run_id))
-            row = conn.execute(stmt).mappings().first()
+            row = None
+            for_run = None
+            if serve_delegated:
+                row = conn.execute(stmt.where(_delegated_items())).mappings().first()
+                if row is not None:
+                    for_run = conn.execute(
+                        select(runs.c.id)
+                        .join(run_items, run_items.c.run_id == runs.c.id)
+                        .where(run_items.c.item_id == row["id"], runs.c.status == "delegated")
+                        .limit(1)
+                    ).scalar()
+            if row is None:
+                if run_id is not None:
+                    stmt = stmt.where(_in_run(run_id))
+                row = conn.execute(stmt).mappings().first()
             if row is None:
                 return None
             conn.execute(
@@ -455,6 +602,7 @@ class Store:
             query=row["query"],
             attempts=row["attempts"] + 1,
             source_row=row["source_row"],
+            for_run=for_run,
         )
 
     def next_due(self, run_id: str, portal: str) -> datetime | None:

@@ -77,6 +77,9 @@ runs = Table(
     Column("log_path", Text),
     Column("spreadsheet_path", Text),
     Column("message", Text),
+    # What a supervisor must hear about beyond the counts (JSON, no PHI): portals stopped or
+    # postponed and why, password-expiry notices, kept sessions resumed, borrowed sessions.
+    Column("notes", JSON),
 )
 
 work_items = Table(
@@ -153,4 +156,19 @@ account_flags = Table(
     Column("reason", Text, nullable=False),  # what the portal said, never a credential
     Column("since", UTCDateTime, nullable=False),
     Column("run_id", String(40)),
+)
+
+account_sessions = Table(
+    "account_sessions",
+    metadata,
+    Column("portal", String(40), primary_key=True),
+    Column("account", String(60), primary_key=True),
+    # The one process allowed to be logged in with the account now (host:pid:token), the
+    # run it works for, and until when its lease holds without a renewal.
+    Column("holder", String(160)),
+    Column("holder_run", String(40)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("last_login_at", UTCDateTime),
+    Column("password_days_left", Integer),  # as the portal said at the last notice
+    Column("password_notice_at", UTCDateTime),
 )

@@ -371,7 +371,7 @@ def test_a_refused_login_locks_the_account_for_the_bot_until_a_person_resets_it(
     assert payerbot(*ask, env=bad).returncode == 3
     assert hub.counters()["failed_logins"] == {"clinic.main": 1}
     status = json.loads(payerbot("portals", "status", "--json", env=env).stdout)
-    assert status["payerhub"]["accounts"]["main"]["flag"] == "login_refused"
+    assert status["payerhub"]["accounts"]["main"]["flag"]["flag"] == "login_refused"
     assert "changed-by-the-practice" not in json.dumps(status)
     # Another account of the portal still works, and carries the work: main is not tried.
     fallback = payerbot(*ask, env=bad)

@@ -1,0 +1,161 @@
+"""`payerbot creds check`: log in to each configured account and say whether it works.
+
+No lookups. The same guards as a run: a flagged account is not tried (a person must clear
+it first), an account another process is logged in with is not tried (a second login
+would end that session on most portals), a configured maintenance window is respected,
+and a refused login flags the account like in a run. A working login is kept (encrypted)
+for the next run to resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import asdict, dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from playwright.async_api import async_playwright
+
+from bots import browser as browser_mod
+from bots.attempts import classify
+from bots.credentials import login_secrets
+from bots.errors import AuthenticationError, ConfigurationError, PortalBlocked, PortalMaintenance
+from bots.flow import LoginInfo, get_flow
+from bots.logs import get_logger, redactor
+from bots.maintenance import active_window
+from bots.sessions import PortalSession
+from bots.settings import Settings
+from bots.store import Store, utcnow
+from bots.vault import SessionVault, session_key
+
+log = get_logger("payerbot.checks")
+
+
+@dataclass
+class AccountCheck:
+    portal: str
+    account: str
+    status: str  # ok | failed | locked | in_use | missing | maintenance | blocked | error
+    detail: str = ""
+    password_expires_in_days: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in {"ok", "in_use"}
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def check_accounts(
+    settings: Settings, store: Store, portal_ids: list[str]
+) -> list[AccountCheck]:
+    holder = f"{store.owner}:check-{secrets.token_hex(4)}"
+    vault = SessionVault(
+        settings.data_dir / "sessions",
+        session_key(settings.resolved_secrets_dir),
+        settings.sessions.max_age_hours,
+    )
+    checks: list[AccountCheck] = []
+    async with async_playwright() as playwright:
+        browser = None
+        try:
+            for portal_id in portal_ids:
+                portal = settings.portals[portal_id]
+                flow = get_flow(settings.flow_name(portal_id))(portal.base_url)
+                flagged = {f["account"]: f for f in store.flagged_accounts(portal_id)}
+                window = active_window(
+                    portal.windows(), utcnow(), ZoneInfo(portal.timezone or settings.timezone)
+                )
+                for account in portal.accounts:
+                    check = AccountCheck(portal_id, account, "ok")
+                    checks.append(check)
+                    if account in flagged:
+                        check.status = "locked"
+                        check.detail = (
+                            f"not tried: flagged {flagged[account]['flag']} "
+                            f"({flagged[account]['reason']}); `payerbot creds reset-lock "
+                            f"{portal_id} --account {account}` once fixed"
+                        )
+                        continue
+                    try:
+                        login = login_secrets(settings, portal_id, account)
+                    except ConfigurationError as exc:
+                        check.status, check.detail = "missing", str(exc)
+                        continue
+                    if window is not None:
+                        check.status = "maintenance"
+                        check.detail = (
+                            f"not tried: scheduled maintenance until {window[1]:%H:%M} UTC"
+                        )
+                        continue
+                    lease = store.lease_account(
+                        portal_id, account, holder, None, settings.sessions.account_lease_seconds
+                    )
+                    if not lease.acquired:
+                        check.status = "in_use"
+                        check.detail = (
+                            f"logged in now by run {lease.holder_run or 'another process'}"
+                        )
+                        continue
+                    try:
+                        if browser is None:
+                            browser = await browser_mod.launch(playwright, settings.browser)
+                        session = PortalSession(
+                            browser,
+                            flow,
+                            portal_id,
+                            account,
+                            login,
+                            settings.browser,
+                            portal,
+                            vault=vault,
+                            restore=False,
+                        )
+                        try:
+                            info = await session.login()
+                        finally:
+                            await session.close()
+                        _record(store, check, info)
+                    except Exception as exc:  # each account is reported, whatever happened
+                        _failed(store, check, exc)
+                    finally:
+                        store.release_account(portal_id, account, holder)
+        finally:
+            if browser is not None:
+                await browser.close()
+    return checks
+
+
+def _record(store: Store, check: AccountCheck, info: LoginInfo | None) -> None:
+    days = info.password_expires_in_days if info else None
+    store.note_login(check.portal, check.account, days)
+    check.password_expires_in_days = days
+    check.detail = (
+        "logged in"
+        if info is None
+        else f"logged in; password expires in {days if days is not None else '?'} day(s)"
+    )
+    log.info("creds.ok", portal=check.portal, account=check.account, password_days_left=days)
+
+
+def _failed(store: Store, check: AccountCheck, exc: BaseException) -> None:
+    error = classify(exc)
+    check.detail = redactor.text(str(error))
+    if isinstance(error, AuthenticationError):
+        check.status = "failed"
+        store.flag_account(
+            check.portal, check.account, "login_refused", check.detail, "creds-check"
+        )
+    elif isinstance(error, PortalBlocked):
+        check.status = "blocked"
+    elif isinstance(error, PortalMaintenance):
+        check.status = "maintenance"
+    else:
+        check.status = "error"
+    log.warning("creds.failed", portal=check.portal, account=check.account, error=error.code())
+
+
+def run_checks(settings: Settings, store: Store, portal_ids: list[str]) -> list[AccountCheck]:
+    return asyncio.run(check_accounts(settings, store, portal_ids))

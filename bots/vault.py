@@ -1,0 +1,136 @@
+"""Portal sessions kept between runs, encrypted at rest.
+
+A logged-in browser context's storage state (cookies, local storage) is as good as the
+password for as long as the portal honours it, so it is never written in clear:
+
+- encrypted with Fernet (AES-128-CBC + HMAC-SHA256) under a key from the secrets source:
+  ``PAYERBOT_SESSION_KEY`` or the owner-only file ``<secrets_dir>/session.key``, created on
+  first use; the key never sits next to the states it opens unless the secrets folder does;
+- written atomically, owner-only (0600 in a 0700 folder), named by portal and account
+  labels from config (never a username);
+- bound to the login it came from: a keyed hash of the username is stored inside, so a
+  changed username (a new login in the secrets) never reuses the old session;
+- thrown away when older than ``max_age_hours``, unreadable (another key, tampering), or
+  when the portal refuses the account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import stat
+import time
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from bots.errors import ConfigurationError
+from bots.files import private_dir
+from bots.logs import get_logger
+
+log = get_logger("payerbot.vault")
+KEY_ENV = "PAYERBOT_SESSION_KEY"
+
+
+def _label(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:60] or "_"
+
+
+def state_path(folder: Path, portal: str, account: str) -> Path:
+    """Where one account's kept session lives (config labels, never a username)."""
+    return folder / _label(portal) / f"{_label(account)}.state"
+
+
+def session_key(secrets_dir: Path) -> bytes:
+    """The Fernet key: from the environment, else the secrets folder (made on first use)."""
+    env = os.environ.get(KEY_ENV)
+    if env:
+        key = env.strip().encode()
+    else:
+        path = secrets_dir / "session.key"
+        if path.exists():
+            if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ConfigurationError(
+                    f"{path} is readable by others: chmod 600 it (and 700 its folder)"
+                )
+            key = path.read_bytes().strip()
+        else:
+            private_dir(secrets_dir)
+            key = Fernet.generate_key()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(key)
+    try:
+        Fernet(key)
+    except ValueError:
+        raise ConfigurationError(
+            f"the session key ({KEY_ENV} or session.key) is not a Fernet key: "
+            "32 url-safe base64-encoded bytes (python -c 'from cryptography.fernet import "
+            "Fernet; print(Fernet.generate_key().decode())')"
+        ) from None
+    return key
+
+
+class SessionVault:
+    """Encrypted storage states, one per portal account."""
+
+    def __init__(self, folder: Path, key: bytes, max_age_hours: float = 12.0) -> None:
+        self.folder = folder
+        self._fernet = Fernet(key)
+        self._hmac_key = hashlib.sha256(b"payerbot-session-owner" + key).digest()
+        self.max_age_seconds = max_age_hours * 3600
+
+    def path(self, portal: str, account: str) -> Path:
+        return state_path(self.folder, portal, account)
+
+    def _owner(self, username: str) -> str:
+        return hmac.new(self._hmac_key, username.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def save(self, portal: str, account: str, username: str, state: dict[str, Any]) -> Path:
+        path = self.path(portal, account)
+        private_dir(path.parent)
+        blob = json.dumps({"owner": self._owner(username), "saved": time.time(), "state": state})
+        token = self._fernet.encrypt(blob.encode())
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(token)
+        os.replace(tmp, path)
+        return path
+
+    def load(self, portal: str, account: str, username: str) -> dict[str, Any] | None:
+        """The saved state, or None when there is none worth trying (and then it is gone)."""
+        path = self.path(portal, account)
+        try:
+            token = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            blob = json.loads(self._fernet.decrypt(token))
+        except (InvalidToken, ValueError):
+            log.warning("session_state.unreadable", portal=portal, account=account)
+            self.discard(portal, account)
+            return None
+        if not hmac.compare_digest(blob.get("owner", ""), self._owner(username)):
+            log.info("session_state.other_login", portal=portal, account=account)
+            self.discard(portal, account)
+            return None
+        if time.time() - float(blob.get("saved", 0)) > self.max_age_seconds:
+            self.discard(portal, account)
+            return None
+        state: dict[str, Any] = blob["state"]
+        return state
+
+    def discard(self, portal: str, account: str) -> None:
+        self.path(portal, account).unlink(missing_ok=True)
+
+    def saved_at(self, portal: str, account: str) -> float | None:
+        """When the state was written (file time; the payload stays sealed), or None."""
+        try:
+            return self.path(portal, account).stat().st_mtime
+        except FileNotFoundError:
+            return None
