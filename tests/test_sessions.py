@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import socket
 import subprocess
 import time
 import zipfile
@@ -297,3 +299,89 @@ def test_no_credential_value_appears_in_any_file_the_bot_writes(
     for proc in outputs:
         hits += [f"terminal: {s[:2]}…" for s in secrets if s in proc.stdout + proc.stderr]
     assert hits == []
+
+
+def _held_by_a_live_process(settings, portal: str, account: str) -> tuple[Store, str]:
+    """A lease as a running batch in another process holds it (this test process is alive)."""
+    store = Store(settings.store_url)
+    holder = f"{socket.gethostname()}:{os.getpid()}:night"
+    assert store.lease_account(portal, account, holder, "night-run", 3600).acquired
+    return store, holder
+
+
+def test_a_desk_lookup_nobody_answers_ends_as_account_busy_without_a_login(
+    env, settings, hub, ground_truth
+):
+    store, _ = _held_by_a_live_process(settings, "payerhub", "main")
+    env = {
+        **env,
+        "PAYERBOT_PORTALS__PAYERHUB__ACCOUNTS": '["main"]',
+        "PAYERBOT_SESSIONS__BORROW_WAIT_SECONDS": "1.5",
+    }
+    m = members_of(ground_truth, "ACME", 1)[0]
+    ask = ["lookup", "eligibility", "--payer", "ACME", "--member-id", m["member_id"]]
+    desk = payerbot(*ask, "--dob", m["dob"], "--json", env=env)
+    assert desk.returncode == 1
+    answer = json.loads(desk.stdout)
+    assert answer["error"] == "account_busy" and "night-run" in answer["message"]
+    assert not any(hub.counters()["logins"].values())
+    assert store.get_run(answer["run_id"])["status"] == "finished"
+    store.close()
+
+
+def test_a_desk_lookup_takes_the_account_when_the_holder_lets_go(env, settings, hub, ground_truth):
+    store, holder = _held_by_a_live_process(settings, "payerhub", "main")
+    env = {**env, "PAYERBOT_PORTALS__PAYERHUB__ACCOUNTS": '["main"]'}
+    m = members_of(ground_truth, "ACME", 1)[0]
+    desk = subprocess.Popen(
+        [
+            ".venv/bin/payerbot",
+            "lookup",
+            "eligibility",
+            "--payer",
+            "ACME",
+            "--member-id",
+            m["member_id"],
+            "--dob",
+            m["dob"],
+            "--json",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not any(r["status"] == "delegated" for r in store.list_runs(5)):
+            assert time.monotonic() < deadline and desk.poll() is None, "never asked to borrow"
+            time.sleep(0.1)
+        store.release_account("payerhub", "main", holder)  # the night run ends
+        out, err = desk.communicate(timeout=120)
+        assert desk.returncode == 0, err[-2000:]
+        assert json.loads(out)["result"]["member_id"] == m["member_id"]
+        assert hub.counters()["logins"] == {"clinic.main": 1}
+    finally:
+        if desk.poll() is None:
+            desk.kill()
+        store.close()
+
+
+def test_creds_set_stores_a_prompted_login_owner_only(env, settings):
+    from typer.testing import CliRunner
+
+    from bots.cli import app
+    from bots.credentials import login_secrets
+
+    result = CliRunner().invoke(
+        app, ["creds", "set", "legacyportal", "second"], input="RFCNEW\nN3w-pass!\n\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "N3w-pass!" not in result.output
+    folder = settings.resolved_secrets_dir / "legacyportal" / "second"
+    assert (folder / "password").stat().st_mode & 0o777 == 0o600
+    assert folder.stat().st_mode & 0o777 == 0o700
+    login = login_secrets(load_settings(), "legacyportal", "second")
+    assert (login.username, login.password) == ("RFCNEW", "N3w-pass!")
+    refused = CliRunner().invoke(app, ["creds", "set", "legacyportal", "nobody"], input="x\ny\n\n")
+    assert refused.exit_code == 2 and "not in config/portals.toml" in refused.output

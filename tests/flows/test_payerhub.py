@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -254,8 +255,29 @@ def test_portal_down_is_retried_with_backoff_then_failed_with_evidence(
         "portal_unavailable",
         3,
     )
-    assert item["trace_path"].endswith(".zip") and item["evidence_path"].endswith(".png")
+    assert item["evidence_path"].endswith(".png")
+    # Every attempt failed inside the login: a login is never traced (a trace would keep the
+    # filled form), so the screenshot is the evidence.
+    assert item["trace_path"] is None
     assert not summary.ok
+
+
+def test_a_failure_after_the_login_keeps_a_trace_of_its_retries(
+    env, hub, settings, ground_truth, monkeypatch
+):
+    monkeypatch.setenv("PAYERBOT_QUEUE__BACKOFF_BASE_SECONDS", "0.2")
+    monkeypatch.setenv("PAYERBOT_PORTALS__PAYERHUB__MAX_SESSIONS", "1")
+    from bots.settings import load_settings
+
+    settings = load_settings()
+    first, second = [m for m in ground_truth["members"] if m["payer_id"] == "ACME"][:2]
+    run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows([first]))  # logs in, keeps it
+    hub.knobs(layout="B")  # a redesign overnight: the kept session still works, pages do not
+    summary, (item,) = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows([second]))
+    assert summary.resumed_sessions == ["payerhub/main"]
+    assert (item["state"], item["last_error_code"]) == ("system_failed", "layout_changed")
+    assert item["trace_path"].endswith(".zip") and Path(item["trace_path"]).stat().st_size > 0
+    assert hub.counters()["logins"] == {"clinic.main": 1}
 
 
 def test_an_earlier_answer_on_screen_is_never_read_as_the_next_one(settings, hub, ground_truth):
