@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -21,9 +22,14 @@ from bots import fixture_portals, logs
 from bots.checks import run_checks
 from bots.credentials import store_secrets
 from bots.errors import AuthenticationError, ConfigurationError, PayerbotError
+from bots.followups import queue as followup_queue
+from bots.followups.queue import list_followups as fq_list
+from bots.followups.sheet import sync_workbook
 from bots.maintenance import next_window
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.outputs.report import (
+    print_followup,
+    print_followups,
     print_lookup,
     print_run_detail,
     print_run_summary,
@@ -48,6 +54,8 @@ app.add_typer(lookup_app, name="lookup")
 creds_app = typer.Typer(no_args_is_help=True, help="Portal logins and the lockout guard.")
 app.add_typer(runs_app, name="runs")
 app.add_typer(creds_app, name="creds")
+queue_app = typer.Typer(no_args_is_help=True, help="The specialists' follow-up queue.")
+app.add_typer(queue_app, name="queue")
 
 out = Console()
 err = Console(stderr=True)
@@ -350,8 +358,21 @@ def _report_run(settings: Settings, store: Store, summary: RunSummary, quiet: bo
     outcomes = store.run_outcomes(summary.run_id)
     written = write_workbook(sheet, {kind: outcomes}, store.import_errors(summary.run_id))
     store.update_run(summary.run_id, spreadsheet_path=str(written))
+    synced = sync_workbook(store, settings)
+    notes = store.get_run(summary.run_id) or {}
+    store.update_run(
+        summary.run_id,
+        notes={
+            **(notes.get("notes") or {}),
+            "workbook": str(synced.path),
+            "workbook_notices": synced.messages(),
+        },
+    )
     if not quiet:
         print_run_summary(out, summary, outcomes, written)
+        out.print(f"specialists' workbook: {synced.path}", soft_wrap=True)
+        for message in synced.messages():
+            out.print(f"[yellow]{message}[/]", soft_wrap=True)
     return summary
 
 
@@ -418,15 +439,17 @@ def demo(verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> N
         raise _fail(exc) from None
     store = Store(settings.store_url, settings.queue)
     try:
-        workbook = write_workbook(
-            settings.data_dir / "spreadsheets" / f"morning-{date.today():%Y-%m-%d}.xlsx",
-            {LookupKind(s.kind): store.run_outcomes(s.run_id) for s in summaries},
-        )
+        open_followups = fq_list(store, status=["open", "in progress"])
+        workbook = (store.get_run(summaries[-1].run_id) or {}).get("notes", {}).get("workbook")
     finally:
         store.close()
     total = sum(s.lookups for s in summaries)
     seconds = sum(s.duration_seconds for s in summaries)
-    out.print(f"\n[bold]Morning workbook:[/] {workbook}")
+    out.print(f"\n[bold]Specialists' workbook:[/] {workbook}")
+    out.print(
+        f"[bold]Follow-ups open:[/] {len(open_followups)} "
+        "(`payerbot queue list`, or the workbook's Follow-ups sheet)"
+    )
     out.print(f"[bold]Run logs:[/] {', '.join(str(s.log_path) for s in summaries)}")
     out.print(
         f"{total} lookups in {seconds:.1f} s ({total / seconds * 60 if seconds else 0:.0f}/min)"
@@ -615,6 +638,112 @@ def runs_stop(run_id: Annotated[str, typer.Argument(help="The running run to sto
     out.print(f"run {run_id}: " + ("stopping" if asked else "not running"))
     if not asked:
         raise typer.Exit(EXIT_FAILURES)
+
+
+# --- the follow-up queue ----------------------------------------------------------------------
+
+
+def _actor(actor: str | None) -> str:
+    return actor or os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
+
+
+def _with_store(fn: Any) -> Any:
+    settings = load_settings()
+    store = Store(settings.store_url, settings.queue)
+    try:
+        return fn(store)
+    except PayerbotError as exc:
+        raise _fail(exc) from None
+    finally:
+        store.close()
+
+
+@queue_app.command("list")
+def queue_list(
+    status: Annotated[
+        list[str] | None,
+        typer.Option(help="open, in progress, done (repeatable); default not done"),
+    ] = None,
+    assignee: Annotated[str | None, typer.Option(help="Only this person's.")] = None,
+    mine: Annotated[bool, typer.Option("--mine", help="Only mine ($USER).")] = False,
+    priority: Annotated[str | None, typer.Option(help="high, medium or low.")] = None,
+    rule: Annotated[str | None, typer.Option(help="One rule, e.g. claim_denied.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Follow-ups to work, open and high priority first."""
+    rows = _with_store(
+        lambda store: followup_queue.list_followups(
+            store,
+            status=status or ["open", "in progress"],
+            assignee=_actor(None) if mine else assignee,
+            priority=priority,
+            rule=rule,
+        )
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(rows, default=str) + "\n")
+        return
+    print_followups(out, rows)
+
+
+@queue_app.command("show")
+def queue_show(
+    followup_id: Annotated[int, typer.Argument(help="Follow-up id.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One follow-up with its evidence and history."""
+    row = _with_store(lambda store: followup_queue.get_followup(store, followup_id))
+    if as_json:
+        sys.stdout.write(json.dumps(row, default=str) + "\n")
+    else:
+        print_followup(out, row)
+
+
+@queue_app.command("assign")
+def queue_assign(
+    followup_id: Annotated[int, typer.Argument(help="Follow-up id.")],
+    assignee: Annotated[str, typer.Argument(help="Who works it; '-' to unassign.")],
+    actor: Annotated[
+        str | None, typer.Option("--as", help="Who is doing this; default $USER.")
+    ] = None,
+) -> None:
+    """Give a follow-up to someone (an open one becomes in progress)."""
+    row = _with_store(
+        lambda store: followup_queue.assign(
+            store, followup_id, None if assignee == "-" else assignee, _actor(actor)
+        )
+    )
+    out.print(f"follow-up {row['id']}: {row['status']}, assigned to {row['assignee'] or 'nobody'}")
+
+
+@queue_app.command("resolve")
+def queue_resolve(
+    followup_id: Annotated[int, typer.Argument(help="Follow-up id.")],
+    note: Annotated[str, typer.Option("--note", help="What was done (required).")],
+    actor: Annotated[
+        str | None, typer.Option("--as", help="Who is doing this; default $USER.")
+    ] = None,
+) -> None:
+    """Mark a follow-up done, saying what was done."""
+    row = _with_store(lambda store: followup_queue.resolve(store, followup_id, note, _actor(actor)))
+    out.print(f"follow-up {row['id']}: done")
+
+
+@queue_app.command("reopen")
+def queue_reopen(
+    followup_id: Annotated[int, typer.Argument(help="Follow-up id.")],
+    note: Annotated[str, typer.Option("--note", help="Why.")] = "",
+    actor: Annotated[
+        str | None, typer.Option("--as", help="Who is doing this; default $USER.")
+    ] = None,
+) -> None:
+    """Put a done follow-up back in the queue."""
+    row = _with_store(
+        lambda store: followup_queue.set_status(
+            store, followup_id, "open", _actor(actor), note or None
+        )
+    )
+    out.print(f"follow-up {row['id']}: {row['status']}")
 
 
 def main() -> None:

@@ -58,6 +58,8 @@ class EligibilityQuery(_Model):
     provider_npi: Text | None = None
     service_type: Text = "30"
     expected_charge: Money | None = None
+    group_number: Text | None = None
+    """The group number the practice has on file (to notice a plan change)."""
 
     def reference(self) -> str:
         """Same payer, member and date of service is the same question."""
@@ -79,6 +81,8 @@ class ClaimStatusQuery(_Model):
     dos_to: date | None = None
     billed: Money | None = None
     provider_npi: Text | None = None
+    expected_paid: Money | None = None
+    """What the practice expects the payer to pay (contract rate), to notice underpayment."""
 
     def reference(self) -> str:
         if self.claim_number:

@@ -34,6 +34,7 @@ from bots.attempts import QUERY_ADAPTER, ItemWorker, PortalGate, register_phi
 from bots.credentials import login_secrets
 from bots.errors import CapabilityMissing, ConfigurationError
 from bots.flow import LoginInfo, get_flow
+from bots.followups.queue import Raised, raise_followups
 from bots.logs import close_run_log, get_logger, open_run_log
 from bots.maintenance import active_window
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
@@ -70,6 +71,7 @@ class RunSummary:
     resumed_sessions: list[str] = field(default_factory=list)
     borrowed_from: dict[str, str] = field(default_factory=dict)
     """portal -> run whose session answered this run's lookups."""
+    followups: Raised = field(default_factory=Raised)
 
     @property
     def lookups_per_minute(self) -> float:
@@ -84,6 +86,7 @@ class RunSummary:
             "resumed_sessions": self.resumed_sessions,
             "borrowed_from": self.borrowed_from,
             "logins": self.logins,
+            "followups": vars(self.followups),
         }
 
     @property
@@ -268,6 +271,13 @@ class Runner:
                 seconds=round(summary.duration_seconds, 2),
                 logins=summary.logins,
             )
+            try:  # the specialists' work from this run's answers; never loses the run
+                summary.followups = await asyncio.to_thread(
+                    raise_followups, self.store, self.settings, run_id
+                )
+                log.info("followups.raised", **vars(summary.followups))
+            except Exception:
+                log.exception("followups.failed")
             await asyncio.to_thread(
                 self.store.finish_run,
                 run_id,

@@ -8,13 +8,15 @@ TOML files: they come from the environment or the secrets folder (credentials.py
 from __future__ import annotations
 
 import os
+import string
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -123,6 +125,81 @@ class SessionSettings(BaseModel):
     this long for the answer."""
 
 
+Priority = Literal["high", "medium", "low"]
+
+
+class FollowupRule(BaseModel):
+    """One follow-up rule: its wording, priority and default assignee (config/followups.toml)."""
+
+    enabled: bool = True
+    priority: Priority = "medium"
+    reason: str
+    action: str
+    assignee: str | None = None
+
+
+class DenialCategory(BaseModel):
+    """A denial triage category: the CARCs that put a denied claim in it, what to do next."""
+
+    label: str
+    carcs: list[str] = Field(default_factory=list)
+    priority: Priority = "high"
+    action: str
+
+
+FOLLOWUP_PLACEHOLDERS = frozenset(
+    {
+        "date_of_service",
+        "termination_date",
+        "effective_date",
+        "group_on_file",
+        "group_found",
+        "plan_name",
+        "service_type",
+        "reason_code",
+        "category",
+        "carcs",
+        "days_pended",
+        "received_date",
+        "expected_paid",
+        "paid",
+        "shortfall",
+        "status_text",
+    }
+)
+
+
+class FollowupSettings(BaseModel):
+    pended_days: int = Field(default=30, ge=0)
+    underpaid_tolerance: Decimal = Field(default=Decimal("1.00"), ge=0)
+    rules: dict[str, FollowupRule] = Field(default_factory=dict)
+    denials: dict[str, DenialCategory] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_placeholders(self) -> FollowupSettings:
+        texts = [(f"rules.{n}", r.reason + r.action) for n, r in self.rules.items()]
+        texts += [(f"denials.{n}", d.action) for n, d in self.denials.items()]
+        for where, text in texts:
+            for _, name, _, _ in string.Formatter().parse(text):
+                if name is not None and name not in FOLLOWUP_PLACEHOLDERS:
+                    raise ValueError(
+                        f"followups.{where}: unknown placeholder {{{name}}} "
+                        f"(known: {', '.join(sorted(FOLLOWUP_PLACEHOLDERS))})"
+                    )
+        return self
+
+
+class OutputSettings(BaseModel):
+    """Where the specialists' rolling workbook goes and what it shows."""
+
+    workbook: Path | None = None
+    """The rolling workbook (e.g. a shared drive); default data_dir/spreadsheets/payerbot.xlsx."""
+    workbook_days: int = Field(default=7, ge=1)
+    """Lookups and rejected rows of this many days are listed (open follow-ups always are)."""
+    high_patient_cost: Decimal = Decimal("500")
+    """Estimated patient cost from this amount up is highlighted."""
+
+
 class WorklistPreset(BaseModel):
     """Column names one practice-management export uses, per lookup field."""
 
@@ -132,6 +209,14 @@ class WorklistPreset(BaseModel):
 
 class WorklistSettings(BaseModel):
     presets: dict[str, WorklistPreset] = Field(default_factory=dict)
+    visit_types: dict[str, str] = Field(default_factory=dict)
+    """The practice's visit type names -> X12 service type codes (prior-auth and cost rules)."""
+
+    def service_type_for(self, visit_type: str) -> str | None:
+        wanted = " ".join(visit_type.split()).casefold()
+        return next(
+            (code for name, code in self.visit_types.items() if name.casefold() == wanted), None
+        )
 
 
 class AccountCredentials(BaseModel):
@@ -163,6 +248,8 @@ class Settings(BaseSettings):
     portals: dict[str, PortalSettings] = Field(default_factory=dict)
     payers: dict[str, PayerSettings] = Field(default_factory=dict)
     worklists: WorklistSettings = Field(default_factory=WorklistSettings)
+    followups: FollowupSettings = Field(default_factory=FollowupSettings)
+    outputs: OutputSettings = Field(default_factory=OutputSettings)
     credentials: dict[str, dict[str, AccountCredentials]] = Field(default_factory=dict, repr=False)
     secrets_dir: Path | None = None
     """Folder of <portal>/<account>/{username,password,totp_seed} files; default data/secrets."""
@@ -190,6 +277,10 @@ class Settings(BaseSettings):
         return (
             os.environ.get("PAYERBOT_DATABASE_URL") or f"sqlite:///{self.data_dir / 'payerbot.db'}"
         )
+
+    @property
+    def workbook_path(self) -> Path:
+        return self.outputs.workbook or self.data_dir / "spreadsheets" / "payerbot.xlsx"
 
     @property
     def resolved_secrets_dir(self) -> Path:

@@ -31,7 +31,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     LookupKind.CLAIM_STATUS: ("payer",),
 }
 DATE_FIELDS = {"dob", "date_of_service", "dos_from", "dos_to"}
-MONEY_FIELDS = {"expected_charge", "billed"}
+MONEY_FIELDS = {"expected_charge", "billed", "expected_paid"}
 
 
 @dataclass(frozen=True)
@@ -336,6 +336,10 @@ def _build_query(
             data[fld] = re.sub(r"\s+", "", text).upper()
         elif fld in {"first_name", "last_name"}:
             data[fld] = " ".join(text.split()).upper()
+        elif fld == "visit_type":  # the practice's visit names map to X12 service types
+            service = settings.worklists.service_type_for(text)
+            if service is not None and "service_type" not in values:
+                data["service_type"] = service
         else:
             data[fld] = text
     model: type[EligibilityQuery | ClaimStatusQuery]

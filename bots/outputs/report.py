@@ -226,3 +226,48 @@ def print_run_detail(console: Console, detail: dict[str, Any]) -> None:
     for account, days in (notes.get("password_notices") or {}).items():
         console.print(f"[bold yellow]password expiring:[/] {account} {_days_left(days)}")
     console.print(f"log: {detail['log']}\nspreadsheet: {detail['spreadsheet']}")
+
+
+def print_followups(console: Console, rows: Sequence[dict[str, Any]]) -> None:
+    """The queue on a terminal: what to do, for whom, how urgent (patient name included:
+    this is the specialist's own screen, like the workbook)."""
+    table = Table("id", "prio", "status", "assignee", "payer", "patient", "reason", "next action")
+    for r in rows:
+        colour = {"high": "red", "medium": "yellow"}.get(r["priority"], "")
+        table.add_row(
+            str(r["id"]),
+            f"[{colour}]{r['priority']}[/]" if colour else r["priority"],
+            r["status"],
+            r["assignee"] or "",
+            r["payer_id"],
+            r["patient"] or "",
+            r["reason"],
+            r["action"],
+        )
+    console.print(table)
+    console.print(f"{len(rows)} follow-up(s)")
+
+
+def print_followup(console: Console, row: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]Follow-up {row['id']}[/] ({row['rule']}) {row['priority']}, {row['status']}"
+    )
+    for label, key in (
+        ("reason", "reason"),
+        ("category", "category"),
+        ("next action", "action"),
+        ("payer", "payer_id"),
+        ("patient", "patient"),
+        ("member ID", "member_id"),
+        ("claim #", "claim_number"),
+        ("service date", "service_date"),
+        ("assignee", "assignee"),
+        ("evidence", "evidence_path"),
+        ("item", "item_id"),
+    ):
+        if row.get(key) is not None:
+            console.print(f"  {label:<13} {row[key]}")
+    if row.get("notes"):
+        console.print("  notes:\n    " + row["notes"].replace("\n", "\n    "))
+    for h in row.get("history", []):
+        console.print(f"  {h['at']:%Y-%m-%d %H:%M} {h['actor']}: {h['action']} {h['detail'] or ''}")

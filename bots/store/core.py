@@ -160,6 +160,11 @@ class Store:
         with self.engine.begin() as conn:
             yield conn
 
+    def transaction(self) -> Any:
+        """One transaction (``with store.transaction() as conn:``) for modules that keep
+        their own tables in this store (follow-ups)."""
+        return self._tx()
+
     # --- runs -----------------------------------------------------------------------------
 
     def start_run(
@@ -771,6 +776,43 @@ class Store:
             .outerjoin(results, results.c.id == latest.c.result_id)
             .where(run_items.c.run_id == run_id)
             .order_by(run_items.c.position)
+        )
+        with self._tx() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    def recent_outcomes(self, kind: str, since: datetime) -> list[dict[str, Any]]:
+        """Every item of a kind answered (or tried) since ``since``, with its latest result,
+        in the shape of ``run_outcomes`` (the rolling workbook's rows)."""
+        latest = (
+            select(results.c.item_id, func.max(results.c.id).label("result_id"))
+            .where(results.c.finished_at >= since)
+            .group_by(results.c.item_id)
+            .subquery()
+        )
+        stmt = (
+            select(
+                work_items,
+                results.c.payload,
+                results.c.evidence_path,
+                results.c.trace_path,
+                results.c.finished_at.label("checked_at"),
+                results.c.duration_ms,
+                results.c.run_id.label("answered_in_run"),
+            )
+            .join(latest, latest.c.item_id == work_items.c.id)
+            .join(results, results.c.id == latest.c.result_id)
+            .where(work_items.c.kind == kind)
+            .order_by(work_items.c.id)
+        )
+        with self._tx() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    def import_errors_since(self, since: datetime) -> list[dict[str, Any]]:
+        stmt = (
+            select(import_errors)
+            .join(runs, runs.c.id == import_errors.c.run_id)
+            .where(runs.c.started_at >= since)
+            .order_by(import_errors.c.id)
         )
         with self._tx() as conn:
             return [dict(r) for r in conn.execute(stmt).mappings()]

@@ -172,3 +172,44 @@ account_sessions = Table(
     Column("password_days_left", Integer),  # as the portal said at the last notice
     Column("password_notice_at", UTCDateTime),
 )
+
+followups = Table(
+    "followups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", Integer, ForeignKey("work_items.id"), nullable=False),
+    Column("rule", String(40), nullable=False),  # one follow-up per item and rule
+    Column("kind", String(20), nullable=False),
+    Column("payer_id", String(40), nullable=False),
+    Column("run_id", String(40)),  # the run whose answer raised (or last confirmed) it
+    Column("reason", Text, nullable=False),
+    Column("category", String(40)),  # denial triage category
+    Column("priority", String(10), nullable=False),  # high | medium | low
+    Column("action", Text, nullable=False),
+    Column("evidence_path", Text),
+    Column("assignee", String(80)),
+    Column("status", String(20), nullable=False),  # open | in progress | done
+    Column("notes", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+    Column("resolved_by", String(80)),
+    # What the last workbook showed, to tell a specialist's edit in the workbook from a
+    # change made elsewhere (console, CLI) since.
+    Column("exported_status", String(20)),
+    Column("exported_assignee", String(80)),
+    Column("exported_notes", Text),
+    Index("ux_followups_item_rule", "item_id", "rule", unique=True),
+    Index("ix_followups_status", "status", "priority"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(80), nullable=False),  # a user name, "workbook", "payerbot"
+    Column("action", String(40), nullable=False),  # assign | resolve | status | note | lookup ...
+    Column("target", String(80), nullable=False),  # followup:12, item:34 (ids, never PHI)
+    Column("detail", Text),
+)

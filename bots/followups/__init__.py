@@ -1,0 +1,1 @@
+"""Follow-ups: rules over answers, the specialists' queue, denial triage."""

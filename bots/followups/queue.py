@@ -1,0 +1,289 @@
+"""The follow-up queue: raised from answers after each run, worked by specialists.
+
+One follow-up per item and rule. After a run, every item the run answered is evaluated
+again: a rule that fires creates its follow-up, or confirms an open one (or reopens a done
+one: the problem is still there); an open follow-up whose rule no longer fires on a newer
+answer is closed automatically with a note saying so (the claim got paid, the plan was
+fixed). A system failure changes nothing: no answer, no conclusion.
+
+The CLI (`payerbot queue ...`), the workbook merge and the console call these functions;
+every change made by a person is written to the audit log (ids and fields, never PHI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from bots.errors import ConfigurationError
+from bots.followups.rules import Finding, RuleBook
+from bots.settings import Settings
+from bots.store import Store, utcnow
+from bots.store.schema import audit_log, followups, work_items
+
+STATUSES = ("open", "in progress", "done")
+PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+SYSTEM = "payerbot"
+
+
+@dataclass
+class Raised:
+    """What evaluating a run did to the queue."""
+
+    created: int = 0
+    confirmed: int = 0
+    reopened: int = 0
+    closed: int = 0
+    by_rule: dict[str, int] = field(default_factory=dict)
+
+
+class FollowupNotFound(ConfigurationError):
+    """No follow-up with that id."""
+
+
+def _audit(conn: Connection, actor: str, action: str, target: str, detail: str) -> None:
+    conn.execute(
+        insert(audit_log).values(
+            at=utcnow(), actor=actor, action=action, target=target, detail=detail
+        )
+    )
+
+
+def _append(notes: str | None, actor: str, text: str) -> str:
+    line = f"[{utcnow():%Y-%m-%d %H:%M} {actor}] {text.strip()}"
+    return f"{notes}\n{line}" if notes else line
+
+
+def raise_followups(
+    store: Store, settings: Settings, run_id: str, as_of: date | None = None
+) -> Raised:
+    """Evaluate every item the run answered and bring the queue up to date."""
+    book = RuleBook(settings.followups)
+    as_of = as_of or utcnow().date()
+    raised = Raised()
+    items = [
+        i
+        for i in store.run_outcomes(run_id)
+        if i.get("answered_in_run") == run_id and i["state"] in ("succeeded", "business_failed")
+    ]
+    with store.transaction() as conn:
+        for item in items:
+            findings = {f.rule: f for f in book.evaluate(item, as_of)}
+            existing = {
+                row["rule"]: dict(row)
+                for row in conn.execute(
+                    select(followups).where(followups.c.item_id == item["id"])
+                ).mappings()
+            }
+            for rule, finding in findings.items():
+                raised.by_rule[rule] = raised.by_rule.get(rule, 0) + 1
+                _upsert(conn, raised, item, run_id, finding, existing.get(rule))
+            for rule, row in existing.items():
+                if rule not in findings and row["status"] != "done":
+                    conn.execute(
+                        update(followups)
+                        .where(followups.c.id == row["id"])
+                        .values(
+                            status="done",
+                            resolved_at=utcnow(),
+                            resolved_by=SYSTEM,
+                            updated_at=utcnow(),
+                            notes=_append(
+                                row["notes"],
+                                SYSTEM,
+                                f"closed: the lookup of {as_of:%m/%d/%Y} no longer shows this",
+                            ),
+                        )
+                    )
+                    _audit(conn, SYSTEM, "auto_close", f"followup:{row['id']}", f"run {run_id}")
+                    raised.closed += 1
+    return raised
+
+
+def _upsert(
+    conn: Connection,
+    raised: Raised,
+    item: Mapping[str, Any],
+    run_id: str,
+    finding: Finding,
+    row: dict[str, Any] | None,
+) -> None:
+    now = utcnow()
+    values = {
+        "reason": finding.reason,
+        "category": finding.category,
+        "priority": finding.priority,
+        "action": finding.action,
+        "evidence_path": item.get("evidence_path"),
+        "run_id": run_id,
+        "updated_at": now,
+    }
+    if row is None:
+        conn.execute(
+            insert(followups).values(
+                item_id=item["id"],
+                rule=finding.rule,
+                kind=item["kind"],
+                payer_id=item["payer_id"],
+                assignee=finding.assignee,
+                status="open",
+                created_at=now,
+                **values,
+            )
+        )
+        raised.created += 1
+        return
+    if row["status"] == "done":
+        values |= {
+            "status": "open",
+            "resolved_at": None,
+            "resolved_by": None,
+            "notes": _append(row["notes"], SYSTEM, "reopened: the new lookup still shows this"),
+        }
+        raised.reopened += 1
+        _audit(conn, SYSTEM, "reopen", f"followup:{row['id']}", f"run {run_id}")
+    else:
+        raised.confirmed += 1
+    conn.execute(update(followups).where(followups.c.id == row["id"]).values(**values))
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _with_item(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        data = dict(row)
+        query = data.pop("query", None) or {}
+        names = [query.get("last_name"), query.get("first_name")]
+        data["patient"] = ", ".join(n for n in names if n) or None
+        data["member_id"] = query.get("member_id")
+        data["claim_number"] = query.get("claim_number")
+        service = query.get("date_of_service") or query.get("dos_from")
+        data["service_date"] = date.fromisoformat(service) if service else None
+        out.append(data)
+    return out
+
+
+def list_followups(
+    store: Store,
+    *,
+    status: Sequence[str] | None = None,
+    assignee: str | None = None,
+    priority: str | None = None,
+    rule: str | None = None,
+    updated_since: datetime | None = None,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """Follow-ups with the patient fields of their item, open and high first."""
+    stmt = select(followups, work_items.c.query).join(
+        work_items, work_items.c.id == followups.c.item_id
+    )
+    if status:
+        stmt = stmt.where(followups.c.status.in_(list(status)))
+    if assignee is not None:
+        stmt = stmt.where(followups.c.assignee == assignee)
+    if priority is not None:
+        stmt = stmt.where(followups.c.priority == priority)
+    if rule is not None:
+        stmt = stmt.where(followups.c.rule == rule)
+    if updated_since is not None:
+        stmt = stmt.where(followups.c.updated_at >= updated_since)
+    with store.transaction() as conn:
+        rows = _with_item(conn.execute(stmt).mappings())
+    rows.sort(key=lambda r: (r["status"] == "done", PRIORITY_ORDER.get(r["priority"], 9), r["id"]))
+    return rows[:limit]
+
+
+def get_followup(store: Store, followup_id: int) -> dict[str, Any]:
+    stmt = (
+        select(followups, work_items.c.query)
+        .join(work_items, work_items.c.id == followups.c.item_id)
+        .where(followups.c.id == followup_id)
+    )
+    with store.transaction() as conn:
+        rows = _with_item(conn.execute(stmt).mappings())
+        if not rows:
+            raise FollowupNotFound(f"no follow-up {followup_id}")
+        history = conn.execute(
+            select(audit_log.c.at, audit_log.c.actor, audit_log.c.action, audit_log.c.detail)
+            .where(audit_log.c.target == f"followup:{followup_id}")
+            .order_by(audit_log.c.id)
+        ).mappings()
+        rows[0]["history"] = [dict(h) for h in history]
+    return rows[0]
+
+
+# --- a person's changes ------------------------------------------------------------------------
+
+
+def _change(
+    store: Store, followup_id: int, actor: str, action: str, detail: str, **values: Any
+) -> dict[str, Any]:
+    with store.transaction() as conn:
+        row = (
+            conn.execute(select(followups).where(followups.c.id == followup_id)).mappings().first()
+        )
+        if row is None:
+            raise FollowupNotFound(f"no follow-up {followup_id}")
+        notes = values.pop("note", None)
+        if notes:
+            values["notes"] = _append(row["notes"], actor, notes)
+        conn.execute(
+            update(followups)
+            .where(followups.c.id == followup_id)
+            .values(updated_at=utcnow(), **values)
+        )
+        _audit(conn, actor, action, f"followup:{followup_id}", detail)
+    return get_followup(store, followup_id)
+
+
+def assign(store: Store, followup_id: int, assignee: str | None, actor: str) -> dict[str, Any]:
+    """Give the follow-up to someone (None: unassign); an open one becomes in progress."""
+    current = get_followup(store, followup_id)
+    status = current["status"]
+    if assignee and status == "open":
+        status = "in progress"
+    return _change(
+        store,
+        followup_id,
+        actor,
+        "assign",
+        f"assignee {'set' if assignee else 'cleared'}; status {status}",
+        assignee=assignee or None,
+        status=status,
+    )
+
+
+def set_status(
+    store: Store, followup_id: int, status: str, actor: str, note: str | None = None
+) -> dict[str, Any]:
+    if status not in STATUSES:
+        raise ConfigurationError(f"status must be one of {', '.join(STATUSES)}")
+    done = status == "done"
+    return _change(
+        store,
+        followup_id,
+        actor,
+        "resolve" if done else "status",
+        f"status {status}" + (" with a note" if note else ""),
+        status=status,
+        note=note,
+        resolved_at=utcnow() if done else None,
+        resolved_by=actor if done else None,
+    )
+
+
+def resolve(store: Store, followup_id: int, note: str, actor: str) -> dict[str, Any]:
+    """Done, with what was done (the note is required: the next person must know)."""
+    if not note.strip():
+        raise ConfigurationError("say what was done: a resolution needs a note")
+    return set_status(store, followup_id, "done", actor, note)
+
+
+def add_note(store: Store, followup_id: int, note: str, actor: str) -> dict[str, Any]:
+    return _change(store, followup_id, actor, "note", "note added", note=note)

@@ -1,0 +1,499 @@
+"""The specialists' rolling workbook: one .xlsx they keep open all day, rewritten after each run.
+
+Four sheets: "Follow-ups" (the work queue, whose Status / Assignee / Notes columns the
+specialists edit), "Eligibility", "Claim status" and "Rejected rows". Before a rewrite the
+caller reads the specialists' edits back with :func:`read_edits` and merges them into the
+store, so the rewritten file keeps them.
+
+Rows come from the store, never from the browser. Text from portals and worklists is always
+written as text, never a formula; characters Excel cannot hold (control characters) are
+dropped and text longer than an Excel cell holds is cut. Highlights are conditional
+formatting rules, not static fills, so they follow the specialists' edits and sorting.
+
+Writing: the workbook is saved to a temp file in the target's folder and renamed into
+place, so a reader never sees a half-written file. When the target is open (an Office or
+LibreOffice lock file sits next to it, or the rename is refused) a timestamped sibling
+``<stem>-YYYYMMDD-HHMMSS<suffix>`` is written instead and the open file is left alone.
+
+Permissions: the file is created 0600, like the run workbook. The folder is the operator's
+choice (typically a shared drive): an existing folder is left as it is, whoever shares it
+sets who may read it; a missing folder is created owner-only.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.formatting.rule import FormulaRule
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
+
+from bots.files import private_dir
+from bots.outputs.spreadsheet import (
+    AMBER,
+    CLAIM_COLUMNS,
+    DATE,
+    ELIGIBILITY_COLUMNS,
+    HEADER,
+    MONEY,
+    RED,
+    STAMP,
+    Column,
+    _set,
+    claim_row,
+    eligibility_row,
+)
+
+FOLLOWUP_STATUSES = ("open", "in progress", "done")
+
+FOLLOWUPS_SHEET = "Follow-ups"
+ELIGIBILITY_SHEET = "Eligibility"
+CLAIMS_SHEET = "Claim status"
+REJECTED_SHEET = "Rejected rows"
+
+GREY = PatternFill("solid", start_color="E7E6E6")
+GREY_FONT = Font(color="7F7F7F")
+LINK_FONT = Font(color="0563C1", underline="single")
+
+FOLLOWUP_COLUMNS: list[Column] = [
+    ("Follow-up ID", 9, None),
+    ("Priority", 8, None),
+    ("Status", 11, None),
+    ("Assignee", 14, None),
+    ("Notes", 40, None),
+    ("Reason", 40, None),
+    ("Category", 16, None),
+    ("Suggested action", 40, None),
+    ("Payer", 12, None),
+    ("Patient", 24, None),
+    ("Member ID", 18, None),
+    ("Claim #", 16, None),
+    ("Service date", 11, DATE),
+    ("Evidence", 12, None),
+    ("Item ID", 8, None),
+    ("Opened", 16, STAMP),
+    ("Updated", 16, STAMP),
+]
+
+WORKBOOK_ELIGIBILITY_COLUMNS: list[Column] = [
+    *ELIGIBILITY_COLUMNS,
+    ("Est. patient cost", 12, MONEY),
+    ("Estimate basis", 40, None),
+]
+
+REJECTED_COLUMNS: list[Column] = [
+    ("Error ID", 8, None),
+    ("File", 30, None),
+    ("Row", 6, None),
+    ("Column", 18, None),
+    ("Reason", 70, None),
+]
+
+EXCEL_CELL_MAX = 32767  # characters; Excel "repairs" (empties) a longer cell
+TRUNCATED = "… [cut: longer than an Excel cell holds]"
+# what openpyxl refuses (ILLEGAL_CHARACTERS_RE) plus what no XML file can hold
+_UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+_STATUS_WORDS = {
+    "open": "open",
+    "new": "open",
+    "reopened": "open",
+    "in progress": "in progress",
+    "inprogress": "in progress",
+    "working": "in progress",
+    "done": "done",
+    "closed": "done",
+    "resolved": "done",
+    "complete": "done",
+    "completed": "done",
+}
+_PRIORITY_RANK = {"high": 0, "medium": 1, "low": 2}
+_STATUS_RANK = {"open": 0, "in progress": 1, "done": 2}
+
+
+class WorkbookUnreadable(Exception):
+    """The file at the workbook path is not a readable specialists' workbook."""
+
+
+@dataclass(frozen=True)
+class WorkbookEdit:
+    followup_id: int
+    status: str | None  # one of FOLLOWUP_STATUSES, or None when empty or not understood
+    assignee: str | None
+    notes: str | None
+
+
+@dataclass(frozen=True)
+class WrittenWorkbook:
+    path: Path  # where it was written
+    locked_copy: bool  # the target was open or locked: a timestamped sibling was written
+
+
+def normalize_status(value: Any) -> str | None:
+    """A Status cell as one of FOLLOWUP_STATUSES, or None when empty or not understood."""
+    if not isinstance(value, str):
+        return None
+    word = " ".join(value.replace("-", " ").replace("_", " ").split()).casefold()
+    return _STATUS_WORDS.get(word)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def read_edits(path: Path) -> dict[int, WorkbookEdit]:
+    """The Status / Assignee / Notes cells of the Follow-ups sheet, by follow-up id.
+
+    Columns are found by their header text, so reordered or added columns are fine. A
+    missing file gives {}; a row whose id is not an integer is skipped (the first row wins
+    if an id appears twice); status text that is not understood gives status None (keep the
+    store's). A file that is not this workbook, is corrupt, or lost one of the Follow-up
+    ID / Status / Assignee / Notes columns raises WorkbookUnreadable: reading it as "all
+    cleared" would wipe the specialists' work.
+    """
+    if not path.exists():
+        return {}
+    try:
+        wb = load_workbook(path, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
+        raise WorkbookUnreadable(f"{path.name} is not a readable workbook: {exc}") from exc
+    try:
+        if FOLLOWUPS_SHEET not in wb.sheetnames:
+            raise WorkbookUnreadable(f"{path.name} has no {FOLLOWUPS_SHEET!r} sheet")
+        ws = wb[FOLLOWUPS_SHEET]
+        header_row, cols = _find_header(ws)
+        if header_row is None:
+            raise WorkbookUnreadable(
+                f"{path.name}: the {FOLLOWUPS_SHEET!r} sheet has no 'Follow-up ID' header"
+            )
+        missing = [h for h in ("status", "assignee", "notes") if h not in cols]
+        if missing:
+            raise WorkbookUnreadable(
+                f"{path.name}: the {FOLLOWUPS_SHEET!r} sheet lost its "
+                + ", ".join(m.title() for m in missing)
+                + " column"
+            )
+        edits: dict[int, WorkbookEdit] = {}
+        for row in ws.iter_rows(min_row=header_row + 1, values_only=True):
+            followup_id = _as_id(_at(row, cols["follow-up id"]))
+            if followup_id is None or followup_id in edits:
+                continue
+            edits[followup_id] = WorkbookEdit(
+                followup_id=followup_id,
+                status=normalize_status(_at(row, cols["status"])),
+                assignee=_text(_at(row, cols["assignee"])),
+                notes=_text(_at(row, cols["notes"])),
+            )
+        return edits
+    finally:
+        wb.close()
+
+
+def _find_header(ws: Worksheet) -> tuple[int | None, dict[str, int]]:
+    """The header row (within the first few rows) and its columns by lower-cased title."""
+    for r, row in enumerate(ws.iter_rows(min_row=1, max_row=5, values_only=True), start=1):
+        cols: dict[str, int] = {}
+        for i, value in enumerate(row):
+            if isinstance(value, str):
+                cols.setdefault(" ".join(value.split()).casefold(), i)
+        if "follow-up id" in cols:
+            return r, cols
+    return None, {}
+
+
+def _at(row: tuple[Any, ...], index: int) -> Any:
+    return row[index] if index < len(row) else None
+
+
+def _as_id(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def write_specialist_workbook(
+    path: Path,
+    followups: Sequence[dict[str, Any]],
+    eligibility: Sequence[dict[str, Any]],
+    claims: Sequence[dict[str, Any]],
+    rejected: Sequence[dict[str, Any]],
+    *,
+    high_patient_cost: Decimal = Decimal("500"),
+    now: datetime | None = None,
+) -> WrittenWorkbook:
+    """Write the specialists' workbook to ``path``, or next to it when ``path`` is open.
+
+    Read the specialists' edits with :func:`read_edits` and merge them into ``followups``
+    before calling this: the file is rewritten from the rows given. Times are written in
+    UTC (Excel has no time zones). ``now`` (default: local time) names the timestamped copy.
+    """
+    wb = Workbook()
+    wb.remove(wb.active)
+    _followups_sheet(wb.create_sheet(FOLLOWUPS_SHEET), path, followups)
+    _eligibility_sheet(wb.create_sheet(ELIGIBILITY_SHEET), path, eligibility, high_patient_cost)
+    _claims_sheet(wb.create_sheet(CLAIMS_SHEET), path, claims)
+    _rejected_sheet(wb.create_sheet(REJECTED_SHEET), rejected)
+    return _save(wb, path, now or datetime.now().astimezone())
+
+
+def _followups_sheet(ws: Worksheet, path: Path, followups: Sequence[dict[str, Any]]) -> None:
+    def order(f: dict[str, Any]) -> tuple[int, int, int]:
+        status = normalize_status(f.get("status")) or "open"
+        return (
+            _STATUS_RANK.get(status, 0),
+            _PRIORITY_RANK.get(str(f.get("priority") or "").casefold(), 3),
+            int(f["id"]),
+        )
+
+    rows = []
+    for f in sorted(followups, key=order):
+        link = _link(f.get("evidence_path"), path)
+        cells = [
+            f["id"],
+            f.get("priority"),
+            f.get("status"),
+            f.get("assignee"),
+            f.get("notes"),
+            f.get("reason"),
+            f.get("category"),
+            f.get("action"),
+            f.get("payer_id"),
+            f.get("patient"),
+            f.get("member_id"),
+            f.get("claim_number"),
+            f.get("service_date"),
+            None,
+            f.get("item_id"),
+            f.get("created_at"),
+            f.get("updated_at"),
+        ]
+        rows.append((cells, None, link))
+    last = _fill(ws, FOLLOWUP_COLUMNS, rows)
+    data = _data_range(FOLLOWUP_COLUMNS, last)
+    priority = _letter(FOLLOWUP_COLUMNS, "Priority")
+    status = _letter(FOLLOWUP_COLUMNS, "Status")
+
+    dv = DataValidation(
+        type="list",
+        formula1='"' + ",".join(FOLLOWUP_STATUSES) + '"',
+        allow_blank=True,
+        showErrorMessage=True,
+        errorStyle="stop",
+        errorTitle="Status",
+        error="Pick one of: " + ", ".join(FOLLOWUP_STATUSES) + ".",
+        showInputMessage=True,
+        promptTitle="Status",
+        prompt=", ".join(FOLLOWUP_STATUSES),
+    )
+    dv.add(f"{status}2:{status}{max(last, 2)}")
+    ws.add_data_validation(dv)
+    # first rule wins: a done row is grey even when it was high priority
+    ws.conditional_formatting.add(
+        data,
+        FormulaRule(
+            formula=[f'TRIM(${status}2)="done"'], fill=GREY, font=GREY_FONT, stopIfTrue=True
+        ),
+    )
+    ws.conditional_formatting.add(
+        data, FormulaRule(formula=[f'TRIM(${priority}2)="high"'], fill=RED, stopIfTrue=True)
+    )
+
+
+def _eligibility_sheet(
+    ws: Worksheet, path: Path, items: Sequence[dict[str, Any]], high_patient_cost: Decimal
+) -> None:
+    rows = []
+    for item in items:
+        link = _link(item.get("evidence_path"), path)
+        cells, fill = eligibility_row(item, link)
+        rows.append(([*cells, item.get("estimate"), item.get("estimate_note")], fill, link))
+    last = _fill(ws, WORKBOOK_ELIGIBILITY_COLUMNS, rows)
+    coverage = _letter(WORKBOOK_ELIGIBILITY_COLUMNS, "Coverage")
+    cost = _letter(WORKBOOK_ELIGIBILITY_COLUMNS, "Est. patient cost")
+    # the cost cell is amber even on an inactive (red) row
+    ws.conditional_formatting.add(
+        f"{cost}2:{cost}{max(last, 2)}",
+        FormulaRule(
+            formula=[f"AND(ISNUMBER(${cost}2),${cost}2>={format(high_patient_cost, 'f')})"],
+            fill=AMBER,
+        ),
+    )
+    ws.conditional_formatting.add(
+        _data_range(WORKBOOK_ELIGIBILITY_COLUMNS, last),
+        FormulaRule(formula=[f'${coverage}2="Inactive"'], fill=RED),
+    )
+
+
+def _claims_sheet(ws: Worksheet, path: Path, items: Sequence[dict[str, Any]]) -> None:
+    rows = []
+    for item in items:
+        link = _link(item.get("evidence_path"), path)
+        cells, fill = claim_row(item, link)
+        rows.append((cells, fill, link))
+    last = _fill(ws, CLAIM_COLUMNS, rows)
+    category = _letter(CLAIM_COLUMNS, "Category")  # the 277 category code: F2, F4, P1...
+    ws.conditional_formatting.add(
+        _data_range(CLAIM_COLUMNS, last),
+        FormulaRule(formula=[f'OR(${category}2="F2",${category}2="F4")'], fill=RED),
+    )
+
+
+def _rejected_sheet(ws: Worksheet, rejected: Sequence[dict[str, Any]]) -> None:
+    _fill(
+        ws,
+        REJECTED_COLUMNS,
+        (
+            (
+                [e.get("id"), e["source_file"], e["source_row"], e.get("column"), e["reason"]],
+                None,
+                None,
+            )
+            for e in rejected
+        ),
+    )
+
+
+def _fill(
+    ws: Worksheet,
+    columns: list[Column],
+    rows: Iterable[tuple[list[Any], PatternFill | None, str | None]],
+) -> int:
+    """Header, cells, links, frozen header and filter; returns the last row written."""
+    for col, (title, width, _) in enumerate(columns, start=1):
+        cell = ws.cell(row=1, column=col, value=title)
+        cell.font = Font(bold=True)
+        cell.fill = HEADER
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        ws.column_dimensions[get_column_letter(col)].width = width
+    titles = [c[0] for c in columns]
+    evidence = titles.index("Evidence") + 1 if "Evidence" in titles else None
+    outcome = titles.index("Outcome") + 1 if "Outcome" in titles else None
+    n = 1
+    for n, (cells, fill, link) in enumerate(rows, start=2):
+        if len(cells) != len(columns):
+            raise ValueError(f"row has {len(cells)} cells for {len(columns)} columns")
+        for col, value in enumerate(cells, start=1):
+            _put(ws, n, col, value, columns[col - 1][2])
+        if link and evidence:
+            cell = ws.cell(row=n, column=evidence, value="screenshot")
+            cell.hyperlink = link
+            cell.font = LINK_FONT
+        if fill is not None and outcome:
+            ws.cell(row=n, column=outcome).fill = fill
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{n}"
+    return n
+
+
+def _put(ws: Worksheet, row: int, col: int, value: Any, fmt: str | None) -> None:
+    if isinstance(value, str):
+        value = excel_text(value)
+    elif isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(UTC)  # _set drops the zone; the store keeps UTC
+    _set(ws, row, col, value, fmt)
+
+
+def excel_text(value: str) -> str:
+    """``value`` as Excel can hold it: no control characters, at most one cell long."""
+    value = _UNWRITABLE.sub("", value)
+    if len(value) > EXCEL_CELL_MAX:
+        value = value[: EXCEL_CELL_MAX - len(TRUNCATED)] + TRUNCATED
+    return value
+
+
+def _link(evidence: str | None, path: Path) -> str | None:
+    if not evidence:
+        return None
+    try:
+        return os.path.relpath(evidence, path.parent)
+    except ValueError:  # another drive (Windows): no relative path exists
+        return Path(evidence).as_uri() if Path(evidence).is_absolute() else evidence
+
+
+def _letter(columns: list[Column], title: str) -> str:
+    return str(get_column_letter([c[0] for c in columns].index(title) + 1))
+
+
+def _data_range(columns: list[Column], last: int) -> str:
+    return f"A2:{get_column_letter(len(columns))}{max(last, 2)}"
+
+
+# --- saving -------------------------------------------------------------------------------
+
+
+def lock_files(path: Path) -> list[Path]:
+    """The lock files an office suite keeps next to ``path`` while it is open."""
+    return [
+        path.with_name(f"~${path.name}"),  # Excel
+        path.with_name(f".~lock.{path.name}#"),  # LibreOffice
+    ]
+
+
+def is_locked(path: Path) -> bool:
+    return any(p.exists() for p in lock_files(path))
+
+
+def timestamped(path: Path, now: datetime) -> Path:
+    base = f"{path.stem}-{now:%Y%m%d-%H%M%S}"
+    candidate = path.with_name(f"{base}{path.suffix}")
+    i = 2
+    while candidate.exists() or is_locked(candidate):
+        candidate = path.with_name(f"{base}-{i}{path.suffix}")
+        i += 1
+    return candidate
+
+
+def _save(wb: Workbook, path: Path, now: datetime) -> WrittenWorkbook:
+    if not path.parent.exists():
+        private_dir(path.parent)  # a folder we create is owner-only; an existing one is left
+    fd, tmp = tempfile.mkstemp(prefix=".~payerbot-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        wb.save(tmp)
+        os.chmod(tmp, 0o600)
+        if not is_locked(path):
+            try:
+                os.replace(tmp, path)
+                return WrittenWorkbook(path=path, locked_copy=False)
+            except PermissionError:  # open in Excel on Windows / an SMB share
+                pass
+            except OSError as exc:
+                if exc.errno not in (errno.EBUSY, errno.ETXTBSY):
+                    raise
+        copy = timestamped(path, now)
+        os.replace(tmp, copy)
+        return WrittenWorkbook(path=copy, locked_copy=True)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
