@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Coroutine
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -22,11 +23,12 @@ from bots import fixture_portals, logs
 from bots.checks import run_checks
 from bots.credentials import store_secrets
 from bots.errors import AuthenticationError, ConfigurationError, PayerbotError
+from bots.estimates import estimate_patient_cost
 from bots.followups import queue as followup_queue
 from bots.followups.queue import list_followups as fq_list
 from bots.followups.sheet import sync_workbook
 from bots.maintenance import next_window
-from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
+from bots.models import ClaimStatusQuery, EligibilityQuery, EligibilityResult, LookupKind
 from bots.outputs.report import (
     print_followup,
     print_followups,
@@ -479,6 +481,9 @@ def _lookup(query: EligibilityQuery | ClaimStatusQuery, as_json: bool, verbose: 
                 )
             )
         item = store.run_outcomes(summary.run_id)[0]
+        followups = [
+            f for f in fq_list(store, status=["open", "in progress"]) if f["item_id"] == item["id"]
+        ]
     except PayerbotError as exc:
         raise _fail(exc) from None
     finally:
@@ -493,6 +498,11 @@ def _lookup(query: EligibilityQuery | ClaimStatusQuery, as_json: bool, verbose: 
         "evidence": item["evidence_path"],
         "trace": item["trace_path"],
         "result": item["payload"],
+        "estimate": _estimate(item),
+        "followups": [
+            {"id": f["id"], "rule": f["rule"], "reason": f["reason"], "action": f["action"]}
+            for f in followups
+        ],
     }
     if as_json:
         sys.stdout.write(json.dumps(answer, default=str) + "\n")
@@ -502,6 +512,19 @@ def _lookup(query: EligibilityQuery | ClaimStatusQuery, as_json: bool, verbose: 
         raise typer.Exit(
             EXIT_AUTH if item["last_error_code"] == AuthenticationError.code() else EXIT_FAILURES
         )
+
+
+def _estimate(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The patient's estimated share for an answered eligibility lookup (see docs/estimates.md)."""
+    if item["kind"] != "eligibility" or item["state"] != "succeeded" or not item["payload"]:
+        return None
+    charge = item["query"].get("expected_charge")
+    est = estimate_patient_cost(
+        EligibilityResult.model_validate(item["payload"]),
+        item["query"].get("service_type") or "30",
+        Decimal(str(charge)) if charge is not None else None,
+    )
+    return {"amount": est.amount, "summary": est.summary, "steps": list(est.steps)}
 
 
 def _payer_id(settings: Settings, payer: str) -> str:
@@ -519,7 +542,12 @@ def lookup_eligibility(
     dos: Annotated[
         str | None, typer.Option(help="Date of service, YYYY-MM-DD (default today).")
     ] = None,
-    service_type: Annotated[str, typer.Option(help="X12 service type code.")] = "30",
+    service_type: Annotated[
+        str, typer.Option(help="X12 service type code (98 office visit, MH, UC...).")
+    ] = "30",
+    charge: Annotated[
+        str | None, typer.Option(help="Expected charge, for the patient's cost estimate.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
@@ -531,6 +559,7 @@ def lookup_eligibility(
         dob=date.fromisoformat(dob),
         date_of_service=date.fromisoformat(dos) if dos else date.today(),
         service_type=service_type,
+        expected_charge=Decimal(charge) if charge else None,
     )
     _lookup(query, as_json, verbose)
 

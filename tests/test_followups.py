@@ -296,3 +296,31 @@ def test_unknown_placeholders_in_rule_wording_are_refused_at_start(monkeypatch):
     monkeypatch.setenv("PAYERBOT_FOLLOWUPS__RULES__CLAIM_PENDED__REASON", "Pended {patient_ssn}")
     with pytest.raises(ValidationError, match="unknown placeholder"):
         load_settings()
+
+
+def test_a_desk_lookup_answers_with_the_estimate_and_its_follow_ups(env, settings, ground_truth):
+    subs = [m for m in _unique(ground_truth) if m["payer_id"] == "ACME"]
+    ended = next(m for m in subs if m["coverage"]["termination_date"] and not _active(m))
+    proc = payerbot(
+        "lookup",
+        "eligibility",
+        "--payer",
+        "ACME",
+        "--member-id",
+        ended["member_id"],
+        "--dob",
+        ended["dob"],
+        "--dos",
+        DOS.isoformat(),
+        "--service-type",
+        "98",
+        "--charge",
+        "180.00",
+        "--json",
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    answer = json.loads(proc.stdout)
+    assert answer["result"]["coverage_active"] is False
+    assert Decimal(str(answer["estimate"]["amount"])) == Decimal("180.00"), "inactive: full charge"
+    assert [f["rule"] for f in answer["followups"]] == ["coverage_terminated"]

@@ -119,6 +119,10 @@ def print_lookup(console: Console, answer: dict[str, Any]) -> None:
                 f"  {adj['group_code']}-{adj['carc']} {' '.join(adj.get('rarc', []))} "
                 f"{adj.get('amount')}"
             )
+    if answer.get("estimate"):
+        console.print(f"[bold]{answer['estimate']['summary']}[/]")
+    for f in answer.get("followups") or []:
+        console.print(f"[yellow]follow-up {f['id']}:[/] {f['reason']} - {f['action']}")
     if answer.get("evidence"):
         console.print(f"evidence: {answer['evidence']}")
 
