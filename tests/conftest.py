@@ -36,6 +36,7 @@ DEFAULT_KNOBS = {
     "captcha_after_per_minute": 0,
     "password_expiry_days": 0,
     "new_device_question": True,
+    "hostile_text": "",
 }
 
 

