@@ -401,8 +401,13 @@ class Runner:
         for gate in gates.values():
             if gate.stopped:
                 continue
-            taken, held_by = [], set()
+            run = await asyncio.to_thread(self.store.get_run, run_id)
+            is_lookup = run is not None and run["trigger"] == "lookup"
+            taken: list[str] = []
+            held_by: set[str] = set()
             for account in gate.accounts:
+                if is_lookup and taken:
+                    break  # one question needs one session: leave the others free
                 lease = await asyncio.to_thread(
                     self.store.lease_account, gate.portal_id, account, self.holder, run_id, seconds
                 )
@@ -415,8 +420,7 @@ class Runner:
             if taken:
                 continue
             holders = ", ".join(sorted(held_by))
-            run = await asyncio.to_thread(self.store.get_run, run_id)
-            if run is not None and run["trigger"] == "lookup":
+            if is_lookup:
                 freed = await self._borrow(run_id, gate, holders, summary)
                 if freed is not None:
                     gate.accounts = [freed]
@@ -434,7 +438,6 @@ class Runner:
         """Ask the session holder to answer this run's items and wait for them. Returns an
         account when the holder lets go first (then this process works them itself)."""
         wait = self.settings.sessions.borrow_wait_seconds
-        seconds = self.settings.sessions.account_lease_seconds
         self._tell(
             f"{gate.portal_id}: the account is in use by run {holders}; "
             f"asking it to do this lookup (waiting up to {wait:.0f} s)"
@@ -443,6 +446,7 @@ class Runner:
         summary.borrowed_from[gate.portal_id] = holders
         await asyncio.to_thread(self.store.update_run, run_id, status="delegated")
         deadline = time.monotonic() + wait
+        next_try = time.monotonic() + 1.0
         try:
             while True:
                 items = await asyncio.to_thread(self.store.run_outcomes, run_id)
@@ -450,24 +454,13 @@ class Runner:
                 if all(i["state"] in FINAL for i in mine):
                     self._finished(0)
                     return None
-                for account in self.settings.portals[gate.portal_id].accounts:
-                    if account not in gate.accounts:
-                        lease = await asyncio.to_thread(
-                            self.store.lease_account,
-                            gate.portal_id,
-                            account,
-                            self.holder,
-                            run_id,
-                            seconds,
-                        )
-                        if lease.acquired and account not in self._flagged(gate.portal_id):
-                            del summary.borrowed_from[gate.portal_id]
-                            log.info("portal.session_free", account=account)
-                            return account
-                        if lease.acquired:
-                            await asyncio.to_thread(
-                                self.store.release_account, gate.portal_id, account, self.holder
-                            )
+                if time.monotonic() >= next_try:  # a lease try is a write: once a second
+                    next_try = time.monotonic() + 1.0
+                    freed = await self._lease_any(gate, run_id)
+                    if freed is not None:
+                        del summary.borrowed_from[gate.portal_id]
+                        log.info("portal.session_free", account=freed)
+                        return freed
                 if time.monotonic() > deadline and not any(
                     i["state"] == ItemState.IN_PROGRESS.value for i in mine
                 ):
@@ -488,8 +481,23 @@ class Runner:
             if run is not None and run["status"] == "delegated":
                 await asyncio.to_thread(self.store.update_run, run_id, status="running")
 
-    def _flagged(self, portal_id: str) -> set[str]:
-        return {f["account"] for f in self.store.flagged_accounts(portal_id)}
+    async def _lease_any(self, gate: PortalGate, run_id: str) -> str | None:
+        """One unflagged account of the portal that nobody holds now, leased to us."""
+        flagged = await asyncio.to_thread(self.store.flagged_accounts, gate.portal_id)
+        for account in self.settings.portals[gate.portal_id].accounts:
+            if account in {f["account"] for f in flagged}:
+                continue
+            lease = await asyncio.to_thread(
+                self.store.lease_account,
+                gate.portal_id,
+                account,
+                self.holder,
+                run_id,
+                self.settings.sessions.account_lease_seconds,
+            )
+            if lease.acquired:
+                return account
+        return None
 
     def _tell(self, message: str) -> None:
         if self.notice is not None:
