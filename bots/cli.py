@@ -19,14 +19,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bots import fixture_portals, logs
+from bots import batches, fixture_portals, logs, scheduler
 from bots.checks import run_checks
 from bots.credentials import store_secrets
 from bots.errors import AuthenticationError, ConfigurationError, PayerbotError
 from bots.estimates import estimate_patient_cost
 from bots.followups import queue as followup_queue
 from bots.followups.queue import list_followups as fq_list
-from bots.followups.sheet import sync_workbook
 from bots.maintenance import next_window
 from bots.models import ClaimStatusQuery, EligibilityQuery, EligibilityResult, LookupKind
 from bots.outputs.report import (
@@ -38,12 +37,11 @@ from bots.outputs.report import (
     run_detail,
     runs_table,
 )
-from bots.outputs.spreadsheet import write_workbook
 from bots.runner import Runner, RunSummary
 from bots.settings import Settings, load_settings
 from bots.store import Store, utcnow
 from bots.vault import state_path
-from bots.worklists import PayerDirectory, import_worklist, write_import_report
+from bots.worklists import PayerDirectory
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 portals_app = typer.Typer(no_args_is_help=True, help="The bundled mock payer portals.")
@@ -58,6 +56,8 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(creds_app, name="creds")
 queue_app = typer.Typer(no_args_is_help=True, help="The specialists' follow-up queue.")
 app.add_typer(queue_app, name="queue")
+schedule_app = typer.Typer(no_args_is_help=True, help="The overnight scheduler.")
+app.add_typer(schedule_app, name="schedule")
 
 out = Console()
 err = Console(stderr=True)
@@ -324,58 +324,28 @@ def _progress() -> tuple[Progress, Any]:
 def run_worklist(
     settings: Settings, kind: LookupKind, worklist: Path, *, quiet: bool = False
 ) -> RunSummary:
-    """Import a worklist, run it, write its spreadsheet; the engine of `run` and `demo`."""
-    report = import_worklist(worklist, settings, kind)
-    for error in report.errors:
+    """Import a worklist, run it, write its workbooks; the engine of `run` and `demo`."""
+    progress, update = _progress()
+    with progress:
+        result = batches.run_worklist_file(
+            settings, kind, worklist, progress=update, wrap=_until_signalled
+        )
+    assert result.import_report is not None
+    for error in result.import_report.errors:
         err.print(
             f"[yellow]skipped[/] {error.source_file} row {error.source_row}"
             f"{f' column {error.column}' if error.column else ''}: {error.reason}"
         )
-    store = Store(settings.store_url, settings.queue)
-    try:
-        portal_ids = sorted({settings.portal_for_payer(r.query.payer_id) for r in report.rows})
-        progress, update = _progress()
-        with fixture_portals.running(settings, portal_ids), progress:
-            runner = Runner(settings, store, progress=update)
-            summary = _until_signalled(
-                runner,
-                runner.run(
-                    kind,
-                    [(r.source_row, r.query) for r in report.rows],
-                    trigger="batch",
-                    source=report.source_file,
-                    import_errors=report.errors,
-                ),
-            )
-        write_import_report(report, summary.log_path.parent / "import.json")
-        return _report_run(settings, store, summary, quiet)
-    finally:
-        store.close()
-
-
-def _report_run(settings: Settings, store: Store, summary: RunSummary, quiet: bool) -> RunSummary:
-    """The run's workbook and, on a terminal, its summary table."""
-    kind = LookupKind(summary.kind)
-    sheet = settings.data_dir / "spreadsheets" / f"{kind.value}-{summary.run_id}.xlsx"
-    outcomes = store.run_outcomes(summary.run_id)
-    written = write_workbook(sheet, {kind: outcomes}, store.import_errors(summary.run_id))
-    store.update_run(summary.run_id, spreadsheet_path=str(written))
-    synced = sync_workbook(store, settings)
-    notes = store.get_run(summary.run_id) or {}
-    store.update_run(
-        summary.run_id,
-        notes={
-            **(notes.get("notes") or {}),
-            "workbook": str(synced.path),
-            "workbook_notices": synced.messages(),
-        },
-    )
     if not quiet:
-        print_run_summary(out, summary, outcomes, written)
-        out.print(f"specialists' workbook: {synced.path}", soft_wrap=True)
-        for message in synced.messages():
-            out.print(f"[yellow]{message}[/]", soft_wrap=True)
-    return summary
+        _print_batch(result)
+    return result.summary
+
+
+def _print_batch(result: batches.BatchResult) -> None:
+    print_run_summary(out, result.summary, result.outcomes, result.run_sheet)
+    out.print(f"specialists' workbook: {result.workbook.path}", soft_wrap=True)
+    for message in result.workbook.messages():
+        out.print(f"[yellow]{message}[/]", soft_wrap=True)
 
 
 def _until_signalled(runner: Runner, job: Coroutine[Any, Any, RunSummary]) -> RunSummary:
@@ -646,7 +616,7 @@ def runs_resume(
         with fixture_portals.running(settings, portal_ids), progress:
             runner = Runner(settings, store, progress=update)
             summary = _until_signalled(runner, runner.resume(run_id))
-        _report_run(settings, store, summary, quiet=False)
+        _print_batch(batches.finish_outputs(settings, store, summary))
     except PayerbotError as exc:
         raise _fail(exc) from None
     finally:
@@ -773,6 +743,66 @@ def queue_reopen(
         )
     )
     out.print(f"follow-up {row['id']}: {row['status']}")
+
+
+# --- the scheduler ----------------------------------------------------------------------------
+
+
+@schedule_app.command("start")
+def schedule_start(verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> None:
+    """Run the scheduled jobs of config/schedule.toml until SIGTERM (a service's main)."""
+    settings = _settings(verbose)
+    try:
+        for row in scheduler.list_jobs(settings):
+            out.print(f"{row['job']:<20} next {row['next_run'] or '-'}", soft_wrap=True)
+        scheduler.start(settings)
+    except PayerbotError as exc:
+        raise _fail(exc) from None
+
+
+@schedule_app.command("list")
+def schedule_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Jobs and their next run times (local time), and the last executions."""
+    settings = load_settings()
+    try:
+        rows = scheduler.list_jobs(settings)
+        history = scheduler.job_history(settings, limit=10)
+    except PayerbotError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        sys.stdout.write(json.dumps({"jobs": rows, "history": history}, default=str) + "\n")
+        return
+    for row in rows:
+        state = "" if row["enabled"] else " (disabled)"
+        out.print(
+            f"{row['job']:<20} {row['cron']:<16} {row['source']:<20} next {row['next_run'] or '-'}"
+            f"{state}",
+            soft_wrap=True,
+        )
+    for h in history:
+        out.print(
+            f"  {h['started_at']:%Y-%m-%d %H:%M} {h['job']:<20} {h['status']:<9} "
+            f"{h['message'] or ''}",
+            soft_wrap=True,
+        )
+
+
+@schedule_app.command("run-now")
+def schedule_run_now(
+    job: Annotated[str, typer.Argument(help="Job name from config/schedule.toml.")],
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Do one job now, in this process (its batches, then the digest)."""
+    settings = _settings(verbose)
+    if job not in settings.schedule.jobs:
+        raise _fail(ConfigurationError(f"no job {job!r} in config/schedule.toml"))
+    job_run = scheduler.run_job(job, settings)
+    (row,) = [h for h in scheduler.job_history(settings, 50) if h["id"] == job_run]
+    out.print(f"{job}: {row['status']} - {row['message']}", soft_wrap=True)
+    if row["report_path"]:
+        out.print(f"digest: {row['report_path']}", soft_wrap=True)
+    if row["status"] != "finished":
+        raise typer.Exit(EXIT_FAILURES)
 
 
 def main() -> None:

@@ -110,6 +110,7 @@ class Runner:
         self.progress = progress
         self.notice = notice  # PHI-free messages for the person waiting (CLI, console)
         self.holder = f"{store.owner}:{secrets.token_hex(4)}"
+        self.run_id: str | None = None  # the run being worked, once it exists
         self.vault = (
             SessionVault(
                 settings.data_dir / "sessions",
@@ -181,6 +182,7 @@ class Runner:
             self._questions(kind, rows, source),
             force=force,
         )
+        self.run_id = run_id
 
         async def prepare() -> bool:
             log.info(
@@ -212,6 +214,7 @@ class Runner:
         run = await asyncio.to_thread(self.store.get_run, run_id)
         if run is None:
             raise ConfigurationError(f"no run {run_id!r}")
+        self.run_id = run_id
         reclaimed = await asyncio.to_thread(self.store.reclaim_dead_leases)
         items = await asyncio.to_thread(self.store.run_outcomes, run_id)
         open_items = [i for i in items if i["state"] not in FINAL]

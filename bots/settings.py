@@ -200,6 +200,54 @@ class OutputSettings(BaseModel):
     """Estimated patient cost from this amount up is highlighted."""
 
 
+class ScheduledJob(BaseModel):
+    """One scheduled batch (config/schedule.toml)."""
+
+    enabled: bool = True
+    cron: str
+    """Crontab: "minute hour day month weekday" (5 fields), or 6 with seconds first."""
+    timezone: str | None = None
+    """Of the cron times; default schedule.timezone."""
+    source: Literal["drop_folder", "appointments_ahead", "claims_open", "followup_rechecks"]
+    kind: Literal["auto", "eligibility", "claim_status"] = "auto"
+    """For drop_folder: what its files are ("auto": decided by each file's columns)."""
+    days_ahead: int = Field(default=1, ge=0)
+    """appointments_ahead: eligibility of appointments from today to this many days ahead."""
+    older_than_days: int = Field(default=14, ge=0)
+    """claims_open: claims whose service date is older than this and not final."""
+    recheck_after_days: int = Field(default=7, ge=0)
+    """followup_rechecks: items of follow-ups untouched for this long are asked again."""
+    fresh_hours: float = Field(default=20.0, ge=0)
+    """appointments_ahead / claims_open: an answer younger than this is not asked again."""
+
+
+class DigestSettings(BaseModel):
+    """Where the morning digest goes besides the data folder (no PHI in it)."""
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = "payerbot@localhost"
+    mail_to: list[str] = Field(default_factory=list)
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    """Signs the webhook body: header X-Payerbot-Signature: sha256=<HMAC of the body>."""
+
+
+class ScheduleSettings(BaseModel):
+    timezone: str = "America/New_York"
+    misfire_grace_seconds: int = Field(default=6 * 3600, ge=1)
+    """A run missed (machine off, scheduler down) is still run once at start within this."""
+    drop_folder: Path | None = None
+    """Worklists dropped here are picked up once; default data_dir/inbox."""
+    settle_seconds: float = Field(default=2.0, ge=0)
+    """A file changed more recently than this may still be copying: left for the next run."""
+    jobs: dict[str, ScheduledJob] = Field(default_factory=dict)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
+
+
 class WorklistPreset(BaseModel):
     """Column names one practice-management export uses, per lookup field."""
 
@@ -250,6 +298,7 @@ class Settings(BaseSettings):
     worklists: WorklistSettings = Field(default_factory=WorklistSettings)
     followups: FollowupSettings = Field(default_factory=FollowupSettings)
     outputs: OutputSettings = Field(default_factory=OutputSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     credentials: dict[str, dict[str, AccountCredentials]] = Field(default_factory=dict, repr=False)
     secrets_dir: Path | None = None
     """Folder of <portal>/<account>/{username,password,totp_seed} files; default data/secrets."""
@@ -277,6 +326,10 @@ class Settings(BaseSettings):
         return (
             os.environ.get("PAYERBOT_DATABASE_URL") or f"sqlite:///{self.data_dir / 'payerbot.db'}"
         )
+
+    @property
+    def drop_folder(self) -> Path:
+        return self.schedule.drop_folder or self.data_dir / "inbox"
 
     @property
     def workbook_path(self) -> Path:

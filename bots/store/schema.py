@@ -213,3 +213,16 @@ audit_log = Table(
     Column("target", String(80), nullable=False),  # followup:12, item:34 (ids, never PHI)
     Column("detail", Text),
 )
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(80), nullable=False, index=True),  # name in config/schedule.toml
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("status", String(20), nullable=False),  # running | finished | failed | stopped
+    Column("run_ids", JSON, nullable=False, default=list),
+    Column("message", Text),  # what it did or why it failed (no PHI)
+    Column("report_path", Text),  # the digest
+)

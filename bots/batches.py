@@ -1,0 +1,118 @@
+"""A batch end to end, for every caller (CLI, scheduler, console): import the worklist,
+run it against the portals (starting the bundled mock portals if they are the target),
+write the run's workbook and the specialists' rolling workbook.
+
+Printing is the caller's business; this module only returns what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bots import fixture_portals
+from bots.followups.sheet import WorkbookSync, sync_workbook
+from bots.models import LookupKind
+from bots.outputs.spreadsheet import write_workbook
+from bots.runner import ProgressCallback, Rows, Runner, RunSummary
+from bots.settings import Settings
+from bots.store import Store
+from bots.worklists import ImportReport, RowError, import_worklist, write_import_report
+
+Wrap = Callable[[Runner, Coroutine[Any, Any, RunSummary]], RunSummary]
+"""How to drive the run's coroutine: plain asyncio.run, or with signal handlers (CLI)."""
+
+
+def plain(runner: Runner, job: Coroutine[Any, Any, RunSummary]) -> RunSummary:
+    return asyncio.run(job)
+
+
+@dataclass
+class BatchResult:
+    summary: RunSummary
+    outcomes: list[dict[str, Any]]
+    run_sheet: Path
+    workbook: WorkbookSync
+    import_report: ImportReport | None = None
+
+
+def run_worklist_file(
+    settings: Settings,
+    kind: LookupKind | None,
+    worklist: Path,
+    *,
+    trigger: str = "batch",
+    progress: ProgressCallback | None = None,
+    wrap: Wrap = plain,
+) -> BatchResult:
+    """Import a worklist file (CSV/XLSX; ``kind`` None: decided by its columns) and run it."""
+    report = import_worklist(worklist, settings, kind)
+    result = run_rows(
+        settings,
+        report.kind,
+        [(r.source_row, r.query) for r in report.rows],
+        trigger=trigger,
+        source=report.source_file,
+        import_errors=report.errors,
+        progress=progress,
+        wrap=wrap,
+    )
+    write_import_report(report, result.summary.log_path.parent / "import.json")
+    result.import_report = report
+    return result
+
+
+def run_rows(
+    settings: Settings,
+    kind: LookupKind,
+    rows: Rows,
+    *,
+    trigger: str = "batch",
+    source: str | None = None,
+    import_errors: Sequence[RowError] = (),
+    progress: ProgressCallback | None = None,
+    wrap: Wrap = plain,
+    force: bool = False,
+) -> BatchResult:
+    store = Store(settings.store_url, settings.queue)
+    try:
+        portal_ids = sorted({settings.portal_for_payer(q.payer_id) for _, q in rows})
+        with fixture_portals.running(settings, portal_ids):
+            runner = Runner(settings, store, progress=progress)
+            summary = wrap(
+                runner,
+                runner.run(
+                    kind,
+                    rows,
+                    trigger=trigger,
+                    source=source,
+                    import_errors=import_errors,
+                    force=force,
+                ),
+            )
+        return finish_outputs(settings, store, summary)
+    finally:
+        store.close()
+
+
+def finish_outputs(settings: Settings, store: Store, summary: RunSummary) -> BatchResult:
+    """The run's own workbook, then the rolling specialists' workbook (edits merged)."""
+    kind = LookupKind(summary.kind)
+    sheet = settings.data_dir / "spreadsheets" / f"{kind.value}-{summary.run_id}.xlsx"
+    outcomes = store.run_outcomes(summary.run_id)
+    written = write_workbook(sheet, {kind: outcomes}, store.import_errors(summary.run_id))
+    store.update_run(summary.run_id, spreadsheet_path=str(written))
+    synced = sync_workbook(store, settings)
+    run = store.get_run(summary.run_id) or {}
+    store.update_run(
+        summary.run_id,
+        notes={
+            **(run.get("notes") or {}),
+            "workbook": str(synced.path),
+            "workbook_notices": synced.messages(),
+        },
+    )
+    return BatchResult(summary, outcomes, written, synced)

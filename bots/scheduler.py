@@ -1,0 +1,412 @@
+"""The overnight scheduler: APScheduler 3 jobs from config/schedule.toml.
+
+- Jobs live in the same database as the queue (APScheduler's SQLAlchemyJobStore), so a
+  restart knows what was due. ``coalesce=True`` + ``misfire_grace_time``: a job missed
+  while the scheduler was down runs exactly once at start (if within the grace), not zero
+  or many times; ``max_instances=1`` and a one-thread executor: one batch at a time (two
+  batches would fight over the same portal accounts).
+- Definitions are synced at start: new jobs added, removed ones dropped, changed ones
+  replaced; a job that was due while the scheduler was down keeps its due time, so a
+  config change never swallows a missed run.
+- Crontab weekdays are the crontab's (0 and 7 Sunday, 1 Monday): APScheduler 3 counts from
+  Monday, so numbers are translated to day names (a known 3.x trap).
+- SIGTERM / Ctrl-C: the running batch finishes its lookups in flight and stops claiming
+  (the rest stays resumable); no new job starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import MetaData, Table, create_engine, insert, inspect, select, update
+
+from bots import batches
+from bots.errors import ConfigurationError, PayerbotError
+from bots.logs import get_logger
+from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
+from bots.outputs import digest
+from bots.settings import ScheduledJob, Settings, load_settings
+from bots.store import Store, utcnow
+from bots.store.schema import followups, job_runs, work_items
+from bots.worklists import import_worklist
+
+log = get_logger("payerbot.scheduler")
+JOBSTORE_TABLE = "apscheduler_jobs"
+WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WORKLIST_SUFFIXES = {".csv", ".xlsx", ".txt", ".tsv"}
+
+_current: dict[str, Any] = {}  # the batch running now: {"run_id": ...} (for SIGTERM)
+_stopping = threading.Event()
+
+
+# --- triggers ----------------------------------------------------------------------------------
+
+
+def _weekdays(field: str) -> str:
+    """Crontab day-of-week numbers (0/7 Sunday) -> names APScheduler reads unambiguously."""
+    return re.sub(r"(?<![/\d])([0-7])(?!\d)", lambda m: WEEKDAYS[int(m[1])], field)
+
+
+def cron_trigger(expression: str, timezone: str) -> CronTrigger:
+    """A crontab expression (5 fields, or 6 with seconds first) in a time zone."""
+    fields = expression.split()
+    zone = ZoneInfo(timezone)
+    try:
+        if len(fields) == 5:
+            minute, hour, day, month, dow = fields
+            second = "0"
+        elif len(fields) == 6:
+            second, minute, hour, day, month, dow = fields
+        else:
+            raise ValueError("a cron expression has 5 fields (or 6, seconds first)")
+        return CronTrigger(
+            second=second,
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=_weekdays(dow),
+            timezone=zone,
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"bad cron expression {expression!r}: {exc}") from None
+
+
+# --- the scheduler ----------------------------------------------------------------------------
+
+
+def build(settings: Settings, scheduler_cls: type[BaseScheduler] = BackgroundScheduler) -> Any:
+    store = Store(settings.store_url, settings.queue)  # creates the tables on a new database
+    store.close()
+    return scheduler_cls(
+        jobstores={"default": SQLAlchemyJobStore(url=settings.store_url, tablename=JOBSTORE_TABLE)},
+        executors={"default": ThreadPoolExecutor(1)},
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": settings.schedule.misfire_grace_seconds,
+        },
+        timezone=ZoneInfo(settings.schedule.timezone),
+    )
+
+
+def sync_jobs(scheduler: Any, settings: Settings) -> list[str]:
+    """Make the stored jobs match config; keep a due time that has passed (a missed run)."""
+    configured = {n: j for n, j in settings.schedule.jobs.items() if j.enabled}
+    changes = []
+    for job in scheduler.get_jobs():
+        if job.id not in configured:
+            scheduler.remove_job(job.id)
+            changes.append(f"removed {job.id}")
+    now = datetime.now(ZoneInfo(settings.schedule.timezone))
+    for name, spec in configured.items():
+        trigger = cron_trigger(spec.cron, spec.timezone or settings.schedule.timezone)
+        existing = scheduler.get_job(name)
+        kwargs: dict[str, Any] = {}
+        if (
+            existing is not None
+            and existing.next_run_time is not None
+            and (existing.next_run_time <= now or str(existing.trigger) == str(trigger))
+        ):
+            kwargs["next_run_time"] = existing.next_run_time  # missed or unchanged: keep
+        scheduler.add_job(
+            "bots.scheduler:run_job",
+            trigger=trigger,
+            args=[name],
+            id=name,
+            name=name,
+            replace_existing=True,
+            **kwargs,
+        )
+        changes.append(f"{'updated' if existing else 'added'} {name}")
+    return changes
+
+
+def start(settings: Settings, *, on_ready: Callable[[Any], None] | None = None) -> None:
+    """Run until SIGTERM / SIGINT (`payerbot schedule start`)."""
+    scheduler = build(settings)
+    scheduler.start(paused=True)  # nothing runs until the stored jobs match config
+    for change in sync_jobs(scheduler, settings):
+        log.info("schedule.sync", change=change)
+    _stopping.clear()
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.warning("schedule.stopping", signal=signal.Signals(signum).name)
+        _stopping.set()
+        runner = _current.get("runner")
+        if runner is not None and runner.run_id:  # finish what is in flight, claim no more
+            store = Store(settings.store_url, settings.queue)
+            try:
+                store.request_stop(runner.run_id)
+            finally:
+                store.close()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    scheduler.resume()
+    log.info("schedule.start", jobs=[j.id for j in scheduler.get_jobs()], pid=os.getpid())
+    if on_ready is not None:
+        on_ready(scheduler)
+    while not _stopping.wait(0.5):
+        pass
+    scheduler.shutdown(wait=True)  # the batch running now ends first (it was asked to stop)
+    log.info("schedule.stopped")
+
+
+def _stored_next_runs(settings: Settings) -> dict[str, datetime | None]:
+    """The job store's next run times, read straight from its table."""
+    engine = create_engine(settings.store_url)
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table(JOBSTORE_TABLE):
+                return {}
+            table = Table(JOBSTORE_TABLE, MetaData(), autoload_with=conn)
+            return {
+                row.id: datetime.fromtimestamp(row.next_run_time, UTC)
+                if row.next_run_time is not None
+                else None
+                for row in conn.execute(select(table.c.id, table.c.next_run_time))
+            }
+    finally:
+        engine.dispose()
+
+
+def list_jobs(settings: Settings) -> list[dict[str, Any]]:
+    """Configured jobs with their stored next run time (local time)."""
+    stored = _stored_next_runs(settings)  # read only: a scheduler started here could run jobs
+    rows = []
+    for name, spec in settings.schedule.jobs.items():
+        zone = spec.timezone or settings.schedule.timezone
+        upcoming = stored.get(name)
+        if upcoming is None and spec.enabled:
+            upcoming = cron_trigger(spec.cron, zone).get_next_fire_time(
+                None, datetime.now(ZoneInfo(zone))
+            )
+        rows.append(
+            {
+                "job": name,
+                "enabled": spec.enabled,
+                "cron": spec.cron,
+                "timezone": zone,
+                "source": spec.source,
+                "kind": spec.kind,
+                "next_run": upcoming.astimezone(ZoneInfo(zone)).isoformat() if upcoming else None,
+                "scheduled": name in stored,
+            }
+        )
+    return rows
+
+
+# --- one job execution ---------------------------------------------------------------------------
+
+
+def run_job(name: str, settings: Settings | None = None) -> int:
+    """Do one job now (the scheduler's entry, and `schedule run-now`): its batches, then the
+    digest. Returns the job_runs id. Never raises: a failure is recorded and reported."""
+    settings = settings or load_settings()
+    spec = settings.schedule.jobs.get(name)
+    store = Store(settings.store_url, settings.queue)
+    with store.transaction() as conn:
+        job_run = conn.execute(
+            insert(job_runs).values(job=name, started_at=utcnow(), status="running", run_ids=[])
+        ).inserted_primary_key[0]
+    run_ids: list[str] = []
+    status, message = "finished", ""
+    try:
+        if spec is None:
+            raise ConfigurationError(f"no job {name!r} in config/schedule.toml")
+        log.info("job.start", job=name, source=spec.source)
+        for label, result in _batches(settings, store, name, spec):
+            run_ids.append(result.summary.run_id)
+            log.info("job.batch", job=name, batch=label, run_id=result.summary.run_id)
+            if _stopping.is_set():
+                status = "stopped"
+                break
+        message = f"{len(run_ids)} batch(es)" if run_ids else "nothing to do"
+    except Exception as exc:  # the digest says what broke; the scheduler keeps going
+        status = "failed"
+        message = str(exc) if isinstance(exc, PayerbotError) else f"{type(exc).__name__}"
+        log.exception("job.failed", job=name)
+    finally:
+        _current.clear()
+    report = None
+    try:
+        report = digest.write_and_send(settings, store, name, job_run, run_ids, status, message)
+    except Exception:
+        log.exception("digest.failed", job=name)
+    with store.transaction() as conn:
+        conn.execute(
+            update(job_runs)
+            .where(job_runs.c.id == job_run)
+            .values(
+                finished_at=utcnow(),
+                status=status,
+                run_ids=run_ids,
+                message=message,
+                report_path=str(report) if report else None,
+            )
+        )
+    store.close()
+    log.info("job.finish", job=name, status=status, runs=run_ids)
+    return int(job_run)
+
+
+def _batches(
+    settings: Settings, store: Store, name: str, spec: ScheduledJob
+) -> Iterator[tuple[str, batches.BatchResult]]:
+    if spec.source == "drop_folder":
+        yield from _drop_folder(settings, name, spec)
+        return
+    for kind, rows in _due_items(settings, store, spec).items():
+        if rows:
+            result = batches.run_rows(
+                settings,
+                kind,
+                [(None, q) for q in rows],
+                trigger="schedule",
+                source=f"{name} ({spec.source})",
+                wrap=_tracked,
+                force=True,
+            )
+            yield kind.value, result
+
+
+def _tracked(runner: Any, job: Any) -> Any:
+    """Run a batch where SIGTERM can reach it (see start())."""
+    import asyncio
+
+    if _stopping.is_set():
+        job.close()
+        raise ConfigurationError("the scheduler is stopping: batch not started")
+    _current["runner"] = runner
+    try:
+        return asyncio.run(job)
+    finally:
+        _current.pop("runner", None)
+
+
+def _drop_folder(
+    settings: Settings, name: str, spec: ScheduledJob
+) -> Iterator[tuple[str, batches.BatchResult]]:
+    """Each settled worklist file once: moved to processed/ (name prefixed with the time)
+    once it is queued, or to rejected/ with a .reason.txt when nothing in it can run."""
+    inbox = settings.drop_folder
+    for sub in ("processed", "rejected"):
+        (inbox / sub).mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for path in sorted(inbox.iterdir()):
+        if not path.is_file() or path.name.startswith((".", "~$")):
+            continue
+        if now - path.stat().st_mtime < settings.schedule.settle_seconds:
+            log.info("inbox.not_settled", file=path.name)
+            continue
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        kind = None if spec.kind == "auto" else LookupKind(spec.kind)
+        try:
+            if path.suffix.lower() not in WORKLIST_SUFFIXES:
+                raise ConfigurationError(f"not a worklist file type ({path.suffix or 'none'})")
+            report = import_worklist(path, settings, kind)
+            if not report.rows:
+                raise ConfigurationError(
+                    f"no row can be looked up ({len(report.errors)} rejected rows)"
+                )
+        except PayerbotError as exc:
+            _move(path, inbox / "rejected" / f"{stamp}-{path.name}", reason=str(exc))
+            log.warning("inbox.rejected", file=path.name, reason=str(exc))
+            continue
+        moved = _move(path, inbox / "processed" / f"{stamp}-{path.name}")
+        yield (
+            path.name,
+            batches.run_worklist_file(
+                settings, report.kind, moved, trigger="schedule", wrap=_tracked
+            ),
+        )
+
+
+def _move(path: Path, target: Path, reason: str | None = None) -> Path:
+    path.replace(target)
+    if reason is not None:
+        target.with_name(target.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
+    return target
+
+
+def _due_items(
+    settings: Settings, store: Store, spec: ScheduledJob
+) -> dict[LookupKind, list[EligibilityQuery | ClaimStatusQuery]]:
+    """Questions the store already knows that are due again (see the job's source)."""
+    today = datetime.now(ZoneInfo(settings.schedule.timezone)).date()
+    fresh = utcnow() - timedelta(hours=spec.fresh_hours)
+    due: dict[LookupKind, list[EligibilityQuery | ClaimStatusQuery]] = {
+        LookupKind.ELIGIBILITY: [],
+        LookupKind.CLAIM_STATUS: [],
+    }
+    with store.transaction() as conn:
+        items = [dict(r) for r in conn.execute(select(work_items)).mappings()]
+        waiting = {
+            r.item_id
+            for r in conn.execute(
+                select(followups.c.item_id).where(
+                    followups.c.status != "done",
+                    followups.c.updated_at < utcnow() - timedelta(days=spec.recheck_after_days),
+                )
+            )
+        }
+    latest = {
+        i["id"]: i
+        for kind in ("eligibility", "claim_status")
+        for i in store.recent_outcomes(kind, datetime.min.replace(tzinfo=utcnow().tzinfo))
+    }
+    for item in items:
+        if item["state"] in ("new", "in_progress", "abandoned"):
+            continue  # already queued
+        query = item["query"]
+        answered = latest.get(item["id"], {})
+        if spec.source == "followup_rechecks":
+            wanted = item["id"] in waiting
+        elif item["finished_at"] is not None and item["finished_at"] > fresh:
+            wanted = False
+        elif spec.source == "appointments_ahead" and item["kind"] == "eligibility":
+            dos = datetime.fromisoformat(query["date_of_service"]).date()
+            wanted = today <= dos <= today + timedelta(days=spec.days_ahead)
+        elif spec.source == "claims_open" and item["kind"] == "claim_status":
+            payload = answered.get("payload") or {}
+            final = str(payload.get("category", "")).startswith("F")
+            start = query.get("dos_from") or payload.get("dos_from")
+            old = (
+                start is None
+                or (today - datetime.fromisoformat(start).date()).days > spec.older_than_days
+            )
+            wanted = old and not final and item["state"] != "business_failed"
+        else:
+            wanted = False
+        if wanted:
+            kind = LookupKind(item["kind"])
+            model = EligibilityQuery if kind == LookupKind.ELIGIBILITY else ClaimStatusQuery
+            due[kind].append(model.model_validate(query))
+    return due
+
+
+def job_history(settings: Settings, limit: int = 20) -> list[dict[str, Any]]:
+    store = Store(settings.store_url, settings.queue)
+    try:
+        with store.transaction() as conn:
+            rows = conn.execute(
+                select(job_runs).order_by(job_runs.c.id.desc()).limit(limit)
+            ).mappings()
+            return [dict(r) for r in rows]
+    finally:
+        store.close()

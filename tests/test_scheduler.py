@@ -1,0 +1,358 @@
+"""The overnight scheduler: real `payerbot schedule start` processes against the mock
+portals, a restart that catches up exactly once, the drop folder, the due-items sources and
+the morning digest delivered to local SMTP and webhook receivers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from bots.errors import ConfigurationError
+from bots.scheduler import cron_trigger
+from bots.settings import ROOT, load_settings
+from bots.store import Store
+from bots.store.schema import job_runs
+from tests.worklist_factory import claim_worklist, eligibility_worklist
+
+ZONE = "America/New_York"
+
+
+# --- crontab semantics -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "weekday"),
+    [("0 3 * * 0", 6), ("0 3 * * 7", 6), ("0 3 * * 1", 0), ("0 3 * * 5", 4), ("0 3 * * sat", 5)],
+)
+def test_crontab_weekdays_mean_what_crontab_means(expression, weekday):
+    """APScheduler 3 counts weekdays from Monday; crontab from Sunday. 0 and 7: Sunday."""
+    trigger = cron_trigger(expression, ZONE)
+    start = datetime(2026, 11, 28, 12, tzinfo=ZoneInfo(ZONE))  # a Saturday
+    fire = trigger.get_next_fire_time(None, start)
+    assert fire.weekday() == weekday and (fire.hour, fire.minute) == (3, 0)
+
+
+def test_weekday_ranges_and_six_field_expressions():
+    start = datetime(2026, 11, 28, 12, tzinfo=ZoneInfo(ZONE))  # Saturday
+    weekdays = cron_trigger("30 4 * * 1-5", ZONE)
+    fires = []
+    t = start
+    for _ in range(6):
+        t = weekdays.get_next_fire_time(t, t + timedelta(seconds=1))
+        fires.append(t.strftime("%a"))
+    assert fires == ["Mon", "Tue", "Wed", "Thu", "Fri", "Mon"]
+    seconds = cron_trigger("15 30 4 * * *", ZONE).get_next_fire_time(None, start)
+    assert (seconds.hour, seconds.minute, seconds.second) == (4, 30, 15)
+    with pytest.raises(ConfigurationError, match="5 fields"):
+        cron_trigger("0 3 * *", ZONE)
+    with pytest.raises(ConfigurationError, match="bad cron"):
+        cron_trigger("0 25 * * *", ZONE)
+
+
+# --- a scheduler process -------------------------------------------------------------------
+
+
+def config_with_jobs(tmp_path: Path, jobs: str, extra: str = "") -> Path:
+    """A config folder: the real one, with these jobs as config/schedule.toml."""
+    folder = tmp_path / "config"
+    shutil.copytree(ROOT / "config", folder)
+    (folder / "schedule.toml").write_text(
+        f'[schedule]\ntimezone = "{ZONE}"\nsettle_seconds = 0\nmisfire_grace_seconds = 600\n'
+        f"{extra}\n{jobs}"
+    )
+    return folder
+
+
+def at(moment: datetime) -> str:
+    """A 6-field cron expression firing at this local second (once a day)."""
+    local = moment.astimezone(ZoneInfo(ZONE))
+    return f"{local.second} {local.minute} {local.hour} * * *"
+
+
+class Scheduler:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self.proc = subprocess.Popen(
+            [".venv/bin/payerbot", "schedule", "start", "-v"],
+            env=env,
+            stdout=log.open("a"),
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def wait_started(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while "schedule.start" not in self.log.read_text():
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the scheduler did not start"
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 180) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+
+def executions(settings, job: str) -> list[dict[str, Any]]:
+    store = Store(settings.store_url)
+    try:
+        with store.transaction() as conn:
+            rows = conn.execute(select(job_runs).where(job_runs.c.job == job)).mappings()
+            return [dict(r) for r in rows]
+    finally:
+        store.close()
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.25)
+
+
+@pytest.mark.browser
+def test_due_jobs_run_both_kinds_of_batch_from_the_drop_folder_and_write_their_outputs(
+    env, settings, ground_truth, tmp_path
+):
+    inbox = settings.drop_folder
+    inbox.mkdir(parents=True)
+    eligibility_worklist(ground_truth, inbox / "appointments.csv", 6, {"ACME", "DELTA"})
+    claim_worklist(ground_truth, inbox / "open_claims.csv", 6, {"BLUESTEM", "STATEMCD"})
+    (inbox / "notes.csv").write_text("Just,some,columns\n1,2,3\n")  # not a worklist
+    due = datetime.now().astimezone() + timedelta(seconds=6)
+    config = config_with_jobs(
+        tmp_path,
+        f'[schedule.jobs.inbox]\ncron = "{at(due)}"\nsource = "drop_folder"\n'
+        f'[schedule.jobs.never]\ncron = "0 3 1 1 *"\nsource = "claims_open"\n',
+    )
+    env = {**env, "PAYERBOT_CONFIG_DIR": str(config)}
+    listed = json.loads(
+        subprocess.run(
+            [".venv/bin/payerbot", "schedule", "list", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert [j["job"] for j in listed["jobs"]] == ["inbox", "never"]
+    scheduler = Scheduler(env, tmp_path / "scheduler.log")
+    try:
+        scheduler.wait_started()
+        wait_for(
+            lambda: any(e["status"] != "running" for e in executions(settings, "inbox")),
+            240,
+            "the due job never finished",
+        )
+    finally:
+        assert scheduler.stop() == 0
+    (execution,) = executions(settings, "inbox")
+    assert execution["status"] == "finished" and len(execution["run_ids"]) == 2
+    store = Store(settings.store_url)
+    runs = [store.get_run(r) for r in execution["run_ids"]]
+    assert sorted(r["kind"] for r in runs) == ["claim_status", "eligibility"]
+    assert all(r["trigger"] == "schedule" and r["status"] == "finished" for r in runs)
+    assert all(Path(r["spreadsheet_path"]).is_file() for r in runs)
+    store.close()
+    assert sorted(p.name.split("-", 2)[-1] for p in (inbox / "processed").iterdir()) == [
+        "appointments.csv",
+        "open_claims.csv",
+    ]
+    rejected = sorted(p.name for p in (inbox / "rejected").iterdir())
+    assert len(rejected) == 2 and rejected[1].endswith("notes.csv.reason.txt")
+    assert not [p for p in inbox.iterdir() if p.is_file()], "every file picked up once"
+    report = Path(execution["report_path"])
+    data = json.loads(report.with_suffix(".json").read_text())
+    assert {r["run_id"] for r in data["runs"]} == set(execution["run_ids"])
+    assert report.is_file() and settings.workbook_path.is_file()
+
+
+def test_a_restart_after_the_due_time_runs_the_missed_job_exactly_once(env, settings, tmp_path):
+    due = datetime.now().astimezone() + timedelta(seconds=10)
+    jobs = f'[schedule.jobs.nightly]\ncron = "{at(due)}"\nsource = "drop_folder"\n'
+    env = {**env, "PAYERBOT_CONFIG_DIR": str(config_with_jobs(tmp_path, jobs))}
+    first = Scheduler(env, tmp_path / "first.log")
+    first.wait_started()
+    assert first.stop() == 0  # down before the due time
+    assert executions(settings, "nightly") == []
+    wait_for(lambda: datetime.now().astimezone() > due + timedelta(seconds=3), 30, "clock")
+    # While it was down someone also edited the job (a later time): the missed run stays due.
+    later = due + timedelta(hours=2)
+    jobs = f'[schedule.jobs.nightly]\ncron = "{at(later)}"\nsource = "drop_folder"\n'
+    env = {**env, "PAYERBOT_CONFIG_DIR": str(config_with_jobs(tmp_path / "v2", jobs))}
+    second = Scheduler(env, tmp_path / "second.log")
+    try:
+        second.wait_started()
+        wait_for(
+            lambda: [e["status"] for e in executions(settings, "nightly")] == ["finished"],
+            60,
+            "no catch-up run",
+        )
+        time.sleep(3)  # and no second one
+    finally:
+        assert second.stop() == 0
+    (run,) = executions(settings, "nightly")
+    assert run["message"] == "nothing to do"
+    listed = subprocess.run(
+        [".venv/bin/payerbot", "schedule", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (job,) = json.loads(listed.stdout)["jobs"]
+    next_run = datetime.fromisoformat(job["next_run"])
+    assert next_run.astimezone(ZoneInfo(ZONE)).strftime("%H:%M:%S") == later.astimezone(
+        ZoneInfo(ZONE)
+    ).strftime("%H:%M:%S"), "the edited time applies from now on"
+
+
+# --- sources and the digest (in process) -------------------------------------------------------
+
+
+class Hook(BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Hook.received.append((dict(self.headers), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.browser
+def test_due_items_are_asked_again_and_the_digest_is_mailed_and_posted_without_phi(
+    env, settings, ground_truth, tmp_path, monkeypatch
+):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Message
+
+    from bots import scheduler
+    from bots.models import LookupKind
+    from tests.conftest import eligibility_rows, run_rows
+
+    mails: list[Any] = []
+
+    class Inbox(Message):
+        def handle_message(self, message: Any) -> None:
+            mails.append(message)
+
+    with socket.socket() as probe:  # aiosmtpd's controller needs a real port number
+        probe.bind(("127.0.0.1", 0))
+        smtp_port = probe.getsockname()[1]
+    smtp = Controller(Inbox(), hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    hook = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    Hook.received.clear()
+    try:
+        today = datetime.now(ZoneInfo(ZONE)).date()
+        members = [m for m in ground_truth["members"] if m["payer_id"] == "ACME"][:3]
+        soon = eligibility_rows(members[:2], dos=(today + timedelta(days=1)).isoformat())
+        later = eligibility_rows(members[2:], dos=(today + timedelta(days=30)).isoformat())
+        run_rows(settings, LookupKind.ELIGIBILITY, soon + later)
+        for key, value in {
+            "PAYERBOT_SCHEDULE__JOBS__AHEAD__CRON": "0 3 * * *",
+            "PAYERBOT_SCHEDULE__JOBS__AHEAD__SOURCE": "appointments_ahead",
+            "PAYERBOT_SCHEDULE__JOBS__AHEAD__DAYS_AHEAD": "2",
+            "PAYERBOT_SCHEDULE__JOBS__AHEAD__FRESH_HOURS": "0",
+            "PAYERBOT_SCHEDULE__DIGEST__SMTP_HOST": "127.0.0.1",
+            "PAYERBOT_SCHEDULE__DIGEST__SMTP_PORT": str(smtp_port),
+            "PAYERBOT_SCHEDULE__DIGEST__MAIL_TO": '["supervisor@clinic.example"]',
+            "PAYERBOT_SCHEDULE__DIGEST__WEBHOOK_URL": f"http://127.0.0.1:{hook.server_port}/h",
+            "PAYERBOT_SCHEDULE__DIGEST__WEBHOOK_SECRET": "hook-secret",
+        }.items():
+            monkeypatch.setenv(key, value)
+        settings = load_settings()
+        job_run = scheduler.run_job("ahead", settings)
+        (execution,) = [e for e in executions(settings, "ahead") if e["id"] == job_run]
+        assert execution["status"] == "finished", execution["message"]
+        store = Store(settings.store_url)
+        (run_id,) = execution["run_ids"]
+        asked = store.run_outcomes(run_id)
+        store.close()
+        assert sorted(i["query"]["member_id"] for i in asked) == sorted(
+            m["member_id"] for m in members[:2]
+        ), "only the appointments in the next 2 days"
+
+        wait_for(lambda: mails and Hook.received, 10, "digest not delivered")
+        (mail,) = mails
+        assert mail["To"] == "supervisor@clinic.example"
+        assert mail["Subject"].startswith("payerbot ahead: finished, 2 lookups")
+        headers, body = Hook.received[0]
+        mac = hmac.new(b"hook-secret", body, hashlib.sha256).hexdigest()
+        assert headers["X-Payerbot-Signature"] == f"sha256={mac}"
+        posted = json.loads(body)
+        assert posted["runs"][0]["run_id"] == run_id
+        everything = mail.as_string() + body.decode()
+        report = Path(execution["report_path"])
+        everything += report.read_text() + report.with_suffix(".json").read_text()
+        for m in members:
+            for value in (m["member_id"], m["last_name"], m["first_name"], m["dob"]):
+                assert value not in everything, "no PHI leaves in the digest"
+        assert json.loads(report.with_suffix(".json").read_text())["delivery"] == {
+            "email": "sent",
+            "webhook": "sent",
+        }
+    finally:
+        smtp.stop()
+        hook.shutdown()
+
+
+@pytest.mark.browser
+def test_sigterm_lets_the_running_batch_finish_its_lookups_in_flight_and_leaves_the_rest(
+    env, settings, ground_truth, hub, tmp_path
+):
+    hub.knobs(latency_ms=150)
+    inbox = settings.drop_folder
+    inbox.mkdir(parents=True)
+    eligibility_worklist(ground_truth, inbox / "appointments.csv", 24, {"ACME", "BLUESTEM"})
+    due = datetime.now().astimezone() + timedelta(seconds=4)
+    jobs = f'[schedule.jobs.inbox]\ncron = "{at(due)}"\nsource = "drop_folder"\n'
+    env = {
+        **env,
+        "PAYERBOT_CONFIG_DIR": str(config_with_jobs(tmp_path, jobs)),
+        "PAYERBOT_PORTALS__PAYERHUB__MAX_SESSIONS": "1",
+    }
+    scheduler = Scheduler(env, tmp_path / "scheduler.log")
+    store = Store(settings.store_url)
+    try:
+        scheduler.wait_started()
+
+        def answered() -> int:
+            runs = store.list_runs(1)
+            if not runs:
+                return 0
+            return sum(i["state"] == "succeeded" for i in store.run_outcomes(runs[0]["id"]))
+
+        wait_for(lambda: answered() >= 3, 120, "the batch never got going")
+    finally:
+        started = time.monotonic()
+        assert scheduler.stop() == 0
+    assert time.monotonic() - started < 60, "stopped promptly"
+    (execution,) = executions(settings, "inbox")
+    assert execution["status"] == "stopped"
+    (run_id,) = execution["run_ids"]
+    run = store.get_run(run_id)
+    states = [i["state"] for i in store.run_outcomes(run_id)]
+    store.close()
+    assert run["status"] == "stopped"
+    assert "in_progress" not in states, "nothing left half-done"
+    assert states.count("new") > 0, "the rest stays queued for `runs resume`"
