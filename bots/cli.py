@@ -13,20 +13,18 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bots import batches, fixture_portals, logs, scheduler
+from bots import batches, fixture_portals, health, logs, scheduler
 from bots.checks import run_checks
 from bots.credentials import store_secrets
 from bots.errors import AuthenticationError, ConfigurationError, PayerbotError
 from bots.estimates import estimate_patient_cost
 from bots.followups import queue as followup_queue
 from bots.followups.queue import list_followups as fq_list
-from bots.maintenance import next_window
 from bots.models import ClaimStatusQuery, EligibilityQuery, EligibilityResult, LookupKind
 from bots.outputs.report import (
     print_followup,
@@ -39,8 +37,7 @@ from bots.outputs.report import (
 )
 from bots.runner import Runner, RunSummary
 from bots.settings import Settings, load_settings
-from bots.store import Store, utcnow
-from bots.vault import state_path
+from bots.store import Store
 from bots.worklists import PayerDirectory
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -58,6 +55,8 @@ queue_app = typer.Typer(no_args_is_help=True, help="The specialists' follow-up q
 app.add_typer(queue_app, name="queue")
 schedule_app = typer.Typer(no_args_is_help=True, help="The overnight scheduler.")
 app.add_typer(schedule_app, name="schedule")
+users_app = typer.Typer(no_args_is_help=True, help="Console users (specialists, supervisors).")
+app.add_typer(users_app, name="users")
 
 out = Console()
 err = Console(stderr=True)
@@ -131,7 +130,7 @@ def portals_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
     settings = load_settings()
     store = Store(settings.store_url, settings.queue)
     try:
-        status = portal_status(settings, store)
+        status = health.portal_status(settings, store)
     finally:
         store.close()
     if as_json:
@@ -155,61 +154,6 @@ def portals_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
             if acc["password_days_left"] is not None:
                 line += f"  [yellow]password expires in {acc['password_days_left']} day(s)[/]"
             out.print(f"  {account:<10} {line}")
-
-
-def portal_status(settings: Settings, store: Store) -> dict[str, Any]:
-    """The data behind `portals status` (the console shows the same)."""
-    flags = store.flagged_accounts()
-    activity = store.portal_activity()
-    sessions = {(r["portal"], r["account"]): r for r in store.account_sessions()}
-    vault_dir = settings.data_dir / "sessions"
-    now = utcnow()
-    status: dict[str, Any] = {}
-    for portal_id, portal in settings.portals.items():
-        zone = ZoneInfo(portal.timezone or settings.timezone)
-        window = next_window(portal.windows(), now, zone)
-        accounts = {}
-        for account in portal.accounts:
-            row = sessions.get((portal_id, account), {})
-            kept = state_path(vault_dir, portal_id, account).exists()
-            if row.get("holder"):
-                session = f"live in run {row.get('holder_run') or 'another process'}"
-            elif kept:
-                session = "kept (resumed by the next run if the portal still honours it)"
-            else:
-                session = "none"
-            notice_at = row.get("password_notice_at")
-            days = row.get("password_days_left")
-            if days is not None and notice_at is not None:
-                days = max(0, days - (now - notice_at).days)
-            accounts[account] = {
-                "flag": next(
-                    (
-                        {"flag": f["flag"], "reason": f["reason"], "since": f["since"]}
-                        for f in flags
-                        if f["portal"] == portal_id and f["account"] == account
-                    ),
-                    None,
-                ),
-                "session": session,
-                "last_login": row.get("last_login_at"),
-                "password_days_left": days,
-            }
-        status[portal_id] = {
-            "title": portal.title,
-            "base_url": portal.base_url,
-            "accounts": accounts,
-            "next_maintenance": (
-                {
-                    "start": window[0].astimezone(zone).isoformat(timespec="minutes"),
-                    "end": window[1].astimezone(zone).isoformat(timespec="minutes"),
-                }
-                if window
-                else None
-            ),
-            **activity.get(portal_id, {}),
-        }
-    return status
 
 
 @creds_app.command("check")
@@ -803,6 +747,60 @@ def schedule_run_now(
         out.print(f"digest: {row['report_path']}", soft_wrap=True)
     if row["status"] != "finished":
         raise typer.Exit(EXIT_FAILURES)
+
+
+# --- the web console ---------------------------------------------------------------------------
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default console.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default console.port).")] = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """The web console for specialists and supervisors (http://127.0.0.1:8700 by default)."""
+    import uvicorn
+
+    from bots.console.app import create_app
+
+    settings = _settings(verbose)
+    host = host or settings.console.host
+    port = port if port is not None else settings.console.port
+    if host not in {"127.0.0.1", "localhost", "::1"} and not settings.console.secure_cookies:
+        err.print(
+            "[yellow]the console is reachable from the network without TLS: put an HTTPS "
+            "proxy in front and set PAYERBOT_CONSOLE__SECURE_COOKIES=true[/]"
+        )
+    try:
+        application = create_app(settings)
+        with fixture_portals.running(settings):
+            out.print(f"payerbot console on http://{host}:{port}", soft_wrap=True)
+            uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+    except PayerbotError as exc:
+        raise _fail(exc) from None
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option(help="specialist or supervisor.")] = "specialist",
+) -> None:
+    """Add a console user, or set a new password / role (the password is prompted)."""
+    from bots.console import users
+
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    _with_store(lambda store: users.add_user(store, username, password, role))
+    out.print(f"user {username}: {role}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Console users and their roles."""
+    from bots.console import users
+
+    for row in _with_store(users.list_users):
+        state = " (disabled)" if row["disabled"] else ""
+        out.print(f"{row['username']:<20} {row['role']}{state}")
 
 
 def main() -> None:

@@ -248,6 +248,18 @@ class ScheduleSettings(BaseModel):
     digest: DigestSettings = Field(default_factory=DigestSettings)
 
 
+class ConsoleSettings(BaseModel):
+    """The web console (`payerbot serve`)."""
+
+    host: str = "127.0.0.1"
+    """Bind address: local only by default. Put TLS in front (a reverse proxy) before
+    opening it to a network, and set secure_cookies."""
+    port: int = 8700
+    idle_minutes: float = Field(default=15.0, gt=0)
+    secure_cookies: bool = False
+    """Send the session cookie over HTTPS only (on whenever TLS is in front)."""
+
+
 class WorklistPreset(BaseModel):
     """Column names one practice-management export uses, per lookup field."""
 
@@ -299,6 +311,7 @@ class Settings(BaseSettings):
     followups: FollowupSettings = Field(default_factory=FollowupSettings)
     outputs: OutputSettings = Field(default_factory=OutputSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     credentials: dict[str, dict[str, AccountCredentials]] = Field(default_factory=dict, repr=False)
     secrets_dir: Path | None = None
     """Folder of <portal>/<account>/{username,password,totp_seed} files; default data/secrets."""

@@ -226,3 +226,13 @@ job_runs = Table(
     Column("message", Text),  # what it did or why it failed (no PHI)
     Column("report_path", Text),  # the digest
 )
+
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(80), primary_key=True),
+    Column("password_hash", Text, nullable=False),  # scrypt$n$r$p$salt$hash
+    Column("role", String(20), nullable=False),  # specialist | supervisor
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled", Integer, nullable=False, default=0),
+)

@@ -1,0 +1,1 @@
+"""The web console (`payerbot serve`): single lookups, the follow-up queue, run logs."""

@@ -1,0 +1,71 @@
+"""Portal health: per portal its accounts' sessions and flags, last success, the last day's
+outcomes and failure rate, the next maintenance window (CLI `portals status`, the console)."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bots.maintenance import next_window
+from bots.settings import Settings
+from bots.store import Store, utcnow
+from bots.vault import state_path
+
+
+def portal_status(settings: Settings, store: Store) -> dict[str, Any]:
+    """The data behind `portals status` (the console shows the same)."""
+    flags = store.flagged_accounts()
+    activity = store.portal_activity()
+    sessions = {(r["portal"], r["account"]): r for r in store.account_sessions()}
+    vault_dir = settings.data_dir / "sessions"
+    now = utcnow()
+    status: dict[str, Any] = {}
+    for portal_id, portal in settings.portals.items():
+        zone = ZoneInfo(portal.timezone or settings.timezone)
+        window = next_window(portal.windows(), now, zone)
+        accounts = {}
+        for account in portal.accounts:
+            row = sessions.get((portal_id, account), {})
+            kept = state_path(vault_dir, portal_id, account).exists()
+            if row.get("holder"):
+                session = f"live in run {row.get('holder_run') or 'another process'}"
+            elif kept:
+                session = "kept (resumed by the next run if the portal still honours it)"
+            else:
+                session = "none"
+            notice_at = row.get("password_notice_at")
+            days = row.get("password_days_left")
+            if days is not None and notice_at is not None:
+                days = max(0, days - (now - notice_at).days)
+            accounts[account] = {
+                "flag": next(
+                    (
+                        {"flag": f["flag"], "reason": f["reason"], "since": f["since"]}
+                        for f in flags
+                        if f["portal"] == portal_id and f["account"] == account
+                    ),
+                    None,
+                ),
+                "session": session,
+                "last_login": row.get("last_login_at"),
+                "password_days_left": days,
+            }
+        status[portal_id] = {
+            "title": portal.title,
+            "base_url": portal.base_url,
+            "accounts": accounts,
+            "next_maintenance": (
+                {
+                    "start": window[0].astimezone(zone).isoformat(timespec="minutes"),
+                    "end": window[1].astimezone(zone).isoformat(timespec="minutes"),
+                }
+                if window
+                else None
+            ),
+            **activity.get(portal_id, {}),
+        }
+        recent = status[portal_id].get("last_24h", {})
+        tries = sum(recent.values())
+        failed = recent.get("system_failed", 0)
+        status[portal_id]["failure_rate_24h"] = round(failed / tries, 3) if tries else None
+    return status
