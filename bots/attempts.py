@@ -349,10 +349,19 @@ class ItemWorker:
     async def _screenshot(self, page: Page | None, item: WorkItem) -> Path | None:
         if page is None:
             return None
-        path = self._artifact("evidence", item, "png")
+        fmt = self.settings.browser.evidence_format
+        path = self._artifact("evidence", item, "jpg" if fmt == "jpeg" else "png")
         private_dir(path.parent)
         try:
-            await page.screenshot(path=str(path), full_page=True, timeout=10_000)
+            await page.screenshot(
+                path=str(path),
+                full_page=True,
+                timeout=10_000,
+                type=fmt,
+                quality=self.settings.browser.evidence_quality if fmt == "jpeg" else None,
+                animations="disabled",
+                caret="initial",
+            )
         except PlaywrightError:
             log.warning("evidence.screenshot_failed")
             return None

@@ -803,5 +803,36 @@ def users_list() -> None:
         out.print(f"{row['username']:<20} {row['role']}{state}")
 
 
+@app.command("bench")
+def bench(
+    items: Annotated[int, typer.Option(help="Lookups per measured row.")] = 200,
+    latency_ms: Annotated[int, typer.Option(help="Added to every portal answer.")] = 0,
+    jitter_ms: Annotated[int, typer.Option(help="Random +/- on the latency.")] = 0,
+    sessions: Annotated[str, typer.Option(help="Concurrent sessions to measure.")] = "1,2,4,8",
+    naive_items: Annotated[int, typer.Option(help="Lookups for the naive script.")] = 10,
+    single_lookups: Annotated[int, typer.Option(help="Warm single lookups to time.")] = 5,
+    memory_items: Annotated[int, typer.Option(help="Long run for the memory check; 0 = off.")] = 0,
+    references: Annotated[bool, typer.Option(help="Also run the reference programs.")] = True,
+) -> None:
+    """Measure payerbot against a naive script and a minimal loop (report in var/bench/)."""
+    from bots.bench import run_bench
+
+    settings = _settings()
+    report = run_bench(
+        settings,
+        items=items,
+        latency_ms=latency_ms,
+        jitter_ms=jitter_ms,
+        sessions=tuple(int(s) for s in sessions.split(",") if s.strip()),
+        naive_items=naive_items,
+        single_lookups=single_lookups,
+        memory_items=memory_items,
+        references=references,
+        progress=lambda m: err.print(f"[dim]{m}[/]"),
+    )
+    out.print(report.read_text(), soft_wrap=True)
+    out.print(f"report: {report} (and report.json)", soft_wrap=True)
+
+
 def main() -> None:
     app()

@@ -110,8 +110,10 @@ class PortalSession:
                 log.info("portal.session_resumed", account=self.account)
                 return page
             log.info("portal.kept_session_ended", account=self.account)
-        if not self._logged_in or not await self.flow.is_logged_in(page):
+        if not self._logged_in:
             await self.login()
+        # Logged in: no check per lookup (it costs a round of page reads). A session that
+        # ended shows itself on the next page as SessionExpired: one free re-login.
         return page
 
     def logged_out(self) -> None:

@@ -38,6 +38,9 @@ class BrowserSettings(BaseModel):
     action_timeout_ms: int = 15_000
     navigation_timeout_ms: int = 30_000
     block_resource_types: list[str] = Field(default_factory=lambda: ["font", "media"])
+    evidence_format: Literal["png", "jpeg"] = "jpeg"
+    """Screenshots of result pages; JPEG is smaller and faster to encode, PNG is lossless."""
+    evidence_quality: int = Field(default=80, ge=30, le=100)
     trace: Literal["retries", "always", "off"] = "retries"
     """Record a Playwright trace: on retry attempts only (cheap), on every attempt, or never.
     Traces are kept only for failed attempts either way."""

@@ -133,7 +133,7 @@ def test_each_eligibility_rule_fires_for_its_case_and_not_against_it(
     rows = fq.list_followups(store, rule="coverage_terminated")
     assert rows and all(r["reason"].startswith("Coverage ended ") for r in rows)
     assert all(r["priority"] == "high" and r["status"] == "open" for r in rows)
-    assert all(r["evidence_path"] and r["evidence_path"].endswith(".png") for r in rows)
+    assert all(r["evidence_path"] and r["evidence_path"].endswith(".jpg") for r in rows)
     assert summary.followups.created == sum(len(e) for _, e in cases.values())
     store.close()
 

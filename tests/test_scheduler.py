@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -281,7 +282,9 @@ def test_due_items_are_asked_again_and_the_digest_is_mailed_and_posted_without_p
         }.items():
             monkeypatch.setenv(key, value)
         settings = load_settings()
-        job_run = scheduler.run_job("ahead", settings)
+        # (in a worker thread: pytest-playwright keeps an event loop on the main thread)
+        with ThreadPoolExecutor(1) as pool:
+            job_run = pool.submit(scheduler.run_job, "ahead", settings).result()
         (execution,) = [e for e in executions(settings, "ahead") if e["id"] == job_run]
         assert execution["status"] == "finished", execution["message"]
         store = Store(settings.store_url)

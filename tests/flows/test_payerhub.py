@@ -95,7 +95,7 @@ def test_lookup_json_prints_exactly_one_result(env, hub, ground_truth):
     lines = proc.stdout.splitlines()
     assert len(lines) == 1
     answer = json.loads(lines[0])
-    assert answer["state"] == "succeeded" and answer["evidence"].endswith(".png")
+    assert answer["state"] == "succeeded" and answer["evidence"].endswith(".jpg")
     assert expected_eligibility(ground_truth, m["member_key"], answer["result"]) == _subset_payload(
         answer["result"]
     )
@@ -255,7 +255,7 @@ def test_portal_down_is_retried_with_backoff_then_failed_with_evidence(
         "portal_unavailable",
         3,
     )
-    assert item["evidence_path"].endswith(".png")
+    assert item["evidence_path"].endswith(".jpg")
     # Every attempt failed inside the login: a login is never traced (a trace would keep the
     # filled form), so the screenshot is the evidence.
     assert item["trace_path"] is None

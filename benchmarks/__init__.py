@@ -1,0 +1,1 @@
+"""Reference programs `payerbot bench` measures payerbot against (see docs/benchmarks.md)."""

@@ -1,0 +1,73 @@
+"""payerbot itself, in its own process like the references: the Runner with its store,
+leases, evidence screenshots, classification and retries.
+
+    python -m benchmarks.engine JOB.json SESSIONS DATA_DIR [CHECKPOINTS]
+
+CHECKPOINTS (e.g. 500,5000): the process tree's memory is sampled when that many lookups
+are done (the flat-memory target).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from benchmarks.common import Job, Outcome, clock
+from bots.credentials import write_secret_files
+from bots.models import LookupKind
+from bots.procs import tree_rss_mb
+from bots.runner import Runner
+from bots.settings import load_settings
+from bots.store import Store
+
+
+def main(job: Job, sessions: int, data_dir: Path, checkpoints: list[int]) -> Outcome:
+    accounts = [f"a{n}" for n in range(sessions)]
+    settings = load_settings(
+        data_dir=data_dir,
+        portals={
+            "payerhub": {
+                "base_url": job.url,
+                "accounts": accounts,
+                "max_sessions": sessions,
+                "flow": "payerhub",
+            }
+        },
+        browser={
+            "executable": job.executable,
+            "trace": "retries",
+            **json.loads(os.environ.get("BENCH_BROWSER", "{}")),  # variants to compare
+        },
+        sessions={"reuse": False},
+    )
+    for n, account in enumerate(accounts):
+        write_secret_files(settings, "payerhub", account, job.logins[n])
+    outcome = Outcome()
+    marks = sorted(checkpoints)
+
+    def progress(done: int, total: int) -> None:
+        while marks and done >= marks[0]:
+            outcome.checkpoints[str(marks.pop(0))] = tree_rss_mb()
+
+    store = Store(settings.store_url, settings.queue)
+    rows = [(None, q) for q in job.questions()]
+    started = clock()
+    summary = asyncio.run(
+        Runner(settings, store, progress=progress).run(LookupKind.ELIGIBILITY, rows, force=True)
+    )
+    outcome.seconds = clock() - started
+    items = store.run_outcomes(summary.run_id)
+    outcome.lookups = summary.lookups
+    outcome.latencies_ms = [float(i["duration_ms"]) for i in items if i["duration_ms"] is not None]
+    outcome.errors = sum(i["state"] != "succeeded" for i in items)
+    outcome.logins = sum(summary.logins.values())
+    store.close()
+    return outcome
+
+
+if __name__ == "__main__":
+    points = [int(p) for p in sys.argv[4].split(",")] if len(sys.argv) > 4 and sys.argv[4] else []
+    main(Job.read(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), points).emit()

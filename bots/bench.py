@@ -1,0 +1,448 @@
+"""`payerbot bench`: payerbot against a naive script and a minimal hand-written loop, side by
+side in one run, against the bundled PayerHub mock portal (fixed seed).
+
+Each program runs in its own process on the same workload; a sampler reads the process
+tree from /proc (CPU seconds, peak memory of the program and of its browser). The report
+(JSON + Markdown) lands in ``<data_dir>/bench/<stamp>/``. Figures are meant as ratios
+within one report: these machines are noisy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bots import fixture_portals
+from bots.browser import playwright_chromium, resolve_executable
+from bots.files import private_dir
+from bots.procs import TreeSampler
+from bots.settings import ROOT, Settings
+
+PAYERS = ("ACME", "BLUESTEM", "CARDINAL")
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def _workload(gt: dict[str, Any], items: int, seed: int = 20261128) -> list[dict[str, Any]]:
+    seen: dict[tuple[str, str], int] = {}
+    for m in gt["members"]:
+        seen[(m["member_id"], m["dob"])] = seen.get((m["member_id"], m["dob"]), 0) + 1
+    members = [
+        m
+        for m in gt["members"]
+        if m["payer_id"] in PAYERS and seen[(m["member_id"], m["dob"])] == 1
+    ]
+    random.Random(seed).shuffle(members)  # noqa: S311 - a reproducible order, not a secret
+    return [
+        {
+            "payer_id": m["payer_id"],
+            "member_id": m["member_id"],
+            "dob": m["dob"],
+            # a distinct day per pass over the members: every question is a new question
+            "date_of_service": (date(2026, 12, 1) + timedelta(days=i // len(members))).isoformat(),
+            "service_type": "98",
+        }
+        for i, m in enumerate(members[i % len(members)] for i in range(items))
+    ]
+
+
+def _run_worker(module: str, args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    proc = subprocess.Popen(  # noqa: S603 - our own modules, our own arguments
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    sampler = TreeSampler(proc.pid).start()
+    out, err = proc.communicate(timeout=3 * 3600)
+    cpu = sampler.stop()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{module} failed: {err.strip().splitlines()[-1:] or proc.returncode}")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    lookups = max(result["lookups"], 1)
+    return {
+        "lookups": result["lookups"],
+        "errors": result["errors"],
+        "logins": result["logins"],
+        "seconds": round(result["seconds"], 2),
+        "lookups_per_min": round(result["lookups"] / result["seconds"] * 60, 1)
+        if result["seconds"]
+        else None,
+        "p50_ms": _pct(result["latencies_ms"], 0.5),
+        "p95_ms": _pct(result["latencies_ms"], 0.95),
+        "cpu_s_per_lookup": round(cpu / lookups, 3),
+        "peak_bot_mb": round(sampler.peak_root_mb, 1),
+        "peak_browser_mb": round(sampler.peak_children_mb, 1),
+        "checkpoints_mb": result.get("checkpoints", {}),
+    }
+
+
+def _timed_cli(args: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(  # noqa: S603
+        [str(ROOT / ".venv" / "bin" / "payerbot"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"lookup failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return (time.perf_counter() - started) * 1000
+
+
+def machine(settings: Settings) -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError, StopIteration):
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    mem = 0
+    with contextlib.suppress(OSError):
+        mem = int(Path("/proc/meminfo").read_text().split()[1]) // 1024
+    exe = resolve_executable(settings.browser, own=playwright_chromium())
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_mb": mem,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "browser": str(exe) if exe else "playwright's",
+    }
+
+
+def run_bench(
+    settings: Settings,
+    *,
+    items: int = 200,
+    latency_ms: int = 0,
+    jitter_ms: int = 0,
+    sessions: tuple[int, ...] = (1, 2, 4, 8),
+    naive_items: int = 10,
+    single_lookups: int = 5,
+    memory_items: int = 0,
+    references: bool = True,
+    progress: Any = None,
+) -> Path:
+    """Run the benchmark; returns the Markdown report's path."""
+    say = progress or (lambda _m: None)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = private_dir(settings.data_dir / "bench" / stamp)
+    portal = fixture_portals.start(
+        settings,
+        {"payerhub": 0},
+        [
+            "--latency-ms",
+            str(latency_ms),
+            "--jitter-ms",
+            str(jitter_ms),
+            "--session-idle-seconds",
+            "7200",
+        ],
+    )
+    url = portal.urls["payerhub"]
+    exe = resolve_executable(settings.browser, own=playwright_chromium())
+    report: dict[str, Any] = {
+        "command": "payerbot bench " + " ".join(sys.argv[2:]),
+        "settings": {
+            "items": items,
+            "latency_ms": latency_ms,
+            "jitter_ms": jitter_ms,
+            "sessions": list(sessions),
+            "naive_items": naive_items,
+            "memory_items": memory_items,
+            "seed": 20261128,
+        },
+        "machine": machine(settings),
+        "rows": [],
+    }
+    try:
+        gt = httpx.get(f"{url}/__admin/ground-truth", timeout=30).json()
+        logins = [
+            {k: a[k] for k in ("username", "password", "totp_seed")}
+            for a in httpx.get(f"{url}/__admin/accounts", timeout=30).json()
+        ]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        with tempfile.TemporaryDirectory() as tmp:
+
+            def job(n: int) -> str:
+                path = Path(tmp) / f"job-{n}.json"
+                path.write_text(
+                    json.dumps(
+                        {
+                            "url": url,
+                            "logins": logins,
+                            "queries": _workload(gt, n),
+                            "executable": str(exe) if exe else None,
+                        }
+                    )
+                )
+                return str(path)
+
+            main_job = job(items)
+
+            def requests() -> int:
+                return int(httpx.get(f"{url}/__admin/counters", timeout=30).json()["requests"])
+
+            for k in sessions:
+                k = min(k, len(logins))
+                programs = [("payerbot", "benchmarks.engine")]
+                if references:
+                    programs.append(("minimal loop", "benchmarks.minimal_loop"))
+                for name, module in programs:
+                    httpx.post(f"{url}/__admin/reset", timeout=30)
+                    say(f"{name}, {k} session(s), {items} lookups")
+                    args = [main_job, str(k)]
+                    if module == "benchmarks.engine":
+                        args.append(str(Path(tmp) / f"engine-{k}-{time.monotonic_ns()}"))
+                    row = _run_worker(module, args, env)
+                    row["requests_per_lookup"] = round(requests() / max(row["lookups"], 1), 1)
+                    report["rows"].append({"program": name, "sessions": k, **row})
+            if references and naive_items:
+                httpx.post(f"{url}/__admin/reset", timeout=30)
+                say(f"naive script, {naive_items} lookups")
+                row = _run_worker("benchmarks.naive_script", [job(naive_items)], env)
+                report["rows"].append({"program": "naive script", "sessions": 1, **row})
+            if single_lookups:
+                report["single_lookup"] = _single(
+                    settings, url, gt, logins, Path(tmp), single_lookups, say
+                )
+            if memory_items:
+                httpx.post(f"{url}/__admin/reset", timeout=30)
+                say(f"payerbot, memory over {memory_items} lookups")
+                marks = ",".join(str(m) for m in (min(500, memory_items), memory_items))
+                row = _run_worker(
+                    "benchmarks.engine",
+                    [job(memory_items), "2", str(Path(tmp) / "engine-memory"), marks],
+                    env,
+                )
+                report["memory"] = {"lookups": row["lookups"], "tree_mb_at": row["checkpoints_mb"]}
+    finally:
+        portal.stop()
+    report["ratios"] = _ratios(report, latency_ms)
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    md = out / "report.md"
+    md.write_text(markdown(report))
+    return md
+
+
+def _single(
+    settings: Settings,
+    url: str,
+    gt: dict[str, Any],
+    logins: list[dict[str, str]],
+    tmp: Path,
+    count: int,
+    say: Any,
+) -> dict[str, Any]:
+    """`payerbot lookup` wall time from a fresh data folder (cold: browser + login) and with
+    a kept session from the previous lookup (warm: browser, no login)."""
+    from bots.credentials import write_secret_files
+    from bots.settings import load_settings
+
+    data = tmp / "single"
+    env = {
+        **os.environ,
+        "PAYERBOT_DATA_DIR": str(data),
+        "PAYERBOT_PORTALS__PAYERHUB__BASE_URL": url,
+        "PAYERBOT_PORTALS__PAYERHUB__ACCOUNTS": '["main"]',
+    }
+    local = load_settings(
+        data_dir=data, portals={"payerhub": {"base_url": url, "accounts": ["main"]}}
+    )
+    write_secret_files(local, "payerhub", "main", logins[0])
+    queries = _workload(gt, count + 1)
+
+    def ask(q: dict[str, Any]) -> float:
+        return _timed_cli(
+            [
+                "lookup",
+                "eligibility",
+                "--payer",
+                q["payer_id"],
+                "--member-id",
+                q["member_id"],
+                "--dob",
+                q["dob"],
+                "--dos",
+                q["date_of_service"],
+                "--json",
+            ],
+            env,
+        )
+
+    say("single lookups, cold and warm")
+    cold = ask(queries[0])
+    warm = [ask(q) for q in queries[1:]]
+    console = _console_lookups(local, env, _workload(gt, 2 * count + 2)[count + 1 :], say)
+    return {
+        "cli_cold_ms": round(cold),
+        "cli_warm_p50_ms": round(statistics.median(warm)),
+        "cli_warm_ms": [round(w) for w in warm],
+        "console_warm_p50_ms": round(statistics.median(console)) if console else None,
+        "console_warm_ms": [round(c) for c in console],
+        "note": "CLI: wall time of `payerbot lookup --json`, process start included; console: "
+        "POST /lookup on a running console, session kept from the previous lookup",
+    }
+
+
+def _console_lookups(
+    settings: Settings, env: dict[str, str], queries: list[dict[str, Any]], say: Any
+) -> list[float]:
+    import re
+    import socket
+
+    from bots.console.users import add_user
+    from bots.store import Store
+
+    store = Store(settings.store_url, settings.queue)
+    add_user(store, "bench", "bench-password-1", "specialist")
+    store.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(  # noqa: S603
+        [str(ROOT / ".venv" / "bin" / "payerbot"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    times: list[float] = []
+    try:
+        base = f"http://127.0.0.1:{port}"
+        client = httpx.Client(base_url=base, timeout=120)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                page = client.get("/login")
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    return []
+                time.sleep(0.2)
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        client.post(
+            "/login",
+            data={
+                "csrf": token[1] if token else "",
+                "username": "bench",
+                "password": "bench-password-1",
+                "next": "",
+            },
+        )
+        form = client.get("/lookup").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+        say("single lookups on the console")
+        for q in queries:
+            started = time.perf_counter()
+            answer = client.post(
+                "/lookup",
+                data={
+                    "csrf": csrf[1] if csrf else "",
+                    "kind": "eligibility",
+                    "payer": q["payer_id"],
+                    "member_id": q["member_id"],
+                    "dob": q["dob"],
+                    "dos": q["date_of_service"],
+                    "service_type": "98",
+                },
+            )
+            if answer.status_code == 200 and "Answer" in answer.text:
+                times.append((time.perf_counter() - started) * 1000)
+        return times[1:]  # the first one logs in when there is no kept session yet
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _ratios(report: dict[str, Any], latency_ms: int) -> dict[str, Any]:
+    rows = report["rows"]
+
+    def rate(program: str, k: int) -> float | None:
+        return next(
+            (r["lookups_per_min"] for r in rows if r["program"] == program and r["sessions"] == k),
+            None,
+        )
+
+    ratios: dict[str, Any] = {"payerbot_vs_minimal": {}, "payerbot_vs_ideal": {}}
+    for r in rows:
+        if r["program"] != "payerbot":
+            continue
+        k = r["sessions"]
+        minimal = rate("minimal loop", k)
+        if minimal:
+            ratios["payerbot_vs_minimal"][str(k)] = round(r["lookups_per_min"] / minimal, 2)
+        if latency_ms and r.get("requests_per_lookup"):
+            ideal = k * 60 / (r["requests_per_lookup"] * latency_ms / 1000)
+            ratios["payerbot_vs_ideal"][str(k)] = round(r["lookups_per_min"] / ideal, 2)
+    naive = rate("naive script", 1)
+    best = rate("payerbot", 1)
+    if naive and best:
+        ratios["payerbot_1_session_vs_naive"] = round(best / naive, 1)
+    memory = report.get("memory", {}).get("tree_mb_at", {})
+    if len(memory) == 2:
+        first, last = (memory[k] for k in sorted(memory, key=int))
+        ratios["memory_growth"] = round(last / first - 1, 3) if first else None
+    return ratios
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m, s = report["machine"], report["settings"]
+    lines = [
+        "# payerbot bench",
+        "",
+        f"`{report['command']}`",
+        "",
+        f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['memory_mb']} MB, Python {m['python']}, "
+        f"browser {m['browser']}. Portal latency {s['latency_ms']} ms ± {s['jitter_ms']} ms, "
+        f"{s['items']} lookups per row, seed {s['seed']}.",
+        "",
+        "| program | sessions | lookups/min | p50 ms | p95 ms | CPU s/lookup | peak bot MB "
+        "| peak browser MB | requests/lookup | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in report["rows"]:
+        lines.append(
+            f"| {r['program']} | {r['sessions']} | {r['lookups_per_min']} | {r['p50_ms']} | "
+            f"{r['p95_ms']} | {r['cpu_s_per_lookup']} | {r['peak_bot_mb']} | "
+            f"{r['peak_browser_mb']} | {r.get('requests_per_lookup', '')} | {r['errors']} |"
+        )
+    lines += ["", "Ratios (same run):", "", "```", json.dumps(report["ratios"], indent=1), "```"]
+    if "single_lookup" in report:
+        sl = report["single_lookup"]
+        lines += [
+            "",
+            f"Single lookup: CLI (`payerbot lookup`, process start included) cold "
+            f"{sl['cli_cold_ms']} ms, warm p50 {sl['cli_warm_p50_ms']} ms {sl['cli_warm_ms']}; "
+            f"console (POST /lookup, kept session) warm p50 {sl['console_warm_p50_ms']} ms "
+            f"{sl['console_warm_ms']}.",
+        ]
+    if "memory" in report:
+        lines += [
+            "",
+            f"Memory of the process tree by lookups done: {report['memory']['tree_mb_at']} MB.",
+        ]
+    return "\n".join(lines) + "\n"
