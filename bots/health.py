@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bots.credentials import credential_sources
+from bots.errors import ConfigurationError
 from bots.maintenance import next_window
 from bots.settings import Settings
 from bots.store import Store, utcnow
@@ -47,6 +49,7 @@ def portal_status(settings: Settings, store: Store) -> dict[str, Any]:
                     None,
                 ),
                 "session": session,
+                "credentials": _sources(settings, portal_id, account),
                 "last_login": row.get("last_login_at"),
                 "password_days_left": days,
             }
@@ -69,3 +72,11 @@ def portal_status(settings: Settings, store: Store) -> dict[str, Any]:
         failed = recent.get("system_failed", 0)
         status[portal_id]["failure_rate_24h"] = round(failed / tries, 3) if tries else None
     return status
+
+
+def _sources(settings: Settings, portal_id: str, account: str) -> dict[str, str] | str:
+    """Where each credential field comes from (env, files, keyring), never a value."""
+    try:
+        return credential_sources(settings, portal_id, account)
+    except ConfigurationError as exc:
+        return str(exc)

@@ -124,6 +124,8 @@ def test_password_expiry_notices_reach_the_log_the_run_report_and_portal_status(
     assert status["legacyportal"]["accounts"]["main"]["password_days_left"] == 1
     assert status["medicaidportal"]["accounts"]["main"]["password_days_left"] is None
     assert status["payerhub"]["accounts"]["main"]["session"].startswith("kept")
+    creds = status["payerhub"]["accounts"]["main"]["credentials"]
+    assert creds == {"username": "files", "password": "files", "totp_seed": "files"}
 
 
 def test_creds_check_logs_in_each_account_without_lookups_and_flags_a_refused_one(

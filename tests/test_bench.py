@@ -1,0 +1,67 @@
+"""`payerbot bench` end to end on a tiny workload: every program runs, the report has every
+figure the docs quote. (Performance itself is judged from reports, never in tests.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def test_bench_writes_a_report_with_every_program_and_figure(env, tmp_path):
+    proc = subprocess.run(
+        [
+            ".venv/bin/payerbot",
+            "bench",
+            "--items",
+            "4",
+            "--sessions",
+            "1,2",
+            "--naive-items",
+            "2",
+            "--single-lookups",
+            "2",
+            "--memory-items",
+            "6",
+        ],
+        env={**env, "PAYERBOT_DATA_DIR": str(tmp_path / "var")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (report_dir,) = (tmp_path / "var" / "bench").iterdir()
+    report = json.loads((report_dir / "report.json").read_text())
+    programs = {(r["program"], r["sessions"]) for r in report["rows"]}
+    assert programs == {
+        ("payerbot", 1),
+        ("minimal loop", 1),
+        ("payerbot", 2),
+        ("minimal loop", 2),
+        ("naive script", 1),
+    }
+    for row in report["rows"]:
+        assert row["errors"] == 0 and row["lookups"] == (
+            2 if row["program"] == "naive script" else 4
+        )
+        for figure in (
+            "lookups_per_min",
+            "p50_ms",
+            "p95_ms",
+            "cpu_s_per_lookup",
+            "peak_bot_mb",
+            "peak_browser_mb",
+        ):
+            assert row[figure] and row[figure] > 0, (row["program"], figure)
+    assert set(report["ratios"]["payerbot_vs_minimal"]) == {"1", "2"}
+    assert report["ratios"]["payerbot_1_session_vs_naive"] > 0
+    single = report["single_lookup"]
+    assert single["cli_cold_ms"] > 0 and single["console_warm_p50_ms"] > 0
+    assert set(report["memory"]["tree_mb_at"]) == {"6"} or len(report["memory"]["tree_mb_at"]) == 2
+    markdown = (report_dir / "report.md").read_text()
+    assert "| payerbot | 2 |" in markdown and "minimal loop" in markdown
+    assert report["machine"]["cpus"] >= 1
