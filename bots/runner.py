@@ -27,7 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from playwright.async_api import async_playwright
+from playwright.async_api import Browser, async_playwright
 
 from bots import browser as browser_mod
 from bots.attempts import QUERY_ADAPTER, ItemWorker, PortalGate, register_phi
@@ -104,8 +104,10 @@ class Runner:
         store: Store,
         progress: ProgressCallback | None = None,
         notice: NoticeCallback | None = None,
+        browser: Browser | None = None,
     ) -> None:
         self.settings = settings
+        self.browser = browser  # given: used and left open (its owner closes it)
         self.store = store
         self.progress = progress
         self.notice = notice  # PHI-free messages for the person waiting (CLI, console)
@@ -346,21 +348,16 @@ class Runner:
             await self._lease_accounts(run_id, gates, summary)
             if not any(gate.accounts and not gate.stopped for gate in gates.values()):
                 return  # nothing to log in to: every portal stopped, postponed or borrowed
-            async with async_playwright() as playwright:
-                browser = await browser_mod.launch(playwright, self.settings.browser)
-                summary.browser_version = browser.version
-                log.info("browser.start", version=browser.version)
-                try:
-                    workers = []
-                    for gate in gates.values():
-                        if gate.stopped:
-                            continue
-                        for account in gate.accounts:
-                            session = self._session(browser, gate, account, summary)
-                            workers.append(self._worker(run_id, gate, session, items, summary))
-                    await asyncio.gather(*workers)
-                finally:
-                    await browser.close()
+            if self.browser is not None:  # a long-lived browser of the caller (the console)
+                await self._run_workers(self.browser, run_id, gates, items, summary)
+            else:
+                async with async_playwright() as playwright:
+                    browser = await browser_mod.launch(playwright, self.settings.browser)
+                    log.info("browser.start", version=browser.version)
+                    try:
+                        await self._run_workers(browser, run_id, gates, items, summary)
+                    finally:
+                        await browser.close()
         finally:
             renew.cancel()
             for gate in gates.values():
@@ -368,6 +365,24 @@ class Runner:
                     await asyncio.to_thread(
                         self.store.release_account, gate.portal_id, account, self.holder
                     )
+
+    async def _run_workers(
+        self,
+        browser: Browser,
+        run_id: str,
+        gates: dict[str, PortalGate],
+        items: ItemWorker,
+        summary: RunSummary,
+    ) -> None:
+        summary.browser_version = browser.version
+        workers = []
+        for gate in gates.values():
+            if gate.stopped:
+                continue
+            for account in gate.accounts:
+                session = self._session(browser, gate, account, summary)
+                workers.append(self._worker(run_id, gate, session, items, summary))
+        await asyncio.gather(*workers)
 
     def _session(
         self, browser: Any, gate: PortalGate, account: str, summary: RunSummary

@@ -14,6 +14,8 @@ Security model:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import re
@@ -21,13 +23,14 @@ import secrets
 import stat
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from playwright.async_api import Browser, async_playwright
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
@@ -39,6 +42,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bots import batches, health
+from bots import browser as browser_mod
 from bots.console import users
 from bots.errors import ConfigurationError, PayerbotError
 from bots.estimates import estimate_patient_cost
@@ -90,6 +94,25 @@ class Console:
         self.env.filters["money"] = lambda v: "" if v is None else f"${Decimal(str(v)):,.2f}"
         self.payers = PayerDirectory(settings)
         self.background: dict[str, str] = {}  # job label -> status, for the runs page
+        self._playwright: Any = None
+        self._chromium: Browser | None = None
+        self._launching = asyncio.Lock()
+
+    async def _browser(self) -> Browser:
+        """One browser for the console's lifetime: a desk lookup does not wait for a launch."""
+        async with self._launching:
+            if self._chromium is None or not self._chromium.is_connected():
+                if self._playwright is None:
+                    self._playwright = await async_playwright().start()
+                self._chromium = await browser_mod.launch(self._playwright, self.settings.browser)
+            return self._chromium
+
+    async def close(self) -> None:
+        if self._chromium is not None:
+            await self._chromium.close()
+        if self._playwright is not None:
+            await self._playwright.stop()
+        self.store.close()
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -207,7 +230,9 @@ class Console:
             )
         user = request.session["user"]["username"]
         notices: list[str] = []
-        runner = Runner(self.settings, self.store, notice=notices.append)
+        runner = Runner(
+            self.settings, self.store, notice=notices.append, browser=await self._browser()
+        )
         try:
             summary = await runner.run(
                 LookupKind(kind), [(None, query)], trigger="lookup", force=True
@@ -489,8 +514,17 @@ def create_app(settings: Settings) -> Starlette:
         Route("/portals", g("supervisor", console.portals)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await console.close()
+
     app = Starlette(
         routes=routes,
+        lifespan=lifespan,
         middleware=[
             Middleware(
                 SessionMiddleware,
