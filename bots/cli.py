@@ -834,5 +834,42 @@ def bench(
     out.print(f"report: {report} (and report.json)", soft_wrap=True)
 
 
+@app.command("purge")
+def purge_cmd(
+    older_than: Annotated[float, typer.Option("--older-than", help="Days to keep.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Delete evidence, traces, run logs, per-run workbooks and reports of older runs."""
+    from bots import retention
+
+    settings = _settings()
+    if not yes and not typer.confirm(
+        f"Delete artifacts of runs finished more than {older_than:g} days ago?"
+    ):
+        raise typer.Exit(1)
+    done = _with_store(lambda store: retention.purge(settings, store, older_than))
+    out.print(f"purged {len(done.runs)} run(s): {done.files} file(s), {done.bytes / 2**20:.1f} MB")
+
+
+@app.command("doctor")
+def doctor_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Check this installation: permissions, secrets, console, browser, clock, disk."""
+    from bots import doctor
+
+    checks = doctor.run(_settings())
+    if as_json:
+        sys.stdout.write(json.dumps([c.as_dict() for c in checks]) + "\n")
+    else:
+        colours = {"ok": "green", "warn": "yellow", "fail": "red"}
+        for c in checks:
+            out.print(
+                f"[{colours[c.status]}]{c.status:<4}[/] {c.name:<28} {c.message}"
+                + (f"\n     fix: {c.fix}" if c.status != "ok" and c.fix else ""),
+                soft_wrap=True,
+            )
+    if any(c.status == "fail" for c in checks):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()

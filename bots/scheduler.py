@@ -34,8 +34,9 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import MetaData, Table, create_engine, insert, inspect, select, update
 
-from bots import batches
+from bots import batches, retention
 from bots.errors import ConfigurationError, PayerbotError
+from bots.files import private_dir
 from bots.logs import get_logger
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.outputs import digest
@@ -248,6 +249,11 @@ def run_job(name: str, settings: Settings | None = None) -> int:
         report = digest.write_and_send(settings, store, name, job_run, run_ids, status, message)
     except Exception:
         log.exception("digest.failed", job=name)
+    if settings.retention_days:
+        try:
+            retention.purge(settings, store, settings.retention_days)
+        except Exception:
+            log.exception("retention.failed")
     with store.transaction() as conn:
         conn.execute(
             update(job_runs)
@@ -306,7 +312,7 @@ def _drop_folder(
     once it is queued, or to rejected/ with a .reason.txt when nothing in it can run."""
     inbox = settings.drop_folder
     for sub in ("processed", "rejected"):
-        (inbox / sub).mkdir(parents=True, exist_ok=True)
+        private_dir(inbox / sub)
     now = time.time()
     for path in sorted(inbox.iterdir()):
         if not path.is_file() or path.name.startswith((".", "~$")):

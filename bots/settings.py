@@ -316,6 +316,9 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     credentials: dict[str, dict[str, AccountCredentials]] = Field(default_factory=dict, repr=False)
+    retention_days: float | None = Field(default=90, gt=0)
+    """The scheduler purges evidence, traces, run logs, per-run workbooks, digests and
+    processed worklists of runs older than this after each job (None: never)."""
     secrets_dir: Path | None = None
     """Folder of <portal>/<account>/{username,password,totp_seed} files; default data/secrets."""
 
