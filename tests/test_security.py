@@ -159,3 +159,95 @@ def test_doctor_says_what_to_fix(env, settings):
     assert found["console binding"]["status"] == "fail"
     checks = doctor.run(load_settings(data_dir=settings.data_dir))
     assert any(c.status == "fail" for c in checks)
+
+
+MALICIOUS = [
+    '=HYPERLINK("http://evil.example","click")',
+    "<script>window.__pwned=1</script>",
+    "Robert'); DROP TABLE work_items;--",
+    "../../../../etc/passwd",
+    "A" * 70,
+    "Bell\x07Tab\tEnd",
+]
+
+
+@pytest.mark.browser
+def test_malicious_worklist_strings_come_out_inert_in_store_workbook_and_console(
+    env, settings, ground_truth, tmp_path, page
+):
+    """Each string rides as a patient name on a row the payer does not know (so the row's
+    own names are what the follow-up, the workbook and the console show)."""
+    import csv
+    import re
+    import socket
+    import subprocess
+    import time
+
+    import httpx
+    from openpyxl import load_workbook
+
+    from bots.console.users import add_user
+
+    member = next(m for m in ground_truth["members"] if m["payer_id"] == "ACME")
+    path = tmp_path / "evil.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            ["Appt Date", "Patient Last", "Patient First", "DOB", "Insurance", "Member ID"]
+        )
+        for n, text in enumerate(MALICIOUS):
+            writer.writerow(
+                ["12/01/2026", text, "Evil", "01/01/1970", "ACME HEALTH", f"ACM9999999{n:02d}99"]
+            )
+        writer.writerow(
+            ["12/01/2026", "Ok", "Row", member["dob"], "ACME HEALTH", member["member_id"]]
+        )
+    proc = payerbot("run", "eligibility", "--worklist", str(path), env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    store = Store(settings.store_url)
+    rows = store.list_runs(5)
+    assert rows and store.run_outcomes(rows[0]["id"]), "the store is intact"
+    store.close()
+    # The workbook: literal text, never a formula.
+    sheet = load_workbook(settings.workbook_path)["Eligibility"]
+    texts = [c for row in sheet.iter_rows(min_row=2) for c in row if isinstance(c.value, str)]
+    for text in MALICIOUS[:4]:
+        cells = [c for c in texts if text.upper() in c.value.upper()]
+        assert cells and all(c.data_type == "s" for c in cells), text
+    assert not any("\x07" in c.value for c in texts), "control characters stripped"
+    # The console shows them as text and runs nothing.
+    store = Store(settings.store_url)
+    add_user(store, "dana", "dana-specialist-pw", "specialist")
+    store.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [".venv/bin/payerbot", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/login", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        page.goto(f"{url}/login")
+        page.get_by_label("User name").fill("dana")
+        page.get_by_label("Password").fill("dana-specialist-pw")
+        page.get_by_role("button", name="Log in").click()
+        page.goto(f"{url}/queue")
+        table = page.get_by_role("table", name="Follow-ups")
+        assert "<script>window.__pwned=1</script>" in table.inner_text().upper().replace(
+            "WINDOW.__PWNED", "window.__pwned"
+        ) or re.search("<SCRIPT>", table.inner_text())
+        assert page.evaluate("window.__pwned") is None
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -9,6 +9,7 @@ half-written workbook; if the target is locked, a numbered sibling is written in
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
@@ -34,6 +35,20 @@ GREEN = PatternFill("solid", start_color="D4EDDA")
 HEADER = PatternFill("solid", start_color="DDE3EA")
 
 Column = tuple[str, int, str | None]  # header, width, number format
+
+EXCEL_CELL_MAX = 32767  # characters; Excel "repairs" (empties) a longer cell
+TRUNCATED = "… [cut: longer than an Excel cell holds]"
+# what openpyxl refuses (ILLEGAL_CHARACTERS_RE) plus what no XML file can hold
+_UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def excel_text(value: str) -> str:
+    """``value`` as Excel can hold it: no control characters, at most one cell long."""
+    value = _UNWRITABLE.sub("", value)
+    if len(value) > EXCEL_CELL_MAX:
+        value = value[: EXCEL_CELL_MAX - len(TRUNCATED)] + TRUNCATED
+    return value
+
 
 ELIGIBILITY_COLUMNS: list[Column] = [
     ("Item ID", 8, None),
@@ -246,6 +261,8 @@ def _set(ws: Worksheet, row: int, col: int, value: Any, fmt: str | None) -> None
         value = value.replace(tzinfo=None)  # Excel has no time zones; the store keeps UTC
     elif isinstance(value, Decimal):
         value = float(value)
+    if isinstance(value, str):
+        value = excel_text(value)  # control characters would make openpyxl refuse the file
     cell = ws.cell(row=row, column=col, value=value)
     if isinstance(value, str):
         cell.data_type = "s"  # text from portals or worklists is never a formula

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -56,6 +55,12 @@ from bots.outputs.spreadsheet import (
     _set,
     claim_row,
     eligibility_row,
+)
+from bots.outputs.spreadsheet import (
+    EXCEL_CELL_MAX as EXCEL_CELL_MAX,  # re-exported: the workbook's cell limit
+)
+from bots.outputs.spreadsheet import (
+    excel_text as excel_text,
 )
 
 FOLLOWUP_STATUSES = ("open", "in progress", "done")
@@ -102,11 +107,6 @@ REJECTED_COLUMNS: list[Column] = [
     ("Column", 18, None),
     ("Reason", 70, None),
 ]
-
-EXCEL_CELL_MAX = 32767  # characters; Excel "repairs" (empties) a longer cell
-TRUNCATED = "… [cut: longer than an Excel cell holds]"
-# what openpyxl refuses (ILLEGAL_CHARACTERS_RE) plus what no XML file can hold
-_UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 _STATUS_WORDS = {
     "open": "open",
@@ -422,14 +422,6 @@ def _put(ws: Worksheet, row: int, col: int, value: Any, fmt: str | None) -> None
     elif isinstance(value, datetime) and value.tzinfo is not None:
         value = value.astimezone(UTC)  # _set drops the zone; the store keeps UTC
     _set(ws, row, col, value, fmt)
-
-
-def excel_text(value: str) -> str:
-    """``value`` as Excel can hold it: no control characters, at most one cell long."""
-    value = _UNWRITABLE.sub("", value)
-    if len(value) > EXCEL_CELL_MAX:
-        value = value[: EXCEL_CELL_MAX - len(TRUNCATED)] + TRUNCATED
-    return value
 
 
 def _link(evidence: str | None, path: Path) -> str | None:

@@ -13,6 +13,7 @@ from openpyxl import Workbook, load_workbook
 from bots.codes import BenefitInfo, CoverageLevel, YesNoUnknown
 from bots.models import Benefit, ClaimStatusResult, EligibilityResult
 from bots.outputs import workbook as wbmod
+from bots.outputs.spreadsheet import TRUNCATED
 from bots.outputs.workbook import (
     EXCEL_CELL_MAX,
     FOLLOWUP_STATUSES,
@@ -339,7 +340,7 @@ def test_portal_text_is_never_a_formula_and_always_writable(tmp_path):
             assert cell.data_type == "s" and cell.value == text, (col, text)
     cut = by_id[50]["Reason"]
     assert cut.data_type == "s" and len(cut.value) == EXCEL_CELL_MAX
-    assert cut.value.startswith("x" * 30_000) and cut.value.endswith(wbmod.TRUNCATED)
+    assert cut.value.startswith("x" * 30_000) and cut.value.endswith(TRUNCATED)
     assert by_id[50]["Notes"].value == "ringbell end" and by_id[50]["Patient"].value == "ab"
     e = rows(wb["Eligibility"])[0]
     assert e["Member ID"].value == "=1+1" and e["Member ID"].data_type == "s"
