@@ -17,7 +17,6 @@ from bots.settings import load_settings
 from bots.store import Store, utcnow
 from bots.store.schema import runs
 from tests.test_cli import payerbot
-from tests.worklist_factory import claim_worklist, eligibility_worklist
 
 EVERYONE = {"ACME", "BLUESTEM", "CARDINAL", "DELTA", "ELM", "STATEMCD"}
 PHI_BY_NATURE = ("evidence", "traces", "spreadsheets", "secrets")
@@ -34,35 +33,43 @@ def phi_values(gt: dict) -> set[str]:
 
 
 @pytest.mark.browser
-def test_no_phi_outside_the_store_and_the_evidence_after_faulty_runs(
-    env, settings, mock_portals, ground_truth, tmp_path
+def test_the_demo_with_faults_leaves_no_phi_or_secret_where_it_does_not_belong(
+    env, settings, mock_portals, ground_truth
 ):
-    mock_portals["payerhub"].knobs(error_rate=0.1, session_max_seconds=3, layout="A")
-    mock_portals["legacyportal"].knobs(error_rate=0.1, password_expiry_days=3)
-    mock_portals["medicaidportal"].knobs(error_rate=0.1)
-    eligibility_worklist(ground_truth, tmp_path / "a.csv", 12, EVERYONE)
-    claim_worklist(ground_truth, tmp_path / "c.csv", 10, EVERYONE)
-    noisy = {**env, "PAYERBOT_LOG_LEVEL": "DEBUG", "PAYERBOT_BROWSER__TRACE": "always"}
-    outputs = [
-        payerbot("run", "eligibility", "--worklist", str(tmp_path / "a.csv"), env=noisy),
-        payerbot("run", "claim-status", "--worklist", str(tmp_path / "c.csv"), env=noisy),
-    ]
+    """The demo (both sample worklists, all three portals) with faults on. Every file outside
+    the store and the PHI-by-nature folders is scanned for every synthetic member's name, ID,
+    DOB (ISO and US) and claim number; every file outside secrets/ (store, traces and
+    workbooks included, zip members opened) for every login and TOTP seed."""
+    import httpx
+
+    from tests.test_sessions import _texts
+
+    mock_portals["payerhub"].knobs(error_rate=0.08, session_max_seconds=3)
+    mock_portals["legacyportal"].knobs(error_rate=0.08, password_expiry_days=3)
+    mock_portals["medicaidportal"].knobs(error_rate=0.08)
+    noisy = {**env, "PAYERBOT_LOG_LEVEL": "DEBUG", "PAYERBOT_QUEUE__BACKOFF_BASE_SECONDS": "0.2"}
+    demo = payerbot("demo", env=noisy)
+    assert "Specialists' workbook" in demo.stdout, demo.stderr[-2000:]
     values = phi_values(ground_truth)
+    secrets: list[str] = []
+    for portal in mock_portals.values():
+        for account in httpx.get(f"{portal.url}/__admin/accounts", timeout=10).json():
+            secrets += [account["username"], account["password"]]
+            secrets += [account[k] for k in ("totp_seed",) if account.get(k)]
     scanned, hits = 0, []
     for path in settings.data_dir.rglob("*"):
         rel = path.relative_to(settings.data_dir)
-        if (
-            not path.is_file()
-            or rel.parts[0] in PHI_BY_NATURE
-            or path.name.startswith("payerbot.db")
-        ):
+        if not path.is_file() or rel.parts[0] == "secrets":
             continue
-        data = path.read_bytes()
+        for name, data in _texts(path):
+            hits += [f"{name}: secret {s[:2]}…" for s in secrets if s.encode() in data]
+        if rel.parts[0] in PHI_BY_NATURE or path.name.startswith("payerbot.db"):
+            continue
         scanned += 1
-        hits += [f"{rel}: {v[:2]}…" for v in values if v.encode() in data]
-    for proc in outputs:
-        hits += [f"terminal: {v[:2]}…" for v in values if v in proc.stdout + proc.stderr]
-    assert scanned >= 4, "run logs, import reports and kept sessions were scanned"
+        data = path.read_bytes()
+        hits += [f"{rel}: PHI {v[:2]}…" for v in values if v.encode() in data]
+    hits += [f"terminal: {v[:2]}…" for v in values | set(secrets) if v in demo.stdout + demo.stderr]
+    assert scanned >= 4, "run logs, import reports, kept sessions were scanned"
     assert hits == []
 
 
