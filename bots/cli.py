@@ -40,7 +40,12 @@ from bots.settings import Settings, load_settings
 from bots.store import Store
 from bots.worklists import PayerDirectory
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help=__doc__,
+    pretty_exceptions_show_locals=False,  # a crash must not print PHI or secrets held in locals
+)
 portals_app = typer.Typer(no_args_is_help=True, help="The bundled mock payer portals.")
 run_app = typer.Typer(no_args_is_help=True, help="Run a batch of lookups from a worklist.")
 lookup_app = typer.Typer(no_args_is_help=True, help="One lookup, answered in seconds.")

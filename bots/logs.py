@@ -204,7 +204,10 @@ def configure(level: str = "INFO", console_level: str = "WARNING") -> None:
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 *_final_processors(structured_tracebacks=False),
-                structlog.dev.ConsoleRenderer(colors=False),
+                # plain tracebacks: a rich one prints local variables (PHI, secrets)
+                structlog.dev.ConsoleRenderer(
+                    colors=False, exception_formatter=structlog.dev.plain_traceback
+                ),
             ],
         )
     )
