@@ -5,6 +5,7 @@ PAYERBOT_DOCS_SCREENSHOTS=1 also writes the main pages to docs/screenshots/ (REA
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import subprocess
 import time
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,35 +37,43 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextlib.contextmanager
+def serving(env: dict[str, str], log: Path | None = None) -> Iterator[str]:
+    """A real `payerbot serve` on a free port; yields its URL."""
+    port = free_port()
+    out = log.open("w") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [".venv/bin/payerbot", "serve", "--port", str(port)],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                httpx.get(f"{url}/login", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None, log.read_text()[-3000:] if log else "exited"
+                assert time.monotonic() < deadline, "the console did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 @pytest.fixture
 def console(env, settings, tmp_path) -> Iterator[dict[str, Any]]:
     store = Store(settings.store_url)
     add_user(store, "dana", "dana-specialist-pw", "specialist")
     add_user(store, "sam", "sam-supervisor-pw", "supervisor")
     store.close()
-    port = free_port()
     log = tmp_path / "console.log"
-    proc = subprocess.Popen(
-        [".venv/bin/payerbot", "serve", "--port", str(port)],
-        env={**env, "PAYERBOT_CONSOLE__IDLE_MINUTES": "15"},
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(f"{url}/login", timeout=2)
-            break
-        except httpx.HTTPError:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the console did not start"
-            time.sleep(0.2)
-    try:
+    with serving({**env, "PAYERBOT_CONSOLE__IDLE_MINUTES": "15"}, log) as url:
         yield {"url": url, "env": env, "settings": settings, "log": log}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def log_in(page: Page, url: str, user: str, password: str) -> None:
@@ -312,31 +322,12 @@ def test_every_route_needs_a_session_the_right_role_and_a_csrf_token(console):
 
 def test_an_idle_session_ends(console):
     env = {**console["env"], "PAYERBOT_CONSOLE__IDLE_MINUTES": "0.02"}  # 1.2 s
-    port = free_port()
-    proc = subprocess.Popen(
-        [".venv/bin/payerbot", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/login", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+    with serving(env) as url:
         client, _ = session(url, "dana", "dana-specialist-pw")
         assert client.get("/queue").status_code == 200
         time.sleep(2)
         expired = client.get("/queue")
         assert expired.status_code == 303 and expired.headers["location"].startswith("/login")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_html_from_portals_and_users_is_escaped(console, hub, page: Page, ground_truth):

@@ -114,6 +114,25 @@ def _unclaimed(run_id: str, portal: str) -> tuple[Any, ...]:
     )
 
 
+_RESULT_FIELDS = (
+    results.c.payload,
+    results.c.evidence_path,
+    results.c.trace_path,
+    results.c.finished_at.label("checked_at"),
+    results.c.duration_ms,
+    results.c.run_id.label("answered_in_run"),
+)
+"""What an outcome row carries from the item's latest result."""
+
+
+def _latest_results(since: datetime | None = None) -> Any:
+    """Per item, the id of its latest result (of those finished since ``since``)."""
+    stmt = select(results.c.item_id, func.max(results.c.id).label("result_id"))
+    if since is not None:
+        stmt = stmt.where(results.c.finished_at >= since)
+    return stmt.group_by(results.c.item_id).subquery()
+
+
 def _delegated_items() -> Any:
     """Items of runs that wait for a session holder to answer them (status ``delegated``)."""
     return work_items.c.id.in_(
@@ -754,23 +773,9 @@ class Store:
 
     def run_outcomes(self, run_id: str) -> list[dict[str, Any]]:
         """Every item of a run in worklist order with its state and its latest result."""
-        latest = (
-            select(results.c.item_id, func.max(results.c.id).label("result_id"))
-            .group_by(results.c.item_id)
-            .subquery()
-        )
+        latest = _latest_results()
         stmt = (
-            select(
-                work_items,
-                run_items.c.position,
-                run_items.c.disposition,
-                results.c.payload,
-                results.c.evidence_path,
-                results.c.trace_path,
-                results.c.finished_at.label("checked_at"),
-                results.c.duration_ms,
-                results.c.run_id.label("answered_in_run"),
-            )
+            select(work_items, run_items.c.position, run_items.c.disposition, *_RESULT_FIELDS)
             .join(run_items, run_items.c.item_id == work_items.c.id)
             .outerjoin(latest, latest.c.item_id == work_items.c.id)
             .outerjoin(results, results.c.id == latest.c.result_id)
@@ -783,22 +788,9 @@ class Store:
     def recent_outcomes(self, kind: str, since: datetime) -> list[dict[str, Any]]:
         """Every item of a kind answered (or tried) since ``since``, with its latest result,
         in the shape of ``run_outcomes`` (the rolling workbook's rows)."""
-        latest = (
-            select(results.c.item_id, func.max(results.c.id).label("result_id"))
-            .where(results.c.finished_at >= since)
-            .group_by(results.c.item_id)
-            .subquery()
-        )
+        latest = _latest_results(since)
         stmt = (
-            select(
-                work_items,
-                results.c.payload,
-                results.c.evidence_path,
-                results.c.trace_path,
-                results.c.finished_at.label("checked_at"),
-                results.c.duration_ms,
-                results.c.run_id.label("answered_in_run"),
-            )
+            select(work_items, *_RESULT_FIELDS)
             .join(latest, latest.c.item_id == work_items.c.id)
             .join(results, results.c.id == latest.c.result_id)
             .where(work_items.c.kind == kind)
