@@ -76,7 +76,12 @@ def session_key(secrets_dir: Path) -> bytes:
 
 
 class SessionVault:
-    """Encrypted storage states, one per portal account."""
+    """Encrypted storage states, one per portal account, in owner-only files.
+
+    The files suit one machine. A fleet of workers on several machines keeps them in the
+    shared store instead (``StoreVault``): any worker that takes an account's lease can
+    resume the session the last holder left, even if that holder was killed.
+    """
 
     def __init__(self, folder: Path, key: bytes, max_age_hours: float = 12.0) -> None:
         self.folder = folder
@@ -84,30 +89,49 @@ class SessionVault:
         self._hmac_key = hashlib.sha256(b"payerbot-session-owner" + key).digest()
         self.max_age_seconds = max_age_hours * 3600
 
+    # --- where the sealed tokens live (files here; a table in StoreVault) ----------------
+
     def path(self, portal: str, account: str) -> Path:
         return state_path(self.folder, portal, account)
 
-    def _owner(self, username: str) -> str:
-        return hmac.new(self._hmac_key, username.encode(), hashlib.sha256).hexdigest()[:32]
+    def _read(self, portal: str, account: str) -> bytes | None:
+        try:
+            return self.path(portal, account).read_bytes()
+        except FileNotFoundError:
+            return None
 
-    def save(self, portal: str, account: str, username: str, state: dict[str, Any]) -> Path:
+    def _write(self, portal: str, account: str, token: bytes) -> None:
         path = self.path(portal, account)
         private_dir(path.parent)
-        blob = json.dumps({"owner": self._owner(username), "saved": time.time(), "state": state})
-        token = self._fernet.encrypt(blob.encode())
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(token)
         os.replace(tmp, path)
-        return path
+
+    def discard(self, portal: str, account: str) -> None:
+        self.path(portal, account).unlink(missing_ok=True)
+
+    def saved_at(self, portal: str, account: str) -> float | None:
+        """When the state was written (file time; the payload stays sealed), or None."""
+        try:
+            return self.path(portal, account).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    # --- sealing ---------------------------------------------------------------------------
+
+    def _owner(self, username: str) -> str:
+        return hmac.new(self._hmac_key, username.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def save(self, portal: str, account: str, username: str, state: dict[str, Any]) -> None:
+        blob = json.dumps({"owner": self._owner(username), "saved": time.time(), "state": state})
+        self._write(portal, account, self._fernet.encrypt(blob.encode()))
 
     def load(self, portal: str, account: str, username: str) -> dict[str, Any] | None:
         """The saved state, or None when there is none worth trying (and then it is gone)."""
-        path = self.path(portal, account)
-        try:
-            token = path.read_bytes()
-        except FileNotFoundError:
+        token = self._read(portal, account)
+        if token is None:
             return None
         try:
             blob = json.loads(self._fernet.decrypt(token))
@@ -124,13 +148,3 @@ class SessionVault:
             return None
         state: dict[str, Any] = blob["state"]
         return state
-
-    def discard(self, portal: str, account: str) -> None:
-        self.path(portal, account).unlink(missing_ok=True)
-
-    def saved_at(self, portal: str, account: str) -> float | None:
-        """When the state was written (file time; the payload stays sealed), or None."""
-        try:
-            return self.path(portal, account).stat().st_mtime
-        except FileNotFoundError:
-            return None

@@ -22,13 +22,13 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, insert, s
 
 from bots.files import private_dir
 from bots.settings import QueueSettings
+from bots.store.migrate import ensure_schema
 from bots.store.schema import (
     FINISHED_STATES,
     ItemState,
     account_flags,
     account_sessions,
     import_errors,
-    metadata,
     results,
     run_items,
     runs,
@@ -38,6 +38,17 @@ from bots.store.schema import (
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def node_name() -> str:
+    """This machine's name in leases and runs: ``PAYERBOT_NODE`` or the host name. Leases
+    of a process on this node that is gone are taken over at once; those of another node
+    only when they lapse (its clock and process table are not ours to read)."""
+    return os.environ.get("PAYERBOT_NODE") or socket.gethostname()
+
+
+ACTIVE_FLEET_STATES = ("queued", "running")
+"""Statuses of fleet runs whose items workers claim (``stopping``: no new claims)."""
 
 
 @dataclass(frozen=True)
@@ -105,13 +116,26 @@ def _in_run(run_id: str) -> Any:
     return work_items.c.id.in_(select(run_items.c.item_id).where(run_items.c.run_id == run_id))
 
 
-def _unclaimed(run_id: str, portal: str) -> tuple[Any, ...]:
-    """The run's items of one portal that nobody holds: new or abandoned."""
+def _in_fleet(statuses: Sequence[str] = ACTIVE_FLEET_STATES) -> Any:
+    """The condition "this work item belongs to a fleet run in one of these statuses"."""
+    return work_items.c.id.in_(
+        select(run_items.c.item_id)
+        .join(runs, runs.c.id == run_items.c.run_id)
+        .where(runs.c.executor == "fleet", runs.c.status.in_(statuses))
+    )
+
+
+def _unclaimed(run_id: str | None, portal: str) -> tuple[Any, ...]:
+    """The run's items of one portal that nobody holds: new or abandoned. ``None``: those
+    of every active fleet run (a fleet worker's portal stops or waits for all of them)."""
     return (
         work_items.c.portal == portal,
         work_items.c.state.in_([ItemState.NEW.value, ItemState.ABANDONED.value]),
-        _in_run(run_id),
+        _in_run(run_id) if run_id is not None else _in_fleet(),
     )
+
+
+OPEN_STATES = (ItemState.NEW.value, ItemState.ABANDONED.value, ItemState.IN_PROGRESS.value)
 
 
 _RESULT_FIELDS = (
@@ -146,7 +170,7 @@ def _holder_dead(holder: str) -> bool:
     """A holder (host:pid:token) on this host whose process is gone."""
     host, _, rest = holder.partition(":")
     pid = rest.partition(":")[0]
-    return host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+    return host == node_name() and pid.isdigit() and not _alive(int(pid))
 
 
 def _alive(pid: int) -> bool:
@@ -168,8 +192,13 @@ class Store:
         self.url = url
         self.queue = queue or QueueSettings()
         self.engine = open_engine(url)
-        metadata.create_all(self.engine)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        # SQLite (one machine) upgrades itself; a shared PostgreSQL is upgraded on purpose.
+        ensure_schema(self.engine, auto_upgrade=self.is_sqlite)
+        self.owner = f"{node_name()}:{os.getpid()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
 
     def close(self) -> None:
         self.engine.dispose()
@@ -194,9 +223,12 @@ class Store:
         questions: Sequence[dict[str, Any]] = (),
         *,
         force: bool = False,
+        executor: str = "local",
     ) -> tuple[str, list[Enqueued]]:
         """Create a run with its questions in one transaction: a run that exists has its
-        whole worklist queued, so a crash at any point leaves nothing half-started."""
+        whole worklist queued, so a crash at any point leaves nothing half-started.
+
+        ``executor="fleet"``: the run is ``queued`` for any `payerbot worker` to work."""
         now = utcnow()
         run_id = f"{now:%Y%m%d-%H%M%S}-{random.getrandbits(24):06x}"
         with self._tx() as conn:
@@ -206,9 +238,10 @@ class Store:
                     kind=kind,
                     trigger=trigger,
                     source=source,
-                    status="running",
+                    status="queued" if executor == "fleet" else "running",
+                    executor=executor,
                     started_at=now,
-                    host=socket.gethostname(),
+                    host=node_name(),
                     pid=os.getpid(),
                     counts={"rows": len(questions)},
                 )
@@ -232,7 +265,7 @@ class Store:
             return bool(
                 conn.execute(
                     update(runs)
-                    .where(runs.c.id == run_id, runs.c.status == "running")
+                    .where(runs.c.id == run_id, runs.c.status.in_(ACTIVE_FLEET_STATES))
                     .values(status="stopping")
                 ).rowcount
             )
@@ -245,7 +278,7 @@ class Store:
     def reclaim_dead_leases(self) -> int:
         """Items leased by a process of this host that no longer runs are abandoned now,
         without waiting for the lease to lapse (a crash, a kill -9)."""
-        host = socket.gethostname()
+        host = node_name()
         with self._tx() as conn:
             rows = conn.execute(
                 select(work_items.c.id, work_items.c.lease_owner).where(
@@ -305,14 +338,41 @@ class Store:
     # --- account sessions (one live login per account, across processes) ---------------------
 
     def lease_account(
-        self, portal: str, account: str, holder: str, run_id: str | None, seconds: float
+        self,
+        portal: str,
+        account: str,
+        holder: str,
+        run_id: str | None,
+        seconds: float,
+        *,
+        portal_limit: int | None = None,
     ) -> AccountLease:
         """Take the account for ``holder`` unless a live holder has it. A lapsed lease, or
-        one held by a dead process on this host, is taken over."""
+        one held by a dead process on this node, is taken over.
+
+        ``portal_limit``: refuse while that many of the portal's accounts are held live by
+        others (the portal's ``max_sessions``, across every process and machine)."""
         now = utcnow()
         expires = now + timedelta(seconds=seconds)
         where = (account_sessions.c.portal == portal, account_sessions.c.account == account)
         with self._tx() as conn:
+            if conn.dialect.name == "postgresql":  # one leaser per portal at a time
+                conn.execute(
+                    select(func.pg_advisory_xact_lock(func.hashtext(f"payerbot-lease:{portal}")))
+                )
+            if portal_limit is not None:
+                live = conn.execute(
+                    select(account_sessions.c.holder, account_sessions.c.holder_run).where(
+                        account_sessions.c.portal == portal,
+                        account_sessions.c.account != account,
+                        account_sessions.c.holder.is_not(None),
+                        account_sessions.c.holder != holder,
+                        account_sessions.c.lease_expires_at >= now,
+                    )
+                ).all()
+                live = [r for r in live if not _holder_dead(r.holder)]
+                if len(live) >= portal_limit:
+                    return AccountLease(False, live[0].holder, live[0].holder_run)
             row = (
                 conn.execute(select(account_sessions).where(*where).with_for_update())
                 .mappings()
@@ -562,20 +622,29 @@ class Store:
         lease_seconds: float | None = None,
         *,
         serve_delegated: bool = False,
+        fleet: bool = False,
     ) -> WorkItem | None:
         """Take the next due item of a portal (of one run, or any) under a lease.
 
         With ``serve_delegated`` (a process holding a session of the portal), items of runs
-        waiting for a session holder come first: a specialist's lookup jumps the batch."""
+        waiting for a session holder come first: a specialist's lookup jumps the batch.
+        With ``fleet`` (a `payerbot worker`), items of every active fleet run, oldest first;
+        the item says which run it is answered for. On PostgreSQL ``FOR UPDATE SKIP LOCKED``
+        lets any number of workers claim at once, each getting a different item."""
         now = utcnow()
         lease = timedelta(seconds=lease_seconds or self.queue.lease_seconds)
         with self._tx() as conn:
-            conn.execute(
-                update(work_items)
+            lapsed = (
+                select(work_items.c.id)
                 .where(
                     work_items.c.state == ItemState.IN_PROGRESS.value,
                     work_items.c.lease_expires_at < now,
                 )
+                .with_for_update(skip_locked=True)
+            )
+            conn.execute(
+                update(work_items)
+                .where(work_items.c.id.in_(lapsed.scalar_subquery()))
                 .values(state=ItemState.ABANDONED.value, lease_owner=None, updated_at=now)
             )
             stmt = (
@@ -594,16 +663,21 @@ class Store:
             if serve_delegated:
                 row = conn.execute(stmt.where(_delegated_items())).mappings().first()
                 if row is not None:
-                    for_run = conn.execute(
-                        select(runs.c.id)
-                        .join(run_items, run_items.c.run_id == runs.c.id)
-                        .where(run_items.c.item_id == row["id"], runs.c.status == "delegated")
-                        .limit(1)
-                    ).scalar()
+                    for_run = self._run_for(conn, row["id"], ("delegated",))
             if row is None:
-                if run_id is not None:
-                    stmt = stmt.where(_in_run(run_id))
-                row = conn.execute(stmt).mappings().first()
+                if fleet:
+                    row = conn.execute(stmt.where(_in_fleet())).mappings().first()
+                    if row is not None:
+                        for_run = self._run_for(conn, row["id"], ACTIVE_FLEET_STATES, "fleet")
+                        conn.execute(
+                            update(runs)
+                            .where(runs.c.id == for_run, runs.c.status == "queued")
+                            .values(status="running")
+                        )
+                else:
+                    if run_id is not None:
+                        stmt = stmt.where(_in_run(run_id))
+                    row = conn.execute(stmt).mappings().first()
             if row is None:
                 return None
             conn.execute(
@@ -628,6 +702,22 @@ class Store:
             source_row=row["source_row"],
             for_run=for_run,
         )
+
+    @staticmethod
+    def _run_for(
+        conn: Connection, item_id: int, statuses: Sequence[str], executor: str | None = None
+    ) -> str | None:
+        """The oldest run in one of ``statuses`` that holds the item."""
+        stmt = (
+            select(runs.c.id)
+            .join(run_items, run_items.c.run_id == runs.c.id)
+            .where(run_items.c.item_id == item_id, runs.c.status.in_(statuses))
+            .order_by(runs.c.started_at, runs.c.id)
+            .limit(1)
+        )
+        if executor is not None:
+            stmt = stmt.where(runs.c.executor == executor)
+        return conn.execute(stmt).scalar()
 
     def next_due(self, run_id: str, portal: str) -> datetime | None:
         """When the earliest waiting item of this run and portal becomes due (None: none wait)."""
@@ -744,7 +834,7 @@ class Store:
                 )
             )
 
-    def postpone_pending(self, run_id: str, portal: str, until: datetime) -> int:
+    def postpone_pending(self, run_id: str | None, portal: str, until: datetime) -> int:
         """Hold every unclaimed item of a portal in this run until ``until`` (maintenance)."""
         with self._tx() as conn:
             return conn.execute(
@@ -753,7 +843,7 @@ class Store:
                 .values(state=ItemState.NEW.value, not_before=until, updated_at=utcnow())
             ).rowcount
 
-    def fail_pending(self, run_id: str, portal: str, error_code: str, message: str) -> int:
+    def fail_pending(self, run_id: str | None, portal: str, error_code: str, message: str) -> int:
         """End every unclaimed item of a portal in this run (e.g. its login was refused)."""
         now = utcnow()
         with self._tx() as conn:
@@ -768,6 +858,69 @@ class Store:
                     finished_at=now,
                 )
             ).rowcount
+
+    # --- the fleet: runs that any `payerbot worker` works -------------------------------------
+
+    def fleet_due(self) -> dict[str, int]:
+        """Per portal, how many items of active fleet runs wait to be claimed now."""
+        now = utcnow()
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(work_items.c.portal, func.count())
+                .where(
+                    work_items.c.state.in_([ItemState.NEW.value, ItemState.ABANDONED.value]),
+                    (work_items.c.not_before.is_(None)) | (work_items.c.not_before <= now),
+                    _in_fleet(),
+                )
+                .group_by(work_items.c.portal)
+            ).all()
+        return {portal: n for portal, n in rows}
+
+    def fleet_next_due(self, portal: str) -> datetime | None:
+        """When the earliest open item of the portal's active fleet runs is due (None: none
+        is open, in progress elsewhere included)."""
+        with self._tx() as conn:
+            return conn.execute(
+                select(
+                    func.min(func.coalesce(work_items.c.not_before, work_items.c.updated_at))
+                ).where(
+                    work_items.c.portal == portal,
+                    work_items.c.state.in_(OPEN_STATES),
+                    _in_fleet(),
+                )
+            ).scalar_one_or_none()
+
+    def fleet_runs_to_finish(self) -> list[tuple[str, str]]:
+        """Fleet runs with nothing left to do (stopping: nothing in progress), each moved to
+        ``finishing`` by exactly one caller: (run id, final status) for this caller."""
+        run_open = (
+            select(run_items.c.item_id)
+            .join(work_items, work_items.c.id == run_items.c.item_id)
+            .where(run_items.c.run_id == runs.c.id)
+        )
+        done = ~run_open.where(work_items.c.state.in_(OPEN_STATES)).exists()
+        settled = ~run_open.where(work_items.c.state == ItemState.IN_PROGRESS.value).exists()
+        with self._tx() as conn:
+            candidates = conn.execute(
+                select(runs.c.id, runs.c.status).where(
+                    runs.c.executor == "fleet",
+                    (runs.c.status.in_(ACTIVE_FLEET_STATES) & done)
+                    | ((runs.c.status == "stopping") & settled),
+                )
+            ).all()
+            mine = []
+            for run_id, status in candidates:
+                taken = conn.execute(
+                    update(runs)
+                    .where(
+                        runs.c.id == run_id,
+                        runs.c.status.in_([*ACTIVE_FLEET_STATES, "stopping"]),
+                    )
+                    .values(status="finishing")
+                ).rowcount
+                if taken:
+                    mine.append((run_id, "stopped" if status == "stopping" else "finished"))
+        return mine
 
     # --- reading --------------------------------------------------------------------------
 

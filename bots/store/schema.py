@@ -80,6 +80,9 @@ runs = Table(
     # What a supervisor must hear about beyond the counts (JSON, no PHI): portals stopped or
     # postponed and why, password-expiry notices, kept sessions resumed, borrowed sessions.
     Column("notes", JSON),
+    # Who works the run: ``local`` (the process that made it: CLI, console, scheduler) or
+    # ``fleet`` (any `payerbot worker`, on any machine sharing the store).
+    Column("executor", String(20), nullable=False, server_default="local"),
 )
 
 work_items = Table(
@@ -171,6 +174,17 @@ account_sessions = Table(
     Column("last_login_at", UTCDateTime),
     Column("password_days_left", Integer),  # as the portal said at the last notice
     Column("password_notice_at", UTCDateTime),
+)
+
+kept_sessions = Table(
+    "kept_sessions",
+    metadata,
+    # A portal account's logged-in storage state, sealed (Fernet) by the session key, for a
+    # fleet whose workers on several machines take turns with the account (bots/vault.py).
+    Column("portal", String(40), primary_key=True),
+    Column("account", String(60), primary_key=True),
+    Column("token", Text, nullable=False),
+    Column("saved_at", UTCDateTime, nullable=False),
 )
 
 followups = Table(

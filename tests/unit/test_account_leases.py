@@ -13,8 +13,8 @@ from bots.store import ItemState, Store
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'q.db'}")
+def store(store_url):
+    s = Store(store_url)
     yield s
     s.close()
 

@@ -13,9 +13,9 @@ from bots.store.schema import work_items
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(store_url):
     s = Store(
-        f"sqlite:///{tmp_path / 'q.db'}",
+        store_url,
         QueueSettings(
             max_attempts=3, backoff_base_seconds=0.01, backoff_max_seconds=0.02, lease_seconds=60
         ),

@@ -24,7 +24,8 @@ def vault(tmp_path, monkeypatch):
 
 
 def test_saved_state_is_encrypted_owner_only_and_reads_back(vault, tmp_path):
-    path = vault.save("payerhub", "main", "clinic.main", STATE)
+    vault.save("payerhub", "main", "clinic.main", STATE)
+    path = vault.path("payerhub", "main")
     raw = path.read_bytes()
     assert b"cookie-value-7f3a9c" not in raw and b"SID" not in raw and b"clinic" not in raw
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
