@@ -98,10 +98,17 @@ def classify(exc: BaseException) -> PayerbotError:
 
 
 class ItemWorker:
-    """Works items of one run through portal sessions and records every outcome."""
+    """Works items of one run through portal sessions and records every outcome.
+
+    ``run_id`` None: a fleet worker's, whose items each name their run (``for_run``); what
+    this class does to "the run's items of a portal" then applies to every fleet run."""
 
     def __init__(
-        self, settings: Settings, store: Store, run_id: str, on_finished: Callable[[int], None]
+        self,
+        settings: Settings,
+        store: Store,
+        run_id: str | None,
+        on_finished: Callable[[int], None],
     ) -> None:
         self.settings = settings
         self.store = store
@@ -110,10 +117,12 @@ class ItemWorker:
 
     def _run_of(self, item: WorkItem) -> str:
         """The run an item is answered for: ours, or the run that borrowed our session."""
-        return item.for_run or self.run_id
+        run_id = item.for_run or self.run_id
+        assert run_id is not None, "a fleet item always names its run"
+        return run_id
 
     async def work(self, gate: PortalGate, session: PortalSession, item: WorkItem) -> None:
-        if item.for_run:
+        if item.for_run and self.run_id is not None:
             log.info("item.borrowed", for_run=item.for_run)
         started = utcnow()
         query = QUERY_ADAPTER.validate_python(item.query)
@@ -260,10 +269,16 @@ class ItemWorker:
                 session.account,
                 "login_refused",
                 redactor.text(str(exc)),
-                self.run_id,
+                self._run_of(item) if item is not None else self.run_id,
             )
         if item is not None:
             await self._record(item, started, ItemState.SYSTEM_FAILED, session, error=exc)
+        await self._end_portal_items(gate, exc)
+
+    async def _end_portal_items(
+        self, gate: PortalGate, exc: AuthenticationError | PortalBlocked
+    ) -> None:
+        """The portal's unclaimed items of this run end with the reason."""
         ended = await asyncio.to_thread(
             self.store.fail_pending,
             self.run_id,

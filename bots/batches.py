@@ -100,19 +100,29 @@ def run_rows(
 
 def finish_outputs(settings: Settings, store: Store, summary: RunSummary) -> BatchResult:
     """The run's own workbook, then the rolling specialists' workbook (edits merged)."""
-    kind = LookupKind(summary.kind)
-    sheet = settings.data_dir / "spreadsheets" / f"{kind.value}-{summary.run_id}.xlsx"
-    outcomes = store.run_outcomes(summary.run_id)
-    written = write_workbook(sheet, {kind: outcomes}, store.import_errors(summary.run_id))
-    store.update_run(summary.run_id, spreadsheet_path=str(written))
+    outcomes, written, synced = write_run_outputs(
+        settings, store, summary.run_id, LookupKind(summary.kind)
+    )
+    return BatchResult(summary, outcomes, written, synced)
+
+
+def write_run_outputs(
+    settings: Settings, store: Store, run_id: str, kind: LookupKind
+) -> tuple[list[dict[str, Any]], Path, WorkbookSync]:
+    """Write a finished run's workbook and sync the rolling one (also a fleet worker's job
+    for the fleet run it finishes)."""
+    sheet = settings.data_dir / "spreadsheets" / f"{kind.value}-{run_id}.xlsx"
+    outcomes = store.run_outcomes(run_id)
+    written = write_workbook(sheet, {kind: outcomes}, store.import_errors(run_id))
+    store.update_run(run_id, spreadsheet_path=str(written))
     synced = sync_workbook(store, settings)
-    run = store.get_run(summary.run_id) or {}
+    run = store.get_run(run_id) or {}
     store.update_run(
-        summary.run_id,
+        run_id,
         notes={
             **(run.get("notes") or {}),
             "workbook": str(synced.path),
             "workbook_notices": synced.messages(),
         },
     )
-    return BatchResult(summary, outcomes, written, synced)
+    return outcomes, written, synced

@@ -27,7 +27,7 @@ from bots.maintenance import active_window
 from bots.sessions import PortalSession
 from bots.settings import Settings
 from bots.store import Store, utcnow
-from bots.vault import SessionVault, session_key
+from bots.vault import open_vault
 
 log = get_logger("payerbot.checks")
 
@@ -52,11 +52,7 @@ async def check_accounts(
     settings: Settings, store: Store, portal_ids: list[str]
 ) -> list[AccountCheck]:
     holder = f"{store.owner}:check-{secrets.token_hex(4)}"
-    vault = SessionVault(
-        settings.data_dir / "sessions",
-        session_key(settings.resolved_secrets_dir),
-        settings.sessions.max_age_hours,
-    )
+    vault = open_vault(settings, store)
     checks: list[AccountCheck] = []
     async with async_playwright() as playwright:
         browser = None

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bots import batches, fixture_portals, health, logs, scheduler
+from bots import fleet as fleet_mod
 from bots.checks import run_checks
 from bots.credentials import store_secrets
 from bots.errors import AuthenticationError, ConfigurationError, PayerbotError
@@ -37,7 +38,8 @@ from bots.outputs.report import (
 )
 from bots.runner import Runner, RunSummary
 from bots.settings import Settings, load_settings
-from bots.store import Store
+from bots.store import Store, migrate
+from bots.store.core import open_engine
 from bots.worklists import PayerDirectory
 
 app = typer.Typer(
@@ -61,6 +63,8 @@ app.add_typer(queue_app, name="queue")
 schedule_app = typer.Typer(no_args_is_help=True, help="The overnight scheduler.")
 app.add_typer(schedule_app, name="schedule")
 users_app = typer.Typer(no_args_is_help=True, help="Console users (specialists, supervisors).")
+db_app = typer.Typer(no_args_is_help=True, help="The store's schema (Alembic migrations).")
+app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 
 out = Console()
@@ -314,32 +318,147 @@ def _until_signalled(runner: Runner, job: Coroutine[Any, Any, RunSummary]) -> Ru
     return asyncio.run(main())
 
 
+FleetOption = Annotated[
+    bool,
+    typer.Option(
+        "--fleet",
+        help="Only queue the run for `payerbot worker` processes (a shared PostgreSQL store).",
+    ),
+]
+
+
 @run_app.command("eligibility")
 def run_eligibility(
     worklist: Annotated[Path, typer.Option(help="Appointments export (CSV or XLSX).")],
+    fleet: FleetOption = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Check eligibility & benefits for every appointment in a worklist."""
-    _run(LookupKind.ELIGIBILITY, worklist, verbose)
+    _run(LookupKind.ELIGIBILITY, worklist, verbose, fleet)
 
 
 @run_app.command("claim-status")
 def run_claim_status(
     worklist: Annotated[Path, typer.Option(help="Open-claims report (CSV or XLSX).")],
+    fleet: FleetOption = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Check the status of every claim in an open-claims report."""
-    _run(LookupKind.CLAIM_STATUS, worklist, verbose)
+    _run(LookupKind.CLAIM_STATUS, worklist, verbose, fleet)
 
 
-def _run(kind: LookupKind, worklist: Path, verbose: bool) -> None:
+def _enqueue(settings: Settings, kind: LookupKind, worklist: Path) -> None:
+    store = Store(settings.store_url, settings.queue)
+    try:
+        queued = fleet_mod.enqueue_worklist(settings, store, kind, worklist)
+        run = store.get_run(queued.run_id) or {}
+    finally:
+        store.close()
+    parts = ", ".join(f"{n} {d}" for d, n in sorted(queued.dispositions.items()))
+    out.print(
+        f"run {queued.run_id}: {queued.items} item(s) queued for the fleet ({parts or 'none'}); "
+        f"{queued.import_errors} row(s) rejected; status {run.get('status')}. "
+        f"Follow it with `payerbot runs show {queued.run_id}`.",
+        soft_wrap=True,
+    )
+
+
+def _run(kind: LookupKind, worklist: Path, verbose: bool, fleet: bool = False) -> None:
     settings = _settings(verbose)
     try:
+        if fleet:
+            _enqueue(settings, kind, worklist)
+            return
         summary = run_worklist(settings, kind, worklist)
     except PayerbotError as exc:
         raise _fail(exc) from None
     if not summary.ok:
         raise typer.Exit(EXIT_FAILURES)
+
+
+@app.command("worker")
+def worker(
+    sessions: Annotated[
+        int,
+        typer.Option(help="Portal sessions this worker may hold (default: two per core)."),
+    ] = 0,
+    portal: Annotated[
+        list[str] | None, typer.Option(help="Work only these portals (repeatable).")
+    ] = None,
+    exit_when_idle: Annotated[
+        float | None,
+        typer.Option(help="Exit after this many seconds with no fleet work (default: never)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Work fleet runs from the shared store until stopped (SIGTERM: lookups in flight
+    finish, accounts are let go, exit 0). Run any number, on any number of machines."""
+    settings = _settings(verbose)
+    store = Store(settings.store_url, settings.queue)
+    if store.is_sqlite:
+        err.print(
+            "[yellow]note:[/] the store is SQLite: workers on this machine only "
+            "(set PAYERBOT_DATABASE_URL to a PostgreSQL database to scale out)"
+        )
+    w = fleet_mod.Worker(
+        settings,
+        store,
+        sessions=sessions or fleet_mod.default_sessions(),
+        portals=set(portal) if portal else None,
+        exit_when_idle=exit_when_idle,
+        notice=lambda m: err.print(m, soft_wrap=True),
+    )
+
+    async def main() -> fleet_mod.WorkerStats:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, w.request_stop)
+        return await w.run()
+
+    try:
+        stats = asyncio.run(main())
+    except PayerbotError as exc:
+        raise _fail(exc) from None
+    finally:
+        store.close()
+    out.print(
+        f"worker done: {stats.lookups} lookup(s), {sum(stats.logins.values())} login(s), "
+        f"{len(stats.runs_finished)} run(s) finished"
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Bring the store's schema to the newest revision (run once per release, any machine)."""
+    settings = _settings()
+    engine = open_engine(settings.store_url)
+    try:
+        before, after = migrate.upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    where = engine.url.render_as_string(hide_password=True)
+    if before == after:
+        out.print(f"{where}: schema already at {after}")
+    else:
+        out.print(f"{where}: schema upgraded {before or 'empty'} -> {after}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """The schema revision of the store, and the one this payerbot needs."""
+    settings = _settings()
+    engine = open_engine(settings.store_url)
+    try:
+        with engine.connect() as conn:
+            current = migrate.current_revision(conn)
+    finally:
+        engine.dispose()
+    state = "up to date" if current == migrate.HEAD else "run `payerbot db upgrade`"
+    out.print(f"schema {current or 'none'}; this payerbot needs {migrate.HEAD}: {state}")
+    if current != migrate.HEAD:
+        raise typer.Exit(1)
 
 
 @app.command("demo")

@@ -11,7 +11,7 @@ from bots.errors import ConfigurationError
 from bots.maintenance import next_window
 from bots.settings import Settings
 from bots.store import Store, utcnow
-from bots.vault import state_path
+from bots.vault import session_kept
 
 
 def portal_status(settings: Settings, store: Store) -> dict[str, Any]:
@@ -19,7 +19,6 @@ def portal_status(settings: Settings, store: Store) -> dict[str, Any]:
     flags = store.flagged_accounts()
     activity = store.portal_activity()
     sessions = {(r["portal"], r["account"]): r for r in store.account_sessions()}
-    vault_dir = settings.data_dir / "sessions"
     now = utcnow()
     status: dict[str, Any] = {}
     for portal_id, portal in settings.portals.items():
@@ -28,7 +27,7 @@ def portal_status(settings: Settings, store: Store) -> dict[str, Any]:
         accounts = {}
         for account in portal.accounts:
             row = sessions.get((portal_id, account), {})
-            kept = state_path(vault_dir, portal_id, account).exists()
+            kept = session_kept(settings, store, portal_id, account)
             if row.get("holder"):
                 session = f"live in run {row.get('holder_run') or 'another process'}"
             elif kept:

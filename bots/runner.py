@@ -41,7 +41,7 @@ from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.sessions import PortalSession
 from bots.settings import Settings
 from bots.store import FINISHED_STATES, ItemState, Store, utcnow
-from bots.vault import SessionVault, session_key
+from bots.vault import open_vault
 from bots.worklists import RowError
 
 log = get_logger("payerbot.runner")
@@ -113,15 +113,7 @@ class Runner:
         self.notice = notice  # PHI-free messages for the person waiting (CLI, console)
         self.holder = f"{store.owner}:{secrets.token_hex(4)}"
         self.run_id: str | None = None  # the run being worked, once it exists
-        self.vault = (
-            SessionVault(
-                settings.data_dir / "sessions",
-                session_key(settings.resolved_secrets_dir),
-                settings.sessions.max_age_hours,
-            )
-            if settings.sessions.reuse
-            else None
-        )
+        self.vault = open_vault(settings, store)
         self._done = 0
         self._total = 0
         self._counts: Counter[str] = Counter()

@@ -24,13 +24,20 @@ import re
 import stat
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import insert, select
 
 from bots.errors import ConfigurationError
 from bots.files import private_dir
 from bots.logs import get_logger
+from bots.store import utcnow
+from bots.store.schema import kept_sessions
+
+if TYPE_CHECKING:
+    from bots.settings import Settings
+    from bots.store import Store
 
 log = get_logger("payerbot.vault")
 KEY_ENV = "PAYERBOT_SESSION_KEY"
@@ -148,3 +155,69 @@ class SessionVault:
             return None
         state: dict[str, Any] = blob["state"]
         return state
+
+
+class StoreVault(SessionVault):
+    """The same sealed states, kept in the shared store (table ``kept_sessions``) so that a
+    fleet's workers on several machines resume each other's sessions. Every machine needs
+    the same session key (``PAYERBOT_SESSION_KEY``): a state sealed under another key is
+    unreadable and dropped, which costs one login, never a wrong session."""
+
+    def __init__(self, store: Store, key: bytes, max_age_hours: float = 12.0) -> None:
+        super().__init__(Path("kept_sessions"), key, max_age_hours)
+        self._store = store
+
+    @staticmethod
+    def _where(portal: str, account: str) -> tuple[Any, ...]:
+        return (kept_sessions.c.portal == portal, kept_sessions.c.account == account)
+
+    def _read(self, portal: str, account: str) -> bytes | None:
+        with self._store.transaction() as conn:
+            token = conn.execute(
+                select(kept_sessions.c.token).where(*self._where(portal, account))
+            ).scalar()
+        return token.encode() if token else None
+
+    def _write(self, portal: str, account: str, token: bytes) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(kept_sessions.delete().where(*self._where(portal, account)))
+            conn.execute(
+                insert(kept_sessions).values(
+                    portal=portal, account=account, token=token.decode(), saved_at=utcnow()
+                )
+            )
+
+    def discard(self, portal: str, account: str) -> None:
+        with self._store.transaction() as conn:
+            conn.execute(kept_sessions.delete().where(*self._where(portal, account)))
+
+    def saved_at(self, portal: str, account: str) -> float | None:
+        with self._store.transaction() as conn:
+            when = conn.execute(
+                select(kept_sessions.c.saved_at).where(*self._where(portal, account))
+            ).scalar()
+        return when.timestamp() if when else None
+
+
+def open_vault(settings: Settings, store: Store) -> SessionVault | None:
+    """Where this deployment keeps sessions: owner-only files next to a SQLite store (one
+    machine), the shared store itself otherwise (a fleet). None: reuse is off."""
+    if not settings.sessions.reuse:
+        return None
+    key = session_key(settings.resolved_secrets_dir)
+    if store.is_sqlite:
+        return SessionVault(settings.data_dir / "sessions", key, settings.sessions.max_age_hours)
+    return StoreVault(store, key, settings.sessions.max_age_hours)
+
+
+def session_kept(settings: Settings, store: Store, portal: str, account: str) -> bool:
+    """Whether a sealed state waits for the account (without the key: nothing is opened)."""
+    if store.is_sqlite:
+        return state_path(settings.data_dir / "sessions", portal, account).exists()
+    with store.transaction() as conn:
+        return (
+            conn.execute(
+                select(kept_sessions.c.portal).where(*StoreVault._where(portal, account))
+            ).first()
+            is not None
+        )

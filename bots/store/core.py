@@ -302,7 +302,9 @@ class Store:
 
     # --- account flags (lockout guard) --------------------------------------------------------
 
-    def flag_account(self, portal: str, account: str, flag: str, reason: str, run_id: str) -> None:
+    def flag_account(
+        self, portal: str, account: str, flag: str, reason: str, run_id: str | None
+    ) -> None:
         """Stop every use of an account until a person clears it (`creds reset-lock`)."""
         with self._tx() as conn:
             conn.execute(

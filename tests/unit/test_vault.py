@@ -83,3 +83,34 @@ def test_a_key_file_readable_by_others_is_refused(tmp_path, monkeypatch):
     os.chmod(tmp_path / "secrets" / "session.key", 0o644)
     with pytest.raises(ConfigurationError, match="readable by others"):
         session_key(tmp_path / "secrets")
+
+
+def test_a_fleet_keeps_sealed_sessions_in_the_shared_store(store_url, tmp_path, monkeypatch):
+    """Workers on several machines resume each other's sessions from the store; the row
+    holds only the sealed token, and a worker with another key drops it (one login)."""
+    from sqlalchemy import select
+
+    from bots.store import Store
+    from bots.store.schema import kept_sessions
+    from bots.vault import StoreVault
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    key = session_key(tmp_path / "secrets")
+    store = Store(store_url)
+    try:
+        one, two = StoreVault(store, key), StoreVault(store, key)
+        one.save("payerhub", "main", "clinic.main", STATE)
+        with store.transaction() as conn:
+            token = conn.execute(select(kept_sessions.c.token)).scalar_one()
+        assert "cookie-value-7f3a9c" not in token and "clinic" not in token
+        assert two.load("payerhub", "main", "clinic.main") == STATE
+        assert two.saved_at("payerhub", "main") is not None
+        assert (
+            StoreVault(store, Fernet.generate_key()).load("payerhub", "main", "clinic.main") is None
+        )
+        assert one.load("payerhub", "main", "clinic.main") is None, "unreadable: dropped"
+        one.save("payerhub", "main", "clinic.main", STATE)
+        one.discard("payerhub", "main")
+        assert two.saved_at("payerhub", "main") is None
+    finally:
+        store.close()
