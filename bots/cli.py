@@ -416,7 +416,10 @@ def worker(
         return await w.run()
 
     try:
-        stats = asyncio.run(main())
+        # The bundled mock portals (demo, tests) are started if down and their synthetic
+        # logins provisioned, as for a batch; real portals are left alone.
+        with fixture_portals.running(settings, sorted(portal or settings.portals)):
+            stats = asyncio.run(main())
     except PayerbotError as exc:
         raise _fail(exc) from None
     finally:
@@ -997,3 +1000,7 @@ def doctor_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -27,7 +27,7 @@ import os
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,12 +46,13 @@ from bots.followups.queue import raise_followups
 from bots.logs import close_run_log, get_logger, open_run_log
 from bots.maintenance import active_window
 from bots.models import LookupKind
+from bots.runner import Rows
 from bots.sessions import PortalSession
 from bots.settings import Settings
 from bots.store import ItemState, Store, utcnow
 from bots.store.core import node_name
 from bots.vault import open_vault
-from bots.worklists import import_worklist, write_import_report
+from bots.worklists import RowError, import_worklist, write_import_report
 
 log = get_logger("payerbot.fleet")
 
@@ -93,42 +94,77 @@ def enqueue_worklist(
 ) -> Enqueued:
     """Import a worklist and queue it as one fleet run; returns at once."""
     report = import_worklist(worklist, settings, kind)
-    check_portals(
-        settings, report.kind, {settings.portal_for_payer(r.query.payer_id) for r in report.rows}
+    queued = enqueue_rows(
+        settings,
+        store,
+        report.kind,
+        [(r.source_row, r.query) for r in report.rows],
+        trigger=trigger,
+        source=report.source_file,
+        import_errors=report.errors,
     )
+    write_import_report(report, settings.data_dir / "runs" / queued.run_id / "import.json")
+    return queued
+
+
+def enqueue_rows(
+    settings: Settings,
+    store: Store,
+    kind: LookupKind,
+    rows: Rows,
+    *,
+    trigger: str = "batch",
+    source: str | None = None,
+    import_errors: Sequence[RowError] = (),
+    force: bool = False,
+) -> Enqueued:
+    """Queue questions as one fleet run (the run and all its items in one transaction)."""
+    check_portals(settings, kind, {settings.portal_for_payer(q.payer_id) for _, q in rows})
     questions = [
         {
-            "reference": r.query.reference(),
-            "kind": report.kind.value,
-            "payer_id": r.query.payer_id,
-            "portal": settings.portal_for_payer(r.query.payer_id),
-            "query": r.query.model_dump(mode="json"),
-            "source_file": report.source_file,
-            "source_row": r.source_row,
+            "reference": query.reference(),
+            "kind": kind.value,
+            "payer_id": query.payer_id,
+            "portal": settings.portal_for_payer(query.payer_id),
+            "query": query.model_dump(mode="json"),
+            "source_file": source,
+            "source_row": row_number,
         }
-        for r in report.rows
+        for row_number, query in rows
     ]
     run_id, queued = store.start_run(
-        report.kind.value, trigger, report.source_file, questions, executor="fleet"
+        kind.value, trigger, source, questions, force=force, executor="fleet"
     )
-    store.record_import_errors(run_id, [e.as_dict() for e in report.errors])
+    store.record_import_errors(run_id, [e.as_dict() for e in import_errors])
     dispositions = Counter(q.disposition for q in queued)
     store.update_run(
         run_id,
         counts={
             "rows": len(questions),
-            "import_errors": len(report.errors),
+            "import_errors": len(import_errors),
             "reused": dispositions["reused"],
         },
     )
-    write_import_report(report, settings.data_dir / "runs" / run_id / "import.json")
     log.info("fleet.enqueued", run_id=run_id, items=len(questions), **dispositions)
     # A worklist whose every answer was reused has nothing for a worker: finish it here.
     for finished, status in store.fleet_runs_to_finish():
         finish_fleet_run(settings, store, finished, status)
-    return Enqueued(
-        run_id, report.kind.value, len(questions), dict(dispositions), len(report.errors)
-    )
+    return Enqueued(run_id, kind.value, len(questions), dict(dispositions), len(import_errors))
+
+
+FINAL_RUN_STATES = frozenset({"finished", "stopped", "failed"})
+
+
+def wait_for_runs(
+    store: Store, run_ids: Sequence[str], *, stop: Callable[[], bool], poll: float = 2.0
+) -> dict[str, str]:
+    """Wait until the fleet has finished these runs (or ``stop()`` says to give up).
+    Returns each run's status."""
+    while True:
+        status = {r: str((store.get_run(r) or {}).get("status")) for r in run_ids}
+        if all(s in FINAL_RUN_STATES for s in status.values()) or stop():
+            return status
+        time.sleep(poll)
 
 
 def finish_fleet_run(settings: Settings, store: Store, run_id: str, status: str) -> None:
@@ -222,6 +258,7 @@ class Worker:
         self._stop = asyncio.Event()
         self._browser: Browser | None = None
         self._browser_lock = asyncio.Lock()
+        self._no_credentials: set[tuple[str, str]] = set()
 
     def request_stop(self) -> None:
         """Finish the lookups in flight, claim nothing more, let the accounts go (SIGTERM)."""
@@ -352,7 +389,12 @@ class Worker:
             try:
                 login_secrets(self.settings, portal_id, account)
             except ConfigurationError as exc:
-                log.error("fleet.no_credentials", portal=portal_id, account=account, error=str(exc))
+                if (portal_id, account) not in self._no_credentials:  # said once, not per poll
+                    self._no_credentials.add((portal_id, account))
+                    log.error(
+                        "fleet.no_credentials", portal=portal_id, account=account, error=str(exc)
+                    )
+                    self._tell(f"{portal_id}/{account}: {exc}")
                 continue
             lease = await asyncio.to_thread(
                 self.store.lease_account,

@@ -34,7 +34,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import MetaData, Table, create_engine, insert, inspect, select, update
 
-from bots import batches, retention
+from bots import batches, fleet, retention
 from bots.errors import ConfigurationError, PayerbotError
 from bots.files import private_dir
 from bots.logs import get_logger
@@ -231,13 +231,21 @@ def run_job(name: str, settings: Settings | None = None) -> int:
         if spec is None:
             raise ConfigurationError(f"no job {name!r} in config/schedule.toml")
         log.info("job.start", job=name, source=spec.source)
-        for label, result in _batches(settings, store, name, spec):
-            run_ids.append(result.summary.run_id)
-            log.info("job.batch", job=name, batch=label, run_id=result.summary.run_id)
+        for label, run_id in _batches(settings, store, name, spec):
+            run_ids.append(run_id)
+            log.info("job.batch", job=name, batch=label, run_id=run_id)
             if _stopping.is_set():
                 status = "stopped"
                 break
         message = f"{len(run_ids)} batch(es)" if run_ids else "nothing to do"
+        if settings.schedule.execution == "fleet" and run_ids:
+            # The workers do the lookups; the digest waits for them (SIGTERM: stop waiting,
+            # the runs go on in the fleet and the next digest reports them).
+            done = fleet.wait_for_runs(store, run_ids, stop=_stopping.is_set)
+            waiting = [r for r, s in done.items() if s not in fleet.FINAL_RUN_STATES]
+            message += ", worked by the fleet" + (
+                f" ({len(waiting)} still running when the scheduler stopped)" if waiting else ""
+            )
     except Exception as exc:  # the digest says what broke; the scheduler keeps going
         status = "failed"
         message = str(exc) if isinstance(exc, PayerbotError) else f"{type(exc).__name__}"
@@ -273,22 +281,32 @@ def run_job(name: str, settings: Settings | None = None) -> int:
 
 def _batches(
     settings: Settings, store: Store, name: str, spec: ScheduledJob
-) -> Iterator[tuple[str, batches.BatchResult]]:
+) -> Iterator[tuple[str, str]]:
+    """(label, run id) of each batch the job makes: run here, or queued for the fleet."""
     if spec.source == "drop_folder":
-        yield from _drop_folder(settings, name, spec)
+        yield from _drop_folder(settings, store, name, spec)
         return
     for kind, rows in _due_items(settings, store, spec).items():
-        if rows:
-            result = batches.run_rows(
-                settings,
-                kind,
-                [(None, q) for q in rows],
-                trigger="schedule",
-                source=f"{name} ({spec.source})",
-                wrap=_tracked,
-                force=True,
+        if not rows:
+            continue
+        source = f"{name} ({spec.source})"
+        numbered = [(None, q) for q in rows]
+        if settings.schedule.execution == "fleet":
+            queued = fleet.enqueue_rows(
+                settings, store, kind, numbered, trigger="schedule", source=source, force=True
             )
-            yield kind.value, result
+            yield kind.value, queued.run_id
+            continue
+        result = batches.run_rows(
+            settings,
+            kind,
+            numbered,
+            trigger="schedule",
+            source=source,
+            wrap=_tracked,
+            force=True,
+        )
+        yield kind.value, result.summary.run_id
 
 
 def _tracked(runner: Any, job: Any) -> Any:
@@ -306,8 +324,8 @@ def _tracked(runner: Any, job: Any) -> Any:
 
 
 def _drop_folder(
-    settings: Settings, name: str, spec: ScheduledJob
-) -> Iterator[tuple[str, batches.BatchResult]]:
+    settings: Settings, store: Store, name: str, spec: ScheduledJob
+) -> Iterator[tuple[str, str]]:
     """Each settled worklist file once: moved to processed/ (name prefixed with the time)
     once it is queued, or to rejected/ with a .reason.txt when nothing in it can run."""
     inbox = settings.drop_folder
@@ -335,12 +353,14 @@ def _drop_folder(
             log.warning("inbox.rejected", file=path.name, reason=str(exc))
             continue
         moved = _move(path, inbox / "processed" / f"{stamp}-{path.name}")
-        yield (
-            path.name,
-            batches.run_worklist_file(
-                settings, report.kind, moved, trigger="schedule", wrap=_tracked
-            ),
+        if settings.schedule.execution == "fleet":
+            queued = fleet.enqueue_worklist(settings, store, report.kind, moved, trigger="schedule")
+            yield path.name, queued.run_id
+            continue
+        result = batches.run_worklist_file(
+            settings, report.kind, moved, trigger="schedule", wrap=_tracked
         )
+        yield path.name, result.summary.run_id
 
 
 def _move(path: Path, target: Path, reason: str | None = None) -> Path:

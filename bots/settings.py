@@ -249,6 +249,9 @@ class ScheduleSettings(BaseModel):
     """A file changed more recently than this may still be copying: left for the next run."""
     jobs: dict[str, ScheduledJob] = Field(default_factory=dict)
     digest: DigestSettings = Field(default_factory=DigestSettings)
+    execution: Literal["local", "fleet"] = "local"
+    """local: the scheduler runs each batch itself. fleet: it queues the batch in the shared
+    store for `payerbot worker` processes and writes the digest once they have finished it."""
 
 
 class ConsoleSettings(BaseModel):

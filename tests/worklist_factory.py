@@ -45,10 +45,15 @@ def _unique_members(gt: dict[str, Any], payers: set[str]) -> list[dict[str, Any]
 
 
 def eligibility_worklist(
-    gt: dict[str, Any], path: Path, n: int, payers: set[str], seed: int = 7
+    gt: dict[str, Any],
+    path: Path,
+    n: int,
+    payers: set[str],
+    seed: int = 7,
+    dates: list[date] = DATES_OF_SERVICE,
 ) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    pairs = [(m, dos) for m in _unique_members(gt, payers) for dos in DATES_OF_SERVICE]
+    pairs = [(m, dos) for m in _unique_members(gt, payers) for dos in dates]
     names = {p["payer_id"]: p["name"] for p in gt["payers"]}
     known = {m["member_id"] for m in gt["members"]}
     expected, rows = [], []

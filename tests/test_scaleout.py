@@ -1,0 +1,188 @@
+"""Scale-out on the real PostgreSQL server: three `payerbot worker` processes, acting as
+three machines, work 2,000 queued items across the mock portals while one of them is
+killed mid-run.
+
+Checked afterwards: every item answered exactly once and correctly (ground truth); no
+portal account ever had two live sessions (the portals' own counters); the killed worker's
+items were taken back and finished by the others; both fleet runs were finished by a worker
+with their workbooks; the survivors stop cleanly on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bots.store import Store
+from bots.store.schema import results, work_items
+from tests.pg import pg_schema
+from tests.truth import _subset_payload, expected_claim, expected_eligibility
+from tests.worklist_factory import claim_worklist, eligibility_worklist
+
+pytestmark = pytest.mark.browser
+
+ACCOUNTS = {"payerhub": 3, "legacyportal": 3, "medicaidportal": 2}
+ELIGIBILITY, CLAIMS = 1450, 550
+FINAL = {"succeeded", "business_failed", "system_failed"}
+
+
+def _worker(env: dict[str, str], node: str, log) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bots.cli", "worker", "--sessions", "3"],
+        env={**env, "PAYERBOT_NODE": node},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.mark.timeout(900)
+def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_path):
+    for portal in mock_portals.values():
+        portal.reset()
+        portal.knobs(latency_ms=0, jitter_ms=0)
+    payers = {p["payer_id"] for p in ground_truth["payers"] if p["portal"] in mock_portals}
+    dates = [date(2026, 12, 1) + timedelta(days=d) for d in range(6)]
+    eligibility = tmp_path / "appointments.csv"
+    claims = tmp_path / "open_claims.csv"
+    want_elig = eligibility_worklist(ground_truth, eligibility, ELIGIBILITY, payers, dates=dates)
+    want_claims = claim_worklist(ground_truth, claims, CLAIMS, payers)
+
+    with pg_schema(upgrade=False) as url:
+        env = {
+            **os.environ,
+            "PAYERBOT_DATA_DIR": str(tmp_path / "var"),
+            "PAYERBOT_DATABASE_URL": url,
+            # machines: a dead peer's leases lapse after 10 s, then others take its work
+            "PAYERBOT_QUEUE__LEASE_SECONDS": "10",
+            "PAYERBOT_SESSIONS__ACCOUNT_LEASE_SECONDS": "10",
+        }
+        for name, portal in mock_portals.items():
+            env[f"PAYERBOT_PORTALS__{name.upper()}__BASE_URL"] = portal.url
+            accounts = ["main", "second", "third", "fourth"][: ACCOUNTS[name]]
+            env[f"PAYERBOT_PORTALS__{name.upper()}__ACCOUNTS"] = json.dumps(accounts)
+            env[f"PAYERBOT_PORTALS__{name.upper()}__MAX_SESSIONS"] = str(ACCOUNTS[name])
+
+        def cli(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [sys.executable, "-m", "bots.cli", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+
+        upgraded = cli("db", "upgrade")
+        assert upgraded.returncode == 0 and "upgraded empty -> 0002" in upgraded.stdout
+        runs = []
+        for kind, path in (("eligibility", eligibility), ("claim-status", claims)):
+            queued = cli("run", kind, "--worklist", str(path), "--fleet")
+            assert queued.returncode == 0, queued.stderr[-2000:]
+            runs.append(queued.stdout.split()[1].rstrip(":"))
+
+        logs = {n: (tmp_path / f"{n}.log").open("w") for n in ("m1", "m2", "m3")}
+        workers = {n: _worker(env, n, logs[n]) for n in logs}
+        os.environ["PAYERBOT_DATA_DIR"] = env["PAYERBOT_DATA_DIR"]
+        store = Store(url)
+        try:
+            total = ELIGIBILITY + CLAIMS
+
+            def finished() -> int:
+                with store.transaction() as conn:
+                    return conn.execute(
+                        select(func.count()).where(work_items.c.state.in_(FINAL))
+                    ).scalar_one()
+
+            deadline = time.monotonic() + 600
+            while finished() < total // 4:
+                assert time.monotonic() < deadline, "the fleet made no progress"
+                assert all(w.poll() is None for w in workers.values())
+                time.sleep(0.5)
+            with store.transaction() as conn:
+                held_by_m1 = set(
+                    conn.execute(
+                        select(work_items.c.id).where(
+                            work_items.c.state == "in_progress",
+                            work_items.c.lease_owner.like("m1:%"),
+                        )
+                    ).scalars()
+                )
+            workers["m1"].send_signal(signal.SIGKILL)
+            workers["m1"].wait(timeout=30)
+            assert held_by_m1, "the killed worker held items mid-lookup"
+
+            while any((store.get_run(r) or {}).get("status") != "finished" for r in runs):
+                assert time.monotonic() < deadline, f"not finished: {finished()} of {total}"
+                assert all(workers[n].poll() is None for n in ("m2", "m3"))
+                time.sleep(1)
+            for n in ("m2", "m3"):
+                workers[n].send_signal(signal.SIGTERM)
+            for n in ("m2", "m3"):
+                assert workers[n].wait(timeout=60) == 0, (tmp_path / f"{n}.log").read_text()[-3000:]
+
+            with store.transaction() as conn:
+                per_item = dict(
+                    conn.execute(
+                        select(results.c.item_id, func.count())
+                        .where(results.c.outcome.in_(["succeeded", "business_failed"]))
+                        .group_by(results.c.item_id)
+                    ).all()
+                )
+                attempts = dict(conn.execute(select(work_items.c.id, work_items.c.attempts)).all())
+            outcomes = {r: store.run_outcomes(r) for r in runs}
+            run_rows = {r: store.get_run(r) for r in runs}
+        finally:
+            store.close()
+            del os.environ["PAYERBOT_DATA_DIR"]
+            for w in workers.values():
+                if w.poll() is None:
+                    w.kill()
+            for log in logs.values():
+                log.close()
+
+    # every item exactly once: one final answer each, none failed, none answered twice
+    assert len(attempts) == total
+    assert all(per_item.get(i) == 1 for i in attempts), "an item answered twice or never"
+    # the killed worker's in-flight items were taken back and finished by the others
+    assert all(per_item.get(i) == 1 and attempts[i] >= 2 for i in held_by_m1)
+    # right answers (the ground truth), row by row
+    elig = {o["source_row"]: o for o in outcomes[runs[0]]}
+    for want in want_elig:
+        got = elig[want["row"]]
+        if want["outcome"] == "result":
+            assert got["state"] == "succeeded", (want, got["last_error_code"])
+            assert got["payload"]["coverage_active"] == want["coverage_active"]
+            assert expected_eligibility(
+                ground_truth, want["member_key"], got["payload"]
+            ) == _subset_payload(got["payload"])
+        else:
+            assert (got["state"], got["last_error_code"]) == ("business_failed", want["outcome"])
+    claim_rows = {o["source_row"]: o for o in outcomes[runs[1]]}
+    for want in want_claims:
+        got = claim_rows[want["row"]]
+        if want["outcome"] == "result":
+            assert got["state"] == "succeeded", (want, got["last_error_code"])
+            assert expected_claim(
+                ground_truth, want["claim_number"], got["payload"]
+            ) == _subset_payload(got["payload"])
+        else:
+            assert (got["state"], got["last_error_code"]) == ("business_failed", want["outcome"])
+    # never two live sessions of one account, on any portal (the portals' own counters)
+    for name, portal in mock_portals.items():
+        concurrent = portal.counters()["max_concurrent_sessions"]
+        assert concurrent and max(concurrent.values()) == 1, (name, concurrent)
+    # both runs finished by a worker, counted, with their workbooks
+    for run_id, want_n in zip(runs, (ELIGIBILITY, CLAIMS), strict=True):
+        run = run_rows[run_id]
+        assert run["executor"] == "fleet" and run["counts"]["items"] == want_n
+        assert run["counts"]["system_failed"] == 0
+        assert run["spreadsheet_path"] and os.path.exists(run["spreadsheet_path"])
+        assert run["notes"]["finished_by"].split(":")[0] in {"m2", "m3"}
