@@ -145,6 +145,9 @@ def run_bench(
     single_lookups: int = 5,
     memory_items: int = 0,
     references: bool = True,
+    workers: tuple[int, ...] = (1, 2, 3),
+    fleet_items: int = 200,
+    pg_url: str | None = None,
     progress: Any = None,
 ) -> Path:
     """Run the benchmark; returns the Markdown report's path."""
@@ -174,6 +177,8 @@ def run_bench(
             "sessions": list(sessions),
             "naive_items": naive_items,
             "memory_items": memory_items,
+            "workers": list(workers),
+            "fleet_items": fleet_items,
             "seed": 20261128,
         },
         "machine": machine(settings),
@@ -181,10 +186,8 @@ def run_bench(
     }
     try:
         gt = httpx.get(f"{url}/__admin/ground-truth", timeout=30).json()
-        logins = [
-            {k: a[k] for k in ("username", "password", "totp_seed")}
-            for a in httpx.get(f"{url}/__admin/accounts", timeout=30).json()
-        ]
+        accounts = httpx.get(f"{url}/__admin/accounts", timeout=30).json()
+        logins = [{k: a[k] for k in ("username", "password", "totp_seed")} for a in accounts]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with tempfile.TemporaryDirectory() as tmp:
 
@@ -240,6 +243,18 @@ def run_bench(
                     env,
                 )
                 report["memory"] = {"lookups": row["lookups"], "tree_mb_at": row["checkpoints_mb"]}
+            if workers and fleet_items:
+                report["fleet"] = _fleet(
+                    settings,
+                    url,
+                    gt,
+                    [a["account"] for a in accounts],
+                    workers,
+                    fleet_items,
+                    pg_url or DEFAULT_PG_URL,
+                    Path(tmp),
+                    say,
+                )
     finally:
         portal.stop()
     report["ratios"] = _ratios(report, latency_ms)
@@ -247,6 +262,114 @@ def run_bench(
     md = out / "report.md"
     md.write_text(markdown(report))
     return md
+
+
+DEFAULT_PG_URL = os.environ.get(
+    "PAYERBOT_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+FLEET_SESSIONS_PER_WORKER = 2
+
+
+def _fleet(
+    settings: Settings,
+    url: str,
+    gt: dict[str, Any],
+    accounts: list[str],
+    workers: tuple[int, ...],
+    items: int,
+    pg_url: str,
+    tmp: Path,
+    say: Any,
+) -> dict[str, Any]:
+    """Throughput of 1, 2, 3... `payerbot worker` processes sharing one PostgreSQL queue: the
+    same fleet run each time (in a schema of its own), from enqueue to finished."""
+    from sqlalchemy import create_engine, text
+
+    from bots.fleet import enqueue_rows
+    from bots.models import EligibilityQuery, LookupKind
+    from bots.store import Store, migrate
+
+    per_worker = FLEET_SESSIONS_PER_WORKER
+    rows: list[dict[str, Any]] = []
+    admin = create_engine(pg_url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # the report says why the section is missing
+        admin.dispose()
+        return {"error": f"PostgreSQL not reachable at {pg_url}: {type(exc).__name__}"}
+    questions = [(None, EligibilityQuery.model_validate(q)) for q in _workload(gt, items, 7)]
+    try:
+        for k in workers:
+            schema = f"bench_{os.getpid()}_{k}"
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            db = f"{pg_url}?options=-csearch_path%3D{schema}"
+            store: Store | None = None
+            try:
+                engine = create_engine(db)
+                migrate.upgrade(engine)
+                engine.dispose()
+                store = Store(db, settings.queue)
+                run_id = enqueue_rows(settings, store, LookupKind.ELIGIBILITY, questions).run_id
+                sessions = min(k * per_worker, len(accounts))
+                env = {
+                    **os.environ,
+                    "PYTHONPATH": str(ROOT),
+                    "PAYERBOT_DATA_DIR": str(tmp / f"fleet-{k}"),
+                    "PAYERBOT_DATABASE_URL": db,
+                    "PAYERBOT_PORTALS__PAYERHUB__BASE_URL": url,
+                    "PAYERBOT_PORTALS__PAYERHUB__ACCOUNTS": json.dumps(accounts[:sessions]),
+                    "PAYERBOT_PORTALS__PAYERHUB__MAX_SESSIONS": str(sessions),
+                }
+                say(f"fleet: {k} worker(s) x {per_worker} sessions, {items} lookups")
+                started = time.monotonic()
+                procs = [
+                    subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+                        [sys.executable, "-m", "bots.cli", "worker", "--sessions", str(per_worker)],
+                        env={**env, "PAYERBOT_NODE": f"bench-{n}"},
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    for n in range(k)
+                ]
+                try:
+                    while (store.get_run(run_id) or {}).get("status") != "finished":
+                        if all(p.poll() is not None for p in procs):
+                            raise RuntimeError("every worker exited before the run finished")
+                        time.sleep(0.2)
+                    seconds = time.monotonic() - started
+                finally:
+                    for p in procs:
+                        p.terminate()
+                    for p in procs:
+                        try:
+                            p.wait(timeout=60)
+                        except subprocess.TimeoutExpired:
+                            p.kill()
+                counts = (store.get_run(run_id) or {}).get("counts") or {}
+                rows.append(
+                    {
+                        "workers": k,
+                        "sessions": sessions,
+                        "lookups": items,
+                        "seconds": round(seconds, 1),
+                        "lookups_per_min": round(items / seconds * 60, 1),
+                        "system_failed": counts.get("system_failed"),
+                    }
+                )
+            finally:
+                if store is not None:
+                    store.close()
+                with admin.begin() as conn:
+                    conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+    base = rows[0]["lookups_per_min"] if rows else None
+    for r in rows:
+        r["vs_1_worker"] = round(r["lookups_per_min"] / base, 2) if base else None
+    return {"sessions_per_worker": per_worker, "rows": rows}
 
 
 def _single(
@@ -440,6 +563,23 @@ def markdown(report: dict[str, Any]) -> str:
             f"console (POST /lookup, kept session) warm p50 {sl['console_warm_p50_ms']} ms "
             f"{sl['console_warm_ms']}.",
         ]
+    fleet = report.get("fleet")
+    if fleet and fleet.get("rows"):
+        lines += [
+            "",
+            f"Fleet: `payerbot worker` processes ({fleet['sessions_per_worker']} sessions each) "
+            "sharing one PostgreSQL queue, one fleet run from enqueue to finished:",
+            "",
+            "| workers | sessions | lookups | seconds | lookups/min | vs 1 worker | failed |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for r in fleet["rows"]:
+            lines.append(
+                f"| {r['workers']} | {r['sessions']} | {r['lookups']} | {r['seconds']} | "
+                f"{r['lookups_per_min']} | {r['vs_1_worker']} | {r['system_failed']} |"
+            )
+    elif fleet:
+        lines += ["", f"Fleet: not measured ({fleet.get('error')})."]
     if "memory" in report:
         lines += [
             "",

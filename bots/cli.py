@@ -940,6 +940,13 @@ def bench(
     single_lookups: Annotated[int, typer.Option(help="Warm single lookups to time.")] = 5,
     memory_items: Annotated[int, typer.Option(help="Long run for the memory check; 0 = off.")] = 0,
     references: Annotated[bool, typer.Option(help="Also run the reference programs.")] = True,
+    workers: Annotated[
+        str, typer.Option(help="Fleet rows: `payerbot worker` counts on PostgreSQL; '' = off.")
+    ] = "1,2,3",
+    fleet_items: Annotated[int, typer.Option(help="Lookups per fleet row.")] = 200,
+    pg_url: Annotated[
+        str | None, typer.Option(help="PostgreSQL for the fleet rows (a schema is made per row).")
+    ] = None,
 ) -> None:
     """Measure payerbot against a naive script and a minimal loop (report in var/bench/)."""
     from bots.bench import run_bench
@@ -955,6 +962,9 @@ def bench(
         single_lookups=single_lookups,
         memory_items=memory_items,
         references=references,
+        workers=tuple(int(w) for w in workers.split(",") if w.strip()),
+        fleet_items=fleet_items,
+        pg_url=pg_url,
         progress=lambda m: err.print(f"[dim]{m}[/]"),
     )
     out.print(report.read_text(), soft_wrap=True)

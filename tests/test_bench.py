@@ -26,6 +26,10 @@ def test_bench_writes_a_report_with_every_program_and_figure(env, tmp_path):
             "2",
             "--memory-items",
             "6",
+            "--workers",
+            "1,2",
+            "--fleet-items",
+            "6",
         ],
         env={**env, "PAYERBOT_DATA_DIR": str(tmp_path / "var")},
         capture_output=True,
@@ -58,6 +62,13 @@ def test_bench_writes_a_report_with_every_program_and_figure(env, tmp_path):
         ):
             assert row[figure] and row[figure] > 0, (row["program"], figure)
     assert set(report["ratios"]["payerbot_vs_minimal"]) == {"1", "2"}
+    fleet = report["fleet"]["rows"]  # workers sharing the real PostgreSQL queue
+    assert [(r["workers"], r["lookups"], r["system_failed"]) for r in fleet] == [
+        (1, 6, 0),
+        (2, 6, 0),
+    ]
+    assert all(r["lookups_per_min"] > 0 and r["vs_1_worker"] for r in fleet)
+    assert "| workers | sessions |" in (report_dir / "report.md").read_text()
     assert report["ratios"]["payerbot_1_session_vs_naive"] > 0
     single = report["single_lookup"]
     assert single["cli_cold_ms"] > 0 and single["console_warm_p50_ms"] > 0
