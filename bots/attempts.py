@@ -187,7 +187,7 @@ class ItemWorker:
         else:
             gate.rate_limited_in_a_row = 0
             session.counted_lookup()
-            await self._succeed(item, started, session, result)
+            await self._succeed(gate, item, started, session, result)
 
     async def _ask(
         self, gate: PortalGate, session: PortalSession, query: EligibilityQuery | ClaimStatusQuery
@@ -209,9 +209,16 @@ class ItemWorker:
     # --- outcomes ----------------------------------------------------------------------------
 
     async def _succeed(
-        self, item: WorkItem, started: datetime, session: PortalSession, result: Any
+        self,
+        gate: PortalGate,
+        item: WorkItem,
+        started: datetime,
+        session: PortalSession,
+        result: Any,
     ) -> None:
-        evidence = await self._screenshot(session.page, item)
+        evidence = None
+        if gate.flow.screenshot_evidence:
+            evidence = await self._screenshot(session.page, item)
         await session.end_trace(None)
         kept = tuple(
             a.model_copy(
@@ -219,6 +226,8 @@ class ItemWorker:
             )
             for n, a in enumerate(result.attachments, start=1)
         )
+        if evidence is None and kept:  # an API read: the portal's own response is the evidence
+            evidence = Path(str(kept[0].path))
         result = result.model_copy(
             update={"evidence": str(evidence) if evidence else None, "attachments": kept}
         )

@@ -65,9 +65,20 @@ class PortalFlow(ABC):
 
     name: ClassVar[str]
     title: ClassVar[str] = ""
+    offers_api_reads: ClassVar[bool] = False
+    """The flow can read the JSON the portal's own pages fetch (``api_reads`` in config)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, api_reads: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
+        if api_reads and not self.offers_api_reads:
+            raise ConfigurationError(f"the {self.name} flow cannot read the portal's API")
+        self.api_reads = api_reads
+
+    @property
+    def screenshot_evidence(self) -> bool:
+        """Whether a result's evidence is a screenshot of the page (else the flow hands the
+        portal's own response over as an attachment)."""
+        return not self.api_reads
 
     @abstractmethod
     async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:

@@ -55,6 +55,11 @@ class PortalSettings(BaseModel):
     accounts: list[str] = Field(min_length=1)
     max_sessions: int = Field(default=2, ge=1)
     lookups_per_context: int = Field(default=250, ge=1)
+    api_reads: bool = False
+    """Read the JSON the portal's own pages fetch, through the logged-in browser context,
+    instead of rendering the pages (flows that offer it: docs/benchmarks.md). The login stays
+    in the browser; the evidence is the portal's response saved as received, not a
+    screenshot."""
     pace_seconds: float = Field(default=0.0, ge=0)
     """Least time between two lookups on this portal (all its sessions together)."""
     fixture: str | None = None
