@@ -34,6 +34,7 @@ def main(job: Job, sessions: int, data_dir: Path, checkpoints: list[int]) -> Out
                 "accounts": accounts,
                 "max_sessions": sessions,
                 "flow": "payerhub",
+                **json.loads(os.environ.get("BENCH_PORTAL", "{}")),  # e.g. api_reads
             }
         },
         browser={

@@ -32,6 +32,8 @@ from bots.procs import TreeSampler
 from bots.settings import ROOT, Settings
 
 PAYERS = ("ACME", "BLUESTEM", "CARDINAL")
+API_ROW = "payerbot, API reads"
+"""payerbot with ``api_reads`` on: the hub's JSON through the logged-in browser context."""
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -145,6 +147,7 @@ def run_bench(
     single_lookups: int = 5,
     memory_items: int = 0,
     references: bool = True,
+    api_reads: bool = True,
     workers: tuple[int, ...] = (1, 2, 3),
     fleet_items: int = 200,
     pg_url: str | None = None,
@@ -212,16 +215,21 @@ def run_bench(
 
             for k in sessions:
                 k = min(k, len(logins))
-                programs = [("payerbot", "benchmarks.engine")]
+                programs: list[tuple[str, str, dict[str, str]]] = [
+                    ("payerbot", "benchmarks.engine", {})
+                ]
+                if api_reads:
+                    api = {"BENCH_PORTAL": json.dumps({"api_reads": True})}
+                    programs.append((API_ROW, "benchmarks.engine", api))
                 if references:
-                    programs.append(("minimal loop", "benchmarks.minimal_loop"))
-                for name, module in programs:
+                    programs.append(("minimal loop", "benchmarks.minimal_loop", {}))
+                for name, module, extra in programs:
                     httpx.post(f"{url}/__admin/reset", timeout=30)
                     say(f"{name}, {k} session(s), {items} lookups")
                     args = [main_job, str(k)]
                     if module == "benchmarks.engine":
                         args.append(str(Path(tmp) / f"engine-{k}-{time.monotonic_ns()}"))
-                    row = _run_worker(module, args, env)
+                    row = _run_worker(module, args, {**env, **extra})
                     row["requests_per_lookup"] = round(requests() / max(row["lookups"], 1), 1)
                     report["rows"].append({"program": name, "sessions": k, **row})
             if references and naive_items:
@@ -510,21 +518,31 @@ def _ratios(report: dict[str, Any], latency_ms: int) -> dict[str, Any]:
             None,
         )
 
-    ratios: dict[str, Any] = {"payerbot_vs_minimal": {}, "payerbot_vs_ideal": {}}
-    for r in rows:
-        if r["program"] != "payerbot":
-            continue
-        k = r["sessions"]
-        minimal = rate("minimal loop", k)
-        if minimal:
-            ratios["payerbot_vs_minimal"][str(k)] = round(r["lookups_per_min"] / minimal, 2)
-        if latency_ms and r.get("requests_per_lookup"):
-            ideal = k * 60 / (r["requests_per_lookup"] * latency_ms / 1000)
-            ratios["payerbot_vs_ideal"][str(k)] = round(r["lookups_per_min"] / ideal, 2)
-    naive = rate("naive script", 1)
-    best = rate("payerbot", 1)
-    if naive and best:
-        ratios["payerbot_1_session_vs_naive"] = round(best / naive, 1)
+    ratios: dict[str, Any] = {}
+    for program, label in (("payerbot", "payerbot"), (API_ROW, "payerbot_api_reads")):
+        vs_minimal: dict[str, float] = {}
+        vs_ideal: dict[str, float] = {}
+        for r in rows:
+            if r["program"] != program:
+                continue
+            k = r["sessions"]
+            minimal = rate("minimal loop", k)
+            if minimal:
+                vs_minimal[str(k)] = round(r["lookups_per_min"] / minimal, 2)
+            if latency_ms and r.get("requests_per_lookup"):
+                ideal = k * 60 / (r["requests_per_lookup"] * latency_ms / 1000)
+                vs_ideal[str(k)] = round(r["lookups_per_min"] / ideal, 2)
+        if vs_minimal or program == "payerbot":
+            ratios[f"{label}_vs_minimal"] = vs_minimal
+        if vs_ideal or program == "payerbot":
+            ratios[f"{label}_vs_ideal"] = vs_ideal
+        naive = rate("naive script", 1)
+        single = rate(program, 1)
+        if naive and single:
+            ratios[f"{label}_1_session_vs_naive"] = round(single / naive, 1)
+        best = max((r["lookups_per_min"] for r in rows if r["program"] == program), default=0)
+        if naive and best:
+            ratios[f"{label}_best_vs_naive"] = round(best / naive, 1)
     memory = report.get("memory", {}).get("tree_mb_at", {})
     if len(memory) == 2:
         first, last = (memory[k] for k in sorted(memory, key=int))

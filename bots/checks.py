@@ -59,7 +59,9 @@ async def check_accounts(
         try:
             for portal_id in portal_ids:
                 portal = settings.portals[portal_id]
-                flow = get_flow(settings.flow_name(portal_id))(portal.base_url, api_reads=portal.api_reads)
+                flow = get_flow(settings.flow_name(portal_id))(
+                    portal.base_url, api_reads=portal.api_reads
+                )
                 flagged = {f["account"]: f for f in store.flagged_accounts(portal_id)}
                 window = active_window(
                     portal.windows(), utcnow(), ZoneInfo(portal.timezone or settings.timezone)

@@ -940,6 +940,9 @@ def bench(
     single_lookups: Annotated[int, typer.Option(help="Warm single lookups to time.")] = 5,
     memory_items: Annotated[int, typer.Option(help="Long run for the memory check; 0 = off.")] = 0,
     references: Annotated[bool, typer.Option(help="Also run the reference programs.")] = True,
+    api_reads: Annotated[
+        bool, typer.Option(help="Also run payerbot with PayerHub's API reads on.")
+    ] = True,
     workers: Annotated[
         str, typer.Option(help="Fleet rows: `payerbot worker` counts on PostgreSQL; '' = off.")
     ] = "1,2,3",
@@ -962,6 +965,7 @@ def bench(
         single_lookups=single_lookups,
         memory_items=memory_items,
         references=references,
+        api_reads=api_reads,
         workers=tuple(int(w) for w in workers.split(",") if w.strip()),
         fleet_items=fleet_items,
         pg_url=pg_url,

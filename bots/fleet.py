@@ -335,7 +335,9 @@ class Worker:
                 return None
             flow_cls = get_flow(self.settings.flow_name(portal_id))
             self._gates[portal_id] = PortalGate(
-                portal_id, flow_cls(portal.base_url, api_reads=portal.api_reads), pace_seconds=portal.pace_seconds
+                portal_id,
+                flow_cls(portal.base_url, api_reads=portal.api_reads),
+                pace_seconds=portal.pace_seconds,
             )
         return self._gates[portal_id]
 

@@ -134,7 +134,9 @@ class Runner:
                     f"the {flow_cls.name} flow cannot do {kind.value.replace('_', ' ')} lookups"
                 )
             gate = PortalGate(
-                portal_id, flow_cls(portal.base_url, api_reads=portal.api_reads), pace_seconds=portal.pace_seconds
+                portal_id,
+                flow_cls(portal.base_url, api_reads=portal.api_reads),
+                pace_seconds=portal.pace_seconds,
             )
             flagged = {f["account"]: f for f in self.store.flagged_accounts(portal_id)}
             gate.accounts = [a for a in portal.accounts if a not in flagged][: portal.max_sessions]

@@ -46,6 +46,8 @@ def test_bench_writes_a_report_with_every_program_and_figure(env, tmp_path):
         ("minimal loop", 1),
         ("payerbot", 2),
         ("minimal loop", 2),
+        ("payerbot, API reads", 1),
+        ("payerbot, API reads", 2),
         ("naive script", 1),
     }
     for row in report["rows"]:
@@ -62,6 +64,7 @@ def test_bench_writes_a_report_with_every_program_and_figure(env, tmp_path):
         ):
             assert row[figure] and row[figure] > 0, (row["program"], figure)
     assert set(report["ratios"]["payerbot_vs_minimal"]) == {"1", "2"}
+    assert set(report["ratios"]["payerbot_api_reads_vs_minimal"]) == {"1", "2"}
     fleet = report["fleet"]["rows"]  # workers sharing the real PostgreSQL queue
     assert [(r["workers"], r["lookups"], r["system_failed"]) for r in fleet] == [
         (1, 6, 0),
