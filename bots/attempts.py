@@ -58,6 +58,8 @@ class PortalGate:
     accounts: list[str] = field(default_factory=list)  # the accounts this run may log in with
     stopped: str | None = None  # why the portal is not used any more in this run
     rate_limited_in_a_row: int = 0
+    layout_failures: int = 0  # lookups in a row that could not read the pages
+    paused_for_layout: bool = False  # the circuit breaker opened (see ItemWorker)
     postponed_until: datetime | None = None
     _resume_at: float = 0.0
     _next_slot: float = 0.0
@@ -153,6 +155,7 @@ class ItemWorker:
             result = await self._ask(gate, session, query)
         except BusinessError as exc:
             session.counted_lookup()
+            gate.layout_failures = 0  # the pages were read: a "no" is an answer
             await self._finish(item, started, session, ItemState.BUSINESS_FAILED, exc, trace=False)
         except AuthenticationError as exc:
             await session.end_trace(None)
@@ -183,9 +186,14 @@ class ItemWorker:
             error = classify(exc)
             if not isinstance(exc, PortalError | PlaywrightError | TimeoutError):
                 log.exception("flow.unexpected_error")
-            await self._finish(item, started, session, ItemState.SYSTEM_FAILED, error, trace=True)
+            evidence = await self._finish(
+                item, started, session, ItemState.SYSTEM_FAILED, error, trace=True
+            )
+            if isinstance(error, LayoutChanged):
+                self._layout_breaker(gate, evidence)
         else:
             gate.rate_limited_in_a_row = 0
+            gate.layout_failures = 0
             session.counted_lookup()
             await self._succeed(gate, item, started, session, result)
 
@@ -249,11 +257,32 @@ class ItemWorker:
         error: PayerbotError,
         *,
         trace: bool,
-    ) -> None:
+    ) -> Path | None:
         evidence = await self._screenshot(session.page, item)
         kept = await session.end_trace(self._artifact("traces", item, "zip") if trace else None)
         await self._record(
             item, started, outcome, session, error=error, evidence=evidence, trace=kept
+        )
+        return evidence
+
+    def _layout_breaker(self, gate: PortalGate, evidence: Path | None) -> None:
+        """Lookups failing in a row because the pages cannot be read (a redesign) pause the
+        portal for this run: its remaining items stay queued for `runs resume` once the flow
+        is fixed, instead of failing one by one all night. The other portals go on."""
+        gate.layout_failures += 1
+        limit = self.settings.queue.layout_breaker
+        if gate.layout_failures < limit or gate.stopped is not None:
+            return
+        gate.stopped = (
+            f"paused: {gate.layout_failures} lookups in a row could not read its pages "
+            f"(layout changed?); screenshot {evidence or 'none'}; its items stay queued "
+            "for `payerbot runs resume` once the flow is fixed"
+        )
+        gate.paused_for_layout = True
+        log.error(
+            "portal.circuit_open",
+            failures_in_a_row=gate.layout_failures,
+            evidence=str(evidence) if evidence else None,
         )
 
     async def _stop(

@@ -114,6 +114,9 @@ class QueueSettings(BaseModel):
     lease_seconds: float = 180.0
     dedupe_window_hours: float = 12.0
     maintenance_wait_minutes: float = 10.0
+    layout_breaker: int = Field(default=5, ge=1)
+    """This many lookups in a row on one portal failing to read its pages (layout_changed)
+    pause the portal for the run, its other items left queued."""
     """A maintenance window ending sooner than this is waited out; a longer one postpones
     the portal's items to the next run."""
 

@@ -1,7 +1,10 @@
 """Engine behaviour the portal fleet needs, through the Runner against the real mock portals:
-a CAPTCHA stops a portal (and only that portal), and files a portal hands over are kept."""
+a CAPTCHA stops a portal (and only that portal), a redesign pauses it (the circuit breaker),
+and files a portal hands over are kept."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +106,31 @@ def test_a_transient_fault_is_retried_and_then_succeeds(
     (item,) = store.run_outcomes(outcome["summary"].run_id)
     store.close()
     assert (item["state"], item["attempts"]) == ("succeeded", 2)
+
+
+def test_a_redesigned_portal_trips_the_breaker_and_only_it_pauses(
+    settings, mock_portals, ground_truth
+):
+    """PayerHub switched to layout B mid-season: five lookups in a row that cannot read its
+    pages pause it for the run, its other items stay queued (not failed), the legacy portal
+    answers everything, and the run says why, with a screenshot."""
+    mock_portals["payerhub"].knobs(layout="B")
+    rows = eligibility_rows(members(ground_truth, "ACME", 12) + members(ground_truth, "DELTA", 3))
+    summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, rows)
+    hub = [o for o in outcomes if o["portal"] == "payerhub"]
+    legacy = [o for o in outcomes if o["portal"] == "legacyportal"]
+    reason = summary.stopped_portals["payerhub"]
+    assert "lookups in a row could not read its pages" in reason and not summary.ok
+    screenshot = reason.split("screenshot ")[1].split(";")[0]
+    assert screenshot.endswith((".jpg", ".png")) and Path(screenshot).is_file()
+    assert [o["state"] for o in legacy] == ["succeeded"] * 3
+    assert all(o["state"] == "new" for o in hub), "paused, not failed one by one"
+    tried = sum(o["attempts"] for o in hub)
+    assert 5 <= tried < 12, tried  # the breaker opened long before every item was tried
+    assert sum(1 for o in hub if o["last_error_code"] == "layout_changed") >= 1
+    store = Store(settings.store_url)
+    try:
+        notes = store.get_run(summary.run_id)["notes"]
+    finally:
+        store.close()
+    assert "payerhub" in notes["stopped_portals"]

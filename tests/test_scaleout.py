@@ -5,7 +5,8 @@ killed mid-run.
 Checked afterwards: every item answered exactly once and correctly (ground truth); no
 portal account ever had two live sessions (the portals' own counters); the killed worker's
 items were taken back and finished by the others; both fleet runs were finished by a worker
-with their workbooks; the survivors stop cleanly on SIGTERM.
+with their workbooks; the survivors stop cleanly on SIGTERM. PayerHub is read through its
+API (``api_reads``), the legacy and Medicaid portals through their pages.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_pat
             # machines: a dead peer's leases lapse after 10 s, then others take its work
             "PAYERBOT_QUEUE__LEASE_SECONDS": "10",
             "PAYERBOT_SESSIONS__ACCOUNT_LEASE_SECONDS": "10",
+            # PayerHub read through its API, the other two through their pages: both paths
+            "PAYERBOT_PORTALS__PAYERHUB__API_READS": "true",
         }
         for name, portal in mock_portals.items():
             env[f"PAYERBOT_PORTALS__{name.upper()}__BASE_URL"] = portal.url
