@@ -59,7 +59,8 @@ class PortalGate:
     stopped: str | None = None  # why the portal is not used any more in this run
     rate_limited_in_a_row: int = 0
     layout_failures: int = 0  # lookups in a row that could not read the pages
-    paused_for_layout: bool = False  # the circuit breaker opened (see ItemWorker)
+    paused_for_layout: bool = False  # the circuit breaker or the drift canary paused it
+    canary_done: bool = False  # a fleet worker checks each portal's pages once
     postponed_until: datetime | None = None
     _resume_at: float = 0.0
     _next_slot: float = 0.0
@@ -312,6 +313,12 @@ class ItemWorker:
         if item is not None:
             await self._record(item, started, ItemState.SYSTEM_FAILED, session, error=exc)
         await self._end_portal_items(gate, exc)
+
+    async def stop_portal(
+        self, gate: PortalGate, session: PortalSession, exc: AuthenticationError | PortalBlocked
+    ) -> None:
+        """A refused login or a CAPTCHA outside a lookup (the drift canary's login)."""
+        await self._stop(gate, None, utcnow(), session, exc)
 
     async def _end_portal_items(
         self, gate: PortalGate, exc: AuthenticationError | PortalBlocked

@@ -993,9 +993,25 @@ def purge_cmd(
 
 
 @app.command("doctor")
-def doctor_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Check this installation: permissions, secrets, console, browser, clock, disk."""
+def doctor_cmd(
+    what: Annotated[
+        str | None,
+        typer.Argument(help="`portals`: check each portal's live pages for drift instead."),
+    ] = None,
+    portal: Annotated[
+        list[str] | None, typer.Option(help="With `portals`: only these (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Check this installation: permissions, secrets, console, browser, clock, disk.
+    `payerbot doctor portals`: the drift canary on demand (sign-in and search pages)."""
     from bots import doctor
+
+    if what == "portals":
+        _doctor_portals(portal, as_json)
+        return
+    if what is not None:
+        raise typer.BadParameter(f"unknown check {what!r} (known: portals)")
 
     checks = doctor.run(_settings())
     if as_json:
@@ -1009,6 +1025,34 @@ def doctor_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
                 soft_wrap=True,
             )
     if any(c.status == "fail" for c in checks):
+        raise typer.Exit(1)
+
+
+def _doctor_portals(portal: list[str] | None, as_json: bool) -> None:
+    from bots import drift
+
+    settings = _settings()
+    ids = sorted(portal or settings.portals)
+    unknown = [p for p in ids if p not in settings.portals]
+    if unknown:
+        raise _fail(ConfigurationError(f"no portal {', '.join(unknown)} in config/portals.toml"))
+    store = Store(settings.store_url, settings.queue)
+    try:
+        with fixture_portals.running(settings, ids):
+            checks = drift.run_doctor_portals(settings, store, ids)
+    finally:
+        store.close()
+    if as_json:
+        sys.stdout.write(json.dumps([c.as_dict() for c in checks]) + "\n")
+    else:
+        colours = {"ok": "green", "drift": "red", "error": "yellow", "skipped": "yellow"}
+        for c in checks:
+            out.print(
+                f"[{colours[c.status]}]{c.status:<7}[/] {c.portal:<16} {c.detail}"
+                + (f"\n        screenshot: {c.screenshot}" if c.screenshot else ""),
+                soft_wrap=True,
+            )
+    if any(c.status == "drift" for c in checks):
         raise typer.Exit(1)
 
 

@@ -37,6 +37,7 @@ import structlog
 from playwright.async_api import Browser, async_playwright
 
 from bots import browser as browser_mod
+from bots import drift
 from bots.attempts import ItemWorker, PortalGate
 from bots.batches import write_run_outputs
 from bots.credentials import login_secrets
@@ -448,6 +449,16 @@ class Worker:
                 on_login=on_login,
             )
             log.info("fleet.session_open")
+            if self.settings.queue.drift_canary and not gate.canary_done:
+                gate.canary_done = True  # once per portal per worker
+                await drift.check_before_batch(
+                    self.settings,
+                    gate,
+                    session,
+                    browser,
+                    self.items,
+                    self.settings.data_dir / "evidence" / "fleet",
+                )
             while not self._stop.is_set() and gate.stopped is None:
                 await gate.wait_turn()
                 if self._stop.is_set() or gate.stopped is not None:

@@ -11,7 +11,7 @@ import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from bots.errors import ConfigurationError
 from bots.models import LookupKind
@@ -96,6 +96,23 @@ class PortalFlow(ABC):
         login); True when it is still live. Override when the home page is not base_url."""
         await page.goto(self.base_url)
         return await self.is_logged_in(page)
+
+    async def landmarks(
+        self,
+        page: Page,
+        stage: Literal["login", "search"],
+        kinds: frozenset[LookupKind] | None = None,
+    ) -> list[str]:
+        """What the live pages lack of what this flow relies on ([]: they look as expected).
+
+        ``login``: on a fresh page, before any login (the sign-in form). ``search``: inside a
+        live session (the search forms the lookups use; ``kinds``: only those of these lookup
+        kinds, None: all, as few page loads as a rate-limited portal allows). The engine runs
+        both before a batch
+        (the drift canary) and pauses a portal whose pages changed; `payerbot doctor portals`
+        runs them on demand. Each flow declares its own; portal errors (maintenance, 5xx)
+        raise as in a lookup, they are not drift."""
+        return []
 
     async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
         raise NotImplementedError

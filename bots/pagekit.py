@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from playwright.async_api import Locator
+from playwright.async_api import Frame, Locator, Page
 
 from bots.errors import LayoutChanged
 
@@ -180,3 +180,38 @@ def split_name(text: str) -> tuple[str, str]:
     else:
         first, _, last = text.strip().rpartition(" ")
     return first.upper(), last.upper()
+
+
+# --- landmarks (the drift canary) ------------------------------------------------------------
+
+
+class Landmark:
+    """Something a portal page must show for a flow to work: a heading, a labelled field, a
+    button, a link or a named region, found by its accessible role and name, exactly."""
+
+    __slots__ = ("kind", "name")
+
+    def __init__(self, kind: str, name: str) -> None:
+        if kind not in {"heading", "label", "button", "link", "region"}:
+            raise ValueError(f"unknown landmark kind {kind!r}")
+        self.kind, self.name = kind, name
+
+    def locate(self, root: Page | Frame | Locator) -> Locator:
+        if self.kind == "label":
+            return root.get_by_label(self.name, exact=True)
+        return root.get_by_role(self.kind, name=self.name, exact=True)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"{self.kind} {self.name!r}"
+
+
+def landmarks(*specs: str) -> tuple[Landmark, ...]:
+    """``landmarks("heading:Sign in", "label:Username")`` -> Landmarks."""
+    return tuple(Landmark(*spec.split(":", 1)) for spec in specs)
+
+
+async def missing_landmarks(
+    root: Page | Frame | Locator, marks: tuple[Landmark, ...], where: str
+) -> list[str]:
+    """The landmarks the page lacks, as PHI-free descriptions ("login page: no label 'X'")."""
+    return [f"{where}: no {mark!r}" for mark in marks if not await mark.locate(root).count()]

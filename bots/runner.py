@@ -30,6 +30,7 @@ import structlog
 from playwright.async_api import Browser, async_playwright
 
 from bots import browser as browser_mod
+from bots import drift
 from bots.attempts import QUERY_ADAPTER, ItemWorker, PortalGate, register_phi
 from bots.credentials import login_secrets
 from bots.errors import CapabilityMissing, ConfigurationError
@@ -113,6 +114,8 @@ class Runner:
         self.notice = notice  # PHI-free messages for the person waiting (CLI, console)
         self.holder = f"{store.owner}:{secrets.token_hex(4)}"
         self.run_id: str | None = None  # the run being worked, once it exists
+        self._trigger = "batch"
+        self._kinds: frozenset[LookupKind] | None = None  # of the run: the canary's pages
         self.vault = open_vault(settings, store)
         self._done = 0
         self._total = 0
@@ -170,6 +173,7 @@ class Runner:
         """Queue the rows as a new run and work it to the end (or until asked to stop)."""
         portals = {self.settings.portal_for_payer(q.payer_id) for _, q in rows}
         gates = self._check_capabilities(kind, portals)
+        self._trigger, self._kinds = trigger, frozenset({kind})
         run_id, queued = await asyncio.to_thread(
             self.store.start_run,
             kind.value,
@@ -211,6 +215,7 @@ class Runner:
         if run is None:
             raise ConfigurationError(f"no run {run_id!r}")
         self.run_id = run_id
+        self._trigger, self._kinds = run["trigger"], frozenset({LookupKind(run["kind"])})
         reclaimed = await asyncio.to_thread(self.store.reclaim_dead_leases)
         items = await asyncio.to_thread(self.store.run_outcomes, run_id)
         open_items = [i for i in items if i["state"] not in FINAL]
@@ -369,14 +374,31 @@ class Runner:
         summary: RunSummary,
     ) -> None:
         summary.browser_version = browser.version
-        workers = []
-        for gate in gates.values():
-            if gate.stopped:
-                continue
-            for account in gate.accounts:
-                session = self._session(browser, gate, account, summary)
-                workers.append(self._worker(run_id, gate, session, items, summary))
-        await asyncio.gather(*workers)
+        sessions = {
+            gate.portal_id: [self._session(browser, gate, a, summary) for a in gate.accounts]
+            for gate in gates.values()
+            if not gate.stopped
+        }
+        if self.settings.queue.drift_canary and self._trigger != "lookup":
+            # Before the first lookup: a portal whose pages changed is paused now, not after
+            # hundreds of failures (a desk lookup skips this: a person is waiting).
+            shots = self.settings.data_dir / "evidence" / run_id
+            await asyncio.gather(
+                *(
+                    drift.check_before_batch(
+                        self.settings, gates[p], group[0], browser, items, shots, self._kinds
+                    )
+                    for p, group in sessions.items()
+                    if group
+                )
+            )
+        await asyncio.gather(
+            *(
+                self._worker(run_id, gates[p], session, items, summary)
+                for p, group in sessions.items()
+                for session in group
+            )
+        )
 
     def _session(
         self, browser: Any, gate: PortalGate, account: str, summary: RunSummary

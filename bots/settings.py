@@ -117,6 +117,9 @@ class QueueSettings(BaseModel):
     layout_breaker: int = Field(default=5, ge=1)
     """This many lookups in a row on one portal failing to read its pages (layout_changed)
     pause the portal for the run, its other items left queued."""
+    drift_canary: bool = True
+    """Before a batch, check each portal's sign-in and search pages for the landmarks its
+    flow relies on; a portal whose pages changed is paused for the run (bots/drift.py)."""
     """A maintenance window ending sooner than this is waited out; a longer one postpones
     the portal's items to the next run."""
 

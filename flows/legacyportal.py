@@ -37,12 +37,15 @@ from bots.models import (
     ClaimStatusResult,
     EligibilityQuery,
     EligibilityResult,
+    LookupKind,
     ServiceLine,
     member_id_fits,
 )
 from bots.pagekit import (
     blank,
     date_range,
+    landmarks,
+    missing_landmarks,
     money,
     next_clock_time,
     number,
@@ -54,6 +57,27 @@ from bots.pagekit import (
 )
 
 PAYERS = {"DELTA": "Delta Prairie Health", "ELM": "Elmwood Benefit Trust"}
+LOGIN_CAPTIONS = ("User ID:", "Password:")
+SEARCH_FORMS = (  # menu link, the field captions the lookups fill, the button they press
+    (
+        LookupKind.ELIGIBILITY,
+        "Eligibility Inquiry",
+        (
+            "Payer:",
+            "Subscriber ID:",
+            "Patient Last Name:",
+            "Patient DOB (MMDDYYYY):",
+            "Date of Service:",
+        ),
+        "Submit Inquiry",
+    ),
+    (
+        LookupKind.CLAIM_STATUS,
+        "Claim Inquiry",
+        ("Payer:", "Claim Number (ICN):", "Subscriber ID:", "DOS From (MMDDYYYY):"),
+        "Search",
+    ),
+)
 SERVICES = {
     "Plan Level": "30",
     "Office Visit": "98",
@@ -175,6 +199,43 @@ class LegacyPortalFlow(PortalFlow):
             else:
                 _refused(content["text"])
         raise LayoutChanged("the portal did not reach its home page after login")
+
+    async def landmarks(
+        self,
+        page: Page,
+        stage: Literal["login", "search"],
+        kinds: frozenset[LookupKind] | None = None,
+    ) -> list[str]:
+        """Captions, not labels: this portal's forms are tables (see ``_fill``)."""
+        if stage == "login":
+            frame = page.main_frame
+            await self._navigate(frame, lambda: page.goto(f"{self.base_url}/login.aspx"))
+            found = await frame.evaluate(_PROBE, list(LOGIN_CAPTIONS))
+            missing = [
+                f"login page: no field captioned {c!r}"
+                for c, f in zip(LOGIN_CAPTIONS, found, strict=True)
+                if f is None
+            ]
+            return missing + await missing_landmarks(
+                frame, landmarks("button:Log In"), "login page"
+            )
+        missing = []
+        for kind, link, captions, button in SEARCH_FORMS:
+            if kinds is not None and kind not in kinds:
+                continue
+            try:
+                main = await self._open(page, link)
+            except LayoutChanged as exc:
+                missing.append(str(exc))
+                continue
+            found = await main.evaluate(_PROBE, list(captions))
+            missing += [
+                f"{link}: no field captioned {c!r}"
+                for c, f in zip(captions, found, strict=True)
+                if f is None
+            ]
+            missing += await missing_landmarks(main, landmarks(f"button:{button}"), link)
+        return missing
 
     async def resume(self, page: Page) -> bool:
         """The frameset's home is default.aspx; a dead session shows the timed-out page or

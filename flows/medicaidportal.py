@@ -46,12 +46,15 @@ from bots.models import (
     ClaimStatusResult,
     EligibilityQuery,
     EligibilityResult,
+    LookupKind,
     ServiceLine,
     same_member_id,
 )
 from bots.pagekit import (
     blank,
     date_range,
+    landmarks,
+    missing_landmarks,
     money,
     next_clock_time,
     number,
@@ -70,6 +73,12 @@ DOWNLOAD_SECONDS = 30.0  # a deadline for the PDF to start, not a pause
 
 # The portal's words -> payerbot's codes. An unknown word is a LayoutChanged, never a guess.
 LABELS = {"member_id": ("Medicaid ID", "Recipient ID"), "dob": ("Date of Birth", "Birth Date")}
+ELIGIBILITY_LANDMARKS = landmarks(
+    "label:From Date of Service", "label:To Date of Service", "button:Search"
+)
+CLAIM_LANDMARKS = landmarks(
+    "region:Search by ICN", "region:Search by Recipient", "label:ICN", "button:Search by ICN"
+)
 RELATIONSHIPS = {"Case Head": "subscriber", "Spouse": "spouse", "Child": "child"}
 ELIGIBLE = {"Eligible": True, "Not Eligible": False}
 BENEFITS = {
@@ -148,6 +157,29 @@ class MedicaidPortalFlow(PortalFlow):
         accept = await _one(page.get_by_role("button", name="Accept", exact=True))
         await self._submit(page, accept, "Provider Home")
         return None
+
+    async def landmarks(
+        self,
+        page: Page,
+        stage: Literal["login", "search"],
+        kinds: frozenset[LookupKind] | None = None,
+    ) -> list[str]:
+        """Three page loads in all (each counts toward the portal's rate limit)."""
+        if stage == "login":
+            await self._goto(page, "/login", "Provider Login")
+            marks = landmarks("label:Provider ID", "label:Password", "button:Log In")
+            return await missing_landmarks(page, marks, "login page")
+        missing: list[str] = []
+        if kinds is None or LookupKind.ELIGIBILITY in kinds:
+            await self._goto(page, "/eligibility", "Eligibility Verification")
+            missing += await missing_landmarks(page, ELIGIBILITY_LANDMARKS, "eligibility page")
+            for key, names in LABELS.items():
+                if not any([await page.get_by_label(n, exact=True).count() for n in names]):
+                    missing.append(f"eligibility page: no field for {key} ({' / '.join(names)})")
+        if kinds is None or LookupKind.CLAIM_STATUS in kinds:
+            await self._goto(page, "/claims", "Claim Inquiry")
+            missing += await missing_landmarks(page, CLAIM_LANDMARKS, "claim inquiry page")
+        return missing
 
     async def is_logged_in(self, page: Page) -> bool:
         """Read from the page on screen, without a request (each one counts toward the rate

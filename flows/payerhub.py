@@ -41,6 +41,7 @@ from bots.models import (
     ClaimStatusResult,
     EligibilityQuery,
     EligibilityResult,
+    LookupKind,
     ServiceLine,
     member_id_fits,
     same_member_id,
@@ -48,7 +49,9 @@ from bots.models import (
 from bots.pagekit import (
     blank,
     date_range,
+    landmarks,
     looks_like_date,
+    missing_landmarks,
     money,
     next_clock_time,
     number,
@@ -86,6 +89,9 @@ AUTH = {
     "Unknown": YesNoUnknown.UNKNOWN,
 }
 SERVICE_CODES = {name: code for code, name in SERVICE_TYPES.items()}
+LOGIN_LANDMARKS = landmarks(
+    "heading:Sign in to PayerHub", "label:Username", "label:Password", "button:Sign in"
+)
 PAYMENT: dict[str, Literal["CHK", "ACH"]] = {"Check": "CHK", "EFT": "ACH"}
 SIGNED_OUT = ("session has expired", "signed out because")
 MEMBER_FIELDS = (
@@ -192,6 +198,42 @@ class PayerHubFlow(PortalFlow):
             days = re.search(r"expires in (\d+) days?", await notice.first.inner_text())
             return LoginInfo(password_expires_in_days=int(days[1]) if days else None)
         return None
+
+    async def landmarks(
+        self,
+        page: Page,
+        stage: Literal["login", "search"],
+        kinds: frozenset[LookupKind] | None = None,
+    ) -> list[str]:
+        if stage == "login":
+            await page.goto(f"{self.base_url}/#/login")
+            await page.get_by_role("heading", level=1).first.wait_for()
+            return await missing_landmarks(page, LOGIN_LANDMARKS, "sign-in page")
+        missing = []
+        for kind, route, heading, labels, buttons in (
+            (
+                LookupKind.ELIGIBILITY,
+                "#/eligibility",
+                "Eligibility & Benefits",
+                ELIGIBILITY_FORM,
+                ("Check eligibility",),
+            ),
+            (LookupKind.CLAIM_STATUS, "#/claims", "Claim Status", CLAIM_FORM, ("Search claims",)),
+        ):
+            if kinds is not None and kind not in kinds:
+                continue
+            await page.goto(f"{self.base_url}/#/home")
+            await page.goto(f"{self.base_url}/{route}")
+            await page.get_by_role("heading", level=1).first.wait_for()
+            if await page.get_by_role("heading", name="Sign in to PayerHub").is_visible():
+                raise SessionExpired("PayerHub shows its sign-in page")
+            marks = landmarks(
+                f"heading:{heading}",
+                *(f"label:{label}" for label in labels),
+                *(f"button:{b}" for b in buttons),
+            )
+            missing += await missing_landmarks(page, marks, f"{heading} page")
+        return missing
 
     async def _refused_or(self, page: Page, success: Locator) -> None:
         alert = page.get_by_role("alert")

@@ -147,7 +147,7 @@ def eligibility_rows(
 
 
 def run_rows(
-    settings: Settings, kind: Any, rows: list[tuple[None, Any]]
+    settings: Settings, kind: Any, rows: list[tuple[None, Any]], *, force: bool = False
 ) -> tuple[Any, list[dict[str, Any]]]:
     """Run the rows through a real Runner against the mock portals: (summary, item outcomes)."""
     from bots.runner import Runner
@@ -155,7 +155,7 @@ def run_rows(
 
     store = Store(settings.store_url, settings.queue)
     try:
-        summary = run_async(Runner(settings, store).run(kind, rows))
+        summary = run_async(Runner(settings, store).run(kind, rows, force=force))
         return summary, store.run_outcomes(summary.run_id)
     finally:
         store.close()

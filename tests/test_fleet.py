@@ -27,7 +27,8 @@ def members(gt, payer, n):
 def test_a_captcha_stops_that_portal_for_a_person_and_the_others_carry_on(
     settings, mock_portals, ground_truth
 ):
-    mock_portals["medicaidportal"].knobs(captcha_after_per_minute=4)
+    # 8 pages a minute: the drift canary's few page loads pass, the lookups then meet it
+    mock_portals["medicaidportal"].knobs(captcha_after_per_minute=8)
     rows = eligibility_rows(
         members(ground_truth, "STATEMCD", 6) + members(ground_truth, "DELTA", 3)
     )
@@ -115,6 +116,7 @@ def test_a_redesigned_portal_trips_the_breaker_and_only_it_pauses(
     pages pause it for the run, its other items stay queued (not failed), the legacy portal
     answers everything, and the run says why, with a screenshot."""
     mock_portals["payerhub"].knobs(layout="B")
+    settings.queue.drift_canary = False  # the redesign lands mid-run, after the canary
     rows = eligibility_rows(members(ground_truth, "ACME", 12) + members(ground_truth, "DELTA", 3))
     summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, rows)
     hub = [o for o in outcomes if o["portal"] == "payerhub"]
@@ -134,3 +136,54 @@ def test_a_redesigned_portal_trips_the_breaker_and_only_it_pauses(
     finally:
         store.close()
     assert "payerhub" in notes["stopped_portals"]
+
+
+def test_the_drift_canary_pauses_a_redesigned_portal_before_its_first_lookup(
+    settings, mock_portals, ground_truth
+):
+    """Layout B on PayerHub: the canary finds the search form's landmarks gone before any
+    lookup, pauses only PayerHub with a screenshot, and the run report says so."""
+    hub = mock_portals["payerhub"]
+    hub.knobs(layout="B")
+    rows = eligibility_rows(members(ground_truth, "ACME", 6) + members(ground_truth, "DELTA", 3))
+    summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, rows)
+    reason = summary.stopped_portals["payerhub"]
+    assert reason.startswith("paused by the drift canary") and "no label" in reason, reason
+    assert "legacyportal" not in summary.stopped_portals
+    screenshot = Path(reason.split("screenshot ")[1].split(";")[0])
+    assert screenshot.is_file() and screenshot.stat().st_size > 1000
+    assert hub.counters()["lookups"]["eligibility"] == 0, "paused before its first lookup"
+    hub_rows = [o for o in outcomes if o["portal"] == "payerhub"]
+    assert [o["state"] for o in hub_rows] == ["new"] * 6 and all(
+        o["attempts"] == 0 for o in hub_rows
+    )
+    assert [o["state"] for o in outcomes if o["portal"] == "legacyportal"] == ["succeeded"] * 3
+    # the same portal as it should be: the canary passes and everything is answered
+    hub.knobs(layout="A")
+    fine, answered = run_rows(settings, LookupKind.ELIGIBILITY, rows, force=True)
+    assert not fine.stopped_portals and {o["state"] for o in answered} == {"succeeded"}
+
+
+def test_doctor_portals_names_the_portal_whose_pages_changed(env, mock_portals):
+    """The canary on demand: layout B on PayerHub is drift (exit 1, with a screenshot); the
+    other two portals are as their flows expect."""
+    import json
+    import subprocess
+
+    mock_portals["payerhub"].knobs(layout="B")
+    proc = subprocess.run(
+        [".venv/bin/payerbot", "doctor", "portals", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    checks = {c["portal"]: c for c in json.loads(proc.stdout)}
+    assert checks["payerhub"]["status"] == "drift", checks["payerhub"]
+    assert "no label 'Member ID'" in checks["payerhub"]["detail"]
+    assert Path(checks["payerhub"]["screenshot"]).is_file()
+    assert checks["legacyportal"]["status"] == "ok", checks["legacyportal"]
+    assert checks["medicaidportal"]["status"] == "ok", checks["medicaidportal"]
+    assert all(p.counters()["writes"] == 0 for p in mock_portals.values())

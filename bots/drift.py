@@ -1,0 +1,219 @@
+"""The drift canary: before a batch, check that each portal's live pages still have the
+landmarks its flow relies on (``PortalFlow.landmarks``): the sign-in page on a fresh page,
+the search pages inside the session the batch will use. A portal whose pages changed is
+paused for the run with a screenshot and the list of what is missing; its items stay
+queued and the other portals run. `payerbot doctor portals` runs the same checks on demand.
+
+A portal that is down, in maintenance or refusing is not drift: the canary leaves those to
+the lookups' own handling (a refused login still goes through the lockout guard).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from playwright.async_api import Browser, Page, async_playwright
+
+from bots import browser as browser_mod
+from bots.credentials import login_secrets
+from bots.errors import AuthenticationError, ConfigurationError, PortalBlocked, SessionExpired
+from bots.files import private_dir
+from bots.flow import PortalFlow, get_flow
+from bots.logs import get_logger
+from bots.models import LookupKind
+from bots.sessions import PortalSession
+from bots.settings import Settings
+from bots.store import Store
+
+if TYPE_CHECKING:
+    from bots.attempts import ItemWorker, PortalGate
+
+log = get_logger("payerbot.drift")
+MAX_LISTED = 4  # missing landmarks named in the pause reason (all of them are in the log)
+
+
+async def _fresh_page(browser: Browser, settings: Settings) -> tuple[Any, Page]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    context.set_default_timeout(settings.browser.action_timeout_ms)
+    context.set_default_navigation_timeout(settings.browser.navigation_timeout_ms)
+    return context, await context.new_page()
+
+
+async def _screenshot(page: Page, path: Path, settings: Settings) -> Path | None:
+    private_dir(path.parent)
+    try:
+        if settings.browser.evidence_format == "png":
+            await page.screenshot(path=path.with_suffix(".png"), full_page=True)
+            return path.with_suffix(".png")
+        await page.screenshot(
+            path=path, full_page=True, type="jpeg", quality=settings.browser.evidence_quality
+        )
+        return path
+    except Exception:  # a screenshot must never hide the finding
+        log.warning("drift.no_screenshot")
+        return None
+
+
+def _reason(missing: list[str], shot: Path | None) -> str:
+    listed = "; ".join(missing[:MAX_LISTED]) + (" ..." if len(missing) > MAX_LISTED else "")
+    return (
+        f"paused by the drift canary: its pages changed ({listed}); screenshot "
+        f"{shot or 'none'}; its items stay queued for `payerbot runs resume` once the flow "
+        "is fixed"
+    )
+
+
+async def check_before_batch(
+    settings: Settings,
+    gate: PortalGate,
+    session: PortalSession,
+    browser: Browser,
+    items: ItemWorker,
+    shots: Path,
+    kinds: frozenset[LookupKind] | None = None,
+) -> None:
+    """Run both stages for one portal; pause the gate when its pages drifted."""
+    portal_id = gate.portal_id
+    context, page = await _fresh_page(browser, settings)
+    try:
+        missing = await gate.flow.landmarks(page, "login")
+        if missing:
+            await _pause(gate, page, missing, shots / f"{portal_id}-drift-login.jpg", settings)
+            return
+    except PortalBlocked as exc:  # a CAPTCHA already: a person must look, as for a lookup
+        await _screenshot(page, shots / f"{portal_id}-blocked.jpg", settings)
+        await items.stop_portal(gate, session, exc)
+        return
+    except Exception as exc:  # down, maintenance, 5xx: not drift, the lookups will see it
+        log.info("drift.not_checked", portal=portal_id, stage="login", error=type(exc).__name__)
+        return
+    finally:
+        await context.close()
+    try:
+        page = await session.ready()
+    except (AuthenticationError, PortalBlocked) as exc:
+        await items.stop_portal(gate, session, exc)  # the lockout guard, as for a lookup
+        return
+    except Exception as exc:
+        log.info("drift.not_checked", portal=portal_id, stage="search", error=type(exc).__name__)
+        return
+    try:
+        missing = await gate.flow.landmarks(page, "search", kinds)
+    except PortalBlocked as exc:
+        await _screenshot(page, shots / f"{portal_id}-blocked.jpg", settings)
+        await items.stop_portal(gate, session, exc)
+        return
+    except SessionExpired:
+        session.logged_out()  # the first lookup logs in again, as usual
+        return
+    except Exception as exc:
+        log.info("drift.not_checked", portal=portal_id, stage="search", error=type(exc).__name__)
+        return
+    if missing:
+        await _pause(gate, page, missing, shots / f"{portal_id}-drift-search.jpg", settings)
+    else:
+        log.info("drift.ok", portal=portal_id)
+
+
+async def _pause(
+    gate: PortalGate, page: Page, missing: list[str], path: Path, settings: Settings
+) -> None:
+    shot = await _screenshot(page, path, settings)
+    gate.stopped = _reason(missing, shot)
+    gate.paused_for_layout = True
+    log.error("portal.drift", missing=missing, evidence=str(shot) if shot else None)
+
+
+# --- on demand: `payerbot doctor portals` ---------------------------------------------------
+
+
+@dataclass
+class DriftCheck:
+    portal: str
+    status: str  # ok | drift | skipped | error
+    detail: str
+    screenshot: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def check_portals(
+    settings: Settings, store: Store, portal_ids: list[str]
+) -> list[DriftCheck]:
+    """Both stages per portal, logging in with its first usable account (leased, as any
+    login; a flagged or busy account is not used)."""
+    holder = f"{store.owner}:doctor-{secrets.token_hex(4)}"
+    shots = settings.data_dir / "evidence" / "doctor"
+    results: list[DriftCheck] = []
+    async with async_playwright() as playwright:
+        browser = await browser_mod.launch(playwright, settings.browser)
+        try:
+            for portal_id in portal_ids:
+                results.append(await _check_one(settings, store, browser, portal_id, holder, shots))
+        finally:
+            await browser.close()
+    return results
+
+
+async def _check_one(
+    settings: Settings, store: Store, browser: Browser, portal_id: str, holder: str, shots: Path
+) -> DriftCheck:
+    portal = settings.portals[portal_id]
+    flow: PortalFlow = get_flow(settings.flow_name(portal_id))(
+        portal.base_url, api_reads=portal.api_reads
+    )
+    context, page = await _fresh_page(browser, settings)
+    try:
+        missing = await flow.landmarks(page, "login")
+        if missing:
+            shot = await _screenshot(page, shots / f"{portal_id}-login.jpg", settings)
+            return DriftCheck(portal_id, "drift", "; ".join(missing), str(shot) if shot else None)
+    except Exception as exc:
+        return DriftCheck(portal_id, "error", f"sign-in page not checked: {type(exc).__name__}")
+    finally:
+        await context.close()
+    flagged = {f["account"] for f in store.flagged_accounts(portal_id)}
+    for account in portal.accounts:
+        if account in flagged:
+            continue
+        try:
+            login = login_secrets(settings, portal_id, account)
+        except ConfigurationError:
+            continue
+        lease = store.lease_account(
+            portal_id, account, holder, None, settings.sessions.account_lease_seconds
+        )
+        if not lease.acquired:
+            continue
+        session = PortalSession(
+            browser, flow, portal_id, account, login, settings.browser, portal, restore=False
+        )
+        try:
+            page = await session.ready()
+            missing = await flow.landmarks(page, "search")
+            if missing:
+                shot = await _screenshot(page, shots / f"{portal_id}-search.jpg", settings)
+                return DriftCheck(
+                    portal_id, "drift", "; ".join(missing), str(shot) if shot else None
+                )
+            return DriftCheck(portal_id, "ok", f"sign-in and search pages as expected ({account})")
+        except AuthenticationError as exc:  # the lockout guard, as for any login
+            store.flag_account(portal_id, account, "login_refused", str(exc), "doctor")
+            return DriftCheck(portal_id, "error", f"login refused for {account}: {exc}")
+        except Exception as exc:
+            return DriftCheck(portal_id, "error", f"search pages not checked: {type(exc).__name__}")
+        finally:
+            await session.close()
+            store.release_account(portal_id, account, holder)
+    return DriftCheck(
+        portal_id, "skipped", "sign-in page as expected; no free, unflagged account to go further"
+    )
+
+
+def run_doctor_portals(settings: Settings, store: Store, portal_ids: list[str]) -> list[DriftCheck]:
+    return asyncio.run(check_portals(settings, store, portal_ids))
