@@ -148,6 +148,7 @@ def run_bench(
     memory_items: int = 0,
     references: bool = True,
     api_reads: bool = True,
+    page_reads: bool = True,
     workers: tuple[int, ...] = (1, 2, 3),
     fleet_items: int = 200,
     pg_url: str | None = None,
@@ -217,9 +218,9 @@ def run_bench(
 
             for k in sessions:
                 k = min(k, len(logins))
-                programs: list[tuple[str, str, dict[str, str]]] = [
-                    ("payerbot", "benchmarks.engine", {})
-                ]
+                programs: list[tuple[str, str, dict[str, str]]] = []
+                if page_reads:
+                    programs.append(("payerbot", "benchmarks.engine", {}))
                 if api_reads:
                     api = {"BENCH_PORTAL": json.dumps({"api_reads": True})}
                     programs.append((API_ROW, "benchmarks.engine", api))

@@ -943,6 +943,9 @@ def bench(
     api_reads: Annotated[
         bool, typer.Option(help="Also run payerbot with PayerHub's API reads on.")
     ] = True,
+    page_reads: Annotated[
+        bool, typer.Option(help="Run payerbot reading pages (the default configuration).")
+    ] = True,
     workers: Annotated[
         str, typer.Option(help="Fleet rows: `payerbot worker` counts on PostgreSQL; '' = off.")
     ] = "1,2,3",
@@ -966,6 +969,7 @@ def bench(
         memory_items=memory_items,
         references=references,
         api_reads=api_reads,
+        page_reads=page_reads,
         workers=tuple(int(w) for w in workers.split(",") if w.strip()),
         fleet_items=fleet_items,
         pg_url=pg_url,

@@ -174,6 +174,8 @@ def test_supervisor_opens_the_last_run_sees_a_failure_downloads_its_trace_and_re
         **console["env"],
         "PAYERBOT_QUEUE__BACKOFF_BASE_SECONDS": "0.1",
         "PAYERBOT_BROWSER__TRACE": "always",
+        # the redesign lands mid-run, after the drift canary looked: items fail and retry
+        "PAYERBOT_QUEUE__DRIFT_CANARY": "false",
     }
     worklist = tmp_path / "appointments.csv"
     eligibility_worklist(ground_truth, worklist, 4, {"ACME", "DELTA"})
