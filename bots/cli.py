@@ -1032,6 +1032,30 @@ def doctor_cmd(
         raise typer.Exit(1)
 
 
+@app.command("new-flow")
+def new_flow_cmd(
+    name: Annotated[str, typer.Argument(help="The portal's id: lowercase, e.g. bluecross.")],
+    base_url: Annotated[str, typer.Option(help="The portal's address.")] = "https://TODO",
+    title: Annotated[str | None, typer.Option(help="The portal's name for people.")] = None,
+    root: Annotated[Path, typer.Option(help="The project folder to write into.")] = Path("."),
+) -> None:
+    """Scaffold a portal: flows/NAME.py, tests/flows/test_NAME.py, a config/portals.toml
+    entry, each with TODOs. Then follow README, "Adding a payer portal"."""
+    from bots.scaffold import new_flow
+
+    try:
+        written = new_flow(name, root, base_url, title)
+    except PayerbotError as exc:
+        raise _fail(exc) from None
+    for path in written:
+        out.print(f"wrote {path}", soft_wrap=True)
+    out.print(
+        f"next: `playwright codegen {base_url}` to record the pages, fill in every TODO "
+        f"(grep -n TODO {written[0]} {written[1]}), then `.venv/bin/pytest {written[1]}`",
+        soft_wrap=True,
+    )
+
+
 def _doctor_portals(portal: list[str] | None, as_json: bool) -> None:
     from bots import drift
 

@@ -1,0 +1,245 @@
+"""`payerbot new-flow NAME`: a new portal's flow, its config entry and its test module, each
+with TODOs that say what to fill in (README, "Adding a payer portal")."""
+
+from __future__ import annotations
+
+import keyword
+import re
+from pathlib import Path
+
+from bots.errors import ConfigurationError
+
+FLOW = '''"""{title}.
+
+TODO: one line on the portal (a single-page app? frames? MFA? rate limits?).
+
+Made by `payerbot new-flow {name}`. Fill in every TODO; record the pages first with
+`playwright codegen {base_url}` (README, "Adding a payer portal"). Two rules: the right
+patient or no result, and only read (never press a button that changes anything).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from playwright.async_api import Page
+
+from bots.errors import (
+    AuthenticationError,  # noqa: F401  (TODO: raise it on a refused login)
+    LayoutChanged,
+    MemberNotFound,  # noqa: F401  (TODO: raise it when the portal finds nobody)
+    PatientMismatch,
+)
+from bots.flow import LoginInfo, LoginSecrets, PortalFlow, register
+from bots.models import EligibilityQuery, EligibilityResult, LookupKind, member_id_fits
+from bots.pagekit import (
+    landmarks,
+    missing_landmarks,
+    read_definitions,  # noqa: F401  (TODO: read the result's labelled fields)
+    require,
+    require_all,
+    split_name,
+    us_date,
+)
+
+# TODO(landmarks): what the sign-in page and the search form must show for this flow to
+# work, by accessible role and name ("label:Member ID", "button:Search", "heading:...").
+LOGIN_LANDMARKS = landmarks("label:Username", "label:Password", "button:Sign in")
+SEARCH_LANDMARKS = landmarks("label:Member ID", "label:Date of birth", "button:Search")
+# TODO(fields): the labels of the result the flow reads; all must be there, or it stops.
+RESULT_FIELDS = ("Member name", "Member ID", "Date of birth", "Coverage status")
+
+
+@register
+class {cls}(PortalFlow):
+    """TODO: what this flow can do on the portal."""
+
+    name = "{name}"
+    title = "{title}"
+
+    async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
+        # TODO(login): open the sign-in page, fill it, answer MFA / security questions,
+        # dismiss interstitials (never act on them), wait for the signed-in home page.
+        # A refused login raises AuthenticationError: it is never retried (lockouts).
+        raise NotImplementedError("TODO(login)")
+
+    async def is_logged_in(self, page: Page) -> bool:
+        # TODO(is_logged_in): something only a signed-in page shows (the user, "Log out").
+        raise NotImplementedError("TODO(is_logged_in)")
+
+    async def landmarks(
+        self,
+        page: Page,
+        stage: Literal["login", "search"],
+        kinds: frozenset[LookupKind] | None = None,
+    ) -> list[str]:
+        # TODO(landmarks): the sign-in URL and the search URL of the portal.
+        if stage == "login":
+            await page.goto(f"{{self.base_url}}/")
+            return await missing_landmarks(page, LOGIN_LANDMARKS, "sign-in page")
+        await page.goto(f"{{self.base_url}}/")
+        return await missing_landmarks(page, SEARCH_LANDMARKS, "search page")
+
+    async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
+        # TODO(eligibility): open the search form fresh (never read an earlier answer),
+        # fill it from the query, submit, wait for a result or a message. "No member"
+        # raises MemberNotFound; a page about someone else raises PatientMismatch; a page
+        # the flow does not recognise raises LayoutChanged. Then read it (below).
+        raise NotImplementedError("TODO(eligibility)")
+
+    def _result(
+        self, query: EligibilityQuery, fields: dict[str, str], text: str
+    ) -> EligibilityResult:
+        """The result from the labelled fields of the page (read_definitions)."""
+        require_all(fields, RESULT_FIELDS, "eligibility result")
+        member_id = require(fields, "Member ID")
+        dob = us_date(require(fields, "Date of birth"))
+        if not member_id_fits(member_id, query.member_id) or dob != query.dob:
+            raise PatientMismatch("the result is for another member than the one asked for")
+        first, last = split_name(require(fields, "Member name"))
+        status = require(fields, "Coverage status").strip().lower()
+        if status not in {{"active", "inactive"}}:
+            raise LayoutChanged("the coverage status reads neither active nor inactive")
+        return EligibilityResult(
+            portal=self.name,
+            payer_id=query.payer_id,
+            as_of=datetime.now(UTC),
+            raw_text=text,
+            member_id=member_id,
+            first_name=first,
+            last_name=last,
+            dob=query.dob,
+            date_of_service=query.date_of_service,
+            coverage_active=status == "active",
+            plan_name=fields.get("Plan"),
+            # TODO(fields): group, dates, benefits (bots.models.Benefit) as the portal shows
+        )
+'''
+
+TEST = '''"""The {name} flow in a real browser: fill in the TODOs (a test instance of the portal, or
+a recording replayed offline: README, "Adding a payer portal"). Made by `payerbot new-flow`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, async_playwright
+
+from bots import browser as browser_mod
+from bots.errors import MemberNotFound
+from bots.flow import LoginSecrets
+from bots.models import EligibilityQuery
+from bots.settings import BrowserSettings
+from flows.{name} import {cls}
+
+pytestmark = pytest.mark.browser
+
+# TODO(test): where the flow is tested, with which login, and what that portal knows.
+BASE_URL = "{base_url}"
+# A test account of the portal, from the environment: never a login in a file.
+LOGIN = LoginSecrets(
+    username=os.environ.get("{env}_USERNAME", "TODO"),
+    password=os.environ.get("{env}_PASSWORD", "TODO"),
+)
+KNOWN = EligibilityQuery(
+    payer_id="TODO", member_id="TODO", dob="1970-01-01", date_of_service="2026-01-01"
+)
+KNOWN_LAST_NAME = "TODO"
+KNOWN_ACTIVE = True
+UNKNOWN_MEMBER_ID = "TODO"
+
+
+def run(body: Callable[[Page, {cls}], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        async with async_playwright() as pw:
+            browser = await browser_mod.launch(pw, BrowserSettings())
+            try:
+                page = await (await browser.new_context()).new_page()
+                page.set_default_timeout(10_000)
+                return await body(page, {cls}(BASE_URL))
+            finally:
+                await browser.close()
+
+    return asyncio.run(main())
+
+
+def test_the_pages_have_the_landmarks_the_flow_relies_on() -> None:
+    async def body(page: Page, flow: {cls}) -> None:
+        assert await flow.landmarks(page, "login") == []
+        await flow.login(page, LOGIN)
+        assert await flow.is_logged_in(page)
+        assert await flow.landmarks(page, "search") == []
+
+    run(body)
+
+
+def test_a_known_member_is_read_and_an_unknown_one_is_not_found() -> None:
+    async def body(page: Page, flow: {cls}) -> None:
+        await flow.login(page, LOGIN)
+        result = await flow.eligibility(page, KNOWN)
+        assert (result.member_id, result.last_name) == (KNOWN.member_id, KNOWN_LAST_NAME)
+        assert result.coverage_active is KNOWN_ACTIVE
+        unknown = KNOWN.model_copy(update={{"member_id": UNKNOWN_MEMBER_ID}})
+        with pytest.raises(MemberNotFound):
+            await flow.eligibility(page, unknown)
+        # the answer before must never be read as this one: ask the known member again
+        assert (await flow.eligibility(page, KNOWN)).member_id == KNOWN.member_id
+
+    run(body)
+'''
+
+CONFIG = """
+# Added by `payerbot new-flow {name}`: TODO fill in, then add the payers it answers for.
+[portals.{name}]
+title = "{title}"
+base_url = "{base_url}"
+accounts = ["main"]              # TODO: the portal's accounts (`payerbot creds set {name} main`)
+max_sessions = 1                 # TODO: what the portal tolerates; never more than accounts
+# maintenance_windows = ["Sun 02:00-04:00"]   # TODO: as the portal announces them
+
+# [payers.TODO]
+# name = "TODO"
+# portal = "{name}"
+# aliases = ["TODO"]
+"""
+
+
+def _class_name(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_")) + "Flow"
+
+
+def new_flow(name: str, root: Path, base_url: str, title: str | None = None) -> list[Path]:
+    """Write flows/NAME.py, tests/flows/test_NAME.py and a config block under ``root``."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]{1,39}", name) or keyword.iskeyword(name):
+        raise ConfigurationError(
+            "a flow name is 2-40 lowercase letters, digits or _ and starts with a letter"
+        )
+    flow_path = root / "flows" / f"{name}.py"
+    test_path = root / "tests" / "flows" / f"test_{name}.py"
+    for path in (flow_path, test_path):
+        if path.exists():
+            raise ConfigurationError(f"{path} exists already: not overwritten")
+    config = root / "config" / "portals.toml"
+    if config.exists() and f"[portals.{name}]" in config.read_text(encoding="utf-8"):
+        raise ConfigurationError(f"config/portals.toml has a [portals.{name}] already")
+    values = {
+        "name": name,
+        "cls": _class_name(name),
+        "title": title or f"{name} (TODO: the portal's name)",
+        "base_url": base_url,
+        "env": f"PAYERBOT_TEST_{name.upper()}",
+    }
+    for package in (root / "flows", root / "tests", root / "tests" / "flows"):
+        package.mkdir(parents=True, exist_ok=True)  # packages, as in this repository
+        (package / "__init__.py").touch(exist_ok=True)
+    for path, template in ((flow_path, FLOW), (test_path, TEST)):
+        path.write_text(template.format(**values), encoding="utf-8")
+    config.parent.mkdir(parents=True, exist_ok=True)
+    with config.open("a", encoding="utf-8") as fh:
+        fh.write(CONFIG.format(**values))
+    return [flow_path, test_path, config]
