@@ -40,7 +40,8 @@ def test_portals_data_prints_the_ground_truth(env, ground_truth):
     assert len({p["payer_id"] for p in data["payers"] if p["portal"] == "payerhub"}) >= 3
 
 
-def test_portals_serve_runs_in_the_foreground_until_interrupted(env, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_portals_serve_runs_in_the_foreground_until_interrupted(env, tmp_path, stop):
     base = free_port()
     names = ["payerhub", "legacyportal", "medicaidportal"]  # consecutive ports, as configured
     serve_env = {
@@ -85,7 +86,7 @@ def test_portals_serve_runs_in_the_foreground_until_interrupted(env, tmp_path):
         assert oct(secrets.stat().st_mode & 0o777) == "0o700"
         assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in secrets.iterdir())
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)  # Ctrl-C, or a service manager: the portals stop either way
         assert proc.wait(timeout=20) == 0
     time.sleep(0.2)
     for i in range(len(names)):
