@@ -1035,6 +1035,41 @@ def doctor_cmd(
         raise typer.Exit(1)
 
 
+@app.command("record")
+def record_cmd(
+    portal: Annotated[str, typer.Argument(help="The portal to record (config/portals.toml).")],
+    worklist: Annotated[Path, typer.Option(help="Questions to ask (the portal's rows).")],
+    limit: Annotated[int, typer.Option(help="At most this many lookups.")] = 5,
+    account: Annotated[str | None, typer.Option(help="Account (default: the first).")] = None,
+) -> None:
+    """Record a login and a few lookups as a HAR for offline flow tests (route_from_har).
+    Recordings hold PHI: they are scrubbed, owner-only, and stay in the data folder."""
+    from bots import recording
+    from bots.worklists import import_worklist
+
+    settings = _settings()
+    try:
+        recording.check_portal(settings, portal)
+        report = import_worklist(worklist, settings, None)
+        rows = [
+            r.query for r in report.rows if settings.portal_for_payer(r.query.payer_id) == portal
+        ][:limit]
+        if not rows:
+            raise ConfigurationError(f"the worklist has no row for {portal}")
+        err.print(
+            "[yellow]warning:[/] a recording holds what the portal showed (PHI) and the "
+            "login. It is scrubbed of the questions' and answers' identifiers and of the "
+            "login, kept owner-only in the data folder; review it before it goes anywhere.",
+            soft_wrap=True,
+        )
+        who = account or settings.portals[portal].accounts[0]
+        with fixture_portals.running(settings, [portal]):
+            har, manifest = asyncio.run(recording.record(settings, portal, who, rows))
+    except PayerbotError as exc:
+        raise _fail(exc) from None
+    out.print(f"recorded {len(rows)} lookup(s): {har}\nmanifest: {manifest}", soft_wrap=True)
+
+
 @app.command("new-flow")
 def new_flow_cmd(
     name: Annotated[str, typer.Argument(help="The portal's id: lowercase, e.g. bluecross.")],
