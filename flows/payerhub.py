@@ -305,12 +305,7 @@ class PayerHubFlow(PortalFlow):
         fields = await read_definitions(results)
         require_all(fields, MEMBER_FIELDS, "eligibility page")
         member_id = require(fields, "Member ID")
-        dob = us_date(require(fields, "Date of birth"))
-        if not member_id_fits(member_id, query.member_id) or dob != query.dob:
-            raise PatientMismatch(
-                "the eligibility page shows a member whose ID or date of birth "
-                "differs from the worklist"
-            )
+        _same_member(query, member_id, us_date(require(fields, "Date of birth")))
         first, last = split_name(require(fields, "Member name"))
         pcp = fields.get("Primary care provider", "")
         pcp_name, pcp_npi = _pcp(pcp)
@@ -420,15 +415,7 @@ class PayerHubFlow(PortalFlow):
         dob = us_date(fields.get("Date of birth"))
         claim_number = require(fields, "Claim number")
         account = fields.get("Patient account number")
-        wanted = query.claim_number or query.patient_account_number
-        if wanted and wanted.strip().upper() not in {claim_number.upper(), (account or "").upper()}:
-            raise PatientMismatch("the claim shown is not the claim asked for")
-        if (query.member_id and not same_member_id(member_id, query.member_id)) or (
-            query.dob and dob != query.dob
-        ):
-            raise PatientMismatch(
-                "the claim belongs to a member whose ID or date of birth differs from the worklist"
-            )
+        _same_claim(query, claim_number, account, member_id, dob)
         first, last = split_name(require(fields, "Patient name"))
         dos_from, dos_to = date_range(require(fields, "Service dates"))
         lines: tuple[ServiceLine, ...] = ()
@@ -794,7 +781,36 @@ def _adjustment(rec: dict[str, str]) -> Adjustment:
     )
 
 
-# --- API answers -> results (the same checks as the pages) -----------------------------------
+# --- the right patient or no result: one rule for pages and API answers alike --------------
+
+
+def _same_member(query: EligibilityQuery, member_id: str, dob: date | None) -> None:
+    if not member_id_fits(member_id, query.member_id) or dob != query.dob:
+        raise PatientMismatch(
+            "the eligibility answer is for a member whose ID or date of birth "
+            "differs from the worklist"
+        )
+
+
+def _same_claim(
+    query: ClaimStatusQuery,
+    claim_number: str,
+    account: str | None,
+    member_id: str,
+    dob: date | None,
+) -> None:
+    wanted = query.claim_number or query.patient_account_number
+    if wanted and wanted.strip().upper() not in {claim_number.upper(), (account or "").upper()}:
+        raise PatientMismatch("the claim shown is not the claim asked for")
+    if (query.member_id and not same_member_id(member_id, query.member_id)) or (
+        query.dob and dob != query.dob
+    ):
+        raise PatientMismatch(
+            "the claim belongs to a member whose ID or date of birth differs from the worklist"
+        )
+
+
+# --- API answers -> results ------------------------------------------------------------------
 
 
 def _iso_date(value: Any) -> date | None:
@@ -805,13 +821,7 @@ def _api_eligibility_result(
     portal: str, query: EligibilityQuery, data: dict[str, Any], evidence: Attachment
 ) -> EligibilityResult:
     member = data["member"]
-    if not member_id_fits(member["member_id"], query.member_id) or (
-        _iso_date(member["dob"]) != query.dob
-    ):
-        raise PatientMismatch(
-            "the eligibility answer is for a member whose ID or date of birth "
-            "differs from the worklist"
-        )
+    _same_member(query, member["member_id"], _iso_date(member["dob"]))
     benefits = []
     for group in data["benefit_groups"]:
         if group["service_type"] not in SERVICE_TYPES:
@@ -860,16 +870,8 @@ def _api_claim_result(
     portal: str, query: ClaimStatusQuery, data: dict[str, Any], evidence: Attachment
 ) -> ClaimStatusResult:
     claim_number, account = data["claim_number"], data.get("patient_account_number")
-    wanted = query.claim_number or query.patient_account_number
-    if wanted and wanted.strip().upper() not in {claim_number.upper(), (account or "").upper()}:
-        raise PatientMismatch("the claim answered is not the claim asked for")
     dob = _iso_date(data.get("dob"))
-    if (query.member_id and not same_member_id(data["member_id"], query.member_id)) or (
-        query.dob and dob != query.dob
-    ):
-        raise PatientMismatch(
-            "the claim belongs to a member whose ID or date of birth differs from the worklist"
-        )
+    _same_claim(query, claim_number, account, data["member_id"], dob)
     status, payment = data["status"], data.get("payment") or {}
     return ClaimStatusResult(
         portal=portal,
