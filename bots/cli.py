@@ -120,7 +120,9 @@ def portals_serve(
     proc = fixture_portals.start(settings, dict(wanted.values()), knobs)
     # SIGTERM (a service manager, `kill`) stops the portals as Ctrl-C does: without this the
     # default action would end this process and leave the portal server running.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # (SIGINT too: a parent that started this in the background may have ignored it.)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
     try:
         for portal_id in wanted:
             fixture_portals.provision_credentials(settings, portal_id)

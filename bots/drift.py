@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from playwright.async_api import Browser, Page, async_playwright
 
 from bots import browser as browser_mod
@@ -76,8 +77,11 @@ async def check_before_batch(
     shots: Path,
     kinds: frozenset[LookupKind] | None = None,
 ) -> None:
-    """Run both stages for one portal; pause the gate when its pages drifted."""
+    """Run both stages for one portal; pause the gate when its pages drifted. (A task of its
+    own in the runner: the portal and account bound here label its log lines, the login's
+    included, as a worker's are.)"""
     portal_id = gate.portal_id
+    structlog.contextvars.bind_contextvars(portal=portal_id, account=session.account)
     context, page = await _fresh_page(browser, settings)
     try:
         missing = await gate.flow.landmarks(page, "login")
