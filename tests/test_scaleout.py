@@ -113,24 +113,35 @@ def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_pat
                     live = sum(1 for a in store.account_sessions(name) if a["holder"])
                     most_held[name] = max(most_held.get(name, 0), live)
 
-            deadline = time.monotonic() + 600
-            held_by_m1: set[int] = set()
-            while finished() < total // 4 or not held_by_m1:
-                assert time.monotonic() < deadline, "the fleet made no progress"
-                assert all(w.poll() is None for w in workers.values())
-                sample_leases()
+            def held_by(node: str) -> set[int]:
                 with store.transaction() as conn:
-                    held_by_m1 = set(
+                    return set(
                         conn.execute(
                             select(work_items.c.id).where(
                                 work_items.c.state == "in_progress",
-                                work_items.c.lease_owner.like("m1:%"),
+                                work_items.c.lease_owner.like(f"{node}:%"),
                             )
                         ).scalars()
                     )
+
+            deadline = time.monotonic() + 600
+            while True:  # a quarter done, then m1 frozen while it holds items mid-lookup
+                assert time.monotonic() < deadline, "the fleet made no progress"
+                assert all(w.poll() is None for w in workers.values())
+                sample_leases()
+                if finished() >= total // 4:
+                    workers["m1"].send_signal(signal.SIGSTOP)
+                    time.sleep(0.3)
+                    if held_by("m1"):
+                        break
+                    workers["m1"].send_signal(signal.SIGCONT)
                 time.sleep(0.3)
             workers["m1"].send_signal(signal.SIGKILL)
             workers["m1"].wait(timeout=30)
+            # What it died holding: still leased to it (a lease lapses only after 10 s), so
+            # never completed by it; a commit in flight when it froze has landed by now.
+            held_by_m1 = held_by("m1")
+            assert held_by_m1, "the killed worker held items mid-lookup"
 
             while any((store.get_run(r) or {}).get("status") != "finished" for r in runs):
                 assert time.monotonic() < deadline, f"not finished: {finished()} of {total}"
