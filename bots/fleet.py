@@ -47,7 +47,7 @@ from bots.followups.queue import raise_followups
 from bots.logs import close_run_log, get_logger, open_run_log
 from bots.maintenance import active_window
 from bots.models import LookupKind
-from bots.runner import Rows
+from bots.runner import Rows, questions_for
 from bots.sessions import PortalSession
 from bots.settings import Settings
 from bots.store import ItemState, Store, utcnow
@@ -121,18 +121,7 @@ def enqueue_rows(
 ) -> Enqueued:
     """Queue questions as one fleet run (the run and all its items in one transaction)."""
     check_portals(settings, kind, {settings.portal_for_payer(q.payer_id) for _, q in rows})
-    questions = [
-        {
-            "reference": query.reference(),
-            "kind": kind.value,
-            "payer_id": query.payer_id,
-            "portal": settings.portal_for_payer(query.payer_id),
-            "query": query.model_dump(mode="json"),
-            "source_file": source,
-            "source_row": row_number,
-        }
-        for row_number, query in rows
-    ]
+    questions = questions_for(settings, kind, rows, source)
     run_id, queued = store.start_run(
         kind.value, trigger, source, questions, force=force, executor="fleet"
     )

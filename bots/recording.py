@@ -111,6 +111,23 @@ def _question(kind: str, data: dict[str, Any]) -> EligibilityQuery | ClaimStatus
     return (EligibilityQuery if kind == "eligibility" else ClaimStatusQuery).model_validate(data)
 
 
+async def _ask_all(
+    flow: PortalFlow, page: Any, questions: list[EligibilityQuery | ClaimStatusQuery]
+) -> list[dict[str, Any]]:
+    """Each question's answer, or the portal's "no" (its code): live and replayed alike."""
+    answers: list[dict[str, Any]] = []
+    for q in questions:
+        try:
+            if isinstance(q, EligibilityQuery):
+                result: Any = await flow.eligibility(page, q)
+            else:
+                result = await flow.claim_status(page, q)
+            answers.append({"result": result.model_dump(mode="json")})
+        except BusinessError as exc:
+            answers.append({"error": exc.code(), "reason_code": exc.reason_code})
+    return answers
+
+
 async def record(
     settings: Settings,
     portal_id: str,
@@ -134,15 +151,7 @@ async def record(
             page = await context.new_page()
             page.set_default_timeout(settings.browser.action_timeout_ms)
             await flow.login(page, secrets)
-            for q in questions:
-                try:
-                    if isinstance(q, EligibilityQuery):
-                        result: Any = await flow.eligibility(page, q)
-                    else:
-                        result = await flow.claim_status(page, q)
-                    answers.append({"result": result.model_dump(mode="json")})
-                except BusinessError as exc:
-                    answers.append({"error": exc.code(), "reason_code": exc.reason_code})
+            answers = await _ask_all(flow, page, questions)
             await context.close()  # writes the HAR
         finally:
             await browser.close()
@@ -207,16 +216,8 @@ async def replay(
             page = await context.new_page()
             page.set_default_timeout(10_000)
             await flow.login(page, secrets)
-            for data in manifest["questions"]:
-                q = _question(data.pop("kind"), data)
-                try:
-                    if isinstance(q, EligibilityQuery):
-                        result: Any = await flow.eligibility(page, q)
-                    else:
-                        result = await flow.claim_status(page, q)
-                    answers.append({"result": result.model_dump(mode="json")})
-                except BusinessError as exc:
-                    answers.append({"error": exc.code(), "reason_code": exc.reason_code})
+            questions = [_question(d.pop("kind"), d) for d in manifest["questions"]]
+            answers = await _ask_all(flow, page, questions)
         finally:
             await browser.close()
     return answers

@@ -53,6 +53,24 @@ NoticeCallback = Callable[[str], None]
 Rows = Sequence[tuple[int | None, EligibilityQuery | ClaimStatusQuery]]
 
 
+def questions_for(
+    settings: Settings, kind: LookupKind, rows: Rows, source: str | None
+) -> list[dict[str, Any]]:
+    """Worklist rows as the store's questions (a run's, or a fleet run's)."""
+    return [
+        {
+            "reference": query.reference(),
+            "kind": kind.value,
+            "payer_id": query.payer_id,
+            "portal": settings.portal_for_payer(query.payer_id),
+            "query": query.model_dump(mode="json"),
+            "source_file": source,
+            "source_row": row_number,
+        }
+        for row_number, query in rows
+    ]
+
+
 @dataclass
 class RunSummary:
     """What a run did, for the terminal, the report and the exit code."""
@@ -179,7 +197,7 @@ class Runner:
             kind.value,
             trigger,
             source,
-            self._questions(kind, rows, source),
+            questions_for(self.settings, kind, rows, source),
             force=force,
         )
         self.run_id = run_id
@@ -293,20 +311,6 @@ class Runner:
             structlog.contextvars.unbind_contextvars("run_id")
             close_run_log(log_path)
         return summary
-
-    def _questions(self, kind: LookupKind, rows: Rows, source: str | None) -> list[dict[str, Any]]:
-        return [
-            {
-                "reference": query.reference(),
-                "kind": kind.value,
-                "payer_id": query.payer_id,
-                "portal": self.settings.portal_for_payer(query.payer_id),
-                "query": query.model_dump(mode="json"),
-                "source_file": source,
-                "source_row": row_number,
-            }
-            for row_number, query in rows
-        ]
 
     def _final_counts(self, run_id: str) -> dict[str, int]:
         states = Counter(row["state"] for row in self.store.run_outcomes(run_id))
