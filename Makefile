@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 browser: $(STAMP)
-	$(PY) -m bots.browser_setup
+	$(PY) -m bots.ops.browser_setup
 
 demo: browser  ## the demo overnight batch against the bundled mock portals
 	$(VENV)/bin/payerbot demo

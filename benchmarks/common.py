@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bots.flow import LoginSecrets
+from bots.flowkit.flow import LoginSecrets
 from bots.models import EligibilityQuery
 
 

@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 
 from benchmarks.common import Job, Outcome, clock
-from bots.credentials import write_secret_files
+from benchmarks.procs import tree_rss_mb
+from bots.engine.credentials import write_secret_files
+from bots.engine.runner import Runner
 from bots.models import LookupKind
-from bots.procs import tree_rss_mb
-from bots.runner import Runner
 from bots.settings import load_settings
 from bots.store import Store
 

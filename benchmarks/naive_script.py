@@ -12,7 +12,7 @@ import sys
 from playwright.async_api import async_playwright
 
 from benchmarks.common import Job, Outcome, clock
-from bots import browser as browser_mod
+from bots.engine import browser as browser_mod
 from bots.settings import BrowserSettings
 from flows.payerhub import PayerHubFlow
 

@@ -25,7 +25,7 @@ from bots.errors import (
     RateLimited,
     SessionExpired,
 )
-from bots.flow import LoginSecrets, PortalFlow, register
+from bots.flowkit.flow import LoginSecrets, PortalFlow, register
 from bots.models import (
     Adjustment,
     Attachment,

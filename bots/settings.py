@@ -119,7 +119,7 @@ class QueueSettings(BaseModel):
     pause the portal for the run, its other items left queued."""
     drift_canary: bool = True
     """Before a batch, check each portal's sign-in and search pages for the landmarks its
-    flow relies on; a portal whose pages changed is paused for the run (bots/drift.py)."""
+    flow relies on; a portal whose pages changed is paused for the run (bots/engine/drift.py)."""
     """A maintenance window ending sooner than this is waited out; a longer one postpones
     the portal's items to the next run."""
 
@@ -128,7 +128,7 @@ class SessionSettings(BaseModel):
     """Portal sessions across runs and processes."""
 
     reuse: bool = True
-    """Keep each account's logged-in state between runs (encrypted, see bots/vault.py)."""
+    """Keep each account's logged-in state between runs (encrypted, see bots/engine/vault.py)."""
     max_age_hours: float = Field(default=12.0, gt=0)
     """A kept session older than this is not tried (portals end sessions after hours)."""
     account_lease_seconds: float = Field(default=60.0, ge=5)

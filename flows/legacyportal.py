@@ -29,19 +29,8 @@ from bots.errors import (
     RateLimited,
     SessionExpired,
 )
-from bots.flow import LoginInfo, LoginSecrets, PortalFlow, register
-from bots.models import (
-    Adjustment,
-    Benefit,
-    ClaimStatusQuery,
-    ClaimStatusResult,
-    EligibilityQuery,
-    EligibilityResult,
-    LookupKind,
-    ServiceLine,
-    member_id_fits,
-)
-from bots.pagekit import (
+from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow, register
+from bots.flowkit.pages import (
     blank,
     date_range,
     landmarks,
@@ -54,6 +43,17 @@ from bots.pagekit import (
     split_name,
     us_date,
     word,
+)
+from bots.models import (
+    Adjustment,
+    Benefit,
+    ClaimStatusQuery,
+    ClaimStatusResult,
+    EligibilityQuery,
+    EligibilityResult,
+    LookupKind,
+    ServiceLine,
+    member_id_fits,
 )
 
 PAYERS = {"DELTA": "Delta Prairie Health", "ELM": "Elmwood Benefit Trust"}

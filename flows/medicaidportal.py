@@ -37,20 +37,8 @@ from bots.errors import (
     RateLimited,
     SessionExpired,
 )
-from bots.flow import LoginInfo, LoginSecrets, PortalFlow, register
-from bots.models import (
-    Adjustment,
-    Attachment,
-    Benefit,
-    ClaimStatusQuery,
-    ClaimStatusResult,
-    EligibilityQuery,
-    EligibilityResult,
-    LookupKind,
-    ServiceLine,
-    same_member_id,
-)
-from bots.pagekit import (
+from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow, register
+from bots.flowkit.pages import (
     blank,
     date_range,
     landmarks,
@@ -66,6 +54,18 @@ from bots.pagekit import (
     table_records,
     us_date,
     word,
+)
+from bots.models import (
+    Adjustment,
+    Attachment,
+    Benefit,
+    ClaimStatusQuery,
+    ClaimStatusResult,
+    EligibilityQuery,
+    EligibilityResult,
+    LookupKind,
+    ServiceLine,
+    same_member_id,
 )
 
 EASTERN = "America/New_York"  # the portal's times ("until 6:00 AM Eastern")

@@ -32,21 +32,8 @@ from bots.errors import (
     RateLimited,
     SessionExpired,
 )
-from bots.flow import LoginInfo, LoginSecrets, PortalFlow, register
-from bots.models import (
-    Adjustment,
-    Attachment,
-    Benefit,
-    ClaimStatusQuery,
-    ClaimStatusResult,
-    EligibilityQuery,
-    EligibilityResult,
-    LookupKind,
-    ServiceLine,
-    member_id_fits,
-    same_member_id,
-)
-from bots.pagekit import (
+from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow, register
+from bots.flowkit.pages import (
     blank,
     date_range,
     landmarks,
@@ -65,6 +52,19 @@ from bots.pagekit import (
     table_records,
     us_date,
     yes_no,
+)
+from bots.models import (
+    Adjustment,
+    Attachment,
+    Benefit,
+    ClaimStatusQuery,
+    ClaimStatusResult,
+    EligibilityQuery,
+    EligibilityResult,
+    LookupKind,
+    ServiceLine,
+    member_id_fits,
+    same_member_id,
 )
 
 BENEFITS = {

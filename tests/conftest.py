@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from bots import fixture_portals
-from bots.browser import playwright_chromium, resolve_executable
+from bots.engine.browser import playwright_chromium, resolve_executable
+from bots.ops import mock_portals as fixture_portals
 from bots.settings import ROOT, Settings, load_settings
 
 T = TypeVar("T")
@@ -150,7 +150,7 @@ def run_rows(
     settings: Settings, kind: Any, rows: list[tuple[None, Any]], *, force: bool = False
 ) -> tuple[Any, list[dict[str, Any]]]:
     """Run the rows through a real Runner against the mock portals: (summary, item outcomes)."""
-    from bots.runner import Runner
+    from bots.engine.runner import Runner
     from bots.store import Store
 
     store = Store(settings.store_url, settings.queue)

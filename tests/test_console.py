@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from bots.console.users import add_user
+from bots.interfaces.console.users import add_user
 from bots.settings import ROOT
 from bots.store import Store
 from tests.test_cli import payerbot

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bots.engine.runner import Runner
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
-from bots.runner import Runner
 from bots.store import Store
 from tests.conftest import eligibility_rows, run_async, run_rows
 

@@ -239,7 +239,7 @@ def test_the_queue_lives_across_runs_and_the_cli_works_it(env, settings, ground_
     # The next lookup still shows the old group: the follow-up is reopened, not duplicated.
     run_rows(settings, LookupKind.ELIGIBILITY, [(None, query)])
     # (the same question inside the dedupe window is reused, not asked again: force it)
-    from bots.runner import Runner
+    from bots.engine.runner import Runner
     from tests.conftest import run_async
 
     again = run_async(

@@ -160,7 +160,7 @@ def test_a_scaffolded_flow_passes_its_generated_test_once_its_todos_are_filled(
         [
             sys.executable,
             "-m",
-            "bots.cli",
+            "bots",
             "new-flow",
             "starter",
             "--root",
@@ -181,7 +181,7 @@ def test_a_scaffolded_flow_passes_its_generated_test_once_its_todos_are_filled(
     assert "[portals.starter]" in config and starter_portal in config
     assert flow.read_text().count("TODO") >= 8 and "TODO" in test.read_text()
     again = subprocess.run(
-        [sys.executable, "-m", "bots.cli", "new-flow", "starter", "--root", str(root)],
+        [sys.executable, "-m", "bots", "new-flow", "starter", "--root", str(root)],
         capture_output=True,
         text=True,
         timeout=60,

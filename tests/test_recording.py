@@ -12,7 +12,7 @@ from datetime import date
 
 import pytest
 
-from bots import recording
+from bots.ops import recording
 from tests.conftest import run_async
 
 pytestmark = pytest.mark.browser

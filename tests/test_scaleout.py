@@ -38,7 +38,7 @@ FINAL = {"succeeded", "business_failed", "system_failed"}
 
 def _worker(env: dict[str, str], node: str, log) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "bots.cli", "worker", "--sessions", "3"],
+        [sys.executable, "-m", "bots", "worker", "--sessions", "3"],
         env={**env, "PAYERBOT_NODE": node},
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -76,7 +76,7 @@ def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_pat
 
         def cli(*args: str) -> subprocess.CompletedProcess:
             return subprocess.run(
-                [sys.executable, "-m", "bots.cli", *args],
+                [sys.executable, "-m", "bots", *args],
                 env=env,
                 capture_output=True,
                 text=True,

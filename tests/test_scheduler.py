@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import select
 
 from bots.errors import ConfigurationError
-from bots.scheduler import cron_trigger
+from bots.interfaces.scheduler import cron_trigger
 from bots.settings import ROOT, load_settings
 from bots.store import Store
 from bots.store.schema import job_runs
@@ -245,7 +245,7 @@ def test_due_items_are_asked_again_and_the_digest_is_mailed_and_posted_without_p
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Message
 
-    from bots import scheduler
+    from bots.interfaces import scheduler
     from bots.models import LookupKind
     from tests.conftest import eligibility_rows, run_rows
 

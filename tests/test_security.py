@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from bots import doctor
+from bots.ops import doctor
 from bots.settings import load_settings
 from bots.store import Store, utcnow
 from bots.store.schema import runs
@@ -75,7 +75,7 @@ def test_the_demo_with_faults_leaves_no_phi_or_secret_where_it_does_not_belong(
 
 def test_everything_the_bot_writes_is_owner_only(settings, tmp_path):
     from bots.files import private_dir
-    from bots.outputs.spreadsheet import write_workbook
+    from bots.outputs.run_workbook import write_workbook
 
     folder = private_dir(settings.data_dir / "x" / "y")
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
@@ -133,7 +133,7 @@ def test_purge_removes_old_runs_artifacts_and_keeps_recent_ones(env, settings):
 def test_retention_setting_is_applied_after_each_scheduled_job(env, settings, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
-    from bots import scheduler
+    from bots.interfaces import scheduler
 
     old = _old_run(settings, 40)
     monkeypatch.setenv("PAYERBOT_RETENTION_DAYS", "30")
@@ -188,7 +188,7 @@ def test_malicious_worklist_strings_come_out_inert_in_store_workbook_and_console
 
     from openpyxl import load_workbook
 
-    from bots.console.users import add_user
+    from bots.interfaces.console.users import add_user
     from tests.test_console import serving
 
     member = next(m for m in ground_truth["members"] if m["payer_id"] == "ACME")

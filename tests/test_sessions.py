@@ -372,8 +372,8 @@ def test_a_desk_lookup_takes_the_account_when_the_holder_lets_go(env, settings, 
 def test_creds_set_stores_a_prompted_login_owner_only(env, settings):
     from typer.testing import CliRunner
 
-    from bots.cli import app
-    from bots.credentials import login_secrets
+    from bots.engine.credentials import login_secrets
+    from bots.interfaces.cli import app
 
     result = CliRunner().invoke(
         app, ["creds", "set", "legacyportal", "second"], input="RFCNEW\nN3w-pass!\n\n"

@@ -180,7 +180,7 @@ kept_sessions = Table(
     "kept_sessions",
     metadata,
     # A portal account's logged-in storage state, sealed (Fernet) by the session key, for a
-    # fleet whose workers on several machines take turns with the account (bots/vault.py).
+    # fleet whose workers on several machines take turns with the account (bots/engine/vault.py).
     Column("portal", String(40), primary_key=True),
     Column("account", String(60), primary_key=True),
     Column("token", Text, nullable=False),

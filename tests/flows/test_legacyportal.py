@@ -13,9 +13,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, Playwright, async_playwright
 
-from bots import browser as browser_mod
-from bots import fixture_portals
-from bots.credentials import login_secrets
+from bots.engine import browser as browser_mod
+from bots.engine.credentials import login_secrets
+from bots.engine.runner import Runner
 from bots.errors import (
     AmbiguousMatch,
     AuthenticationError,
@@ -29,9 +29,9 @@ from bots.errors import (
     RateLimited,
     SessionExpired,
 )
-from bots.flow import LoginSecrets
+from bots.flowkit.flow import LoginSecrets
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
-from bots.runner import Runner
+from bots.ops import mock_portals as fixture_portals
 from bots.settings import Settings, load_settings
 from bots.store import Store
 from flows.legacyportal import BENEFIT_COLUMNS, LegacyPortalFlow, _benefit, _read, _records

@@ -10,9 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from bots import browser as browser_mod
-from bots import fixture_portals
-from bots.credentials import login_secrets
+from bots.engine import browser as browser_mod
+from bots.engine.credentials import login_secrets
 from bots.errors import (
     AuthenticationError,
     ClaimNotFound,
@@ -25,8 +24,9 @@ from bots.errors import (
     RateLimited,
     SessionExpired,
 )
-from bots.flow import LoginSecrets
+from bots.flowkit.flow import LoginSecrets
 from bots.models import ClaimStatusQuery, ClaimStatusResult, EligibilityQuery, EligibilityResult
+from bots.ops import mock_portals as fixture_portals
 from bots.settings import Settings, load_settings
 from flows.medicaidportal import MedicaidPortalFlow
 from tests.conftest import DEFAULT_KNOBS, Portal, run_async

@@ -13,8 +13,8 @@ import pyotp
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from bots import browser as browser_mod
-from bots.credentials import login_secrets
+from bots.engine import browser as browser_mod
+from bots.engine.credentials import login_secrets
 from bots.errors import PortalUnavailable, SessionExpired
 from bots.models import EligibilityQuery, LookupKind
 from bots.settings import Settings

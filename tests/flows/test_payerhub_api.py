@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
-from bots.credentials import login_secrets
+from bots.engine.credentials import login_secrets
 from bots.errors import (
     PayerbotError,
     PortalMaintenance,

@@ -14,8 +14,9 @@ from keyring.errors import KeyringError, KeyringLocked
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
-from bots import credentials, logs
-from bots.credentials import (
+from bots import logs
+from bots.engine import credentials
+from bots.engine.credentials import (
     credential_sources,
     login_secrets,
     store_secrets,

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bots.codes import BenefitInfo, CoverageLevel, TimePeriod, YesNoUnknown
-from bots.estimates import Estimate, estimate_patient_cost
+from bots.followups.estimates import Estimate, estimate_patient_cost
 from bots.models import Benefit, EligibilityResult
 
 D = Decimal

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bots.errors import ConfigurationError, PatientMismatch, PortalTimeout
-from bots.flow import LoginSecrets, PortalFlow, get_flow, load_flows, register
+from bots.flowkit.flow import LoginSecrets, PortalFlow, get_flow, load_flows, register
 from bots.models import LookupKind
 
 

@@ -87,7 +87,7 @@ def test_many_values_sharing_prefixes_are_all_found():
 
 
 def test_loaded_credentials_are_masked_wherever_they_are_echoed(tmp_path, monkeypatch):
-    from bots.credentials import login_secrets
+    from bots.engine.credentials import login_secrets
     from bots.settings import load_settings
 
     monkeypatch.setenv("PAYERBOT_DATA_DIR", str(tmp_path))

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bots.errors import LayoutChanged
+from bots.flowkit.pages import date_range, money, next_clock_time, require_headers, us_date
 from bots.models import member_id_fits
-from bots.pagekit import date_range, money, next_clock_time, require_headers, us_date
 
 
 def test_money_and_dates():

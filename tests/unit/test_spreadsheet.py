@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from openpyxl import load_workbook
 
 from bots.models import EligibilityResult, LookupKind
-from bots.outputs.spreadsheet import write_workbook
+from bots.outputs.run_workbook import write_workbook
 
 
 def item(**over):

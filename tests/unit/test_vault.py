@@ -8,8 +8,8 @@ import stat
 import pytest
 from cryptography.fernet import Fernet
 
+from bots.engine.vault import KEY_ENV, SessionVault, session_key
 from bots.errors import ConfigurationError
-from bots.vault import KEY_ENV, SessionVault, session_key
 
 STATE = {
     "cookies": [{"name": "SID", "value": "cookie-value-7f3a9c", "domain": "127.0.0.1"}],
@@ -90,9 +90,9 @@ def test_a_fleet_keeps_sealed_sessions_in_the_shared_store(store_url, tmp_path, 
     holds only the sealed token, and a worker with another key drops it (one login)."""
     from sqlalchemy import select
 
+    from bots.engine.vault import StoreVault
     from bots.store import Store
     from bots.store.schema import kept_sessions
-    from bots.vault import StoreVault
 
     monkeypatch.delenv(KEY_ENV, raising=False)
     key = session_key(tmp_path / "secrets")

@@ -12,9 +12,9 @@ from openpyxl import Workbook, load_workbook
 
 from bots.codes import BenefitInfo, CoverageLevel, YesNoUnknown
 from bots.models import Benefit, ClaimStatusResult, EligibilityResult
-from bots.outputs import workbook as wbmod
-from bots.outputs.spreadsheet import TRUNCATED
-from bots.outputs.workbook import (
+from bots.outputs import specialists_workbook as wbmod
+from bots.outputs.run_workbook import TRUNCATED
+from bots.outputs.specialists_workbook import (
     EXCEL_CELL_MAX,
     FOLLOWUP_STATUSES,
     WorkbookEdit,

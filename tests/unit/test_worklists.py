@@ -10,9 +10,9 @@ import pytest
 from openpyxl import Workbook
 
 from bots.errors import ConfigurationError
+from bots.intake.worklists import import_worklist, parse_date
 from bots.models import LookupKind
 from bots.settings import load_settings
-from bots.worklists import import_worklist, parse_date
 
 HEADER = "Appt Date,Appt Time,Patient Last,Patient First,DOB,Insurance,Member ID,Group #,Rendering NPI,Visit Type,Expected Charge"
 

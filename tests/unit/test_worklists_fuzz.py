@@ -9,9 +9,9 @@ import io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bots.intake.worklists import import_worklist
 from bots.models import LookupKind
 from bots.settings import load_settings
-from bots.worklists import import_worklist
 
 SETTINGS = load_settings()
 HEADER = [

@@ -3,7 +3,7 @@
 The context keeps the portal's cookies, so every lookup after the first skips the
 login. After ``lookups_per_context`` lookups the context is replaced by a fresh one
 carrying the same storage state (bounded memory, still no new login). Between runs the
-storage state is kept encrypted (bots/vault.py): the next run resumes the session when the
+storage state is kept encrypted (bots/engine/vault.py): the next run resumes the session when the
 portal still honours it, and logs in only when it does not.
 
 Logins are never traced: a trace records typed text and request bodies, so recording
@@ -20,12 +20,12 @@ from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, Route
 
+from bots.engine.vault import SessionVault
 from bots.errors import AuthenticationError, SessionExpired
 from bots.files import private_dir
-from bots.flow import LoginInfo, LoginSecrets, PortalFlow
+from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow
 from bots.logs import get_logger
 from bots.settings import BrowserSettings, PortalSettings
-from bots.vault import SessionVault
 
 log = get_logger("payerbot.sessions")
 

@@ -42,7 +42,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bots.files import private_dir
-from bots.outputs.spreadsheet import (
+from bots.outputs.run_workbook import (
     AMBER,
     CLAIM_COLUMNS,
     DATE,
@@ -56,10 +56,10 @@ from bots.outputs.spreadsheet import (
     claim_row,
     eligibility_row,
 )
-from bots.outputs.spreadsheet import (
+from bots.outputs.run_workbook import (
     EXCEL_CELL_MAX as EXCEL_CELL_MAX,  # re-exported: the workbook's cell limit
 )
-from bots.outputs.spreadsheet import (
+from bots.outputs.run_workbook import (
     excel_text as excel_text,
 )
 

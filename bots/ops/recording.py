@@ -24,11 +24,11 @@ from urllib.parse import quote, quote_plus
 
 from playwright.async_api import async_playwright
 
-from bots import browser as browser_mod
-from bots.credentials import login_secrets
+from bots.engine import browser as browser_mod
+from bots.engine.credentials import login_secrets
 from bots.errors import BusinessError, ConfigurationError
 from bots.files import private_dir
-from bots.flow import LoginSecrets, PortalFlow, get_flow
+from bots.flowkit.flow import LoginSecrets, PortalFlow, get_flow
 from bots.models import ClaimStatusQuery, EligibilityQuery
 from bots.settings import Settings
 

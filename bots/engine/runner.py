@@ -29,21 +29,21 @@ from zoneinfo import ZoneInfo
 import structlog
 from playwright.async_api import Browser, async_playwright
 
-from bots import browser as browser_mod
-from bots import drift
-from bots.attempts import QUERY_ADAPTER, ItemWorker, PortalGate, register_phi
-from bots.credentials import login_secrets
+from bots.engine import browser as browser_mod
+from bots.engine import drift
+from bots.engine.attempts import QUERY_ADAPTER, ItemWorker, PortalGate, register_phi
+from bots.engine.credentials import login_secrets
+from bots.engine.sessions import PortalSession
+from bots.engine.vault import open_vault
 from bots.errors import CapabilityMissing, ConfigurationError
-from bots.flow import LoginInfo, get_flow
+from bots.flowkit.flow import LoginInfo, get_flow
 from bots.followups.queue import Raised, raise_followups
+from bots.intake.worklists import RowError
 from bots.logs import close_run_log, get_logger, open_run_log
 from bots.maintenance import active_window
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
-from bots.sessions import PortalSession
 from bots.settings import Settings
 from bots.store import FINISHED_STATES, ItemState, Store, utcnow
-from bots.vault import open_vault
-from bots.worklists import RowError
 
 log = get_logger("payerbot.runner")
 FINAL = {s.value for s in FINISHED_STATES}

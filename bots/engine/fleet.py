@@ -36,24 +36,24 @@ from zoneinfo import ZoneInfo
 import structlog
 from playwright.async_api import Browser, async_playwright
 
-from bots import browser as browser_mod
-from bots import drift
-from bots.attempts import ItemWorker, PortalGate
-from bots.batches import write_run_outputs
-from bots.credentials import login_secrets
+from bots.engine import browser as browser_mod
+from bots.engine import drift
+from bots.engine.attempts import ItemWorker, PortalGate
+from bots.engine.credentials import login_secrets
+from bots.engine.runner import Rows, questions_for
+from bots.engine.sessions import PortalSession
+from bots.engine.vault import open_vault
 from bots.errors import AuthenticationError, CapabilityMissing, ConfigurationError, PortalBlocked
-from bots.flow import LoginInfo, get_flow
+from bots.flowkit.flow import LoginInfo, get_flow
 from bots.followups.queue import raise_followups
+from bots.intake.worklists import RowError, import_worklist, write_import_report
 from bots.logs import close_run_log, get_logger, open_run_log
 from bots.maintenance import active_window
 from bots.models import LookupKind
-from bots.runner import Rows, questions_for
-from bots.sessions import PortalSession
+from bots.services.batches import write_run_outputs
 from bots.settings import Settings
 from bots.store import ItemState, Store, utcnow
 from bots.store.core import node_name
-from bots.vault import open_vault
-from bots.worklists import RowError, import_worklist, write_import_report
 
 log = get_logger("payerbot.fleet")
 

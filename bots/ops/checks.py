@@ -17,17 +17,17 @@ from zoneinfo import ZoneInfo
 
 from playwright.async_api import async_playwright
 
-from bots import browser as browser_mod
-from bots.attempts import classify
-from bots.credentials import login_secrets
+from bots.engine import browser as browser_mod
+from bots.engine.attempts import classify
+from bots.engine.credentials import login_secrets
+from bots.engine.sessions import PortalSession
+from bots.engine.vault import open_vault
 from bots.errors import AuthenticationError, ConfigurationError, PortalBlocked, PortalMaintenance
-from bots.flow import LoginInfo, get_flow
+from bots.flowkit.flow import LoginInfo, get_flow
 from bots.logs import get_logger, redactor
 from bots.maintenance import active_window
-from bots.sessions import PortalSession
 from bots.settings import Settings
 from bots.store import Store, utcnow
-from bots.vault import open_vault
 
 log = get_logger("payerbot.checks")
 

@@ -1,6 +1,8 @@
 """A batch end to end, for every caller (CLI, scheduler, console): import the worklist,
-run it against the portals (starting the bundled mock portals if they are the target),
-write the run's workbook and the specialists' rolling workbook.
+run it against the portals, write the run workbook and the specialists' workbook.
+
+The bundled mock portals are the interfaces' business (``bots.ops.mock_portals.running``
+around the call), never this module's: a production path does not start fixtures.
 
 Printing is the caller's business; this module only returns what happened.
 """
@@ -13,14 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bots import fixture_portals
-from bots.followups.sheet import WorkbookSync, sync_workbook
+from bots.engine.runner import ProgressCallback, Rows, Runner, RunSummary
+from bots.intake.worklists import ImportReport, RowError, import_worklist, write_import_report
 from bots.models import LookupKind
-from bots.outputs.spreadsheet import write_workbook
-from bots.runner import ProgressCallback, Rows, Runner, RunSummary
+from bots.outputs.run_workbook import write_workbook
+from bots.outputs.workbook_sync import WorkbookSync, sync_workbook
 from bots.settings import Settings
 from bots.store import Store
-from bots.worklists import ImportReport, RowError, import_worklist, write_import_report
 
 Wrap = Callable[[Runner, Coroutine[Any, Any, RunSummary]], RunSummary]
 """How to drive the run's coroutine: plain asyncio.run, or with signal handlers (CLI)."""
@@ -79,20 +80,18 @@ def run_rows(
 ) -> BatchResult:
     store = Store(settings.store_url, settings.queue)
     try:
-        portal_ids = sorted({settings.portal_for_payer(q.payer_id) for _, q in rows})
-        with fixture_portals.running(settings, portal_ids):
-            runner = Runner(settings, store, progress=progress)
-            summary = wrap(
-                runner,
-                runner.run(
-                    kind,
-                    rows,
-                    trigger=trigger,
-                    source=source,
-                    import_errors=import_errors,
-                    force=force,
-                ),
-            )
+        runner = Runner(settings, store, progress=progress)
+        summary = wrap(
+            runner,
+            runner.run(
+                kind,
+                rows,
+                trigger=trigger,
+                source=source,
+                import_errors=import_errors,
+                force=force,
+            ),
+        )
         return finish_outputs(settings, store, summary)
     finally:
         store.close()

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bots.browser import playwright_chromium, resolve_executable
-from bots.credentials import credential_sources
+from bots.engine.browser import playwright_chromium, resolve_executable
+from bots.engine.credentials import credential_sources
 from bots.errors import ConfigurationError
 from bots.settings import Settings
 

@@ -21,6 +21,7 @@ from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from pydantic import TypeAdapter
 
+from bots.engine.sessions import PortalSession
 from bots.errors import (
     AuthenticationError,
     BusinessError,
@@ -35,10 +36,9 @@ from bots.errors import (
     SessionExpired,
 )
 from bots.files import private_dir
-from bots.flow import PortalFlow
+from bots.flowkit.flow import PortalFlow
 from bots.logs import get_logger, redactor
 from bots.models import PHI_FIELDS, ClaimStatusQuery, EligibilityQuery, Query
-from bots.sessions import PortalSession
 from bots.settings import Settings
 from bots.store import ItemState, Store, WorkItem, utcnow
 

@@ -25,10 +25,10 @@ from typing import Any
 
 import httpx
 
-from bots import fixture_portals
-from bots.browser import playwright_chromium, resolve_executable
+from benchmarks.procs import TreeSampler
+from bots.engine.browser import playwright_chromium, resolve_executable
 from bots.files import private_dir
-from bots.procs import TreeSampler
+from bots.ops import mock_portals as fixture_portals
 from bots.settings import ROOT, Settings
 
 PAYERS = ("ACME", "BLUESTEM", "CARDINAL")
@@ -296,7 +296,7 @@ def _fleet(
     same fleet run each time (in a schema of its own), from enqueue to finished."""
     from sqlalchemy import create_engine, text
 
-    from bots.fleet import enqueue_rows
+    from bots.engine.fleet import enqueue_rows
     from bots.models import EligibilityQuery, LookupKind
     from bots.store import Store, migrate
 
@@ -338,7 +338,14 @@ def _fleet(
                 started = time.monotonic()
                 procs = [
                     subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-                        [sys.executable, "-m", "bots.cli", "worker", "--sessions", str(per_worker)],
+                        [
+                            sys.executable,
+                            "-m",
+                            "bots",
+                            "worker",
+                            "--sessions",
+                            str(per_worker),
+                        ],
                         env={**env, "PAYERBOT_NODE": f"bench-{n}"},
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL,
@@ -394,7 +401,7 @@ def _single(
 ) -> dict[str, Any]:
     """`payerbot lookup` wall time from a fresh data folder (cold: browser + login) and with
     a kept session from the previous lookup (warm: browser, no login)."""
-    from bots.credentials import write_secret_files
+    from bots.engine.credentials import write_secret_files
     from bots.settings import load_settings
 
     data = tmp / "single"
@@ -449,7 +456,7 @@ def _console_lookups(
     import re
     import socket
 
-    from bots.console.users import add_user
+    from bots.interfaces.console.users import add_user
     from bots.store import Store
 
     store = Store(settings.store_url, settings.queue)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bots.credentials import credential_sources
+from bots.engine.credentials import credential_sources
+from bots.engine.vault import session_kept
 from bots.errors import ConfigurationError
 from bots.maintenance import next_window
 from bots.settings import Settings
 from bots.store import Store, utcnow
-from bots.vault import session_kept
 
 
 def portal_status(settings: Settings, store: Store) -> dict[str, Any]:

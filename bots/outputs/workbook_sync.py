@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bots.estimates import estimate_patient_cost
 from bots.followups import queue as fq
+from bots.followups.estimates import estimate_patient_cost
 from bots.logs import get_logger
 from bots.models import EligibilityResult
-from bots.outputs.workbook import (
+from bots.outputs.specialists_workbook import (
     WorkbookEdit,
     WorkbookUnreadable,
     read_edits,

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -34,16 +35,18 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import MetaData, Table, create_engine, insert, inspect, select, update
 
-from bots import batches, fleet, retention
+from bots.engine import fleet
 from bots.errors import ConfigurationError, PayerbotError
 from bots.files import private_dir
+from bots.intake.worklists import import_worklist
 from bots.logs import get_logger
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
+from bots.ops import mock_portals, retention
 from bots.outputs import digest
+from bots.services import batches
 from bots.settings import ScheduledJob, Settings, load_settings
 from bots.store import Store, utcnow
 from bots.store.schema import followups, job_runs, work_items
-from bots.worklists import import_worklist
 
 log = get_logger("payerbot.scheduler")
 JOBSTORE_TABLE = "apscheduler_jobs"
@@ -125,7 +128,7 @@ def sync_jobs(scheduler: Any, settings: Settings) -> list[str]:
         ):
             kwargs["next_run_time"] = existing.next_run_time  # missed or unchanged: keep
         scheduler.add_job(
-            "bots.scheduler:run_job",
+            "bots.interfaces.scheduler:run_job",
             trigger=trigger,
             args=[name],
             id=name,
@@ -231,12 +234,14 @@ def run_job(name: str, settings: Settings | None = None) -> int:
         if spec is None:
             raise ConfigurationError(f"no job {name!r} in config/schedule.toml")
         log.info("job.start", job=name, source=spec.source)
-        for label, run_id in _batches(settings, store, name, spec):
-            run_ids.append(run_id)
-            log.info("job.batch", job=name, batch=label, run_id=run_id)
-            if _stopping.is_set():
-                status = "stopped"
-                break
+        local = settings.schedule.execution != "fleet"  # a fleet's workers start their own
+        with mock_portals.running(settings) if local else contextlib.nullcontext():
+            for label, run_id in _batches(settings, store, name, spec):
+                run_ids.append(run_id)
+                log.info("job.batch", job=name, batch=label, run_id=run_id)
+                if _stopping.is_set():
+                    status = "stopped"
+                    break
         message = f"{len(run_ids)} batch(es)" if run_ids else "nothing to do"
         if settings.schedule.execution == "fleet" and run_ids:
             # The workers do the lookups; the digest waits for them (SIGTERM: stop waiting,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import playwright
 
-from bots.browser import INSTALL_HINT, SYSTEM_CANDIDATES, playwright_chromium
+from bots.engine.browser import INSTALL_HINT, SYSTEM_CANDIDATES, playwright_chromium
 from bots.settings import load_settings
 
 

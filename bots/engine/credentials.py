@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bots.errors import ConfigurationError
 from bots.files import private_dir
-from bots.flow import LoginSecrets
+from bots.flowkit.flow import LoginSecrets
 from bots.logs import get_logger, redactor
 from bots.settings import Settings
 

@@ -19,19 +19,19 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from playwright.async_api import Browser, Page, async_playwright
 
-from bots import browser as browser_mod
-from bots.credentials import login_secrets
+from bots.engine import browser as browser_mod
+from bots.engine.credentials import login_secrets
+from bots.engine.sessions import PortalSession
 from bots.errors import AuthenticationError, ConfigurationError, PortalBlocked, SessionExpired
 from bots.files import private_dir
-from bots.flow import PortalFlow, get_flow
+from bots.flowkit.flow import PortalFlow, get_flow
 from bots.logs import get_logger
 from bots.models import LookupKind
-from bots.sessions import PortalSession
 from bots.settings import Settings
 from bots.store import Store
 
 if TYPE_CHECKING:
-    from bots.attempts import ItemWorker, PortalGate
+    from bots.engine.attempts import ItemWorker, PortalGate
 
 log = get_logger("payerbot.drift")
 MAX_LISTED = 4  # missing landmarks named in the pause reason (all of them are in the log)

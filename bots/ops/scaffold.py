@@ -31,9 +31,9 @@ from bots.errors import (
     MemberNotFound,  # noqa: F401  (TODO: raise it when the portal finds nobody)
     PatientMismatch,
 )
-from bots.flow import LoginInfo, LoginSecrets, PortalFlow, register
+from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow, register
 from bots.models import EligibilityQuery, EligibilityResult, LookupKind, member_id_fits
-from bots.pagekit import (
+from bots.flowkit.pages import (
     landmarks,
     missing_landmarks,
     read_definitions,  # noqa: F401  (TODO: read the result's labelled fields)
@@ -130,9 +130,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from bots import browser as browser_mod
+from bots.engine import browser as browser_mod
 from bots.errors import MemberNotFound
-from bots.flow import LoginSecrets
+from bots.flowkit.flow import LoginSecrets
 from bots.models import EligibilityQuery
 from bots.settings import BrowserSettings
 from flows.{name} import {cls}

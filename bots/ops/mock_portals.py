@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bots.credentials import write_secret_files
+from bots.engine.credentials import write_secret_files
 from bots.errors import ConfigurationError
 from bots.logs import get_logger
 from bots.settings import Settings

@@ -41,21 +41,20 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bots import batches, health
-from bots import browser as browser_mod
-from bots.console import users
+from bots.engine import browser as browser_mod
 from bots.errors import ConfigurationError, PayerbotError
-from bots.estimates import estimate_patient_cost
 from bots.files import private_dir
 from bots.followups import queue as fq
+from bots.intake.worklists import PayerDirectory
+from bots.interfaces.console import users
 from bots.logs import get_logger
-from bots.models import ClaimStatusQuery, EligibilityQuery, EligibilityResult, LookupKind
+from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
+from bots.ops import health
 from bots.outputs.report import run_detail
-from bots.runner import Runner
+from bots.services import batches, lookups
 from bots.settings import Settings
 from bots.store import Store, utcnow
 from bots.store.schema import audit_log
-from bots.worklists import PayerDirectory
 
 log = get_logger("payerbot.console")
 HERE = Path(__file__).parent
@@ -229,28 +228,16 @@ class Console:
                 request, "lookup.html", 400, payers=payers, form=values, error=message
             )
         user = request.session["user"]["username"]
-        notices: list[str] = []
-        runner = Runner(
-            self.settings, self.store, notice=notices.append, browser=await self._browser()
-        )
         try:
-            summary = await runner.run(
-                LookupKind(kind), [(None, query)], trigger="lookup", force=True
+            answer = await lookups.lookup(
+                self.settings, self.store, query, browser=await self._browser()
             )
         except PayerbotError as exc:
             return self.render(
                 request, "lookup.html", 400, payers=payers, form=values, error=str(exc)
             )
-        item = self.store.run_outcomes(summary.run_id)[0]
-        self.audit(user, "lookup", f"item:{item['id']}", f"{kind} run {summary.run_id}")
-        estimate = None
-        if kind == "eligibility" and item["state"] == "succeeded" and item["payload"]:
-            estimate = estimate_patient_cost(
-                EligibilityResult.model_validate(item["payload"]),
-                query.service_type if isinstance(query, EligibilityQuery) else "30",
-                getattr(query, "expected_charge", None),
-            )
-        followups = [f for f in fq.list_followups(self.store) if f["item_id"] == item["id"]]
+        item = answer.item
+        self.audit(user, "lookup", f"item:{item['id']}", f"{kind} run {answer.run_id}")
         return self.render(
             request,
             "lookup.html",
@@ -259,10 +246,10 @@ class Console:
             item=item,
             result=item["payload"],
             evidence=_file_url(self.settings, item.get("evidence_path")),
-            estimate=estimate,
-            followups=followups,
-            notices=notices,
-            seconds=round(summary.duration_seconds, 1),
+            estimate=answer.estimate,
+            followups=answer.followups,
+            notices=answer.notices,
+            seconds=round(answer.seconds, 1),
         )
 
     def _query(self, kind: str, v: dict[str, str]) -> EligibilityQuery | ClaimStatusQuery:
@@ -393,7 +380,7 @@ class Console:
             )
             request.session["flash"] = f"Batch started from {name}."
         elif job in self.settings.schedule.jobs:
-            from bots import scheduler
+            from bots.interfaces import scheduler
 
             self.audit(me, "batch", f"job:{job}")
             self._in_background(f"job {job}", lambda: scheduler.run_job(job, self.settings))

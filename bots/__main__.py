@@ -1,0 +1,5 @@
+"""``python -m bots``: the payerbot command line."""
+
+from bots.interfaces.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The engine: portal sessions in one browser, the worker loop, what a portal's trouble means."""

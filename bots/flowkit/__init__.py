@@ -1,0 +1,1 @@
+"""The flow kit: the PortalFlow extension point and the page readers every flow shares."""

@@ -1,0 +1,1 @@
+"""Intake: worklists (CSV/XLSX) into validated questions, bad rows reported and none lost."""

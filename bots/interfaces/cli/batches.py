@@ -1,0 +1,212 @@
+"""`payerbot run ...`, `demo` and `worker`: batches from worklists, here or by the fleet."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bots.engine import fleet as fleet_mod
+from bots.engine.runner import RunSummary
+from bots.errors import PayerbotError
+from bots.followups.queue import list_followups as fq_list
+from bots.interfaces.cli.common import (
+    EXIT_FAILURES,
+    app,
+    err,
+    fail,
+    out,
+    progress_bar,
+    settings_for,
+    until_signalled,
+)
+from bots.models import LookupKind
+from bots.ops import mock_portals as fixture_portals
+from bots.outputs.report import (
+    print_run_summary,
+)
+from bots.services import batches
+from bots.settings import Settings
+from bots.store import Store
+
+run_app = typer.Typer(no_args_is_help=True, help="Run a batch of lookups from a worklist.")
+app.add_typer(run_app, name="run")
+
+
+def run_worklist(
+    settings: Settings, kind: LookupKind, worklist: Path, *, quiet: bool = False
+) -> RunSummary:
+    """Import a worklist, run it, write its workbooks; the engine of `run` and `demo`."""
+    progress, update = progress_bar()
+    with progress, fixture_portals.running(settings):
+        result = batches.run_worklist_file(
+            settings, kind, worklist, progress=update, wrap=until_signalled
+        )
+    assert result.import_report is not None
+    for error in result.import_report.errors:
+        err.print(
+            f"[yellow]skipped[/] {error.source_file} row {error.source_row}"
+            f"{f' column {error.column}' if error.column else ''}: {error.reason}"
+        )
+    if not quiet:
+        print_batch(result)
+    return result.summary
+
+
+def print_batch(result: batches.BatchResult) -> None:
+    print_run_summary(out, result.summary, result.outcomes, result.run_sheet)
+    out.print(f"specialists' workbook: {result.workbook.path}", soft_wrap=True)
+    for message in result.workbook.messages():
+        out.print(f"[yellow]{message}[/]", soft_wrap=True)
+
+
+FleetOption = Annotated[
+    bool,
+    typer.Option(
+        "--fleet",
+        help="Only queue the run for `payerbot worker` processes (a shared PostgreSQL store).",
+    ),
+]
+
+
+@run_app.command("eligibility")
+def run_eligibility(
+    worklist: Annotated[Path, typer.Option(help="Appointments export (CSV or XLSX).")],
+    fleet: FleetOption = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Check eligibility & benefits for every appointment in a worklist."""
+    _run(LookupKind.ELIGIBILITY, worklist, verbose, fleet)
+
+
+@run_app.command("claim-status")
+def run_claim_status(
+    worklist: Annotated[Path, typer.Option(help="Open-claims report (CSV or XLSX).")],
+    fleet: FleetOption = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Check the status of every claim in an open-claims report."""
+    _run(LookupKind.CLAIM_STATUS, worklist, verbose, fleet)
+
+
+def _enqueue(settings: Settings, kind: LookupKind, worklist: Path) -> None:
+    store = Store(settings.store_url, settings.queue)
+    try:
+        queued = fleet_mod.enqueue_worklist(settings, store, kind, worklist)
+        run = store.get_run(queued.run_id) or {}
+    finally:
+        store.close()
+    parts = ", ".join(f"{n} {d}" for d, n in sorted(queued.dispositions.items()))
+    out.print(
+        f"run {queued.run_id}: {queued.items} item(s) queued for the fleet ({parts or 'none'}); "
+        f"{queued.import_errors} row(s) rejected; status {run.get('status')}. "
+        f"Follow it with `payerbot runs show {queued.run_id}`.",
+        soft_wrap=True,
+    )
+
+
+def _run(kind: LookupKind, worklist: Path, verbose: bool, fleet: bool = False) -> None:
+    settings = settings_for(verbose)
+    try:
+        if fleet:
+            _enqueue(settings, kind, worklist)
+            return
+        summary = run_worklist(settings, kind, worklist)
+    except PayerbotError as exc:
+        raise fail(exc) from None
+    if not summary.ok:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+@app.command("worker")
+def worker(
+    sessions: Annotated[
+        int,
+        typer.Option(help="Portal sessions this worker may hold (default: two per core)."),
+    ] = 0,
+    portal: Annotated[
+        list[str] | None, typer.Option(help="Work only these portals (repeatable).")
+    ] = None,
+    exit_when_idle: Annotated[
+        float | None,
+        typer.Option(help="Exit after this many seconds with no fleet work (default: never)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Work fleet runs from the shared store until stopped (SIGTERM: lookups in flight
+    finish, accounts are let go, exit 0). Run any number, on any number of machines."""
+    settings = settings_for(verbose)
+    store = Store(settings.store_url, settings.queue)
+    if store.is_sqlite:
+        err.print(
+            "[yellow]note:[/] the store is SQLite: workers on this machine only "
+            "(set PAYERBOT_DATABASE_URL to a PostgreSQL database to scale out)"
+        )
+    w = fleet_mod.Worker(
+        settings,
+        store,
+        sessions=sessions or fleet_mod.default_sessions(),
+        portals=set(portal) if portal else None,
+        exit_when_idle=exit_when_idle,
+        notice=lambda m: err.print(m, soft_wrap=True),
+    )
+
+    async def main() -> fleet_mod.WorkerStats:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, w.request_stop)
+        return await w.run()
+
+    try:
+        # The bundled mock portals (demo, tests) are started if down and their synthetic
+        # logins provisioned, as for a batch; real portals are left alone.
+        with fixture_portals.running(settings, sorted(portal or settings.portals)):
+            stats = asyncio.run(main())
+    except PayerbotError as exc:
+        raise fail(exc) from None
+    finally:
+        store.close()
+    out.print(
+        f"worker done: {stats.lookups} lookup(s), {sum(stats.logins.values())} login(s), "
+        f"{len(stats.runs_finished)} run(s) finished"
+    )
+
+
+@app.command("demo")
+def demo(verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> None:
+    """The overnight batch on the bundled sample worklists against the bundled mock portals."""
+    settings = settings_for(verbose)
+    samples = settings.fixtures_dir / "worklists"
+    summaries: list[RunSummary] = []
+    try:
+        with fixture_portals.running(settings):
+            for kind, name in (
+                (LookupKind.ELIGIBILITY, "appointments.csv"),
+                (LookupKind.CLAIM_STATUS, "open_claims.csv"),
+            ):
+                out.rule(f"{kind.value.replace('_', ' ')}: {name}")
+                summaries.append(run_worklist(settings, kind, samples / name))
+    except PayerbotError as exc:
+        raise fail(exc) from None
+    store = Store(settings.store_url, settings.queue)
+    try:
+        open_followups = fq_list(store, status=["open", "in progress"])
+        workbook = (store.get_run(summaries[-1].run_id) or {}).get("notes", {}).get("workbook")
+    finally:
+        store.close()
+    total = sum(s.lookups for s in summaries)
+    seconds = sum(s.duration_seconds for s in summaries)
+    out.print(f"\n[bold]Specialists' workbook:[/] {workbook}")
+    out.print(
+        f"[bold]Follow-ups open:[/] {len(open_followups)} "
+        "(`payerbot queue list`, or the workbook's Follow-ups sheet)"
+    )
+    out.print(f"[bold]Run logs:[/] {', '.join(str(s.log_path) for s in summaries)}")
+    out.print(
+        f"{total} lookups in {seconds:.1f} s ({total / seconds * 60 if seconds else 0:.0f}/min)"
+    )
+    if not all(s.ok for s in summaries):
+        raise typer.Exit(EXIT_FAILURES)

@@ -1,0 +1,88 @@
+"""What every sub-command shares: consoles, exit codes, settings, errors, progress, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Coroutine
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bots import logs
+from bots.engine.runner import Runner, RunSummary
+from bots.errors import AuthenticationError, PayerbotError
+from bots.settings import Settings, load_settings
+from bots.store import Store
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="The ``payerbot`` command line: batches, single lookups, run history, the queue.",
+    pretty_exceptions_show_locals=False,  # a crash must not print PHI or secrets held in locals
+)
+"""The ``payerbot`` command: each module of this package adds its sub-commands to it."""
+
+out = Console()
+err = Console(stderr=True)
+
+EXIT_FAILURES, EXIT_CONFIG, EXIT_AUTH = 1, 2, 3
+
+
+def settings_for(verbose: bool = False) -> Settings:
+    settings = load_settings()
+    logs.configure(settings.log_level, console_level="INFO" if verbose else "WARNING")
+    return settings
+
+
+def fail(exc: PayerbotError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(EXIT_AUTH if isinstance(exc, AuthenticationError) else EXIT_CONFIG)
+
+
+def progress_bar() -> tuple[Progress, Any]:
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
+    task = progress.add_task("lookups", total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return progress, update
+
+
+def until_signalled(runner: Runner, job: Coroutine[Any, Any, RunSummary]) -> RunSummary:
+    """Run the job; SIGTERM or Ctrl-C lets the lookups in flight finish and leaves the
+    rest resumable (`payerbot runs resume RUN`)."""
+
+    async def main() -> RunSummary:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, runner.request_stop)
+        try:
+            return await job
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    return asyncio.run(main())
+
+
+def with_store(fn: Any) -> Any:
+    settings = load_settings()
+    store = Store(settings.store_url, settings.queue)
+    try:
+        return fn(store)
+    except PayerbotError as exc:
+        raise fail(exc) from None
+    finally:
+        store.close()

@@ -1,0 +1,250 @@
+"""Operations: `bench`, `purge`, `doctor`, `record`, `new-flow`, `db ...`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bots.errors import ConfigurationError, PayerbotError
+from bots.interfaces.cli.common import (
+    app,
+    err,
+    fail,
+    out,
+    settings_for,
+    with_store,
+)
+from bots.ops import mock_portals as fixture_portals
+from bots.store import Store, migrate
+from bots.store.core import open_engine
+
+db_app = typer.Typer(no_args_is_help=True, help="The store's schema (Alembic migrations).")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Bring the store's schema to the newest revision (run once per release, any machine)."""
+    settings = settings_for()
+    engine = open_engine(settings.store_url)
+    try:
+        before, after = migrate.upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    where = engine.url.render_as_string(hide_password=True)
+    if before == after:
+        out.print(f"{where}: schema already at {after}")
+    else:
+        out.print(f"{where}: schema upgraded {before or 'empty'} -> {after}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """The schema revision of the store, and the one this payerbot needs."""
+    settings = settings_for()
+    engine = open_engine(settings.store_url)
+    try:
+        with engine.connect() as conn:
+            current = migrate.current_revision(conn)
+    finally:
+        engine.dispose()
+    state = "up to date" if current == migrate.HEAD else "run `payerbot db upgrade`"
+    out.print(f"schema {current or 'none'}; this payerbot needs {migrate.HEAD}: {state}")
+    if current != migrate.HEAD:
+        raise typer.Exit(1)
+
+
+@app.command("bench")
+def bench(
+    items: Annotated[int, typer.Option(help="Lookups per measured row.")] = 200,
+    latency_ms: Annotated[int, typer.Option(help="Added to every portal answer.")] = 0,
+    jitter_ms: Annotated[int, typer.Option(help="Random +/- on the latency.")] = 0,
+    sessions: Annotated[str, typer.Option(help="Concurrent sessions to measure.")] = "1,2,4,8",
+    naive_items: Annotated[int, typer.Option(help="Lookups for the naive script.")] = 10,
+    single_lookups: Annotated[int, typer.Option(help="Warm single lookups to time.")] = 5,
+    memory_items: Annotated[int, typer.Option(help="Long run for the memory check; 0 = off.")] = 0,
+    references: Annotated[bool, typer.Option(help="Also run the reference programs.")] = True,
+    api_reads: Annotated[
+        bool, typer.Option(help="Also run payerbot with PayerHub's API reads on.")
+    ] = True,
+    page_reads: Annotated[
+        bool, typer.Option(help="Run payerbot reading pages (the default configuration).")
+    ] = True,
+    workers: Annotated[
+        str, typer.Option(help="Fleet rows: `payerbot worker` counts on PostgreSQL; '' = off.")
+    ] = "1,2,3",
+    fleet_items: Annotated[int, typer.Option(help="Lookups per fleet row.")] = 200,
+    pg_url: Annotated[
+        str | None, typer.Option(help="PostgreSQL for the fleet rows (a schema is made per row).")
+    ] = None,
+) -> None:
+    """Measure payerbot against a naive script and a minimal loop (report in var/bench/)."""
+    from benchmarks.bench import run_bench
+
+    settings = settings_for()
+    report = run_bench(
+        settings,
+        items=items,
+        latency_ms=latency_ms,
+        jitter_ms=jitter_ms,
+        sessions=tuple(int(s) for s in sessions.split(",") if s.strip()),
+        naive_items=naive_items,
+        single_lookups=single_lookups,
+        memory_items=memory_items,
+        references=references,
+        api_reads=api_reads,
+        page_reads=page_reads,
+        workers=tuple(int(w) for w in workers.split(",") if w.strip()),
+        fleet_items=fleet_items,
+        pg_url=pg_url,
+        progress=lambda m: err.print(f"[dim]{m}[/]"),
+    )
+    out.print(report.read_text(), soft_wrap=True)
+    out.print(f"report: {report} (and report.json)", soft_wrap=True)
+
+
+@app.command("purge")
+def purge_cmd(
+    older_than: Annotated[float, typer.Option("--older-than", help="Days to keep.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+) -> None:
+    """Delete evidence, traces, run logs, per-run workbooks and reports of older runs."""
+    from bots.ops import retention
+
+    settings = settings_for()
+    if not yes and not typer.confirm(
+        f"Delete artifacts of runs finished more than {older_than:g} days ago?"
+    ):
+        raise typer.Exit(1)
+    done = with_store(lambda store: retention.purge(settings, store, older_than))
+    out.print(f"purged {len(done.runs)} run(s): {done.files} file(s), {done.bytes / 2**20:.1f} MB")
+
+
+@app.command("doctor")
+def doctor_cmd(
+    what: Annotated[
+        str | None,
+        typer.Argument(help="`portals`: check each portal's live pages for drift instead."),
+    ] = None,
+    portal: Annotated[
+        list[str] | None, typer.Option(help="With `portals`: only these (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Check this installation: permissions, secrets, console, browser, clock, disk.
+    `payerbot doctor portals`: the drift canary on demand (sign-in and search pages)."""
+    from bots.ops import doctor
+
+    if what == "portals":
+        _doctor_portals(portal, as_json)
+        return
+    if what is not None:
+        raise typer.BadParameter(f"unknown check {what!r} (known: portals)")
+
+    checks = doctor.run(settings_for())
+    if as_json:
+        sys.stdout.write(json.dumps([c.as_dict() for c in checks]) + "\n")
+    else:
+        colours = {"ok": "green", "warn": "yellow", "fail": "red"}
+        for c in checks:
+            out.print(
+                f"[{colours[c.status]}]{c.status:<4}[/] {c.name:<28} {c.message}"
+                + (f"\n     fix: {c.fix}" if c.status != "ok" and c.fix else ""),
+                soft_wrap=True,
+            )
+    if any(c.status == "fail" for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command("record")
+def record_cmd(
+    portal: Annotated[str, typer.Argument(help="The portal to record (config/portals.toml).")],
+    worklist: Annotated[Path, typer.Option(help="Questions to ask (the portal's rows).")],
+    limit: Annotated[int, typer.Option(help="At most this many lookups.")] = 5,
+    account: Annotated[str | None, typer.Option(help="Account (default: the first).")] = None,
+) -> None:
+    """Record a login and a few lookups as a HAR for offline flow tests (route_from_har).
+    Recordings hold PHI: they are scrubbed, owner-only, and stay in the data folder."""
+    from bots.intake.worklists import import_worklist
+    from bots.ops import recording
+
+    settings = settings_for()
+    try:
+        recording.check_portal(settings, portal)
+        report = import_worklist(worklist, settings, None)
+        rows = [
+            r.query for r in report.rows if settings.portal_for_payer(r.query.payer_id) == portal
+        ][:limit]
+        if not rows:
+            raise ConfigurationError(f"the worklist has no row for {portal}")
+        err.print(
+            "[yellow]warning:[/] a recording holds what the portal showed (PHI) and the "
+            "login. It is scrubbed of the questions' and answers' identifiers and of the "
+            "login, kept owner-only in the data folder; review it before it goes anywhere.",
+            soft_wrap=True,
+        )
+        who = account or settings.portals[portal].accounts[0]
+        with fixture_portals.running(settings, [portal]):
+            har, manifest = asyncio.run(recording.record(settings, portal, who, rows))
+    except PayerbotError as exc:
+        raise fail(exc) from None
+    out.print(f"recorded {len(rows)} lookup(s): {har}\nmanifest: {manifest}", soft_wrap=True)
+
+
+@app.command("new-flow")
+def new_flow_cmd(
+    name: Annotated[str, typer.Argument(help="The portal's id: lowercase, e.g. bluecross.")],
+    base_url: Annotated[str, typer.Option(help="The portal's address.")] = "https://TODO",
+    title: Annotated[str | None, typer.Option(help="The portal's name for people.")] = None,
+    root: Annotated[Path, typer.Option(help="The project folder to write into.")] = Path("."),
+) -> None:
+    """Scaffold a portal: flows/NAME.py, tests/flows/test_NAME.py, a config/portals.toml
+    entry, each with TODOs. Then follow README, "Adding a payer portal"."""
+    from bots.ops.scaffold import new_flow
+
+    try:
+        written = new_flow(name, root, base_url, title)
+    except PayerbotError as exc:
+        raise fail(exc) from None
+    for path in written:
+        out.print(f"wrote {path}", soft_wrap=True)
+    out.print(
+        f"next: `playwright codegen {base_url}` to record the pages, fill in every TODO "
+        f"(grep -n TODO {written[0]} {written[1]}), then `.venv/bin/pytest {written[1]}`",
+        soft_wrap=True,
+    )
+
+
+def _doctor_portals(portal: list[str] | None, as_json: bool) -> None:
+    from bots.engine import drift
+
+    settings = settings_for()
+    ids = sorted(portal or settings.portals)
+    unknown = [p for p in ids if p not in settings.portals]
+    if unknown:
+        raise fail(ConfigurationError(f"no portal {', '.join(unknown)} in config/portals.toml"))
+    store = Store(settings.store_url, settings.queue)
+    try:
+        with fixture_portals.running(settings, ids):
+            checks = drift.run_doctor_portals(settings, store, ids)
+    finally:
+        store.close()
+    if as_json:
+        sys.stdout.write(json.dumps([c.as_dict() for c in checks]) + "\n")
+    else:
+        colours = {"ok": "green", "drift": "red", "error": "yellow", "skipped": "yellow"}
+        for c in checks:
+            out.print(
+                f"[{colours[c.status]}]{c.status:<7}[/] {c.portal:<16} {c.detail}"
+                + (f"\n        screenshot: {c.screenshot}" if c.screenshot else ""),
+                soft_wrap=True,
+            )
+    if any(c.status == "drift" for c in checks):
+        raise typer.Exit(1)

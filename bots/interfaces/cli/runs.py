@@ -1,0 +1,110 @@
+"""`payerbot runs ...`: what ran and how it went; resume and stop."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from bots.engine.runner import Runner
+from bots.errors import ConfigurationError, PayerbotError
+from bots.interfaces.cli.batches import print_batch
+from bots.interfaces.cli.common import (
+    EXIT_FAILURES,
+    app,
+    fail,
+    out,
+    progress_bar,
+    settings_for,
+    until_signalled,
+)
+from bots.ops import mock_portals as fixture_portals
+from bots.outputs.report import (
+    print_run_detail,
+    run_detail,
+    runs_table,
+)
+from bots.services import batches
+from bots.settings import load_settings
+from bots.store import Store
+
+runs_app = typer.Typer(no_args_is_help=True, help="What ran, and how it went.")
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("list")
+def runs_list(
+    limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recent runs, newest first, with their counts."""
+    settings = load_settings()
+    store = Store(settings.store_url, settings.queue)
+    try:
+        rows = store.list_runs(limit)
+    finally:
+        store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(rows, default=str) + "\n")
+    else:
+        out.print(runs_table(rows))
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="The run id (see `runs list`).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One run: counts per state and outcome, failures with their reason, durations."""
+    settings = load_settings()
+    store = Store(settings.store_url, settings.queue)
+    try:
+        run = store.get_run(run_id)
+        if run is None:
+            raise fail(ConfigurationError(f"no run {run_id!r}"))
+        detail = run_detail(run, store.run_outcomes(run_id))
+    finally:
+        store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(detail, default=str) + "\n")
+    else:
+        print_run_detail(out, detail)
+
+
+@runs_app.command("resume")
+def runs_resume(
+    run_id: Annotated[str, typer.Argument(help="The run to finish.")],
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Finish a crashed or stopped run: nothing lost, nothing answered twice."""
+    settings = settings_for(verbose)
+    store = Store(settings.store_url, settings.queue)
+    try:
+        portal_ids = sorted({i["portal"] for i in store.run_outcomes(run_id)})
+        progress, update = progress_bar()
+        with fixture_portals.running(settings, portal_ids), progress:
+            runner = Runner(settings, store, progress=update)
+            summary = until_signalled(runner, runner.resume(run_id))
+        print_batch(batches.finish_outputs(settings, store, summary))
+    except PayerbotError as exc:
+        raise fail(exc) from None
+    finally:
+        store.close()
+    if not summary.ok:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+@runs_app.command("stop")
+def runs_stop(run_id: Annotated[str, typer.Argument(help="The running run to stop.")]) -> None:
+    """Ask a run (in any process) to finish its lookups in flight and stop; resumable."""
+    settings = load_settings()
+    store = Store(settings.store_url, settings.queue)
+    try:
+        asked = store.request_stop(run_id)
+    finally:
+        store.close()
+    out.print(f"run {run_id}: " + ("stopping" if asked else "not running"))
+    if not asked:
+        raise typer.Exit(EXIT_FAILURES)

@@ -1,0 +1,1 @@
+"""Operations: doctor, health, retention, recordings, the scaffold, the bundled mock portals."""

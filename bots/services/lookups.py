@@ -1,0 +1,116 @@
+"""One lookup end to end, for every caller (CLI, console): run it, then what a person reads.
+
+A single lookup is a run of one question (trigger ``lookup``, never reusing an earlier
+answer), worked by the same engine as a batch: it borrows the overnight batch's session
+when one holds the account. What comes back is the item's outcome, the patient's cost
+estimate for an answered eligibility lookup, and the follow-ups the answer raised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from playwright.async_api import Browser
+
+from bots.engine.runner import NoticeCallback, Runner
+from bots.followups.estimates import Estimate, estimate_patient_cost
+from bots.followups.queue import list_followups
+from bots.models import ClaimStatusQuery, EligibilityQuery, EligibilityResult, LookupKind
+from bots.settings import Settings
+from bots.store import Store
+
+
+@dataclass
+class LookupAnswer:
+    """A single lookup's outcome, its estimate and the follow-ups it raised."""
+
+    run_id: str
+    item: dict[str, Any]
+    estimate: Estimate | None
+    followups: list[dict[str, Any]]
+    seconds: float
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return bool(self.item["state"] == "succeeded")
+
+    def as_json(self) -> dict[str, Any]:
+        """The answer as `payerbot lookup --json` prints it."""
+        item = self.item
+        estimate = self.estimate
+        return {
+            "run_id": self.run_id,
+            "item_id": item["id"],
+            "state": item["state"],
+            "error": item["last_error_code"],
+            "message": item["last_error_message"],
+            "reason_code": item["reason_code"],
+            "evidence": item["evidence_path"],
+            "trace": item["trace_path"],
+            "result": item["payload"],
+            "estimate": (
+                {
+                    "amount": estimate.amount,
+                    "summary": estimate.summary,
+                    "steps": list(estimate.steps),
+                }
+                if estimate is not None
+                else None
+            ),
+            "followups": [
+                {"id": f["id"], "rule": f["rule"], "reason": f["reason"], "action": f["action"]}
+                for f in self.followups
+            ],
+        }
+
+
+def estimate_for(item: dict[str, Any]) -> Estimate | None:
+    """The patient's estimated share for an answered eligibility item (docs/estimates.md)."""
+    if item["kind"] != "eligibility" or item["state"] != "succeeded" or not item["payload"]:
+        return None
+    charge = item["query"].get("expected_charge")
+    return estimate_patient_cost(
+        EligibilityResult.model_validate(item["payload"]),
+        item["query"].get("service_type") or "30",
+        Decimal(str(charge)) if charge is not None else None,
+    )
+
+
+async def lookup(
+    settings: Settings,
+    store: Store,
+    query: EligibilityQuery | ClaimStatusQuery,
+    *,
+    browser: Browser | None = None,
+    notice: NoticeCallback | None = None,
+) -> LookupAnswer:
+    """Ask one question now. ``browser``: a long-lived browser of the caller (the console)
+    that the lookup uses and leaves open; None: one is started for this lookup."""
+    notices: list[str] = []
+
+    def tell(message: str) -> None:
+        notices.append(message)
+        if notice is not None:
+            notice(message)
+
+    runner = Runner(settings, store, notice=tell, browser=browser)
+    summary = await runner.run(
+        LookupKind(query.kind), [(None, query)], trigger="lookup", force=True
+    )
+    item = store.run_outcomes(summary.run_id)[0]
+    raised = [
+        f
+        for f in list_followups(store, status=["open", "in progress"])
+        if f["item_id"] == item["id"]
+    ]
+    return LookupAnswer(
+        run_id=summary.run_id,
+        item=item,
+        estimate=estimate_for(item),
+        followups=raised,
+        seconds=summary.duration_seconds,
+        notices=notices,
+    )
