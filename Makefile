@@ -25,12 +25,12 @@ test: browser  ## the whole test suite (real Chromium against the mock portals)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check bots flows
+	$(VENV)/bin/ruff format --check bots flows benchmarks tests
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-check: lint typecheck test
+check: lint typecheck test  ## set up, lint, type-check, then the whole suite (what CI runs)
 
 clean:
 	rm -rf $(VENV) var

@@ -61,7 +61,7 @@ def find() -> Path | None:
 def _run(cmd: list[str], timeout: int) -> bool:
     print("+", " ".join(cmd), flush=True)
     try:
-        return subprocess.run(cmd, timeout=timeout).returncode == 0  # noqa: S603
+        return subprocess.run(cmd, timeout=timeout).returncode == 0  # noqa: S603 - our own fixed argv, no shell
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -77,9 +77,9 @@ def ensure() -> Path:
             "installing Debian's chromium-headless-shell."
         )
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], env=env, timeout=600, check=False)  # noqa: S607
+        subprocess.run(["apt-get", "update", "-qq"], env=env, timeout=600, check=False)  # noqa: S607 - apt-get from PATH, as a person runs it
         subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "chromium-headless-shell"],  # noqa: S607
+            ["apt-get", "install", "-y", "-qq", "chromium-headless-shell"],  # noqa: S607 - apt-get from PATH
             env=env,
             timeout=900,
             check=False,

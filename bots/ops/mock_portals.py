@@ -119,7 +119,7 @@ def start(settings: Settings, fixtures: dict[str, int], extra: Sequence[str] = (
     with tempfile.TemporaryDirectory() as tmp:
         ready = Path(tmp) / "ready.json"
         cmd = serve_command(settings, fixtures, [*extra, "--ready-file", str(ready)])
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)  # noqa: S603
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)  # noqa: S603 - fixed argv
         deadline = time.monotonic() + 30
         while not ready.exists():
             if proc.poll() is not None:

@@ -19,9 +19,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette suggests httpx2; httpx is what the project uses
     from starlette.testclient import TestClient
 
-from payerhub.app import create_app  # noqa: E402
-from portalkit.data import build_dataset  # noqa: E402
-from portalkit.knobs import Knobs  # noqa: E402
+from payerhub.app import create_app  # noqa: E402 - after the sys.path insert above
+from portalkit.data import build_dataset  # noqa: E402 - after the sys.path insert above
+from portalkit.knobs import Knobs  # noqa: E402 - after the sys.path insert above
 
 
 @pytest.fixture(scope="session")

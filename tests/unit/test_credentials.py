@@ -37,7 +37,7 @@ RING_USER, RING_PW, RING_TOTP = "ringuser-Tk2mS", "ringpass-Wq58-Ptz!", "JBSWY3D
 class MemoryKeyring(KeyringBackend):
     """A keyring backend over a dict; ``error`` set makes every call raise it."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1  # type: ignore[assignment] - keyring declares it a classproperty
 
     def __init__(self) -> None:
         super().__init__()
@@ -189,7 +189,7 @@ def test_keyring_not_installed_files_still_work(tmp_path, monkeypatch):
     write_secret_files(settings, PORTAL, ACCOUNT, {"username": FILE_USER, "password": FILE_PW})
     no_keyring(monkeypatch)
     with pytest.raises(ImportError):
-        import keyring as _  # noqa: F401  (the patch works)
+        import keyring as _  # noqa: F401 - imported to prove the patch works
     with capture_logs() as captured:
         secrets = login_secrets(settings, PORTAL, ACCOUNT)
         assert credential_sources(settings, PORTAL, ACCOUNT) == {

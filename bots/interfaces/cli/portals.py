@@ -114,5 +114,5 @@ def portals_data(
     """Print the mock portals' synthetic data set: the ground truth tests compare against."""
     settings = load_settings()
     cmd = fixture_portals.serve_command(settings, {}, ["--data-json"])
-    result = subprocess.run(cmd, check=True, capture_output=True)  # noqa: S603
+    result = subprocess.run(cmd, check=True, capture_output=True)  # noqa: S603 - fixed argv
     sys.stdout.write(result.stdout.decode())
