@@ -208,8 +208,9 @@ def classify_error_page(
     banner); ``headers``: the response headers (lower-case names, for Retry-After);
     ``body``: a JSON answer's top-level object (read when ``pages.json`` is set).
     """
-    json = pages.json if body is not None else None
-    code = str(body.get(json.code) or "") if json is not None and body is not None else ""
+    code = ""
+    if pages.json is not None and body is not None:
+        code = str(body.get(pages.json.code) or "")
     seen: dict[str, Any] = {"status": status, "heading": heading, "text": text, "code": code}
     portal = pages.portal
     if found := pages.captcha.evidence(**seen):
