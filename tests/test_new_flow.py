@@ -1,7 +1,8 @@
 """`payerbot new-flow`: the scaffold for a new portal, end to end against a small extra mock
 portal (server-rendered sign-in and search pages). The generated test fails while the TODOs
 are there; with the TODOs filled in (a prepared flow body, as a developer would write it
-after `playwright codegen`), the generated test passes in a real browser."""
+after `playwright codegen`), the generated test passes in a real browser, and the generated
+error-page table turns the portal's maintenance page into PortalMaintenance."""
 
 from __future__ import annotations
 
@@ -31,16 +32,26 @@ MEMBERS = {  # member id -> (name, date of birth, coverage)
     "STR100200301": ("GARCIA, MATEO", "09/02/2008", "Inactive"),
 }
 USER, PASSWORD = "starter-user", "starter-pw-7731"
+KNOBS = {"maintenance": False}  # the starter portal's one fault knob
 
 
-def _page(title: str, body: str) -> HTMLResponse:
-    return HTMLResponse(f"<!doctype html><title>{title}</title><h1>{title}</h1>{body}")
+def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        f"<!doctype html><title>{title}</title><h1>{title}</h1>{body}", status_code=status_code
+    )
 
 
 def _starter_app() -> Starlette:
-    """A small portal: a sign-in form, a search form, a result or a "no member" message."""
+    """A small portal: a sign-in form, a search form, a result or a "no member" message;
+    while KNOBS["maintenance"], every page is its maintenance page (HTTP 503)."""
+
+    def maintenance() -> Response:
+        body = "<p>The portal is down for scheduled maintenance. Back by 5:00 AM Eastern.</p>"
+        return _page("Scheduled Maintenance", body, status_code=503)
 
     async def login(request: Request) -> Response:
+        if KNOBS["maintenance"]:
+            return maintenance()
         if request.method == "POST":
             form = await request.form()
             if (form.get("username"), form.get("password")) == (USER, PASSWORD):
@@ -56,6 +67,8 @@ def _starter_app() -> Starlette:
         )
 
     async def search(request: Request) -> Response:
+        if KNOBS["maintenance"]:
+            return maintenance()
         if request.cookies.get("sid") != "s-1":
             return RedirectResponse("/", status_code=303)
         form_html = (
@@ -106,6 +119,7 @@ def starter_portal() -> Iterator[str]:
         assert time.monotonic() < deadline, "the starter portal did not start"
         time.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
+    KNOBS["maintenance"] = False
     server.should_exit = True
     thread.join(timeout=10)
 
@@ -113,22 +127,24 @@ def starter_portal() -> Iterator[str]:
 # What a developer writes in place of each TODO, after recording the pages.
 FILLED = {
     'raise NotImplementedError("TODO(login)")': """
-        await page.goto(f"{self.base_url}/")
+        await self._open(page, "/")
         await page.get_by_label("Username").fill(secrets.username)
         await page.get_by_label("Password").fill(secrets.password)
-        await page.get_by_role("button", name="Sign in").click()
-        await page.wait_for_load_state()
+        async with page.expect_navigation() as signed_in:
+            await page.get_by_role("button", name="Sign in").click()
+        await raise_for_page(ERROR_PAGES, page, await signed_in.value)
         if await page.get_by_role("alert").count():
             raise AuthenticationError("the portal refused the login")
         return None""",
     'raise NotImplementedError("TODO(is_logged_in)")': """
         return await page.get_by_role("link", name="Log out").count() > 0""",
     'raise NotImplementedError("TODO(eligibility)")': """
-        await page.goto(f"{self.base_url}/search")
+        await self._open(page, "/search")
         await page.get_by_label("Member ID").fill(query.member_id)
         await page.get_by_label("Date of birth").fill(query.dob.strftime("%m/%d/%Y"))
-        await page.get_by_role("button", name="Search").click()
-        await page.wait_for_load_state()
+        async with page.expect_navigation() as answered:
+            await page.get_by_role("button", name="Search").click()
+        await raise_for_page(ERROR_PAGES, page, await answered.value)
         result = page.get_by_role("region", name="Result")
         if not await result.count():
             if await page.get_by_role("alert").filter(has_text="No member").count():
@@ -216,12 +232,53 @@ def test_a_scaffolded_flow_passes_its_generated_test_once_its_todos_are_filled(
     for todo, body in FILLED.items():
         assert todo in text
         text = text.replace(f"        {todo}", body.strip("\n"))
-    search_page = (
-        'await page.goto(f"{self.base_url}/")\n        return await missing_landmarks(page, SEARCH'
-    )
+    search_page = 'await self._open(page, "/")\n        return await missing_landmarks(page, SEARCH'
     assert search_page in text  # TODO(landmarks): the search URL
-    text = text.replace(search_page, search_page.replace("}/", "}/search"))
+    text = text.replace(search_page, search_page.replace('"/"', '"/search"'))
     flow.write_text(text)
     filled = generated_test()
     assert filled.returncode == 0, filled.stdout[-3000:]
     assert "2 passed" in filled.stdout
+
+    # The scaffold's error-page table, as generated, reads the portal's maintenance page
+    # (a 503 saying "scheduled maintenance ... 5:00 AM Eastern"): the engine postpones, not fails.
+    KNOBS["maintenance"] = True
+    down = subprocess.run(
+        [sys.executable, "-c", MAINTENANCE_CHECK, starter_portal],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=root,
+        env=env,
+    )
+    assert down.returncode == 0, down.stderr[-2000:]
+    assert down.stdout.split() == ["PortalMaintenance", "5:00", "America/New_York"], down.stdout
+
+
+# Run in the scaffolded project: log in while the starter portal is in maintenance.
+MAINTENANCE_CHECK = """
+import asyncio, os, sys
+from playwright.async_api import async_playwright
+from bots.engine import browser as browser_mod
+from bots.errors import PortalMaintenance
+from bots.flowkit.flow import LoginSecrets
+from bots.settings import BrowserSettings
+from flows.starter import StarterFlow
+
+async def main():
+    async with async_playwright() as pw:
+        browser = await browser_mod.launch(pw, BrowserSettings())
+        try:
+            page = await (await browser.new_context()).new_page()
+            secrets = LoginSecrets(os.environ["PAYERBOT_TEST_STARTER_USERNAME"],
+                                   os.environ["PAYERBOT_TEST_STARTER_PASSWORD"])
+            await StarterFlow(sys.argv[1]).login(page, secrets)
+        except PortalMaintenance as exc:
+            until = exc.until
+            print(type(exc).__name__, f"{until:%-H:%M}", until.tzinfo)
+        finally:
+            await browser.close()
+
+asyncio.run(main())
+"""

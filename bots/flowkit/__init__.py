@@ -1,1 +1,2 @@
-"""The flow kit: the PortalFlow extension point and the page readers every flow shares."""
+"""The flow kit: the PortalFlow extension point (``flow``), the page readers every flow
+shares (``pages``) and the one error-page classifier (``error_pages``)."""

@@ -7,10 +7,9 @@ portal's text formats (money, US dates, open-ended 12/31/9999) lives here once.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from playwright.async_api import Frame, Locator, Page
 
@@ -143,17 +142,6 @@ def us_date(text: str | None, *, open_ended_is_none: bool = False) -> date | Non
 
 def looks_like_date(text: str) -> bool:
     return re.fullmatch(r"\d{2}/\d{2}/\d{4}", text.strip()) is not None
-
-
-def next_clock_time(text: str, zone: str) -> datetime | None:
-    """'... back by 2:00 AM ET' -> the next 2:00 AM in ``zone`` as an aware datetime."""
-    found = re.search(r"(\d{1,2}):(\d{2})\s*([AaPp])\.?[Mm]", text)
-    if not found:
-        return None
-    hour = int(found.group(1)) % 12 + (12 if found.group(3).upper() == "P" else 0)
-    now = datetime.now(ZoneInfo(zone))
-    at = now.replace(hour=hour, minute=int(found.group(2)), second=0, microsecond=0)
-    return at if at > now else at + timedelta(days=1)
 
 
 def date_range(text: str) -> tuple[date, date]:

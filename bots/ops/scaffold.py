@@ -31,8 +31,8 @@ from bots.errors import (
     MemberNotFound,  # noqa: F401  (TODO: raise it when the portal finds nobody)
     PatientMismatch,
 )
+from bots.flowkit.error_pages import ClockTime, ErrorPages, Marker, raise_for_page
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow, register
-from bots.models import EligibilityQuery, EligibilityResult, LookupKind, member_id_fits
 from bots.flowkit.pages import (
     landmarks,
     missing_landmarks,
@@ -42,6 +42,7 @@ from bots.flowkit.pages import (
     split_name,
     us_date,
 )
+from bots.models import EligibilityQuery, EligibilityResult, LookupKind, member_id_fits
 
 # TODO(landmarks): what the sign-in page and the search form must show for this flow to
 # work, by accessible role and name ("label:Member ID", "button:Search", "heading:...").
@@ -49,6 +50,21 @@ LOGIN_LANDMARKS = landmarks("label:Username", "label:Password", "button:Sign in"
 SEARCH_LANDMARKS = landmarks("label:Member ID", "label:Date of birth", "button:Search")
 # TODO(fields): the labels of the result the flow reads; all must be there, or it stops.
 RESULT_FIELDS = ("Member name", "Member ID", "Date of birth", "Coverage status")
+# TODO(error pages): how the portal says it is closed, busy, broken or done with the session,
+# as recorded: a Marker takes phrases of the page's text (any case), and/or status=...,
+# heading=... (its <h1>, exactly). HTTP 429 and 5xx count without a marker; any other 4xx is
+# LayoutChanged. raise_for_page checks them in one order (CAPTCHA first) and raises the typed
+# error the engine acts on (postpone, pause, retry, log in again, stop for a person).
+ERROR_PAGES = ErrorPages(
+    "{title}",
+    captcha=Marker("verify you are human"),
+    maintenance=Marker("scheduled maintenance", status=503),
+    maintenance_ends=ClockTime("America/New_York"),  # the zone of "back by 5:00 AM"
+    rate_limited=Marker("too many requests"),
+    wait_seconds=r"wait (\\d+) seconds",
+    server_error=Marker("something went wrong"),
+    signed_out=Marker("session has expired", "signed out"),
+)
 
 
 @register
@@ -59,9 +75,10 @@ class {cls}(PortalFlow):
     title = "{title}"
 
     async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
-        # TODO(login): open the sign-in page, fill it, answer MFA / security questions,
-        # dismiss interstitials (never act on them), wait for the signed-in home page.
-        # A refused login raises AuthenticationError: it is never retried (lockouts).
+        # TODO(login): open the sign-in page (self._open), fill it, answer MFA / security
+        # questions, dismiss interstitials (never act on them), wait for the signed-in home
+        # page. Check for an error page (raise_for_page) before calling a login refused: a
+        # refused login raises AuthenticationError and is never retried (lockouts).
         raise NotImplementedError("TODO(login)")
 
     async def is_logged_in(self, page: Page) -> bool:
@@ -76,17 +93,23 @@ class {cls}(PortalFlow):
     ) -> list[str]:
         # TODO(landmarks): the sign-in URL and the search URL of the portal.
         if stage == "login":
-            await page.goto(f"{{self.base_url}}/")
+            await self._open(page, "/")
             return await missing_landmarks(page, LOGIN_LANDMARKS, "sign-in page")
-        await page.goto(f"{{self.base_url}}/")
+        await self._open(page, "/")
         return await missing_landmarks(page, SEARCH_LANDMARKS, "search page")
 
     async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
-        # TODO(eligibility): open the search form fresh (never read an earlier answer),
-        # fill it from the query, submit, wait for a result or a message. "No member"
-        # raises MemberNotFound; a page about someone else raises PatientMismatch; a page
-        # the flow does not recognise raises LayoutChanged. Then read it (below).
+        # TODO(eligibility): open the search form fresh (self._open: never read an earlier
+        # answer), fill it from the query, submit, wait for a result or a message; an error
+        # page raises (raise_for_page). "No member" raises MemberNotFound; a page about
+        # someone else raises PatientMismatch; a page the flow does not recognise raises
+        # LayoutChanged. Then read it (below).
         raise NotImplementedError("TODO(eligibility)")
+
+    async def _open(self, page: Page, path: str) -> None:
+        """Load one of the portal's pages; an error page raises its error (ERROR_PAGES)."""
+        response = await page.goto(f"{{self.base_url}}{{path}}")
+        await raise_for_page(ERROR_PAGES, page, response)
 
     def _result(
         self, query: EligibilityQuery, fields: dict[str, str], text: str

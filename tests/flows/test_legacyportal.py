@@ -34,7 +34,8 @@ from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.ops import mock_portals as fixture_portals
 from bots.settings import Settings, load_settings
 from bots.store import Store
-from flows.legacyportal import BENEFIT_COLUMNS, LegacyPortalFlow, _benefit, _read, _records
+from flows._legacyportal_pages import BENEFIT_COLUMNS, benefit, page_content, rows_of
+from flows.legacyportal import LegacyPortalFlow
 from tests.conftest import Portal, run_async
 from tests.truth import _subset_payload, expected_claim, expected_eligibility
 
@@ -526,8 +527,8 @@ def test_benefit_columns_are_read_by_header_in_either_order(with_page, legacy, t
         read = []
         for layout in ("A", "B"):
             await page.set_content(pages[layout])
-            rows = _records(await _read(page.main_frame), BENEFIT_COLUMNS)
-            read.append([b.model_dump(mode="json") for b in map(_benefit, rows)])
+            rows = rows_of(await page_content(page.main_frame), BENEFIT_COLUMNS)
+            read.append([b.model_dump(mode="json") for b in map(benefit, rows)])
         return read
 
     in_a, in_b = with_page(body)

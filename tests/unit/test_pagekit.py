@@ -1,15 +1,15 @@
-"""Portal text formats: money, dates, open-ended dates, clock times, member ID matching."""
+"""Portal text formats: money, dates, open-ended dates, member ID matching (clock times:
+test_error_pages)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from bots.errors import LayoutChanged
-from bots.flowkit.pages import date_range, money, next_clock_time, require_headers, us_date
+from bots.flowkit.pages import date_range, money, require_headers, us_date
 from bots.models import member_id_fits
 
 
@@ -22,15 +22,6 @@ def test_money_and_dates():
     assert us_date("12/31/9999", open_ended_is_none=True) is None
     assert us_date("12/31/9999") == date(9999, 12, 31)
     assert date_range("06/01/2026 – 06/03/2026") == (date(2026, 6, 1), date(2026, 6, 3))
-
-
-def test_next_clock_time_is_the_next_occurrence_in_the_zone():
-    back = next_clock_time("We expect to be back by 2:00 AM ET.", "America/New_York")
-    now = datetime.now(ZoneInfo("America/New_York"))
-    assert back is not None and back > now and (back - now).total_seconds() <= 86400
-    assert (back.hour, back.minute) == (2, 0)
-    assert next_clock_time("after 5:00 p.m. Central", "America/Chicago").hour == 17
-    assert next_clock_time("soon", "America/New_York") is None
 
 
 def test_member_id_fits_only_the_same_id_or_its_subscriber_prefix():

@@ -1,0 +1,275 @@
+"""PayerHub API reads: the JSON the hub's own pages fetch, asked through the logged-in context.
+
+The same questions as the pages ask, the same answers required (the patient's ID and date
+of birth, exactly one claim that fits: ``_payerhub_pages.same_member``/``same_claim``), the
+same errors (the flow's ``ERROR_PAGES``, which knows the hub's JSON error answers too); no
+rendering and no screenshot: the evidence is the portal's JSON response, saved as received.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from playwright.async_api import Page
+from pydantic import ValidationError
+
+from bots.codes import SERVICE_TYPES, YesNoUnknown
+from bots.errors import (
+    AmbiguousMatch,
+    ClaimNotFound,
+    LayoutChanged,
+    MemberNotFound,
+    PatientMismatch,
+)
+from bots.flowkit.error_pages import ErrorPages, raise_for_error_page
+from bots.flowkit.pages import blank
+from bots.models import (
+    Adjustment,
+    Attachment,
+    Benefit,
+    ClaimStatusQuery,
+    ClaimStatusResult,
+    EligibilityQuery,
+    EligibilityResult,
+    ServiceLine,
+    member_id_fits,
+)
+from flows._payerhub_pages import same_claim, same_member
+
+
+@dataclass(frozen=True)
+class HubApi:
+    """The hub's API for one flow: its address, its name in results, its error pages."""
+
+    base_url: str
+    portal: str
+    error_pages: ErrorPages
+
+    async def _call(
+        self, page: Page, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], Attachment]:
+        """One call of the hub's API in the browser's session; errors as the pages show them."""
+        response = await page.context.request.fetch(
+            f"{self.base_url}{path}",
+            method=method,
+            headers={"Accept": "application/json"},
+            data=body,
+            fail_on_status_code=False,
+        )
+        try:
+            data = await response.json()
+        except Exception:  # an HTML error page, an empty body
+            data = None
+        status = response.status
+        raise_for_error_page(
+            self.error_pages,
+            status=status,
+            headers=response.headers,
+            body=data if isinstance(data, dict) else None,
+        )
+        if not isinstance(data, dict):  # a 2xx that is not the hub's JSON: its API changed
+            raise LayoutChanged(f"PayerHub's API answered {status} without a JSON object")
+        evidence = Attachment(
+            filename=f"payerhub-{path.strip('/').split('/')[1]}-response.json",
+            media_type="application/json",
+            content=json.dumps(
+                {
+                    "portal": self.portal,
+                    "request": f"{method} {path}",
+                    "status": status,
+                    "received_at": datetime.now(UTC).isoformat(),
+                    "response": data,
+                },
+                indent=1,
+            ).encode(),
+        )
+        return data, evidence
+
+    async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
+        data, evidence = await self._call(
+            page,
+            "POST",
+            "/api/eligibility",
+            {
+                "payer_id": query.payer_id,
+                "npi": query.provider_npi or "",
+                "member_id": query.member_id,
+                "dob": query.dob.isoformat(),
+                "date_of_service": query.date_of_service.isoformat(),
+                "service_type": query.service_type,
+            },
+        )
+        if data.get("result") == "candidates":
+            fits = [
+                c
+                for c in data.get("candidates") or []
+                if member_id_fits(str(c.get("member_id", "")), query.member_id)
+                and _iso_date(c.get("dob")) == query.dob
+            ]
+            if len(fits) != 1:
+                raise PatientMismatch(
+                    f"{len(data.get('candidates') or [])} members share this ID; "
+                    f"{len(fits)} have the date of birth asked for: a person must choose"
+                )
+            data, evidence = await self._call(
+                page,
+                "POST",
+                "/api/eligibility/member",
+                {
+                    "token": fits[0].get("token"),
+                    "date_of_service": query.date_of_service.isoformat(),
+                    "service_type": query.service_type,
+                },
+            )
+        if data.get("result") == "not_found":
+            raise MemberNotFound("the portal found no match for the search")
+        if data.get("result") != "detail":
+            raise LayoutChanged("PayerHub's eligibility answer has an unknown shape")
+        try:
+            return _eligibility_result(self.portal, query, data, evidence)
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            raise LayoutChanged(
+                f"PayerHub's eligibility answer changed shape ({type(exc).__name__})"
+            ) from None
+
+    async def claim_status(self, page: Page, query: ClaimStatusQuery) -> ClaimStatusResult:
+        number = query.claim_number or query.patient_account_number
+        body: dict[str, Any] = {"payer_id": query.payer_id, "npi": query.provider_npi or ""}
+        if number:
+            body |= {"mode": "claim", "claim_number": number}
+        elif query.member_id and query.dos_from:
+            body |= {
+                "mode": "member",
+                "member_id": query.member_id,
+                "dob": query.dob.isoformat() if query.dob else "",
+                "dos_from": query.dos_from.isoformat(),
+                "dos_to": (query.dos_to or query.dos_from).isoformat(),
+            }
+        else:
+            raise LayoutChanged("a claim search needs a claim number or a member and dates")
+        fits: list[dict[str, Any]] = []
+        page_no, pages, total = 1, 1, 0
+        while page_no <= pages:
+            found, _ = await self._call(
+                page, "POST", "/api/claims/search", body | {"page": page_no}
+            )
+            total, pages = int(found.get("total", 0)), int(found.get("pages", 1))
+            rows = found.get("results") or []
+            if number and total == 1:
+                fits = rows[:1]  # the hub opens a single hit directly, as its page does
+                break
+            fits += [r for r in rows if _claim_fits(r, query)]
+            if len(fits) > 1:
+                break
+            page_no += 1
+        if total == 0:
+            raise ClaimNotFound("the portal found no match for the search")
+        if not fits:
+            raise ClaimNotFound("no claim on file matches the service dates and billed amount")
+        if len(fits) > 1:
+            raise AmbiguousMatch("several claims match the member and service dates")
+        detail, evidence = await self._call(page, "GET", f"/api/claims/{fits[0]['id']}")
+        try:
+            return _claim_result(self.portal, query, detail, evidence)
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            raise LayoutChanged(
+                f"PayerHub's claim answer changed shape ({type(exc).__name__})"
+            ) from None
+
+
+def _iso_date(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _eligibility_result(
+    portal: str, query: EligibilityQuery, data: dict[str, Any], evidence: Attachment
+) -> EligibilityResult:
+    member = data["member"]
+    same_member(query, member["member_id"], _iso_date(member["dob"]))
+    benefits = []
+    for group in data["benefit_groups"]:
+        if group["service_type"] not in SERVICE_TYPES:
+            raise LayoutChanged("a benefit group has a service type the flow does not know")
+        benefits += [
+            Benefit.model_validate({**b, "service_type": group["service_type"]})
+            for b in group["benefits"]
+        ]
+    pcp = member.get("pcp") or {}
+    return EligibilityResult(
+        portal=portal,
+        payer_id=query.payer_id,
+        as_of=datetime.now(UTC),
+        raw_text=json.dumps(data, sort_keys=True),
+        attachments=(evidence,),
+        member_id=member["member_id"],
+        first_name=member["first_name"].strip().upper(),  # names upper-cased, as read from pages
+        last_name=member["last_name"].strip().upper(),
+        dob=query.dob,
+        relationship=(member.get("relationship") or "").lower() or None,
+        date_of_service=_iso_date(data.get("date_of_service")) or query.date_of_service,
+        coverage_active=bool(data["coverage_active"]),
+        plan_name=member.get("plan_name"),
+        plan_number=member.get("plan_number"),
+        network_type=member.get("network_type"),
+        group_number=member.get("group_number"),
+        group_name=member.get("group_name"),
+        effective_date=_iso_date(member.get("effective_date")),
+        termination_date=_iso_date(member.get("termination_date")),
+        other_coverage=YesNoUnknown.YES if member.get("other_coverage") else YesNoUnknown.NO,
+        pcp_name=pcp.get("name"),
+        pcp_npi=pcp.get("npi"),
+        benefits=tuple(benefits),
+    )
+
+
+def _claim_fits(row: dict[str, Any], query: ClaimStatusQuery) -> bool:
+    if query.dos_from and _iso_date(row.get("dos_from")) != query.dos_from:
+        return False
+    if query.dos_to and _iso_date(row.get("dos_to")) != query.dos_to:
+        return False
+    return query.billed is None or Decimal(str(row.get("billed"))) == query.billed
+
+
+def _claim_result(
+    portal: str, query: ClaimStatusQuery, data: dict[str, Any], evidence: Attachment
+) -> ClaimStatusResult:
+    claim_number, account = data["claim_number"], data.get("patient_account_number")
+    dob = _iso_date(data.get("dob"))
+    same_claim(query, claim_number, account, data["member_id"], dob)
+    status, payment = data["status"], data.get("payment") or {}
+    return ClaimStatusResult(
+        portal=portal,
+        payer_id=query.payer_id,
+        as_of=datetime.now(UTC),
+        raw_text=json.dumps(data, sort_keys=True),
+        attachments=(evidence,),
+        claim_number=claim_number,
+        patient_account_number=None if blank(account) else account,
+        member_id=data["member_id"],
+        first_name=data["first_name"].strip().upper(),
+        last_name=data["last_name"].strip().upper(),
+        dob=dob,
+        dos_from=_iso_date(data["dos_from"]),
+        dos_to=_iso_date(data["dos_to"]),
+        category=status["category"],
+        status_code=status.get("code"),
+        status_text=status.get("text"),
+        billed=data.get("billed"),
+        allowed=data.get("allowed"),
+        paid=data.get("paid"),
+        patient_responsibility=data.get("patient_responsibility"),
+        received_date=_iso_date(data.get("received_date")),
+        adjudication_date=_iso_date(data.get("adjudication_date")),
+        payment_method=payment.get("method"),
+        payment_trace_number=payment.get("trace_number") or None,
+        payment_date=_iso_date(payment.get("date")),
+        service_lines=tuple(ServiceLine.model_validate(r) for r in data["service_lines"]),
+        adjustments=tuple(
+            Adjustment.model_validate({**a, "description": a.get("description") or None})
+            for a in data["adjustments"]
+        ),
+    )

@@ -1,0 +1,327 @@
+"""PayerHub's result pages, read into results; and the one identity rule its readers share.
+
+The flow (``flows/payerhub.py``) drives the hub's pages; this module reads the results
+region once it shows an answer. The right patient or no result: ``same_member`` and
+``same_claim`` are the rule for page answers and API answers (``_payerhub_api``) alike.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from playwright.async_api import Locator
+
+from bots.codes import (
+    SERVICE_TYPES,
+    AdjustmentGroup,
+    BenefitInfo,
+    CoverageLevel,
+    TimePeriod,
+    YesNoUnknown,
+)
+from bots.errors import LayoutChanged, PatientMismatch
+from bots.flowkit.pages import (
+    blank,
+    date_range,
+    money,
+    number,
+    percent,
+    read_definitions,
+    read_tables,
+    require,
+    require_all,
+    require_headers,
+    split_name,
+    table_records,
+    us_date,
+    yes_no,
+)
+from bots.models import (
+    Adjustment,
+    Benefit,
+    ClaimStatusQuery,
+    ClaimStatusResult,
+    EligibilityQuery,
+    EligibilityResult,
+    ServiceLine,
+    member_id_fits,
+    same_member_id,
+)
+
+BENEFITS = {
+    "Co-payment": BenefitInfo.COPAYMENT,
+    "Coinsurance": BenefitInfo.COINSURANCE,
+    "Deductible": BenefitInfo.DEDUCTIBLE,
+    "Out-of-pocket maximum": BenefitInfo.OUT_OF_POCKET,
+    "Not covered": BenefitInfo.NON_COVERED,
+}
+PERIODS = {
+    "Calendar year": TimePeriod.CALENDAR_YEAR,
+    "Service year": TimePeriod.SERVICE_YEAR,
+    "Year to date": TimePeriod.YEAR_TO_DATE,
+    "Remaining": TimePeriod.REMAINING,
+    "Lifetime": TimePeriod.LIFETIME,
+    "Visit": TimePeriod.VISIT,
+}
+LEVELS = {"Individual": CoverageLevel.INDIVIDUAL, "Family": CoverageLevel.FAMILY}
+AUTH = {
+    "Required": YesNoUnknown.YES,
+    "Not required": YesNoUnknown.NO,
+    "Unknown": YesNoUnknown.UNKNOWN,
+}
+SERVICE_CODES = {name: code for code, name in SERVICE_TYPES.items()}
+PAYMENT: dict[str, Literal["CHK", "ACH"]] = {"Check": "CHK", "EFT": "ACH"}
+
+MEMBER_FIELDS = (
+    "Member name",
+    "Member ID",
+    "Date of birth",
+    "Relationship",
+    "Coverage status",
+    "Plan",
+    "Plan number",
+    "Network type",
+    "Group number",
+    "Group name",
+    "Coverage effective",
+    "Coverage termination",
+    "Other coverage",
+    "Primary care provider",
+    "Date of service",
+)
+BENEFIT_COLUMNS = (
+    "Benefit",
+    "Network",
+    "Coverage level",
+    "Amount",
+    "Total",
+    "Met",
+    "Remaining",
+    "Prior authorization",
+)
+CLAIM_FIELDS = (
+    "Claim number",
+    "Patient account number",
+    "Patient name",
+    "Member ID",
+    "Date of birth",
+    "Service dates",
+    "Status",
+    "Status category",
+    "Status code",
+    "Billed amount",
+    "Allowed amount",
+    "Paid amount",
+    "Patient responsibility",
+    "Received date",
+    "Adjudication date",
+    "Payment method",
+    "Check/EFT number",
+    "Payment date",
+)
+LINE_COLUMNS = (
+    "Line",
+    "Procedure",
+    "Modifiers",
+    "Service date",
+    "Units",
+    "Billed",
+    "Allowed",
+    "Paid",
+)
+ADJUSTMENT_COLUMNS = ("Line", "Group", "Reason code", "Description", "Amount", "Remarks")
+
+
+async def eligibility_result(
+    portal: str, results: Locator, query: EligibilityQuery
+) -> EligibilityResult:
+    """The eligibility results region, for the member asked about."""
+    fields = await read_definitions(results)
+    require_all(fields, MEMBER_FIELDS, "eligibility page")
+    member_id = require(fields, "Member ID")
+    same_member(query, member_id, us_date(require(fields, "Date of birth")))
+    first, last = split_name(require(fields, "Member name"))
+    pcp_name, pcp_npi = primary_care_provider(fields.get("Primary care provider", ""))
+    active = require(fields, "Coverage status").strip().lower() == "active"
+    benefits = []
+    for table in await read_tables(results):
+        code = SERVICE_CODES.get(table["heading"])
+        if code is None:  # a section we cannot name would silently drop its benefits
+            raise LayoutChanged("a benefit section has a service type name the flow does not know")
+        require_headers(table, BENEFIT_COLUMNS)
+        benefits += [benefit(code, rec) for rec in table_records(table)]
+    return EligibilityResult(
+        portal=portal,
+        payer_id=query.payer_id,
+        as_of=datetime.now(UTC),
+        raw_text=await results.inner_text(),
+        member_id=member_id,
+        first_name=first,
+        last_name=last,
+        dob=query.dob,
+        relationship=(fields.get("Relationship") or "").lower() or None,
+        date_of_service=us_date(fields.get("Date of service")) or query.date_of_service,
+        coverage_active=active,
+        plan_name=fields.get("Plan"),
+        plan_number=fields.get("Plan number"),
+        network_type=fields.get("Network type"),
+        group_number=fields.get("Group number"),
+        group_name=fields.get("Group name"),
+        effective_date=us_date(fields.get("Coverage effective")),
+        termination_date=us_date(fields.get("Coverage termination"), open_ended_is_none=True),
+        other_coverage=yes_no(fields.get("Other coverage")),
+        pcp_name=pcp_name,
+        pcp_npi=pcp_npi,
+        benefits=tuple(benefits),
+    )
+
+
+async def claim_result(portal: str, results: Locator, query: ClaimStatusQuery) -> ClaimStatusResult:
+    """The claim detail in the results region, for the claim and member asked about."""
+    fields = await read_definitions(results)
+    require_all(fields, CLAIM_FIELDS, "claim detail")
+    member_id = require(fields, "Member ID")
+    dob = us_date(fields.get("Date of birth"))
+    claim_number = require(fields, "Claim number")
+    account = fields.get("Patient account number")
+    same_claim(query, claim_number, account, member_id, dob)
+    first, last = split_name(require(fields, "Patient name"))
+    dos_from, dos_to = date_range(require(fields, "Service dates"))
+    lines: tuple[ServiceLine, ...] = ()
+    adjustments: tuple[Adjustment, ...] = ()
+    for table in await read_tables(results):
+        if table["heading"] == "Service lines":
+            require_headers(table, LINE_COLUMNS)
+            lines = tuple(service_line(r) for r in table_records(table))
+        elif table["heading"] == "Adjustments":
+            require_headers(table, ADJUSTMENT_COLUMNS)
+            adjustments = tuple(adjustment(r) for r in table_records(table))
+        else:
+            raise LayoutChanged("the claim detail has a table the flow does not know")
+    method = fields.get("Payment method", "")
+    return ClaimStatusResult(
+        portal=portal,
+        payer_id=query.payer_id,
+        as_of=datetime.now(UTC),
+        raw_text=await results.inner_text(),
+        claim_number=claim_number,
+        patient_account_number=None if blank(account) else account,
+        member_id=member_id,
+        first_name=first,
+        last_name=last,
+        dob=dob,
+        dos_from=dos_from,
+        dos_to=dos_to,
+        category=require(fields, "Status category"),
+        status_code=fields.get("Status code"),
+        status_text=fields.get("Status"),
+        billed=money(fields.get("Billed amount")),
+        allowed=money(fields.get("Allowed amount")),
+        paid=money(fields.get("Paid amount")),
+        patient_responsibility=money(fields.get("Patient responsibility")),
+        received_date=us_date(fields.get("Received date")),
+        adjudication_date=us_date(fields.get("Adjudication date")),
+        payment_method=PAYMENT.get(method.strip()),
+        payment_trace_number=None
+        if blank(fields.get("Check/EFT number"))
+        else fields["Check/EFT number"],
+        payment_date=us_date(fields.get("Payment date")),
+        service_lines=lines,
+        adjustments=adjustments,
+    )
+
+
+def primary_care_provider(text: str) -> tuple[str | None, str | None]:
+    if blank(text) or text.strip().lower() == "none on file":
+        return None, None
+    if "(NPI" in text:
+        name, _, rest = text.partition("(NPI")
+        return name.strip(), rest.strip(" )")
+    return text.strip(), None
+
+
+def benefit(service_type: str, rec: dict[str, str]) -> Benefit:
+    label, _, period = rec["Benefit"].partition(" (")
+    kind = BENEFITS.get(label.strip())
+    if kind is None:
+        raise LayoutChanged("a benefit line has an unknown benefit name")
+    amount_text = rec.get("Amount", "")
+    return Benefit(
+        service_type=service_type,
+        benefit=kind,
+        in_network=YesNoUnknown.YES if rec["Network"] == "In-network" else YesNoUnknown.NO,
+        coverage_level=LEVELS.get(rec.get("Coverage level", "")),
+        time_period=PERIODS.get(period.rstrip(")")) if period else None,
+        amount=None if "%" in amount_text else money(amount_text),
+        percent=percent(amount_text) if "%" in amount_text else None,
+        total=money(rec.get("Total")),
+        met=money(rec.get("Met")),
+        remaining=money(rec.get("Remaining")),
+        prior_auth_required=AUTH.get(rec.get("Prior authorization", ""), YesNoUnknown.UNKNOWN),
+    )
+
+
+def claim_fits(rec: dict[str, str], query: ClaimStatusQuery) -> bool:
+    dos_from, dos_to = date_range(rec.get("Service dates", ""))
+    if query.dos_from and dos_from != query.dos_from:
+        return False
+    if query.dos_to and dos_to != query.dos_to:
+        return False
+    return query.billed is None or money(rec.get("Billed")) == query.billed
+
+
+def service_line(rec: dict[str, str]) -> ServiceLine:
+    mods = tuple(m.strip() for m in rec.get("Modifiers", "").split(",") if not blank(m))
+    return ServiceLine(
+        line=int(rec["Line"]),
+        procedure_code=rec["Procedure"],
+        modifiers=mods,
+        dos=us_date(rec.get("Service date")),
+        units=number(rec.get("Units")),
+        billed=money(rec.get("Billed")),
+        allowed=money(rec.get("Allowed")),
+        paid=money(rec.get("Paid")),
+    )
+
+
+def adjustment(rec: dict[str, str]) -> Adjustment:
+    remarks = tuple(r.strip() for r in rec.get("Remarks", "").split(",") if not blank(r))
+    line = rec.get("Line", "")
+    return Adjustment(
+        group_code=AdjustmentGroup(rec["Group"]),
+        carc=rec["Reason code"],
+        rarc=remarks,
+        amount=money(rec.get("Amount")),
+        line=int(line) if line.isdigit() else None,
+        description=rec.get("Description") or None,
+    )
+
+
+# --- the right patient or no result: one rule for pages and API answers alike --------------
+
+
+def same_member(query: EligibilityQuery, member_id: str, dob: date | None) -> None:
+    if not member_id_fits(member_id, query.member_id) or dob != query.dob:
+        raise PatientMismatch(
+            "the eligibility answer is for a member whose ID or date of birth "
+            "differs from the worklist"
+        )
+
+
+def same_claim(
+    query: ClaimStatusQuery,
+    claim_number: str,
+    account: str | None,
+    member_id: str,
+    dob: date | None,
+) -> None:
+    wanted = query.claim_number or query.patient_account_number
+    if wanted and wanted.strip().upper() not in {claim_number.upper(), (account or "").upper()}:
+        raise PatientMismatch("the claim shown is not the claim asked for")
+    if (query.member_id and not same_member_id(member_id, query.member_id)) or (
+        query.dob and dob != query.dob
+    ):
+        raise PatientMismatch(
+            "the claim belongs to a member whose ID or date of birth differs from the worklist"
+        )
