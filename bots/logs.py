@@ -211,7 +211,7 @@ def configure(level: str = "INFO", console_level: str = "WARNING") -> None:
             ],
         )
     )
-    console._payerbot_console = True  # type: ignore[attr-defined] - our marker on a stdlib handler
+    console._payerbot_console = True  # type: ignore[attr-defined]  # our marker on a stdlib handler
     root.addHandler(console)
     for noisy in ("uvicorn.access", "httpx", "httpcore", "asyncio"):
         logging.getLogger(noisy).setLevel("WARNING")

@@ -384,4 +384,4 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from TOML + environment, with explicit overrides on top (tests, CLI flags)."""
-    return Settings(**overrides)  # type: ignore[arg-type] - pydantic validates the overrides
+    return Settings(**overrides)  # type: ignore[arg-type]  # pydantic validates the overrides

@@ -187,7 +187,7 @@ class Landmark:
     def locate(self, root: Page | Frame | Locator) -> Locator:
         if self.kind == "label":
             return root.get_by_label(self.name, exact=True)
-        return root.get_by_role(self.kind, name=self.name, exact=True)  # type: ignore[arg-type]
+        return root.get_by_role(self.kind, name=self.name, exact=True)  # type: ignore[arg-type]  # kind is a role name Playwright lists as a Literal
 
     def __repr__(self) -> str:
         return f"{self.kind} {self.name!r}"

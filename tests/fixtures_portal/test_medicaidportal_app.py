@@ -128,7 +128,7 @@ def test_session_idle_ends_with_the_session_ended_page(
 ) -> None:
     client = make_mcd(session_idle_seconds=60)
     now = [1000.0]
-    client.app.state.portal.clock = lambda: now[0]  # type: ignore[attr-defined] - Starlette's untyped app.state
+    client.app.state.portal.clock = lambda: now[0]  # type: ignore[attr-defined]  # Starlette's untyped app.state
     log_in(client, dataset)
     now[0] += 61
     r = client.get("/eligibility")

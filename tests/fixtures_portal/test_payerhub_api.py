@@ -95,7 +95,7 @@ def test_lockout_at_threshold_until_admin_reset(
 
 
 def test_session_idle_and_max_age(client: TestClient, dataset: dict[str, Any]) -> None:
-    state = client.app.state.portal  # type: ignore[attr-defined] - Starlette's untyped app.state
+    state = client.app.state.portal  # type: ignore[attr-defined]  # Starlette's untyped app.state
     now = [1000.0]
     state.clock = lambda: now[0]
     client.post("/__admin/knobs", json={"session_idle_seconds": 60, "session_max_seconds": 150})

@@ -37,7 +37,7 @@ RING_USER, RING_PW, RING_TOTP = "ringuser-Tk2mS", "ringpass-Wq58-Ptz!", "JBSWY3D
 class MemoryKeyring(KeyringBackend):
     """A keyring backend over a dict; ``error`` set makes every call raise it."""
 
-    priority = 1  # type: ignore[assignment] - keyring declares it a classproperty
+    priority = 1  # type: ignore[assignment]  # keyring declares it a classproperty
 
     def __init__(self) -> None:
         super().__init__()

@@ -323,7 +323,7 @@ class _Response:
 
 def test_raise_for_page_reads_the_heading_text_status_and_retry_after() -> None:
     async def check(page: _Page, response: _Response | None = None) -> None:
-        await raise_for_page(PORTAL, page, response)  # type: ignore[arg-type]
+        await raise_for_page(PORTAL, page, response)  # type: ignore[arg-type]  # a stand-in page
 
     asyncio.run(check(_Page("Member search", RESULT_PAGE), _Response(200, {})))
     with pytest.raises(RateLimited) as limited:
