@@ -1,7 +1,7 @@
 """payerbot's engine: everything that is not specific to one payer portal.
 
-The public surface is small: the extension point (PortalFlow), the result models and
-errors a flow returns or raises, and the runner, store and settings a caller drives.
+The public surface is small: the extension point (PortalFlow, and the error-page table a
+flow declares), the result models and errors a flow returns or raises, and the runner, store and settings a caller drives.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from bots.errors import (
     RateLimited,
     SessionExpired,
 )
+from bots.flowkit.error_pages import ClockTime, ErrorPages, JsonFields, Marker, raise_for_page
 from bots.flowkit.flow import LoginSecrets, PortalFlow, register
 from bots.models import (
     Adjustment,
@@ -50,12 +51,16 @@ __all__ = [
     "ClaimNotFound",
     "ClaimStatusQuery",
     "ClaimStatusResult",
+    "ClockTime",
     "ConfigurationError",
     "EligibilityQuery",
     "EligibilityResult",
+    "ErrorPages",
+    "JsonFields",
     "LayoutChanged",
     "LoginSecrets",
     "LookupKind",
+    "Marker",
     "MemberNotFound",
     "PatientMismatch",
     "PayerbotError",
@@ -70,5 +75,6 @@ __all__ = [
     "SessionExpired",
     "Settings",
     "load_settings",
+    "raise_for_page",
     "register",
 ]
