@@ -1,7 +1,8 @@
 """payerbot's engine: everything that is not specific to one payer portal.
 
 The public surface is small: the extension point (PortalFlow, and the error-page table a
-flow declares), the result models and errors a flow returns or raises, and the runner, store and settings a caller drives.
+flow declares), the result models and errors a flow returns or raises, and the runner,
+store and settings a caller drives.
 """
 
 from __future__ import annotations
