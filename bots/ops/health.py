@@ -18,7 +18,7 @@ def portal_status(settings: Settings, store: Store) -> dict[str, Any]:
     """The data behind `portals status` (the console shows the same)."""
     flags = store.flagged_accounts()
     activity = store.portal_activity()
-    sessions = {(r["portal"], r["account"]): r for r in store.account_sessions()}
+    sessions = {(r.portal, r.account): r for r in store.account_sessions()}
     now = utcnow()
     status: dict[str, Any] = {}
     for portal_id, portal in settings.portals.items():
@@ -26,30 +26,30 @@ def portal_status(settings: Settings, store: Store) -> dict[str, Any]:
         window = next_window(portal.windows(), now, zone)
         accounts = {}
         for account in portal.accounts:
-            row = sessions.get((portal_id, account), {})
+            row = sessions.get((portal_id, account))
             kept = session_kept(settings, store, portal_id, account)
-            if row.get("holder"):
-                session = f"live in run {row.get('holder_run') or 'another process'}"
+            if row is not None and row.holder:
+                session = f"live in run {row.holder_run or 'another process'}"
             elif kept:
                 session = "kept (resumed by the next run if the portal still honours it)"
             else:
                 session = "none"
-            notice_at = row.get("password_notice_at")
-            days = row.get("password_days_left")
+            notice_at = row.password_notice_at if row else None
+            days = row.password_days_left if row else None
             if days is not None and notice_at is not None:
                 days = max(0, days - (now - notice_at).days)
             accounts[account] = {
                 "flag": next(
                     (
-                        {"flag": f["flag"], "reason": f["reason"], "since": f["since"]}
+                        {"flag": f.flag, "reason": f.reason, "since": f.since}
                         for f in flags
-                        if f["portal"] == portal_id and f["account"] == account
+                        if f.portal == portal_id and f.account == account
                     ),
                     None,
                 ),
                 "session": session,
                 "credentials": _sources(settings, portal_id, account),
-                "last_login": row.get("last_login_at"),
+                "last_login": row.last_login_at if row else None,
                 "password_days_left": days,
             }
         status[portal_id] = {
@@ -64,8 +64,13 @@ def portal_status(settings: Settings, store: Store) -> dict[str, Any]:
                 if window
                 else None
             ),
-            **activity.get(portal_id, {}),
         }
+        # the keys appear only with something to say (as `portals status --json` always did)
+        seen = activity.get(portal_id)
+        if seen is not None and seen.last_success is not None:
+            status[portal_id]["last_success"] = seen.last_success
+        if seen is not None and seen.last_24h is not None:
+            status[portal_id]["last_24h"] = seen.last_24h
         recent = status[portal_id].get("last_24h", {})
         tries = sum(recent.values())
         failed = recent.get("system_failed", 0)

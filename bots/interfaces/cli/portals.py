@@ -79,7 +79,7 @@ def portals_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
     """Per portal: each account's session and flags, last success, the last day's outcomes,
     the next scheduled maintenance window."""
     settings = load_settings()
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     try:
         status = health.portal_status(settings, store)
     finally:
