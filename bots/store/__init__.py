@@ -2,11 +2,12 @@
 
 ``Store`` is the one object callers hold (bots/store/facade.py); its parts, one module per
 aggregate: ``engine`` (connection, transactions, clock, node liveness), ``runs``, ``queue``
-(enqueue, claim, complete, fleet claims), ``outcomes`` (answers as rows), ``accounts``
-(flags, leases, login notes), ``followups``, ``users`` (console users, audit log),
-``vault`` (kept sessions), ``jobs`` (scheduler job runs). Rows are typed and frozen
-(``rows``), states and codes are enums with labels (``states``); ``schema`` has the tables,
-``migrate`` and ``admin`` the schema's upgrades.
+(enqueue, claim, complete, release, postpone/fail pending; ``conditions`` says which items),
+``fleet`` (what is due across fleet runs, who finishes each), ``outcomes`` (answers as
+rows), ``accounts`` (flags, leases, login notes), ``followups``, ``users`` (console users,
+audit log), ``vault`` (kept sessions), ``jobs`` (scheduler job runs and job store). Rows are
+typed and frozen (``rows``), states and codes are enums with labels (``states``); ``schema``
+has the tables, ``migrate`` and ``admin`` the schema's upgrades.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bots.store.accounts import AccountsMixin
+from bots.store.fleet import FleetMixin
 from bots.store.followups import FollowupsMixin
 from bots.store.jobs import JobsMixin
 from bots.store.outcomes import OutcomesMixin
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 class Store(
     RunsMixin,
     QueueMixin,
+    FleetMixin,
     OutcomesMixin,
     AccountsMixin,
     FollowupsMixin,

@@ -1,5 +1,5 @@
-"""The work queue: enqueue (dedupe by reference), claim under a lease, complete with retries,
-release, postpone or fail a portal's pending items, and fleet claims across runs."""
+"""The work queue: enqueue (dedupe by reference), claim under a lease (a run's, delegated,
+or any fleet run's), complete with retries, release, postpone or fail pending items."""
 
 from __future__ import annotations
 
@@ -11,6 +11,14 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from bots.settings import QueueSettings
+from bots.store.conditions import (
+    UNCLAIMED,
+    delegated_items,
+    due,
+    in_fleet,
+    in_run,
+    unclaimed,
+)
 from bots.store.engine import StoreBase, alive, utcnow
 from bots.store.rows import Enqueued, WorkItem
 from bots.store.schema import results, run_items, runs, work_items
@@ -21,46 +29,6 @@ from bots.store.states import (
     ItemState,
     RunStatus,
 )
-
-UNCLAIMED = (ItemState.NEW, ItemState.ABANDONED)
-"""Items nobody holds: never claimed, or claimed by a holder whose lease lapsed."""
-
-
-def _in_run(run_id: str) -> Any:
-    """The condition "this work item belongs to the run"."""
-    return work_items.c.id.in_(select(run_items.c.item_id).where(run_items.c.run_id == run_id))
-
-
-def _in_fleet(statuses: Sequence[str] = ACTIVE_FLEET_STATUSES) -> Any:
-    """The condition "this work item belongs to a fleet run in one of these statuses"."""
-    return work_items.c.id.in_(
-        select(run_items.c.item_id)
-        .join(runs, runs.c.id == run_items.c.run_id)
-        .where(runs.c.executor == "fleet", runs.c.status.in_(statuses))
-    )
-
-
-def _unclaimed(run_id: str | None, portal: str) -> tuple[Any, ...]:
-    """The run's items of one portal that nobody holds: new or abandoned. ``None``: those
-    of every active fleet run (a fleet worker's portal stops or waits for all of them)."""
-    return (
-        work_items.c.portal == portal,
-        work_items.c.state.in_(UNCLAIMED),
-        _in_run(run_id) if run_id is not None else _in_fleet(),
-    )
-
-
-def _delegated_items() -> Any:
-    """Items of runs that wait for a session holder to answer them (status ``delegated``)."""
-    return work_items.c.id.in_(
-        select(run_items.c.item_id)
-        .join(runs, runs.c.id == run_items.c.run_id)
-        .where(runs.c.status == RunStatus.DELEGATED)
-    )
-
-
-def _due(now: datetime) -> Any:
-    return (work_items.c.not_before.is_(None)) | (work_items.c.not_before <= now)
 
 
 def enqueue_in(
@@ -207,7 +175,7 @@ class QueueMixin(StoreBase):
             )
             stmt = (
                 select(work_items)
-                .where(work_items.c.portal == portal, work_items.c.state.in_(UNCLAIMED), _due(now))
+                .where(work_items.c.portal == portal, work_items.c.state.in_(UNCLAIMED), due(now))
                 .order_by(work_items.c.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
@@ -215,12 +183,12 @@ class QueueMixin(StoreBase):
             row = None
             for_run = None
             if serve_delegated:
-                row = conn.execute(stmt.where(_delegated_items())).mappings().first()
+                row = conn.execute(stmt.where(delegated_items())).mappings().first()
                 if row is not None:
                     for_run = self._run_for(conn, row["id"], (RunStatus.DELEGATED,))
             if row is None:
                 if fleet:
-                    row = conn.execute(stmt.where(_in_fleet())).mappings().first()
+                    row = conn.execute(stmt.where(in_fleet())).mappings().first()
                     if row is not None:
                         for_run = self._run_for(conn, row["id"], ACTIVE_FLEET_STATUSES, "fleet")
                         conn.execute(
@@ -230,7 +198,7 @@ class QueueMixin(StoreBase):
                         )
                 else:
                     if run_id is not None:
-                        stmt = stmt.where(_in_run(run_id))
+                        stmt = stmt.where(in_run(run_id))
                     row = conn.execute(stmt).mappings().first()
             if row is None:
                 return None
@@ -282,7 +250,7 @@ class QueueMixin(StoreBase):
                 ).where(
                     work_items.c.portal == portal,
                     work_items.c.state.in_(OPEN_STATES),
-                    _in_run(run_id),
+                    in_run(run_id),
                 )
             ).scalar_one_or_none()
 
@@ -388,7 +356,7 @@ class QueueMixin(StoreBase):
         with self._tx() as conn:
             return conn.execute(
                 update(work_items)
-                .where(*_unclaimed(run_id, portal))
+                .where(*unclaimed(run_id, portal))
                 .values(state=ItemState.NEW, not_before=until, updated_at=utcnow())
             ).rowcount
 
@@ -398,7 +366,7 @@ class QueueMixin(StoreBase):
         with self._tx() as conn:
             return conn.execute(
                 update(work_items)
-                .where(*_unclaimed(run_id, portal))
+                .where(*unclaimed(run_id, portal))
                 .values(
                     state=ItemState.SYSTEM_FAILED,
                     last_error_code=error_code,
@@ -431,30 +399,3 @@ class QueueMixin(StoreBase):
                     )
                 )
         return len(dead)
-
-    # --- the fleet: runs that any `payerbot worker` works -------------------------------------
-
-    def fleet_due(self) -> dict[str, int]:
-        """Per portal, how many items of active fleet runs wait to be claimed now."""
-        now = utcnow()
-        with self._tx() as conn:
-            rows = conn.execute(
-                select(work_items.c.portal, func.count())
-                .where(work_items.c.state.in_(UNCLAIMED), _due(now), _in_fleet())
-                .group_by(work_items.c.portal)
-            ).all()
-        return {portal: n for portal, n in rows}
-
-    def fleet_next_due(self, portal: str) -> datetime | None:
-        """When the earliest open item of the portal's active fleet runs is due (None: none
-        is open, in progress elsewhere included)."""
-        with self._tx() as conn:
-            return conn.execute(
-                select(
-                    func.min(func.coalesce(work_items.c.not_before, work_items.c.updated_at))
-                ).where(
-                    work_items.c.portal == portal,
-                    work_items.c.state.in_(OPEN_STATES),
-                    _in_fleet(),
-                )
-            ).scalar_one_or_none()

@@ -1,4 +1,4 @@
-"""Runs: made with their whole worklist, updated, stopped, finished (fleet runs by one worker)."""
+"""Runs: made with their whole worklist, updated, stopped and finished; rejected rows."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from sqlalchemy import insert, select, update
 from bots.store.engine import StoreBase, utcnow
 from bots.store.queue import enqueue_in
 from bots.store.rows import Enqueued, RejectedRow, Run
-from bots.store.schema import import_errors, results, run_items, runs, work_items
-from bots.store.states import ACTIVE_FLEET_STATUSES, OPEN_STATES, ItemState, RunStatus
+from bots.store.schema import import_errors, results, runs
+from bots.store.states import ACTIVE_FLEET_STATUSES, RunStatus
 
 
 class RunsMixin(StoreBase):
@@ -95,41 +95,6 @@ class RunsMixin(StoreBase):
                 select(runs).order_by(runs.c.started_at.desc()).limit(limit)
             ).mappings()
             return [Run.of(r) for r in rows]
-
-    def fleet_runs_to_finish(self) -> list[tuple[str, RunStatus]]:
-        """Fleet runs with nothing left to do (stopping: nothing in progress), each moved to
-        ``finishing`` by exactly one caller: (run id, final status) for this caller."""
-        run_open = (
-            select(run_items.c.item_id)
-            .join(work_items, work_items.c.id == run_items.c.item_id)
-            .where(run_items.c.run_id == runs.c.id)
-        )
-        done = ~run_open.where(work_items.c.state.in_(OPEN_STATES)).exists()
-        settled = ~run_open.where(work_items.c.state == ItemState.IN_PROGRESS).exists()
-        with self._tx() as conn:
-            candidates = conn.execute(
-                select(runs.c.id, runs.c.status).where(
-                    runs.c.executor == "fleet",
-                    (runs.c.status.in_(ACTIVE_FLEET_STATUSES) & done)
-                    | ((runs.c.status == RunStatus.STOPPING) & settled),
-                )
-            ).all()
-            mine = []
-            for run_id, status in candidates:
-                taken = conn.execute(
-                    update(runs)
-                    .where(
-                        runs.c.id == run_id,
-                        runs.c.status.in_([*ACTIVE_FLEET_STATUSES, RunStatus.STOPPING]),
-                    )
-                    .values(status=RunStatus.FINISHING)
-                ).rowcount
-                if taken:
-                    final = (
-                        RunStatus.STOPPED if status == RunStatus.STOPPING else RunStatus.FINISHED
-                    )
-                    mine.append((run_id, final))
-        return mine
 
     # --- rejected worklist rows --------------------------------------------------------------
 
