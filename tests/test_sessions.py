@@ -182,7 +182,7 @@ def test_a_desk_lookup_during_a_batch_borrows_its_session_no_second_login(
             time.sleep(0.2)
         else:
             pytest.fail("the batch never started its lookups")
-        batch_run = held[0]["holder_run"]
+        batch_run = held[0].holder_run
         member = members_of(ground_truth, "CARDINAL", 1, skip=5)[0]
         desk = payerbot(
             "lookup",

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
 
@@ -147,7 +146,7 @@ class AccountsMixin(StoreBase):
     def note_login(self, portal: str, account: str, password_days_left: int | None) -> None:
         """Remember a login, and the password-expiry notice the portal showed with it."""
         now = utcnow()
-        values: dict[str, Any] = {"last_login_at": now}
+        values: dict[str, datetime | int] = {"last_login_at": now}
         if password_days_left is not None:
             values |= {"password_days_left": password_days_left, "password_notice_at": now}
         with self._tx() as conn:

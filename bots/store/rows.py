@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.store.states import ItemState, OutcomeCode, RunStatus
@@ -140,8 +140,14 @@ class Item(_Row):
     finished_at: datetime | None
 
     @classmethod
-    def of(cls, row: Columns) -> Item:
-        return cls._pick(row, **_item_values(row))
+    def of(cls, row: Columns) -> Self:
+        """The row (an ``Outcome``'s too: its extra columns are picked by name)."""
+        return cls._pick(
+            row,
+            kind=LookupKind(row["kind"]),
+            state=ItemState(row["state"]),
+            last_error_code=OutcomeCode.parse(row["last_error_code"]),
+        )
 
     @property
     def question(self) -> EligibilityQuery | ClaimStatusQuery:
@@ -149,14 +155,6 @@ class Item(_Row):
         if self.kind == LookupKind.ELIGIBILITY:
             return EligibilityQuery.model_validate(self.query)
         return ClaimStatusQuery.model_validate(self.query)
-
-
-def _item_values(row: Columns) -> dict[str, Any]:
-    return {
-        "kind": LookupKind(row["kind"]),
-        "state": ItemState(row["state"]),
-        "last_error_code": OutcomeCode.parse(row["last_error_code"]),
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,10 +169,6 @@ class Outcome(Item):
     checked_at: datetime | None = None  # when the latest result was recorded
     duration_ms: float | None = None
     answered_in_run: str | None = None  # the run whose attempt gave the latest result
-
-    @classmethod
-    def of(cls, row: Columns) -> Outcome:
-        return cls._pick(row, **_item_values(row))
 
 
 @dataclass(frozen=True, slots=True)
