@@ -4,6 +4,9 @@ Columns keep their names; text that stands for a state or a code reads as its en
 (bots/store/states.py); times are aware UTC datetimes. JSON columns (a run's counts and
 notes, an item's question, a result's payload) stay dicts inside the row: they are the
 normalized models' own JSON. ``as_dict()`` gives the row as the CLI's ``--json`` prints it.
+
+A row's ``repr`` never shows a patient: the question, the answer and the patient fields are
+left out of it (a row in a log line, a traceback or a failed test's output stays PHI-free).
 """
 
 from __future__ import annotations
@@ -20,6 +23,15 @@ from bots.store.states import ItemState, OutcomeCode, RunStatus
 R = TypeVar("R", bound="_Row")
 Columns = Mapping[Any, Any]
 """A result row by column name (SQLAlchemy's ``RowMapping``)."""
+_NAMES: dict[type, tuple[str, ...]] = {}
+"""Per row class, its fields' names (``dataclasses.fields`` costs on every row otherwise)."""
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 class _Row:
@@ -32,18 +44,13 @@ class _Row:
         """The row from a SQLAlchemy mapping: columns by name (a missing one is None),
         ``converted`` values instead of the raw ones."""
         values = {
-            f.name: converted[f.name] if f.name in converted else row.get(f.name)
-            for f in fields(cls)  # type: ignore[arg-type]  # every subclass is a dataclass
-            if f.init
+            name: converted[name] if name in converted else row.get(name) for name in _names(cls)
         }
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
         """The row as plain data (enums as their text, tuples as lists) for JSON output."""
-        return {
-            f.name: _plain(getattr(self, f.name))
-            for f in fields(self)  # type: ignore[arg-type]  # every subclass is a dataclass
-        }
+        return {name: _plain(getattr(self, name)) for name in _names(type(self))}
 
 
 def _plain(value: Any) -> Any:
@@ -124,7 +131,7 @@ class Item(_Row):
     kind: LookupKind
     payer_id: str
     portal: str
-    query: dict[str, Any]  # the question's JSON (EligibilityQuery or ClaimStatusQuery)
+    query: dict[str, Any] = field(repr=False)  # the question (its model's JSON): PHI
     state: ItemState
     attempts: int
     not_before: datetime | None
@@ -163,7 +170,7 @@ class Outcome(Item):
 
     position: int | None = None  # in the run's worklist (run_outcomes only)
     disposition: str | None = None  # queued | reused | requeued | pending (run_outcomes only)
-    payload: dict[str, Any] | None = None  # the normalized result's JSON, when answered
+    payload: dict[str, Any] | None = field(default=None, repr=False)  # the answer's JSON
     evidence_path: str | None = None
     trace_path: str | None = None
     checked_at: datetime | None = None  # when the latest result was recorded
@@ -180,7 +187,7 @@ class WorkItem:
     kind: str
     payer_id: str
     portal: str
-    query: dict[str, Any]
+    query: dict[str, Any] = field(repr=False)
     attempts: int
     source_row: int | None
     for_run: str | None = None
@@ -304,10 +311,10 @@ class FollowUp(_Row):
     exported_status: str | None
     exported_assignee: str | None
     exported_notes: str | None
-    patient: str | None = None  # "LAST, FIRST" as the worklist gave it
-    member_id: str | None = None
-    claim_number: str | None = None
-    service_date: date | None = None
+    patient: str | None = field(default=None, repr=False)  # "LAST, FIRST" from the worklist
+    member_id: str | None = field(default=None, repr=False)
+    claim_number: str | None = field(default=None, repr=False)
+    service_date: date | None = field(default=None, repr=False)
     history: tuple[AuditEntry, ...] | None = None
 
     @classmethod

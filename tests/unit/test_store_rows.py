@@ -80,6 +80,8 @@ def test_rows_are_typed_frozen_and_print_as_the_json_of_old(store):
     assert outcome.kind is LookupKind.ELIGIBILITY and outcome.answered_in_run == run_id
     assert outcome.position == 1 and outcome.disposition == "queued"
     assert outcome.question.member_id == "M1"
+    assert "M1" not in repr(outcome) and "1980" not in repr(outcome), "no PHI in a row's repr"
+    assert outcome.as_dict()["query"]["member_id"] == "M1"
     with pytest.raises(dataclasses.FrozenInstanceError):
         outcome.state = ItemState.NEW  # type: ignore[misc]
 
