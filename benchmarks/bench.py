@@ -294,35 +294,21 @@ def _fleet(
 ) -> dict[str, Any]:
     """Throughput of 1, 2, 3... `payerbot worker` processes sharing one PostgreSQL queue: the
     same fleet run each time (in a schema of its own), from enqueue to finished."""
-    from sqlalchemy import create_engine, text
-
     from bots.engine.fleet import enqueue_rows
     from bots.models import EligibilityQuery, LookupKind
-    from bots.store import Store, migrate
+    from bots.store import RunStatus, Store, admin
 
     per_worker = FLEET_SESSIONS_PER_WORKER
     rows: list[dict[str, Any]] = []
-    admin = create_engine(pg_url)
     try:
-        with admin.begin() as conn:
-            conn.execute(text("SELECT 1"))
+        admin.ping(pg_url)
     except Exception as exc:  # the report says why the section is missing
-        admin.dispose()
         return {"error": f"PostgreSQL not reachable at {pg_url}: {type(exc).__name__}"}
     questions = [(None, EligibilityQuery.model_validate(q)) for q in _workload(gt, items, 7)]
-    try:
-        for k in workers:
-            schema = f"bench_{os.getpid()}_{k}"
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            db = f"{pg_url}?options=-csearch_path%3D{schema}"
-            store: Store | None = None
+    for k in workers:
+        with admin.scratch_schema(pg_url, f"bench_{os.getpid()}_{k}") as db:
+            store = Store(db, settings.queue)
             try:
-                engine = create_engine(db)
-                migrate.upgrade(engine)
-                engine.dispose()
-                store = Store(db, settings.queue)
                 run_id = enqueue_rows(settings, store, LookupKind.ELIGIBILITY, questions).run_id
                 sessions = min(k * per_worker, len(accounts))
                 env = {
@@ -353,7 +339,9 @@ def _fleet(
                     for n in range(k)
                 ]
                 try:
-                    while (store.get_run(run_id) or {}).get("status") != "finished":
+                    while (
+                        run := store.get_run(run_id)
+                    ) is None or run.status != RunStatus.FINISHED:
                         if all(p.poll() is not None for p in procs):
                             raise RuntimeError("every worker exited before the run finished")
                         time.sleep(0.2)
@@ -366,7 +354,7 @@ def _fleet(
                             p.wait(timeout=60)
                         except subprocess.TimeoutExpired:
                             p.kill()
-                counts = (store.get_run(run_id) or {}).get("counts") or {}
+                counts = run.counts
                 rows.append(
                     {
                         "workers": k,
@@ -378,12 +366,7 @@ def _fleet(
                     }
                 )
             finally:
-                if store is not None:
-                    store.close()
-                with admin.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
+                store.close()
     base = rows[0]["lookups_per_min"] if rows else None
     for r in rows:
         r["vs_1_worker"] = round(r["lookups_per_min"] / base, 2) if base else None
@@ -459,7 +442,7 @@ def _console_lookups(
     from bots.interfaces.console.users import add_user
     from bots.store import Store
 
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     add_user(store, "bench", "bench-password-1", "specialist")
     store.close()
     with socket.socket() as probe:

@@ -53,7 +53,7 @@ def main(job: Job, sessions: int, data_dir: Path, checkpoints: list[int]) -> Out
         while marks and done >= marks[0]:
             outcome.checkpoints[str(marks.pop(0))] = tree_rss_mb()
 
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     rows = [(None, q) for q in job.questions()]
     started = clock()
     summary = asyncio.run(
@@ -62,8 +62,8 @@ def main(job: Job, sessions: int, data_dir: Path, checkpoints: list[int]) -> Out
     outcome.seconds = clock() - started
     items = store.run_outcomes(summary.run_id)
     outcome.lookups = summary.lookups
-    outcome.latencies_ms = [float(i["duration_ms"]) for i in items if i["duration_ms"] is not None]
-    outcome.errors = sum(i["state"] != "succeeded" for i in items)
+    outcome.latencies_ms = [float(i.duration_ms) for i in items if i.duration_ms is not None]
+    outcome.errors = sum(i.state != "succeeded" for i in items)
     outcome.logins = sum(summary.logins.values())
     store.close()
     return outcome

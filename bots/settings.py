@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import string
 from decimal import Decimal
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -335,6 +334,13 @@ class Settings(BaseSettings):
     processed worklists of runs older than this after each job (None: never)."""
     secrets_dir: Path | None = None
     """Folder of <portal>/<account>/{username,password,totp_seed} files; default data/secrets."""
+    database_url: str | None = Field(default=None, repr=False)  # may hold a password
+    """The store (``PAYERBOT_DATABASE_URL``): a PostgreSQL URL to scale out
+    (``postgresql+psycopg://user@host/db``); default the SQLite file data_dir/payerbot.db."""
+    node: str | None = None
+    """This machine's name in leases and runs (``PAYERBOT_NODE``); default the host name.
+    Leases of a dead process on the same node are taken over at once, so two machines must
+    never share a name."""
 
     @field_validator("data_dir", "fixtures_dir", mode="after")
     @classmethod
@@ -354,11 +360,9 @@ class Settings(BaseSettings):
         toml_files = sorted(config_dir.glob("*.toml"))
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_files))
 
-    @cached_property
+    @property
     def store_url(self) -> str:
-        return (
-            os.environ.get("PAYERBOT_DATABASE_URL") or f"sqlite:///{self.data_dir / 'payerbot.db'}"
-        )
+        return self.database_url or f"sqlite:///{self.data_dir / 'payerbot.db'}"
 
     @property
     def drop_folder(self) -> Path:

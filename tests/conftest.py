@@ -11,7 +11,7 @@ import os
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
@@ -19,6 +19,9 @@ import pytest
 from bots.engine.browser import playwright_chromium, resolve_executable
 from bots.ops import mock_portals as fixture_portals
 from bots.settings import ROOT, Settings, load_settings
+
+if TYPE_CHECKING:
+    from bots.store import Outcome
 
 T = TypeVar("T")
 
@@ -148,12 +151,12 @@ def eligibility_rows(
 
 def run_rows(
     settings: Settings, kind: Any, rows: list[tuple[None, Any]], *, force: bool = False
-) -> tuple[Any, list[dict[str, Any]]]:
+) -> tuple[Any, list[Outcome]]:
     """Run the rows through a real Runner against the mock portals: (summary, item outcomes)."""
     from bots.engine.runner import Runner
     from bots.store import Store
 
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     try:
         summary = run_async(Runner(settings, store).run(kind, rows, force=force))
         return summary, store.run_outcomes(summary.run_id)

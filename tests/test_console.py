@@ -23,7 +23,7 @@ from playwright.sync_api import Page, expect
 
 from bots.interfaces.console.users import add_user
 from bots.settings import ROOT
-from bots.store import Store
+from bots.store import Run, Store
 from tests.test_cli import payerbot
 from tests.worklist_factory import eligibility_worklist
 
@@ -67,7 +67,7 @@ def serving(env: dict[str, str], log: Path | None = None) -> Iterator[str]:
 
 @pytest.fixture
 def console(env, settings, tmp_path) -> Iterator[dict[str, Any]]:
-    store = Store(settings.store_url)
+    store = Store.open(settings)
     add_user(store, "dana", "dana-specialist-pw", "specialist")
     add_user(store, "sam", "sam-supervisor-pw", "supervisor")
     store.close()
@@ -217,18 +217,18 @@ def test_supervisor_opens_the_last_run_sees_a_failure_downloads_its_trace_and_re
 
     page.get_by_role("button", name=re.compile(r"Retry the \d+ failed item")).click()
     expect(page.get_by_role("status")).to_contain_text("Retrying")
-    store = Store(console["settings"].store_url)
+    store = Store.open(console["settings"])
 
-    def retried() -> dict[str, Any] | None:
-        runs = [r for r in store.list_runs(10) if r["trigger"] == "retry"]
-        return runs[0] if runs and runs[0]["status"] == "finished" else None
+    def retried() -> Run | None:
+        runs = [r for r in store.list_runs(10) if r.trigger == "retry"]
+        return runs[0] if runs and runs[0].status == "finished" else None
 
     deadline = time.monotonic() + 120
     while retried() is None:
         assert time.monotonic() < deadline, "the retry never finished"
         time.sleep(0.5)
     run = retried()
-    assert run["counts"]["succeeded"] == run["counts"]["items"] > 0
+    assert run.counts["succeeded"] == run.counts["items"] > 0
     store.close()
 
     page.get_by_role("link", name="Portals").click()

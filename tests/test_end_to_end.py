@@ -17,7 +17,7 @@ import pytest
 from openpyxl import load_workbook
 
 from bots.settings import load_settings
-from bots.store import Store
+from bots.store import Outcome, Run, Store
 from tests.conftest import SAMPLES, Portal, portal_env
 from tests.truth import (
     _subset_payload,
@@ -36,8 +36,8 @@ class Batch:
     worklist: Path
     proc: subprocess.CompletedProcess[str]
     counters: dict[str, Any]
-    outcomes: list[dict[str, Any]]
-    run: dict[str, Any]
+    outcomes: list[Outcome]
+    run: Run
 
 
 def payerbot(
@@ -69,9 +69,9 @@ def batches(
         counters = {name: portal.counters() for name, portal in mock_portals.items()}
         os.environ["PAYERBOT_DATA_DIR"], saved = str(data_dir), os.environ.get("PAYERBOT_DATA_DIR")
         try:
-            store = Store(load_settings().store_url)
+            store = Store.open(load_settings())
             run = store.list_runs(1)[0]
-            outcomes = store.run_outcomes(run["id"])
+            outcomes = store.run_outcomes(run.id)
             store.close()
         finally:
             if saved is None:
@@ -90,11 +90,11 @@ def expected_rows(name: str) -> dict[int, dict[str, Any]]:
 def test_batch_exits_cleanly_and_prints_a_summary(batches, kind):
     batch = batches[kind]
     assert batch.proc.returncode == 0, batch.proc.stderr[-3000:]
-    assert f"Run {batch.run['id']}" in batch.proc.stdout
+    assert f"Run {batch.run.id}" in batch.proc.stdout
     assert "lookups in" in batch.proc.stdout and "spreadsheet:" in batch.proc.stdout
     with batch.worklist.open(newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.reader(fh))[1:]
-    assert batch.run["counts"]["items"] == len(rows) == len(batch.outcomes)
+    assert batch.run.counts["items"] == len(rows) == len(batch.outcomes)
 
 
 @pytest.mark.parametrize("kind", ["eligibility", "claim-status"])
@@ -112,51 +112,51 @@ def test_exactly_one_login_per_account_per_run_and_no_writes(batches, kind, grou
 
 def test_every_eligibility_field_equals_ground_truth(batches, ground_truth):
     expected = expected_rows("appointments.expected.json")
-    outcomes = {o["source_row"]: o for o in batches["eligibility"].outcomes}
+    outcomes = {o.source_row: o for o in batches["eligibility"].outcomes}
     assert outcomes.keys() == expected.keys()
     checked = 0
     for row, want in expected.items():
         got = outcomes[row]
         if want["outcome"] == "result":
-            assert got["state"] == "succeeded", (
+            assert got.state == "succeeded", (
                 row,
-                got["last_error_code"],
-                got["last_error_message"],
+                got.last_error_code,
+                got.last_error_message,
             )
-            assert got["payload"]["coverage_active"] == want["coverage_active"]
+            assert got.payload["coverage_active"] == want["coverage_active"]
             assert expected_eligibility(
-                ground_truth, want["member_key"], got["payload"]
-            ) == _subset_payload(got["payload"]), row
-            assert Path(got["evidence_path"]).is_file()
+                ground_truth, want["member_key"], got.payload
+            ) == _subset_payload(got.payload), row
+            assert Path(got.evidence_path).is_file()
             checked += 1
         else:
-            assert got["state"] == "business_failed", row
-            assert got["last_error_code"] == want["outcome"], row
-            assert got["payload"] is None  # right patient, or no result
+            assert got.state == "business_failed", row
+            assert got.last_error_code == want["outcome"], row
+            assert got.payload is None  # right patient, or no result
     assert checked >= 25
 
 
 def test_every_claim_field_equals_ground_truth(batches, ground_truth):
     expected = expected_rows("open_claims.expected.json")
-    outcomes = {o["source_row"]: o for o in batches["claim-status"].outcomes}
+    outcomes = {o.source_row: o for o in batches["claim-status"].outcomes}
     assert outcomes.keys() == expected.keys()
     checked = 0
     for row, want in expected.items():
         got = outcomes[row]
         if want["outcome"] == "result":
-            assert got["state"] == "succeeded", (
+            assert got.state == "succeeded", (
                 row,
-                got["last_error_code"],
-                got["last_error_message"],
+                got.last_error_code,
+                got.last_error_message,
             )
             assert expected_claim(
-                ground_truth, want["claim_number"], got["payload"]
-            ) == _subset_payload(got["payload"]), row
+                ground_truth, want["claim_number"], got.payload
+            ) == _subset_payload(got.payload), row
             checked += 1
         else:
             code = {"ambiguous": "ambiguous_match"}.get(want["outcome"], want["outcome"])
-            assert (got["state"], got["last_error_code"]) == ("business_failed", code), row
-            assert got["payload"] is None
+            assert (got.state, got.last_error_code) == ("business_failed", code), row
+            assert got.payload is None
     assert checked >= 25
 
 
@@ -165,23 +165,23 @@ def test_every_claim_field_equals_ground_truth(batches, ground_truth):
 )
 def test_spreadsheet_has_one_row_per_item(batches, kind, sheet):
     batch = batches[kind]
-    path = Path(batch.run["spreadsheet_path"])
+    path = Path(batch.run.spreadsheet_path)
     assert path.parent == batches["data_dir"] / "spreadsheets"
     ws = load_workbook(path)[sheet]
     assert ws.freeze_panes == "A2" and ws.auto_filter.ref
     ids = [ws.cell(row=r, column=1).value for r in range(2, ws.max_row + 1)]
-    assert ids == [o["id"] for o in batch.outcomes]
+    assert ids == [o.id for o in batch.outcomes]
 
 
 @pytest.mark.parametrize("kind", ["eligibility", "claim-status"])
 def test_run_log_is_json_lines_without_phi(batches, kind, ground_truth):
     batch = batches[kind]
-    log_path = Path(batch.run["log_path"])
-    assert log_path.parent == batches["data_dir"] / "runs" / batch.run["id"]
+    log_path = Path(batch.run.log_path)
+    assert log_path.parent == batches["data_dir"] / "runs" / batch.run.id
     records = [json.loads(line) for line in log_path.read_text().splitlines()]
     assert any(r["event"] == "browser.start" and r.get("version") for r in records)
     items = [r for r in records if r["event"] == "item.done"]
-    assert items and all(r["run_id"] == batch.run["id"] and r["item_id"] for r in items)
+    assert items and all(r["run_id"] == batch.run.id and r["item_id"] for r in items)
     assert {r["portal"] for r in items} == {"payerhub", "legacyportal", "medicaidportal"}
     text = log_path.read_text().upper()
     leaked = [s for s in phi_strings(ground_truth, batch.worklist) if contains_word(text, s)]

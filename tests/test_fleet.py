@@ -33,15 +33,15 @@ def test_a_captcha_stops_that_portal_for_a_person_and_the_others_carry_on(
         members(ground_truth, "STATEMCD", 6) + members(ground_truth, "DELTA", 3)
     )
     summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, rows)
-    medicaid = [o for o in outcomes if o["portal"] == "medicaidportal"]
-    legacy = [o for o in outcomes if o["portal"] == "legacyportal"]
+    medicaid = [o for o in outcomes if o.portal == "medicaidportal"]
+    legacy = [o for o in outcomes if o.portal == "legacyportal"]
     assert "medicaidportal" in summary.stopped_portals and not summary.ok
-    assert any(o["last_error_code"] == "portal_blocked" and o["evidence_path"] for o in medicaid)
-    assert all(o["state"] in ("succeeded", "system_failed") for o in medicaid)
-    blocked = [o for o in medicaid if o["state"] == "system_failed"]
-    assert blocked and all(o["last_error_code"] == "portal_blocked" for o in blocked)
-    assert all(o["attempts"] <= 1 for o in blocked), "never retried into the CAPTCHA"
-    assert [o["state"] for o in legacy] == ["succeeded"] * 3
+    assert any(o.last_error_code == "portal_blocked" and o.evidence_path for o in medicaid)
+    assert all(o.state in ("succeeded", "system_failed") for o in medicaid)
+    blocked = [o for o in medicaid if o.state == "system_failed"]
+    assert blocked and all(o.last_error_code == "portal_blocked" for o in blocked)
+    assert all(o.attempts <= 1 for o in blocked), "never retried into the CAPTCHA"
+    assert [o.state for o in legacy] == ["succeeded"] * 3
     assert mock_portals["medicaidportal"].counters()["captcha_submissions"] == 0
 
 
@@ -54,13 +54,13 @@ def test_the_claim_pdf_a_portal_hands_over_is_kept_as_evidence(
         if c["payer_id"] == "STATEMCD" and c["status"]["category"] == "F2"
     )
     rows = [(None, ClaimStatusQuery(payer_id="STATEMCD", claim_number=claim["claim_number"]))]
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     summary = run_async(Runner(settings, store).run(LookupKind.CLAIM_STATUS, rows))
     (item,) = store.run_outcomes(summary.run_id)
     store.close()
-    assert item["state"] == "succeeded", item["last_error_code"]
-    (attachment,) = item["payload"]["attachments"]
-    path = settings.data_dir / "evidence" / summary.run_id / f"item-{item['id']}-try1.file1.pdf"
+    assert item.state == "succeeded", item.last_error_code
+    (attachment,) = item.payload["attachments"]
+    path = settings.data_dir / "evidence" / summary.run_id / f"item-{item.id}-try1.file1.pdf"
     assert attachment["path"] == str(path) and attachment["media_type"] == "application/pdf"
     assert path.read_bytes().startswith(b"%PDF")
     assert oct(path.stat().st_mode & 0o777) == "0o600"
@@ -88,7 +88,7 @@ def test_a_transient_fault_is_retried_and_then_succeeds(
             ),
         )
     ]
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     outcome: dict = {}
     worker = threading.Thread(
         target=lambda: outcome.update(
@@ -106,7 +106,7 @@ def test_a_transient_fault_is_retried_and_then_succeeds(
     worker.join(timeout=120)
     (item,) = store.run_outcomes(outcome["summary"].run_id)
     store.close()
-    assert (item["state"], item["attempts"]) == ("succeeded", 2)
+    assert (item.state, item.attempts) == ("succeeded", 2)
 
 
 def test_a_redesigned_portal_trips_the_breaker_and_only_it_pauses(
@@ -119,20 +119,20 @@ def test_a_redesigned_portal_trips_the_breaker_and_only_it_pauses(
     settings.queue.drift_canary = False  # the redesign lands mid-run, after the canary
     rows = eligibility_rows(members(ground_truth, "ACME", 12) + members(ground_truth, "DELTA", 3))
     summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, rows)
-    hub = [o for o in outcomes if o["portal"] == "payerhub"]
-    legacy = [o for o in outcomes if o["portal"] == "legacyportal"]
+    hub = [o for o in outcomes if o.portal == "payerhub"]
+    legacy = [o for o in outcomes if o.portal == "legacyportal"]
     reason = summary.stopped_portals["payerhub"]
     assert "lookups in a row could not read its pages" in reason and not summary.ok
     screenshot = reason.split("screenshot ")[1].split(";")[0]
     assert screenshot.endswith((".jpg", ".png")) and Path(screenshot).is_file()
-    assert [o["state"] for o in legacy] == ["succeeded"] * 3
-    assert all(o["state"] == "new" for o in hub), "paused, not failed one by one"
-    tried = sum(o["attempts"] for o in hub)
+    assert [o.state for o in legacy] == ["succeeded"] * 3
+    assert all(o.state == "new" for o in hub), "paused, not failed one by one"
+    tried = sum(o.attempts for o in hub)
     assert 5 <= tried < 12, tried  # the breaker opened long before every item was tried
-    assert sum(1 for o in hub if o["last_error_code"] == "layout_changed") >= 1
-    store = Store(settings.store_url)
+    assert sum(1 for o in hub if o.last_error_code == "layout_changed") >= 1
+    store = Store.open(settings)
     try:
-        notes = store.get_run(summary.run_id)["notes"]
+        notes = store.get_run(summary.run_id).notes
     finally:
         store.close()
     assert "payerhub" in notes["stopped_portals"]
@@ -153,15 +153,13 @@ def test_the_drift_canary_pauses_a_redesigned_portal_before_its_first_lookup(
     screenshot = Path(reason.split("screenshot ")[1].split(";")[0])
     assert screenshot.is_file() and screenshot.stat().st_size > 1000
     assert hub.counters()["lookups"]["eligibility"] == 0, "paused before its first lookup"
-    hub_rows = [o for o in outcomes if o["portal"] == "payerhub"]
-    assert [o["state"] for o in hub_rows] == ["new"] * 6 and all(
-        o["attempts"] == 0 for o in hub_rows
-    )
-    assert [o["state"] for o in outcomes if o["portal"] == "legacyportal"] == ["succeeded"] * 3
+    hub_rows = [o for o in outcomes if o.portal == "payerhub"]
+    assert [o.state for o in hub_rows] == ["new"] * 6 and all(o.attempts == 0 for o in hub_rows)
+    assert [o.state for o in outcomes if o.portal == "legacyportal"] == ["succeeded"] * 3
     # the same portal as it should be: the canary passes and everything is answered
     hub.knobs(layout="A")
     fine, answered = run_rows(settings, LookupKind.ELIGIBILITY, rows, force=True)
-    assert not fine.stopped_portals and {o["state"] for o in answered} == {"succeeded"}
+    assert not fine.stopped_portals and {o.state for o in answered} == {"succeeded"}
 
 
 def test_doctor_portals_names_the_portal_whose_pages_changed(env, mock_portals):

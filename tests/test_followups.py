@@ -63,11 +63,11 @@ def claim(c: dict[str, Any], **kw: Any) -> ClaimStatusQuery:
 
 
 def rules_by_reference(store: Store, run_id: str) -> dict[str, set[str]]:
-    items = {i["id"]: i["reference"] for i in store.run_outcomes(run_id)}
+    items = {i.id: i.reference for i in store.run_outcomes(run_id)}
     found: dict[str, set[str]] = {ref: set() for ref in items.values()}
     for f in fq.list_followups(store, status=list(fq.STATUSES)):
-        if f["item_id"] in items:
-            found[items[f["item_id"]]].add(f["rule"])
+        if f.item_id in items:
+            found[items[f.item_id]].add(f.rule)
     return found
 
 
@@ -116,12 +116,10 @@ def test_each_eligibility_rule_fires_for_its_case_and_not_against_it(
     summary, outcomes = run_rows(
         settings, LookupKind.ELIGIBILITY, [(None, q) for q, _ in cases.values()]
     )
-    assert {o["state"] for o in outcomes} <= {"succeeded", "business_failed"}, [
-        (o["last_error_code"], o["last_error_message"])
-        for o in outcomes
-        if o["state"] == "system_failed"
+    assert {o.state for o in outcomes} <= {"succeeded", "business_failed"}, [
+        (o.last_error_code, o.last_error_message) for o in outcomes if o.state == "system_failed"
     ]
-    store = Store(settings.store_url)
+    store = Store.open(settings)
     found = rules_by_reference(store, summary.run_id)
     wrong = {
         name: (found[q.reference()], expected)
@@ -131,9 +129,9 @@ def test_each_eligibility_rule_fires_for_its_case_and_not_against_it(
     assert wrong == {}
     # The wording comes from config, with the answer's facts filled in.
     rows = fq.list_followups(store, rule="coverage_terminated")
-    assert rows and all(r["reason"].startswith("Coverage ended ") for r in rows)
-    assert all(r["priority"] == "high" and r["status"] == "open" for r in rows)
-    assert all(r["evidence_path"] and r["evidence_path"].endswith(".jpg") for r in rows)
+    assert rows and all(r.reason.startswith("Coverage ended ") for r in rows)
+    assert all(r.priority == "high" and r.status == "open" for r in rows)
+    assert all(r.evidence_path and r.evidence_path.endswith(".jpg") for r in rows)
     assert summary.followups.created == sum(len(e) for _, e in cases.values())
     store.close()
 
@@ -178,7 +176,7 @@ def test_each_claim_rule_fires_for_its_case_and_not_against_it(
     for carc, c in sorted(by_carc.items()):
         cases[f"denied CARC {carc}"] = (claim(c), {"claim_denied"})
     summary, _ = run_rows(settings, LookupKind.CLAIM_STATUS, [(None, q) for q, _ in cases.values()])
-    store = Store(settings.store_url)
+    store = Store.open(settings)
     found = rules_by_reference(store, summary.run_id)
     wrong = {
         name: (found[q.reference()], expected)
@@ -186,9 +184,7 @@ def test_each_claim_rule_fires_for_its_case_and_not_against_it(
         if found[q.reference()] != expected
     }
     assert wrong == {}
-    denials = {
-        (r["category"], r["priority"]) for r in fq.list_followups(store, rule="claim_denied")
-    }
+    denials = {(r.category, r.priority) for r in fq.list_followups(store, rule="claim_denied")}
     expected = {
         ("authorization", "high"),
         ("coding", "high"),
@@ -201,7 +197,7 @@ def test_each_claim_rule_fires_for_its_case_and_not_against_it(
     }
     assert denials == expected, "every triage category met in the synthetic denials"
     underpaid = fq.list_followups(store, rule="claim_underpaid")[0]
-    assert "short $25.00" in underpaid["reason"]
+    assert "short $25.00" in underpaid.reason
     store.close()
 
 
@@ -210,24 +206,22 @@ def test_the_queue_lives_across_runs_and_the_cli_works_it(env, settings, ground_
     active = next(m for m in members if _active(m) and m["relationship"] == "subscriber")
     query = elig(active, group_number="G0000000")  # the practice has an old group on file
     run_rows(settings, LookupKind.ELIGIBILITY, [(None, query)])
-    store = Store(settings.store_url)
+    store = Store.open(settings)
     (row,) = fq.list_followups(store)
-    assert row["rule"] == "plan_changed" and row["status"] == "open"
+    assert row.rule == "plan_changed" and row.status == "open"
 
     listed = json.loads(payerbot("queue", "list", "--json", env=env).stdout)
-    assert [r["id"] for r in listed] == [row["id"]]
-    assert (
-        payerbot("queue", "assign", str(row["id"]), "dana", "--as", "sam", env=env).returncode == 0
-    )
+    assert [r["id"] for r in listed] == [row.id]
+    assert payerbot("queue", "assign", str(row.id), "dana", "--as", "sam", env=env).returncode == 0
     mine = json.loads(payerbot("queue", "list", "--assignee", "dana", "--json", env=env).stdout)
     assert mine[0]["status"] == "in progress"
-    refused = payerbot("queue", "resolve", str(row["id"]), "--note", " ", env=env)
+    refused = payerbot("queue", "resolve", str(row.id), "--note", " ", env=env)
     assert refused.returncode == 2 and "needs a note" in refused.stderr
     done = payerbot(
-        "queue", "resolve", str(row["id"]), "--note", "updated the group", "--as", "dana", env=env
+        "queue", "resolve", str(row.id), "--note", "updated the group", "--as", "dana", env=env
     )
     assert done.returncode == 0
-    shown = json.loads(payerbot("queue", "show", str(row["id"]), "--json", env=env).stdout)
+    shown = json.loads(payerbot("queue", "show", str(row.id), "--json", env=env).stdout)
     assert shown["status"] == "done" and shown["resolved_by"] == "dana"
     assert "updated the group" in shown["notes"]
     assert [(h["actor"], h["action"]) for h in shown["history"]] == [
@@ -247,7 +241,7 @@ def test_the_queue_lives_across_runs_and_the_cli_works_it(env, settings, ground_
     )
     assert again.followups.reopened == 1
     (row,) = fq.list_followups(store, status=list(fq.STATUSES))
-    assert row["status"] == "open" and "reopened" in row["notes"]
+    assert row.status == "open" and "reopened" in row.notes
     # The practice fixed the group: the next answer closes the follow-up by itself.
     fixed = elig(active, group_number=active["group_number"])
     assert fixed.reference() == query.reference()
@@ -256,7 +250,7 @@ def test_the_queue_lives_across_runs_and_the_cli_works_it(env, settings, ground_
     )
     assert closing.followups.closed == 1
     (row,) = fq.list_followups(store, status=list(fq.STATUSES))
-    assert row["status"] == "done" and row["resolved_by"] == "payerbot"
+    assert row.status == "done" and row.resolved_by == "payerbot"
     store.close()
 
 

@@ -58,8 +58,8 @@ def test_sigkill_at_five_points_then_resume_loses_and_repeats_nothing(
     kill_when(proc, lambda: started(data_dir))  # 1: as the run starts
     os.environ["PAYERBOT_DATA_DIR"] = str(data_dir)
     try:
-        store = Store(load_settings().store_url)
-        run_id = store.list_runs(1)[0]["id"]
+        store = Store.open(load_settings())
+        run_id = store.list_runs(1)[0].id
         store.close()
         for kill_after in (1, 5, 11, 17):  # 2-5: after that many answers, across resumes
             resume = subprocess.Popen(
@@ -79,7 +79,7 @@ def test_sigkill_at_five_points_then_resume_loses_and_repeats_nothing(
             check=False,
         )
         assert final.returncode == 0, final.stderr[-2000:]
-        store = Store(load_settings().store_url)
+        store = Store.open(load_settings())
         items = store.run_outcomes(run_id)
         with store.engine.connect() as conn:
             per_item = dict(
@@ -91,8 +91,8 @@ def test_sigkill_at_five_points_then_resume_loses_and_repeats_nothing(
     finally:
         del os.environ["PAYERBOT_DATA_DIR"]
     assert len(items) == 24  # nothing lost, nothing doubled
-    assert all(i["state"] in FINAL for i in items), {i["state"] for i in items}
-    assert all(per_item.get(i["id"]) == 1 for i in items), "exactly one result per item"
+    assert all(i.state in FINAL for i in items), {i.state for i in items}
+    assert all(per_item.get(i.id) == 1 for i in items), "exactly one result per item"
     detail = json.loads(
         subprocess.run(
             [".venv/bin/payerbot", "runs", "show", run_id, "--json"],
@@ -121,14 +121,14 @@ def test_reimporting_a_worklist_creates_no_new_items_and_a_failure_is_not_retrie
     assert (
         mock_portals["payerhub"].counters()["lookups"]["eligibility"] == lookups
     )  # not asked again
-    store = Store(load_settings().store_url)
+    store = Store.open(load_settings())
     try:
         runs = store.list_runs(2)
         with store.engine.connect() as conn:
             n_results = conn.execute(select(func.count()).select_from(results)).scalar_one()
     finally:
         store.close()
-    assert runs[0]["counts"]["items"] == runs[1]["counts"]["items"] == 16
+    assert runs[0].counts["items"] == runs[1].counts["items"] == 16
     assert n_results == 16  # "member not found" recorded once, never retried
     assert sum(1 for e in expected if e["outcome"] == "member_not_found") >= 1
 
@@ -158,13 +158,13 @@ def test_sigterm_and_runs_stop_finish_in_flight_lookups_and_leave_the_rest_resum
     assert proc.wait(timeout=60) == 0, proc.stderr.read()[-2000:]
     os.environ["PAYERBOT_DATA_DIR"] = str(data_dir)
     try:
-        store = Store(load_settings().store_url)
+        store = Store.open(load_settings())
         run = store.list_runs(1)[0]
-        states = [i["state"] for i in store.run_outcomes(run["id"])]
-        assert run["status"] == "stopped"
+        states = [i.state for i in store.run_outcomes(run.id)]
+        assert run.status == "stopped"
         assert "in_progress" not in states and states.count("new") >= 5  # the rest waits
         resume = subprocess.Popen(
-            [".venv/bin/payerbot", "runs", "resume", run["id"]],
+            [".venv/bin/payerbot", "runs", "resume", run.id],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -174,7 +174,7 @@ def test_sigterm_and_runs_stop_finish_in_flight_lookups_and_leave_the_rest_resum
             assert time.monotonic() < deadline + 120 and resume.poll() is None
             time.sleep(0.05)
         stop = subprocess.run(
-            [".venv/bin/payerbot", "runs", "stop", run["id"]],
+            [".venv/bin/payerbot", "runs", "stop", run.id],
             env=env,
             capture_output=True,
             text=True,
@@ -182,9 +182,9 @@ def test_sigterm_and_runs_stop_finish_in_flight_lookups_and_leave_the_rest_resum
         )
         assert stop.returncode == 0 and "stopping" in stop.stdout
         assert resume.wait(timeout=60) == 0
-        assert store.get_run(run["id"])["status"] == "stopped"
+        assert store.get_run(run.id).status == "stopped"
         final = subprocess.run(
-            [".venv/bin/payerbot", "runs", "resume", run["id"]],
+            [".venv/bin/payerbot", "runs", "resume", run.id],
             env=env,
             capture_output=True,
             text=True,
@@ -192,9 +192,9 @@ def test_sigterm_and_runs_stop_finish_in_flight_lookups_and_leave_the_rest_resum
             check=False,
         )
         assert final.returncode == 0, final.stderr[-2000:]
-        items = store.run_outcomes(run["id"])
-        assert store.get_run(run["id"])["status"] == "finished"
+        items = store.run_outcomes(run.id)
+        assert store.get_run(run.id).status == "finished"
         store.close()
     finally:
         del os.environ["PAYERBOT_DATA_DIR"]
-    assert len(items) == 20 and all(i["state"] in FINAL for i in items)
+    assert len(items) == 20 and all(i.state in FINAL for i in items)

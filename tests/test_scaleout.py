@@ -100,7 +100,7 @@ def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_pat
             total = ELIGIBILITY + CLAIMS
 
             def finished() -> int:
-                with store.transaction() as conn:
+                with store.engine.begin() as conn:
                     return conn.execute(
                         select(func.count()).where(work_items.c.state.in_(FINAL))
                     ).scalar_one()
@@ -110,11 +110,11 @@ def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_pat
             def sample_leases() -> None:
                 """Per portal, the most accounts held live at once across the fleet."""
                 for name in ACCOUNTS:
-                    live = sum(1 for a in store.account_sessions(name) if a["holder"])
+                    live = sum(1 for a in store.account_sessions(name) if a.holder)
                     most_held[name] = max(most_held.get(name, 0), live)
 
             def held_by(node: str) -> set[int]:
-                with store.transaction() as conn:
+                with store.engine.begin() as conn:
                     return set(
                         conn.execute(
                             select(work_items.c.id).where(
@@ -143,7 +143,7 @@ def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_pat
             held_by_m1 = held_by("m1")
             assert held_by_m1, "the killed worker held items mid-lookup"
 
-            while any((store.get_run(r) or {}).get("status") != "finished" for r in runs):
+            while any(getattr(store.get_run(r), "status", None) != "finished" for r in runs):
                 assert time.monotonic() < deadline, f"not finished: {finished()} of {total}"
                 assert all(workers[n].poll() is None for n in ("m2", "m3"))
                 sample_leases()
@@ -153,7 +153,7 @@ def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_pat
             for n in ("m2", "m3"):
                 assert workers[n].wait(timeout=60) == 0, (tmp_path / f"{n}.log").read_text()[-3000:]
 
-            with store.transaction() as conn:
+            with store.engine.begin() as conn:
                 per_item = dict(
                     conn.execute(
                         select(results.c.item_id, func.count())
@@ -179,27 +179,27 @@ def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_pat
     # the killed worker's in-flight items were taken back and finished by the others
     assert all(per_item.get(i) == 1 and attempts[i] >= 2 for i in held_by_m1)
     # right answers (the ground truth), row by row
-    elig = {o["source_row"]: o for o in outcomes[runs[0]]}
+    elig = {o.source_row: o for o in outcomes[runs[0]]}
     for want in want_elig:
         got = elig[want["row"]]
         if want["outcome"] == "result":
-            assert got["state"] == "succeeded", (want, got["last_error_code"])
-            assert got["payload"]["coverage_active"] == want["coverage_active"]
+            assert got.state == "succeeded", (want, got.last_error_code)
+            assert got.payload["coverage_active"] == want["coverage_active"]
             assert expected_eligibility(
-                ground_truth, want["member_key"], got["payload"]
-            ) == _subset_payload(got["payload"])
+                ground_truth, want["member_key"], got.payload
+            ) == _subset_payload(got.payload)
         else:
-            assert (got["state"], got["last_error_code"]) == ("business_failed", want["outcome"])
-    claim_rows = {o["source_row"]: o for o in outcomes[runs[1]]}
+            assert (got.state, got.last_error_code) == ("business_failed", want["outcome"])
+    claim_rows = {o.source_row: o for o in outcomes[runs[1]]}
     for want in want_claims:
         got = claim_rows[want["row"]]
         if want["outcome"] == "result":
-            assert got["state"] == "succeeded", (want, got["last_error_code"])
+            assert got.state == "succeeded", (want, got.last_error_code)
             assert expected_claim(
-                ground_truth, want["claim_number"], got["payload"]
-            ) == _subset_payload(got["payload"])
+                ground_truth, want["claim_number"], got.payload
+            ) == _subset_payload(got.payload)
         else:
-            assert (got["state"], got["last_error_code"]) == ("business_failed", want["outcome"])
+            assert (got.state, got.last_error_code) == ("business_failed", want["outcome"])
     # per-portal session limits held across the fleet (leases sampled all along)
     assert most_held == LIMITS, most_held
     # never two live sessions of one account, on any portal (the portals' own counters)
@@ -209,7 +209,7 @@ def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_pat
     # both runs finished by a worker, counted, with their workbooks
     for run_id, want_n in zip(runs, (ELIGIBILITY, CLAIMS), strict=True):
         run = run_rows[run_id]
-        assert run["executor"] == "fleet" and run["counts"]["items"] == want_n
-        assert run["counts"]["system_failed"] == 0
-        assert run["spreadsheet_path"] and os.path.exists(run["spreadsheet_path"])
-        assert run["notes"]["finished_by"].split(":")[0] in {"m2", "m3"}
+        assert run.executor == "fleet" and run.counts["items"] == want_n
+        assert run.counts["system_failed"] == 0
+        assert run.spreadsheet_path and os.path.exists(run.spreadsheet_path)
+        assert run.notes["finished_by"].split(":")[0] in {"m2", "m3"}

@@ -21,13 +21,11 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
 
 from bots.errors import ConfigurationError
 from bots.interfaces.scheduler import cron_trigger
 from bots.settings import ROOT, load_settings
-from bots.store import Store
-from bots.store.schema import job_runs
+from bots.store import JobRun, Store
 from tests.worklist_factory import claim_worklist, eligibility_worklist
 
 ZONE = "America/New_York"
@@ -108,12 +106,10 @@ class Scheduler:
         return self.proc.wait(timeout=timeout)
 
 
-def executions(settings, job: str) -> list[dict[str, Any]]:
-    store = Store(settings.store_url)
+def executions(settings, job: str) -> list[JobRun]:
+    store = Store.open(settings)
     try:
-        with store.transaction() as conn:
-            rows = conn.execute(select(job_runs).where(job_runs.c.job == job)).mappings()
-            return [dict(r) for r in rows]
+        return sorted((r for r in store.job_runs(1000) if r.job == job), key=lambda r: r.id)
     finally:
         store.close()
 
@@ -155,19 +151,19 @@ def test_due_jobs_run_both_kinds_of_batch_from_the_drop_folder_and_write_their_o
     try:
         scheduler.wait_started()
         wait_for(
-            lambda: any(e["status"] != "running" for e in executions(settings, "inbox")),
+            lambda: any(e.status != "running" for e in executions(settings, "inbox")),
             240,
             "the due job never finished",
         )
     finally:
         assert scheduler.stop() == 0
     (execution,) = executions(settings, "inbox")
-    assert execution["status"] == "finished" and len(execution["run_ids"]) == 2
-    store = Store(settings.store_url)
-    runs = [store.get_run(r) for r in execution["run_ids"]]
-    assert sorted(r["kind"] for r in runs) == ["claim_status", "eligibility"]
-    assert all(r["trigger"] == "schedule" and r["status"] == "finished" for r in runs)
-    assert all(Path(r["spreadsheet_path"]).is_file() for r in runs)
+    assert execution.status == "finished" and len(execution.run_ids) == 2
+    store = Store.open(settings)
+    runs = [store.get_run(r) for r in execution.run_ids]
+    assert sorted(r.kind for r in runs) == ["claim_status", "eligibility"]
+    assert all(r.trigger == "schedule" and r.status == "finished" for r in runs)
+    assert all(Path(r.spreadsheet_path).is_file() for r in runs)
     store.close()
     assert sorted(p.name.split("-", 2)[-1] for p in (inbox / "processed").iterdir()) == [
         "appointments.csv",
@@ -176,9 +172,9 @@ def test_due_jobs_run_both_kinds_of_batch_from_the_drop_folder_and_write_their_o
     rejected = sorted(p.name for p in (inbox / "rejected").iterdir())
     assert len(rejected) == 2 and rejected[1].endswith("notes.csv.reason.txt")
     assert not [p for p in inbox.iterdir() if p.is_file()], "every file picked up once"
-    report = Path(execution["report_path"])
+    report = Path(execution.report_path)
     data = json.loads(report.with_suffix(".json").read_text())
-    assert {r["run_id"] for r in data["runs"]} == set(execution["run_ids"])
+    assert {r["run_id"] for r in data["runs"]} == set(execution.run_ids)
     assert report.is_file() and settings.workbook_path.is_file()
 
 
@@ -199,7 +195,7 @@ def test_a_restart_after_the_due_time_runs_the_missed_job_exactly_once(env, sett
     try:
         second.wait_started()
         wait_for(
-            lambda: [e["status"] for e in executions(settings, "nightly")] == ["finished"],
+            lambda: [e.status for e in executions(settings, "nightly")] == ["finished"],
             60,
             "no catch-up run",
         )
@@ -207,7 +203,7 @@ def test_a_restart_after_the_due_time_runs_the_missed_job_exactly_once(env, sett
     finally:
         assert second.stop() == 0
     (run,) = executions(settings, "nightly")
-    assert run["message"] == "nothing to do"
+    assert run.message == "nothing to do"
     listed = subprocess.run(
         [".venv/bin/payerbot", "schedule", "list", "--json"],
         env=env,
@@ -285,13 +281,13 @@ def test_due_items_are_asked_again_and_the_digest_is_mailed_and_posted_without_p
         # (in a worker thread: pytest-playwright keeps an event loop on the main thread)
         with ThreadPoolExecutor(1) as pool:
             job_run = pool.submit(scheduler.run_job, "ahead", settings).result()
-        (execution,) = [e for e in executions(settings, "ahead") if e["id"] == job_run]
-        assert execution["status"] == "finished", execution["message"]
-        store = Store(settings.store_url)
-        (run_id,) = execution["run_ids"]
+        (execution,) = [e for e in executions(settings, "ahead") if e.id == job_run]
+        assert execution.status == "finished", execution.message
+        store = Store.open(settings)
+        (run_id,) = execution.run_ids
         asked = store.run_outcomes(run_id)
         store.close()
-        assert sorted(i["query"]["member_id"] for i in asked) == sorted(
+        assert sorted(i.query["member_id"] for i in asked) == sorted(
             m["member_id"] for m in members[:2]
         ), "only the appointments in the next 2 days"
 
@@ -305,7 +301,7 @@ def test_due_items_are_asked_again_and_the_digest_is_mailed_and_posted_without_p
         posted = json.loads(body)
         assert posted["runs"][0]["run_id"] == run_id
         everything = mail.as_string() + body.decode()
-        report = Path(execution["report_path"])
+        report = Path(execution.report_path)
         everything += report.read_text() + report.with_suffix(".json").read_text()
         for m in members:
             for value in (m["member_id"], m["last_name"], m["first_name"], m["dob"]):
@@ -335,7 +331,7 @@ def test_sigterm_lets_the_running_batch_finish_its_lookups_in_flight_and_leaves_
         "PAYERBOT_PORTALS__PAYERHUB__MAX_SESSIONS": "1",
     }
     scheduler = Scheduler(env, tmp_path / "scheduler.log")
-    store = Store(settings.store_url)
+    store = Store.open(settings)
     try:
         scheduler.wait_started()
 
@@ -343,7 +339,7 @@ def test_sigterm_lets_the_running_batch_finish_its_lookups_in_flight_and_leaves_
             runs = store.list_runs(1)
             if not runs:
                 return 0
-            return sum(i["state"] == "succeeded" for i in store.run_outcomes(runs[0]["id"]))
+            return sum(i.state == "succeeded" for i in store.run_outcomes(runs[0].id))
 
         wait_for(lambda: answered() >= 3, 120, "the batch never got going")
     finally:
@@ -351,11 +347,11 @@ def test_sigterm_lets_the_running_batch_finish_its_lookups_in_flight_and_leaves_
         assert scheduler.stop() == 0
     assert time.monotonic() - started < 60, "stopped promptly"
     (execution,) = executions(settings, "inbox")
-    assert execution["status"] == "stopped"
-    (run_id,) = execution["run_ids"]
+    assert execution.status == "stopped"
+    (run_id,) = execution.run_ids
     run = store.get_run(run_id)
-    states = [i["state"] for i in store.run_outcomes(run_id)]
+    states = [i.state for i in store.run_outcomes(run_id)]
     store.close()
-    assert run["status"] == "stopped"
+    assert run.status == "stopped"
     assert "in_progress" not in states, "nothing left half-done"
     assert states.count("new") > 0, "the rest stays queued for `runs resume`"

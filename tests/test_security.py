@@ -85,16 +85,16 @@ def test_everything_the_bot_writes_is_owner_only(settings, tmp_path):
         settings.data_dir / "spreadsheets" / "t.xlsx", {LookupKind.ELIGIBILITY: []}
     )
     assert stat.S_IMODE(book.stat().st_mode) == 0o600
-    store = Store(settings.store_url)
+    store = Store.open(settings)
     store.close()
     assert stat.S_IMODE(Path(settings.store_url.removeprefix("sqlite:///")).stat().st_mode) == 0o600
 
 
 def _old_run(settings, days: float) -> str:
-    store = Store(settings.store_url)
+    store = Store.open(settings)
     run_id, _ = store.start_run("eligibility", "batch", "w.csv")
     store.finish_run(run_id, "finished", {})
-    with store.transaction() as conn:
+    with store.engine.begin() as conn:  # a run finished days ago
         conn.execute(
             update(runs)
             .where(runs.c.id == run_id)
@@ -124,8 +124,8 @@ def test_purge_removes_old_runs_artifacts_and_keeps_recent_ones(env, settings):
         assert (settings.data_dir / folder / recent).exists()
     assert not stale.exists()
     assert (settings.data_dir / "spreadsheets" / f"eligibility-{recent}.xlsx").exists()
-    store = Store(settings.store_url)
-    assert store.get_run(old)["log_path"] is None and store.get_run(old)["status"] == "finished"
+    store = Store.open(settings)
+    assert store.get_run(old).log_path is None and store.get_run(old).status == "finished"
     store.close()
     assert payerbot("purge", "--older-than", "30", "--yes", env=env).stdout.startswith("purged 0")
 
@@ -207,9 +207,9 @@ def test_malicious_worklist_strings_come_out_inert_in_store_workbook_and_console
         )
     proc = payerbot("run", "eligibility", "--worklist", str(path), env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    store = Store(settings.store_url)
+    store = Store.open(settings)
     rows = store.list_runs(5)
-    assert rows and store.run_outcomes(rows[0]["id"]), "the store is intact"
+    assert rows and store.run_outcomes(rows[0].id), "the store is intact"
     store.close()
     # The workbook: literal text, never a formula.
     sheet = load_workbook(settings.workbook_path)["Eligibility"]
@@ -219,7 +219,7 @@ def test_malicious_worklist_strings_come_out_inert_in_store_workbook_and_console
         assert cells and all(c.data_type == "s" for c in cells), text
     assert not any("\x07" in c.value for c in texts), "control characters stripped"
     # The console shows them as text and runs nothing.
-    store = Store(settings.store_url)
+    store = Store.open(settings)
     add_user(store, "dana", "dana-specialist-pw", "specialist")
     store.close()
     with serving(env) as url:

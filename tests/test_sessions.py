@@ -67,7 +67,7 @@ def test_the_next_run_resumes_kept_sessions_and_logs_in_only_when_they_ended(
         return eligibility_rows([m for p in payers for m in members_of(ground_truth, p, 2, skip)])
 
     first, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, rows(0))
-    assert {o["state"] for o in outcomes} == {"succeeded"}
+    assert {o.state for o in outcomes} == {"succeeded"}
     assert logins(mock_portals) == {"payerhub": 1, "legacyportal": 1, "medicaidportal": 1}
     assert first.resumed_sessions == []
     kept = sorted((settings.data_dir / "sessions").rglob("*.state"))
@@ -79,7 +79,7 @@ def test_the_next_run_resumes_kept_sessions_and_logs_in_only_when_they_ended(
     assert all(p.stat().st_mode & 0o077 == 0 for p in kept)
 
     second, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, rows(2))
-    assert {o["state"] for o in outcomes} == {"succeeded"}
+    assert {o.state for o in outcomes} == {"succeeded"}
     assert logins(mock_portals) == {"payerhub": 1, "legacyportal": 1, "medicaidportal": 1}
     assert sorted(second.resumed_sessions) == [
         "legacyportal/main",
@@ -90,8 +90,8 @@ def test_the_next_run_resumes_kept_sessions_and_logs_in_only_when_they_ended(
     for portal in mock_portals.values():  # the portals forget every session overnight
         portal.admin("POST", "reset")
     third, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, rows(4))
-    assert [o["state"] for o in outcomes] == ["succeeded"] * 6, "an ended session costs nothing"
-    assert all(o["attempts"] == 1 for o in outcomes)
+    assert [o.state for o in outcomes] == ["succeeded"] * 6, "an ended session costs nothing"
+    assert all(o.attempts == 1 for o in outcomes)
     assert logins(mock_portals) == {"payerhub": 1, "legacyportal": 1, "medicaidportal": 1}
     assert third.resumed_sessions == []
 
@@ -105,7 +105,7 @@ def test_password_expiry_notices_reach_the_log_the_run_report_and_portal_status(
     mock_portals["legacyportal"].knobs(password_expiry_days=1)
     members = members_of(ground_truth, "ACME", 2) + members_of(ground_truth, "DELTA", 2)
     summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members))
-    assert {o["state"] for o in outcomes} == {"succeeded"}
+    assert {o.state for o in outcomes} == {"succeeded"}
     assert summary.password_notices == {"payerhub/main": 9, "legacyportal/main": 1}
     events = [json.loads(line) for line in summary.log_path.read_text().splitlines()]
     expiring = {
@@ -173,16 +173,16 @@ def test_a_desk_lookup_during_a_batch_borrows_its_session_no_second_login(
         text=True,
     )
     try:
-        store = Store(settings.store_url)
+        store = Store.open(settings)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            held = [r for r in store.account_sessions("payerhub") if r["holder"]]
+            held = [r for r in store.account_sessions("payerhub") if r.holder]
             if held and sum(hub.counters()["lookups"].values()) >= 3:
                 break
             time.sleep(0.2)
         else:
             pytest.fail("the batch never started its lookups")
-        batch_run = held[0]["holder_run"]
+        batch_run = held[0].holder_run
         member = members_of(ground_truth, "CARDINAL", 1, skip=5)[0]
         desk = payerbot(
             "lookup",
@@ -208,9 +208,9 @@ def test_a_desk_lookup_during_a_batch_borrows_its_session_no_second_login(
         assert hub.counters()["logins"] == {"clinic.main": 1}, "one login for both processes"
         assert hub.counters()["max_concurrent_sessions"] == {"clinic.main": 1}
         desk_run = store.get_run(answer["run_id"])
-        assert desk_run["notes"]["borrowed_from"] == {"payerhub": batch_run}
-        assert desk_run["notes"]["logins"] == {}
-        assert store.account_sessions("payerhub")[0]["holder"] is None, "released at the end"
+        assert desk_run.notes["borrowed_from"] == {"payerhub": batch_run}
+        assert desk_run.notes["logins"] == {}
+        assert store.account_sessions("payerhub")[0].holder is None, "released at the end"
         store.close()
     finally:
         if batch.poll() is None:
@@ -227,10 +227,10 @@ def test_a_configured_maintenance_window_postpones_the_portal_without_a_login(
     settings = load_settings()
     members = members_of(ground_truth, "ACME", 3)
     summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members))
-    assert {o["state"] for o in outcomes} == {"new"}, "postponed, not failed"
+    assert {o.state for o in outcomes} == {"new"}, "postponed, not failed"
     assert not any(hub.counters()["logins"].values())
     assert "scheduled maintenance" in summary.postponed_portals["payerhub"]
-    until = min(o["not_before"] for o in outcomes)
+    until = min(o.not_before for o in outcomes)
     assert timedelta(minutes=55) < until - datetime.now(zone) < timedelta(minutes=65)
     env = {**env, "PAYERBOT_PORTALS__PAYERHUB__MAINTENANCE_WINDOWS": json.dumps([window])}
     status = json.loads(payerbot("portals", "status", "--json", env=env).stdout)
@@ -305,7 +305,7 @@ def test_no_credential_value_appears_in_any_file_the_bot_writes(
 
 def _held_by_a_live_process(settings, portal: str, account: str) -> tuple[Store, str]:
     """A lease as a running batch in another process holds it (this test process is alive)."""
-    store = Store(settings.store_url)
+    store = Store.open(settings)
     holder = f"{socket.gethostname()}:{os.getpid()}:night"
     assert store.lease_account(portal, account, holder, "night-run", 3600).acquired
     return store, holder
@@ -327,7 +327,7 @@ def test_a_desk_lookup_nobody_answers_ends_as_account_busy_without_a_login(
     answer = json.loads(desk.stdout)
     assert answer["error"] == "account_busy" and "night-run" in answer["message"]
     assert not any(hub.counters()["logins"].values())
-    assert store.get_run(answer["run_id"])["status"] == "finished"
+    assert store.get_run(answer["run_id"]).status == "finished"
     store.close()
 
 
@@ -355,7 +355,7 @@ def test_a_desk_lookup_takes_the_account_when_the_holder_lets_go(env, settings, 
     )
     try:
         deadline = time.monotonic() + 30
-        while not any(r["status"] == "delegated" for r in store.list_runs(5)):
+        while not any(r.status == "delegated" for r in store.list_runs(5)):
             assert time.monotonic() < deadline and desk.poll() is None, "never asked to borrow"
             time.sleep(0.1)
         store.release_account("payerhub", "main", holder)  # the night run ends

@@ -68,9 +68,9 @@ def test_300_claims_under_latency_and_errors(mock_portals, ground_truth, tmp_pat
 
     os.environ["PAYERBOT_DATA_DIR"] = env["PAYERBOT_DATA_DIR"]
     try:
-        store = Store(load_settings().store_url)
+        store = Store.open(load_settings())
         run = store.list_runs(1)[0]
-        outcomes = {o["source_row"]: o for o in store.run_outcomes(run["id"])}
+        outcomes = {o.source_row: o for o in store.run_outcomes(run.id)}
         store.close()
     finally:
         del os.environ["PAYERBOT_DATA_DIR"]
@@ -78,24 +78,24 @@ def test_300_claims_under_latency_and_errors(mock_portals, ground_truth, tmp_pat
     tally = {"correct": 0, "said_no": 0, "failed": 0}
     for want in expected:
         got = outcomes[want["row"]]
-        if got["state"] == "system_failed":
-            assert got["last_error_code"] in CLASSIFIED, got["last_error_code"]
-            assert got["payload"] is None
+        if got.state == "system_failed":
+            assert got.last_error_code in CLASSIFIED, got.last_error_code
+            assert got.payload is None
             tally["failed"] += 1
         elif want["outcome"] == "result":
-            assert got["state"] == "succeeded", (want, got["last_error_code"])
+            assert got.state == "succeeded", (want, got.last_error_code)
             assert expected_claim(
-                ground_truth, want["claim_number"], got["payload"]
-            ) == _subset_payload(got["payload"])
+                ground_truth, want["claim_number"], got.payload
+            ) == _subset_payload(got.payload)
             tally["correct"] += 1
         else:
-            assert (got["state"], got["last_error_code"]) == ("business_failed", want["outcome"])
+            assert (got.state, got.last_error_code) == ("business_failed", want["outcome"])
             tally["said_no"] += 1
-    counts = run["counts"]
+    counts = run.counts
     assert counts["items"] == 300
     assert counts["succeeded"] == tally["correct"]
     assert counts["business_failed"] == tally["said_no"]
     assert counts["system_failed"] == tally["failed"]
     assert tally["correct"] >= 250, tally  # retries absorb most of the 5% faults
-    assert f"Run {run['id']}" in proc.stdout and "total" in proc.stdout
+    assert f"Run {run.id}" in proc.stdout and "total" in proc.stdout
     print(json.dumps(tally))

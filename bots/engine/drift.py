@@ -181,7 +181,7 @@ async def _check_one(
         return DriftCheck(portal_id, "error", f"sign-in page not checked: {type(exc).__name__}")
     finally:
         await context.close()
-    flagged = {f["account"] for f in store.flagged_accounts(portal_id)}
+    flagged = {f.account for f in store.flagged_accounts(portal_id)}
     for account in portal.accounts:
         if account in flagged:
             continue

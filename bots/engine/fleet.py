@@ -53,7 +53,6 @@ from bots.models import LookupKind
 from bots.services.batches import write_run_outputs
 from bots.settings import Settings
 from bots.store import ItemState, Store, utcnow
-from bots.store.core import node_name
 
 log = get_logger("payerbot.fleet")
 
@@ -151,7 +150,7 @@ def wait_for_runs(
     """Wait until the fleet has finished these runs (or ``stop()`` says to give up).
     Returns each run's status."""
     while True:
-        status = {r: str((store.get_run(r) or {}).get("status")) for r in run_ids}
+        status = {r: str(run.status if (run := store.get_run(r)) else None) for r in run_ids}
         if all(s in FINAL_RUN_STATES for s in status.values()) or stop():
             return status
         time.sleep(poll)
@@ -160,18 +159,18 @@ def wait_for_runs(
 def finish_fleet_run(settings: Settings, store: Store, run_id: str, status: str) -> None:
     """Close a fleet run this process won (``fleet_runs_to_finish``): counts, follow-ups,
     workbooks. Never loses the run: a failing step is logged and the rest still happens."""
-    run = store.get_run(run_id) or {}
+    run = store.get_run(run_id)
     outcomes = store.run_outcomes(run_id)
-    states = Counter(o["state"] for o in outcomes)
-    before = run.get("counts") or {}
-    counts = {s.value: states.get(s.value, 0) for s in ItemState}
+    states = Counter(o.state for o in outcomes)
+    before = run.counts if run else {}
+    counts = {s.value: states.get(s, 0) for s in ItemState}
     counts |= {
         "items": len(outcomes),
         "reused": int(before.get("reused", 0)),
         "import_errors": int(before.get("import_errors", 0)),
     }
     notes: dict[str, Any] = {
-        **(run.get("notes") or {}),
+        **((run.notes if run else None) or {}),
         "executor": "fleet",
         "finished_by": store.owner,
         "worker_logs": "workers/*.jsonl in each worker's data folder (lines carry run_id)",
@@ -182,7 +181,9 @@ def finish_fleet_run(settings: Settings, store: Store, run_id: str, status: str)
         log.exception("followups.failed", run_id=run_id)
     store.finish_run(run_id, status, counts, notes=notes)
     try:
-        write_run_outputs(settings, store, run_id, LookupKind(run["kind"]))
+        if run is None:
+            raise LookupError("the run is gone")
+        write_run_outputs(settings, store, run_id, run.kind)
     except Exception:
         log.exception("outputs.failed", run_id=run_id)
     log.info("fleet.run_finished", run_id=run_id, status=status, counts=counts)
@@ -199,8 +200,7 @@ class FleetItemWorker(ItemWorker):
         self, gate: PortalGate, exc: AuthenticationError | PortalBlocked
     ) -> None:
         flagged = {
-            f["account"]
-            for f in await asyncio.to_thread(self.store.flagged_accounts, gate.portal_id)
+            f.account for f in await asyncio.to_thread(self.store.flagged_accounts, gate.portal_id)
         }
         accounts = self.settings.portals[gate.portal_id].accounts
         if isinstance(exc, PortalBlocked) or all(a in flagged for a in accounts):
@@ -255,7 +255,7 @@ class Worker:
         self._stop.set()
 
     async def run(self) -> WorkerStats:
-        path = self.settings.data_dir / "workers" / f"{node_name()}-{os.getpid()}.jsonl"
+        path = self.settings.data_dir / "workers" / f"{self.store.node}-{os.getpid()}.jsonl"
         self.stats.log_path = open_run_log(path)
         structlog.contextvars.bind_contextvars(worker=self.holder)
         log.info("worker.start", sessions=self.capacity, portals=sorted(self.portals or []))
@@ -373,7 +373,7 @@ class Worker:
     async def _lease_free_account(self, portal_id: str) -> str | None:
         portal = self.settings.portals[portal_id]
         flagged = {
-            f["account"] for f in await asyncio.to_thread(self.store.flagged_accounts, portal_id)
+            f.account for f in await asyncio.to_thread(self.store.flagged_accounts, portal_id)
         }
         for account in portal.accounts:
             if account in flagged or (portal_id, account) in self._slots:

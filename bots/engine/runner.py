@@ -159,10 +159,10 @@ class Runner:
                 flow_cls(portal.base_url, api_reads=portal.api_reads),
                 pace_seconds=portal.pace_seconds,
             )
-            flagged = {f["account"]: f for f in self.store.flagged_accounts(portal_id)}
+            flagged = {f.account: f for f in self.store.flagged_accounts(portal_id)}
             gate.accounts = [a for a in portal.accounts if a not in flagged][: portal.max_sessions]
             if not gate.accounts:
-                reasons = "; ".join(f"{a}: {f['reason']}" for a, f in flagged.items())
+                reasons = "; ".join(f"{a}: {f.reason}" for a, f in flagged.items())
                 gate.stopped = (
                     f"every account is locked out by the bot after a refused login ({reasons}); "
                     f"fix the login, then `payerbot creds reset-lock {portal_id}`"
@@ -233,24 +233,24 @@ class Runner:
         if run is None:
             raise ConfigurationError(f"no run {run_id!r}")
         self.run_id = run_id
-        self._trigger, self._kinds = run["trigger"], frozenset({LookupKind(run["kind"])})
+        self._trigger, self._kinds = run.trigger, frozenset({LookupKind(run.kind)})
         reclaimed = await asyncio.to_thread(self.store.reclaim_dead_leases)
         items = await asyncio.to_thread(self.store.run_outcomes, run_id)
-        open_items = [i for i in items if i["state"] not in FINAL]
-        kind = LookupKind(run["kind"])
-        gates = self._check_capabilities(kind, {i["portal"] for i in open_items})
+        open_items = [i for i in items if i.state not in FINAL]
+        kind = LookupKind(run.kind)
+        gates = self._check_capabilities(kind, {i.portal for i in open_items})
         await asyncio.to_thread(self.store.update_run, run_id, status="running", finished_at=None)
 
         async def prepare() -> bool:
             log.info("run.resume", open_items=len(open_items), reclaimed=reclaimed)
             for item in open_items:
-                register_phi(QUERY_ADAPTER.validate_python(item["query"]))
+                register_phi(QUERY_ADAPTER.validate_python(item.query))
             self._total = len(items)
             self._done = len(items) - len(open_items)
             self._report_progress()
             return bool(open_items)
 
-        errors = int((run.get("counts") or {}).get("import_errors", 0))
+        errors = int(run.counts.get("import_errors", 0))
         return await self._execute(run_id, kind, gates, prepare, errors)
 
     def request_stop(self) -> None:
@@ -313,8 +313,8 @@ class Runner:
         return summary
 
     def _final_counts(self, run_id: str) -> dict[str, int]:
-        states = Counter(row["state"] for row in self.store.run_outcomes(run_id))
-        counts = {s.value: states.get(s.value, 0) for s in ItemState}
+        states = Counter(row.state for row in self.store.run_outcomes(run_id))
+        counts = {s.value: states.get(s, 0) for s in ItemState}
         counts["items"] = sum(states.values())
         counts["reused"] = self._counts["reused"]
         return counts
@@ -440,7 +440,7 @@ class Runner:
             if gate.stopped:
                 continue
             run = await asyncio.to_thread(self.store.get_run, run_id)
-            is_lookup = run is not None and run["trigger"] == "lookup"
+            is_lookup = run is not None and run.trigger == "lookup"
             taken: list[str] = []
             held_by: set[str] = set()
             for account in gate.accounts:
@@ -488,8 +488,8 @@ class Runner:
         try:
             while True:
                 items = await asyncio.to_thread(self.store.run_outcomes, run_id)
-                mine = [i for i in items if i["portal"] == gate.portal_id]
-                if all(i["state"] in FINAL for i in mine):
+                mine = [i for i in items if i.portal == gate.portal_id]
+                if all(i.state in FINAL for i in mine):
                     self._finished(0)
                     return None
                 if time.monotonic() >= next_try:  # a lease try is a write: once a second
@@ -500,7 +500,7 @@ class Runner:
                         log.info("portal.session_free", account=freed)
                         return freed
                 if time.monotonic() > deadline and not any(
-                    i["state"] == ItemState.IN_PROGRESS.value for i in mine
+                    i.state == ItemState.IN_PROGRESS for i in mine
                 ):
                     await asyncio.to_thread(self.store.update_run, run_id, status="running")
                     ended = await asyncio.to_thread(
@@ -516,14 +516,14 @@ class Runner:
                 await asyncio.sleep(0.2)
         finally:
             run = await asyncio.to_thread(self.store.get_run, run_id)
-            if run is not None and run["status"] == "delegated":
+            if run is not None and run.status == "delegated":
                 await asyncio.to_thread(self.store.update_run, run_id, status="running")
 
     async def _lease_any(self, gate: PortalGate, run_id: str) -> str | None:
         """One unflagged account of the portal that nobody holds now, leased to us."""
         flagged = await asyncio.to_thread(self.store.flagged_accounts, gate.portal_id)
         for account in self.settings.portals[gate.portal_id].accounts:
-            if account in {f["account"] for f in flagged}:
+            if account in {f.account for f in flagged}:
                 continue
             lease = await asyncio.to_thread(
                 self.store.lease_account,

@@ -27,13 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import insert, select
 
 from bots.errors import ConfigurationError
 from bots.files import private_dir
 from bots.logs import get_logger
-from bots.store import utcnow
-from bots.store.schema import kept_sessions
 
 if TYPE_CHECKING:
     from bots.settings import Settings
@@ -167,36 +164,19 @@ class StoreVault(SessionVault):
         super().__init__(Path("kept_sessions"), key, max_age_hours)
         self._store = store
 
-    @staticmethod
-    def _where(portal: str, account: str) -> tuple[Any, ...]:
-        return (kept_sessions.c.portal == portal, kept_sessions.c.account == account)
-
     def _read(self, portal: str, account: str) -> bytes | None:
-        with self._store.transaction() as conn:
-            token = conn.execute(
-                select(kept_sessions.c.token).where(*self._where(portal, account))
-            ).scalar()
-        return token.encode() if token else None
+        kept = self._store.kept_session(portal, account)
+        return kept.token.encode() if kept and kept.token else None
 
     def _write(self, portal: str, account: str, token: bytes) -> None:
-        with self._store.transaction() as conn:
-            conn.execute(kept_sessions.delete().where(*self._where(portal, account)))
-            conn.execute(
-                insert(kept_sessions).values(
-                    portal=portal, account=account, token=token.decode(), saved_at=utcnow()
-                )
-            )
+        self._store.keep_session(portal, account, token.decode())
 
     def discard(self, portal: str, account: str) -> None:
-        with self._store.transaction() as conn:
-            conn.execute(kept_sessions.delete().where(*self._where(portal, account)))
+        self._store.discard_kept_session(portal, account)
 
     def saved_at(self, portal: str, account: str) -> float | None:
-        with self._store.transaction() as conn:
-            when = conn.execute(
-                select(kept_sessions.c.saved_at).where(*self._where(portal, account))
-            ).scalar()
-        return when.timestamp() if when else None
+        kept = self._store.kept_session(portal, account)
+        return kept.saved_at.timestamp() if kept and kept.saved_at else None
 
 
 def open_vault(settings: Settings, store: Store) -> SessionVault | None:
@@ -214,10 +194,4 @@ def session_kept(settings: Settings, store: Store, portal: str, account: str) ->
     """Whether a sealed state waits for the account (without the key: nothing is opened)."""
     if store.is_sqlite:
         return state_path(settings.data_dir / "sessions", portal, account).exists()
-    with store.transaction() as conn:
-        return (
-            conn.execute(
-                select(kept_sessions.c.portal).where(*StoreVault._where(portal, account))
-            ).first()
-            is not None
-        )
+    return store.kept_session(portal, account) is not None

@@ -12,18 +12,14 @@ every change made by a person is written to the audit log (ids and fields, never
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
-
-from sqlalchemy import Connection, insert, select, update
 
 from bots.errors import ConfigurationError
 from bots.followups.rules import Finding, RuleBook
 from bots.settings import Settings
-from bots.store import Store, utcnow
-from bots.store.schema import audit_log, followups, work_items
+from bots.store import FollowUp, FollowupEdits, ItemState, Outcome, Store, utcnow
 
 STATUSES = ("open", "in progress", "done")
 PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
@@ -45,14 +41,6 @@ class FollowupNotFound(ConfigurationError):
     """No follow-up with that id."""
 
 
-def _audit(conn: Connection, actor: str, action: str, target: str, detail: str) -> None:
-    conn.execute(
-        insert(audit_log).values(
-            at=utcnow(), actor=actor, action=action, target=target, detail=detail
-        )
-    )
-
-
 def _append(notes: str | None, actor: str, text: str) -> str:
     line = f"[{utcnow():%Y-%m-%d %H:%M} {actor}] {text.strip()}"
     return f"{notes}\n{line}" if notes else line
@@ -68,105 +56,81 @@ def raise_followups(
     items = [
         i
         for i in store.run_outcomes(run_id)
-        if i.get("answered_in_run") == run_id and i["state"] in ("succeeded", "business_failed")
+        if i.answered_in_run == run_id
+        and i.state in (ItemState.SUCCEEDED, ItemState.BUSINESS_FAILED)
     ]
-    with store.transaction() as conn:
+    with store.followup_edits() as edits:
         for item in items:
             findings = {f.rule: f for f in book.evaluate(item, as_of)}
-            existing = {
-                row["rule"]: dict(row)
-                for row in conn.execute(
-                    select(followups).where(followups.c.item_id == item["id"])
-                ).mappings()
-            }
+            existing = {row.rule: row for row in edits.of_item(item.id)}
             for rule, finding in findings.items():
                 raised.by_rule[rule] = raised.by_rule.get(rule, 0) + 1
-                _upsert(conn, raised, item, run_id, finding, existing.get(rule))
+                _upsert(edits, raised, item, run_id, finding, existing.get(rule))
             for rule, row in existing.items():
-                if rule not in findings and row["status"] != "done":
-                    conn.execute(
-                        update(followups)
-                        .where(followups.c.id == row["id"])
-                        .values(
-                            status="done",
-                            resolved_at=utcnow(),
-                            resolved_by=SYSTEM,
-                            updated_at=utcnow(),
-                            notes=_append(
-                                row["notes"],
-                                SYSTEM,
-                                f"closed: the lookup of {as_of:%m/%d/%Y} no longer shows this",
-                            ),
-                        )
+                if rule not in findings and row.status != "done":
+                    edits.update(
+                        row.id,
+                        status="done",
+                        resolved_at=utcnow(),
+                        resolved_by=SYSTEM,
+                        updated_at=utcnow(),
+                        notes=_append(
+                            row.notes,
+                            SYSTEM,
+                            f"closed: the lookup of {as_of:%m/%d/%Y} no longer shows this",
+                        ),
                     )
-                    _audit(conn, SYSTEM, "auto_close", f"followup:{row['id']}", f"run {run_id}")
+                    edits.audit(SYSTEM, "auto_close", f"followup:{row.id}", f"run {run_id}")
                     raised.closed += 1
     return raised
 
 
 def _upsert(
-    conn: Connection,
+    edits: FollowupEdits,
     raised: Raised,
-    item: Mapping[str, Any],
+    item: Outcome,
     run_id: str,
     finding: Finding,
-    row: dict[str, Any] | None,
+    row: FollowUp | None,
 ) -> None:
     now = utcnow()
-    values = {
+    values: dict[str, object] = {
         "reason": finding.reason,
         "category": finding.category,
         "priority": finding.priority,
         "action": finding.action,
-        "evidence_path": item.get("evidence_path"),
+        "evidence_path": item.evidence_path,
         "run_id": run_id,
         "updated_at": now,
     }
     if row is None:
-        conn.execute(
-            insert(followups).values(
-                item_id=item["id"],
-                rule=finding.rule,
-                kind=item["kind"],
-                payer_id=item["payer_id"],
-                assignee=finding.assignee,
-                status="open",
-                created_at=now,
-                **values,
-            )
+        edits.create(
+            item_id=item.id,
+            rule=finding.rule,
+            kind=item.kind,
+            payer_id=item.payer_id,
+            assignee=finding.assignee,
+            status="open",
+            created_at=now,
+            **values,
         )
         raised.created += 1
         return
-    if row["status"] == "done":
+    if row.status == "done":
         values |= {
             "status": "open",
             "resolved_at": None,
             "resolved_by": None,
-            "notes": _append(row["notes"], SYSTEM, "reopened: the new lookup still shows this"),
+            "notes": _append(row.notes, SYSTEM, "reopened: the new lookup still shows this"),
         }
         raised.reopened += 1
-        _audit(conn, SYSTEM, "reopen", f"followup:{row['id']}", f"run {run_id}")
+        edits.audit(SYSTEM, "reopen", f"followup:{row.id}", f"run {run_id}")
     else:
         raised.confirmed += 1
-    conn.execute(update(followups).where(followups.c.id == row["id"]).values(**values))
+    edits.update(row.id, **values)
 
 
 # --- reading ---------------------------------------------------------------------------------
-
-
-def _with_item(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for row in rows:
-        data = dict(row)
-        query = data.pop("query", None) or {}
-        names = [query.get("last_name"), query.get("first_name")]
-        data["patient"] = ", ".join(n for n in names if n) or None
-        data["member_id"] = query.get("member_id")
-        data["claim_number"] = query.get("claim_number")
-        service = query.get("date_of_service") or query.get("dos_from")
-        data["service_date"] = date.fromisoformat(service) if service else None
-        out.append(data)
-    return out
 
 
 def list_followups(
@@ -178,74 +142,55 @@ def list_followups(
     rule: str | None = None,
     updated_since: datetime | None = None,
     limit: int = 500,
-) -> list[dict[str, Any]]:
+) -> list[FollowUp]:
     """Follow-ups with the patient fields of their item, open and high first."""
-    stmt = select(followups, work_items.c.query).join(
-        work_items, work_items.c.id == followups.c.item_id
+    rows = store.list_followups(
+        status=status,
+        assignee=assignee,
+        priority=priority,
+        rule=rule,
+        updated_since=updated_since,
     )
-    if status:
-        stmt = stmt.where(followups.c.status.in_(list(status)))
-    if assignee is not None:
-        stmt = stmt.where(followups.c.assignee == assignee)
-    if priority is not None:
-        stmt = stmt.where(followups.c.priority == priority)
-    if rule is not None:
-        stmt = stmt.where(followups.c.rule == rule)
-    if updated_since is not None:
-        stmt = stmt.where(followups.c.updated_at >= updated_since)
-    with store.transaction() as conn:
-        rows = _with_item(conn.execute(stmt).mappings())
-    rows.sort(key=lambda r: (r["status"] == "done", PRIORITY_ORDER.get(r["priority"], 9), r["id"]))
+    rows.sort(key=lambda r: (r.status == "done", PRIORITY_ORDER.get(r.priority, 9), r.id))
     return rows[:limit]
 
 
-def get_followup(store: Store, followup_id: int) -> dict[str, Any]:
-    stmt = (
-        select(followups, work_items.c.query)
-        .join(work_items, work_items.c.id == followups.c.item_id)
-        .where(followups.c.id == followup_id)
-    )
-    with store.transaction() as conn:
-        rows = _with_item(conn.execute(stmt).mappings())
-        if not rows:
-            raise FollowupNotFound(f"no follow-up {followup_id}")
-        history = conn.execute(
-            select(audit_log.c.at, audit_log.c.actor, audit_log.c.action, audit_log.c.detail)
-            .where(audit_log.c.target == f"followup:{followup_id}")
-            .order_by(audit_log.c.id)
-        ).mappings()
-        rows[0]["history"] = [dict(h) for h in history]
-    return rows[0]
+def get_followup(store: Store, followup_id: int) -> FollowUp:
+    """One follow-up with its history."""
+    row = store.get_followup(followup_id)
+    if row is None:
+        raise FollowupNotFound(f"no follow-up {followup_id}")
+    return row
 
 
 # --- a person's changes ------------------------------------------------------------------------
 
 
 def _change(
-    store: Store, followup_id: int, actor: str, action: str, detail: str, **values: Any
-) -> dict[str, Any]:
-    with store.transaction() as conn:
-        row = (
-            conn.execute(select(followups).where(followups.c.id == followup_id)).mappings().first()
-        )
+    store: Store,
+    followup_id: int,
+    actor: str,
+    action: str,
+    detail: str,
+    *,
+    note: str | None = None,
+    **values: object,
+) -> FollowUp:
+    with store.followup_edits() as edits:
+        row = edits.get(followup_id)
         if row is None:
             raise FollowupNotFound(f"no follow-up {followup_id}")
-        notes = values.pop("note", None)
-        if notes:
-            values["notes"] = _append(row["notes"], actor, notes)
-        conn.execute(
-            update(followups)
-            .where(followups.c.id == followup_id)
-            .values(updated_at=utcnow(), **values)
-        )
-        _audit(conn, actor, action, f"followup:{followup_id}", detail)
+        if note:
+            values["notes"] = _append(row.notes, actor, note)
+        edits.update(followup_id, updated_at=utcnow(), **values)
+        edits.audit(actor, action, f"followup:{followup_id}", detail)
     return get_followup(store, followup_id)
 
 
-def assign(store: Store, followup_id: int, assignee: str | None, actor: str) -> dict[str, Any]:
+def assign(store: Store, followup_id: int, assignee: str | None, actor: str) -> FollowUp:
     """Give the follow-up to someone (None: unassign); an open one becomes in progress."""
     current = get_followup(store, followup_id)
-    status = current["status"]
+    status = current.status
     if assignee and status == "open":
         status = "in progress"
     return _change(
@@ -261,7 +206,7 @@ def assign(store: Store, followup_id: int, assignee: str | None, actor: str) -> 
 
 def set_status(
     store: Store, followup_id: int, status: str, actor: str, note: str | None = None
-) -> dict[str, Any]:
+) -> FollowUp:
     if status not in STATUSES:
         raise ConfigurationError(f"status must be one of {', '.join(STATUSES)}")
     done = status == "done"
@@ -278,12 +223,12 @@ def set_status(
     )
 
 
-def resolve(store: Store, followup_id: int, note: str, actor: str) -> dict[str, Any]:
+def resolve(store: Store, followup_id: int, note: str, actor: str) -> FollowUp:
     """Done, with what was done (the note is required: the next person must know)."""
     if not note.strip():
         raise ConfigurationError("say what was done: a resolution needs a note")
     return set_status(store, followup_id, "done", actor, note)
 
 
-def add_note(store: Store, followup_id: int, note: str, actor: str) -> dict[str, Any]:
+def add_note(store: Store, followup_id: int, note: str, actor: str) -> FollowUp:
     return _change(store, followup_id, actor, "note", "note added", note=note)

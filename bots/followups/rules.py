@@ -20,6 +20,7 @@ from typing import Any
 from bots.codes import CLAIM_STATUS_CATEGORIES, YesNoUnknown
 from bots.models import ClaimStatusResult, EligibilityResult
 from bots.settings import DenialCategory, FollowupSettings
+from bots.store import ItemState, Outcome, OutcomeCode
 
 ROUTINE_CARCS = frozenset({"45", "1", "2", "3"})
 """Contractual adjustment and the patient's deductible, coinsurance, copay: not a denial."""
@@ -77,39 +78,35 @@ def _us(day: date | None) -> str:
 
 
 class RuleBook:
-    """Evaluates the configured rules against one item (a row of ``Store.run_outcomes``)."""
+    """Evaluates the configured rules against one item (an ``Outcome`` of the store)."""
 
     def __init__(self, settings: FollowupSettings) -> None:
         self.settings = settings
 
-    def evaluate(self, item: Mapping[str, Any], as_of: date) -> list[Finding]:
+    def evaluate(self, item: Outcome, as_of: date) -> list[Finding]:
         return [f for f in self._raw(item, as_of) if self._enabled(f.rule)]
 
     def _enabled(self, rule: str) -> bool:
         configured = self.settings.rules.get(rule)
         return configured is not None and configured.enabled
 
-    def _raw(self, item: Mapping[str, Any], as_of: date) -> Iterator[Finding]:
-        state, code = item["state"], item.get("last_error_code")
-        query = item["query"]
-        if state == "business_failed":
-            if code == "member_not_found":
-                yield self._finding(
-                    "member_not_found", {"reason_code": item.get("reason_code") or "75"}
-                )
-            elif code == "claim_not_found":
-                yield self._finding(
-                    "claim_not_on_file", {"reason_code": item.get("reason_code") or "A4"}
-                )
-            elif code in ("patient_mismatch", "ambiguous_match"):
+    def _raw(self, item: Outcome, as_of: date) -> Iterator[Finding]:
+        code = item.last_error_code
+        query = item.query
+        if item.state == ItemState.BUSINESS_FAILED:
+            if code == OutcomeCode.MEMBER_NOT_FOUND:
+                yield self._finding("member_not_found", {"reason_code": item.reason_code or "75"})
+            elif code == OutcomeCode.CLAIM_NOT_FOUND:
+                yield self._finding("claim_not_on_file", {"reason_code": item.reason_code or "A4"})
+            elif code in (OutcomeCode.PATIENT_MISMATCH, OutcomeCode.AMBIGUOUS_MATCH):
                 yield self._finding("patient_review", {})
             return
-        if state != "succeeded" or not item.get("payload"):
+        if item.state != ItemState.SUCCEEDED or not item.payload:
             return
-        if item["kind"] == "eligibility":
-            yield from self._eligibility(EligibilityResult.model_validate(item["payload"]), query)
+        if item.kind == "eligibility":
+            yield from self._eligibility(EligibilityResult.model_validate(item.payload), query)
         else:
-            yield from self._claim(ClaimStatusResult.model_validate(item["payload"]), query, as_of)
+            yield from self._claim(ClaimStatusResult.model_validate(item.payload), query, as_of)
 
     def _eligibility(self, res: EligibilityResult, query: Mapping[str, Any]) -> Iterator[Finding]:
         facts = {

@@ -1,10 +1,11 @@
 """The overnight scheduler: APScheduler 3 jobs from config/schedule.toml.
 
-- Jobs live in the same database as the queue (APScheduler's SQLAlchemyJobStore), so a
-  restart knows what was due. ``coalesce=True`` + ``misfire_grace_time``: a job missed
-  while the scheduler was down runs exactly once at start (if within the grace), not zero
-  or many times; ``max_instances=1`` and a one-thread executor: one batch at a time (two
-  batches would fight over the same portal accounts).
+- Jobs live in the same database as the queue (APScheduler's job store, handed over by
+  the store: ``Store.job_store``), so a restart knows what was due. ``coalesce=True`` +
+  ``misfire_grace_time``: a job missed while the scheduler was down runs exactly once at
+  start (if within the grace), not zero or many times; ``max_instances=1`` and a
+  one-thread executor: one batch at a time (two batches would fight over the same portal
+  accounts).
 - Definitions are synced at start: new jobs added, removed ones dropped, changed ones
   replaced; a job that was due while the scheduler was down keeps its due time, so a
   config change never swallows a missed run.
@@ -23,17 +24,15 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import MetaData, Table, create_engine, insert, inspect, select, update
 
 from bots.engine import fleet
 from bots.errors import ConfigurationError, PayerbotError
@@ -45,8 +44,7 @@ from bots.ops import mock_portals, retention
 from bots.outputs import digest
 from bots.services import batches
 from bots.settings import ScheduledJob, Settings, load_settings
-from bots.store import Store, utcnow
-from bots.store.schema import followups, job_runs, work_items
+from bots.store import OPEN_STATES, ItemState, JobRun, Outcome, Store, utcnow
 
 log = get_logger("payerbot.scheduler")
 JOBSTORE_TABLE = "apscheduler_jobs"
@@ -94,10 +92,11 @@ def cron_trigger(expression: str, timezone: str) -> CronTrigger:
 
 
 def build(settings: Settings, scheduler_cls: type[BaseScheduler] = BackgroundScheduler) -> Any:
-    store = Store(settings.store_url, settings.queue)  # creates the tables on a new database
+    store = Store.open(settings)  # creates the tables on a new database
+    jobs = store.job_store(JOBSTORE_TABLE)  # the same database keeps the schedule
     store.close()
     return scheduler_cls(
-        jobstores={"default": SQLAlchemyJobStore(url=settings.store_url, tablename=JOBSTORE_TABLE)},
+        jobstores={"default": jobs},
         executors={"default": ThreadPoolExecutor(1)},
         job_defaults={
             "coalesce": True,
@@ -153,7 +152,7 @@ def start(settings: Settings, *, on_ready: Callable[[Any], None] | None = None) 
         _stopping.set()
         runner = _current.get("runner")
         if runner is not None and runner.run_id:  # finish what is in flight, claim no more
-            store = Store(settings.store_url, settings.queue)
+            store = Store.open(settings)
             try:
                 store.request_stop(runner.run_id)
             finally:
@@ -173,20 +172,11 @@ def start(settings: Settings, *, on_ready: Callable[[Any], None] | None = None) 
 
 def _stored_next_runs(settings: Settings) -> dict[str, datetime | None]:
     """The job store's next run times, read straight from its table."""
-    engine = create_engine(settings.store_url)
+    store = Store.open(settings)
     try:
-        with engine.connect() as conn:
-            if not inspect(conn).has_table(JOBSTORE_TABLE):
-                return {}
-            table = Table(JOBSTORE_TABLE, MetaData(), autoload_with=conn)
-            return {
-                row.id: datetime.fromtimestamp(row.next_run_time, UTC)
-                if row.next_run_time is not None
-                else None
-                for row in conn.execute(select(table.c.id, table.c.next_run_time))
-            }
+        return store.scheduled_next_runs(JOBSTORE_TABLE)
     finally:
-        engine.dispose()
+        store.close()
 
 
 def list_jobs(settings: Settings) -> list[dict[str, Any]]:
@@ -223,11 +213,8 @@ def run_job(name: str, settings: Settings | None = None) -> int:
     digest. Returns the job_runs id. Never raises: a failure is recorded and reported."""
     settings = settings or load_settings()
     spec = settings.schedule.jobs.get(name)
-    store = Store(settings.store_url, settings.queue)
-    with store.transaction() as conn:
-        job_run = conn.execute(
-            insert(job_runs).values(job=name, started_at=utcnow(), status="running", run_ids=[])
-        ).inserted_primary_key[0]
+    store = Store.open(settings)
+    job_run = store.start_job_run(name)
     run_ids: list[str] = []
     status, message = "finished", ""
     try:
@@ -267,21 +254,10 @@ def run_job(name: str, settings: Settings | None = None) -> int:
             retention.purge(settings, store, settings.retention_days)
         except Exception:
             log.exception("retention.failed")
-    with store.transaction() as conn:
-        conn.execute(
-            update(job_runs)
-            .where(job_runs.c.id == job_run)
-            .values(
-                finished_at=utcnow(),
-                status=status,
-                run_ids=run_ids,
-                message=message,
-                report_path=str(report) if report else None,
-            )
-        )
+    store.finish_job_run(job_run, status, run_ids, message, str(report) if report else None)
     store.close()
     log.info("job.finish", job=name, status=status, runs=run_ids)
-    return int(job_run)
+    return job_run
 
 
 def _batches(
@@ -385,59 +361,47 @@ def _due_items(
         LookupKind.ELIGIBILITY: [],
         LookupKind.CLAIM_STATUS: [],
     }
-    with store.transaction() as conn:
-        items = [dict(r) for r in conn.execute(select(work_items)).mappings()]
-        waiting = {
-            r.item_id
-            for r in conn.execute(
-                select(followups.c.item_id).where(
-                    followups.c.status != "done",
-                    followups.c.updated_at < utcnow() - timedelta(days=spec.recheck_after_days),
-                )
-            )
-        }
-    latest = {
-        i["id"]: i
+    items = store.items()
+    waiting = store.items_with_followups_untouched_since(
+        utcnow() - timedelta(days=spec.recheck_after_days)
+    )
+    latest: dict[int, Outcome] = {
+        i.id: i
         for kind in ("eligibility", "claim_status")
         for i in store.recent_outcomes(kind, datetime.min.replace(tzinfo=utcnow().tzinfo))
     }
     for item in items:
-        if item["state"] in ("new", "in_progress", "abandoned"):
+        if item.state in OPEN_STATES:
             continue  # already queued
-        query = item["query"]
-        answered = latest.get(item["id"], {})
+        query = item.query
+        answered = latest.get(item.id)
         if spec.source == "followup_rechecks":
-            wanted = item["id"] in waiting
-        elif item["finished_at"] is not None and item["finished_at"] > fresh:
+            wanted = item.id in waiting
+        elif item.finished_at is not None and item.finished_at > fresh:
             wanted = False
-        elif spec.source == "appointments_ahead" and item["kind"] == "eligibility":
+        elif spec.source == "appointments_ahead" and item.kind == LookupKind.ELIGIBILITY:
             dos = datetime.fromisoformat(query["date_of_service"]).date()
             wanted = today <= dos <= today + timedelta(days=spec.days_ahead)
-        elif spec.source == "claims_open" and item["kind"] == "claim_status":
-            payload = answered.get("payload") or {}
+        elif spec.source == "claims_open" and item.kind == LookupKind.CLAIM_STATUS:
+            payload = (answered.payload if answered else None) or {}
             final = str(payload.get("category", "")).startswith("F")
             start = query.get("dos_from") or payload.get("dos_from")
             old = (
                 start is None
                 or (today - datetime.fromisoformat(start).date()).days > spec.older_than_days
             )
-            wanted = old and not final and item["state"] != "business_failed"
+            wanted = old and not final and item.state != ItemState.BUSINESS_FAILED
         else:
             wanted = False
         if wanted:
-            kind = LookupKind(item["kind"])
-            model = EligibilityQuery if kind == LookupKind.ELIGIBILITY else ClaimStatusQuery
-            due[kind].append(model.model_validate(query))
+            due[item.kind].append(item.question)
     return due
 
 
-def job_history(settings: Settings, limit: int = 20) -> list[dict[str, Any]]:
-    store = Store(settings.store_url, settings.queue)
+def job_history(settings: Settings, limit: int = 20) -> list[JobRun]:
+    """The latest job executions, newest first."""
+    store = Store.open(settings)
     try:
-        with store.transaction() as conn:
-            rows = conn.execute(
-                select(job_runs).order_by(job_runs.c.id.desc()).limit(limit)
-            ).mappings()
-            return [dict(r) for r in rows]
+        return store.job_runs(limit)
     finally:
         store.close()

@@ -62,7 +62,7 @@ async def check_accounts(
                 flow = get_flow(settings.flow_name(portal_id))(
                     portal.base_url, api_reads=portal.api_reads
                 )
-                flagged = {f["account"]: f for f in store.flagged_accounts(portal_id)}
+                flagged = {f.account: f for f in store.flagged_accounts(portal_id)}
                 window = active_window(
                     portal.windows(), utcnow(), ZoneInfo(portal.timezone or settings.timezone)
                 )
@@ -72,8 +72,8 @@ async def check_accounts(
                     if account in flagged:
                         check.status = "locked"
                         check.detail = (
-                            f"not tried: flagged {flagged[account]['flag']} "
-                            f"({flagged[account]['reason']}); `payerbot creds reset-lock "
+                            f"not tried: flagged {flagged[account].flag} "
+                            f"({flagged[account].reason}); `payerbot creds reset-lock "
                             f"{portal_id} --account {account}` once fixed"
                         )
                         continue

@@ -3,6 +3,8 @@ outcomes and failure rate, the next maintenance window (CLI `portals status`, th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,65 +13,121 @@ from bots.engine.vault import session_kept
 from bots.errors import ConfigurationError
 from bots.maintenance import next_window
 from bots.settings import Settings
-from bots.store import Store, utcnow
+from bots.store import AccountFlag, Store, utcnow
 
 
-def portal_status(settings: Settings, store: Store) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class AccountHealth:
+    """One account of a portal: its lockout flag, its session, its credentials' sources."""
+
+    flag: AccountFlag | None
+    session: str  # live in a run, kept for the next run, or none
+    credentials: dict[str, str] | str  # field -> where it comes from (never a value), or why not
+    last_login: datetime | None
+    password_days_left: int | None  # counted down from the portal's last notice
+
+    def as_dict(self) -> dict[str, Any]:
+        flag = self.flag
+        return {
+            "flag": {"flag": flag.flag, "reason": flag.reason, "since": flag.since}
+            if flag
+            else None,
+            "session": self.session,
+            "credentials": self.credentials,
+            "last_login": self.last_login,
+            "password_days_left": self.password_days_left,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceWindow:
+    """The next scheduled maintenance, in the portal's own time zone (ISO, minutes)."""
+
+    start: str
+    end: str
+
+
+@dataclass(frozen=True, slots=True)
+class PortalHealth:
+    """A portal as a supervisor checks it."""
+
+    title: str
+    base_url: str
+    accounts: dict[str, AccountHealth]
+    next_maintenance: MaintenanceWindow | None
+    last_success: datetime | None  # None: no successful lookup on record
+    last_24h: dict[str, int] | None  # attempts per outcome (None: none in the last day)
+    failure_rate_24h: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """`portals status --json`: last_success and last_24h only when there is one."""
+        data: dict[str, Any] = {
+            "title": self.title,
+            "base_url": self.base_url,
+            "accounts": {name: a.as_dict() for name, a in self.accounts.items()},
+            "next_maintenance": {
+                "start": self.next_maintenance.start,
+                "end": self.next_maintenance.end,
+            }
+            if self.next_maintenance
+            else None,
+        }
+        if self.last_success is not None:
+            data["last_success"] = self.last_success
+        if self.last_24h is not None:
+            data["last_24h"] = self.last_24h
+        data["failure_rate_24h"] = self.failure_rate_24h
+        return data
+
+
+def portal_status(settings: Settings, store: Store) -> dict[str, PortalHealth]:
     """The data behind `portals status` (the console shows the same)."""
-    flags = store.flagged_accounts()
+    flags = {(f.portal, f.account): f for f in store.flagged_accounts()}
     activity = store.portal_activity()
-    sessions = {(r["portal"], r["account"]): r for r in store.account_sessions()}
+    sessions = {(r.portal, r.account): r for r in store.account_sessions()}
     now = utcnow()
-    status: dict[str, Any] = {}
+    status: dict[str, PortalHealth] = {}
     for portal_id, portal in settings.portals.items():
         zone = ZoneInfo(portal.timezone or settings.timezone)
         window = next_window(portal.windows(), now, zone)
         accounts = {}
         for account in portal.accounts:
-            row = sessions.get((portal_id, account), {})
+            row = sessions.get((portal_id, account))
             kept = session_kept(settings, store, portal_id, account)
-            if row.get("holder"):
-                session = f"live in run {row.get('holder_run') or 'another process'}"
+            if row is not None and row.holder:
+                session = f"live in run {row.holder_run or 'another process'}"
             elif kept:
                 session = "kept (resumed by the next run if the portal still honours it)"
             else:
                 session = "none"
-            notice_at = row.get("password_notice_at")
-            days = row.get("password_days_left")
+            notice_at = row.password_notice_at if row else None
+            days = row.password_days_left if row else None
             if days is not None and notice_at is not None:
                 days = max(0, days - (now - notice_at).days)
-            accounts[account] = {
-                "flag": next(
-                    (
-                        {"flag": f["flag"], "reason": f["reason"], "since": f["since"]}
-                        for f in flags
-                        if f["portal"] == portal_id and f["account"] == account
-                    ),
-                    None,
-                ),
-                "session": session,
-                "credentials": _sources(settings, portal_id, account),
-                "last_login": row.get("last_login_at"),
-                "password_days_left": days,
-            }
-        status[portal_id] = {
-            "title": portal.title,
-            "base_url": portal.base_url,
-            "accounts": accounts,
-            "next_maintenance": (
-                {
-                    "start": window[0].astimezone(zone).isoformat(timespec="minutes"),
-                    "end": window[1].astimezone(zone).isoformat(timespec="minutes"),
-                }
-                if window
-                else None
-            ),
-            **activity.get(portal_id, {}),
-        }
-        recent = status[portal_id].get("last_24h", {})
+            accounts[account] = AccountHealth(
+                flag=flags.get((portal_id, account)),
+                session=session,
+                credentials=_sources(settings, portal_id, account),
+                last_login=row.last_login_at if row else None,
+                password_days_left=days,
+            )
+        seen = activity.get(portal_id)
+        recent = (seen.last_24h if seen else None) or {}
         tries = sum(recent.values())
-        failed = recent.get("system_failed", 0)
-        status[portal_id]["failure_rate_24h"] = round(failed / tries, 3) if tries else None
+        status[portal_id] = PortalHealth(
+            title=portal.title,
+            base_url=portal.base_url,
+            accounts=accounts,
+            next_maintenance=MaintenanceWindow(
+                window[0].astimezone(zone).isoformat(timespec="minutes"),
+                window[1].astimezone(zone).isoformat(timespec="minutes"),
+            )
+            if window
+            else None,
+            last_success=seen.last_success if seen else None,
+            last_24h=seen.last_24h if seen else None,
+            failure_rate_24h=round(recent.get("system_failed", 0) / tries, 3) if tries else None,
+        )
     return status
 
 

@@ -17,12 +17,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
-
 from bots.logs import get_logger
 from bots.settings import Settings
 from bots.store import Store, utcnow
-from bots.store.schema import results, runs
 
 log = get_logger("payerbot.retention")
 RUN_FOLDERS = ("evidence", "traces", "runs")
@@ -51,15 +48,7 @@ class Purged:
 def purge(settings: Settings, store: Store, older_than_days: float) -> Purged:
     cutoff = utcnow() - timedelta(days=older_than_days)
     done = Purged()
-    with store.transaction() as conn:
-        old = [
-            r.id
-            for r in conn.execute(
-                select(runs.c.id).where(
-                    runs.c.finished_at.is_not(None), runs.c.finished_at < cutoff
-                )
-            )
-        ]
+    old = store.runs_finished_before(cutoff)
     data = settings.data_dir
     for run_id in old:
         touched = False
@@ -73,16 +62,7 @@ def purge(settings: Settings, store: Store, older_than_days: float) -> Purged:
             touched = True
         if touched:
             done.runs.append(run_id)
-    if old:
-        with store.transaction() as conn:
-            conn.execute(
-                update(results)
-                .where(results.c.run_id.in_(old))
-                .values(evidence_path=None, trace_path=None)
-            )
-            conn.execute(
-                update(runs).where(runs.c.id.in_(old)).values(log_path=None, spreadsheet_path=None)
-            )
+    store.forget_run_files(old)
     limit = time.time() - older_than_days * 86400
     for folder in AGED_FOLDERS:
         base = data / folder

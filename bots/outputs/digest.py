@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from bots.files import private_dir
 from bots.logs import get_logger
 from bots.settings import Settings
-from bots.store import Store, utcnow
+from bots.store import ItemState, Store, utcnow
 
 log = get_logger("payerbot.digest")
 
@@ -50,20 +50,17 @@ def build(
     needs: list[dict[str, Any]] = []
     workbook = None
     for run_id in run_ids:
-        run = store.get_run(run_id) or {}
-        notes = run.get("notes") or {}
+        run = store.get_run(run_id)
+        notes = (run.notes if run else None) or {}
         workbook = notes.get("workbook") or workbook
-        started, finished = run.get("started_at"), run.get("finished_at")
         runs.append(
             {
                 "run_id": run_id,
-                "kind": run.get("kind"),
-                "status": run.get("status"),
-                "source": run.get("source"),
-                "counts": run.get("counts") or {},
-                "seconds": round((finished - started).total_seconds(), 1)
-                if started and finished
-                else None,
+                "kind": run.kind.value if run else None,
+                "status": run.status.value if run else None,
+                "source": run.source if run else None,
+                "counts": run.counts if run else {},
+                "seconds": run.seconds if run else None,
             }
         )
         for key in ("created", "reopened", "closed"):
@@ -81,28 +78,26 @@ def build(
         for notice in notes.get("workbook_notices") or []:
             needs.append({"portal": "workbook", "account": None, "why": notice})
         for item in store.run_outcomes(run_id):
-            by_portal.setdefault(item["portal"], Counter())[item["state"]] += 1
-            if item["state"] == "system_failed":
+            by_portal.setdefault(item.portal, Counter())[item.state.value] += 1
+            if item.state == ItemState.SYSTEM_FAILED:
                 failures.append(
                     {
                         "run_id": run_id,
-                        "item_id": item["id"],
-                        "portal": item["portal"],
-                        "error": item["last_error_code"],
-                        "message": item["last_error_message"],
-                        "attempts": item["attempts"],
-                        "evidence": Path(item["evidence_path"]).name
-                        if item.get("evidence_path")
-                        else None,
+                        "item_id": item.id,
+                        "portal": item.portal,
+                        "error": item.last_error_code.value if item.last_error_code else None,
+                        "message": item.last_error_message,
+                        "attempts": item.attempts,
+                        "evidence": Path(item.evidence_path).name if item.evidence_path else None,
                     }
                 )
     for flag in store.flagged_accounts():
         needs.append(
             {
-                "portal": flag["portal"],
-                "account": flag["account"],
-                "why": f"locked by the bot ({flag['flag']}): {flag['reason']}; "
-                f"`payerbot creds reset-lock {flag['portal']} --account {flag['account']}`",
+                "portal": flag.portal,
+                "account": flag.account,
+                "why": f"locked by the bot ({flag.flag}): {flag.reason}; "
+                f"`payerbot creds reset-lock {flag.portal} --account {flag.account}`",
             }
         )
     from bots.followups.queue import list_followups

@@ -14,30 +14,31 @@ from rich.console import Console
 from rich.table import Table
 
 from bots.engine.runner import RunSummary
+from bots.store import FollowUp, ItemState, Outcome, Run
 
-OUTCOME_LABELS = {
-    "succeeded": "answered",
-    "business_failed": "no result",
-    "system_failed": "failed",
-    "new": "waiting for a retry",
-    "abandoned": "abandoned (lease lapsed)",
-    "in_progress": "in progress",
-}
+OUTCOME_ORDER = [
+    ItemState.SUCCEEDED,
+    ItemState.BUSINESS_FAILED,
+    ItemState.SYSTEM_FAILED,
+    ItemState.NEW,
+    ItemState.ABANDONED,
+    ItemState.IN_PROGRESS,
+]
+"""The summary table's order: answers first, then what is not done yet."""
 
 
 def print_run_summary(
-    console: Console, summary: RunSummary, items: Sequence[dict[str, Any]], spreadsheet: Path
+    console: Console, summary: RunSummary, items: Sequence[Outcome], spreadsheet: Path
 ) -> None:
     table = Table(title=f"Run {summary.run_id}: {summary.kind.replace('_', ' ')}", show_lines=False)
     table.add_column("outcome")
     table.add_column("why")
     table.add_column("items", justify="right")
-    order = list(OUTCOME_LABELS)
-    grouped = Counter((i["state"], i["last_error_code"] or "") for i in items)
+    grouped = Counter((i.state, i.last_error_code or "") for i in items)
     for (state, code), n in sorted(
-        grouped.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])
+        grouped.items(), key=lambda kv: (OUTCOME_ORDER.index(kv[0][0]), kv[0][1])
     ):
-        table.add_row(OUTCOME_LABELS.get(state, state), code.replace("_", " "), str(n))
+        table.add_row(state.label, code.replace("_", " "), str(n))
     if summary.counts.get("reused"):
         table.add_row(
             "reused",
@@ -127,31 +128,32 @@ def print_lookup(console: Console, answer: dict[str, Any]) -> None:
         console.print(f"evidence: {answer['evidence']}")
 
 
-def runs_table(rows: Sequence[dict[str, Any]]) -> Table:
+def runs_table(rows: Sequence[Run]) -> Table:
     table = Table(
         "run", "kind", "trigger", "status", "items", "ok", "said no", "failed", "started (UTC)"
     )
     for r in rows:
-        c = r.get("counts") or {}
+        c = r.counts
         table.add_row(
-            r["id"],
-            r["kind"],
-            r["trigger"],
-            r["status"],
+            r.id,
+            r.kind,
+            r.trigger,
+            r.status,
             str(c.get("items", "")),
             str(c.get("succeeded", "")),
             str(c.get("business_failed", "")),
             str(c.get("system_failed", "")),
-            f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+            f"{r.started_at:%Y-%m-%d %H:%M:%S}",
         )
     return table
 
 
-def run_detail(run: dict[str, Any], items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """A run as data: counts per state and outcome, failures with reasons, durations (ms)."""
-    states = Counter(i["state"] for i in items)
-    outcomes = Counter(f"{i['state']}:{i['last_error_code'] or 'ok'}" for i in items)
-    durations = sorted(i["duration_ms"] for i in items if i.get("duration_ms") is not None)
+def run_detail(run: Run, items: Sequence[Outcome]) -> dict[str, Any]:
+    """A run as data (`runs show --json`): counts per state and outcome, failures with
+    reasons, durations (ms)."""
+    states = Counter(i.state.value for i in items)
+    outcomes = Counter(f"{i.state}:{i.last_error_code or 'ok'}" for i in items)
+    durations = sorted(i.duration_ms for i in items if i.duration_ms is not None)
 
     def pct(q: float) -> float | None:
         return (
@@ -160,16 +162,15 @@ def run_detail(run: dict[str, Any], items: Sequence[dict[str, Any]]) -> dict[str
             else None
         )
 
-    finished, started = run.get("finished_at"), run.get("started_at")
     return {
-        "run_id": run["id"],
-        "kind": run["kind"],
-        "trigger": run["trigger"],
-        "source": run["source"],
-        "status": run["status"],
-        "started_at": started,
-        "finished_at": finished,
-        "seconds": round((finished - started).total_seconds(), 1) if finished and started else None,
+        "run_id": run.id,
+        "kind": run.kind.value,
+        "trigger": run.trigger,
+        "source": run.source,
+        "status": run.status.value,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "seconds": run.seconds,
         "items": len(items),
         "states": dict(states),
         "outcomes": dict(outcomes),
@@ -180,22 +181,22 @@ def run_detail(run: dict[str, Any], items: Sequence[dict[str, Any]]) -> dict[str
         },
         "problems": [
             {
-                "item_id": i["id"],
-                "row": i["source_row"],
-                "portal": i["portal"],
-                "state": i["state"],
-                "error": i["last_error_code"],
-                "message": i["last_error_message"],
-                "attempts": i["attempts"],
-                "evidence": i.get("evidence_path"),
-                "trace": i.get("trace_path"),
+                "item_id": i.id,
+                "row": i.source_row,
+                "portal": i.portal,
+                "state": i.state.value,
+                "error": i.last_error_code.value if i.last_error_code else None,
+                "message": i.last_error_message,
+                "attempts": i.attempts,
+                "evidence": i.evidence_path,
+                "trace": i.trace_path,
             }
             for i in items
-            if i["state"] != "succeeded"
+            if i.state != ItemState.SUCCEEDED
         ],
-        "notes": run.get("notes") or {},
-        "log": run.get("log_path"),
-        "spreadsheet": run.get("spreadsheet_path"),
+        "notes": run.notes or {},
+        "log": run.log_path,
+        "spreadsheet": run.spreadsheet_path,
     }
 
 
@@ -232,30 +233,28 @@ def print_run_detail(console: Console, detail: dict[str, Any]) -> None:
     console.print(f"log: {detail['log']}\nspreadsheet: {detail['spreadsheet']}")
 
 
-def print_followups(console: Console, rows: Sequence[dict[str, Any]]) -> None:
+def print_followups(console: Console, rows: Sequence[FollowUp]) -> None:
     """The queue on a terminal: what to do, for whom, how urgent (patient name included:
     this is the specialist's own screen, like the workbook)."""
     table = Table("id", "prio", "status", "assignee", "payer", "patient", "reason", "next action")
     for r in rows:
-        colour = {"high": "red", "medium": "yellow"}.get(r["priority"], "")
+        colour = {"high": "red", "medium": "yellow"}.get(r.priority, "")
         table.add_row(
-            str(r["id"]),
-            f"[{colour}]{r['priority']}[/]" if colour else r["priority"],
-            r["status"],
-            r["assignee"] or "",
-            r["payer_id"],
-            r["patient"] or "",
-            r["reason"],
-            r["action"],
+            str(r.id),
+            f"[{colour}]{r.priority}[/]" if colour else r.priority,
+            r.status,
+            r.assignee or "",
+            r.payer_id,
+            r.patient or "",
+            r.reason,
+            r.action,
         )
     console.print(table)
     console.print(f"{len(rows)} follow-up(s)")
 
 
-def print_followup(console: Console, row: dict[str, Any]) -> None:
-    console.print(
-        f"[bold]Follow-up {row['id']}[/] ({row['rule']}) {row['priority']}, {row['status']}"
-    )
+def print_followup(console: Console, row: FollowUp) -> None:
+    console.print(f"[bold]Follow-up {row.id}[/] ({row.rule}) {row.priority}, {row.status}")
     for label, key in (
         ("reason", "reason"),
         ("category", "category"),
@@ -269,9 +268,10 @@ def print_followup(console: Console, row: dict[str, Any]) -> None:
         ("evidence", "evidence_path"),
         ("item", "item_id"),
     ):
-        if row.get(key) is not None:
-            console.print(f"  {label:<13} {row[key]}")
-    if row.get("notes"):
-        console.print("  notes:\n    " + row["notes"].replace("\n", "\n    "))
-    for h in row.get("history", []):
-        console.print(f"  {h['at']:%Y-%m-%d %H:%M} {h['actor']}: {h['action']} {h['detail'] or ''}")
+        value = getattr(row, key)
+        if value is not None:
+            console.print(f"  {label:<13} {value}")
+    if row.notes:
+        console.print("  notes:\n    " + row.notes.replace("\n", "\n    "))
+    for h in row.history or ():
+        console.print(f"  {h.at:%Y-%m-%d %H:%M} {h.actor}: {h.action} {h.detail or ''}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +25,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from bots.codes import CLAIM_STATUS_CATEGORIES, BenefitInfo, CoverageLevel, YesNoUnknown
 from bots.files import private_dir
 from bots.models import ClaimStatusResult, EligibilityResult, LookupKind
+from bots.store import ItemState, Outcome, RejectedRow
 
 MONEY = '"$"#,##0.00'
 DATE = "mm/dd/yyyy"
@@ -114,30 +115,30 @@ PROBLEM_TEXT = {
 }
 
 
-def _outcome(item: dict[str, Any]) -> tuple[str, PatternFill | None]:
-    state, code = item["state"], item.get("last_error_code")
-    if state == "succeeded":
+def _outcome(item: Outcome) -> tuple[str, PatternFill | None]:
+    state, code = item.state, item.last_error_code
+    if state == ItemState.SUCCEEDED:
         return "", None
-    if state == "business_failed":
+    if state == ItemState.BUSINESS_FAILED:
         return PROBLEM_TEXT.get(code or "", "Portal said no"), AMBER
-    if state in ("new", "abandoned", "in_progress"):
+    if state in (ItemState.NEW, ItemState.ABANDONED, ItemState.IN_PROGRESS):
         return "Waiting for retry", AMBER
     return PROBLEM_TEXT.get(code or "", f"Failed: {(code or 'error').replace('_', ' ')}"), RED
 
 
-def _query_name(query: dict[str, Any]) -> str | None:
+def _query_name(query: Mapping[str, Any]) -> str | None:
     parts = [query.get("last_name"), query.get("first_name")]
     return ", ".join(p for p in parts if p) or None
 
 
-def eligibility_row(item: dict[str, Any], link: str | None) -> tuple[list[Any], PatternFill | None]:
-    q = item["query"]
-    res = EligibilityResult.model_validate(item["payload"]) if item["payload"] else None
+def eligibility_row(item: Outcome, link: str | None) -> tuple[list[Any], PatternFill | None]:
+    q = item.query
+    res = EligibilityResult.model_validate(item.payload) if item.payload else None
     outcome, fill = _outcome(item)
     cells: list[Any] = [
-        item["id"],
-        item["source_row"],
-        item["payer_id"],
+        item.id,
+        item.source_row,
+        item.payer_id,
         q.get("member_id"),
         _query_name(q),
         _date(q.get("dob")),
@@ -177,23 +178,23 @@ def eligibility_row(item: dict[str, Any], link: str | None) -> tuple[list[Any], 
     else:
         cells += [outcome] + [None] * 12
     cells += [
-        item.get("last_error_message") if res is None else None,
-        item.get("reason_code"),
+        item.last_error_message if res is None else None,
+        item.reason_code,
         link,
-        item.get("checked_at"),
-        item["attempts"],
+        item.checked_at,
+        item.attempts,
     ]
     return cells, fill
 
 
-def claim_row(item: dict[str, Any], link: str | None) -> tuple[list[Any], PatternFill | None]:
-    q = item["query"]
-    res = ClaimStatusResult.model_validate(item["payload"]) if item["payload"] else None
+def claim_row(item: Outcome, link: str | None) -> tuple[list[Any], PatternFill | None]:
+    q = item.query
+    res = ClaimStatusResult.model_validate(item.payload) if item.payload else None
     outcome, fill = _outcome(item)
     cells: list[Any] = [
-        item["id"],
-        item["source_row"],
-        item["payer_id"],
+        item.id,
+        item.source_row,
+        item.payer_id,
         q.get("claim_number"),
         q.get("patient_account_number"),
         q.get("member_id"),
@@ -236,10 +237,10 @@ def claim_row(item: dict[str, Any], link: str | None) -> tuple[list[Any], Patter
     else:
         cells += [outcome] + [None] * 11
     cells += [
-        item.get("last_error_message") if res is None else None,
+        item.last_error_message if res is None else None,
         link,
-        item.get("checked_at"),
-        item["attempts"],
+        item.checked_at,
+        item.attempts,
     ]
     return cells, fill
 
@@ -250,7 +251,8 @@ def _date(value: Any) -> date | None:
     return date.fromisoformat(str(value))
 
 
-SHEETS: dict[str, tuple[str, list[Column], Callable[..., tuple[list[Any], PatternFill | None]]]] = {
+RowBuilder = Callable[[Outcome, str | None], tuple[list[Any], PatternFill | None]]
+SHEETS: dict[str, tuple[str, list[Column], RowBuilder]] = {
     LookupKind.ELIGIBILITY: ("Eligibility", ELIGIBILITY_COLUMNS, eligibility_row),
     LookupKind.CLAIM_STATUS: ("Claim status", CLAIM_COLUMNS, claim_row),
 }
@@ -300,8 +302,8 @@ def _fill_sheet(
 
 def write_workbook(
     path: Path,
-    outcomes: dict[str, Sequence[dict[str, Any]]],
-    import_errors: Sequence[dict[str, Any]] = (),
+    outcomes: Mapping[str, Sequence[Outcome]],
+    import_errors: Sequence[RejectedRow] = (),
 ) -> Path:
     """Write the workbook for ``outcomes`` ({kind: store rows}) atomically; returns its path."""
     wb = Workbook()
@@ -311,7 +313,7 @@ def write_workbook(
         ws = wb.create_sheet(title)
         rows = []
         for item in items:
-            evidence = item.get("evidence_path")
+            evidence = item.evidence_path
             link = os.path.relpath(evidence, path.parent) if evidence else None
             cells, fill = build(item, link)
             rows.append((cells, fill, link))
@@ -328,7 +330,7 @@ def write_workbook(
             ws,
             cols,
             (
-                ([e["source_file"], e["source_row"], e["column"], e["reason"]], None, None)
+                ([e.source_file, e.source_row, e.column, e.reason], None, None)
                 for e in import_errors
             ),
         )

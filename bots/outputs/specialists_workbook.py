@@ -62,6 +62,7 @@ from bots.outputs.run_workbook import (
 from bots.outputs.run_workbook import (
     excel_text as excel_text,
 )
+from bots.store import FollowUp, Outcome, RejectedRow
 
 FOLLOWUP_STATUSES = ("open", "in progress", "done")
 
@@ -242,12 +243,22 @@ def _text(value: Any) -> str | None:
 # --- writing ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class EligibilityLine:
+    """A row of the Eligibility sheet: the lookup's outcome and the patient's estimated
+    cost (bots/followups/estimates.py; None when there is none)."""
+
+    outcome: Outcome
+    estimate: Decimal | None = None
+    estimate_note: str | None = None
+
+
 def write_specialist_workbook(
     path: Path,
-    followups: Sequence[dict[str, Any]],
-    eligibility: Sequence[dict[str, Any]],
-    claims: Sequence[dict[str, Any]],
-    rejected: Sequence[dict[str, Any]],
+    followups: Sequence[FollowUp],
+    eligibility: Sequence[EligibilityLine],
+    claims: Sequence[Outcome],
+    rejected: Sequence[RejectedRow],
     *,
     high_patient_cost: Decimal = Decimal("500"),
     now: datetime | None = None,
@@ -267,36 +278,36 @@ def write_specialist_workbook(
     return _save(wb, path, now or datetime.now().astimezone())
 
 
-def _followups_sheet(ws: Worksheet, path: Path, followups: Sequence[dict[str, Any]]) -> None:
-    def order(f: dict[str, Any]) -> tuple[int, int, int]:
-        status = normalize_status(f.get("status")) or "open"
+def _followups_sheet(ws: Worksheet, path: Path, followups: Sequence[FollowUp]) -> None:
+    def order(f: FollowUp) -> tuple[int, int, int]:
+        status = normalize_status(f.status) or "open"
         return (
             _STATUS_RANK.get(status, 0),
-            _PRIORITY_RANK.get(str(f.get("priority") or "").casefold(), 3),
-            int(f["id"]),
+            _PRIORITY_RANK.get(str(f.priority or "").casefold(), 3),
+            int(f.id),
         )
 
     rows = []
     for f in sorted(followups, key=order):
-        link = _link(f.get("evidence_path"), path)
+        link = _link(f.evidence_path, path)
         cells = [
-            f["id"],
-            f.get("priority"),
-            f.get("status"),
-            f.get("assignee"),
-            f.get("notes"),
-            f.get("reason"),
-            f.get("category"),
-            f.get("action"),
-            f.get("payer_id"),
-            f.get("patient"),
-            f.get("member_id"),
-            f.get("claim_number"),
-            f.get("service_date"),
+            f.id,
+            f.priority,
+            f.status,
+            f.assignee,
+            f.notes,
+            f.reason,
+            f.category,
+            f.action,
+            f.payer_id,
+            f.patient,
+            f.member_id,
+            f.claim_number,
+            f.service_date,
             None,
-            f.get("item_id"),
-            f.get("created_at"),
-            f.get("updated_at"),
+            f.item_id,
+            f.created_at,
+            f.updated_at,
         ]
         rows.append((cells, None, link))
     last = _fill(ws, FOLLOWUP_COLUMNS, rows)
@@ -331,13 +342,13 @@ def _followups_sheet(ws: Worksheet, path: Path, followups: Sequence[dict[str, An
 
 
 def _eligibility_sheet(
-    ws: Worksheet, path: Path, items: Sequence[dict[str, Any]], high_patient_cost: Decimal
+    ws: Worksheet, path: Path, lines: Sequence[EligibilityLine], high_patient_cost: Decimal
 ) -> None:
     rows = []
-    for item in items:
-        link = _link(item.get("evidence_path"), path)
-        cells, fill = eligibility_row(item, link)
-        rows.append(([*cells, item.get("estimate"), item.get("estimate_note")], fill, link))
+    for line in lines:
+        link = _link(line.outcome.evidence_path, path)
+        cells, fill = eligibility_row(line.outcome, link)
+        rows.append(([*cells, line.estimate, line.estimate_note], fill, link))
     last = _fill(ws, WORKBOOK_ELIGIBILITY_COLUMNS, rows)
     coverage = _letter(WORKBOOK_ELIGIBILITY_COLUMNS, "Coverage")
     cost = _letter(WORKBOOK_ELIGIBILITY_COLUMNS, "Est. patient cost")
@@ -355,10 +366,10 @@ def _eligibility_sheet(
     )
 
 
-def _claims_sheet(ws: Worksheet, path: Path, items: Sequence[dict[str, Any]]) -> None:
+def _claims_sheet(ws: Worksheet, path: Path, items: Sequence[Outcome]) -> None:
     rows = []
     for item in items:
-        link = _link(item.get("evidence_path"), path)
+        link = _link(item.evidence_path, path)
         cells, fill = claim_row(item, link)
         rows.append((cells, fill, link))
     last = _fill(ws, CLAIM_COLUMNS, rows)
@@ -369,13 +380,13 @@ def _claims_sheet(ws: Worksheet, path: Path, items: Sequence[dict[str, Any]]) ->
     )
 
 
-def _rejected_sheet(ws: Worksheet, rejected: Sequence[dict[str, Any]]) -> None:
+def _rejected_sheet(ws: Worksheet, rejected: Sequence[RejectedRow]) -> None:
     _fill(
         ws,
         REJECTED_COLUMNS,
         (
             (
-                [e.get("id"), e["source_file"], e["source_row"], e.get("column"), e["reason"]],
+                [e.id, e.source_file, e.source_row, e.column, e.reason],
                 None,
                 None,
             )

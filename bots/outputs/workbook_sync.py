@@ -13,15 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import select, update
 
 from bots.followups import queue as fq
 from bots.followups.estimates import estimate_patient_cost
 from bots.logs import get_logger
 from bots.models import EligibilityResult
 from bots.outputs.specialists_workbook import (
+    EligibilityLine,
     WorkbookEdit,
     WorkbookUnreadable,
     read_edits,
@@ -29,8 +27,7 @@ from bots.outputs.specialists_workbook import (
     write_specialist_workbook,
 )
 from bots.settings import Settings
-from bots.store import Store, utcnow
-from bots.store.schema import followups
+from bots.store import ItemState, Outcome, Store, utcnow
 
 log = get_logger("payerbot.workbook")
 FIELDS = ("status", "assignee", "notes")
@@ -74,23 +71,17 @@ def _same(a: str | None, b: str | None) -> bool:
 def apply_edits(store: Store, edits: dict[int, WorkbookEdit]) -> tuple[int, list[int]]:
     """Save specialists' workbook edits; returns (changed follow-ups, conflicting ids)."""
     applied, conflicts = 0, []
-    with store.transaction() as conn:
-        rows = {
-            r["id"]: dict(r)
-            for r in conn.execute(
-                select(followups).where(followups.c.id.in_(list(edits)))
-            ).mappings()
-        }
+    rows = store.followups_by_id(edits)
     for followup_id, edit in edits.items():
         row = rows.get(followup_id)
-        if row is None or row["exported_status"] is None:
+        if row is None or row.exported_status is None:
             continue  # not a row this store wrote
-        changes: dict[str, Any] = {}
+        changes: dict[str, str | None] = {}
         for name in FIELDS:
             wanted = getattr(edit, name)
             if name == "status" and wanted is None:
                 continue  # an empty or unknown status is not an edit
-            exported, current = row[f"exported_{name}"], row[name]
+            exported, current = getattr(row, f"exported_{name}"), getattr(row, name)
             if _same(wanted, exported):
                 continue
             if not _same(current, exported) and not _same(current, wanted):
@@ -100,21 +91,17 @@ def apply_edits(store: Store, edits: dict[int, WorkbookEdit]) -> tuple[int, list
                 changes[name] = (wanted or "").strip() or None
         if not changes:
             continue
-        status = changes.get("status", row["status"])
+        status = changes.get("status", row.status)
         done = status == "done"
-        with store.transaction() as conn:
-            conn.execute(
-                update(followups)
-                .where(followups.c.id == followup_id)
-                .values(
-                    updated_at=utcnow(),
-                    resolved_at=(row["resolved_at"] or utcnow()) if done else None,
-                    resolved_by=(row["resolved_by"] or "workbook") if done else None,
-                    **changes,
-                )
+        with store.followup_edits() as followups:
+            followups.update(
+                followup_id,
+                updated_at=utcnow(),
+                resolved_at=(row.resolved_at or utcnow()) if done else None,
+                resolved_by=(row.resolved_by or "workbook") if done else None,
+                **changes,
             )
-            fq._audit(
-                conn,
+            followups.audit(
                 "workbook",
                 "resolve" if done and "status" in changes else "edit",
                 f"followup:{followup_id}",
@@ -124,17 +111,17 @@ def apply_edits(store: Store, edits: dict[int, WorkbookEdit]) -> tuple[int, list
     return applied, sorted(set(conflicts))
 
 
-def _estimated(item: dict[str, Any]) -> dict[str, Any]:
-    if item["state"] != "succeeded" or not item.get("payload"):
-        return item
-    query = item["query"]
+def _estimated(item: Outcome) -> EligibilityLine:
+    if item.state != ItemState.SUCCEEDED or not item.payload:
+        return EligibilityLine(item)
+    query = item.query
     charge = query.get("expected_charge")
     estimate = estimate_patient_cost(
-        EligibilityResult.model_validate(item["payload"]),
+        EligibilityResult.model_validate(item.payload),
         query.get("service_type") or "30",
         Decimal(str(charge)) if charge is not None else None,
     )
-    return {**item, "estimate": estimate.amount, "estimate_note": estimate.summary}
+    return EligibilityLine(item, estimate.amount, estimate.summary)
 
 
 def sync_workbook(store: Store, settings: Settings, now: datetime | None = None) -> WorkbookSync:
@@ -162,17 +149,7 @@ def sync_workbook(store: Store, settings: Settings, now: datetime | None = None)
     report.path = written.path
     report.locked_copy = written.locked_copy
     if written.path == path:  # only the real workbook's cells are read back next time
-        with store.transaction() as conn:
-            for row in rows:
-                conn.execute(
-                    update(followups)
-                    .where(followups.c.id == row["id"])
-                    .values(
-                        exported_status=row["status"],
-                        exported_assignee=row["assignee"],
-                        exported_notes=row["notes"],
-                    )
-                )
+        store.mark_exported(rows)
     for message in report.messages():
         log.warning("workbook.notice", message=message)
     return report

@@ -21,7 +21,7 @@ from bots.models import LookupKind
 from bots.outputs.run_workbook import write_workbook
 from bots.outputs.workbook_sync import WorkbookSync, sync_workbook
 from bots.settings import Settings
-from bots.store import Store
+from bots.store import Outcome, Store
 
 Wrap = Callable[[Runner, Coroutine[Any, Any, RunSummary]], RunSummary]
 """How to drive the run's coroutine: plain asyncio.run, or with signal handlers (CLI)."""
@@ -34,7 +34,7 @@ def plain(runner: Runner, job: Coroutine[Any, Any, RunSummary]) -> RunSummary:
 @dataclass
 class BatchResult:
     summary: RunSummary
-    outcomes: list[dict[str, Any]]
+    outcomes: list[Outcome]
     run_sheet: Path
     workbook: WorkbookSync
     import_report: ImportReport | None = None
@@ -78,7 +78,7 @@ def run_rows(
     wrap: Wrap = plain,
     force: bool = False,
 ) -> BatchResult:
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     try:
         runner = Runner(settings, store, progress=progress)
         summary = wrap(
@@ -107,7 +107,7 @@ def finish_outputs(settings: Settings, store: Store, summary: RunSummary) -> Bat
 
 def write_run_outputs(
     settings: Settings, store: Store, run_id: str, kind: LookupKind
-) -> tuple[list[dict[str, Any]], Path, WorkbookSync]:
+) -> tuple[list[Outcome], Path, WorkbookSync]:
     """Write a finished run's workbook and sync the rolling one (also a fleet worker's job
     for the fleet run it finishes)."""
     sheet = settings.data_dir / "spreadsheets" / f"{kind.value}-{run_id}.xlsx"
@@ -115,11 +115,11 @@ def write_run_outputs(
     written = write_workbook(sheet, {kind: outcomes}, store.import_errors(run_id))
     store.update_run(run_id, spreadsheet_path=str(written))
     synced = sync_workbook(store, settings)
-    run = store.get_run(run_id) or {}
+    run = store.get_run(run_id)
     store.update_run(
         run_id,
         notes={
-            **(run.get("notes") or {}),
+            **((run.notes if run else None) or {}),
             "workbook": str(synced.path),
             "workbook_notices": synced.messages(),
         },

@@ -19,7 +19,7 @@ from bots.followups.estimates import Estimate, estimate_patient_cost
 from bots.followups.queue import list_followups
 from bots.models import ClaimStatusQuery, EligibilityQuery, EligibilityResult, LookupKind
 from bots.settings import Settings
-from bots.store import Store
+from bots.store import FollowUp, ItemState, Outcome, Store
 
 
 @dataclass
@@ -27,15 +27,15 @@ class LookupAnswer:
     """A single lookup's outcome, its estimate and the follow-ups it raised."""
 
     run_id: str
-    item: dict[str, Any]
+    item: Outcome
     estimate: Estimate | None
-    followups: list[dict[str, Any]]
+    followups: list[FollowUp]
     seconds: float
     notices: list[str] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
-        return bool(self.item["state"] == "succeeded")
+        return self.item.state == ItemState.SUCCEEDED
 
     def as_json(self) -> dict[str, Any]:
         """The answer as `payerbot lookup --json` prints it."""
@@ -43,14 +43,14 @@ class LookupAnswer:
         estimate = self.estimate
         return {
             "run_id": self.run_id,
-            "item_id": item["id"],
-            "state": item["state"],
-            "error": item["last_error_code"],
-            "message": item["last_error_message"],
-            "reason_code": item["reason_code"],
-            "evidence": item["evidence_path"],
-            "trace": item["trace_path"],
-            "result": item["payload"],
+            "item_id": item.id,
+            "state": item.state.value,
+            "error": item.last_error_code.value if item.last_error_code else None,
+            "message": item.last_error_message,
+            "reason_code": item.reason_code,
+            "evidence": item.evidence_path,
+            "trace": item.trace_path,
+            "result": item.payload,
             "estimate": (
                 {
                     "amount": estimate.amount,
@@ -61,20 +61,20 @@ class LookupAnswer:
                 else None
             ),
             "followups": [
-                {"id": f["id"], "rule": f["rule"], "reason": f["reason"], "action": f["action"]}
+                {"id": f.id, "rule": f.rule, "reason": f.reason, "action": f.action}
                 for f in self.followups
             ],
         }
 
 
-def estimate_for(item: dict[str, Any]) -> Estimate | None:
+def estimate_for(item: Outcome) -> Estimate | None:
     """The patient's estimated share for an answered eligibility item (docs/estimates.md)."""
-    if item["kind"] != "eligibility" or item["state"] != "succeeded" or not item["payload"]:
+    if item.kind != LookupKind.ELIGIBILITY or item.state != ItemState.SUCCEEDED or not item.payload:
         return None
-    charge = item["query"].get("expected_charge")
+    charge = item.query.get("expected_charge")
     return estimate_patient_cost(
-        EligibilityResult.model_validate(item["payload"]),
-        item["query"].get("service_type") or "30",
+        EligibilityResult.model_validate(item.payload),
+        item.query.get("service_type") or "30",
         Decimal(str(charge)) if charge is not None else None,
     )
 
@@ -102,9 +102,7 @@ async def lookup(
     )
     item = store.run_outcomes(summary.run_id)[0]
     raised = [
-        f
-        for f in list_followups(store, status=["open", "in progress"])
-        if f["item_id"] == item["id"]
+        f for f in list_followups(store, status=["open", "in progress"]) if f.item_id == item.id
     ]
     return LookupAnswer(
         run_id=summary.run_id,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -22,21 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
-
-class ItemState(StrEnum):
-    """Where a work item is in its life (the proven RPA queue model)."""
-
-    NEW = "new"  # waiting; also a system failure waiting for its retry (not_before)
-    IN_PROGRESS = "in_progress"  # claimed under a lease
-    SUCCEEDED = "succeeded"
-    BUSINESS_FAILED = "business_failed"  # the portal said no: recorded, never retried
-    SYSTEM_FAILED = "system_failed"  # retries used up, or authentication refused
-    ABANDONED = "abandoned"  # lease lapsed (worker died): claimable again
-
-
-FINISHED_STATES = frozenset(
-    {ItemState.SUCCEEDED, ItemState.BUSINESS_FAILED, ItemState.SYSTEM_FAILED}
-)
+from bots.store.states import ItemState
 
 
 class UTCDateTime(TypeDecorator[datetime]):

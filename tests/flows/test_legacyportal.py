@@ -545,11 +545,11 @@ def test_runner_batch_logs_in_once_and_answers_the_question_once(
     settings = load_settings()
     picked = [m for m in members(truth) if m["relationship"] == "subscriber"][:6]
     rows = [(None, elig_query(m)) for m in picked]
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     summary = run_async(Runner(settings, store).run(LookupKind.ELIGIBILITY, rows))
     outcomes = store.run_outcomes(summary.run_id)
     store.close()
-    assert [o["state"] for o in outcomes] == ["succeeded"] * len(rows)
+    assert [o.state for o in outcomes] == ["succeeded"] * len(rows)
     counters = legacy.counters()
     assert counters["logins"] == {"RFCMAIN": 1} and counters["questions_asked"] == 1
     assert counters["lookups"]["eligibility"] == len(rows) and counters["writes"] == 0

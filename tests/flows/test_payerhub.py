@@ -171,15 +171,13 @@ def test_a_batch_with_a_refused_login_stops_the_portal_after_one_try_per_account
     # The drift canary's login (the first account) is the first try: refused once, it stops
     # the portal for the run before the second account is tried at all.
     assert hub.counters()["failed_logins"] == {"clinic.main": 1}
-    store = Store(settings.store_url)
-    outcomes = [
-        o for o in store.run_outcomes(store.list_runs(1)[0]["id"]) if o["portal"] == "payerhub"
-    ]
+    store = Store.open(settings)
+    outcomes = [o for o in store.run_outcomes(store.list_runs(1)[0].id) if o.portal == "payerhub"]
     store.close()
-    assert {(o["state"], o["last_error_code"]) for o in outcomes} == {
+    assert {(o.state, o.last_error_code) for o in outcomes} == {
         ("system_failed", "authentication_error")
     }
-    assert all(o["attempts"] <= 1 for o in outcomes)
+    assert all(o.attempts <= 1 for o in outcomes)
 
 
 def test_session_lifetime_ends_mid_run_and_the_bot_logs_in_again(
@@ -193,8 +191,8 @@ def test_session_lifetime_ends_mid_run_and_the_bot_logs_in_again(
     members = [m for m in ground_truth["members"] if m["payer_id"] == "BLUESTEM"][:12]
     summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members))
     assert summary.duration_seconds > 2.5
-    assert [o["state"] for o in outcomes] == ["succeeded"] * len(members)
-    assert all(o["attempts"] == 1 for o in outcomes), "an expired session costs no attempt"
+    assert [o.state for o in outcomes] == ["succeeded"] * len(members)
+    assert all(o.attempts == 1 for o in outcomes), "an expired session costs no attempt"
     logins = hub.counters()["logins"]["clinic.main"]
     assert summary.logins == {"payerhub/main": logins} and logins >= 2
 
@@ -252,15 +250,15 @@ def test_portal_down_is_retried_with_backoff_then_failed_with_evidence(
     hub.knobs(error_rate=1.0)
     m = active_member(ground_truth)
     summary, (item,) = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows([m]))
-    assert (item["state"], item["last_error_code"], item["attempts"]) == (
+    assert (item.state, item.last_error_code, item.attempts) == (
         "system_failed",
         "portal_unavailable",
         3,
     )
-    assert item["evidence_path"].endswith(".jpg")
+    assert item.evidence_path.endswith(".jpg")
     # Every attempt failed inside the login: a login is never traced (a trace would keep the
     # filled form), so the screenshot is the evidence.
-    assert item["trace_path"] is None
+    assert item.trace_path is None
     assert not summary.ok
 
 
@@ -279,8 +277,8 @@ def test_a_failure_after_the_login_keeps_a_trace_of_its_retries(
     hub.knobs(layout="B")  # a redesign overnight: the kept session still works, pages do not
     summary, (item,) = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows([second]))
     assert summary.resumed_sessions == ["payerhub/main"]
-    assert (item["state"], item["last_error_code"]) == ("system_failed", "layout_changed")
-    assert item["trace_path"].endswith(".zip") and Path(item["trace_path"]).stat().st_size > 0
+    assert (item.state, item.last_error_code) == ("system_failed", "layout_changed")
+    assert item.trace_path.endswith(".zip") and Path(item.trace_path).stat().st_size > 0
     assert hub.counters()["logins"] == {"clinic.main": 1}
 
 
@@ -314,7 +312,7 @@ def test_recycled_contexts_keep_the_session_one_login(settings, hub, ground_trut
     settings = load_settings()
     members = [m for m in ground_truth["members"] if m["payer_id"] == "ACME"][:8]
     summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members))
-    assert [o["state"] for o in outcomes] == ["succeeded"] * 8
+    assert [o.state for o in outcomes] == ["succeeded"] * 8
     assert hub.counters()["logins"] == {"clinic.main": 1}
     recycled = [
         line
@@ -352,8 +350,8 @@ def test_maintenance_postpones_the_portal_instead_of_failing(settings, hub, grou
     hub.knobs(maintenance=True)
     members = [m for m in ground_truth["members"] if m["payer_id"] == "ACME"][:3]
     summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members))
-    assert {o["state"] for o in outcomes} == {"new"}  # postponed, resumable, not failed
-    assert all(o["attempts"] == 0 and o["not_before"] is not None for o in outcomes)
+    assert {o.state for o in outcomes} == {"new"}  # postponed, resumable, not failed
+    assert all(o.attempts == 0 and o.not_before is not None for o in outcomes)
     assert "payerhub" in summary.postponed_portals and summary.ok
     assert summary.duration_seconds < 60
 
@@ -368,8 +366,8 @@ def test_rate_limit_pauses_the_portal_then_everything_succeeds(
     settings = load_settings()
     members = [m for m in ground_truth["members"] if m["payer_id"] == "CARDINAL"][:6]
     summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members))
-    assert [o["state"] for o in outcomes] == ["succeeded"] * 6
-    assert all(o["attempts"] == 1 for o in outcomes), "a 429 costs no attempt"
+    assert [o.state for o in outcomes] == ["succeeded"] * 6
+    assert all(o.attempts == 1 for o in outcomes), "a 429 costs no attempt"
     events = [json.loads(line)["event"] for line in summary.log_path.read_text().splitlines()]
     assert events.count("portal.rate_limited") >= 1
 

@@ -227,7 +227,7 @@ def test_a_batch_with_api_reads_keeps_the_portals_answer_as_evidence(
     summary, outcomes = run_rows(fresh, LookupKind.ELIGIBILITY, [(2, query)])
     assert summary.counts["succeeded"] == 1
     (row,) = outcomes
-    evidence = row["evidence_path"]
+    evidence = row.evidence_path
     assert evidence.endswith(".json"), evidence
     saved = json.loads(Path(evidence).read_text(encoding="utf-8"))
     assert saved["response"]["member"]["member_id"] == m["member_id"]

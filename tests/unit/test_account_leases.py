@@ -48,7 +48,7 @@ def test_a_dead_holder_on_this_host_lets_go_at_once(store):
     )
     holder = f"{socket.gethostname()}:{dead.stdout.strip()}:tok"
     store.lease_account("payerhub", "main", holder, "run-a", 3600)
-    assert store.account_sessions("payerhub")[0]["holder"] is None, "reported as free"
+    assert store.account_sessions("payerhub")[0].holder is None, "reported as free"
     assert store.lease_account("payerhub", "main", "h:2:b", "run-b", 60).acquired
 
 
@@ -56,7 +56,7 @@ def test_password_notice_and_last_login_are_remembered(store):
     store.note_login("legacyportal", "main", 9)
     store.note_login("legacyportal", "main", None)  # a later login without a notice
     row = store.account_sessions("legacyportal")[0]
-    assert row["password_days_left"] == 9 and row["last_login_at"] is not None
+    assert row.password_days_left == 9 and row.last_login_at is not None
 
 
 def _question(ref):
@@ -82,7 +82,7 @@ def test_a_delegated_lookup_is_claimed_first_by_a_session_holder(store):
     assert store.claim(batch, "payerhub", serve_delegated=False).reference == "b1"
     store.complete(item, item.for_run, outcome=ItemState.SUCCEEDED, started_at=item_started())
     outcomes = store.run_outcomes(lookup)
-    assert outcomes[0]["state"] == "succeeded" and outcomes[0]["answered_in_run"] == lookup
+    assert outcomes[0].state == "succeeded" and outcomes[0].answered_in_run == lookup
 
 
 def item_started():

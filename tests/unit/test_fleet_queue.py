@@ -29,11 +29,11 @@ def test_workers_claim_fleet_runs_only_and_record_under_the_items_run(store_url)
         fleet, _ = store.start_run(
             "eligibility", "batch", None, _questions("fleet", 2), executor="fleet"
         )
-        assert store.get_run(fleet)["status"] == "queued"
+        assert store.get_run(fleet).status == "queued"
         assert store.fleet_due() == {"payerhub": 2}
         first = store.claim(None, "payerhub", fleet=True)
         assert first.for_run == fleet and first.reference == "fleet-0"
-        assert store.get_run(fleet)["status"] == "running"
+        assert store.get_run(fleet).status == "running"
         second = store.claim(None, "payerhub", fleet=True)
         assert second.reference == "fleet-1"
         assert store.claim(None, "payerhub", fleet=True) is None, "a local run is not the fleet's"
@@ -42,7 +42,7 @@ def test_workers_claim_fleet_runs_only_and_record_under_the_items_run(store_url)
             store.complete(item, item.for_run, outcome=ItemState.SUCCEEDED, started_at=utcnow())
         assert store.fleet_runs_to_finish() == [(fleet, "finished")]
         assert store.fleet_runs_to_finish() == [], "finished by exactly one caller"
-        assert store.get_run(local)["status"] == "running"
+        assert store.get_run(local).status == "running"
     finally:
         store.close()
 

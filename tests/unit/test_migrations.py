@@ -87,3 +87,34 @@ def test_a_shared_database_behind_the_code_is_refused_with_the_command():
         assert migrate.upgrade(engine) == (migrate.BASELINE, migrate.HEAD)
         engine.dispose()
         Store(url).close()
+
+
+def test_admin_upgrades_by_url_and_makes_scratch_schemas_it_drops(tmp_path):
+    """What `payerbot db upgrade|current` and the bench's fleet rows use."""
+    from sqlalchemy import inspect, text
+
+    from bots.store import admin
+    from tests.pg import PG_URL
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert admin.current_revision(url) is None
+    assert admin.upgrade(url) == (None, migrate.HEAD)
+    assert admin.current_revision(url) == migrate.HEAD
+    assert "secret" not in admin.printable_url("postgresql://u:secret@h/db")
+
+    admin.ping(PG_URL)
+    with admin.scratch_schema(PG_URL, "pb_scratch_test") as scoped:
+        store = Store(scoped)  # PostgreSQL is never upgraded on open: scratch_schema did it
+        try:
+            assert store.list_runs() == []
+        finally:
+            store.close()
+    engine = create_engine(PG_URL)
+    try:
+        with engine.connect() as conn:
+            assert "pb_scratch_test" not in inspect(conn).get_schema_names()
+            conn.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
+    with pytest.raises(ValueError), admin.scratch_schema(PG_URL, 'x"; DROP TABLE runs; --'):
+        pass

@@ -8,6 +8,7 @@ from openpyxl import load_workbook
 
 from bots.models import EligibilityResult, LookupKind
 from bots.outputs.run_workbook import write_workbook
+from tests.rows import outcome, rejected
 
 
 def item(**over):
@@ -32,7 +33,7 @@ def item(**over):
         "payload": None,
     }
     base.update(over)
-    return base
+    return outcome(**base)
 
 
 def test_cells_are_typed_and_text_is_never_a_formula(tmp_path):
@@ -67,7 +68,7 @@ def test_cells_are_typed_and_text_is_never_a_formula(tmp_path):
     written = write_workbook(
         target,
         {LookupKind.ELIGIBILITY: rows},
-        [{"source_file": "w.csv", "source_row": 9, "column": "dob", "reason": "=1+1"}],
+        [rejected(source_file="w.csv", source_row=9, column="dob", reason="=1+1")],
     )
     assert written == target
     wb = load_workbook(target)

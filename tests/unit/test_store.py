@@ -86,7 +86,7 @@ def test_system_failures_retry_with_backoff_then_stop(store):
     assert store.claim(run, "payerhub") is None
     assert store.next_due(run, "payerhub") is None
     outcomes = store.run_outcomes(run)
-    assert outcomes[0]["attempts"] == 3 and outcomes[0]["state"] == "system_failed"
+    assert outcomes[0].attempts == 3 and outcomes[0].state == "system_failed"
 
 
 def test_business_failures_are_never_retried(store):
@@ -134,7 +134,7 @@ def test_fail_pending_ends_only_unclaimed_items_of_that_portal(store):
         add(store, run, ref)
     claimed = store.claim(run, "payerhub")
     assert store.fail_pending(run, "payerhub", "authentication_error", "login refused") == 2
-    states = {o["reference"]: o["state"] for o in store.run_outcomes(run)}
+    states = {o.reference: o.state for o in store.run_outcomes(run)}
     assert states == {claimed.reference: "in_progress", "b": "system_failed", "c": "system_failed"}
 
 
@@ -155,7 +155,7 @@ def test_a_run_is_created_with_its_whole_worklist_or_not_at_all(store):
     assert store.list_runs() == []
     run_id, queued = store.start_run("eligibility", "batch", "w.csv", questions[:3])
     assert [q.disposition for q in queued] == ["queued"] * 3
-    assert [o["reference"] for o in store.run_outcomes(run_id)] == ["q0", "q1", "q2"]
+    assert [o.reference for o in store.run_outcomes(run_id)] == ["q0", "q1", "q2"]
 
 
 def test_leases_of_a_dead_process_are_reclaimed_at_once(store):

@@ -100,7 +100,7 @@ def test_a_fleet_keeps_sealed_sessions_in_the_shared_store(store_url, tmp_path, 
     try:
         one, two = StoreVault(store, key), StoreVault(store, key)
         one.save("payerhub", "main", "clinic.main", STATE)
-        with store.transaction() as conn:
+        with store.engine.begin() as conn:  # the raw row: only the sealed token
             token = conn.execute(select(kept_sessions.c.token)).scalar_one()
         assert "cookie-value-7f3a9c" not in token and "clinic" not in token
         assert two.load("payerhub", "main", "clinic.main") == STATE

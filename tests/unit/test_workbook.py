@@ -11,17 +11,19 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from bots.codes import BenefitInfo, CoverageLevel, YesNoUnknown
-from bots.models import Benefit, ClaimStatusResult, EligibilityResult
+from bots.models import Benefit, ClaimStatusResult, EligibilityResult, LookupKind
 from bots.outputs import specialists_workbook as wbmod
 from bots.outputs.run_workbook import TRUNCATED
 from bots.outputs.specialists_workbook import (
     EXCEL_CELL_MAX,
     FOLLOWUP_STATUSES,
+    EligibilityLine,
     WorkbookEdit,
     WorkbookUnreadable,
     read_edits,
     write_specialist_workbook,
 )
+from tests import rows as rows_
 
 NOW = datetime(2026, 12, 1, 14, 30, 5, tzinfo=UTC)
 SHEETS = ["Follow-ups", "Eligibility", "Claim status", "Rejected rows"]
@@ -31,7 +33,7 @@ def followup(id_: int, **over):
     base = {
         "id": id_,
         "item_id": 100 + id_,
-        "kind": "claim_status",
+        "kind": LookupKind.CLAIM_STATUS,
         "rule": "denied",
         "reason": "Claim denied",
         "category": "denial",
@@ -50,7 +52,7 @@ def followup(id_: int, **over):
         "updated_at": datetime(2026, 12, 1, 8, 0, tzinfo=UTC),
     }
     base.update(over)
-    return base
+    return rows_.followup(**base)
 
 
 def store_item(id_: int, query: dict, payload: dict | None, **over):
@@ -69,7 +71,11 @@ def store_item(id_: int, query: dict, payload: dict | None, **over):
         "payload": payload,
     }
     base.update(over)
-    return base
+    return rows_.outcome(**base)
+
+
+def line(item, estimate=None, estimate_note=None) -> EligibilityLine:
+    return EligibilityLine(item, estimate, estimate_note)
 
 
 ELIG_QUERY = {
@@ -157,22 +163,19 @@ def written(tmp_path):
             followup(5, priority="high"),
         ],
         [
-            store_item(
-                1,
-                ELIG_QUERY,
-                eligibility_payload(),
-                estimate=Decimal("612.40"),
-                estimate_note="deductible remaining",
-                evidence_path=str(evidence),
+            line(
+                store_item(1, ELIG_QUERY, eligibility_payload(), evidence_path=str(evidence)),
+                Decimal("612.40"),
+                "deductible remaining",
             ),
-            store_item(2, ELIG_QUERY, eligibility_payload(active=False)),
-            store_item(3, ELIG_QUERY, None),
+            line(store_item(2, ELIG_QUERY, eligibility_payload(active=False))),
+            line(store_item(3, ELIG_QUERY, None)),
         ],
         [
             store_item(11, CLAIM_QUERY, claim_payload("F2"), evidence_path=str(evidence)),
             store_item(12, CLAIM_QUERY, claim_payload("P1")),
         ],
-        [{"id": 9, "source_file": "w.csv", "source_row": 4, "column": "dob", "reason": "bad"}],
+        [rows_.rejected(id=9, source_file="w.csv", source_row=4, column="dob", reason="bad")],
         now=NOW,
     )
     return result
@@ -320,16 +323,18 @@ def test_portal_text_is_never_a_formula_and_always_writable(tmp_path):
     ]
     fups.append(followup(50, reason=long, notes="ring\x07bell\x00\x1b end", patient="a\x0bb"))
     elig = [
-        store_item(
-            1,
-            {**ELIG_QUERY, "member_id": "=1+1"},
-            eligibility_payload(plan_name='=HYPERLINK("http://x","y")', first_name="@SUM(A1)"),
+        line(
+            store_item(
+                1,
+                {**ELIG_QUERY, "member_id": "=1+1"},
+                eligibility_payload(plan_name='=HYPERLINK("http://x","y")', first_name="@SUM(A1)"),
+            ),
             estimate_note="-2",
         )
     ]
     claims = [store_item(2, {**CLAIM_QUERY, "claim_number": "+1"}, None)]
     rejected = [
-        {"source_file": "=cmd|' /C calc'!A0", "source_row": 1, "column": "-1", "reason": "\x07"}
+        rows_.rejected(source_file="=cmd|' /C calc'!A0", source_row=1, column="-1", reason="\x07")
     ]
     write_specialist_workbook(target, fups, elig, claims, rejected)
     wb = load_workbook(target)

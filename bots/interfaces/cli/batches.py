@@ -93,16 +93,16 @@ def run_claim_status(
 
 
 def _enqueue(settings: Settings, kind: LookupKind, worklist: Path) -> None:
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     try:
         queued = fleet_mod.enqueue_worklist(settings, store, kind, worklist)
-        run = store.get_run(queued.run_id) or {}
+        run = store.get_run(queued.run_id)
     finally:
         store.close()
     parts = ", ".join(f"{n} {d}" for d, n in sorted(queued.dispositions.items()))
     out.print(
         f"run {queued.run_id}: {queued.items} item(s) queued for the fleet ({parts or 'none'}); "
-        f"{queued.import_errors} row(s) rejected; status {run.get('status')}. "
+        f"{queued.import_errors} row(s) rejected; status {run.status if run else None}. "
         f"Follow it with `payerbot runs show {queued.run_id}`.",
         soft_wrap=True,
     )
@@ -139,7 +139,7 @@ def worker(
     """Work fleet runs from the shared store until stopped (SIGTERM: lookups in flight
     finish, accounts are let go, exit 0). Run any number, on any number of machines."""
     settings = settings_for(verbose)
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     if store.is_sqlite:
         err.print(
             "[yellow]note:[/] the store is SQLite: workers on this machine only "
@@ -191,10 +191,11 @@ def demo(verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> N
                 summaries.append(run_worklist(settings, kind, samples / name))
     except PayerbotError as exc:
         raise fail(exc) from None
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     try:
         open_followups = fq_list(store, status=["open", "in progress"])
-        workbook = (store.get_run(summaries[-1].run_id) or {}).get("notes", {}).get("workbook")
+        last = store.get_run(summaries[-1].run_id)
+        workbook = ((last.notes if last else None) or {}).get("workbook")
     finally:
         store.close()
     total = sum(s.lookups for s in summaries)

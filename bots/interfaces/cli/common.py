@@ -79,7 +79,7 @@ def until_signalled(runner: Runner, job: Coroutine[Any, Any, RunSummary]) -> Run
 
 def with_store(fn: Any) -> Any:
     settings = load_settings()
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     try:
         return fn(store)
     except PayerbotError as exc:

@@ -68,5 +68,5 @@ def users_list() -> None:
     from bots.interfaces.console import users
 
     for row in with_store(users.list_users):
-        state = " (disabled)" if row["disabled"] else ""
-        out.print(f"{row['username']:<20} {row['role']}{state}")
+        state = " (disabled)" if row.disabled else ""
+        out.print(f"{row.username:<20} {row.role}{state}")

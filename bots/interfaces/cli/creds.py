@@ -37,7 +37,7 @@ def creds_check(
     if portal is not None and portal not in settings.portals:
         raise fail(ConfigurationError(f"portal {portal!r} is not configured"))
     portal_ids = [portal] if portal else sorted(settings.portals)
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     try:
         with fixture_portals.running(settings, portal_ids):
             checks = run_checks(settings, store, portal_ids)
@@ -96,7 +96,7 @@ def creds_reset_lock(
 ) -> None:
     """After a person fixed the login: let the bot use the account again."""
     settings = load_settings()
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     try:
         cleared = store.clear_account_flags(portal, account)
     finally:

@@ -37,7 +37,7 @@ app.add_typer(lookup_app, name="lookup")
 
 def _lookup(query: EligibilityQuery | ClaimStatusQuery, as_json: bool, verbose: bool) -> None:
     settings = settings_for(verbose)
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     try:
         with fixture_portals.running(settings, [settings.portal_for_payer(query.payer_id)]):
             answer = asyncio.run(

@@ -20,8 +20,7 @@ from bots.interfaces.cli.common import (
     with_store,
 )
 from bots.ops import mock_portals as fixture_portals
-from bots.store import Store, migrate
-from bots.store.core import open_engine
+from bots.store import Store, admin, migrate
 
 db_app = typer.Typer(no_args_is_help=True, help="The store's schema (Alembic migrations).")
 app.add_typer(db_app, name="db")
@@ -33,12 +32,8 @@ def db_upgrade(
 ) -> None:
     """Bring the store's schema to the newest revision (run once per release, any machine)."""
     settings = settings_for()
-    engine = open_engine(settings.store_url)
-    try:
-        before, after = migrate.upgrade(engine, revision)
-    finally:
-        engine.dispose()
-    where = engine.url.render_as_string(hide_password=True)
+    before, after = admin.upgrade(settings.store_url, revision)
+    where = admin.printable_url(settings.store_url)
     if before == after:
         out.print(f"{where}: schema already at {after}")
     else:
@@ -49,12 +44,7 @@ def db_upgrade(
 def db_current() -> None:
     """The schema revision of the store, and the one this payerbot needs."""
     settings = settings_for()
-    engine = open_engine(settings.store_url)
-    try:
-        with engine.connect() as conn:
-            current = migrate.current_revision(conn)
-    finally:
-        engine.dispose()
+    current = admin.current_revision(settings.store_url)
     state = "up to date" if current == migrate.HEAD else "run `payerbot db upgrade`"
     out.print(f"schema {current or 'none'}; this payerbot needs {migrate.HEAD}: {state}")
     if current != migrate.HEAD:
@@ -230,7 +220,7 @@ def _doctor_portals(portal: list[str] | None, as_json: bool) -> None:
     unknown = [p for p in ids if p not in settings.portals]
     if unknown:
         raise fail(ConfigurationError(f"no portal {', '.join(unknown)} in config/portals.toml"))
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     try:
         with fixture_portals.running(settings, ids):
             checks = drift.run_doctor_portals(settings, store, ids)

@@ -79,31 +79,32 @@ def portals_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
     """Per portal: each account's session and flags, last success, the last day's outcomes,
     the next scheduled maintenance window."""
     settings = load_settings()
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     try:
         status = health.portal_status(settings, store)
     finally:
         store.close()
     if as_json:
-        sys.stdout.write(json.dumps(status, default=str) + "\n")
+        data = {portal_id: info.as_dict() for portal_id, info in status.items()}
+        sys.stdout.write(json.dumps(data, default=str) + "\n")
         return
     for portal_id, info in status.items():
-        window = info["next_maintenance"]
+        window = info.next_maintenance
         out.print(
-            f"[bold]{portal_id}[/] {info['title']}  last success: {info.get('last_success')}"
-            f"  last 24 h: {info.get('last_24h', {})}"
-            + (f"  next maintenance: {window['start']} - {window['end']}" if window else "")
+            f"[bold]{portal_id}[/] {info.title}  last success: {info.last_success}"
+            f"  last 24 h: {info.last_24h or {}}"
+            + (f"  next maintenance: {window.start} - {window.end}" if window else "")
         )
-        for account, acc in info["accounts"].items():
-            flag = acc["flag"]
+        for account, acc in info.accounts.items():
+            flag = acc.flag
             line = (
-                f"[red]{flag['flag']}[/] since {flag['since']:%Y-%m-%d %H:%M} UTC: {flag['reason']}"
+                f"[red]{flag.flag}[/] since {flag.since:%Y-%m-%d %H:%M} UTC: {flag.reason}"
                 if flag
                 else "ok"
             )
-            line += f"  session: {acc['session']}"
-            if acc["password_days_left"] is not None:
-                line += f"  [yellow]password expires in {acc['password_days_left']} day(s)[/]"
+            line += f"  session: {acc.session}"
+            if acc.password_days_left is not None:
+                line += f"  [yellow]password expires in {acc.password_days_left} day(s)[/]"
             out.print(f"  {account:<10} {line}")
 
 

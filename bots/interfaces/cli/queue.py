@@ -51,7 +51,7 @@ def queue_list(
         )
     )
     if as_json:
-        sys.stdout.write(json.dumps(rows, default=str) + "\n")
+        sys.stdout.write(json.dumps([r.as_dict() for r in rows], default=str) + "\n")
         return
     print_followups(out, rows)
 
@@ -64,7 +64,7 @@ def queue_show(
     """One follow-up with its evidence and history."""
     row = with_store(lambda store: followup_queue.get_followup(store, followup_id))
     if as_json:
-        sys.stdout.write(json.dumps(row, default=str) + "\n")
+        sys.stdout.write(json.dumps(row.as_dict(), default=str) + "\n")
     else:
         print_followup(out, row)
 
@@ -83,7 +83,7 @@ def queue_assign(
             store, followup_id, None if assignee == "-" else assignee, _actor(actor)
         )
     )
-    out.print(f"follow-up {row['id']}: {row['status']}, assigned to {row['assignee'] or 'nobody'}")
+    out.print(f"follow-up {row.id}: {row.status}, assigned to {row.assignee or 'nobody'}")
 
 
 @queue_app.command("resolve")
@@ -96,7 +96,7 @@ def queue_resolve(
 ) -> None:
     """Mark a follow-up done, saying what was done."""
     row = with_store(lambda store: followup_queue.resolve(store, followup_id, note, _actor(actor)))
-    out.print(f"follow-up {row['id']}: done")
+    out.print(f"follow-up {row.id}: done")
 
 
 @queue_app.command("reopen")
@@ -113,4 +113,4 @@ def queue_reopen(
             store, followup_id, "open", _actor(actor), note or None
         )
     )
-    out.print(f"follow-up {row['id']}: {row['status']}")
+    out.print(f"follow-up {row.id}: {row.status}")

@@ -41,13 +41,13 @@ def runs_list(
 ) -> None:
     """Recent runs, newest first, with their counts."""
     settings = load_settings()
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     try:
         rows = store.list_runs(limit)
     finally:
         store.close()
     if as_json:
-        sys.stdout.write(json.dumps(rows, default=str) + "\n")
+        sys.stdout.write(json.dumps([r.as_dict() for r in rows], default=str) + "\n")
     else:
         out.print(runs_table(rows))
 
@@ -59,7 +59,7 @@ def runs_show(
 ) -> None:
     """One run: counts per state and outcome, failures with their reason, durations."""
     settings = load_settings()
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     try:
         run = store.get_run(run_id)
         if run is None:
@@ -80,9 +80,9 @@ def runs_resume(
 ) -> None:
     """Finish a crashed or stopped run: nothing lost, nothing answered twice."""
     settings = settings_for(verbose)
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     try:
-        portal_ids = sorted({i["portal"] for i in store.run_outcomes(run_id)})
+        portal_ids = sorted({i.portal for i in store.run_outcomes(run_id)})
         progress, update = progress_bar()
         with fixture_portals.running(settings, portal_ids), progress:
             runner = Runner(settings, store, progress=update)
@@ -100,7 +100,7 @@ def runs_resume(
 def runs_stop(run_id: Annotated[str, typer.Argument(help="The running run to stop.")]) -> None:
     """Ask a run (in any process) to finish its lookups in flight and stop; resumable."""
     settings = load_settings()
-    store = Store(settings.store_url, settings.queue)
+    store = Store.open(settings)
     try:
         asked = store.request_stop(run_id)
     finally:

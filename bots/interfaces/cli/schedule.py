@@ -18,6 +18,7 @@ from bots.interfaces.cli.common import (
     settings_for,
 )
 from bots.settings import load_settings
+from bots.store import RunStatus
 
 schedule_app = typer.Typer(no_args_is_help=True, help="The overnight scheduler.")
 app.add_typer(schedule_app, name="schedule")
@@ -45,7 +46,8 @@ def schedule_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
     except PayerbotError as exc:
         raise fail(exc) from None
     if as_json:
-        sys.stdout.write(json.dumps({"jobs": rows, "history": history}, default=str) + "\n")
+        history_rows = [h.as_dict() for h in history]
+        sys.stdout.write(json.dumps({"jobs": rows, "history": history_rows}, default=str) + "\n")
         return
     for row in rows:
         state = "" if row["enabled"] else " (disabled)"
@@ -56,8 +58,7 @@ def schedule_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
         )
     for h in history:
         out.print(
-            f"  {h['started_at']:%Y-%m-%d %H:%M} {h['job']:<20} {h['status']:<9} "
-            f"{h['message'] or ''}",
+            f"  {h.started_at:%Y-%m-%d %H:%M} {h.job:<20} {h.status:<9} {h.message or ''}",
             soft_wrap=True,
         )
 
@@ -72,9 +73,9 @@ def schedule_run_now(
     if job not in settings.schedule.jobs:
         raise fail(ConfigurationError(f"no job {job!r} in config/schedule.toml"))
     job_run = scheduler.run_job(job, settings)
-    (row,) = [h for h in scheduler.job_history(settings, 50) if h["id"] == job_run]
-    out.print(f"{job}: {row['status']} - {row['message']}", soft_wrap=True)
-    if row["report_path"]:
-        out.print(f"digest: {row['report_path']}", soft_wrap=True)
-    if row["status"] != "finished":
+    (row,) = [h for h in scheduler.job_history(settings, 50) if h.id == job_run]
+    out.print(f"{job}: {row.status} - {row.message}", soft_wrap=True)
+    if row.report_path:
+        out.print(f"digest: {row.report_path}", soft_wrap=True)
+    if row.status != RunStatus.FINISHED:
         raise typer.Exit(EXIT_FAILURES)

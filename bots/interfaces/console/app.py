@@ -53,8 +53,7 @@ from bots.ops import health
 from bots.outputs.report import run_detail
 from bots.services import batches, lookups
 from bots.settings import Settings
-from bots.store import Store, utcnow
-from bots.store.schema import audit_log
+from bots.store import ItemState, Store, utcnow
 
 log = get_logger("payerbot.console")
 HERE = Path(__file__).parent
@@ -85,12 +84,14 @@ class Console:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.store_url, settings.queue)
+        self.store = Store.open(settings)
         self.env = Environment(
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
         )
         self.env.filters["money"] = lambda v: "" if v is None else f"${Decimal(str(v)):,.2f}"
+        # evidence and trace paths become the console's own /files URLs (None: not served)
+        self.env.filters["file_url"] = lambda path: _file_url(settings, path)
         self.payers = PayerDirectory(settings)
         self.background: dict[str, str] = {}  # job label -> status, for the runs page
         self._playwright: Any = None
@@ -127,12 +128,7 @@ class Console:
         return HTMLResponse(html, status_code=code)
 
     def audit(self, actor: str, action: str, target: str, detail: str = "") -> None:
-        with self.store.transaction() as conn:
-            conn.execute(
-                audit_log.insert().values(
-                    at=utcnow(), actor=actor, action=action, target=target, detail=detail
-                )
-            )
+        self.store.audit(actor, action, target, detail)
 
     async def form(self, request: Request) -> Any:
         form = await request.form()
@@ -197,9 +193,13 @@ class Console:
                 login_csrf=request.session["login_csrf"],
             )
         request.session.clear()  # a new session on login (no fixation)
-        request.session.update(user=user, csrf=secrets.token_urlsafe(24), seen=time.time())
-        self.audit(user["username"], "login", "console")
-        home = "/runs" if user["role"] == "supervisor" else "/lookup"
+        request.session.update(
+            user={"username": user.username, "role": user.role},  # the cookie holds JSON
+            csrf=secrets.token_urlsafe(24),
+            seen=time.time(),
+        )
+        self.audit(user.username, "login", "console")
+        home = "/runs" if user.role == "supervisor" else "/lookup"
         return RedirectResponse(_safe_next(str(form.get("next") or "")) or home, status_code=303)
 
     async def logout(self, request: Request) -> Response:
@@ -237,15 +237,15 @@ class Console:
                 request, "lookup.html", 400, payers=payers, form=values, error=str(exc)
             )
         item = answer.item
-        self.audit(user, "lookup", f"item:{item['id']}", f"{kind} run {answer.run_id}")
+        self.audit(user, "lookup", f"item:{item.id}", f"{kind} run {answer.run_id}")
         return self.render(
             request,
             "lookup.html",
             payers=payers,
             form=values,
             item=item,
-            result=item["payload"],
-            evidence=_file_url(self.settings, item.get("evidence_path")),
+            result=item.payload,
+            evidence=_file_url(self.settings, item.evidence_path),
             estimate=answer.estimate,
             followups=answer.followups,
             notices=answer.notices,
@@ -281,8 +281,6 @@ class Console:
             assignee=me if params.get("mine") else None,
             priority=params.get("priority") or None,
         )
-        for row in rows:
-            row["evidence_url"] = _file_url(self.settings, row.get("evidence_path"))
         return self.render(
             request, "queue.html", rows=rows, statuses=status, mine=bool(params.get("mine"))
         )
@@ -316,11 +314,6 @@ class Console:
 
     async def runs(self, request: Request) -> Response:
         rows = self.store.list_runs(50)
-        for r in rows:
-            started, finished = r.get("started_at"), r.get("finished_at")
-            r["seconds"] = (
-                round((finished - started).total_seconds(), 1) if started and finished else None
-            )
         jobs = sorted(self.settings.schedule.jobs)
         return self.render(request, "runs.html", runs=rows, jobs=jobs, background=self.background)
 
@@ -330,12 +323,9 @@ class Console:
         if run is None:
             return self.render(request, "error.html", 404, message="No such run.")
         items = self.store.run_outcomes(run_id)
-        for item in items:
-            item["evidence_url"] = _file_url(self.settings, item.get("evidence_path"))
-            item["trace_url"] = _file_url(self.settings, item.get("trace_path"))
         detail = run_detail(run, items)
         p = request.query_params
-        lines = _log_lines(run.get("log_path"), p.get("level"), p.get("portal"), p.get("item"))
+        lines = _log_lines(run.log_path, p.get("level"), p.get("portal"), p.get("item"))
         return self.render(
             request, "run.html", run=run, detail=detail, items=items, lines=lines, filters=p
         )
@@ -344,13 +334,13 @@ class Console:
         await self.form(request)
         run_id = request.path_params["run_id"]
         run = self.store.get_run(run_id)
-        failed = [i for i in self.store.run_outcomes(run_id) if i["state"] == "system_failed"]
+        failed = [i for i in self.store.run_outcomes(run_id) if i.state == ItemState.SYSTEM_FAILED]
         if run is None or not failed:
             request.session["flash"] = "Nothing to retry."
             return RedirectResponse(f"/runs/{run_id}", status_code=303)
-        kind = LookupKind(run["kind"])
+        kind = LookupKind(run.kind)
         model = EligibilityQuery if kind == LookupKind.ELIGIBILITY else ClaimStatusQuery
-        rows = [(i["source_row"], model.model_validate(i["query"])) for i in failed]
+        rows = [(i.source_row, model.model_validate(i.query)) for i in failed]
         me = request.session["user"]["username"]
         self.audit(me, "retry", f"run:{run_id}", f"{len(rows)} failed items")
         self._in_background(

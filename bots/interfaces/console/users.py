@@ -6,13 +6,9 @@ import base64
 import hashlib
 import hmac
 import secrets
-from typing import Any
-
-from sqlalchemy import insert, select, update
 
 from bots.errors import ConfigurationError
-from bots.store import Store, utcnow
-from bots.store.schema import users
+from bots.store import Store, User
 
 ROLES = ("specialist", "supervisor")
 _N, _R, _P = 2**14, 8, 1
@@ -57,37 +53,27 @@ def add_user(store: Store, username: str, password: str, role: str) -> None:
         raise ConfigurationError("user names are letters, digits, '.', '-' and '_' (up to 80)")
     if len(password) < MIN_PASSWORD:
         raise ConfigurationError(f"passwords have at least {MIN_PASSWORD} characters")
-    with store.transaction() as conn:
-        exists = conn.execute(select(users.c.username).where(users.c.username == username)).first()
-        values = {"password_hash": hash_password(password), "role": role, "disabled": 0}
-        if exists:
-            conn.execute(update(users).where(users.c.username == username).values(**values))
-        else:
-            conn.execute(insert(users).values(username=username, created_at=utcnow(), **values))
+    store.save_user(username, hash_password(password), role)
 
 
-def authenticate(store: Store, username: str, password: str) -> dict[str, Any] | None:
-    with store.transaction() as conn:
-        row = conn.execute(select(users).where(users.c.username == username)).mappings().first()
-    if row is None or row["disabled"]:
+def authenticate(store: Store, username: str, password: str) -> User | None:
+    """The user, when the password is theirs and they are enabled; None otherwise (the
+    same work either way: no timing oracle for user names)."""
+    user = store.user(username)
+    stored = store.password_hash(username)
+    if user is None or user.disabled or stored is None:
         verify_password(password, _DUMMY)
         return None
-    if not verify_password(password, row["password_hash"]):
+    if not verify_password(password, stored):
         return None
-    return {"username": row["username"], "role": row["role"]}
+    return user
 
 
-def get_user(store: Store, username: str) -> dict[str, Any] | None:
-    with store.transaction() as conn:
-        row = conn.execute(select(users).where(users.c.username == username)).mappings().first()
-    if row is None or row["disabled"]:
-        return None
-    return {"username": row["username"], "role": row["role"]}
+def get_user(store: Store, username: str) -> User | None:
+    """An enabled user of that name, or None."""
+    user = store.user(username)
+    return None if user is None or user.disabled else user
 
 
-def list_users(store: Store) -> list[dict[str, Any]]:
-    with store.transaction() as conn:
-        rows = conn.execute(
-            select(users.c.username, users.c.role, users.c.created_at, users.c.disabled)
-        ).mappings()
-        return [dict(r) for r in rows]
+def list_users(store: Store) -> list[User]:
+    return store.users()

@@ -1,0 +1,94 @@
+"""Reading answers: a run's items with their latest result, the last days' outcomes, every
+question the store knows, and each portal's recent record."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bots.store.engine import StoreBase, utcnow
+from bots.store.rows import Item, Outcome, PortalActivity
+from bots.store.schema import results, run_items, work_items
+from bots.store.states import ItemState
+
+_RESULT_FIELDS = (
+    results.c.payload,
+    results.c.evidence_path,
+    results.c.trace_path,
+    results.c.finished_at.label("checked_at"),
+    results.c.duration_ms,
+    results.c.run_id.label("answered_in_run"),
+)
+"""What an outcome row carries from the item's latest result."""
+
+
+def _latest_results(since: datetime | None = None) -> Any:
+    """Per item, the id of its latest result (of those finished since ``since``)."""
+    stmt = select(results.c.item_id, func.max(results.c.id).label("result_id"))
+    if since is not None:
+        stmt = stmt.where(results.c.finished_at >= since)
+    return stmt.group_by(results.c.item_id).subquery()
+
+
+class OutcomesMixin(StoreBase):
+    """Items with their latest answers, for reports, workbooks, rules and the scheduler."""
+
+    def run_outcomes(self, run_id: str) -> list[Outcome]:
+        """Every item of a run in worklist order with its state and its latest result."""
+        latest = _latest_results()
+        stmt = (
+            select(work_items, run_items.c.position, run_items.c.disposition, *_RESULT_FIELDS)
+            .join(run_items, run_items.c.item_id == work_items.c.id)
+            .outerjoin(latest, latest.c.item_id == work_items.c.id)
+            .outerjoin(results, results.c.id == latest.c.result_id)
+            .where(run_items.c.run_id == run_id)
+            .order_by(run_items.c.position)
+        )
+        with self._tx() as conn:
+            return [Outcome.of(r) for r in conn.execute(stmt).mappings()]
+
+    def recent_outcomes(self, kind: str, since: datetime) -> list[Outcome]:
+        """Every item of a kind answered (or tried) since ``since``, with its latest result
+        (the rolling workbook's rows); position and disposition are None."""
+        latest = _latest_results(since)
+        stmt = (
+            select(work_items, *_RESULT_FIELDS)
+            .join(latest, latest.c.item_id == work_items.c.id)
+            .join(results, results.c.id == latest.c.result_id)
+            .where(work_items.c.kind == kind)
+            .order_by(work_items.c.id)
+        )
+        with self._tx() as conn:
+            return [Outcome.of(r) for r in conn.execute(stmt).mappings()]
+
+    def items(self) -> list[Item]:
+        """Every question the store knows, asked or not (the scheduler's due-item sources)."""
+        with self._tx() as conn:
+            return [Item.of(r) for r in conn.execute(select(work_items)).mappings()]
+
+    def portal_activity(self) -> dict[str, PortalActivity]:
+        """Per portal: last successful lookup and the last day's outcome counts."""
+        since = utcnow() - timedelta(days=1)
+        with self._tx() as conn:
+            last = conn.execute(
+                select(work_items.c.portal, func.max(results.c.finished_at))
+                .join(results, results.c.item_id == work_items.c.id)
+                .where(results.c.outcome == ItemState.SUCCEEDED)
+                .group_by(work_items.c.portal)
+            ).all()
+            recent = conn.execute(
+                select(work_items.c.portal, results.c.outcome, func.count())
+                .join(results, results.c.item_id == work_items.c.id)
+                .where(results.c.finished_at >= since)
+                .group_by(work_items.c.portal, results.c.outcome)
+            ).all()
+        last_success = {portal: when for portal, when in last}
+        counts: dict[str, dict[str, int]] = {}
+        for portal, outcome, n in recent:
+            counts.setdefault(portal, {})[outcome] = n
+        return {
+            portal: PortalActivity(last_success.get(portal), counts.get(portal))
+            for portal in sorted(last_success.keys() | counts.keys())
+        }
