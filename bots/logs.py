@@ -48,16 +48,26 @@ _SENSITIVE_KEYS = {k.lower() for k in PHI_FIELDS | SECRET_KEYS}
 class Redactor:
     """Masks values registered as sensitive (worklist PHI, credentials) wherever they appear.
 
-    Values are kept in a character trie and compiled, on first use after a change, into
-    one regex whose alternatives share prefixes: matching stays fast with tens of
-    thousands of values (a night's worklists), and adding a value costs no compile.
-    A value also matches when a portal prints it with spaces or dashes inside.
+    Values are compiled into regexes whose alternatives share prefixes (a trie), so matching
+    stays fast with tens of thousands of values (a night's worklists). A value also matches
+    when a portal prints it with spaces or dashes inside.
+
+    Registering must stay cheap while a run adds every item's values as it goes: one regex
+    of everything, recompiled after each item, cost a fleet worker ~50 ms per item after a
+    few hundred items (quadratic). So values live in tiers, like a binary counter: new values
+    go to a small ``fresh`` tier (recompiled alone, cheaply); when it fills it becomes a
+    compiled tier, and tiers of similar size merge. Each value is compiled O(log n) times,
+    and a text is matched against a handful of patterns whose matches are united.
     """
 
+    FRESH_LIMIT = 64
+    """Values in the fresh tier before it is compiled into the tiers."""
+
     def __init__(self) -> None:
-        self._trie: dict[str, Any] = {}
-        self._count = 0
-        self._pattern: re.Pattern[str] | None = None
+        self._keys: set[str] = set()
+        self._fresh: list[str] = []
+        self._tiers: list[tuple[list[str], re.Pattern[str]]] = []
+        self._patterns: tuple[re.Pattern[str], ...] = ()
         self._dirty = False
         self._lock = threading.Lock()
 
@@ -67,32 +77,52 @@ class Redactor:
             for value in values:
                 for text in _variants(value):
                     key = _SEPARATORS.sub("", text.upper())
-                    if len(key) < 3:
+                    if len(key) < 3 or key in self._keys:
                         continue
-                    node = self._trie
-                    for ch in key:
-                        node = node.setdefault(ch, {})
-                    if "" not in node:
-                        node[""] = True
-                        self._count += 1
-                        self._dirty = True
+                    self._keys.add(key)
+                    self._fresh.append(key)
+                    self._dirty = True
 
     def clear(self) -> None:
         with self._lock:
-            self._trie, self._count, self._pattern, self._dirty = {}, 0, None, False
+            self._keys, self._fresh, self._tiers = set(), [], []
+            self._patterns, self._dirty = (), False
 
-    def _compiled(self) -> re.Pattern[str] | None:
+    def _compiled(self) -> tuple[re.Pattern[str], ...]:
         if self._dirty:
             with self._lock:
                 if self._dirty:
-                    body = _trie_regex(self._trie)
-                    self._pattern = re.compile(body, re.IGNORECASE) if body else None
+                    if len(self._fresh) >= self.FRESH_LIMIT:
+                        keys, self._fresh = self._fresh, []
+                        while self._tiers and len(self._tiers[-1][0]) <= len(keys):
+                            keys = self._tiers.pop()[0] + keys
+                        self._tiers.append((keys, _compile(keys)))
+                    patterns = [pattern for _, pattern in self._tiers]
+                    if self._fresh:
+                        patterns.append(_compile(self._fresh))
+                    self._patterns = tuple(patterns)
                     self._dirty = False
-        return self._pattern
+        return self._patterns
 
     def text(self, text: str) -> str:
-        pattern = self._compiled()
-        return pattern.sub(REDACTED, text) if pattern else text
+        patterns = self._compiled()
+        if not patterns:
+            return text
+        # Every match at every position (the pattern is a lookahead), of every tier, united:
+        # two values overlapping in a text ("…OVERLAP" + "LAPSED…") leave nothing unmasked.
+        spans = sorted(m.span(1) for pattern in patterns for m in pattern.finditer(text))
+        if not spans:
+            return text
+        out, done = [], 0
+        start, end = spans[0]
+        for s, e in spans[1:]:
+            if s < end:  # overlapping matches of two tiers: one masked stretch
+                end = max(end, e)
+                continue
+            out += [text[done:start], REDACTED]
+            done, (start, end) = end, (s, e)
+        out += [text[done:start], REDACTED, text[end:]]
+        return "".join(out)
 
     def scrub(self, value: Any, key: str | None = None, *, by_key: bool = True) -> Any:
         if (
@@ -114,6 +144,18 @@ class Redactor:
 
     def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
         return {k: self.scrub(v, k) for k, v in event_dict.items()}
+
+
+def _compile(keys: Iterable[str]) -> re.Pattern[str]:
+    """One case-insensitive regex finding any of the keys (a trie of them) at any position:
+    a lookahead, so overlapping occurrences are all found (group 1 is the value)."""
+    trie: dict[str, Any] = {}
+    for key in keys:
+        node = trie
+        for ch in key:
+            node = node.setdefault(ch, {})
+        node[""] = True
+    return re.compile(f"(?=({_trie_regex(trie)}))", re.IGNORECASE)
 
 
 _SEPARATORS = re.compile(r"[\s\-]")

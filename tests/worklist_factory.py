@@ -116,6 +116,24 @@ def claim_worklist(
     return expected
 
 
+def concatenated(
+    path: Path, parts: list[tuple[Path, list[dict[str, Any]]]]
+) -> list[dict[str, Any]]:
+    """One worklist made of generated ones (their rows in order), expectations renumbered:
+    e.g. many rows of one portal and a few of the others."""
+    header: list[str] = []
+    rows: list[list[str]] = []
+    expected: list[dict[str, Any]] = []
+    for part, wants in parts:
+        with part.open(newline="", encoding="utf-8") as fh:
+            header, *body = list(csv.reader(fh))
+        offset = len(rows)
+        expected += [{**want, "row": want["row"] + offset} for want in wants]
+        rows += body
+    _write(path, header, rows)
+    return expected
+
+
 def _write(path: Path, header: list[str], rows: list[list[str]]) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)

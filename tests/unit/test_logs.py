@@ -99,3 +99,21 @@ def test_loaded_credentials_are_masked_wherever_they_are_echoed(tmp_path, monkey
         logs.redactor.text(echoed)
         == f'Locator.fill: element not editable, value "{logs.REDACTED}" for {logs.REDACTED}'
     )
+
+
+def test_values_added_item_by_item_stay_masked_across_tiers():
+    """A night registers values item by item; older and newer ones live in different
+    compiled tiers, and a text matching several tiers is masked as one stretch."""
+    redactor = logs.Redactor()
+    ids = [f"ZQX{n:08d}" for n in range(1_000)]
+    for member_id in ids:  # one item at a time, a text read after each (as a run does)
+        redactor.add(member_id)
+        assert redactor.text(f"x {member_id} y") == f"x {logs.REDACTED} y"
+    assert len(redactor._tiers) > 1, "the values were spread over tiers"
+    redactor.add("QUILLONSEN")  # an old-tier value...
+    redactor.add(*[f"PAD{n:05d}" for n in range(200)])
+    redactor.add("QUILLON")  # ...and a prefix of it in the fresh tier
+    assert redactor.text("a quillonsen b quillon c") == f"a {logs.REDACTED} b {logs.REDACTED} c"
+    assert all(redactor.text(i) == logs.REDACTED for i in ids[::97])
+    redactor.add("OVERLAP", "LAPSED")  # two values overlapping in the text: nothing leaks
+    assert redactor.text("OVERLAPSED") == logs.REDACTED
