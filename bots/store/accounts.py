@@ -67,8 +67,9 @@ class AccountsMixin(StoreBase):
         """Take the account for ``holder`` unless a live holder has it. A lapsed lease, or
         one held by a dead process on this node, is taken over.
 
-        ``portal_limit``: refuse while that many of the portal's accounts are held live by
-        others (the portal's ``max_sessions``, across every process and machine)."""
+        ``portal_limit``: refuse while that many of the portal's other accounts are held live,
+        by anyone, this holder's own other sessions included (the portal's ``max_sessions``,
+        across every process and machine)."""
         now = utcnow()
         expires = now + timedelta(seconds=seconds)
         where = (account_sessions.c.portal == portal, account_sessions.c.account == account)
@@ -83,7 +84,6 @@ class AccountsMixin(StoreBase):
                         account_sessions.c.portal == portal,
                         account_sessions.c.account != account,
                         account_sessions.c.holder.is_not(None),
-                        account_sessions.c.holder != holder,
                         account_sessions.c.lease_expires_at >= now,
                     )
                 ).all()

@@ -102,5 +102,9 @@ def test_a_portal_never_has_more_held_accounts_than_its_limit(store_url):
         assert store.lease_account("legacy", "main", "m1:1:a", None, 60, portal_limit=2).acquired
         store.release_account("legacy", "second", "m2:1:b")
         assert store.lease_account("legacy", "third", "m3:1:c", None, 60, portal_limit=2).acquired
+        # a worker's own sessions count too: m1 holds one, m3 one, m1 may not take a third
+        store.release_account("legacy", "second", "m2:1:b")
+        third = store.lease_account("legacy", "second", "m1:1:a", None, 60, portal_limit=2)
+        assert not third.acquired
     finally:
         store.close()
