@@ -174,13 +174,24 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The same store tests on both engines: a new SQLite file, or a new PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
+@pytest.fixture(scope="session")
+def pg_session_url() -> Iterator[str]:
+    """One PostgreSQL schema for the session's store tests, migrated once."""
     from tests.pg import pg_schema
 
     with pg_schema() as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same store tests on both engines: a new SQLite file, or the session's PostgreSQL
+    schema with every table emptied (a migration runs once per session, not per test)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    from tests.pg import emptied
+
+    url = request.getfixturevalue("pg_session_url")
+    emptied(url)
+    yield url

@@ -4,6 +4,7 @@ PostgreSQL; an old database is upgraded in place; a shared database is never hal
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -14,6 +15,16 @@ from bots.errors import ConfigurationError
 from bots.store import Store, migrate
 from bots.store.schema import metadata, runs
 from tests.pg import pg_schema
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """Migrations take schemas down and up: each test gets a new one of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    with pg_schema() as url:
+        yield url
 
 
 def test_head_constant_matches_the_scripts():
