@@ -25,6 +25,20 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """pytest-timeout's limits scale like every other deadline of the tests (tests/timing.py):
+    on a loaded machine a test gets longer before it is called hung."""
+    from tests.timing import scaled
+
+    default = float(config.getini("timeout") or 0)
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        seconds = float(marker.args[0]) if marker is not None and marker.args else default
+        if seconds:
+            item.add_marker(pytest.mark.timeout(scaled(seconds)), append=False)
+
+
 DEFAULT_KNOBS = {
     "latency_ms": 15,
     "jitter_ms": 10,
@@ -106,6 +120,11 @@ def env(
     for portal in mock_portals.values():
         portal.reset()
     values = portal_env(mock_portals, tmp_path / "var")
+    # the bot's own page timeouts stretch with the machine's load, as the tests' do
+    from tests.timing import scaled
+
+    values["PAYERBOT_BROWSER__ACTION_TIMEOUT_MS"] = str(int(scaled(15) * 1000))
+    values["PAYERBOT_BROWSER__NAVIGATION_TIMEOUT_MS"] = str(int(scaled(30) * 1000))
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return {**os.environ, **values}

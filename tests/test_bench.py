@@ -8,6 +8,8 @@ import subprocess
 
 import pytest
 
+from tests.timing import scaled
+
 pytestmark = pytest.mark.browser
 
 
@@ -34,7 +36,7 @@ def test_bench_writes_a_report_with_every_program_and_figure(env, tmp_path):
         env={**env, "PAYERBOT_DATA_DIR": str(tmp_path / "var")},
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=scaled(600),
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import SAMPLES
+from tests.timing import scaled
 
 
 def free_port() -> int:
@@ -26,7 +27,7 @@ def payerbot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=scaled(300),
         check=False,
     )
 
@@ -87,7 +88,7 @@ def test_portals_serve_runs_in_the_foreground_until_interrupted(env, tmp_path, s
         assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in secrets.iterdir())
     finally:
         proc.send_signal(stop)  # Ctrl-C, or a service manager: the portals stop either way
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=scaled(20)) == 0
     time.sleep(0.2)
     for i in range(len(names)):
         with pytest.raises(httpx.ConnectError):

@@ -25,6 +25,7 @@ from bots.interfaces.console.users import add_user
 from bots.settings import ROOT
 from bots.store import Run, Store
 from tests.test_cli import payerbot
+from tests.timing import deadline_in, scaled
 from tests.worklist_factory import eligibility_worklist
 
 pytestmark = pytest.mark.browser
@@ -49,7 +50,7 @@ def serving(env: dict[str, str], log: Path | None = None) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = deadline_in(60)
     try:
         while True:
             try:
@@ -62,7 +63,7 @@ def serving(env: dict[str, str], log: Path | None = None) -> Iterator[str]:
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        proc.wait(timeout=scaled(30))
 
 
 @pytest.fixture
@@ -117,7 +118,7 @@ def test_specialist_looks_up_with_evidence_works_the_queue_and_downloads_the_wor
     started = time.monotonic()
     page.get_by_role("button", name="Look up").click()
     answer = page.get_by_role("region", name=re.compile("^Answer"))
-    expect(answer).to_be_visible(timeout=60_000)
+    expect(answer).to_be_visible(timeout=scaled(60) * 1000)
     assert time.monotonic() - started < 30, "an answer in seconds"
     expect(answer.get_by_text("Coverage inactive", exact=True)).to_be_visible()
     expect(answer.get_by_text(member["member_id"])).to_be_visible()
@@ -223,7 +224,7 @@ def test_supervisor_opens_the_last_run_sees_a_failure_downloads_its_trace_and_re
         runs = [r for r in store.list_runs(10) if r.trigger == "retry"]
         return runs[0] if runs and runs[0].status == "finished" else None
 
-    deadline = time.monotonic() + 120
+    deadline = deadline_in(120)
     while retried() is None:
         assert time.monotonic() < deadline, "the retry never finished"
         time.sleep(0.5)

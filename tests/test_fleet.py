@@ -12,6 +12,7 @@ from bots.engine.runner import Runner
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.store import Store
 from tests.conftest import eligibility_rows, run_async, run_rows
+from tests.timing import deadline_in, scaled
 
 pytestmark = pytest.mark.browser
 
@@ -96,14 +97,14 @@ def test_a_transient_fault_is_retried_and_then_succeeds(
         )
     )
     worker.start()
-    deadline = time.monotonic() + 60
+    deadline = deadline_in(60)
     while not any(
         '"next_state": "new"' in p.read_text() for p in settings.data_dir.glob("runs/*/run.jsonl")
     ):
         assert time.monotonic() < deadline, "the first attempt never failed"
         time.sleep(0.05)
     legacy.knobs(error_rate=0.0)  # the portal recovers before the retry
-    worker.join(timeout=120)
+    worker.join(timeout=scaled(120))
     (item,) = store.run_outcomes(outcome["summary"].run_id)
     store.close()
     assert (item.state, item.attempts) == ("succeeded", 2)
@@ -174,7 +175,7 @@ def test_doctor_portals_names_the_portal_whose_pages_changed(env, mock_portals):
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=scaled(300),
         check=False,
     )
     assert proc.returncode == 1, proc.stderr[-2000:]

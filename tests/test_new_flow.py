@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from bots.settings import ROOT
+from tests.timing import deadline_in, scaled
 
 pytestmark = pytest.mark.browser
 
@@ -114,14 +115,14 @@ def starter_portal() -> Iterator[str]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = deadline_in(10)
     while not server.started:
         assert time.monotonic() < deadline, "the starter portal did not start"
         time.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
     KNOBS["maintenance"] = False
     server.should_exit = True
-    thread.join(timeout=10)
+    thread.join(timeout=scaled(10))
 
 
 # What a developer writes in place of each TODO, after recording the pages.
@@ -186,7 +187,7 @@ def test_a_scaffolded_flow_passes_its_generated_test_once_its_todos_are_filled(
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
         cwd=ROOT,
     )
@@ -200,7 +201,7 @@ def test_a_scaffolded_flow_passes_its_generated_test_once_its_todos_are_filled(
         [sys.executable, "-m", "bots", "new-flow", "starter", "--root", str(root)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
         cwd=ROOT,
     )
@@ -218,7 +219,7 @@ def test_a_scaffolded_flow_passes_its_generated_test_once_its_todos_are_filled(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)],
             capture_output=True,
             text=True,
-            timeout=180,
+            timeout=scaled(180),
             check=False,
             cwd=root,
             env=env,
@@ -247,7 +248,7 @@ def test_a_scaffolded_flow_passes_its_generated_test_once_its_todos_are_filled(
         [sys.executable, "-c", MAINTENANCE_CHECK, starter_portal],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=scaled(120),
         check=False,
         cwd=root,
         env=env,

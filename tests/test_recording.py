@@ -14,6 +14,7 @@ import pytest
 
 from bots.ops import recording
 from tests.conftest import run_async
+from tests.timing import scaled
 
 pytestmark = pytest.mark.browser
 
@@ -44,7 +45,7 @@ def test_a_recorded_portal_replays_offline_with_the_same_answers(
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=scaled(300),
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -16,6 +16,7 @@ from bots.settings import load_settings
 from bots.store import Store
 from bots.store.schema import results
 from tests.conftest import portal_env
+from tests.timing import deadline_in, scaled
 from tests.worklist_factory import eligibility_worklist
 
 pytestmark = pytest.mark.browser
@@ -32,7 +33,7 @@ def started(data_dir: Path) -> bool:
 
 
 def kill_when(proc: subprocess.Popen[str], ready, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = deadline_in(timeout)
     while not ready():
         assert proc.poll() is None, "the run ended before the kill point"
         assert time.monotonic() < deadline, "kill point never reached"
@@ -75,7 +76,7 @@ def test_sigkill_at_five_points_then_resume_loses_and_repeats_nothing(
             env=env,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=scaled(300),
             check=False,
         )
         assert final.returncode == 0, final.stderr[-2000:]
@@ -112,10 +113,14 @@ def test_reimporting_a_worklist_creates_no_new_items_and_a_failure_is_not_retrie
     worklist = tmp_path / "appointments.csv"
     expected = eligibility_worklist(ground_truth, worklist, 16, {"ACME", "CARDINAL"}, seed=5)
     cmd = [".venv/bin/payerbot", "run", "eligibility", "--worklist", str(worklist)]
-    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    first = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=scaled(300), check=False
+    )
     assert first.returncode == 0, first.stderr[-2000:]
     lookups = mock_portals["payerhub"].counters()["lookups"]["eligibility"]
-    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    second = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=scaled(300), check=False
+    )
     assert second.returncode == 0
     assert "reused" in second.stdout
     assert (
@@ -150,12 +155,12 @@ def test_sigterm_and_runs_stop_finish_in_flight_lookups_and_leave_the_rest_resum
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 120
+    deadline = deadline_in(120)
     while done_lines(data_dir) < 3:
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0, proc.stderr.read()[-2000:]
+    assert proc.wait(timeout=scaled(60)) == 0, proc.stderr.read()[-2000:]
     os.environ["PAYERBOT_DATA_DIR"] = str(data_dir)
     try:
         store = Store.open(load_settings())
@@ -181,14 +186,14 @@ def test_sigterm_and_runs_stop_finish_in_flight_lookups_and_leave_the_rest_resum
             check=False,
         )
         assert stop.returncode == 0 and "stopping" in stop.stdout
-        assert resume.wait(timeout=60) == 0
+        assert resume.wait(timeout=scaled(60)) == 0
         assert store.get_run(run.id).status == "stopped"
         final = subprocess.run(
             [".venv/bin/payerbot", "runs", "resume", run.id],
             env=env,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=scaled(300),
             check=False,
         )
         assert final.returncode == 0, final.stderr[-2000:]

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from bots.store import Store
 from bots.store.schema import results, work_items
 from tests.pg import pg_schema
+from tests.timing import deadline_in, scaled
 from tests.truth import _subset_payload, expected_claim, expected_eligibility
 from tests.worklist_factory import claim_worklist, concatenated, eligibility_worklist
 
@@ -91,7 +92,7 @@ def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_pat
                 env=env,
                 capture_output=True,
                 text=True,
-                timeout=120,
+                timeout=scaled(120),
                 check=False,
             )
 
@@ -135,7 +136,7 @@ def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_pat
                         ).scalars()
                     )
 
-            deadline = time.monotonic() + 600
+            deadline = deadline_in(600)
             while True:  # a quarter done, then m1 frozen while it holds items mid-lookup
                 assert time.monotonic() < deadline, "the fleet made no progress"
                 assert all(w.poll() is None for w in workers.values())
@@ -148,7 +149,7 @@ def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_pat
                     workers["m1"].send_signal(signal.SIGCONT)
                 time.sleep(0.3)
             workers["m1"].send_signal(signal.SIGKILL)
-            workers["m1"].wait(timeout=30)
+            workers["m1"].wait(timeout=scaled(30))
             # What it died holding: still leased to it (a lease lapses only after 10 s), so
             # never completed by it; a commit in flight when it froze has landed by now.
             held_by_m1 = held_by("m1")
@@ -162,7 +163,9 @@ def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_pat
             for n in ("m2", "m3"):
                 workers[n].send_signal(signal.SIGTERM)
             for n in ("m2", "m3"):
-                assert workers[n].wait(timeout=60) == 0, (tmp_path / f"{n}.log").read_text()[-3000:]
+                assert workers[n].wait(timeout=scaled(60)) == 0, (
+                    tmp_path / f"{n}.log"
+                ).read_text()[-3000:]
 
             with store.engine.begin() as conn:
                 per_item = dict(

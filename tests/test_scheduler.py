@@ -26,6 +26,7 @@ from bots.errors import ConfigurationError
 from bots.interfaces.scheduler import cron_trigger
 from bots.settings import ROOT, load_settings
 from bots.store import JobRun, Store
+from tests.timing import deadline_in
 from tests.worklist_factory import claim_worklist, eligibility_worklist
 
 ZONE = "America/New_York"
@@ -95,7 +96,7 @@ class Scheduler:
         )
 
     def wait_started(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = deadline_in(timeout)
         while "schedule.start" not in self.log.read_text():
             assert self.proc.poll() is None, self.log.read_text()[-3000:]
             assert time.monotonic() < deadline, "the scheduler did not start"
@@ -115,7 +116,7 @@ def executions(settings, job: str) -> list[JobRun]:
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = deadline_in(timeout)
     while not predicate():
         assert time.monotonic() < deadline, what
         time.sleep(0.25)

@@ -24,6 +24,7 @@ from bots.settings import load_settings
 from bots.store import Store
 from tests.conftest import eligibility_rows, run_rows
 from tests.test_cli import payerbot
+from tests.timing import deadline_in, scaled
 from tests.worklist_factory import claim_worklist, eligibility_worklist
 
 pytestmark = pytest.mark.browser
@@ -174,7 +175,7 @@ def test_a_desk_lookup_during_a_batch_borrows_its_session_no_second_login(
     )
     try:
         store = Store.open(settings)
-        deadline = time.monotonic() + 60
+        deadline = deadline_in(60)
         while time.monotonic() < deadline:
             held = [r for r in store.account_sessions("payerhub") if r.holder]
             if held and sum(hub.counters()["lookups"].values()) >= 3:
@@ -203,7 +204,7 @@ def test_a_desk_lookup_during_a_batch_borrows_its_session_no_second_login(
         assert answer["result"]["member_id"] == member["member_id"]
         assert answer["result"]["last_name"].upper() == member["last_name"].upper()
         assert Path(answer["evidence"]).is_file()
-        _out, err = batch.communicate(timeout=240)
+        _out, err = batch.communicate(timeout=scaled(240))
         assert batch.returncode == 0, err[-2000:]
         assert hub.counters()["logins"] == {"clinic.main": 1}, "one login for both processes"
         assert hub.counters()["max_concurrent_sessions"] == {"clinic.main": 1}
@@ -354,12 +355,12 @@ def test_a_desk_lookup_takes_the_account_when_the_holder_lets_go(env, settings, 
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = deadline_in(30)
         while not any(r.status == "delegated" for r in store.list_runs(5)):
             assert time.monotonic() < deadline and desk.poll() is None, "never asked to borrow"
             time.sleep(0.1)
         store.release_account("payerhub", "main", holder)  # the night run ends
-        out, err = desk.communicate(timeout=120)
+        out, err = desk.communicate(timeout=scaled(120))
         assert desk.returncode == 0, err[-2000:]
         assert json.loads(out)["result"]["member_id"] == m["member_id"]
         assert hub.counters()["logins"] == {"clinic.main": 1}

@@ -14,6 +14,7 @@ import pytest
 
 from bots.settings import load_settings
 from bots.store import Store
+from tests.timing import scaled
 from tests.truth import _subset_payload, expected_claim
 from tests.worklist_factory import claim_worklist
 
@@ -61,7 +62,7 @@ def test_300_claims_under_latency_and_errors(mock_portals, ground_truth, tmp_pat
         env=env,
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=scaled(1200),
         check=False,
     )
     assert proc.returncode in (0, 1), proc.stderr[-3000:]

@@ -10,6 +10,8 @@ import pyotp
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.timing import scaled
+
 pytestmark = pytest.mark.browser
 
 
@@ -62,6 +64,6 @@ def test_the_idle_warning_blocks_the_page_until_dismissed(page: Page, hub, groun
     hub.knobs(session_idle_seconds=4)
     sign_in(page, hub.url, ground_truth["accounts"]["payerhub"][4])
     dialog = page.get_by_role("dialog", name="Are you still there?")
-    expect(dialog).to_be_visible(timeout=5_000)
+    expect(dialog).to_be_visible(timeout=scaled(5) * 1000)
     page.get_by_role("button", name="Stay signed in").click()
     expect(dialog).to_be_hidden()

@@ -37,6 +37,7 @@ from bots.store import Store
 from flows._legacyportal_pages import BENEFIT_COLUMNS, benefit, page_content, rows_of
 from flows.legacyportal import LegacyPortalFlow
 from tests.conftest import Portal, run_async
+from tests.timing import scaled
 from tests.truth import _subset_payload, expected_claim, expected_eligibility
 
 pytestmark = pytest.mark.browser
@@ -91,13 +92,13 @@ class BrowserThread:
         )
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=240)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=scaled(240))
 
     def close(self) -> None:
         self.run(self.browser.close())
         self.run(self.playwright.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=scaled(10))
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +119,7 @@ def with_page(settings: Settings, chromium: BrowserThread) -> Callable[[Body], A
             context = await chromium.browser.new_context()
             try:
                 page = await context.new_page()
-                page.set_default_timeout(15_000)
+                page.set_default_timeout(scaled(15) * 1000)
                 flow = LegacyPortalFlow(settings.portals[PORTAL].base_url)
                 return await body(page, flow, login_secrets(settings, PORTAL, "main"))
             finally:

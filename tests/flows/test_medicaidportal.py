@@ -30,6 +30,7 @@ from bots.ops import mock_portals as fixture_portals
 from bots.settings import Settings, load_settings
 from flows.medicaidportal import MedicaidPortalFlow
 from tests.conftest import DEFAULT_KNOBS, Portal, run_async
+from tests.timing import scaled
 from tests.truth import _subset_payload, expected_claim, expected_eligibility
 
 pytestmark = pytest.mark.browser
@@ -87,7 +88,7 @@ def with_page(settings: Settings, body: Body) -> Any:
             browser = await browser_mod.launch(pw, settings.browser)
             try:
                 page = await (await browser.new_context()).new_page()
-                page.set_default_timeout(10_000)
+                page.set_default_timeout(scaled(10) * 1000)
                 url = settings.portals["medicaidportal"].base_url
                 return await body(page, MedicaidPortalFlow(url))
             finally:

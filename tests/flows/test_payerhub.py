@@ -21,6 +21,7 @@ from bots.settings import Settings
 from bots.store import Store
 from flows.payerhub import PayerHubFlow
 from tests.conftest import eligibility_rows, run_async, run_rows
+from tests.timing import scaled
 from tests.truth import _subset_payload, expected_claim, expected_eligibility
 
 pytestmark = pytest.mark.browser
@@ -32,7 +33,7 @@ def with_page(settings: Settings, body: Callable[[Page, PayerHubFlow], Awaitable
             browser = await browser_mod.launch(pw, settings.browser)
             try:
                 page = await (await browser.new_context()).new_page()
-                page.set_default_timeout(15_000)
+                page.set_default_timeout(scaled(15) * 1000)
                 return await body(page, PayerHubFlow(settings.portals["payerhub"].base_url))
             finally:
                 await browser.close()
@@ -70,7 +71,7 @@ def payerbot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=scaled(300),
         check=False,
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 
 from bots.store import ItemState, Store, utcnow
+from tests.timing import scaled
 
 
 def _questions(prefix: str, n: int, portal: str = "payerhub") -> list[dict]:
@@ -86,7 +87,7 @@ def test_concurrent_claimers_never_share_an_item(store_url):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=120)
+        t.join(timeout=scaled(120))
     assert not errors, errors
     assert len(taken) == 120 and len(set(taken)) == 120
 
