@@ -296,8 +296,8 @@ def _fleet(
     same fleet run each time (in a schema of its own), from enqueue to finished."""
     from sqlalchemy import create_engine, text
 
-    from bots.engine.fleet import enqueue_rows
     from bots.models import EligibilityQuery, LookupKind
+    from bots.services.fleet_runs import enqueue_rows
     from bots.store import Store, migrate
 
     per_worker = FLEET_SESSIONS_PER_WORKER
