@@ -183,16 +183,17 @@ def new_worker(
     store: Store,
     flows: Mapping[str, PortalFlow],
     *,
-    sessions: BrowserlessSessions | None = None,
+    session_factory: BrowserlessSessions | None = None,
     **options: Any,
 ) -> Worker:
-    """A fleet worker that exits once there is no work for a moment."""
+    """A fleet worker that exits once there is no work for a moment (``sessions``: how
+    many it may hold, as `payerbot worker --sessions`)."""
     options = {"exit_when_idle": 0.1, "linger_seconds": 0.0, **options}
     return Worker(
         settings,
         store,
         flows=flows,
-        session_factory=sessions or BrowserlessSessions(),
+        session_factory=session_factory or BrowserlessSessions(),
         **options,
     )
 

@@ -18,6 +18,8 @@ from bots.flowkit.scripted import ANSWER, HANG, ScriptedFlow, Slow
 from bots.models import LookupKind
 from tests.engine.conftest import claim, elig, run, tries
 
+pytestmark = pytest.mark.timeout(30)  # an engine test takes well under a second
+
 
 def test_answers_are_recorded_with_one_login_per_account(settings, store):
     flow = ScriptedFlow(default=Slow(0.01))  # slow enough for both sessions to take items

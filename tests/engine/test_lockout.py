@@ -4,9 +4,13 @@ flagged its items end without a login."""
 
 from __future__ import annotations
 
+import pytest
+
 from bots.errors import AuthenticationError, PortalBlocked
 from bots.flowkit.scripted import ScriptedFlow, Slow
 from tests.engine.conftest import elig, run
+
+pytestmark = pytest.mark.timeout(30)  # an engine test takes well under a second
 
 
 def _store(settings):

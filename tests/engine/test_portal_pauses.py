@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from bots.errors import PortalMaintenance, RateLimited
 from bots.flowkit.scripted import ANSWER, ScriptedFlow, Slow
 from tests.engine.conftest import elig, run, tries
+
+pytestmark = pytest.mark.timeout(30)  # an engine test takes well under a second
 
 
 def _store(settings):
@@ -48,8 +52,10 @@ def test_a_429_pauses_every_session_of_the_portal_not_the_others(make_settings):
     _, items = run(settings, store, {"alpha": alpha, "beta": beta}, rows)
     assert {i["state"] for i in items.values()} == {"succeeded"}
     refused_at = alpha.asked("M0")[0].at
-    # what alpha started during the pause: nothing (a lookup begun before it may finish)
-    assert not [c for c in alpha.asked() if refused_at + 0.02 < c.at < refused_at + 0.28]
+    # during the pause alpha starts nothing new: only the other session's turn taken before
+    # the 429 (then in a store round trip) may still reach the portal
+    during = [c for c in alpha.asked() if refused_at < c.at < refused_at + 0.28]
+    assert len(during) <= 1 and {c.account for c in during} <= {"second"}, during
     assert [c for c in beta.asked() if refused_at < c.at < refused_at + 0.28], "beta went on"
     store.close()
 
