@@ -1,11 +1,9 @@
 """The runner: queue a run's questions, work them through portal sessions, close the run.
 
-One browser per process; per portal, up to ``max_sessions`` sessions, each owning one
-account (one login per account per run, none when the kept session from the last run is
-still live). Each session claims the run's items and works them (worker.py, the loop the
-fleet shares); the ItemWorker (attempts.py) asks the flow and records the outcome; the
-store decides about retries. What follows a run (follow-ups, workbooks) is the services
-layer's ``RunFinisher``, called with the run id.
+Per portal up to ``max_sessions`` sessions, each owning one account (one login per account
+per run, none when the last run's kept session is still live), each working the run's
+items through the loop the fleet shares (worker.py). What follows a run (follow-ups,
+workbooks) is the services layer's ``RunFinisher``, called with the run id.
 
 Accounts are leased in the store up front, so no two processes are ever logged in with the
 same account. A single lookup whose accounts are all held by a running batch does not log
@@ -315,10 +313,10 @@ class Runner:
     ) -> None:
         """Take each gate's accounts that no other process holds. A lookup with none left
         borrows the holder's session; a batch leaves that portal's items for later."""
+        is_lookup = self._trigger == "lookup"
         for gate in gates.values():
             if gate.stopped:
                 continue
-            is_lookup = self._trigger == "lookup"
             taken: list[str] = []
             held_by: set[str] = set()
             for account in gate.accounts:

@@ -125,6 +125,50 @@ def test_a_desk_lookup_is_served_by_the_batch_holding_the_account_before_its_own
     desk_store.close()
 
 
+def test_a_desk_lookup_nobody_answers_ends_account_busy_without_a_login(make_settings):
+    settings = make_settings(
+        portals={"alpha": {"accounts": ["main"]}}, sessions={"borrow_wait_seconds": 0.2}
+    )
+    store = _store(settings)
+    elsewhere = f"{node_name()}:{os.getpid()}:night"  # alive, but serving nobody
+    assert store.lease_account("alpha", "main", elsewhere, "night-run", 60).acquired
+    flow = ScriptedFlow()
+    runner = new_runner(settings, store, {"alpha": flow})
+    lookup = run_async(
+        runner.run(LookupKind.ELIGIBILITY, [elig("L1")], trigger="lookup", force=True)
+    )
+    (item,) = store.run_outcomes(lookup.run_id)
+    assert (item["state"], item["last_error_code"]) == ("system_failed", "account_busy")
+    assert "night-run" in item["last_error_message"] and item["attempts"] == 0
+    assert flow.calls == [], "no second login beside the holder's"
+    assert store.get_run(lookup.run_id)["status"] == "finished"
+    store.close()
+
+
+def test_a_desk_lookup_takes_the_account_when_the_holder_lets_go(make_settings):
+    settings = make_settings(portals={"alpha": {"accounts": ["main"]}})
+    store = _store(settings)
+    elsewhere = f"{node_name()}:{os.getpid()}:night"
+    assert store.lease_account("alpha", "main", elsewhere, "night-run", 60).acquired
+    flow = ScriptedFlow()
+    runner = new_runner(settings, store, {"alpha": flow})
+
+    async def holder_lets_go_meanwhile():
+        lookup = asyncio.create_task(
+            runner.run(LookupKind.ELIGIBILITY, [elig("L1")], trigger="lookup", force=True)
+        )
+        await asyncio.sleep(0.15)
+        assert flow.calls == [], "waiting for the holder"
+        await asyncio.to_thread(store.release_account, "alpha", "main", elsewhere)
+        return await lookup
+
+    summary = run_async(holder_lets_go_meanwhile())
+    (item,) = store.run_outcomes(summary.run_id)
+    assert item["state"] == "succeeded" and summary.borrowed_from == {}
+    assert [c.key for c in flow.logins()] == ["main"], "logged in itself, once"
+    store.close()
+
+
 def test_a_batch_finding_every_account_held_leaves_its_items_queued(settings, store):
     elsewhere = f"{node_name()}:{os.getpid()}:elsewhere"
     for account in ("main", "second"):
