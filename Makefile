@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check browser clean
+.PHONY: demo test test-engine lint typecheck check browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ demo: browser  ## the demo overnight batch against the bundled mock portals
 
 test: browser  ## the whole test suite (real Chromium against the mock portals)
 	$(VENV)/bin/pytest
+
+test-engine: $(STAMP)  ## the engine's policy tests: a scripted portal, no browser, seconds
+	$(VENV)/bin/pytest tests/engine -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -294,8 +294,8 @@ def _fleet(
 ) -> dict[str, Any]:
     """Throughput of 1, 2, 3... `payerbot worker` processes sharing one PostgreSQL queue: the
     same fleet run each time (in a schema of its own), from enqueue to finished."""
-    from bots.engine.fleet import enqueue_rows
     from bots.models import EligibilityQuery, LookupKind
+    from bots.services.fleet_runs import enqueue_rows
     from bots.store import RunStatus, Store, admin
 
     per_worker = FLEET_SESSIONS_PER_WORKER

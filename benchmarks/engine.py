@@ -20,6 +20,7 @@ from benchmarks.procs import tree_rss_mb
 from bots.engine.credentials import write_secret_files
 from bots.engine.runner import Runner
 from bots.models import LookupKind
+from bots.services.finishers import followups_only
 from bots.settings import load_settings
 from bots.store import Store
 
@@ -56,9 +57,8 @@ def main(job: Job, sessions: int, data_dir: Path, checkpoints: list[int]) -> Out
     store = Store.open(settings)
     rows = [(None, q) for q in job.questions()]
     started = clock()
-    summary = asyncio.run(
-        Runner(settings, store, progress=progress).run(LookupKind.ELIGIBILITY, rows, force=True)
-    )
+    runner = Runner(settings, store, progress=progress, finisher=followups_only(settings, store))
+    summary = asyncio.run(runner.run(LookupKind.ELIGIBILITY, rows, force=True))
     outcome.seconds = clock() - started
     items = store.run_outcomes(summary.run_id)
     outcome.lookups = summary.lookups

@@ -113,14 +113,24 @@ class QueueSettings(BaseModel):
     lease_seconds: float = 180.0
     dedupe_window_hours: float = 12.0
     maintenance_wait_minutes: float = 10.0
+    """A maintenance window ending sooner than this is waited out; a longer one postpones
+    the portal's items to the next run."""
     layout_breaker: int = Field(default=5, ge=1)
     """This many lookups in a row on one portal failing to read its pages (layout_changed)
     pause the portal for the run, its other items left queued."""
     drift_canary: bool = True
     """Before a batch, check each portal's sign-in and search pages for the landmarks its
     flow relies on; a portal whose pages changed is paused for the run (bots/engine/drift.py)."""
-    """A maintenance window ending sooner than this is waited out; a longer one postpones
-    the portal's items to the next run."""
+    lookup_timeout_seconds: float = Field(default=120.0, gt=0)
+    """A lookup (its login included) not answered within this is cut off and recorded as a
+    portal_timeout (retried): a page that never settles never hangs a run."""
+    rate_limit_pause_seconds: float = Field(default=30.0, ge=0)
+    """How long a portal's sessions pause after a 429 that names no Retry-After."""
+    rate_limit_free_pauses: int = Field(default=5, ge=0)
+    """429s in a row on a portal that cost no attempt; after that each one spends one."""
+    poll_seconds: float = Field(default=1.0, gt=0)
+    """How often an idle session, a fleet worker or a desk lookup waiting for a borrowed
+    session asks the store again."""
 
 
 class SessionSettings(BaseModel):

@@ -171,13 +171,16 @@ def eligibility_rows(
 def run_rows(
     settings: Settings, kind: Any, rows: list[tuple[None, Any]], *, force: bool = False
 ) -> tuple[Any, list[Outcome]]:
-    """Run the rows through a real Runner against the mock portals: (summary, item outcomes)."""
+    """Run the rows through a real Runner against the mock portals: (summary, item outcomes).
+    Follow-ups are raised as for every entry point (the services' finisher)."""
     from bots.engine.runner import Runner
+    from bots.services.finishers import followups_only
     from bots.store import Store
 
     store = Store.open(settings)
     try:
-        summary = run_async(Runner(settings, store).run(kind, rows, force=force))
+        runner = Runner(settings, store, finisher=followups_only(settings, store))
+        summary = run_async(runner.run(kind, rows, force=force))
         return summary, store.run_outcomes(summary.run_id)
     finally:
         store.close()

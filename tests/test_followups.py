@@ -132,7 +132,7 @@ def test_each_eligibility_rule_fires_for_its_case_and_not_against_it(
     assert rows and all(r.reason.startswith("Coverage ended ") for r in rows)
     assert all(r.priority == "high" and r.status == "open" for r in rows)
     assert all(r.evidence_path and r.evidence_path.endswith(".jpg") for r in rows)
-    assert summary.followups.created == sum(len(e) for _, e in cases.values())
+    assert summary.followups["created"] == sum(len(e) for _, e in cases.values())
     store.close()
 
 
@@ -234,21 +234,26 @@ def test_the_queue_lives_across_runs_and_the_cli_works_it(env, settings, ground_
     run_rows(settings, LookupKind.ELIGIBILITY, [(None, query)])
     # (the same question inside the dedupe window is reused, not asked again: force it)
     from bots.engine.runner import Runner
+    from bots.services.finishers import followups_only
     from tests.conftest import run_async
 
     again = run_async(
-        Runner(settings, store).run(LookupKind.ELIGIBILITY, [(None, query)], force=True)
+        Runner(settings, store, finisher=followups_only(settings, store)).run(
+            LookupKind.ELIGIBILITY, [(None, query)], force=True
+        )
     )
-    assert again.followups.reopened == 1
+    assert again.followups["reopened"] == 1
     (row,) = fq.list_followups(store, status=list(fq.STATUSES))
     assert row.status == "open" and "reopened" in row.notes
     # The practice fixed the group: the next answer closes the follow-up by itself.
     fixed = elig(active, group_number=active["group_number"])
     assert fixed.reference() == query.reference()
     closing = run_async(
-        Runner(settings, store).run(LookupKind.ELIGIBILITY, [(None, fixed)], force=True)
+        Runner(settings, store, finisher=followups_only(settings, store)).run(
+            LookupKind.ELIGIBILITY, [(None, fixed)], force=True
+        )
     )
-    assert closing.followups.closed == 1
+    assert closing.followups["closed"] == 1
     (row,) = fq.list_followups(store, status=list(fq.STATUSES))
     assert row.status == "done" and row.resolved_by == "payerbot"
     store.close()

@@ -8,20 +8,18 @@ portal (pause on 429, postpone on maintenance, stop on CAPTCHA or a refused logi
 from __future__ import annotations
 
 import asyncio
-import re
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from pydantic import TypeAdapter
 
-from bots.engine.sessions import PortalSession
+from bots.engine.evidence import EvidenceFolder
+from bots.engine.gates import PortalGate
+from bots.engine.sessions import Session
 from bots.errors import (
     AuthenticationError,
     BusinessError,
@@ -35,8 +33,6 @@ from bots.errors import (
     RateLimited,
     SessionExpired,
 )
-from bots.files import private_dir
-from bots.flowkit.flow import PortalFlow
 from bots.logs import get_logger, redactor
 from bots.models import PHI_FIELDS, ClaimStatusQuery, EligibilityQuery, Query
 from bots.settings import Settings
@@ -44,39 +40,6 @@ from bots.store import ItemState, Store, WorkItem, utcnow
 
 log = get_logger("payerbot.attempts")
 QUERY_ADAPTER = TypeAdapter[EligibilityQuery | ClaimStatusQuery](Query)
-RATE_LIMIT_PAUSE_SECONDS = 30.0  # when a 429 names no Retry-After
-RATE_LIMIT_FREE_PAUSES = 5  # 429s in a row that cost no attempt; after that each one does
-
-
-@dataclass
-class PortalGate:
-    """Per-run state of one portal, shared by its sessions: paused, paced or stopped."""
-
-    portal_id: str
-    flow: PortalFlow
-    pace_seconds: float = 0.0
-    accounts: list[str] = field(default_factory=list)  # the accounts this run may log in with
-    stopped: str | None = None  # why the portal is not used any more in this run
-    rate_limited_in_a_row: int = 0
-    layout_failures: int = 0  # lookups in a row that could not read the pages
-    paused_for_layout: bool = False  # the circuit breaker or the drift canary paused it
-    canary_done: bool = False  # a fleet worker checks each portal's pages once
-    postponed_until: datetime | None = None
-    _resume_at: float = 0.0
-    _next_slot: float = 0.0
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    async def wait_turn(self) -> None:
-        """Wait out a pause (429, short maintenance) and keep the configured pace."""
-        async with self._lock:
-            now = time.monotonic()
-            start = max(now, self._resume_at, self._next_slot)
-            self._next_slot = start + self.pace_seconds
-        if start > now:
-            await asyncio.sleep(start - now)
-
-    def pause(self, seconds: float) -> None:
-        self._resume_at = max(self._resume_at, time.monotonic() + seconds)
 
 
 def _phi_values(query: EligibilityQuery | ClaimStatusQuery) -> list[object]:
@@ -116,6 +79,7 @@ class ItemWorker:
         self.settings = settings
         self.store = store
         self.run_id = run_id
+        self.evidence = EvidenceFolder(settings)
         self._on_finished = on_finished  # called with how many items reached a final state
 
     def _run_of(self, item: WorkItem) -> str:
@@ -124,7 +88,7 @@ class ItemWorker:
         assert run_id is not None, "a fleet item always names its run"
         return run_id
 
-    async def work(self, gate: PortalGate, session: PortalSession, item: WorkItem) -> None:
+    async def work(self, gate: PortalGate, session: Session, item: WorkItem) -> None:
         if item.for_run and self.run_id is not None:
             log.info("item.borrowed", for_run=item.for_run)
         started = utcnow()
@@ -147,13 +111,16 @@ class ItemWorker:
     async def _attempt(
         self,
         gate: PortalGate,
-        session: PortalSession,
+        session: Session,
         item: WorkItem,
         query: EligibilityQuery | ClaimStatusQuery,
         started: datetime,
     ) -> None:
+        queue = self.settings.queue
         try:
-            result = await self._ask(gate, session, query)
+            result = await asyncio.wait_for(
+                self._ask(gate, session, query), queue.lookup_timeout_seconds
+            )
         except BusinessError as exc:
             session.counted_lookup()
             gate.layout_failures = 0  # the pages were read: a "no" is an answer
@@ -167,13 +134,13 @@ class ItemWorker:
         except PortalMaintenance as exc:
             await self._postpone(gate, item, session, exc)
         except RateLimited as exc:
-            pause = exc.retry_after or RATE_LIMIT_PAUSE_SECONDS
+            pause = exc.retry_after or queue.rate_limit_pause_seconds
             gate.pause(pause)
             gate.rate_limited_in_a_row += 1
             log.warning(
                 "portal.rate_limited", pause_seconds=pause, in_a_row=gate.rate_limited_in_a_row
             )
-            if gate.rate_limited_in_a_row > RATE_LIMIT_FREE_PAUSES:
+            if gate.rate_limited_in_a_row > queue.rate_limit_free_pauses:
                 # The portal keeps refusing even after pauses: spend attempts, so it ends.
                 await self._finish(item, started, session, ItemState.SYSTEM_FAILED, exc, trace=True)
             else:
@@ -183,7 +150,7 @@ class ItemWorker:
                 )
         except CapabilityMissing as exc:  # this one question is beyond the portal's search
             await self._finish(item, started, session, ItemState.SYSTEM_FAILED, exc, trace=False)
-        except Exception as exc:
+        except Exception as exc:  # a hung lookup cut off by the timeout lands here too
             error = classify(exc)
             if not isinstance(exc, PortalError | PlaywrightError | TimeoutError):
                 log.exception("flow.unexpected_error")
@@ -199,7 +166,7 @@ class ItemWorker:
             await self._succeed(gate, item, started, session, result)
 
     async def _ask(
-        self, gate: PortalGate, session: PortalSession, query: EligibilityQuery | ClaimStatusQuery
+        self, gate: PortalGate, session: Session, query: EligibilityQuery | ClaimStatusQuery
     ) -> Any:
         """Log in if needed and ask; an expired session is logged into again once, for free."""
         for relogin in (False, True):
@@ -222,16 +189,21 @@ class ItemWorker:
         gate: PortalGate,
         item: WorkItem,
         started: datetime,
-        session: PortalSession,
+        session: Session,
         result: Any,
     ) -> None:
+        run_id = self._run_of(item)
         evidence = None
         if gate.flow.screenshot_evidence:
-            evidence = await self._screenshot(session.page, item)
+            evidence = await self.evidence.screenshot(session.page, run_id, item)
         await session.end_trace(None)
         kept = tuple(
             a.model_copy(
-                update={"path": str(self._save_attachment(item, n, a.filename, a.content))}
+                update={
+                    "path": str(
+                        self.evidence.save_attachment(run_id, item, n, a.filename, a.content)
+                    )
+                }
             )
             for n, a in enumerate(result.attachments, start=1)
         )
@@ -253,14 +225,16 @@ class ItemWorker:
         self,
         item: WorkItem,
         started: datetime,
-        session: PortalSession,
+        session: Session,
         outcome: ItemState,
         error: PayerbotError,
         *,
         trace: bool,
     ) -> Path | None:
-        evidence = await self._screenshot(session.page, item)
-        kept = await session.end_trace(self._artifact("traces", item, "zip") if trace else None)
+        run_id = self._run_of(item)
+        evidence = await self.evidence.screenshot(session.page, run_id, item)
+        trace_at = self.evidence.path("traces", run_id, item, "zip") if trace else None
+        kept = await session.end_trace(trace_at)
         await self._record(
             item, started, outcome, session, error=error, evidence=evidence, trace=kept
         )
@@ -291,17 +265,23 @@ class ItemWorker:
         gate: PortalGate,
         item: WorkItem | None,
         started: datetime,
-        session: PortalSession,
+        session: Session,
         exc: AuthenticationError | PortalBlocked,
     ) -> None:
         """A refused login or a CAPTCHA stops the portal for this run; a person must look.
 
         Retrying a refused login walks the account toward a lockout; pushing past a
-        CAPTCHA is not ours to do. The portal's unclaimed items end with the reason.
+        CAPTCHA is not ours to do. The account is never logged into again (its session
+        ends); the portal's unclaimed items end with the reason (``_portal_ends``).
         """
-        gate.stopped = f"{session.account}: {exc}"
-        log.error("portal.stopped", reason=exc.code(), account=session.account, error=str(exc))
+        ends = await self._portal_ends(gate, session.account, exc)
+        if ends:
+            gate.stopped = f"{session.account}: {exc}"
+            log.error("portal.stopped", reason=exc.code(), account=session.account, error=str(exc))
+        else:
+            log.error("account.login_refused", account=session.account, error=str(exc))
         if isinstance(exc, AuthenticationError):  # never again until a person clears it
+            gate.refused_accounts.add(session.account)
             await asyncio.to_thread(
                 self.store.flag_account,
                 gate.portal_id,
@@ -312,29 +292,31 @@ class ItemWorker:
             )
         if item is not None:
             await self._record(item, started, ItemState.SYSTEM_FAILED, session, error=exc)
-        await self._end_portal_items(gate, exc)
+        if ends:
+            ended = await asyncio.to_thread(
+                self.store.fail_pending,
+                self.run_id,
+                gate.portal_id,
+                exc.code(),
+                f"not attempted: {gate.portal_id} stopped ({exc})",
+            )
+            self._on_finished(ended)
+
+    async def _portal_ends(
+        self, gate: PortalGate, account: str, exc: AuthenticationError | PortalBlocked
+    ) -> bool:
+        """Whether the portal stops for this run and its unclaimed items end: always here;
+        a fleet worker keeps a portal while another of its accounts is left."""
+        return True
 
     async def stop_portal(
-        self, gate: PortalGate, session: PortalSession, exc: AuthenticationError | PortalBlocked
+        self, gate: PortalGate, session: Session, exc: AuthenticationError | PortalBlocked
     ) -> None:
         """A refused login or a CAPTCHA outside a lookup (the drift canary's login)."""
         await self._stop(gate, None, utcnow(), session, exc)
 
-    async def _end_portal_items(
-        self, gate: PortalGate, exc: AuthenticationError | PortalBlocked
-    ) -> None:
-        """The portal's unclaimed items of this run end with the reason."""
-        ended = await asyncio.to_thread(
-            self.store.fail_pending,
-            self.run_id,
-            gate.portal_id,
-            exc.code(),
-            f"not attempted: {gate.portal_id} stopped ({exc})",
-        )
-        self._on_finished(ended)
-
     async def _postpone(
-        self, gate: PortalGate, item: WorkItem, session: PortalSession, exc: PortalMaintenance
+        self, gate: PortalGate, item: WorkItem, session: Session, exc: PortalMaintenance
     ) -> None:
         """Maintenance postpones, never fails: a short window is waited out, a long one
         leaves the portal's items queued for the next run (or `runs resume`)."""
@@ -358,7 +340,7 @@ class ItemWorker:
         item: WorkItem,
         started: datetime,
         outcome: ItemState,
-        session: PortalSession,
+        session: Session,
         *,
         error: PayerbotError | None = None,
         payload: dict[str, Any] | None = None,
@@ -390,40 +372,3 @@ class ItemWorker:
         )
         if state != ItemState.NEW and self._run_of(item) == self.run_id:
             self._on_finished(1)
-
-    # --- evidence ------------------------------------------------------------------------------
-
-    def _artifact(self, folder: str, item: WorkItem, ext: str) -> Path:
-        name = f"item-{item.id}-try{item.attempts}.{ext}"
-        return self.settings.data_dir / folder / self._run_of(item) / name
-
-    def _save_attachment(self, item: WorkItem, number: int, filename: str, content: bytes) -> Path:
-        """Files from portals are named by us: item, try, number and a sanitized extension."""
-        suffix = re.sub(r"[^a-z0-9]", "", Path(filename).suffix.lower())[:8] or "bin"
-        path = self._artifact("evidence", item, f"file{number}.{suffix}")
-        private_dir(path.parent)
-        path.write_bytes(content)
-        path.chmod(0o600)
-        return path
-
-    async def _screenshot(self, page: Page | None, item: WorkItem) -> Path | None:
-        if page is None:
-            return None
-        fmt = self.settings.browser.evidence_format
-        path = self._artifact("evidence", item, "jpg" if fmt == "jpeg" else "png")
-        private_dir(path.parent)
-        try:
-            await page.screenshot(
-                path=str(path),
-                full_page=True,
-                timeout=10_000,
-                type=fmt,
-                quality=self.settings.browser.evidence_quality if fmt == "jpeg" else None,
-                animations="disabled",
-                caret="initial",
-            )
-        except PlaywrightError:
-            log.warning("evidence.screenshot_failed")
-            return None
-        path.chmod(0o600)
-        return path

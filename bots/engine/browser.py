@@ -7,9 +7,11 @@ Chromium if installed, Debian's headless shell, Debian's full Chromium. The
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-from playwright.async_api import Browser, Playwright
+from playwright.async_api import Browser, Page, Playwright
 
 from bots.errors import ConfigurationError
 from bots.settings import BrowserSettings
@@ -73,3 +75,15 @@ async def launch(playwright: Playwright, settings: BrowserSettings) -> Browser:
         headless=settings.headless,
         args=LAUNCH_ARGS,
     )
+
+
+@asynccontextmanager
+async def fresh_page(browser: Browser, settings: BrowserSettings) -> AsyncIterator[Page]:
+    """A page in a context of its own, outside any session (closed afterwards)."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    try:
+        context.set_default_timeout(settings.action_timeout_ms)
+        context.set_default_navigation_timeout(settings.navigation_timeout_ms)
+        yield await context.new_page()
+    finally:
+        await context.close()

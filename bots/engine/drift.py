@@ -31,17 +31,12 @@ from bots.settings import Settings
 from bots.store import Store
 
 if TYPE_CHECKING:
-    from bots.engine.attempts import ItemWorker, PortalGate
+    from bots.engine.attempts import ItemWorker
+    from bots.engine.gates import PortalGate
+    from bots.engine.sessions import Session, SessionFactory
 
 log = get_logger("payerbot.drift")
 MAX_LISTED = 4  # missing landmarks named in the pause reason (all of them are in the log)
-
-
-async def _fresh_page(browser: Browser, settings: Settings) -> tuple[Any, Page]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-    context.set_default_timeout(settings.browser.action_timeout_ms)
-    context.set_default_navigation_timeout(settings.browser.navigation_timeout_ms)
-    return context, await context.new_page()
 
 
 async def _screenshot(page: Page, path: Path, settings: Settings) -> Path | None:
@@ -71,8 +66,8 @@ def _reason(missing: list[str], shot: Path | None) -> str:
 async def check_before_batch(
     settings: Settings,
     gate: PortalGate,
-    session: PortalSession,
-    browser: Browser,
+    session: Session,
+    sessions: SessionFactory,
     items: ItemWorker,
     shots: Path,
     kinds: frozenset[LookupKind] | None = None,
@@ -82,21 +77,19 @@ async def check_before_batch(
     included, as a worker's are.)"""
     portal_id = gate.portal_id
     structlog.contextvars.bind_contextvars(portal=portal_id, account=session.account)
-    context, page = await _fresh_page(browser, settings)
-    try:
-        missing = await gate.flow.landmarks(page, "login")
-        if missing:
-            await _pause(gate, page, missing, shots / f"{portal_id}-drift-login.jpg", settings)
+    async with sessions.fresh_page() as page:
+        try:
+            missing = await gate.flow.landmarks(page, "login")
+            if missing:
+                await _pause(gate, page, missing, shots / f"{portal_id}-drift-login.jpg", settings)
+                return
+        except PortalBlocked as exc:  # a CAPTCHA already: a person must look, as for a lookup
+            await _screenshot(page, shots / f"{portal_id}-blocked.jpg", settings)
+            await items.stop_portal(gate, session, exc)
             return
-    except PortalBlocked as exc:  # a CAPTCHA already: a person must look, as for a lookup
-        await _screenshot(page, shots / f"{portal_id}-blocked.jpg", settings)
-        await items.stop_portal(gate, session, exc)
-        return
-    except Exception as exc:  # down, maintenance, 5xx: not drift, the lookups will see it
-        log.info("drift.not_checked", portal=portal_id, stage="login", error=type(exc).__name__)
-        return
-    finally:
-        await context.close()
+        except Exception as exc:  # down, maintenance, 5xx: not drift, the lookups will see it
+            log.info("drift.not_checked", portal=portal_id, stage="login", error=type(exc).__name__)
+            return
     try:
         page = await session.ready()
     except (AuthenticationError, PortalBlocked) as exc:
@@ -171,16 +164,16 @@ async def _check_one(
     flow: PortalFlow = get_flow(settings.flow_name(portal_id))(
         portal.base_url, api_reads=portal.api_reads
     )
-    context, page = await _fresh_page(browser, settings)
-    try:
-        missing = await flow.landmarks(page, "login")
-        if missing:
-            shot = await _screenshot(page, shots / f"{portal_id}-login.jpg", settings)
-            return DriftCheck(portal_id, "drift", "; ".join(missing), str(shot) if shot else None)
-    except Exception as exc:
-        return DriftCheck(portal_id, "error", f"sign-in page not checked: {type(exc).__name__}")
-    finally:
-        await context.close()
+    async with browser_mod.fresh_page(browser, settings.browser) as page:
+        try:
+            missing = await flow.landmarks(page, "login")
+            if missing:
+                shot = await _screenshot(page, shots / f"{portal_id}-login.jpg", settings)
+                return DriftCheck(
+                    portal_id, "drift", "; ".join(missing), str(shot) if shot else None
+                )
+        except Exception as exc:
+            return DriftCheck(portal_id, "error", f"sign-in page not checked: {type(exc).__name__}")
     flagged = {f.account for f in store.flagged_accounts(portal_id)}
     for account in portal.accounts:
         if account in flagged:

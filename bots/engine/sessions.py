@@ -9,25 +9,87 @@ portal still honours it, and logs in only when it does not.
 Logins are never traced: a trace records typed text and request bodies, so recording
 stops (discarding what it holds) before a login and starts afresh after it. A trace then
 shows the attempt from the logged-in page on.
+
+The engine asks for sessions through a ``SessionFactory``: ``ChromiumSessions`` (one browser
+per process, its contexts as sessions) everywhere, browserless sessions in policy tests
+(bots/engine/scripted.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from playwright.async_api import Browser, BrowserContext, Page, Route
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, Route, async_playwright
 
+from bots.engine import browser as browser_mod
 from bots.engine.vault import SessionVault
 from bots.errors import AuthenticationError, SessionExpired
 from bots.files import private_dir
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow
 from bots.logs import get_logger
-from bots.settings import BrowserSettings, PortalSettings
+from bots.settings import BrowserSettings, PortalSettings, Settings
 
 log = get_logger("payerbot.sessions")
+
+
+class Session(Protocol):
+    """What the engine asks of one portal account's session."""
+
+    account: str
+    logins: int
+    resumed: bool
+
+    @property
+    def page(self) -> Page | None:
+        """The page to screenshot as evidence (None: nothing to show)."""
+
+    async def ready(self) -> Page:
+        """A page inside a live session, logging in when needed."""
+
+    def logged_out(self) -> None:
+        """The portal ended the session: the next ``ready()`` logs in again."""
+
+    def counted_lookup(self) -> None: ...
+
+    async def begin_attempt(self, attempt: int) -> None: ...
+
+    async def end_trace(self, keep_at: Path | None) -> Path | None: ...
+
+    async def close(self) -> None: ...
+
+
+OnLogin = Callable[[Session, LoginInfo | None], Awaitable[None]]
+"""Called after every successful login with what the portal said on the way."""
+
+
+class SessionFactory(Protocol):
+    """Opens portal sessions for the engine (and a bare page for the drift canary)."""
+
+    @property
+    def version(self) -> str | None:
+        """The browser's version once started (None: no browser)."""
+
+    async def start(self) -> None:
+        """Be ready to open sessions (start the browser); a second call does nothing."""
+
+    def open(
+        self,
+        flow: PortalFlow,
+        portal_id: str,
+        account: str,
+        secrets: LoginSecrets,
+        on_login: OnLogin,
+    ) -> Session: ...
+
+    def fresh_page(self) -> AbstractAsyncContextManager[Page]:
+        """A page outside any session (the sign-in page as a stranger sees it)."""
+
+    async def close(self) -> None: ...
 
 
 class PortalSession:
@@ -228,3 +290,67 @@ class PortalSession:
             with contextlib.suppress(Exception):  # a dead browser: nothing to keep
                 await self.keep()
         await self._close_context()
+
+
+class ChromiumSessions:
+    """Sessions as contexts of one Chromium per process: started on first need, or the
+    caller's long-lived browser (the console), which is used and left open."""
+
+    def __init__(
+        self, settings: Settings, vault: SessionVault | None, browser: Browser | None = None
+    ) -> None:
+        self.settings = settings
+        self.vault = vault
+        self._browser = browser
+        self._owned = browser is None
+        self._playwright: Playwright | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def version(self) -> str | None:
+        return self._browser.version if self._browser is not None else None
+
+    async def start(self) -> None:
+        async with self._lock:
+            if self._browser is None:
+                self._playwright = await async_playwright().start()
+                self._browser = await browser_mod.launch(self._playwright, self.settings.browser)
+                log.info("browser.start", version=self._browser.version)
+
+    def open(
+        self,
+        flow: PortalFlow,
+        portal_id: str,
+        account: str,
+        secrets: LoginSecrets,
+        on_login: OnLogin,
+    ) -> PortalSession:
+        assert self._browser is not None, "start() first"
+        return PortalSession(
+            self._browser,
+            flow,
+            portal_id,
+            account,
+            secrets,
+            self.settings.browser,
+            self.settings.portals[portal_id],
+            vault=self.vault,
+            on_login=on_login,
+        )
+
+    @asynccontextmanager
+    async def fresh_page(self) -> AsyncIterator[Page]:
+        assert self._browser is not None, "start() first"
+        async with browser_mod.fresh_page(self._browser, self.settings.browser) as page:
+            yield page
+
+    async def close(self) -> None:
+        if self._owned:
+            browser, self._browser = self._browser, None
+            try:
+                if browser is not None:
+                    await browser.close()
+            finally:
+                if self._playwright is not None:
+                    await self._playwright.stop()
+                    self._playwright = None

@@ -34,7 +34,6 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bots.engine import fleet
 from bots.errors import ConfigurationError, PayerbotError
 from bots.files import private_dir
 from bots.intake.worklists import import_worklist
@@ -42,7 +41,7 @@ from bots.logs import get_logger
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.ops import mock_portals, retention
 from bots.outputs import digest
-from bots.services import batches
+from bots.services import batches, fleet_runs
 from bots.settings import ScheduledJob, Settings, load_settings
 from bots.store import OPEN_STATES, ItemState, JobRun, Outcome, Store, utcnow
 
@@ -233,8 +232,8 @@ def run_job(name: str, settings: Settings | None = None) -> int:
         if settings.schedule.execution == "fleet" and run_ids:
             # The workers do the lookups; the digest waits for them (SIGTERM: stop waiting,
             # the runs go on in the fleet and the next digest reports them).
-            done = fleet.wait_for_runs(store, run_ids, stop=_stopping.is_set)
-            waiting = [r for r, s in done.items() if s not in fleet.FINAL_RUN_STATES]
+            done = fleet_runs.wait_for_runs(store, run_ids, stop=_stopping.is_set)
+            waiting = [r for r, s in done.items() if s not in fleet_runs.FINAL_RUN_STATES]
             message += ", worked by the fleet" + (
                 f" ({len(waiting)} still running when the scheduler stopped)" if waiting else ""
             )
@@ -273,7 +272,7 @@ def _batches(
         source = f"{name} ({spec.source})"
         numbered = [(None, q) for q in rows]
         if settings.schedule.execution == "fleet":
-            queued = fleet.enqueue_rows(
+            queued = fleet_runs.enqueue_rows(
                 settings, store, kind, numbered, trigger="schedule", source=source, force=True
             )
             yield kind.value, queued.run_id
@@ -335,7 +334,9 @@ def _drop_folder(
             continue
         moved = _move(path, inbox / "processed" / f"{stamp}-{path.name}")
         if settings.schedule.execution == "fleet":
-            queued = fleet.enqueue_worklist(settings, store, report.kind, moved, trigger="schedule")
+            queued = fleet_runs.enqueue_worklist(
+                settings, store, report.kind, moved, trigger="schedule"
+            )
             yield path.name, queued.run_id
             continue
         result = batches.run_worklist_file(

@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bots.engine.runner import RunSummary
+from bots.engine.runs import RunSummary
 from bots.store import FollowUp, ItemState, Outcome, Run
 
 OUTCOME_ORDER = [

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bots.engine.runner import ProgressCallback, Rows, Runner, RunSummary
+from bots.engine.runner import Runner
+from bots.engine.runs import ProgressCallback, Rows, RunSummary
 from bots.intake.worklists import ImportReport, RowError, import_worklist, write_import_report
 from bots.models import LookupKind
-from bots.outputs.run_workbook import write_workbook
-from bots.outputs.workbook_sync import WorkbookSync, sync_workbook
+from bots.outputs.workbook_sync import WorkbookSync
+from bots.services.finishers import FollowupsAndWorkbooks
 from bots.settings import Settings
 from bots.store import Outcome, Store
 
@@ -80,7 +81,8 @@ def run_rows(
 ) -> BatchResult:
     store = Store.open(settings)
     try:
-        runner = Runner(settings, store, progress=progress)
+        finisher = FollowupsAndWorkbooks(settings, store)
+        runner = Runner(settings, store, progress=progress, finisher=finisher)
         summary = wrap(
             runner,
             runner.run(
@@ -92,36 +94,26 @@ def run_rows(
                 force=force,
             ),
         )
-        return finish_outputs(settings, store, summary)
+        return batch_result(finisher, summary)
     finally:
         store.close()
 
 
-def finish_outputs(settings: Settings, store: Store, summary: RunSummary) -> BatchResult:
-    """The run's own workbook, then the rolling specialists' workbook (edits merged)."""
-    outcomes, written, synced = write_run_outputs(
-        settings, store, summary.run_id, LookupKind(summary.kind)
-    )
+def resume_run(
+    settings: Settings,
+    store: Store,
+    run_id: str,
+    *,
+    progress: ProgressCallback | None = None,
+    wrap: Wrap = plain,
+) -> BatchResult:
+    """Finish a crashed or stopped run (`payerbot runs resume`), then its workbooks."""
+    finisher = FollowupsAndWorkbooks(settings, store)
+    runner = Runner(settings, store, progress=progress, finisher=finisher)
+    return batch_result(finisher, wrap(runner, runner.resume(run_id)))
+
+
+def batch_result(finisher: FollowupsAndWorkbooks, summary: RunSummary) -> BatchResult:
+    """The run's summary with the workbooks its finisher wrote."""
+    outcomes, written, synced = finisher.published[summary.run_id]
     return BatchResult(summary, outcomes, written, synced)
-
-
-def write_run_outputs(
-    settings: Settings, store: Store, run_id: str, kind: LookupKind
-) -> tuple[list[Outcome], Path, WorkbookSync]:
-    """Write a finished run's workbook and sync the rolling one (also a fleet worker's job
-    for the fleet run it finishes)."""
-    sheet = settings.data_dir / "spreadsheets" / f"{kind.value}-{run_id}.xlsx"
-    outcomes = store.run_outcomes(run_id)
-    written = write_workbook(sheet, {kind: outcomes}, store.import_errors(run_id))
-    store.update_run(run_id, spreadsheet_path=str(written))
-    synced = sync_workbook(store, settings)
-    run = store.get_run(run_id)
-    store.update_run(
-        run_id,
-        notes={
-            **((run.notes if run else None) or {}),
-            "workbook": str(synced.path),
-            "workbook_notices": synced.messages(),
-        },
-    )
-    return outcomes, written, synced

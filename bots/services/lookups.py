@@ -14,10 +14,12 @@ from typing import Any
 
 from playwright.async_api import Browser
 
-from bots.engine.runner import NoticeCallback, Runner
+from bots.engine.runner import Runner
+from bots.engine.runs import NoticeCallback
 from bots.followups.estimates import Estimate, estimate_patient_cost
 from bots.followups.queue import list_followups
 from bots.models import ClaimStatusQuery, EligibilityQuery, EligibilityResult, LookupKind
+from bots.services.finishers import followups_only
 from bots.settings import Settings
 from bots.store import FollowUp, ItemState, Outcome, Store
 
@@ -96,7 +98,9 @@ async def lookup(
         if notice is not None:
             notice(message)
 
-    runner = Runner(settings, store, notice=tell, browser=browser)
+    runner = Runner(
+        settings, store, notice=tell, browser=browser, finisher=followups_only(settings, store)
+    )
     summary = await runner.run(
         LookupKind(query.kind), [(None, query)], trigger="lookup", force=True
     )

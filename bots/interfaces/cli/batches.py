@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from bots.engine import fleet as fleet_mod
-from bots.engine.runner import RunSummary
+from bots.engine.runs import RunSummary
 from bots.errors import PayerbotError
 from bots.followups.queue import list_followups as fq_list
 from bots.interfaces.cli.common import (
@@ -28,7 +28,7 @@ from bots.ops import mock_portals as fixture_portals
 from bots.outputs.report import (
     print_run_summary,
 )
-from bots.services import batches
+from bots.services import batches, fleet_runs
 from bots.settings import Settings
 from bots.store import Store
 
@@ -95,7 +95,7 @@ def run_claim_status(
 def _enqueue(settings: Settings, kind: LookupKind, worklist: Path) -> None:
     store = Store.open(settings)
     try:
-        queued = fleet_mod.enqueue_worklist(settings, store, kind, worklist)
+        queued = fleet_runs.enqueue_worklist(settings, store, kind, worklist)
         run = store.get_run(queued.run_id)
     finally:
         store.close()
@@ -145,7 +145,7 @@ def worker(
             "[yellow]note:[/] the store is SQLite: workers on this machine only "
             "(set PAYERBOT_DATABASE_URL to a PostgreSQL database to scale out)"
         )
-    w = fleet_mod.Worker(
+    w = fleet_runs.new_worker(
         settings,
         store,
         sessions=sessions or fleet_mod.default_sessions(),

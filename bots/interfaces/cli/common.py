@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bots import logs
-from bots.engine.runner import Runner, RunSummary
+from bots.engine.runner import Runner
+from bots.engine.runs import RunSummary
 from bots.errors import AuthenticationError, PayerbotError
 from bots.settings import Settings, load_settings
 from bots.store import Store

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from bots.engine.runner import Runner
 from bots.errors import ConfigurationError, PayerbotError
 from bots.interfaces.cli.batches import print_batch
 from bots.interfaces.cli.common import (
@@ -85,9 +84,11 @@ def runs_resume(
         portal_ids = sorted({i.portal for i in store.run_outcomes(run_id)})
         progress, update = progress_bar()
         with fixture_portals.running(settings, portal_ids), progress:
-            runner = Runner(settings, store, progress=update)
-            summary = until_signalled(runner, runner.resume(run_id))
-        print_batch(batches.finish_outputs(settings, store, summary))
+            result = batches.resume_run(
+                settings, store, run_id, progress=update, wrap=until_signalled
+            )
+        print_batch(result)
+        summary = result.summary
     except PayerbotError as exc:
         raise fail(exc) from None
     finally:

@@ -1,0 +1,128 @@
+"""Portal gates: what a portal's sessions share (paused, paced, stopped), and the one place
+where portals are checked and their gates made, for a local run and for the fleet alike."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bots.engine.credentials import login_secrets
+from bots.errors import CapabilityMissing, ConfigurationError
+from bots.flowkit.flow import PortalFlow, get_flow
+from bots.maintenance import active_window
+from bots.models import LookupKind
+from bots.settings import Settings
+from bots.store import Store, utcnow
+
+
+@dataclass
+class PortalGate:
+    """State of one portal shared by its sessions (of a run, or of a fleet worker): paused,
+    paced or stopped."""
+
+    portal_id: str
+    flow: PortalFlow
+    pace_seconds: float = 0.0
+    accounts: list[str] = field(default_factory=list)  # the accounts this run may log in with
+    stopped: str | None = None  # why the portal is not used any more in this run
+    refused_accounts: set[str] = field(default_factory=set)  # refused a login: never again
+    rate_limited_in_a_row: int = 0
+    layout_failures: int = 0  # lookups in a row that could not read the pages
+    paused_for_layout: bool = False  # the circuit breaker or the drift canary paused it
+    canary_done: bool = False  # a fleet worker checks each portal's pages once
+    postponed_until: datetime | None = None
+    _resume_at: float = 0.0
+    _next_slot: float = 0.0
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def wait_turn(self) -> None:
+        """Wait out a pause (429, short maintenance) and keep the configured pace."""
+        async with self._lock:
+            now = time.monotonic()
+            start = max(now, self._resume_at, self._next_slot)
+            self._next_slot = start + self.pace_seconds
+        if start > now:
+            await asyncio.sleep(start - now)
+
+    def pause(self, seconds: float) -> None:
+        self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+
+    def open_for(self, account: str) -> bool:
+        """Whether a session of this account may take another item."""
+        return self.stopped is None and account not in self.refused_accounts
+
+
+class PortalFlows:
+    """The flow driving each portal: an instance of its registered flow class (config's
+    ``flow``, else the portal id), or the object given for it (tests: a ScriptedFlow)."""
+
+    def __init__(self, settings: Settings, given: Mapping[str, PortalFlow] | None = None) -> None:
+        self.settings = settings
+        self.given = dict(given or {})
+
+    def _flow_class(self, portal_id: str) -> type[PortalFlow]:
+        if portal_id not in self.settings.portals:
+            raise ConfigurationError(
+                f"portal {portal_id!r} is not configured in config/portals.toml"
+            )
+        if portal_id in self.given:
+            return type(self.given[portal_id])
+        return get_flow(self.settings.flow_name(portal_id))
+
+    def check(self, kind: LookupKind, portal_ids: set[str]) -> None:
+        """Refuse before anything starts: an unknown portal, or a flow that cannot do ``kind``."""
+        for portal_id in sorted(portal_ids):
+            flow_cls = self._flow_class(portal_id)
+            if kind not in flow_cls.capabilities():
+                raise CapabilityMissing(
+                    f"the {flow_cls.name} flow cannot do {kind.value.replace('_', ' ')} lookups"
+                )
+
+    def gate(self, portal_id: str) -> PortalGate:
+        """A new gate for the portal, with its flow and pace."""
+        portal = self.settings.portals[portal_id]
+        flow = self.given.get(portal_id) or self._flow_class(portal_id)(
+            portal.base_url, api_reads=portal.api_reads
+        )
+        return PortalGate(portal_id, flow, pace_seconds=portal.pace_seconds)
+
+
+def maintenance_ends(settings: Settings, portal_id: str) -> datetime | None:
+    """The end of the portal's configured maintenance window we are in now (None: not in one)."""
+    portal = settings.portals[portal_id]
+    zone = ZoneInfo(portal.timezone or settings.timezone)
+    window = active_window(portal.windows(), utcnow(), zone)
+    return window[1] if window is not None else None
+
+
+def gates_for_run(
+    settings: Settings, store: Store, flows: PortalFlows, kind: LookupKind, portal_ids: set[str]
+) -> dict[str, PortalGate]:
+    """A local run's gates, refused before any browser starts: an unknown portal, a missing
+    capability or missing credentials. Flagged accounts are left out (a portal with none
+    left is stopped), a configured maintenance window postpones the portal."""
+    gates = {}
+    for portal_id in sorted(portal_ids):
+        flows.check(kind, {portal_id})
+        portal = settings.portals[portal_id]
+        gate = flows.gate(portal_id)
+        flagged = {f.account: f for f in store.flagged_accounts(portal_id)}
+        gate.accounts = [a for a in portal.accounts if a not in flagged][: portal.max_sessions]
+        if not gate.accounts:
+            reasons = "; ".join(f"{a}: {f.reason}" for a, f in flagged.items())
+            gate.stopped = (
+                f"every account is locked out by the bot after a refused login ({reasons}); "
+                f"fix the login, then `payerbot creds reset-lock {portal_id}`"
+            )
+        until = maintenance_ends(settings, portal_id)
+        if until is not None and not gate.stopped:
+            gate.postponed_until = until
+            gate.stopped = f"in scheduled maintenance until {until:%Y-%m-%d %H:%M} UTC"
+        for account in gate.accounts:
+            login_secrets(settings, portal_id, account)
+        gates[portal_id] = gate
+    return gates

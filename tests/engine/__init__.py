@@ -1,0 +1,1 @@
+"""Engine policy tests: the real engine, a scripted portal, no browser."""
