@@ -213,10 +213,11 @@ class FollowupSettings(BaseModel):
 
 
 class OutputSettings(BaseModel):
-    """Where the specialists' rolling workbook goes and what it shows."""
+    """Where the specialists' workbook goes and what it shows."""
 
     workbook: Path | None = None
-    """The rolling workbook (e.g. a shared drive); default data_dir/spreadsheets/payerbot.xlsx."""
+    """The specialists' workbook (e.g. on a shared drive); default
+    data_dir/spreadsheets/payerbot.xlsx."""
     workbook_days: int = Field(default=7, ge=1)
     """Lookups and rejected rows of this many days are listed (open follow-ups always are)."""
     high_patient_cost: Decimal = Decimal("500")

@@ -5,7 +5,7 @@ is set) deletes, for runs that finished before the cut-off: their evidence (scre
 portal PDFs), traces, run logs and per-run workbooks; and, by file age, digests, uploaded
 and processed worklists. The store keeps the run and the normalized answers (the record of
 what was asked and answered) with the evidence and trace paths cleared, so nothing points
-at a file that is gone. The rolling specialists' workbook is rewritten from the store
+at a file that is gone. The specialists' workbook is rewritten from the store
 after every run and is not touched here.
 """
 

@@ -1,4 +1,4 @@
-"""The specialists' workbook: one sheet per lookup kind, one row per item, safe to open in Excel.
+"""The run workbook: one per run, one sheet per lookup kind, one row per item, safe in Excel.
 
 Rows come from the store, never from the browser. Text from portals and worklists is
 always written as text (never a formula), dates and money as real typed cells. The

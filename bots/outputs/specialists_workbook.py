@@ -1,4 +1,4 @@
-"""The specialists' rolling workbook: one .xlsx they keep open all day, rewritten after each run.
+"""The specialists' workbook: the one .xlsx they keep open all day, rewritten after each run.
 
 Four sheets: "Follow-ups" (the work queue, whose Status / Assignee / Notes columns the
 specialists edit), "Eligibility", "Claim status" and "Rejected rows". Before a rewrite the

@@ -1,4 +1,4 @@
-"""The rolling specialists' workbook, kept in step with the follow-up queue.
+"""Keeping the specialists' workbook in step with the follow-up queue (edits merged back).
 
 Before each write the workbook's Status / Assignee / Notes cells are read back and merged
 into the store by follow-up id: a cell that differs from what the last write put there is

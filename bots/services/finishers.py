@@ -1,5 +1,5 @@
 """What every run ends with, handed to the engine as its ``RunFinisher``: the specialists'
-follow-ups raised from the run's answers, then the run's workbook and the rolling
+follow-ups raised from the run's answers, then the run workbook and the
 specialists' workbook."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from bots.store import Outcome, Store
 log = get_logger("payerbot.finishers")
 
 RunOutputs = tuple[list[Outcome], Path, WorkbookSync]
-"""A run's outcomes, its workbook and the rolling workbook's sync."""
+"""A run's outcomes, its run workbook and the specialists' workbook's sync."""
 
 
 class FollowupsAndWorkbooks:
@@ -58,7 +58,7 @@ def followups_only(settings: Settings, store: Store) -> FollowupsAndWorkbooks:
 def write_run_outputs(
     settings: Settings, store: Store, run_id: str, kind: LookupKind
 ) -> RunOutputs:
-    """Write a finished run's workbook and sync the rolling one."""
+    """Write a finished run's run workbook and sync the specialists' workbook."""
     sheet = settings.data_dir / "spreadsheets" / f"{kind.value}-{run_id}.xlsx"
     outcomes = store.run_outcomes(run_id)
     written = write_workbook(sheet, {kind: outcomes}, store.import_errors(run_id))

@@ -51,7 +51,7 @@ class OutcomesMixin(StoreBase):
 
     def recent_outcomes(self, kind: str, since: datetime) -> list[Outcome]:
         """Every item of a kind answered (or tried) since ``since``, with its latest result
-        (the rolling workbook's rows); position and disposition are None."""
+        (the specialists' workbook's rows); position and disposition are None."""
         latest = _latest_results(since)
         stmt = (
             select(work_items, *_RESULT_FIELDS)

@@ -114,7 +114,7 @@ class RunsMixin(StoreBase):
             return [RejectedRow.of(r) for r in rows]
 
     def import_errors_since(self, since: datetime) -> list[RejectedRow]:
-        """Rejected rows of every run started since ``since`` (the rolling workbook)."""
+        """Rejected rows of every run started since ``since`` (the specialists' workbook)."""
         stmt = (
             select(import_errors)
             .join(runs, runs.c.id == import_errors.c.run_id)
