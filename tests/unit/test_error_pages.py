@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +29,7 @@ from bots.flowkit.error_pages import (
 from flows.legacyportal import ERROR_PAGES as LEGACY
 from flows.medicaidportal import ERROR_PAGES as MEDICAID
 from flows.payerhub import ERROR_PAGES as PAYERHUB
+from tests.conftest import run_async
 
 EASTERN = ZoneInfo("America/New_York")
 PORTAL = ErrorPages(
@@ -325,9 +325,9 @@ def test_raise_for_page_reads_the_heading_text_status_and_retry_after() -> None:
     async def check(page: _Page, response: _Response | None = None) -> None:
         await raise_for_page(PORTAL, page, response)  # type: ignore[arg-type]  # a stand-in page
 
-    asyncio.run(check(_Page("Member search", RESULT_PAGE), _Response(200, {})))
+    run_async(check(_Page("Member search", RESULT_PAGE), _Response(200, {})))
     with pytest.raises(RateLimited) as limited:
-        asyncio.run(check(_Page("Busy", "Come back later"), _Response(429, {"retry-after": "8"})))
+        run_async(check(_Page("Busy", "Come back later"), _Response(429, {"retry-after": "8"})))
     assert limited.value.retry_after == 8
     with pytest.raises(PortalUnavailable):
-        asyncio.run(check(_Page("System Error", "")))
+        run_async(check(_Page("System Error", "")))
