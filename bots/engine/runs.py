@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.settings import Settings
+from bots.store import Question
 
 ProgressCallback = Callable[[int, int], None]
 NoticeCallback = Callable[[str], None]
@@ -18,18 +19,18 @@ Rows = Sequence[tuple[int | None, EligibilityQuery | ClaimStatusQuery]]
 
 def questions_for(
     settings: Settings, kind: LookupKind, rows: Rows, source: str | None
-) -> list[dict[str, Any]]:
+) -> list[Question]:
     """Worklist rows as the store's questions (a run's, or a fleet run's)."""
     return [
-        {
-            "reference": query.reference(),
-            "kind": kind.value,
-            "payer_id": query.payer_id,
-            "portal": settings.portal_for_payer(query.payer_id),
-            "query": query.model_dump(mode="json"),
-            "source_file": source,
-            "source_row": row_number,
-        }
+        Question(
+            reference=query.reference(),
+            kind=kind.value,
+            payer_id=query.payer_id,
+            portal=settings.portal_for_payer(query.payer_id),
+            query=query.model_dump(mode="json"),
+            source_file=source,
+            source_row=row_number,
+        )
         for row_number, query in rows
     ]
 

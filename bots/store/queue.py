@@ -20,7 +20,7 @@ from bots.store.conditions import (
     unclaimed,
 )
 from bots.store.engine import StoreBase, alive, utcnow
-from bots.store.rows import Enqueued, WorkItem
+from bots.store.rows import Enqueued, Question, WorkItem
 from bots.store.schema import results, run_items, runs, work_items
 from bots.store.states import (
     ACTIVE_FLEET_STATUSES,
@@ -36,17 +36,14 @@ def enqueue_in(
     queue: QueueSettings,
     run_id: str,
     position: int,
+    question: Question,
     *,
-    reference: str,
-    kind: str,
-    payer_id: str,
-    portal: str,
-    query: Mapping[str, Any],
-    source_file: str | None = None,
-    source_row: int | None = None,
     force: bool = False,
 ) -> Enqueued:
     """Add one question to a run inside the caller's transaction (see ``enqueue_many``)."""
+    reference, kind, payer_id = question.reference, question.kind, question.payer_id
+    portal, query = question.portal, question.query
+    source_file, source_row = question.source_file, question.source_row
     now = utcnow()
     window = timedelta(hours=queue.dedupe_window_hours)
     row = (
@@ -118,17 +115,16 @@ def enqueue_in(
 class QueueMixin(StoreBase):
     """Work items: queued, claimed under a lease, completed, retried, released."""
 
-    def enqueue(self, run_id: str, *, force: bool = False, **question: Any) -> Enqueued:
+    def enqueue(self, run_id: str, question: Question, *, force: bool = False) -> Enqueued:
         """Add one question to the run (see ``enqueue_many``)."""
         return self.enqueue_many(run_id, [question], force=force)[0]
 
     def enqueue_many(
-        self, run_id: str, questions: Sequence[Mapping[str, Any]], *, force: bool = False
+        self, run_id: str, questions: Sequence[Question], *, force: bool = False
     ) -> list[Enqueued]:
         """Add a worklist's questions to the run in one transaction: all of them or none,
         so a crash while queueing never leaves a run with half its worklist.
 
-        Each question: reference, kind, payer_id, portal, query, source_file, source_row.
         The same reference is never queued twice. A finished answer younger than the dedupe
         window is reused; an older one, a system failure, or ``force`` re-queues the item.
         """
@@ -137,7 +133,7 @@ class QueueMixin(StoreBase):
                 select(func.count()).select_from(run_items).where(run_items.c.run_id == run_id)
             ).scalar_one()
             return [
-                enqueue_in(conn, self.queue, run_id, base + n, force=force, **q)
+                enqueue_in(conn, self.queue, run_id, base + n, q, force=force)
                 for n, q in enumerate(questions, start=1)
             ]
 

@@ -179,6 +179,20 @@ class Outcome(Item):
 
 
 @dataclass(frozen=True, slots=True)
+class Question:
+    """One question to queue: what a worklist row (or a desk lookup) asks of one portal.
+    ``reference`` identifies it across runs; ``query`` is its model's JSON (PHI)."""
+
+    reference: str
+    kind: str
+    payer_id: str
+    portal: str
+    query: dict[str, Any] = field(repr=False)
+    source_file: str | None = None
+    source_row: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WorkItem:
     """A claimed item as the runner sees it."""
 

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, update
 
 from bots.store.engine import StoreBase, utcnow
 from bots.store.queue import enqueue_in
-from bots.store.rows import Enqueued, RejectedRow, Run
+from bots.store.rows import Enqueued, Question, RejectedRow, Run
 from bots.store.schema import import_errors, results, runs
 from bots.store.states import ACTIVE_FLEET_STATUSES, RunStatus
 
@@ -25,7 +25,7 @@ class RunsMixin(StoreBase):
         kind: str,
         trigger: str,
         source: str | None,
-        questions: Sequence[Mapping[str, Any]] = (),
+        questions: Sequence[Question] = (),
         *,
         force: bool = False,
         executor: str = "local",
@@ -52,7 +52,7 @@ class RunsMixin(StoreBase):
                 )
             )
             queued = [
-                enqueue_in(conn, self.queue, run_id, n, force=force, **q)
+                enqueue_in(conn, self.queue, run_id, n, q, force=force)
                 for n, q in enumerate(questions, start=1)
             ]
         return run_id, queued

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bots.store import ItemState, Store
+from bots.store import ItemState, Question, Store
 
 
 @pytest.fixture
@@ -60,13 +60,9 @@ def test_password_notice_and_last_login_are_remembered(store):
 
 
 def _question(ref):
-    return {
-        "reference": ref,
-        "kind": "eligibility",
-        "payer_id": "ACME",
-        "portal": "payerhub",
-        "query": {"q": ref},
-    }
+    return Question(
+        reference=ref, kind="eligibility", payer_id="ACME", portal="payerhub", query={"q": ref}
+    )
 
 
 def test_a_delegated_lookup_is_claimed_first_by_a_session_holder(store):

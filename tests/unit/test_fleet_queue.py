@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import threading
 
-from bots.store import ItemState, Store, utcnow
+from bots.store import ItemState, Question, Store, utcnow
 from tests.timing import scaled
 
 
-def _questions(prefix: str, n: int, portal: str = "payerhub") -> list[dict]:
+def _questions(prefix: str, n: int, portal: str = "payerhub") -> list[Question]:
     return [
-        {
-            "reference": f"{prefix}-{i}",
-            "kind": "eligibility",
-            "payer_id": "ACME",
-            "portal": portal,
-            "query": {"i": i},
-        }
+        Question(
+            reference=f"{prefix}-{i}",
+            kind="eligibility",
+            payer_id="ACME",
+            portal=portal,
+            query={"i": i},
+        )
         for i in range(n)
     ]
 

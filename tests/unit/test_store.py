@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
 
 from bots.settings import QueueSettings
-from bots.store import ItemState, Store, utcnow
+from bots.store import ItemState, Question, Store, utcnow
 from bots.store.schema import work_items
 
 
@@ -27,11 +28,9 @@ def store(store_url):
 def add(store, run, ref="r1", portal="payerhub", force=False):
     return store.enqueue(
         run,
-        reference=ref,
-        kind="eligibility",
-        payer_id="ACME",
-        portal=portal,
-        query={"q": ref},
+        Question(
+            reference=ref, kind="eligibility", payer_id="ACME", portal=portal, query={"q": ref}
+        ),
         force=force,
     )
 
@@ -140,7 +139,7 @@ def test_fail_pending_ends_only_unclaimed_items_of_that_portal(store):
 
 def test_a_run_is_created_with_its_whole_worklist_or_not_at_all(store):
     questions = [
-        dict(
+        Question(
             reference=f"q{n}",
             kind="eligibility",
             payer_id="ACME",
@@ -149,7 +148,7 @@ def test_a_run_is_created_with_its_whole_worklist_or_not_at_all(store):
         )
         for n in range(3)
     ]
-    questions.append(dict(questions[0], reference=None))  # breaks the NOT NULL constraint
+    questions.append(replace(questions[0], reference=None))  # breaks the NOT NULL constraint
     with pytest.raises(Exception):  # noqa: B017 - any database error will do
         store.start_run("eligibility", "batch", "w.csv", questions)
     assert store.list_runs() == []

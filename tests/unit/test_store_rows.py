@@ -15,7 +15,7 @@ import pytest
 from bots import errors
 from bots.models import LookupKind
 from bots.settings import load_settings
-from bots.store import ItemState, OutcomeCode, Run, RunStatus, Store, utcnow
+from bots.store import ItemState, OutcomeCode, Question, Run, RunStatus, Store, utcnow
 
 
 @pytest.fixture
@@ -51,18 +51,18 @@ def test_rows_are_typed_frozen_and_print_as_the_json_of_old(store):
         "batch",
         "w.csv",
         [
-            {
-                "reference": "r1",
-                "kind": "eligibility",
-                "payer_id": "ACME",
-                "portal": "payerhub",
-                "query": {
+            Question(
+                reference="r1",
+                kind="eligibility",
+                payer_id="ACME",
+                portal="payerhub",
+                query={
                     "payer_id": "ACME",
                     "member_id": "M1",
                     "dob": "1980-01-02",
                     "date_of_service": "2026-12-01",
                 },
-            }
+            )
         ],
     )
     item = store.claim(run_id, "payerhub")
