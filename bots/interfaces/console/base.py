@@ -1,0 +1,162 @@
+"""The console's plumbing: settings, store, templates, the long-lived browser, rendering,
+the audit log, and the guard every page passes (login, role, idle expiry, CSRF)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import stat
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from playwright.async_api import Browser, async_playwright
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from bots.engine import browser as browser_mod
+from bots.errors import ConfigurationError
+from bots.files import private_dir
+from bots.intake.worklists import PayerDirectory
+from bots.interfaces.console import users
+from bots.logs import get_logger
+from bots.settings import Settings
+from bots.store import Store
+
+log = get_logger("payerbot.console")
+HERE = Path(__file__).parent
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def console_secret(settings: Settings) -> str:
+    """The cookie-signing key: PAYERBOT_CONSOLE_SECRET, else <secrets_dir>/console.key."""
+    env = os.environ.get("PAYERBOT_CONSOLE_SECRET")
+    if env:
+        return env
+    path = settings.resolved_secrets_dir / "console.key"
+    if path.exists():
+        if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigurationError(f"{path} is readable by others: chmod 600 it")
+        return path.read_text().strip()
+    private_dir(path.parent)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+class ConsoleBase:
+    """The console's state and plumbing; the pages are its subclasses' (desk, supervision)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store.open(settings)
+        self.env = Environment(
+            loader=FileSystemLoader(HERE / "templates"),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+        )
+        self.env.filters["money"] = lambda v: "" if v is None else f"${Decimal(str(v)):,.2f}"
+        # evidence and trace paths become the console's own /files URLs (None: not served)
+        self.env.filters["file_url"] = lambda path: file_url(settings, path)
+        self.payers = PayerDirectory(settings)
+        self.background: dict[str, str] = {}  # job label -> status, for the runs page
+        self._playwright: Any = None
+        self._chromium: Browser | None = None
+        self._launching = asyncio.Lock()
+
+    async def _browser(self) -> Browser:
+        """One browser for the console's lifetime: a desk lookup does not wait for a launch."""
+        async with self._launching:
+            if self._chromium is None or not self._chromium.is_connected():
+                if self._playwright is None:
+                    self._playwright = await async_playwright().start()
+                self._chromium = await browser_mod.launch(self._playwright, self.settings.browser)
+            return self._chromium
+
+    async def close(self) -> None:
+        if self._chromium is not None:
+            await self._chromium.close()
+        if self._playwright is not None:
+            await self._playwright.stop()
+        self.store.close()
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def render(self, request: Request, name: str, code: int = 200, **ctx: Any) -> HTMLResponse:
+        user = request.session.get("user")
+        html = self.env.get_template(name).render(
+            user=user,
+            csrf=request.session.get("csrf", ""),
+            flash=request.session.pop("flash", None),
+            path=request.url.path,
+            **ctx,
+        )
+        return HTMLResponse(html, status_code=code)
+
+    def audit(self, actor: str, action: str, target: str, detail: str = "") -> None:
+        self.store.audit(actor, action, target, detail)
+
+    async def form(self, request: Request) -> Any:
+        form = await request.form()
+        token = form.get("csrf") or request.headers.get("x-csrf-token")
+        if not token or not secrets.compare_digest(str(token), request.session.get("csrf", "")):
+            raise CsrfError
+        return form
+
+    def guard(self, role: str | None, handler: Handler) -> Handler:
+        """Login required (and a role); idle sessions end; POST bodies checked for CSRF."""
+
+        async def wrapped(request: Request) -> Response:
+            user = request.session.get("user")
+            now = time.time()
+            idle = self.settings.console.idle_minutes * 60
+            if user and now - float(request.session.get("seen", 0)) > idle:
+                request.session.clear()
+                request.session["flash"] = "Your session ended after inactivity. Log in again."
+                user = None
+            if not user or users.get_user(self.store, user["username"]) is None:
+                if request.method == "GET":
+                    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+                return Response("login required", status_code=401)
+            if role == "supervisor" and user["role"] != "supervisor":
+                return self.render(request, "error.html", 403, message="Supervisors only.")
+            request.session["seen"] = now
+            try:
+                return await handler(request)
+            except CsrfError:
+                return self.render(
+                    request, "error.html", 403, message="The form expired. Reload and retry."
+                )
+
+        return wrapped
+
+
+class CsrfError(Exception):
+    pass
+
+
+def safe_next(target: str | None) -> str:
+    """Only our own paths: never an open redirect."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return ""
+
+
+def file_url(settings: Settings, path: str | None) -> str | None:
+    if not path:
+        return None
+    p = Path(path)
+    try:
+        rel = p.resolve().relative_to(settings.data_dir.resolve())
+    except ValueError:
+        return None
+    if len(rel.parts) != 3 or rel.parts[0] not in ("evidence", "traces"):
+        return None
+    return f"/files/{rel.parts[0]}/{rel.parts[1]}/{rel.parts[2]}"

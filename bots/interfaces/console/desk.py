@@ -1,0 +1,121 @@
+"""The specialist's pages: a single lookup with its evidence and estimate, the follow-up
+queue (assign, resolve), the specialists' workbook download."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+from bots.errors import ConfigurationError, PayerbotError
+from bots.followups import queue as fq
+from bots.interfaces.console.base import ConsoleBase, file_url
+from bots.models import ClaimStatusQuery, EligibilityQuery
+from bots.services import lookups
+
+
+class DeskPages(ConsoleBase):
+    """What a billing specialist does at the desk."""
+
+    # --- single lookups -----------------------------------------------------------------------
+
+    async def lookup(self, request: Request) -> Response:
+        payers = sorted(self.settings.payers.items())
+        if request.method == "GET":
+            return self.render(request, "lookup.html", payers=payers, form={})
+        form = await self.form(request)
+        values = {k: str(v).strip() for k, v in form.items() if k != "csrf"}
+        kind = values.get("kind", "eligibility")
+        try:
+            query = self._query(kind, values)
+        except (ValueError, ValidationError, InvalidOperation, ConfigurationError) as exc:
+            message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            return self.render(
+                request, "lookup.html", 400, payers=payers, form=values, error=message
+            )
+        user = request.session["user"]["username"]
+        try:
+            answer = await lookups.lookup(
+                self.settings, self.store, query, browser=await self._browser()
+            )
+        except PayerbotError as exc:
+            return self.render(
+                request, "lookup.html", 400, payers=payers, form=values, error=str(exc)
+            )
+        item = answer.item
+        self.audit(user, "lookup", f"item:{item.id}", f"{kind} run {answer.run_id}")
+        return self.render(
+            request,
+            "lookup.html",
+            payers=payers,
+            form=values,
+            item=item,
+            result=item.payload,
+            evidence=file_url(self.settings, item.evidence_path),
+            estimate=answer.estimate,
+            followups=answer.followups,
+            notices=answer.notices,
+            seconds=round(answer.seconds, 1),
+        )
+
+    def _query(self, kind: str, v: dict[str, str]) -> EligibilityQuery | ClaimStatusQuery:
+        payer = self.payers.resolve(v.get("payer", ""))
+        if payer is None:
+            raise ConfigurationError("choose a payer")
+        if kind == "eligibility":
+            return EligibilityQuery(
+                payer_id=payer,
+                member_id=re.sub(r"\s+", "", v.get("member_id", "")).upper(),
+                dob=date.fromisoformat(v.get("dob", "")),
+                date_of_service=date.fromisoformat(v["dos"]) if v.get("dos") else date.today(),
+                service_type=v.get("service_type") or "30",
+                expected_charge=Decimal(v["charge"]) if v.get("charge") else None,
+            )
+        if kind == "claim_status":
+            return ClaimStatusQuery(payer_id=payer, claim_number=v.get("claim_number") or None)
+        raise ConfigurationError("unknown lookup kind")
+
+    # --- the follow-up queue ------------------------------------------------------------------
+
+    async def queue(self, request: Request) -> Response:
+        params = request.query_params
+        status = params.getlist("status") or ["open", "in progress"]
+        me = request.session["user"]["username"]
+        rows = fq.list_followups(
+            self.store,
+            status=status,
+            assignee=me if params.get("mine") else None,
+            priority=params.get("priority") or None,
+        )
+        return self.render(
+            request, "queue.html", rows=rows, statuses=status, mine=bool(params.get("mine"))
+        )
+
+    async def followup_action(self, request: Request) -> Response:
+        form = await self.form(request)
+        followup_id = int(request.path_params["id"])
+        me = request.session["user"]["username"]
+        action = request.path_params["action"]
+        try:
+            if action == "assign":
+                fq.assign(self.store, followup_id, str(form.get("assignee") or me), me)
+                request.session["flash"] = f"Follow-up {followup_id} assigned."
+            elif action == "resolve":
+                fq.resolve(self.store, followup_id, str(form.get("note") or ""), me)
+                request.session["flash"] = f"Follow-up {followup_id} resolved."
+            else:
+                return Response("not found", status_code=404)
+        except PayerbotError as exc:
+            request.session["flash"] = str(exc)
+        return RedirectResponse(str(form.get("back") or "/queue"), status_code=303)
+
+    async def workbook(self, request: Request) -> Response:
+        path = self.settings.workbook_path
+        if not path.is_file():
+            return self.render(request, "error.html", 404, message="No workbook yet.")
+        self.audit(request.session["user"]["username"], "download", "workbook")
+        return FileResponse(path, filename=path.name)

@@ -1,0 +1,167 @@
+"""The supervisor's pages: runs with their items and log lines, retries of failures,
+batches started now, portal health, evidence and trace downloads."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+from bots.files import private_dir
+from bots.interfaces.console.base import SAFE_NAME, ConsoleBase
+from bots.logs import get_logger
+from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
+from bots.ops import health
+from bots.outputs.report import run_detail
+from bots.services import batches
+from bots.store import ItemState, utcnow
+
+log = get_logger("payerbot.console")
+
+
+class SupervisorPages(ConsoleBase):
+    """What a supervisor reviews and retries each morning."""
+
+    # --- supervisors --------------------------------------------------------------------------
+
+    async def runs(self, request: Request) -> Response:
+        rows = self.store.list_runs(50)
+        jobs = sorted(self.settings.schedule.jobs)
+        return self.render(request, "runs.html", runs=rows, jobs=jobs, background=self.background)
+
+    async def run(self, request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        run = self.store.get_run(run_id)
+        if run is None:
+            return self.render(request, "error.html", 404, message="No such run.")
+        items = self.store.run_outcomes(run_id)
+        detail = run_detail(run, items)
+        p = request.query_params
+        lines = _log_lines(run.log_path, p.get("level"), p.get("portal"), p.get("item"))
+        return self.render(
+            request, "run.html", run=run, detail=detail, items=items, lines=lines, filters=p
+        )
+
+    async def retry(self, request: Request) -> Response:
+        await self.form(request)
+        run_id = request.path_params["run_id"]
+        run = self.store.get_run(run_id)
+        failed = [i for i in self.store.run_outcomes(run_id) if i.state == ItemState.SYSTEM_FAILED]
+        if run is None or not failed:
+            request.session["flash"] = "Nothing to retry."
+            return RedirectResponse(f"/runs/{run_id}", status_code=303)
+        kind = LookupKind(run.kind)
+        model = EligibilityQuery if kind == LookupKind.ELIGIBILITY else ClaimStatusQuery
+        rows = [(i.source_row, model.model_validate(i.query)) for i in failed]
+        me = request.session["user"]["username"]
+        self.audit(me, "retry", f"run:{run_id}", f"{len(rows)} failed items")
+        self._in_background(
+            f"retry of {run_id}",
+            lambda: batches.run_rows(
+                self.settings, kind, rows, trigger="retry", source=f"retry of {run_id}", force=True
+            ),
+        )
+        request.session["flash"] = f"Retrying {len(rows)} failed item(s) of {run_id}."
+        return RedirectResponse("/runs", status_code=303)
+
+    async def start_batch(self, request: Request) -> Response:
+        form = await self.form(request)
+        me = request.session["user"]["username"]
+        upload = form.get("worklist")
+        job = str(form.get("job") or "")
+        if isinstance(upload, UploadFile) and upload.filename:
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(upload.filename).name)[-80:]
+            folder = private_dir(self.settings.data_dir / "uploads")
+            path = folder / f"{utcnow():%Y%m%d-%H%M%S}-{name}"
+            path.write_bytes(await upload.read())
+            path.chmod(0o600)
+            self.audit(me, "batch", "upload", name)
+            self._in_background(
+                f"batch {name}",
+                lambda: batches.run_worklist_file(self.settings, None, path, trigger="console"),
+            )
+            request.session["flash"] = f"Batch started from {name}."
+        elif job in self.settings.schedule.jobs:
+            from bots.interfaces import scheduler
+
+            self.audit(me, "batch", f"job:{job}")
+            self._in_background(f"job {job}", lambda: scheduler.run_job(job, self.settings))
+            request.session["flash"] = f"Job {job} started."
+        else:
+            request.session["flash"] = "Choose a worklist file or a job."
+        return RedirectResponse("/runs", status_code=303)
+
+    def _in_background(self, label: str, work: Callable[[], Any]) -> None:
+        def run() -> None:
+            self.background[label] = "running"
+            try:
+                work()
+                self.background[label] = "finished"
+            except Exception as exc:
+                log.exception("console.background_failed", job=label)
+                self.background[label] = f"failed: {type(exc).__name__}"
+
+        threading.Thread(target=run, daemon=True, name=label).start()
+
+    async def portals(self, request: Request) -> Response:
+        status = health.portal_status(self.settings, self.store)
+        return self.render(request, "portals.html", portals=status)
+
+    async def files(self, request: Request) -> Response:
+        kind, run_id, name = (request.path_params[k] for k in ("kind", "run_id", "name"))
+        if kind == "traces" and request.session["user"]["role"] != "supervisor":
+            return self.render(request, "error.html", 403, message="Supervisors only.")
+        if kind not in ("evidence", "traces") or not (
+            SAFE_NAME.match(run_id) and SAFE_NAME.match(name)
+        ):
+            return Response("not found", status_code=404)
+        base = (self.settings.data_dir / kind).resolve()
+        path = (base / run_id / name).resolve()
+        if not path.is_relative_to(base) or not path.is_file():
+            return Response("not found", status_code=404)
+        if kind == "traces":
+            self.audit(request.session["user"]["username"], "download", f"trace:{run_id}/{name}")
+            return FileResponse(path, filename=name, media_type="application/zip")
+        return FileResponse(path)
+
+
+def _log_lines(
+    path: str | None, level: str | None, portal: str | None, item: str | None
+) -> list[dict[str, Any]]:
+    if not path or not Path(path).is_file():
+        return []
+    lines = []
+    for raw in Path(path).read_text(encoding="utf-8").splitlines()[-5000:]:
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            continue
+        if level and event.get("level") != level:
+            continue
+        if portal and event.get("portal") != portal:
+            continue
+        if item and str(event.get("item_id")) != item:
+            continue
+        extra = {
+            k: v
+            for k, v in event.items()
+            if k not in ("event", "level", "timestamp", "portal", "item_id", "run_id", "logger")
+        }
+        lines.append(
+            {
+                "timestamp": event.get("timestamp", ""),
+                "level": event.get("level", ""),
+                "event": event.get("event", ""),
+                "portal": event.get("portal", ""),
+                "item_id": event.get("item_id", ""),
+                "extra": json.dumps(extra, default=str)[:300] if extra else "",
+            }
+        )
+    return lines[-1000:]
