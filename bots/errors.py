@@ -18,6 +18,8 @@ The tree::
     │   ├── SessionExpired       logged out under us (inactivity, absolute lifetime, newer login)
     │   └── LayoutChanged        an element the flow relies on is not on the page
     ├── PortalBlocked            CAPTCHA or a lockout warning: stop using the portal, call a person
+    ├── ReadOnlyViolation        the flow tried to write (a request it did not declare, a write
+    │                            page): blocked by the engine's guard, portal stopped, never retried
     ├── AuthenticationError      login rejected (password, TOTP, locked): never retried
     ├── CapabilityMissing        the portal's flow cannot do this kind of lookup
     └── ConfigurationError       settings or credentials are missing or wrong
@@ -118,6 +120,12 @@ class LayoutChanged(PortalError):
 class PortalBlocked(PayerbotError):
     """The portal put up a CAPTCHA or warns of a lockout. The bot never solves or pushes
     past one: it stops using the portal for the run and reports it for a person."""
+
+
+class ReadOnlyViolation(PayerbotError):
+    """The flow sent a request it did not declare (anything but a read) or opened a page its
+    portal marks as a write. The engine's read-only guard blocked it; the lookup ends, is
+    not retried, and the portal stops for the run: a person must look at the flow."""
 
 
 class AuthenticationError(PayerbotError):

@@ -27,6 +27,7 @@ from bots.errors import (
 )
 from bots.flowkit.error_pages import ErrorPages, raise_for_error_page
 from bots.flowkit.pages import blank
+from bots.flowkit.readonly import portal_request
 from bots.models import (
     Adjustment,
     Attachment,
@@ -53,12 +54,12 @@ class HubApi:
         self, page: Page, method: str, path: str, body: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], Attachment]:
         """One call of the hub's API in the browser's session; errors as the pages show them."""
-        response = await page.context.request.fetch(
+        response = await portal_request(  # the engine's read-only allowlist applies
+            page,
+            method,
             f"{self.base_url}{path}",
-            method=method,
             headers={"Accept": "application/json"},
             data=body,
-            fail_on_status_code=False,
         )
         try:
             data = await response.json()

@@ -26,6 +26,7 @@ from bots.errors import (
 from bots.flowkit.error_pages import ClockTime, ErrorPages, Marker, raise_for_error_page
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow, register
 from bots.flowkit.pages import landmarks, missing_landmarks
+from bots.flowkit.readonly import Send
 from bots.models import (
     ClaimStatusQuery,
     ClaimStatusResult,
@@ -82,6 +83,14 @@ class LegacyPortalFlow(PortalFlow):
 
     name = "legacyportal"
     title = "Prairie Provider Connect (legacy)"
+    # Forms the flow submits: login, the security question, the two inquiries.
+    sends = (
+        Send("POST", "/login.aspx"),
+        Send("POST", "/security.aspx"),
+        Send("POST", "/Eligibility/Inquiry.aspx"),
+        Send("POST", "/Claims/Inquiry.aspx"),
+    )
+    write_pages = ("/ChangePassword.aspx",)
 
     async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
         frame = page.main_frame

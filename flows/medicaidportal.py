@@ -23,6 +23,7 @@ from bots.errors import (
 from bots.flowkit.error_pages import ClockTime, ErrorPages, Marker, raise_for_error_page
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow, register
 from bots.flowkit.pages import landmarks, missing_landmarks, read_definitions, read_tables
+from bots.flowkit.readonly import Send
 from bots.models import (
     ClaimStatusQuery,
     ClaimStatusResult,
@@ -65,6 +66,14 @@ class MedicaidPortalFlow(PortalFlow):
 
     name = "medicaidportal"
     title = "State Medicaid Provider Portal"
+    # Forms the flow submits: login, the Terms of Use, the two searches (never the CAPTCHA).
+    sends = (
+        Send("POST", "/login"),
+        Send("POST", "/terms"),
+        Send("POST", "/eligibility"),
+        Send("POST", "/claims"),
+    )
+    write_pages = ("/claims/submit", "/provider/enrollment", "/claims/*/adjust")
 
     async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
         await self._goto(page, "/login", "Provider Login")

@@ -39,6 +39,7 @@ from bots.flowkit.pages import (
     table_records,
     us_date,
 )
+from bots.flowkit.readonly import Send
 from bots.models import (
     ClaimStatusQuery,
     ClaimStatusResult,
@@ -90,6 +91,16 @@ class PayerHubFlow(PortalFlow):
     name = "payerhub"
     title = "PayerHub multi-payer hub"
     offers_api_reads = True
+    # Everything the hub's pages (and the API reads) post: sign-in, MFA and the searches.
+    # Its writes (appeals, profile) are POSTs too: the guard refuses them undeclared.
+    sends = (
+        Send("POST", "/api/auth/login"),
+        Send("POST", "/api/auth/mfa"),
+        Send("POST", "/api/eligibility"),
+        Send("POST", "/api/eligibility/member"),
+        Send("POST", "/api/claims/search"),
+    )
+    write_pages = ("/#/appeals", "/#/profile")
 
     async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
         await page.goto(f"{self.base_url}/#/login")

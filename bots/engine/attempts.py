@@ -8,7 +8,7 @@ portal (pause on 429, postpone on maintenance, stop on CAPTCHA or a refused logi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from bots.errors import (
     PortalMaintenance,
     PortalTimeout,
     RateLimited,
+    ReadOnlyViolation,
     SessionExpired,
 )
 from bots.logs import get_logger, redactor
@@ -118,8 +119,9 @@ class ItemWorker:
     ) -> None:
         queue = self.settings.queue
         try:
-            result = await asyncio.wait_for(
-                self._ask(gate, session, query), queue.lookup_timeout_seconds
+            result = await self._guarded(
+                session,
+                asyncio.wait_for(self._ask(gate, session, query), queue.lookup_timeout_seconds),
             )
         except BusinessError as exc:
             session.counted_lookup()
@@ -128,7 +130,7 @@ class ItemWorker:
         except AuthenticationError as exc:
             await session.end_trace(None)
             await self._stop(gate, item, started, session, exc)
-        except PortalBlocked as exc:
+        except (PortalBlocked, ReadOnlyViolation) as exc:
             await self._finish(item, started, session, ItemState.SYSTEM_FAILED, exc, trace=True)
             await self._stop(gate, None, started, session, exc)
         except PortalMaintenance as exc:
@@ -164,6 +166,23 @@ class ItemWorker:
             gate.layout_failures = 0
             session.counted_lookup()
             await self._succeed(gate, item, started, session, result)
+
+    @staticmethod
+    async def _guarded(session: Session, lookup: Awaitable[Any]) -> Any:
+        """The lookup's outcome, unless the read-only guard stopped a request on the way:
+        then a ReadOnlyViolation, whatever the flow made of the aborted request (raised,
+        swallowed, answered anyway). Nothing it read is recorded as an answer."""
+        try:
+            result = await lookup
+        except Exception:
+            violation = session.read_only_violation()
+            if violation is not None:
+                raise violation from None
+            raise
+        violation = session.read_only_violation()
+        if violation is not None:
+            raise violation
+        return result
 
     async def _ask(
         self, gate: PortalGate, session: Session, query: EligibilityQuery | ClaimStatusQuery
@@ -266,13 +285,15 @@ class ItemWorker:
         item: WorkItem | None,
         started: datetime,
         session: Session,
-        exc: AuthenticationError | PortalBlocked,
+        exc: AuthenticationError | PortalBlocked | ReadOnlyViolation,
     ) -> None:
-        """A refused login or a CAPTCHA stops the portal for this run; a person must look.
+        """A refused login, a CAPTCHA or a flow that tried to write stops the portal for
+        this run; a person must look.
 
         Retrying a refused login walks the account toward a lockout; pushing past a
-        CAPTCHA is not ours to do. The account is never logged into again (its session
-        ends); the portal's unclaimed items end with the reason (``_portal_ends``).
+        CAPTCHA is not ours to do; a flow that tries to write must be fixed first. The
+        account is never logged into again (its session ends); the portal's unclaimed items
+        end with the reason (``_portal_ends``).
         """
         ends = await self._portal_ends(gate, session.account, exc)
         if ends:
@@ -303,16 +324,22 @@ class ItemWorker:
             self._on_finished(ended)
 
     async def _portal_ends(
-        self, gate: PortalGate, account: str, exc: AuthenticationError | PortalBlocked
+        self,
+        gate: PortalGate,
+        account: str,
+        exc: AuthenticationError | PortalBlocked | ReadOnlyViolation,
     ) -> bool:
         """Whether the portal stops for this run and its unclaimed items end: always here;
         a fleet worker keeps a portal while another of its accounts is left."""
         return True
 
     async def stop_portal(
-        self, gate: PortalGate, session: Session, exc: AuthenticationError | PortalBlocked
+        self,
+        gate: PortalGate,
+        session: Session,
+        exc: AuthenticationError | PortalBlocked | ReadOnlyViolation,
     ) -> None:
-        """A refused login or a CAPTCHA outside a lookup (the drift canary's login)."""
+        """A refused login, a CAPTCHA or a write outside a lookup (the drift canary's)."""
         await self._stop(gate, None, utcnow(), session, exc)
 
     async def _postpone(

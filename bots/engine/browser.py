@@ -10,11 +10,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from playwright.async_api import Browser, Page, Playwright
 
 from bots.errors import ConfigurationError
+from bots.flowkit.readonly import ReadOnlyGuard, ReadOnlyPolicy
 from bots.settings import BrowserSettings
+
+if TYPE_CHECKING:
+    from bots.flowkit.flow import PortalFlow
 
 SYSTEM_CANDIDATES = (
     Path("/usr/lib/chromium/chromium-headless-shell"),
@@ -78,12 +83,20 @@ async def launch(playwright: Playwright, settings: BrowserSettings) -> Browser:
 
 
 @asynccontextmanager
-async def fresh_page(browser: Browser, settings: BrowserSettings) -> AsyncIterator[Page]:
-    """A page in a context of its own, outside any session (closed afterwards)."""
+async def fresh_page(
+    browser: Browser, settings: BrowserSettings, flow: PortalFlow | None = None
+) -> AsyncIterator[Page]:
+    """A page in a context of its own, outside any session (closed afterwards), under the
+    flow's read-only guard (no flow: nothing but reads); ``guard_of(page)`` tells what it
+    stopped."""
     context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
     try:
         context.set_default_timeout(settings.action_timeout_ms)
         context.set_default_navigation_timeout(settings.navigation_timeout_ms)
+        policy = flow.read_only_policy() if flow is not None else ReadOnlyPolicy(origin="")
+        await ReadOnlyGuard(policy).install(
+            context, block_resource_types=settings.block_resource_types
+        )
         yield await context.new_page()
     finally:
         await context.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from bots.engine.sessions import OnLogin
+from bots.errors import ReadOnlyViolation
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow
 from bots.flowkit.scripted import ScriptedPage
 
@@ -39,6 +40,7 @@ class BrowserlessSession:
         self.resumed = False
         self.attempts: list[int] = []  # the attempt number of each item begun
         self.closed = False
+        self.violations: list[ReadOnlyViolation] = []  # a test plays the guard's findings
         self._secrets = secrets
         self._on_login = on_login
         self._logged_in = False
@@ -66,6 +68,9 @@ class BrowserlessSession:
 
     def counted_lookup(self) -> None:
         return None
+
+    def read_only_violation(self) -> ReadOnlyViolation | None:
+        return self.violations.pop(0) if self.violations else None
 
     async def begin_attempt(self, attempt: int) -> None:
         self.attempts.append(attempt)
@@ -103,7 +108,7 @@ class BrowserlessSessions:
         return session
 
     @asynccontextmanager
-    async def fresh_page(self) -> AsyncIterator[Page]:
+    async def fresh_page(self, flow: PortalFlow | None = None) -> AsyncIterator[Page]:
         yield cast("Page", ScriptedPage(None))
 
     async def close(self) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from playwright.async_api import Browser, Page, async_playwright
@@ -22,9 +23,16 @@ from playwright.async_api import Browser, Page, async_playwright
 from bots.engine import browser as browser_mod
 from bots.engine.credentials import login_secrets
 from bots.engine.sessions import PortalSession
-from bots.errors import AuthenticationError, ConfigurationError, PortalBlocked, SessionExpired
+from bots.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    PortalBlocked,
+    ReadOnlyViolation,
+    SessionExpired,
+)
 from bots.files import private_dir
 from bots.flowkit.flow import PortalFlow, get_flow
+from bots.flowkit.readonly import guard_of
 from bots.logs import get_logger
 from bots.models import LookupKind
 from bots.settings import Settings
@@ -36,6 +44,7 @@ if TYPE_CHECKING:
     from bots.engine.sessions import Session, SessionFactory
 
 log = get_logger("payerbot.drift")
+T = TypeVar("T")
 MAX_LISTED = 4  # missing landmarks named in the pause reason (all of them are in the log)
 
 
@@ -77,13 +86,13 @@ async def check_before_batch(
     included, as a worker's are.)"""
     portal_id = gate.portal_id
     structlog.contextvars.bind_contextvars(portal=portal_id, account=session.account)
-    async with sessions.fresh_page() as page:
+    async with sessions.fresh_page(gate.flow) as page:
         try:
-            missing = await gate.flow.landmarks(page, "login")
+            missing = await _guarded(page, None, gate.flow.landmarks(page, "login"))
             if missing:
                 await _pause(gate, page, missing, shots / f"{portal_id}-drift-login.jpg", settings)
                 return
-        except PortalBlocked as exc:  # a CAPTCHA already: a person must look, as for a lookup
+        except (PortalBlocked, ReadOnlyViolation) as exc:  # a person must look, as for a lookup
             await _screenshot(page, shots / f"{portal_id}-blocked.jpg", settings)
             await items.stop_portal(gate, session, exc)
             return
@@ -91,16 +100,16 @@ async def check_before_batch(
             log.info("drift.not_checked", portal=portal_id, stage="login", error=type(exc).__name__)
             return
     try:
-        page = await session.ready()
-    except (AuthenticationError, PortalBlocked) as exc:
+        page = await _guarded(None, session, session.ready())
+    except (AuthenticationError, PortalBlocked, ReadOnlyViolation) as exc:
         await items.stop_portal(gate, session, exc)  # the lockout guard, as for a lookup
         return
     except Exception as exc:
         log.info("drift.not_checked", portal=portal_id, stage="search", error=type(exc).__name__)
         return
     try:
-        missing = await gate.flow.landmarks(page, "search", kinds)
-    except PortalBlocked as exc:
+        missing = await _guarded(None, session, gate.flow.landmarks(page, "search", kinds))
+    except (PortalBlocked, ReadOnlyViolation) as exc:
         await _screenshot(page, shots / f"{portal_id}-blocked.jpg", settings)
         await items.stop_portal(gate, session, exc)
         return
@@ -114,6 +123,29 @@ async def check_before_batch(
         await _pause(gate, page, missing, shots / f"{portal_id}-drift-search.jpg", settings)
     else:
         log.info("drift.ok", portal=portal_id)
+
+
+async def _guarded(page: Page | None, session: Session | None, check: Awaitable[T]) -> T:
+    """The check's outcome, unless the read-only guard stopped a request on the way (the
+    flow's error for it, or its silence, is then beside the point)."""
+    try:
+        found = await check
+    except Exception:
+        violation = _violation(page, session)
+        if violation is not None:
+            raise violation from None
+        raise
+    violation = _violation(page, session)
+    if violation is not None:
+        raise violation
+    return found
+
+
+def _violation(page: Page | None, session: Session | None) -> ReadOnlyViolation | None:
+    if session is not None:
+        return session.read_only_violation()
+    guard = guard_of(page) if page is not None else None
+    return guard.take() if guard is not None else None
 
 
 async def _pause(
@@ -164,14 +196,16 @@ async def _check_one(
     flow: PortalFlow = get_flow(settings.flow_name(portal_id))(
         portal.base_url, api_reads=portal.api_reads
     )
-    async with browser_mod.fresh_page(browser, settings.browser) as page:
+    async with browser_mod.fresh_page(browser, settings.browser, flow) as page:
         try:
-            missing = await flow.landmarks(page, "login")
+            missing = await _guarded(page, None, flow.landmarks(page, "login"))
             if missing:
                 shot = await _screenshot(page, shots / f"{portal_id}-login.jpg", settings)
                 return DriftCheck(
                     portal_id, "drift", "; ".join(missing), str(shot) if shot else None
                 )
+        except ReadOnlyViolation as exc:
+            return DriftCheck(portal_id, "error", f"sign-in page not checked: {exc}")
         except Exception as exc:
             return DriftCheck(portal_id, "error", f"sign-in page not checked: {type(exc).__name__}")
     flagged = {f.account for f in store.flagged_accounts(portal_id)}
@@ -191,8 +225,8 @@ async def _check_one(
             browser, flow, portal_id, account, login, settings.browser, portal, restore=False
         )
         try:
-            page = await session.ready()
-            missing = await flow.landmarks(page, "search")
+            page = await _guarded(None, session, session.ready())
+            missing = await _guarded(None, session, flow.landmarks(page, "search"))
             if missing:
                 shot = await _screenshot(page, shots / f"{portal_id}-search.jpg", settings)
                 return DriftCheck(
@@ -202,6 +236,8 @@ async def _check_one(
         except AuthenticationError as exc:  # the lockout guard, as for any login
             store.flag_account(portal_id, account, "login_refused", str(exc), "doctor")
             return DriftCheck(portal_id, "error", f"login refused for {account}: {exc}")
+        except ReadOnlyViolation as exc:
+            return DriftCheck(portal_id, "error", f"search pages not checked: {exc}")
         except Exception as exc:
             return DriftCheck(portal_id, "error", f"search pages not checked: {type(exc).__name__}")
         finally:

@@ -38,7 +38,7 @@ from bots.engine.runs import NO_FINISHER, NoticeCallback, RunFinisher
 from bots.engine.sessions import ChromiumSessions, SessionFactory
 from bots.engine.vault import open_vault
 from bots.engine.worker import FleetItems, SessionStats, SessionWorker, pause_unless_stopped
-from bots.errors import AuthenticationError, ConfigurationError, PortalBlocked
+from bots.errors import AuthenticationError, ConfigurationError, PortalBlocked, ReadOnlyViolation
 from bots.flowkit.flow import PortalFlow
 from bots.logs import close_run_log, get_logger, open_run_log
 from bots.settings import Settings
@@ -84,9 +84,12 @@ class FleetItemWorker(ItemWorker):
     carry on."""
 
     async def _portal_ends(
-        self, gate: PortalGate, account: str, exc: AuthenticationError | PortalBlocked
+        self,
+        gate: PortalGate,
+        account: str,
+        exc: AuthenticationError | PortalBlocked | ReadOnlyViolation,
     ) -> bool:
-        if isinstance(exc, PortalBlocked):
+        if isinstance(exc, PortalBlocked | ReadOnlyViolation):  # the portal, not an account
             return True
         flagged = {
             f.account for f in await asyncio.to_thread(self.store.flagged_accounts, gate.portal_id)

@@ -24,13 +24,14 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from playwright.async_api import Browser, BrowserContext, Page, Playwright, Route, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 
 from bots.engine import browser as browser_mod
 from bots.engine.vault import SessionVault
-from bots.errors import AuthenticationError, SessionExpired
+from bots.errors import AuthenticationError, ReadOnlyViolation, SessionExpired
 from bots.files import private_dir
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow
+from bots.flowkit.readonly import ReadOnlyGuard
 from bots.logs import get_logger
 from bots.settings import BrowserSettings, PortalSettings, Settings
 
@@ -55,6 +56,9 @@ class Session(Protocol):
         """The portal ended the session: the next ``ready()`` logs in again."""
 
     def counted_lookup(self) -> None: ...
+
+    def read_only_violation(self) -> ReadOnlyViolation | None:
+        """What the read-only guard stopped since the last call (None: the flow only read)."""
 
     async def begin_attempt(self, attempt: int) -> None: ...
 
@@ -86,8 +90,9 @@ class SessionFactory(Protocol):
         on_login: OnLogin,
     ) -> Session: ...
 
-    def fresh_page(self) -> AbstractAsyncContextManager[Page]:
-        """A page outside any session (the sign-in page as a stranger sees it)."""
+    def fresh_page(self, flow: PortalFlow | None = None) -> AbstractAsyncContextManager[Page]:
+        """A page outside any session (the sign-in page as a stranger sees it), under the
+        flow's read-only guard (None: nothing but reads)."""
 
     async def close(self) -> None: ...
 
@@ -127,6 +132,7 @@ class PortalSession:
         self._kept_state_pending = False  # a kept session was restored and not yet checked
         self.logins = 0
         self.resumed = False  # a kept session from an earlier run was still live
+        self._guard = ReadOnlyGuard(flow.read_only_policy())
 
     async def _open_context(self, storage_state: Any = None) -> Page:
         bs = self._browser_settings
@@ -138,16 +144,8 @@ class PortalSession:
         )
         context.set_default_timeout(bs.action_timeout_ms)
         context.set_default_navigation_timeout(bs.navigation_timeout_ms)
-        if bs.block_resource_types:
-            blocked = set(bs.block_resource_types)
-
-            async def _block(route: Route) -> None:
-                if route.request.resource_type in blocked:
-                    await route.abort()
-                else:
-                    await route.fallback()
-
-            await context.route("**/*", _block)
+        # One guard per session, across its recycled contexts: a violation is never lost.
+        await self._guard.install(context, block_resource_types=bs.block_resource_types)
         self._context = context
         self._page = await context.new_page()
         self._lookups_in_context = 0
@@ -239,6 +237,9 @@ class PortalSession:
 
     def counted_lookup(self) -> None:
         self._lookups_in_context += 1
+
+    def read_only_violation(self) -> ReadOnlyViolation | None:
+        return self._guard.take()
 
     @property
     def page(self) -> Page | None:
@@ -339,9 +340,9 @@ class ChromiumSessions:
         )
 
     @asynccontextmanager
-    async def fresh_page(self) -> AsyncIterator[Page]:
+    async def fresh_page(self, flow: PortalFlow | None = None) -> AsyncIterator[Page]:
         assert self._browser is not None, "start() first"
-        async with browser_mod.fresh_page(self._browser, self.settings.browser) as page:
+        async with browser_mod.fresh_page(self._browser, self.settings.browser, flow) as page:
             yield page
 
     async def close(self) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from bots.errors import ConfigurationError
+from bots.flowkit.readonly import ReadOnlyPolicy, Send
 from bots.models import LookupKind
 
 if TYPE_CHECKING:
@@ -67,12 +68,22 @@ class PortalFlow(ABC):
     title: ClassVar[str] = ""
     offers_api_reads: ClassVar[bool] = False
     """The flow can read the JSON the portal's own pages fetch (``api_reads`` in config)."""
+    sends: ClassVar[tuple[Send, ...]] = ()
+    """Every non-GET request the flow needs (its sign-in, MFA and search forms, API
+    searches): the engine's read-only guard aborts any other (bots/flowkit/readonly.py)."""
+    write_pages: ClassVar[tuple[str, ...]] = ()
+    """Paths of the portal's pages that change something (appeals, profile, change
+    password; ``*`` one segment, ``/#/route`` a single-page app's): never opened."""
 
     def __init__(self, base_url: str, *, api_reads: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
         if api_reads and not self.offers_api_reads:
             raise ConfigurationError(f"the {self.name} flow cannot read the portal's API")
         self.api_reads = api_reads
+
+    def read_only_policy(self) -> ReadOnlyPolicy:
+        """What the engine's read-only guard lets this flow send to its portal."""
+        return ReadOnlyPolicy.of(self.base_url, self.sends, self.write_pages)
 
     @property
     def screenshot_evidence(self) -> bool:

@@ -92,6 +92,7 @@ class OutcomeCode(_Stored):
     SESSION_EXPIRED = "session_expired"
     LAYOUT_CHANGED = "layout_changed"
     PORTAL_BLOCKED = "portal_blocked"
+    READ_ONLY_VIOLATION = "read_only_violation"
     AUTHENTICATION_ERROR = "authentication_error"
     CAPABILITY_MISSING = "capability_missing"
     CONFIGURATION_ERROR = "configuration_error"
@@ -127,6 +128,7 @@ _LABELS: dict[type[_Stored], dict[str, str]] = {
         "session_expired": "portal session ended",
         "layout_changed": "the portal's pages changed",
         "portal_blocked": "CAPTCHA or lockout warning",
+        "read_only_violation": "blocked: the bot tried to change something on the portal",
         "authentication_error": "portal login refused",
         "capability_missing": "the portal cannot answer this kind of lookup",
         "configuration_error": "settings or credentials missing",
