@@ -22,7 +22,13 @@ from bots.engine.attempts import classify
 from bots.engine.credentials import login_secrets
 from bots.engine.sessions import PortalSession
 from bots.engine.vault import open_vault
-from bots.errors import AuthenticationError, ConfigurationError, PortalBlocked, PortalMaintenance
+from bots.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    PortalBlocked,
+    PortalMaintenance,
+    ReadOnlyViolation,
+)
 from bots.flowkit.flow import LoginInfo, get_flow
 from bots.logs import get_logger, redactor
 from bots.maintenance import active_window
@@ -112,7 +118,12 @@ async def check_accounts(
                             restore=False,
                         )
                         try:
-                            info = await session.login()
+                            try:
+                                info = await session.login()
+                            finally:  # the guard's finding beats the flow's own outcome
+                                violation = session.read_only_violation()
+                                if violation is not None:
+                                    raise violation
                         finally:
                             await session.close()
                         _record(store, check, info)
@@ -146,7 +157,7 @@ def _failed(store: Store, check: AccountCheck, exc: BaseException) -> None:
         store.flag_account(
             check.portal, check.account, "login_refused", check.detail, "creds-check"
         )
-    elif isinstance(error, PortalBlocked):
+    elif isinstance(error, PortalBlocked | ReadOnlyViolation):
         check.status = "blocked"
     elif isinstance(error, PortalMaintenance):
         check.status = "maintenance"

@@ -30,6 +30,7 @@ from bots.errors import (
     SessionExpired,
 )
 from bots.flowkit.flow import LoginSecrets
+from bots.flowkit.readonly import ReadOnlyGuard
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.ops import mock_portals as fixture_portals
 from bots.settings import Settings, load_settings
@@ -118,10 +119,14 @@ def with_page(settings: Settings, chromium: BrowserThread) -> Callable[[Body], A
         async def main() -> Any:
             context = await chromium.browser.new_context()
             try:
+                flow = LegacyPortalFlow(settings.portals[PORTAL].base_url)
+                guard = ReadOnlyGuard(flow.read_only_policy())  # as the engine's contexts
+                await guard.install(context)
                 page = await context.new_page()
                 page.set_default_timeout(scaled(15) * 1000)
-                flow = LegacyPortalFlow(settings.portals[PORTAL].base_url)
-                return await body(page, flow, login_secrets(settings, PORTAL, "main"))
+                answer = await body(page, flow, login_secrets(settings, PORTAL, "main"))
+                assert guard.violations == []  # the flow only sent what it declares
+                return answer
             finally:
                 await context.close()
 

@@ -25,6 +25,7 @@ from bots.errors import (
     SessionExpired,
 )
 from bots.flowkit.flow import LoginSecrets
+from bots.flowkit.readonly import ReadOnlyGuard
 from bots.models import ClaimStatusQuery, ClaimStatusResult, EligibilityQuery, EligibilityResult
 from bots.ops import mock_portals as fixture_portals
 from bots.settings import Settings, load_settings
@@ -87,10 +88,15 @@ def with_page(settings: Settings, body: Body) -> Any:
         async with async_playwright() as pw:
             browser = await browser_mod.launch(pw, settings.browser)
             try:
-                page = await (await browser.new_context()).new_page()
+                flow = MedicaidPortalFlow(settings.portals["medicaidportal"].base_url)
+                context = await browser.new_context()
+                guard = ReadOnlyGuard(flow.read_only_policy())  # as the engine's contexts
+                await guard.install(context)
+                page = await context.new_page()
                 page.set_default_timeout(scaled(10) * 1000)
-                url = settings.portals["medicaidportal"].base_url
-                return await body(page, MedicaidPortalFlow(url))
+                answer = await body(page, flow)
+                assert guard.violations == []  # the flow only sent what it declares
+                return answer
             finally:
                 await browser.close()
 

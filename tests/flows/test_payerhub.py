@@ -16,6 +16,7 @@ from playwright.async_api import Page, async_playwright
 from bots.engine import browser as browser_mod
 from bots.engine.credentials import login_secrets
 from bots.errors import PortalUnavailable, SessionExpired
+from bots.flowkit.readonly import ReadOnlyGuard
 from bots.models import EligibilityQuery, LookupKind
 from bots.settings import Settings
 from bots.store import Store
@@ -32,9 +33,15 @@ def with_page(settings: Settings, body: Callable[[Page, PayerHubFlow], Awaitable
         async with async_playwright() as pw:
             browser = await browser_mod.launch(pw, settings.browser)
             try:
-                page = await (await browser.new_context()).new_page()
+                flow = PayerHubFlow(settings.portals["payerhub"].base_url)
+                context = await browser.new_context()
+                guard = ReadOnlyGuard(flow.read_only_policy())  # as the engine's contexts
+                await guard.install(context)
+                page = await context.new_page()
                 page.set_default_timeout(scaled(15) * 1000)
-                return await body(page, PayerHubFlow(settings.portals["payerhub"].base_url))
+                answer = await body(page, flow)
+                assert guard.violations == []  # the flow only sent what it declares
+                return answer
             finally:
                 await browser.close()
 

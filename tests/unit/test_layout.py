@@ -140,3 +140,18 @@ def test_no_import_cycles_between_modules():
     # a package's __init__ re-exporting its own modules is not a cycle of design
     real = [c for c in cycles if not any(a.startswith(b + ".") for a, b in pairwise(c))]
     assert real == []
+
+
+# What would let a flow's requests pass the engine's read-only guard unchecked: Playwright's
+# request API (routes never see it: flows call ``portal_request``), a route of its own (a
+# page's routes run before the context's), a context or browser of its own (no guard).
+GUARD_BYPASSES = {"request", "route", "unroute", "route_from_har", "new_context", "browser"}
+
+
+def test_flows_cannot_get_past_the_read_only_guard():
+    found = []
+    for path in sorted((ROOT / "flows").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in GUARD_BYPASSES:
+                found.append(f"{path.name}:{node.lineno} .{node.attr}")
+    assert found == [], "use bots.flowkit.readonly.portal_request, nothing else"
