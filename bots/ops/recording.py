@@ -29,6 +29,7 @@ from bots.engine.credentials import login_secrets
 from bots.errors import BusinessError, ConfigurationError
 from bots.files import private_dir
 from bots.flowkit.flow import LoginSecrets, PortalFlow, get_flow
+from bots.flowkit.readonly import ReadOnlyGuard
 from bots.models import ClaimStatusQuery, EligibilityQuery
 from bots.settings import Settings
 
@@ -148,11 +149,16 @@ async def record(
             context = await browser.new_context(
                 record_har_path=str(raw), record_har_content="embed", locale="en-US"
             )
+            guard = ReadOnlyGuard(flow.read_only_policy())  # a live portal: only read
+            await guard.install(context)
             page = await context.new_page()
             page.set_default_timeout(settings.browser.action_timeout_ms)
             await flow.login(page, secrets)
             answers = await _ask_all(flow, page, questions)
             await context.close()  # writes the HAR
+            violation = guard.take()
+            if violation is not None:
+                raise violation
         finally:
             await browser.close()
     os.chmod(raw, 0o600)
@@ -213,6 +219,7 @@ async def replay(
         try:
             context = await browser.new_context(locale="en-US")
             await context.route_from_har(str(har_path), not_found="abort")
+            await ReadOnlyGuard(flow.read_only_policy()).install(context)  # before the HAR
             page = await context.new_page()
             page.set_default_timeout(10_000)
             await flow.login(page, secrets)

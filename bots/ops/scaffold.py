@@ -42,6 +42,7 @@ from bots.flowkit.pages import (
     split_name,
     us_date,
 )
+from bots.flowkit.readonly import Send
 from bots.models import EligibilityQuery, EligibilityResult, LookupKind, member_id_fits
 
 # TODO(landmarks): what the sign-in page and the search form must show for this flow to
@@ -73,6 +74,18 @@ class {cls}(PortalFlow):
 
     name = "{name}"
     title = "{title}"
+    # TODO(sends): every request the flow makes that is not a GET: the sign-in form, MFA,
+    # the search forms (as recorded: the method and the path each form posts to; ``*``
+    # stands for one path segment). The engine's read-only guard aborts any other and ends
+    # the lookup as read_only_violation, the portal stopped for the run. API reads go
+    # through bots.flowkit.readonly.portal_request, never page.request.
+    sends = (
+        Send("POST", "/login"),
+        Send("POST", "/search"),
+    )
+    # TODO(write pages): the portal's pages that change something (appeals, profile,
+    # change password, claim submission): opening one ends the lookup the same way.
+    write_pages = ("/profile", "/change-password")
 
     async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
         # TODO(login): open the sign-in page (self._open), fill it, answer MFA / security
@@ -156,6 +169,7 @@ from playwright.async_api import Page, async_playwright
 from bots.engine import browser as browser_mod
 from bots.errors import MemberNotFound
 from bots.flowkit.flow import LoginSecrets
+from bots.flowkit.readonly import ReadOnlyGuard
 from bots.models import EligibilityQuery
 from bots.settings import BrowserSettings
 from flows.{name} import {cls}
@@ -182,9 +196,15 @@ def run(body: Callable[[Page, {cls}], Awaitable[Any]]) -> Any:
         async with async_playwright() as pw:
             browser = await browser_mod.launch(pw, BrowserSettings())
             try:
-                page = await (await browser.new_context()).new_page()
+                flow = {cls}(BASE_URL)
+                context = await browser.new_context()
+                guard = ReadOnlyGuard(flow.read_only_policy())  # as the engine's contexts
+                await guard.install(context)
+                page = await context.new_page()
                 page.set_default_timeout(10_000)
-                return await body(page, {cls}(BASE_URL))
+                answer = await body(page, flow)
+                assert guard.violations == [], "a request the flow does not declare (sends)"
+                return answer
             finally:
                 await browser.close()
 
