@@ -173,7 +173,8 @@ class ReadOnlyGuard:
 
 def guard_of(page: Page) -> ReadOnlyGuard | None:
     """The guard the engine installed on this page's context (None: none)."""
-    return _GUARDS.get(page.context)
+    context = page.context
+    return _GUARDS.get(context) if context is not None else None
 
 
 async def portal_request(

@@ -69,6 +69,8 @@ class ScriptedPage:
     """The stand-in a browserless session hands the flow instead of a Playwright page: it
     says which account's session asks; anything a real flow would do with a page fails."""
 
+    context = None  # no browser context: no read-only guard to ask (guard_of: None)
+
     def __init__(self, account: str | None) -> None:
         self.account = account
 
