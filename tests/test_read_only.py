@@ -22,6 +22,7 @@ from bots.flowkit.readonly import portal_request
 from bots.models import EligibilityQuery, EligibilityResult, LookupKind
 from bots.settings import Settings, load_settings
 from bots.store import OutcomeCode, Store
+from flows.legacyportal import LegacyPortalFlow
 from flows.payerhub import PayerHubFlow
 from tests.conftest import Portal, eligibility_rows, run_async
 
@@ -50,23 +51,39 @@ class ProfileUpdatingHub(PayerHubFlow):
         return await super().eligibility(page, query)
 
 
-def one_session(monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("PAYERBOT_PORTALS__PAYERHUB__MAX_SESSIONS", "1")
+class PasswordChangingLegacy(LegacyPortalFlow):
+    """Opens the legacy portal's change-password page, then posts its form by script; both
+    errors swallowed."""
+
+    async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
+        address = f"{self.base_url}/ChangePassword.aspx"
+        with contextlib.suppress(Exception):
+            await page.goto(address)
+        await page.evaluate(
+            "url => fetch(url, {method: 'POST', body: new URLSearchParams({NewPassword: 'x'})})"
+            ".catch(() => null)",
+            address,
+        )
+        return await super().eligibility(page, query)
+
+
+def one_session(monkeypatch: pytest.MonkeyPatch, portal: str = "payerhub") -> Settings:
+    monkeypatch.setenv(f"PAYERBOT_PORTALS__{portal.upper()}__MAX_SESSIONS", "1")
     return load_settings()
 
 
 def run_with(settings: Settings, flow: PortalFlow, members: list[dict[str, Any]]) -> list[Any]:
     store = Store.open(settings)
     try:
-        runner = Runner(settings, store, flows={"payerhub": flow})
+        runner = Runner(settings, store, flows={flow.name: flow})
         summary = run_async(runner.run(LookupKind.ELIGIBILITY, eligibility_rows(members)))
         return store.run_outcomes(summary.run_id)
     finally:
         store.close()
 
 
-def cardinal(ground_truth: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    return [m for m in ground_truth["members"] if m["payer_id"] == "CARDINAL"][:n]
+def of_payer(ground_truth: dict[str, Any], payer: str, n: int) -> list[dict[str, Any]]:
+    return [m for m in ground_truth["members"] if m["payer_id"] == payer][:n]
 
 
 def assert_stopped_by_the_guard(outcomes: list[Any], hub: Portal) -> None:
@@ -92,7 +109,7 @@ def test_a_flow_that_submits_a_write_form_is_stopped_and_the_portal_paused(
 ):
     settings = one_session(monkeypatch)
     flow = AppealingHub(settings.portals["payerhub"].base_url)
-    outcomes = run_with(settings, flow, cardinal(ground_truth, 3))
+    outcomes = run_with(settings, flow, of_payer(ground_truth, "CARDINAL", 3))
     assert_stopped_by_the_guard(outcomes, hub)
 
 
@@ -101,5 +118,15 @@ def test_a_flow_that_posts_through_the_request_api_is_stopped_too(
 ):
     settings = one_session(monkeypatch)
     flow = ProfileUpdatingHub(settings.portals["payerhub"].base_url)
-    outcomes = run_with(settings, flow, cardinal(ground_truth, 2))
+    outcomes = run_with(settings, flow, of_payer(ground_truth, "CARDINAL", 2))
     assert_stopped_by_the_guard(outcomes, hub)
+
+
+def test_a_flow_that_opens_a_write_page_and_posts_its_form_is_stopped(
+    settings, mock_portals, ground_truth, monkeypatch
+):
+    legacy = mock_portals["legacyportal"]
+    settings = one_session(monkeypatch, "legacyportal")
+    flow = PasswordChangingLegacy(settings.portals["legacyportal"].base_url)
+    outcomes = run_with(settings, flow, of_payer(ground_truth, "DELTA", 2))
+    assert_stopped_by_the_guard(outcomes, legacy)
