@@ -24,10 +24,12 @@ from bots.errors import (
     PortalTimeout,
     PortalUnavailable,
     RateLimited,
+    ReadOnlyViolation,
     SessionExpired,
 )
 from bots.flowkit.error_pages import ClockTime, ErrorPages, JsonFields, Marker, raise_for_page
 from bots.flowkit.flow import LoginSecrets, PortalFlow, register
+from bots.flowkit.readonly import Send, portal_request
 from bots.models import (
     Adjustment,
     Attachment,
@@ -72,10 +74,13 @@ __all__ = [
     "PortalTimeout",
     "PortalUnavailable",
     "RateLimited",
+    "ReadOnlyViolation",
+    "Send",
     "ServiceLine",
     "SessionExpired",
     "Settings",
     "load_settings",
+    "portal_request",
     "raise_for_page",
     "register",
 ]

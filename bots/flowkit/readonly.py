@@ -35,7 +35,8 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 @dataclass(frozen=True)
 class Send:
-    """One non-GET request a flow needs: its method and its path on the portal's own origin.
+    """One non-GET request a flow needs: its method and its path on the portal's own origin
+    (or a full address, for a sign-in on another host: ``https://sso.example/login``).
 
     In ``path``, ``*`` stands for any text within one path segment and ``**`` for anything;
     the query string is not part of the match. ``Send("POST", "/login.aspx")``."""
@@ -44,8 +45,14 @@ class Send:
     path: str
 
     def __post_init__(self) -> None:
-        if not self.path.startswith("/"):
-            raise ValueError(f"a Send path starts with '/': {self.path!r}")
+        if not self.path.startswith(("/", "https://", "http://")):
+            raise ValueError(f"a Send path starts with '/' or is a full address: {self.path!r}")
+
+    def where(self, origin: str) -> tuple[str, str]:
+        """(origin, path pattern) of this request; ``origin``: the portal's."""
+        if self.path.startswith("/"):
+            return origin, self.path
+        return _where(self.path, fragment=False)
 
 
 def _pattern(path: str) -> re.Pattern[str]:
@@ -70,11 +77,15 @@ class ReadOnlyPolicy:
     origin: str
     sends: tuple[Send, ...] = ()
     write_pages: tuple[str, ...] = ()
-    _sends: tuple[tuple[str, re.Pattern[str]], ...] = field(init=False, repr=False)
+    _sends: tuple[tuple[str, str, re.Pattern[str]], ...] = field(init=False, repr=False)
     _writes: tuple[tuple[str, re.Pattern[str]], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        sends = tuple((s.method.upper(), _pattern(s.path)) for s in self.sends)
+        sends = tuple(
+            (s.method.upper(), at, _pattern(path))
+            for s in self.sends
+            for at, path in [s.where(self.origin)]
+        )
         writes = tuple((w, _pattern(w)) for w in self.write_pages)
         object.__setattr__(self, "_sends", sends)
         object.__setattr__(self, "_writes", writes)
@@ -94,7 +105,7 @@ class ReadOnlyPolicy:
                 return f"opened {page}, a page of the portal that changes something"
         if method in READ_METHODS:
             return None
-        if origin == self.origin and any(m == method and p.fullmatch(path) for m, p in self._sends):
+        if any(m == method and at == origin and p.fullmatch(path) for m, at, p in self._sends):
             return None
         where = path if origin == self.origin else f"another site ({urlsplit(url).netloc})"
         return f"sent {method} {where}, a request its flow does not declare"

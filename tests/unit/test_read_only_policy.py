@@ -93,3 +93,10 @@ def test_the_request_helper_refuses_a_write_without_a_guard():
 def test_every_bundled_flow_declares_what_it_sends():
     for flow in (PayerHubFlow, LegacyPortalFlow, MedicaidPortalFlow):
         assert flow.sends and flow.write_pages, flow.name
+
+
+def test_a_sign_in_on_another_host_is_declared_by_its_full_address():
+    policy = ReadOnlyPolicy.of(BASE, [Send("POST", "https://sso.example/login")], [])
+    assert policy.refusal("POST", "https://sso.example/login", navigation=True) is None
+    assert policy.refusal("POST", f"{BASE}/login", navigation=True)
+    assert policy.refusal("POST", "https://sso.example/other", navigation=True)
