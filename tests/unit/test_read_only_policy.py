@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, cast
 
 import pytest
@@ -12,6 +11,7 @@ from bots.flowkit.readonly import ReadOnlyGuard, ReadOnlyPolicy, Send, portal_re
 from flows.legacyportal import LegacyPortalFlow
 from flows.medicaidportal import MedicaidPortalFlow
 from flows.payerhub import PayerHubFlow
+from tests.conftest import run_async
 
 BASE = "http://127.0.0.1:8001"
 
@@ -87,7 +87,7 @@ def test_the_request_helper_refuses_a_write_without_a_guard():
         context = Context()
 
     with pytest.raises(ReadOnlyViolation):
-        asyncio.run(portal_request(cast(Any, Bare()), "POST", f"{BASE}/api/eligibility"))
+        run_async(portal_request(cast(Any, Bare()), "POST", f"{BASE}/api/eligibility"))
 
 
 def test_every_bundled_flow_declares_what_it_sends():
