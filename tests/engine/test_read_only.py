@@ -20,20 +20,29 @@ pytestmark = pytest.mark.timeout(30)  # an engine test takes well under a second
 
 
 class CarelessFlow(ScriptedFlow):
-    """Answers every question; on ``writes_on`` its guard saw a write first (the session's
-    guard records it, as Chromium's route would) and the flow said nothing."""
+    """Answers every question; on ``writes_on`` (a member id, or a landmarks stage) its
+    guard saw a write first (the session's guard records it, as Chromium's route would)
+    and the flow said nothing."""
 
     def __init__(self, sessions: BrowserlessSessions, writes_on: str, **kw: Any) -> None:
         super().__init__(**kw)
         self.sessions = sessions
         self.writes_on = writes_on
 
+    def _wrote(self, page: Any) -> None:
+        mine = [s for s in self.sessions.opened if s.flow is self]
+        (session,) = [s for s in mine if s.account == page.account][-1:]
+        session.violations.append(ReadOnlyViolation("the guard stopped POST /appeals"))
+
     async def eligibility(self, page: Any, query: EligibilityQuery) -> EligibilityResult:
         if query.member_id == self.writes_on:
-            mine = [s for s in self.sessions.opened if s.flow is self]
-            (session,) = [s for s in mine if s.account == page.account][-1:]
-            session.violations.append(ReadOnlyViolation("the guard stopped POST /appeals"))
+            self._wrote(page)
         return await super().eligibility(page, query)
+
+    async def landmarks(self, page: Any, stage: Any, kinds: Any = None) -> list[str]:
+        if stage == self.writes_on:
+            self._wrote(page)
+        return await super().landmarks(page, stage, kinds)
 
 
 def test_a_swallowed_write_ends_the_lookup_and_stops_the_portal(make_settings):
@@ -68,3 +77,18 @@ def test_in_the_fleet_a_write_stops_the_portal_whatever_accounts_are_left(settin
     assert store.flagged_accounts("alpha") == [], "not the account's fault"
     untried = [i for k, i in items.items() if i.attempts == 0]
     assert untried and all(i.state == "system_failed" for i in untried)
+
+
+def test_a_write_during_the_drift_canary_stops_the_portal_before_its_first_lookup(
+    make_settings,
+):
+    settings = make_settings(queue={"drift_canary": True})
+    store = Store.open(settings)
+    sessions = BrowserlessSessions()
+    alpha = CarelessFlow(sessions, "search")
+    summary, items = run(settings, store, {"alpha": alpha}, [elig("M1")], sessions=sessions)
+    assert alpha.asked() == [], "stopped before its first lookup"
+    assert items["M1"].last_error_code == "read_only_violation"
+    assert items["M1"].attempts == 0
+    assert "alpha" in summary.stopped_portals
+    store.close()
