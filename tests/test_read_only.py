@@ -111,6 +111,9 @@ def test_a_flow_that_submits_a_write_form_is_stopped_and_the_portal_paused(
     flow = AppealingHub(settings.portals["payerhub"].base_url)
     outcomes = run_with(settings, flow, of_payer(ground_truth, "CARDINAL", 3))
     assert_stopped_by_the_guard(outcomes, hub)
+    (stopped,) = [o for o in outcomes if o.attempts]
+    # the single-page app's write route is seen too, though no request opens it
+    assert "opened /#/appeals" in (stopped.last_error_message or "")
 
 
 def test_a_flow_that_posts_through_the_request_api_is_stopped_too(

@@ -1,2 +1,3 @@
 """The flow kit: the PortalFlow extension point (``flow``), the page readers every flow
-shares (``pages``) and the one error-page classifier (``error_pages``)."""
+shares (``pages``), the one error-page classifier (``error_pages``) and the read-only guard
+(``readonly``: what a flow may send, and ``portal_request`` for a portal's API)."""
