@@ -4,13 +4,13 @@ retried, and the portal stops for the run, in a local run and in the fleet."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from bots.engine.browserless import BrowserlessSessions
 from bots.errors import ReadOnlyViolation
-from bots.flowkit.scripted import ScriptedFlow
+from bots.flowkit.scripted import ScriptedFlow, Slow, answer_for
 from bots.models import EligibilityQuery, EligibilityResult
 from bots.store import Store
 from tests.conftest import run_async
@@ -37,6 +37,7 @@ class CarelessFlow(ScriptedFlow):
     async def eligibility(self, page: Any, query: EligibilityQuery) -> EligibilityResult:
         if query.member_id == self.writes_on:
             self._wrote(page)
+            return cast(EligibilityResult, answer_for(query))
         return await super().eligibility(page, query)
 
     async def landmarks(self, page: Any, stage: Any, kinds: Any = None) -> list[str]:
@@ -69,7 +70,8 @@ def test_a_swallowed_write_ends_the_lookup_and_stops_the_portal(make_settings):
 def test_in_the_fleet_a_write_stops_the_portal_whatever_accounts_are_left(settings, store):
     run_id = enqueue_fleet_run(settings, store, [elig(f"M{n}") for n in range(1, 6)])
     sessions = BrowserlessSessions()
-    flow = CarelessFlow(sessions, "M1")
+    # the others take a while: the careless lookup ends first, whichever session has it
+    flow = CarelessFlow(sessions, "M1", default=Slow(0.3))
     run_async(new_worker(settings, store, {"alpha": flow}, session_factory=sessions).run())
     items = outcomes(store, run_id)
     assert items["M1"].last_error_code == "read_only_violation"
