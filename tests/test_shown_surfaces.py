@@ -126,6 +126,16 @@ def test_console_lookup_and_queue_show_unknown_out_of_network_and_no_lone_comma(
     row = answer.get_by_role("table", name="Cost sharing").get_by_role("row", name="Coinsurance")
     expect(row.get_by_role("cell")).to_have_text(["—", f"{Decimal(coins['percent'])}%"])
 
+    claim = next(c for c in ground_truth["claims"] if c["payer_id"] == "ACME")
+    page.goto(f"{url}/lookup")
+    page.get_by_label("Lookup").select_option("claim_status")
+    page.get_by_label("Payer").select_option("ACME")
+    page.get_by_label("Claim number (claim status)").fill(claim["claim_number"])
+    page.get_by_role("button", name="Look up").click()
+    answer = page.get_by_role("region", name=re.compile("^Answer"))
+    expect(answer).to_be_visible(timeout=scaled(60) * 1000)
+    expect(answer.locator("#claim-patient")).to_contain_text(f"{NO_NAME} (on the portal: ")
+
     ended = ended_member(ground_truth)
     look_up(ended, "98")
     page.get_by_role("link", name="Follow-ups").click()

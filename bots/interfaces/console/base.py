@@ -64,7 +64,7 @@ class ConsoleBase:
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
         )
-        self.env.filters["money"] = lambda v: "" if v is None else f"${Decimal(str(v)):,.2f}"
+        self.env.filters["money"] = lambda v: "—" if v is None else f"${Decimal(str(v)):,.2f}"
         # words a person reads, shared with the workbooks and `lookup --json` (outputs/shown.py)
         self.env.filters["prior_auth"] = prior_auth_label
         self.env.filters["network"] = network_label
