@@ -16,6 +16,7 @@ from rich.table import Table
 
 from bots.codes import network_label, prior_auth_label
 from bots.engine.runs import RunSummary
+from bots.outputs.shown import NO_NAME
 from bots.store import FollowUp, ItemState, Outcome, Run
 
 OUTCOME_ORDER = [
@@ -255,7 +256,7 @@ def print_followups(console: Console, rows: Sequence[FollowUp]) -> None:
             r.status,
             r.assignee or "",
             r.payer_id,
-            r.patient or "",
+            r.patient or NO_NAME,
             r.reason,
             r.action,
         )
