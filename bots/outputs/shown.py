@@ -18,8 +18,8 @@ read an item through these views, so they cannot disagree:
   the portal did not show is None: an empty cell in the workbooks, "—" on the console,
   ``null`` in JSON; never 0.
 
-Benefit lines whose network is unknown (EB12 U) fill neither network's value; no bundled
-portal shows one.
+Benefit lines whose network is unknown (EB12 U) fill neither network's value (a note says
+they exist); no bundled portal shows one.
 """
 
 from __future__ import annotations
@@ -191,6 +191,9 @@ def cost_sharing(result: EligibilityResult, service_type: str | None) -> CostSha
     if len(flags) > 1:
         said = ", ".join(sorted(prior_auth_label(f).lower() for f in flags))
         notes.append(f"prior auth differs between benefit lines ({said})")
+
+    if any(b.in_network == YesNoUnknown.UNKNOWN for b in lines):
+        notes.append("some benefit lines do not say which network: see the portal's page")
 
     sharing = asked
     if asked != PLAN_LEVEL and not any(

@@ -295,12 +295,14 @@ def test_plan_level_values_stand_in_and_say_so(store, tmp_path):
         line("30", BenefitInfo.COINSURANCE, Y, percent=Decimal(20)),
         line("30", BenefitInfo.DEDUCTIBLE, Y, remaining=Decimal(100)),
         line("UC", BenefitInfo.NON_COVERED, Y),
+        line("UC", BenefitInfo.LIMITATIONS, U),
     )
     (item,) = stored(store, [(elig_query("UC"), elig_result(benefits))])
     for (row,) in sheets(tmp_path, LookupKind.ELIGIBILITY, [item]):
         assert row["Coinsurance (in network)"] == "20%"
         assert row["Deductible remaining (individual, in network)"] == 100
         assert "copay and coinsurance: plan-level values" in row["Benefit notes"]
+        assert "do not say which network" in row["Benefit notes"]
 
 
 # --- defect 4: the worklist's identifiers ------------------------------------------------------
