@@ -178,6 +178,23 @@ ROUTINE_CARCS = frozenset({"45", "1", "2", "3"})  # contractual + PR deductible/
 
 # Outcome codes as the store records them; the fixture generator's spelling on the left.
 OUTCOME_CODES = {"ambiguous": "ambiguous_match"}
+# A trap of the data set that does not say what the bot must do with it (no
+# ``expected_outcome`` key) but whose kind decides it: kind -> outcome code. A portal word
+# the flow never saw is a layout change, never a guessed answer.
+TRAP_OUTCOMES: dict[str, str] = {
+    "unseen_word": "layout_changed",
+    "unknown_word": "layout_changed",
+    "new_word": "layout_changed",
+}
+# Outcome codes that are the bot's failures, not the portal's answer (state system_failed).
+SYSTEM_OUTCOMES = frozenset({"layout_changed", "read_only_violation", "flow_error"})
+
+
+def expected_state(outcome: str) -> str:
+    """The item state an expected outcome code ends in."""
+    if outcome == "result":
+        return "succeeded"
+    return "system_failed" if outcome in SYSTEM_OUTCOMES else "business_failed"
 
 
 def _config(name: str) -> dict[str, Any]:
@@ -345,13 +362,18 @@ def _flagged(gt: dict[str, Any], *, member_key: str | None = None, claim: str | 
     """A trap of the data set that names its own expected outcome (``expected_outcome``) for
     this member or claim: new fixture traps declare what the bot must do with them."""
     for t in gt.get("traps", []):
-        if "expected_outcome" not in t:
+        if "expected_outcome" not in t and t.get("kind") not in TRAP_OUTCOMES:
             continue
         keys = {t.get("member_key"), *t.get("member_keys", [])}
         claims = {t.get("claim_number"), *t.get("claim_numbers", [])}
         if (member_key and member_key in keys) or (claim and claim in claims):
             return t
     return None
+
+
+def _trap_outcome(trap: dict[str, Any]) -> str:
+    code = str(trap.get("expected_outcome") or TRAP_OUTCOMES[trap["kind"]])
+    return OUTCOME_CODES.get(code, code)
 
 
 def _eligibility_expected(gt: dict[str, Any], row: int, cells: dict[str, str]) -> Expected:
@@ -380,7 +402,7 @@ def _eligibility_expected(gt: dict[str, Any], row: int, cells: dict[str, str]) -
         found, rule = same_dob[0], "subscriber id + dob"
     flag = _flagged(gt, member_key=found["member_key"])
     if flag is not None:
-        code = OUTCOME_CODES.get(flag["expected_outcome"], flag["expected_outcome"])
+        code = _trap_outcome(flag)
         if code != "result":
             return Expected(**base, outcome=code, rule=f"trap:{flag['kind']}")
     return Expected(
@@ -432,7 +454,7 @@ def _claim_expected(gt: dict[str, Any], row: int, cells: dict[str, str]) -> Expe
         return Expected(**base, outcome="patient_mismatch", rule=f"{rule}: another member")
     flag = _flagged(gt, claim=c["claim_number"])
     if flag is not None:
-        code = OUTCOME_CODES.get(flag["expected_outcome"], flag["expected_outcome"])
+        code = _trap_outcome(flag)
         if code != "result":
             return Expected(**base, outcome=code, rule=f"trap:{flag['kind']}")
     return Expected(

@@ -123,6 +123,7 @@ OUTCOME_WORDS: dict[str, tuple[str, ...]] = {
     "claim_not_found": ("not on file", "not found"),
     "patient_mismatch": ("mismatch", "another patient", "review"),
     "ambiguous_match": ("several", "ambiguous", "more than one", "review"),
+    "layout_changed": ("layout", "page changed", "not understood", "unknown word"),
 }
 # A blank cell, as a person reads it: nothing there (never 0, never "No").
 BLANKS = ("", "—", "-", "–")
