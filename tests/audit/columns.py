@@ -119,8 +119,8 @@ REJECTED_SHEET = "Rejected rows"
 
 # What a failed row's outcome must say (any of these words, case ignored), per outcome code.
 OUTCOME_WORDS: dict[str, tuple[str, ...]] = {
-    "member_not_found": ("not found", "no member"),
-    "claim_not_found": ("not on file", "not found"),
+    "member_not_found": ("not found", "no member", "found no"),
+    "claim_not_found": ("not on file", "not found", "found no"),
     "patient_mismatch": ("mismatch", "another patient", "review"),
     "ambiguous_match": ("several", "ambiguous", "more than one", "review"),
     "layout_changed": ("layout", "page changed", "not understood", "unknown word"),

@@ -151,7 +151,10 @@ class Tally:
             wrong = self.wrong.get(key, [])
             if not wrong and not all_rows:
                 continue
-            shown = ", ".join(wrong[:6]) + (f", ... (+{len(wrong) - 6})" if len(wrong) > 6 else "")
+            rows = list(dict.fromkeys(wrong))  # a row wrong in several cells is named once
+            shown = ", ".join(rows[:6]) + (
+                f", ... (+{len(rows) - 6} rows)" if len(rows) > 6 else ""
+            )
             lines.append(
                 f"{key[0]:<22} {key[1]:<34} {self.checked[key]:>7} {len(wrong):>6}  {shown}"
             )
