@@ -169,6 +169,7 @@ def verdict(tally: Tally, surface: str, *, least: int) -> None:
     checked = sum(n for (s, _), n in tally.checked.items() if s.startswith(surface))
     assert checked >= least, f"{surface}: only {checked} cells checked, expected {least}+"
     bad = sum(len(v) for (s, _), v in tally.wrong.items() if s.startswith(surface))
+    print(f"\ntruth audit, {surface}: {checked - bad} of {checked} cells equal the ground truth")
     assert bad == 0, f"{surface} differs from the ground truth:\n" + tally.table()
 
 
@@ -299,6 +300,7 @@ def test_followups_equal_ground_truth(demo):
         where = demo.where(e)
         want = {f.rule: f for f in expected_followups(e, demo.as_of)}
         got = {f.rule: f for f in raised.get(item_id, [])}
+        tally.check("followups", "one per rule", where, len(got) == len(raised.get(item_id, [])))
         tally.check("followups", "clean row: none", where, bool(want) or not got)
         for rule in sorted(set(want) | set(got)):
             name = f"{rule}"
