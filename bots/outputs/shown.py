@@ -7,9 +7,11 @@ read an item through these views, so they cannot disagree:
   ID, patient account number, claim number, name) are kept; the portal's value is shown
   beside them only when the portal shows one that differs. A question without names reads
   ``(no name given)``, never ``", "``.
-- **Prior authorization** for the asked service type, tri-state (``codes.prior_auth_of``):
-  any of its benefit lines Y -> Required; every line N -> Not required; anything else (U,
-  W, no line at all, N and U mixed) -> Unknown. Unknown never reads as "No" or a blank.
+- **Prior authorization** for the asked service type, tri-state (``codes.prior_auth_of``),
+  read from its in-network lines (in network, both, or network unstated) as the follow-up
+  rules read it: any Y -> Required; every line N -> Not required; anything else (U, W, no
+  line at all, N and U mixed) -> Unknown. Unknown never reads as "No" or a blank. An
+  out-of-network answer that differs is said in the benefit notes.
 - **Cost sharing** for the asked service type, in and out of network. Copay and coinsurance
   come from the service type's lines, or from the plan-level (``30``) lines when it has no
   copay or coinsurance line at all; deductible and out-of-pocket remaining (individual and
@@ -186,11 +188,18 @@ def cost_sharing(result: EligibilityResult, service_type: str | None) -> CostSha
     asked = service_type or PLAN_LEVEL
     lines = [b for b in result.benefits if b.service_type == asked]
     notes: list[str] = []
-    prior_auth = prior_auth_of(b.prior_auth_required for b in lines)
-    flags = {b.prior_auth_required for b in lines}
+    # Prior auth is the in-network answer (lines in network, both networks, or unstated), as
+    # the follow-up rules read it; an out-of-network answer that differs is said in the notes.
+    in_network = [b for b in lines if b.in_network != YesNoUnknown.NO]
+    prior_auth = prior_auth_of(b.prior_auth_required for b in in_network)
+    flags = {b.prior_auth_required for b in in_network}
     if len(flags) > 1:
         said = ", ".join(sorted(prior_auth_label(f).lower() for f in flags))
         notes.append(f"prior auth differs between benefit lines ({said})")
+    out_lines = [b for b in lines if b.in_network == YesNoUnknown.NO]
+    out_of_network = prior_auth_of(b.prior_auth_required for b in out_lines)
+    if out_lines and out_of_network != prior_auth:
+        notes.append(f"out of network, prior auth: {prior_auth_label(out_of_network).lower()}")
 
     if any(b.in_network == YesNoUnknown.UNKNOWN for b in lines):
         notes.append("some benefit lines do not say which network: see the portal's page")

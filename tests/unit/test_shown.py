@@ -200,15 +200,23 @@ AUTH_CASES = [
         "required",
         (
             line("98", BenefitInfo.COPAYMENT, Y, prior_auth_required=N),
-            line("98", BenefitInfo.COINSURANCE, N, prior_auth_required=Y),
+            line("98", BenefitInfo.COINSURANCE, Y, prior_auth_required=Y),
         ),
         "Required",
+    ),
+    (
+        "required out of network only",
+        (
+            line("98", BenefitInfo.COPAYMENT, Y, prior_auth_required=N),
+            line("98", BenefitInfo.COINSURANCE, N, prior_auth_required=Y),
+        ),
+        "Not required",  # the in-network answer, as the follow-up rules read it; notes say more
     ),
     (
         "mixed",
         (
             line("98", BenefitInfo.COPAYMENT, Y, prior_auth_required=N),
-            line("98", BenefitInfo.COINSURANCE, N, prior_auth_required=U),
+            line("98", BenefitInfo.COINSURANCE, Y, prior_auth_required=U),
         ),
         "Unknown",
     ),
@@ -226,8 +234,9 @@ def test_prior_auth_is_tri_state_in_both_workbooks_and_json(store, tmp_path):
         shown = json_answer(item)["summary"]["benefits"]["prior_auth"]
         assert shown["label"] == want, case
         assert shown["code"] == {"Unknown": "U", "Not required": "N", "Required": "Y"}[want]
-    mixed = sheets(tmp_path, LookupKind.ELIGIBILITY, outcomes)[0][3]
-    assert "prior auth differs" in mixed["Benefit notes"]
+    rows = sheets(tmp_path, LookupKind.ELIGIBILITY, outcomes)[0]
+    assert "out of network, prior auth: required" in rows[3]["Benefit notes"]
+    assert "prior auth differs" in rows[4]["Benefit notes"]
 
 
 def test_a_failed_lookup_leaves_prior_auth_blank_not_no(store, tmp_path):
