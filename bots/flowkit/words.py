@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from enum import Enum
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 from bots.errors import LayoutChanged
 
@@ -68,12 +68,12 @@ class Words(Generic[T]):
         if is_blank(text):
             if self._blank is REFUSE:
                 raise LayoutChanged(f"the portal shows no {self.field} where the flow needs one")
-            return cast(T, self._blank)
+            return self._blank
         assert text is not None
         found = self._words.get(normalized(text), REFUSE)
         if found is REFUSE:
             raise LayoutChanged(f"the portal shows a {self.field} word the flow does not know")
-        return cast(T, found)
+        return found
 
     def read_value(self, value: Any) -> T:
         """A JSON value (an API's code or flag) read like a word: only known values pass."""
