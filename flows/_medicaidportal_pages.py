@@ -24,7 +24,7 @@ from bots.codes import (
     TimePeriod,
     YesNoUnknown,
 )
-from bots.errors import AmbiguousMatch, LayoutChanged, PatientMismatch
+from bots.errors import AmbiguousMatch, LayoutChanged, NoCoverageOnDate, PatientMismatch
 from bots.flowkit.pages import (
     blank,
     date_range,
@@ -270,14 +270,17 @@ def as_date(text: str) -> date:
 
 
 def segment_for(segments: list[dict[str, str]], dos: date) -> dict[str, str]:
-    """The coverage segment spanning the date of service, else the latest one."""
+    """The one coverage segment spanning the date of service. None does: no answer is read
+    off another segment (the latest one would read an uncovered date as covered)."""
     if not segments:
         raise LayoutChanged("the eligibility page shows no coverage segment")
-    spans = [(s, as_date(s["Begin Date"]), as_date(s["End Date"])) for s in segments]
-    covering = [s for s, begin, end in spans if begin <= dos <= end]
+    spans = [(s, as_date(s["Begin Date"]), us_date(s["End Date"])) for s in segments]
+    covering = [s for s, begin, end in spans if begin <= dos and (end is None or dos <= end)]
     if len(covering) > 1:
         raise AmbiguousMatch("several coverage segments span the date of service")
-    return covering[0] if covering else max(spans, key=lambda x: x[1])[0]
+    if not covering:
+        raise NoCoverageOnDate("no coverage segment covers the date of service")
+    return covering[0]
 
 
 def pcp(text: str) -> tuple[str | None, str | None]:
