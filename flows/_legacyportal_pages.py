@@ -93,9 +93,7 @@ AUTH = Words(
     "authorization flag",
     {"Yes": YesNoUnknown.YES, "No": YesNoUnknown.NO, "Unknown": YesNoUnknown.UNKNOWN},
 )
-RELATIONSHIPS = Words(
-    "relationship", {"Self": "subscriber", "Spouse": "spouse", "Child": "child"}
-)
+RELATIONSHIPS = Words("relationship", {"Self": "subscriber", "Spouse": "spouse", "Child": "child"})
 COVERAGE = Words(
     "coverage status", {"ACTIVE": True, "TERMINATED": False, "NOT YET EFFECTIVE": False}
 )

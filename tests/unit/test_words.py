@@ -8,9 +8,7 @@ from bots.codes import CoverageLevel, YesNoUnknown
 from bots.errors import LayoutChanged
 from bots.flowkit.words import Words
 
-NETWORKS = Words(
-    "network", {"In-network": YesNoUnknown.YES, "Out-of-network": YesNoUnknown.NO}
-)
+NETWORKS = Words("network", {"In-network": YesNoUnknown.YES, "Out-of-network": YesNoUnknown.NO})
 
 
 @pytest.mark.parametrize(
