@@ -185,8 +185,11 @@ class HubApi:
             found, _ = await self._call(
                 page, "POST", "/api/claims/search", body | {"page": page_no}
             )
-            total, pages = int(found.get("total", 0)), int(found.get("pages", 1))
-            rows = found.get("results") or []
+            try:  # a search answer without its counts or rows is a changed API, not "none"
+                total, pages = int(found["total"]), int(found["pages"])
+                rows = list(found["results"])
+            except (KeyError, TypeError, ValueError):
+                raise LayoutChanged("PayerHub's claim search answer changed shape") from None
             if number and total == 1:
                 fits = rows[:1]  # the hub opens a single hit directly, as its page does
                 break
