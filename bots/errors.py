@@ -9,7 +9,9 @@ The tree::
     │   ├── PatientMismatch      the page shows someone else, or several candidates none of
     │                            which matches exactly: a person must look ("right patient, or
     │                            no result")
-    │   └── AmbiguousMatch       several claims or members fit the question equally well
+    │   ├── AmbiguousMatch       several claims or members fit the question equally well
+    │   └── NoCoverageOnDate     the portal lists coverage segments, none spans the date of
+    │                            service: not an answer read off a segment
     ├── PortalError              the portal or the bot failed: retried with backoff
     │   ├── PortalTimeout        a page or an answer did not come in time
     │   ├── PortalUnavailable    5xx, connection refused
@@ -75,6 +77,13 @@ class PatientMismatch(BusinessError):
 
 class AmbiguousMatch(BusinessError):
     """Several candidates fit the question and nothing on the page tells them apart."""
+
+
+class NoCoverageOnDate(BusinessError):
+    """The portal lists the member's coverage segments and none spans the date of service.
+
+    No segment is picked in its place (the latest, the nearest): the date is uncovered as
+    far as the page shows, and a person confirms coverage before the visit."""
 
 
 class PortalError(PayerbotError):

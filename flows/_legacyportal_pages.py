@@ -30,8 +30,8 @@ from bots.flowkit.pages import (
     require,
     split_name,
     us_date,
-    word,
 )
+from bots.flowkit.words import Words
 from bots.models import (
     Adjustment,
     Benefit,
@@ -43,48 +43,80 @@ from bots.models import (
     member_id_fits,
 )
 
-SERVICES = {
-    "Plan Level": "30",
-    "Office Visit": "98",
-    "Urgent Care": "UC",
-    "Emergency Room": "86",
-    "Hospital Inpatient": "47",
-    "Mental Health Outpatient": "MH",
-    "Routine Vision": "AL",
-}
-BENEFITS = {
-    "Co-Pay": BenefitInfo.COPAYMENT,
-    "Co-Ins": BenefitInfo.COINSURANCE,
-    "Deductible": BenefitInfo.DEDUCTIBLE,
-    "Out of Pocket": BenefitInfo.OUT_OF_POCKET,
-    "Not Covered": BenefitInfo.NON_COVERED,
-}
-PERIODS = {
-    "Calendar Year": TimePeriod.CALENDAR_YEAR,
-    "Plan Year": TimePeriod.SERVICE_YEAR,
-    "Year to Date": TimePeriod.YEAR_TO_DATE,
-    "Per Visit": TimePeriod.VISIT,
-    "Lifetime": TimePeriod.LIFETIME,
-}
-NETWORKS = {"In Network": YesNoUnknown.YES, "Out of Network": YesNoUnknown.NO}
-LEVELS = {"Individual": CoverageLevel.INDIVIDUAL, "Family": CoverageLevel.FAMILY, "": None}
-AUTH = {"Yes": YesNoUnknown.YES, "No": YesNoUnknown.NO, "Unknown": YesNoUnknown.UNKNOWN}
-RELATIONSHIPS = {"Self": "subscriber", "Spouse": "spouse", "Child": "child"}
-COVERAGE = {"ACTIVE": True, "TERMINATED": False, "NOT YET EFFECTIVE": False}
-YES_NO = {"Yes": True, "No": False}
-PAYMENT: dict[str, Literal["CHK", "ACH"] | None] = {"CHECK": "CHK", "EFT": "ACH", "": None}
+SERVICES = Words(
+    "service",
+    {
+        "Plan Level": "30",
+        "Office Visit": "98",
+        "Urgent Care": "UC",
+        "Emergency Room": "86",
+        "Hospital Inpatient": "47",
+        "Mental Health Outpatient": "MH",
+        "Routine Vision": "AL",
+    },
+)
+BENEFITS = Words(
+    "benefit type",
+    {
+        "Co-Pay": BenefitInfo.COPAYMENT,
+        "Co-Ins": BenefitInfo.COINSURANCE,
+        "Deductible": BenefitInfo.DEDUCTIBLE,
+        "Out of Pocket": BenefitInfo.OUT_OF_POCKET,
+        "Not Covered": BenefitInfo.NON_COVERED,
+    },
+)
+PERIODS = Words(
+    "time period",
+    {
+        "Calendar Year": TimePeriod.CALENDAR_YEAR,
+        "Plan Year": TimePeriod.SERVICE_YEAR,
+        "Year to Date": TimePeriod.YEAR_TO_DATE,
+        "Per Visit": TimePeriod.VISIT,
+        "Lifetime": TimePeriod.LIFETIME,
+    },
+)
+NETWORKS = Words(
+    "network",
+    {
+        "In Network": YesNoUnknown.YES,
+        "Out of Network": YesNoUnknown.NO,
+        "Both": YesNoUnknown.BOTH,
+        "Unknown": YesNoUnknown.UNKNOWN,
+    },
+)
+LEVELS = Words(
+    "coverage level",
+    {"Individual": CoverageLevel.INDIVIDUAL, "Family": CoverageLevel.FAMILY},
+    blank=None,
+)
+AUTH = Words(
+    "authorization flag",
+    {"Yes": YesNoUnknown.YES, "No": YesNoUnknown.NO, "Unknown": YesNoUnknown.UNKNOWN},
+)
+RELATIONSHIPS = Words("relationship", {"Self": "subscriber", "Spouse": "spouse", "Child": "child"})
+COVERAGE = Words(
+    "coverage status", {"ACTIVE": True, "TERMINATED": False, "NOT YET EFFECTIVE": False}
+)
+YES_NO = Words("other coverage", {"Yes": True, "No": False})
+PAYMENT = Words[Literal["CHK", "ACH"] | None](
+    "payment type", {"CHECK": "CHK", "EFT": "ACH"}, blank=None
+)
+GROUPS = Words("group code", {g.value: g for g in AdjustmentGroup})
 # The portal's claim status words -> 277 category (507) and status code (508).
-STATUSES = {
-    "PAID": ("F1", "65"),
-    "DENIED": ("F2", "85"),
-    "DENIED - PATIENT NOT ELIGIBLE": ("F2", "88"),
-    "FINALIZED - NO PAYMENT": ("F4", "1"),
-    "PENDED - IN PROCESS": ("P1", "20"),
-    "PENDED - UNDER REVIEW": ("P2", "41"),
-    "PENDED - ADDITIONAL INFO REQUESTED FROM PROVIDER": ("P3", "21"),
-    "PENDED - ADDITIONAL INFO REQUESTED FROM PATIENT": ("P4", "21"),
-    "ACCEPTED": ("A2", "20"),
-}
+STATUSES = Words(
+    "claim status",
+    {
+        "PAID": ("F1", "65"),
+        "DENIED": ("F2", "85"),
+        "DENIED - PATIENT NOT ELIGIBLE": ("F2", "88"),
+        "FINALIZED - NO PAYMENT": ("F4", "1"),
+        "PENDED - IN PROCESS": ("P1", "20"),
+        "PENDED - UNDER REVIEW": ("P2", "41"),
+        "PENDED - ADDITIONAL INFO REQUESTED FROM PROVIDER": ("P3", "21"),
+        "PENDED - ADDITIONAL INFO REQUESTED FROM PATIENT": ("P4", "21"),
+        "ACCEPTED": ("A2", "20"),
+    },
+)
 BENEFIT_COLUMNS = {"Service", "Type", "Network", "Level", "Copay", "Coins %"}
 BENEFIT_COLUMNS |= {"Ded/OOP Total", "Met", "Remaining", "Auth Req"}
 LIST_COLUMNS = {"Claim Number", "Member ID", "Dates of Service", "Billed", "Status"}
@@ -138,7 +170,7 @@ def eligibility_result(
             "from the worklist"
         )
     first, last = split_name(require(fields, "Patient Name"))
-    active = word(COVERAGE, require(fields, "Coverage Status"), "coverage status")
+    active = COVERAGE.read(require(fields, "Coverage Status"))
     benefits: list[Benefit] = []
     if active:
         benefits = [benefit(r) for r in rows_of(content, BENEFIT_COLUMNS)]
@@ -152,7 +184,7 @@ def eligibility_result(
         first_name=first,
         last_name=last,
         dob=query.dob,
-        relationship=word(RELATIONSHIPS, require(fields, "Relationship"), "relationship"),
+        relationship=RELATIONSHIPS.read(require(fields, "Relationship")),
         date_of_service=us_date(require(fields, "Date of Service")) or query.date_of_service,
         coverage_active=active,
         plan_name=require(fields, "Plan Name") or None,
@@ -162,7 +194,7 @@ def eligibility_result(
         group_name=require(fields, "Group Name") or None,
         effective_date=us_date(require(fields, "Effective Date")),
         termination_date=us_date(require(fields, "Termination Date"), open_ended_is_none=True),
-        other_coverage=word(YES_NO, require(fields, "Other Coverage"), "other coverage"),
+        other_coverage=YES_NO.read(require(fields, "Other Coverage")),
         pcp_name=None if pcp_name == "None Assigned" or blank(pcp_name) else pcp_name,
         pcp_npi=None if blank(require(fields, "PCP NPI")) else fields["PCP NPI"],
         benefits=tuple(benefits),
@@ -188,7 +220,7 @@ def claim_result(
             "the claim belongs to a member whose ID or date of birth differs from the worklist"
         )
     status = require(fields, "Claim Status")
-    category, code = word(STATUSES, status, "claim status")
+    category, code = STATUSES.read(status)
     first, last = split_name(require(fields, "Patient Name"))
     dos_from, dos_to = date_range(require(fields, "Dates of Service"))
     trace = require(fields, "Check/EFT #")
@@ -214,7 +246,7 @@ def claim_result(
         patient_responsibility=money(require(fields, "Patient Responsibility")),
         received_date=us_date(require(fields, "Received Date")),
         adjudication_date=us_date(require(fields, "Processed Date")),
-        payment_method=word(PAYMENT, require(fields, "Payment Type"), "payment type"),
+        payment_method=PAYMENT.read(require(fields, "Payment Type")),
         payment_trace_number=None if blank(trace) else trace,
         payment_date=us_date(require(fields, "Check/EFT Date")),
         service_lines=tuple(service_line(r) for r in rows_of(content, LINE_COLUMNS)),
@@ -337,17 +369,17 @@ def benefit(rec: dict[str, str]) -> Benefit:
     kind, _, period = rec["Type"].partition(" (")
     copay, coins = rec["Copay"], rec["Coins %"]
     return Benefit(
-        service_type=word(SERVICES, rec["Service"], "service"),
-        benefit=word(BENEFITS, kind, "benefit type"),
-        in_network=word(NETWORKS, rec["Network"], "network"),
-        coverage_level=word(LEVELS, rec["Level"], "coverage level"),
-        time_period=word(PERIODS, period.rstrip(")"), "time period") if period else None,
+        service_type=SERVICES.read(rec["Service"]),
+        benefit=BENEFITS.read(kind),
+        in_network=NETWORKS.read(rec["Network"]),
+        coverage_level=LEVELS.read(rec["Level"]),
+        time_period=PERIODS.read(period.rstrip(")")) if period else None,
         amount=money(copay),
         percent=percent(coins),
         total=money(rec["Ded/OOP Total"]),
         met=money(rec["Met"]),
         remaining=money(rec["Remaining"]),
-        prior_auth_required=word(AUTH, rec["Auth Req"], "authorization flag"),
+        prior_auth_required=AUTH.read(rec["Auth Req"]),
     )
 
 
@@ -382,7 +414,7 @@ def adjustment(rec: dict[str, str]) -> Adjustment:
     remarks = tuple(r.strip() for r in rec["RARC"].split(",") if not blank(r))
     line = rec["Line"]
     return Adjustment(
-        group_code=word({g.value: g for g in AdjustmentGroup}, rec["Group"], "group code"),
+        group_code=GROUPS.read(rec["Group"]),
         carc=rec["CARC"],
         rarc=remarks,
         amount=money(rec["Amount"]),

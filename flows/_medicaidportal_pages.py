@@ -24,7 +24,7 @@ from bots.codes import (
     TimePeriod,
     YesNoUnknown,
 )
-from bots.errors import AmbiguousMatch, LayoutChanged, PatientMismatch
+from bots.errors import AmbiguousMatch, LayoutChanged, NoCoverageOnDate, PatientMismatch
 from bots.flowkit.pages import (
     blank,
     date_range,
@@ -37,8 +37,8 @@ from bots.flowkit.pages import (
     split_name,
     table_records,
     us_date,
-    word,
 )
+from bots.flowkit.words import Words
 from bots.models import (
     Adjustment,
     Attachment,
@@ -53,32 +53,56 @@ from bots.models import (
 
 # The portal's words -> payerbot's codes.
 LABELS = {"member_id": ("Medicaid ID", "Recipient ID"), "dob": ("Date of Birth", "Birth Date")}
-RELATIONSHIPS = {"Case Head": "subscriber", "Spouse": "spouse", "Child": "child"}
-ELIGIBLE = {"Eligible": True, "Not Eligible": False}
-BENEFITS = {
-    "Copay": BenefitInfo.COPAYMENT,
-    "Coinsurance": BenefitInfo.COINSURANCE,
-    "Deductible": BenefitInfo.DEDUCTIBLE,
-    "Out-of-Pocket Maximum": BenefitInfo.OUT_OF_POCKET,
-    "Not Covered": BenefitInfo.NON_COVERED,
-}
-NETWORKS = {
-    "Participating": YesNoUnknown.YES,
-    "Non-Participating": YesNoUnknown.NO,
-    "Both": YesNoUnknown.BOTH,
-}
-LEVELS = {"Recipient": CoverageLevel.INDIVIDUAL, "Case": CoverageLevel.FAMILY}
-PERIODS = {
-    "Calendar Year": TimePeriod.CALENDAR_YEAR,
-    "Service Year": TimePeriod.SERVICE_YEAR,
-    "Year To Date": TimePeriod.YEAR_TO_DATE,
-    "Lifetime": TimePeriod.LIFETIME,
-    "Visit": TimePeriod.VISIT,
-}
-PRIOR_AUTH = {"Yes": YesNoUnknown.YES, "No": YesNoUnknown.NO, "Unknown": YesNoUnknown.UNKNOWN}
-STATUS_WORDS = {"Finalized": "F", "Pending": "P", "Received": "A"}  # first word -> 507 letter
-PAYMENT: dict[str, Literal["CHK", "ACH"]] = {"Check": "CHK", "EFT": "ACH"}
-SERVICE_CODES = {name: code for code, name in SERVICE_TYPES.items()}
+RELATIONSHIPS = Words(
+    "relationship", {"Case Head": "subscriber", "Spouse": "spouse", "Child": "child"}
+)
+ELIGIBLE = Words("eligibility status", {"Eligible": True, "Not Eligible": False})
+BENEFITS = Words(
+    "benefit",
+    {
+        "Copay": BenefitInfo.COPAYMENT,
+        "Coinsurance": BenefitInfo.COINSURANCE,
+        "Deductible": BenefitInfo.DEDUCTIBLE,
+        "Out-of-Pocket Maximum": BenefitInfo.OUT_OF_POCKET,
+        "Not Covered": BenefitInfo.NON_COVERED,
+    },
+)
+NETWORKS = Words(
+    "network",
+    {
+        "Participating": YesNoUnknown.YES,
+        "Non-Participating": YesNoUnknown.NO,
+        "Both": YesNoUnknown.BOTH,
+    },
+)
+LEVELS = Words(
+    "coverage level",
+    {"Recipient": CoverageLevel.INDIVIDUAL, "Case": CoverageLevel.FAMILY},
+    blank=None,
+)
+PERIODS = Words(
+    "benefit period",
+    {
+        "Calendar Year": TimePeriod.CALENDAR_YEAR,
+        "Service Year": TimePeriod.SERVICE_YEAR,
+        "Year To Date": TimePeriod.YEAR_TO_DATE,
+        "Lifetime": TimePeriod.LIFETIME,
+        "Visit": TimePeriod.VISIT,
+    },
+    blank=None,
+)
+PRIOR_AUTH = Words(
+    "prior authorization",
+    {"Yes": YesNoUnknown.YES, "No": YesNoUnknown.NO, "Unknown": YesNoUnknown.UNKNOWN},
+)
+TPL = Words("other insurance (TPL)", {"Yes": True, "No": False})
+# The claim status text's first word -> the 507 category's letter.
+STATUS_WORDS = Words("claim status", {"Finalized": "F", "Pending": "P", "Received": "A"})
+CATEGORIES = Words("claim status category", {code: code for code in CLAIM_STATUS_CATEGORIES})
+PAYMENT = Words[Literal["CHK", "ACH"] | None](
+    "payment method", {"Check": "CHK", "EFT": "ACH"}, blank=None
+)
+SERVICE_CODES = Words("service type", {name: code for code, name in SERVICE_TYPES.items()})
 
 # What the flow reads, by label or column: a renamed one must fail loudly, not read as blank.
 # fmt: off
@@ -112,12 +136,12 @@ async def eligibility_result(
             "the eligibility page shows a recipient whose ID or date of birth "
             "differs from the worklist"
         )
-    relationship = word(RELATIONSHIPS, fields["Case Relationship"], "relationship")
+    relationship = RELATIONSHIPS.read(fields["Case Relationship"])
     first, last = split_name(fields["Recipient Name"])
     dos = date_range(fields["Dates of Service"])[0]
     tables = {t["heading"]: t for t in await read_tables(results)}
     segment = segment_for(records(tables, "Coverage Segments", SEGMENT_COLUMNS), dos)
-    active = word(ELIGIBLE, segment["Status"], "eligibility status")
+    active = ELIGIBLE.read(segment["Status"])
     benefits: list[Benefit] = []
     if active:
         for caption, columns in (
@@ -145,7 +169,7 @@ async def eligibility_result(
         group_name=segment["Program"],
         effective_date=us_date(segment["Begin Date"]),
         termination_date=us_date(segment["End Date"], open_ended_is_none=True),
-        other_coverage=word({"Yes": True, "No": False}, fields["Other Insurance (TPL)"], "TPL"),
+        other_coverage=TPL.read(fields["Other Insurance (TPL)"]),
         pcp_name=pcp_name,
         pcp_npi=pcp_npi,
         benefits=tuple(benefits),
@@ -165,10 +189,10 @@ def check_claim_summary(fields: dict[str, str], query: ClaimStatusQuery) -> None
         raise PatientMismatch(
             "the claim belongs to a recipient whose ID or date of birth differs from the worklist"
         )
-    category, status_text = fields["Claim Status Category"], fields["Claim Status"]
-    first_word = status_text.partition(" - ")[0].strip()
-    if category not in CLAIM_STATUS_CATEGORIES or STATUS_WORDS.get(first_word) != category[:1]:
-        raise LayoutChanged("the claim status wording is not one the flow knows")
+    category = CATEGORIES.read(fields["Claim Status Category"])
+    first_word = fields["Claim Status"].partition(" - ")[0]
+    if STATUS_WORDS.read(first_word) != category[:1]:
+        raise LayoutChanged("the claim status and its category disagree")
 
 
 def claim_result(
@@ -207,9 +231,7 @@ def claim_result(
         patient_responsibility=money(fields["Recipient Liability"]),
         received_date=us_date(fields["Date Received"]),
         adjudication_date=us_date(fields["Date Adjudicated"]),
-        payment_method=None
-        if blank(fields["Payment Method"])
-        else PAYMENT.get(fields["Payment Method"]) or unknown("payment method"),
+        payment_method=PAYMENT.read(fields["Payment Method"]),
         payment_trace_number=None if blank(trace) else trace,
         payment_date=us_date(fields["Payment Date"]),
         service_lines=lines,
@@ -248,14 +270,17 @@ def as_date(text: str) -> date:
 
 
 def segment_for(segments: list[dict[str, str]], dos: date) -> dict[str, str]:
-    """The coverage segment spanning the date of service, else the latest one."""
+    """The one coverage segment spanning the date of service. None does: no answer is read
+    off another segment (the latest one would read an uncovered date as covered)."""
     if not segments:
         raise LayoutChanged("the eligibility page shows no coverage segment")
-    spans = [(s, as_date(s["Begin Date"]), as_date(s["End Date"])) for s in segments]
-    covering = [s for s, begin, end in spans if begin <= dos <= end]
+    spans = [(s, as_date(s["Begin Date"]), us_date(s["End Date"])) for s in segments]
+    covering = [s for s, begin, end in spans if begin <= dos and (end is None or dos <= end)]
     if len(covering) > 1:
         raise AmbiguousMatch("several coverage segments span the date of service")
-    return covering[0] if covering else max(spans, key=lambda x: x[1])[0]
+    if not covering:
+        raise NoCoverageOnDate("no coverage segment covers the date of service")
+    return covering[0]
 
 
 def pcp(text: str) -> tuple[str | None, str | None]:
@@ -271,17 +296,17 @@ def benefit(rec: dict[str, str]) -> Benefit:
     share = rec.get("Copay/Coinsurance", "")
     period = rec.get("Period", "")
     return Benefit(
-        service_type=word(SERVICE_CODES, rec["Service Type"], "service type"),
-        benefit=word(BENEFITS, rec["Benefit"], "benefit"),
-        in_network=word(NETWORKS, rec["Network"], "network"),
-        coverage_level=None if blank(rec["Level"]) else word(LEVELS, rec["Level"], "level"),
-        time_period=None if blank(period) else word(PERIODS, period, "benefit period"),
+        service_type=SERVICE_CODES.read(rec["Service Type"]),
+        benefit=BENEFITS.read(rec["Benefit"]),
+        in_network=NETWORKS.read(rec["Network"]),
+        coverage_level=LEVELS.read(rec["Level"]),
+        time_period=PERIODS.read(period),
         amount=None if "%" in share else money(share),
         percent=number(share) if "%" in share else None,
         total=money(rec.get("Annual Limit")),
         met=money(rec.get("Met")),
         remaining=money(rec.get("Remaining")),
-        prior_auth_required=word(PRIOR_AUTH, rec["PA Required"], "prior authorization"),
+        prior_auth_required=PRIOR_AUTH.read(rec["PA Required"]),
     )
 
 

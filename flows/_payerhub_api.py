@@ -12,12 +12,20 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from playwright.async_api import Page
 from pydantic import ValidationError
 
-from bots.codes import SERVICE_TYPES, YesNoUnknown
+from bots.codes import (
+    CLAIM_STATUS_CATEGORIES,
+    SERVICE_TYPES,
+    AdjustmentGroup,
+    BenefitInfo,
+    CoverageLevel,
+    TimePeriod,
+    YesNoUnknown,
+)
 from bots.errors import (
     AmbiguousMatch,
     ClaimNotFound,
@@ -27,6 +35,7 @@ from bots.errors import (
 )
 from bots.flowkit.error_pages import ErrorPages, raise_for_error_page
 from bots.flowkit.pages import blank
+from bots.flowkit.words import Words
 from bots.models import (
     Adjustment,
     Attachment,
@@ -39,6 +48,25 @@ from bots.models import (
     member_id_fits,
 )
 from flows._payerhub_pages import same_claim, same_member
+
+# The API's codes and flags, read as strictly as the pages' words: a value the flow has not
+# seen (a new network code, a missing prior-auth flag) is a changed API, never a default.
+SERVICE = Words("service type", {code: code for code in SERVICE_TYPES})
+BENEFIT = Words("benefit", {c.value: c for c in BenefitInfo})
+NETWORK = Words("network", {c.value: c for c in YesNoUnknown})
+LEVEL = Words("coverage level", {c.value: c for c in CoverageLevel}, blank=None)
+PERIOD = Words("benefit period", {c.value: c for c in TimePeriod}, blank=None)
+AUTH = Words("prior authorization", {c.value: c for c in YesNoUnknown})
+COVERAGE = Words("coverage status", {"true": True, "false": False})
+OTHER_COVERAGE = Words("other coverage", {"true": True, "false": False}, blank=None)
+RELATIONSHIP = Words(
+    "relationship", {"subscriber": "subscriber", "spouse": "spouse", "child": "child"}
+)
+CATEGORY = Words("claim status category", {code: code for code in CLAIM_STATUS_CATEGORIES})
+PAYMENT = Words[Literal["CHK", "ACH"] | None](
+    "payment method", {"CHK": "CHK", "ACH": "ACH"}, blank=None
+)
+GROUP = Words("adjustment group", {g.value: g for g in AdjustmentGroup})
 
 
 @dataclass(frozen=True)
@@ -157,8 +185,11 @@ class HubApi:
             found, _ = await self._call(
                 page, "POST", "/api/claims/search", body | {"page": page_no}
             )
-            total, pages = int(found.get("total", 0)), int(found.get("pages", 1))
-            rows = found.get("results") or []
+            try:  # a search answer without its counts or rows is a changed API, not "none"
+                total, pages = int(found["total"]), int(found["pages"])
+                rows = list(found["results"])
+            except (KeyError, TypeError, ValueError):
+                raise LayoutChanged("PayerHub's claim search answer changed shape") from None
             if number and total == 1:
                 fits = rows[:1]  # the hub opens a single hit directly, as its page does
                 break
@@ -192,12 +223,8 @@ def _eligibility_result(
     same_member(query, member["member_id"], _iso_date(member["dob"]))
     benefits = []
     for group in data["benefit_groups"]:
-        if group["service_type"] not in SERVICE_TYPES:
-            raise LayoutChanged("a benefit group has a service type the flow does not know")
-        benefits += [
-            Benefit.model_validate({**b, "service_type": group["service_type"]})
-            for b in group["benefits"]
-        ]
+        service = SERVICE.read_value(group["service_type"])
+        benefits += [_benefit(service, b) for b in group["benefits"]]
     pcp = member.get("pcp") or {}
     return EligibilityResult(
         portal=portal,
@@ -209,9 +236,9 @@ def _eligibility_result(
         first_name=member["first_name"].strip().upper(),  # names upper-cased, as read from pages
         last_name=member["last_name"].strip().upper(),
         dob=query.dob,
-        relationship=(member.get("relationship") or "").lower() or None,
+        relationship=RELATIONSHIP.read_value(member["relationship"]),
         date_of_service=_iso_date(data.get("date_of_service")) or query.date_of_service,
-        coverage_active=bool(data["coverage_active"]),
+        coverage_active=COVERAGE.read_value(data["coverage_active"]),
         plan_name=member.get("plan_name"),
         plan_number=member.get("plan_number"),
         network_type=member.get("network_type"),
@@ -219,10 +246,25 @@ def _eligibility_result(
         group_name=member.get("group_name"),
         effective_date=_iso_date(member.get("effective_date")),
         termination_date=_iso_date(member.get("termination_date")),
-        other_coverage=YesNoUnknown.YES if member.get("other_coverage") else YesNoUnknown.NO,
+        other_coverage=OTHER_COVERAGE.read_value(member["other_coverage"]),
         pcp_name=pcp.get("name"),
         pcp_npi=pcp.get("npi"),
         benefits=tuple(benefits),
+    )
+
+
+def _benefit(service: str, b: dict[str, Any]) -> Benefit:
+    """One benefit line; every coded field must be present and known (KeyError: changed)."""
+    return Benefit.model_validate(
+        {
+            **b,
+            "service_type": service,
+            "benefit": BENEFIT.read_value(b["benefit"]),
+            "in_network": NETWORK.read_value(b["in_network"]),
+            "coverage_level": LEVEL.read_value(b["coverage_level"]),
+            "time_period": PERIOD.read_value(b["time_period"]),
+            "prior_auth_required": AUTH.read_value(b["prior_auth_required"]),
+        }
     )
 
 
@@ -255,7 +297,7 @@ def _claim_result(
         dob=dob,
         dos_from=_iso_date(data["dos_from"]),
         dos_to=_iso_date(data["dos_to"]),
-        category=status["category"],
+        category=CATEGORY.read_value(status["category"]),
         status_code=status.get("code"),
         status_text=status.get("text"),
         billed=data.get("billed"),
@@ -264,12 +306,18 @@ def _claim_result(
         patient_responsibility=data.get("patient_responsibility"),
         received_date=_iso_date(data.get("received_date")),
         adjudication_date=_iso_date(data.get("adjudication_date")),
-        payment_method=payment.get("method"),
+        payment_method=PAYMENT.read_value(payment.get("method")),
         payment_trace_number=payment.get("trace_number") or None,
         payment_date=_iso_date(payment.get("date")),
         service_lines=tuple(ServiceLine.model_validate(r) for r in data["service_lines"]),
         adjustments=tuple(
-            Adjustment.model_validate({**a, "description": a.get("description") or None})
+            Adjustment.model_validate(
+                {
+                    **a,
+                    "group_code": GROUP.read_value(a["group_code"]),
+                    "description": a.get("description") or None,
+                }
+            )
             for a in data["adjustments"]
         ),
     )

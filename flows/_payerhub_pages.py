@@ -13,6 +13,7 @@ from typing import Literal
 from playwright.async_api import Locator
 
 from bots.codes import (
+    CLAIM_STATUS_CATEGORIES,
     SERVICE_TYPES,
     AdjustmentGroup,
     BenefitInfo,
@@ -35,8 +36,8 @@ from bots.flowkit.pages import (
     split_name,
     table_records,
     us_date,
-    yes_no,
 )
+from bots.flowkit.words import Words
 from bots.models import (
     Adjustment,
     Benefit,
@@ -49,29 +50,53 @@ from bots.models import (
     same_member_id,
 )
 
-BENEFITS = {
-    "Co-payment": BenefitInfo.COPAYMENT,
-    "Coinsurance": BenefitInfo.COINSURANCE,
-    "Deductible": BenefitInfo.DEDUCTIBLE,
-    "Out-of-pocket maximum": BenefitInfo.OUT_OF_POCKET,
-    "Not covered": BenefitInfo.NON_COVERED,
-}
-PERIODS = {
-    "Calendar year": TimePeriod.CALENDAR_YEAR,
-    "Service year": TimePeriod.SERVICE_YEAR,
-    "Year to date": TimePeriod.YEAR_TO_DATE,
-    "Remaining": TimePeriod.REMAINING,
-    "Lifetime": TimePeriod.LIFETIME,
-    "Visit": TimePeriod.VISIT,
-}
-LEVELS = {"Individual": CoverageLevel.INDIVIDUAL, "Family": CoverageLevel.FAMILY}
-AUTH = {
-    "Required": YesNoUnknown.YES,
-    "Not required": YesNoUnknown.NO,
-    "Unknown": YesNoUnknown.UNKNOWN,
-}
-SERVICE_CODES = {name: code for code, name in SERVICE_TYPES.items()}
-PAYMENT: dict[str, Literal["CHK", "ACH"]] = {"Check": "CHK", "EFT": "ACH"}
+# The hub's words -> payerbot's codes, read strictly (an unknown word is a LayoutChanged).
+BENEFITS = Words(
+    "benefit",
+    {
+        "Co-payment": BenefitInfo.COPAYMENT,
+        "Coinsurance": BenefitInfo.COINSURANCE,
+        "Deductible": BenefitInfo.DEDUCTIBLE,
+        "Out-of-pocket maximum": BenefitInfo.OUT_OF_POCKET,
+        "Not covered": BenefitInfo.NON_COVERED,
+    },
+)
+PERIODS = Words(
+    "benefit period",
+    {
+        "Calendar year": TimePeriod.CALENDAR_YEAR,
+        "Service year": TimePeriod.SERVICE_YEAR,
+        "Year to date": TimePeriod.YEAR_TO_DATE,
+        "Remaining": TimePeriod.REMAINING,
+        "Lifetime": TimePeriod.LIFETIME,
+        "Visit": TimePeriod.VISIT,
+    },
+)
+NETWORKS = Words("network", {"In-network": YesNoUnknown.YES, "Out-of-network": YesNoUnknown.NO})
+LEVELS = Words(
+    "coverage level",
+    {"Individual": CoverageLevel.INDIVIDUAL, "Family": CoverageLevel.FAMILY},
+    blank=None,
+)
+AUTH = Words(
+    "prior authorization",
+    {
+        "Required": YesNoUnknown.YES,
+        "Not required": YesNoUnknown.NO,
+        "Unknown": YesNoUnknown.UNKNOWN,
+    },
+)
+COVERAGE = Words("coverage status", {"Active": True, "Inactive": False})
+RELATIONSHIPS = Words(
+    "relationship", {"Subscriber": "subscriber", "Spouse": "spouse", "Child": "child"}
+)
+OTHER_COVERAGE = Words("other coverage", {"Yes": True, "No": False}, blank=None)
+SERVICE_CODES = Words("service type", {name: code for code, name in SERVICE_TYPES.items()})
+CATEGORIES = Words("claim status category", {code: code for code in CLAIM_STATUS_CATEGORIES})
+GROUPS = Words("adjustment group", {g.value: g for g in AdjustmentGroup})
+PAYMENT = Words[Literal["CHK", "ACH"] | None](
+    "payment method", {"Check": "CHK", "EFT": "ACH"}, blank=None
+)
 
 MEMBER_FIELDS = (
     "Member name",
@@ -143,12 +168,10 @@ async def eligibility_result(
     same_member(query, member_id, us_date(require(fields, "Date of birth")))
     first, last = split_name(require(fields, "Member name"))
     pcp_name, pcp_npi = primary_care_provider(fields.get("Primary care provider", ""))
-    active = require(fields, "Coverage status").strip().lower() == "active"
+    active = COVERAGE.read(require(fields, "Coverage status"))
     benefits = []
     for table in await read_tables(results):
-        code = SERVICE_CODES.get(table["heading"])
-        if code is None:  # a section we cannot name would silently drop its benefits
-            raise LayoutChanged("a benefit section has a service type name the flow does not know")
+        code = SERVICE_CODES.read(table["heading"])  # an unnamed section would drop benefits
         require_headers(table, BENEFIT_COLUMNS)
         benefits += [benefit(code, rec) for rec in table_records(table)]
     return EligibilityResult(
@@ -160,7 +183,7 @@ async def eligibility_result(
         first_name=first,
         last_name=last,
         dob=query.dob,
-        relationship=(fields.get("Relationship") or "").lower() or None,
+        relationship=RELATIONSHIPS.read(fields["Relationship"]),
         date_of_service=us_date(fields.get("Date of service")) or query.date_of_service,
         coverage_active=active,
         plan_name=fields.get("Plan"),
@@ -170,7 +193,7 @@ async def eligibility_result(
         group_name=fields.get("Group name"),
         effective_date=us_date(fields.get("Coverage effective")),
         termination_date=us_date(fields.get("Coverage termination"), open_ended_is_none=True),
-        other_coverage=yes_no(fields.get("Other coverage")),
+        other_coverage=OTHER_COVERAGE.read(fields["Other coverage"]),
         pcp_name=pcp_name,
         pcp_npi=pcp_npi,
         benefits=tuple(benefits),
@@ -199,7 +222,6 @@ async def claim_result(portal: str, results: Locator, query: ClaimStatusQuery) -
             adjustments = tuple(adjustment(r) for r in table_records(table))
         else:
             raise LayoutChanged("the claim detail has a table the flow does not know")
-    method = fields.get("Payment method", "")
     return ClaimStatusResult(
         portal=portal,
         payer_id=query.payer_id,
@@ -213,7 +235,7 @@ async def claim_result(portal: str, results: Locator, query: ClaimStatusQuery) -
         dob=dob,
         dos_from=dos_from,
         dos_to=dos_to,
-        category=require(fields, "Status category"),
+        category=CATEGORIES.read(require(fields, "Status category")),
         status_code=fields.get("Status code"),
         status_text=fields.get("Status"),
         billed=money(fields.get("Billed amount")),
@@ -222,7 +244,7 @@ async def claim_result(portal: str, results: Locator, query: ClaimStatusQuery) -
         patient_responsibility=money(fields.get("Patient responsibility")),
         received_date=us_date(fields.get("Received date")),
         adjudication_date=us_date(fields.get("Adjudication date")),
-        payment_method=PAYMENT.get(method.strip()),
+        payment_method=PAYMENT.read(fields["Payment method"]),
         payment_trace_number=None
         if blank(fields.get("Check/EFT number"))
         else fields["Check/EFT number"],
@@ -243,22 +265,20 @@ def primary_care_provider(text: str) -> tuple[str | None, str | None]:
 
 def benefit(service_type: str, rec: dict[str, str]) -> Benefit:
     label, _, period = rec["Benefit"].partition(" (")
-    kind = BENEFITS.get(label.strip())
-    if kind is None:
-        raise LayoutChanged("a benefit line has an unknown benefit name")
+    kind = BENEFITS.read(label)
     amount_text = rec.get("Amount", "")
     return Benefit(
         service_type=service_type,
         benefit=kind,
-        in_network=YesNoUnknown.YES if rec["Network"] == "In-network" else YesNoUnknown.NO,
-        coverage_level=LEVELS.get(rec.get("Coverage level", "")),
-        time_period=PERIODS.get(period.rstrip(")")) if period else None,
+        in_network=NETWORKS.read(rec["Network"]),
+        coverage_level=LEVELS.read(rec["Coverage level"]),
+        time_period=PERIODS.read(period.rstrip(")")) if period else None,
         amount=None if "%" in amount_text else money(amount_text),
         percent=percent(amount_text) if "%" in amount_text else None,
         total=money(rec.get("Total")),
         met=money(rec.get("Met")),
         remaining=money(rec.get("Remaining")),
-        prior_auth_required=AUTH.get(rec.get("Prior authorization", ""), YesNoUnknown.UNKNOWN),
+        prior_auth_required=AUTH.read(rec["Prior authorization"]),
     )
 
 
@@ -289,7 +309,7 @@ def adjustment(rec: dict[str, str]) -> Adjustment:
     remarks = tuple(r.strip() for r in rec.get("Remarks", "").split(",") if not blank(r))
     line = rec.get("Line", "")
     return Adjustment(
-        group_code=AdjustmentGroup(rec["Group"]),
+        group_code=GROUPS.read(rec["Group"]),
         carc=rec["Reason code"],
         rarc=remarks,
         amount=money(rec.get("Amount")),

@@ -10,7 +10,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bots.codes import CLAIM_STATUS_CATEGORIES, CoverageLevel, YesNoUnknown
+
 PHI_COLUMNS = ("Patient Last", "Patient First", "DOB", "Member ID", "Claim #", "Patient Acct #")
+SEGMENT_PORTALS = {"medicaidportal"}
+"""Portals whose eligibility page lists coverage segments: a date of service none of them
+spans is no answer (``no_coverage_on_date``), never a segment picked in its place."""
+BUSINESS_OUTCOMES = {
+    "member_not_found",
+    "claim_not_found",
+    "patient_mismatch",
+    "ambiguous_match",
+    "no_coverage_on_date",
+}
 
 
 def member(gt: dict[str, Any], member_key: str) -> dict[str, Any]:
@@ -31,6 +43,85 @@ def _benefit_key(b: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
+def portal_of(gt: dict[str, Any], payer_id: str) -> str:
+    return str(next(p["portal"] for p in gt["payers"] if p["payer_id"] == payer_id))
+
+
+def coverage_segment(m: dict[str, Any], dos: date) -> dict[str, Any] | None:
+    """The member's coverage span (``coverage.segments`` when listed) holding the date."""
+    cov = m["coverage"]
+    for seg in cov.get("segments") or [cov]:
+        end = seg["termination_date"]
+        if date.fromisoformat(seg["effective_date"]) <= dos and (
+            end is None or dos <= date.fromisoformat(end)
+        ):
+            return dict(seg)
+    return None
+
+
+def expected_eligibility_outcome(gt: dict[str, Any], member_key: str, dos: date) -> str:
+    """How looking this member up on this date ends: "result", or the failure's code.
+
+    Strict reading: a portal that lists coverage segments answers nothing for a date none
+    of them spans; a benefit word outside the X12 tables the flows know is a changed page."""
+    m = member(gt, member_key)
+    if portal_of(gt, m["payer_id"]) in SEGMENT_PORTALS and coverage_segment(m, dos) is None:
+        return "no_coverage_on_date"
+    known = {
+        "in_network": {c.value for c in YesNoUnknown},
+        "prior_auth_required": {c.value for c in YesNoUnknown},
+        "coverage_level": {c.value for c in CoverageLevel} | {None},
+    }
+    words = [b[k] for b in m["benefits"] for k in known if b[k] not in known[k]]
+    return "layout_changed" if words and coverage_segment(m, dos) else "result"
+
+
+def expected_claim_outcome(gt: dict[str, Any], claim_number: str) -> str:
+    """How a lookup of a claim on file by its number ends: "result", or "layout_changed"
+    when its status category is one the flows were never taught (not in bots.codes)."""
+    c = next(c for c in gt["claims"] if c["claim_number"] == claim_number)
+    return "result" if c["status"]["category"] in CLAIM_STATUS_CATEGORIES else "layout_changed"
+
+
+def claims_fitting(
+    gt: dict[str, Any],
+    payer_id: str,
+    member_id: str,
+    dos_from: date,
+    dos_to: date,
+    billed: str | None = None,
+) -> list[str]:
+    """The claims a member + dates question fits: the member's claims whose service dates
+    lie inside the asked range (and whose billed amount is the one asked, when asked)."""
+    return [
+        c["claim_number"]
+        for c in gt["claims"]
+        if c["payer_id"] == payer_id
+        and c["member_id"] == member_id
+        and dos_from.isoformat() <= c["dos_from"] <= c["dos_to"] <= dos_to.isoformat()
+        and (not billed or _money(c["billed"]) == _money(billed))
+    ]
+
+
+def claim_question_outcome(fits: list[str]) -> str:
+    """No fitting claim is "claim_not_found", one is its lookup, several are "ambiguous_match"."""
+    if not fits:
+        return "claim_not_found"
+    return "ambiguous_match" if len(fits) > 1 else "result"
+
+
+def benefit_flags(gt: dict[str, Any], member_key: str, service_type: str) -> dict[str, Any]:
+    """What a person must read for a service type: prior auth per network (Y/N/U, U shown
+    as unknown, never "no") and coinsurance in and out of network (None: not stated)."""
+    rows = [b for b in member(gt, member_key)["benefits"] if b["service_type"] == service_type]
+    coins = {b["in_network"]: b["percent"] for b in rows if b["benefit"] == "A"}
+    return {
+        "prior_auth": sorted({b["prior_auth_required"] for b in rows}),
+        "coinsurance_in_network": coins.get("Y"),
+        "coinsurance_out_of_network": coins.get("N"),
+    }
+
+
 def expected_eligibility(
     gt: dict[str, Any], member_key: str, payload: dict[str, Any]
 ) -> dict[str, Any]:
@@ -38,9 +129,10 @@ def expected_eligibility(
     m = member(gt, member_key)
     dos = date.fromisoformat(payload["date_of_service"])
     cov = m["coverage"]
-    active = date.fromisoformat(cov["effective_date"]) <= dos and (
-        cov["termination_date"] is None or dos <= date.fromisoformat(cov["termination_date"])
-    )
+    segment = coverage_segment(m, dos)
+    active = segment is not None
+    if segment is not None and cov.get("segments"):
+        cov = {**cov, **segment}  # the page's answer is read off the segment spanning the date
     benefits = []
     if active:
         for b in m["benefits"]:

@@ -1,2 +1,3 @@
 """The flow kit: the PortalFlow extension point (``flow``), the page readers every flow
-shares (``pages``) and the one error-page classifier (``error_pages``)."""
+shares (``pages``), strict word maps (``words``) and the one error-page classifier
+(``error_pages``)."""

@@ -83,13 +83,6 @@ def require_headers(table: dict[str, Any], headers: tuple[str, ...]) -> None:
         raise LayoutChanged(f"the {table['heading'] or 'result'} table's columns changed")
 
 
-def word(table: dict[str, Any], text: str, what: str) -> Any:
-    """Map a portal's word strictly: unknown wording means the portal changed, not a guess."""
-    if text.strip() not in table:
-        raise LayoutChanged(f"the portal shows a {what} the flow does not know")
-    return table[text.strip()]
-
-
 def blank(text: str | None) -> bool:
     return text is None or text.strip() in {"", "—", "-", "–", "N/A", "n/a", "None"}
 
@@ -152,13 +145,6 @@ def date_range(text: str) -> tuple[date, date]:
     if first is None or last is None:
         raise LayoutChanged("service dates on the page are not in a known format")
     return first, last
-
-
-def yes_no(text: str | None) -> bool | None:
-    if blank(text):
-        return None
-    assert text is not None
-    return text.strip().lower() in {"yes", "y", "true"}
 
 
 def split_name(text: str) -> tuple[str, str]:

@@ -84,6 +84,7 @@ class OutcomeCode(_Stored):
     CLAIM_NOT_FOUND = "claim_not_found"
     PATIENT_MISMATCH = "patient_mismatch"
     AMBIGUOUS_MATCH = "ambiguous_match"
+    NO_COVERAGE_ON_DATE = "no_coverage_on_date"
     PORTAL_ERROR = "portal_error"
     PORTAL_TIMEOUT = "portal_timeout"
     PORTAL_UNAVAILABLE = "portal_unavailable"
@@ -120,6 +121,7 @@ _LABELS: dict[type[_Stored], dict[str, str]] = {
         "claim_not_found": "claim not on file",
         "patient_mismatch": "patient mismatch: review",
         "ambiguous_match": "several matches: review",
+        "no_coverage_on_date": "no coverage segment covers the date of service",
         "portal_error": "portal or browser error",
         "portal_timeout": "the portal did not answer in time",
         "portal_maintenance": "portal in maintenance",
