@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from bots.dates import local_today
 from bots.errors import ConfigurationError, PayerbotError
 from bots.followups import queue as fq
 from bots.interfaces.console.base import ConsoleBase, file_url
@@ -71,7 +72,11 @@ class DeskPages(ConsoleBase):
                 payer_id=payer,
                 member_id=re.sub(r"\s+", "", v.get("member_id", "")).upper(),
                 dob=date.fromisoformat(v.get("dob", "")),
-                date_of_service=date.fromisoformat(v["dos"]) if v.get("dos") else date.today(),
+                date_of_service=(
+                    date.fromisoformat(v["dos"])
+                    if v.get("dos")
+                    else local_today(self.settings.timezone)
+                ),
                 service_type=v.get("service_type") or "30",
                 expected_charge=Decimal(v["charge"]) if v.get("charge") else None,
             )
