@@ -24,9 +24,7 @@ def _ask(store: Store, trigger: str = "batch") -> str:
     run_id = store.start_run("eligibility", trigger, None)[0]
     store.enqueue(
         run_id,
-        Question(
-            reference="r1", kind="eligibility", payer_id="ACME", portal="payerhub", query={}
-        ),
+        Question(reference="r1", kind="eligibility", payer_id="ACME", portal="payerhub", query={}),
         force=True,
     )
     return run_id
