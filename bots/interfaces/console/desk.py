@@ -47,8 +47,9 @@ class DeskPages(ConsoleBase):
             return self.render(
                 request, "lookup.html", 400, payers=payers, form=values, error=str(exc)
             )
-        item = answer.item
-        self.audit(user, "lookup", f"item:{item.id}", f"{kind} run {answer.run_id}")
+        self.audit(user, "lookup", f"item:{answer.item.id}", f"{kind} run {answer.run_id}")
+        # a lookup that failed after an earlier answer shows that answer, and the failure
+        item = answer.item.as_answered()
         return self.render(
             request,
             "lookup.html",
@@ -57,7 +58,7 @@ class DeskPages(ConsoleBase):
             item=item,
             result=item.payload,
             evidence=file_url(self.settings, item.evidence_path),
-            estimate=answer.estimate,
+            estimate=answer.estimate if item is answer.item else lookups.estimate_for(item),
             followups=answer.followups,
             notices=answer.notices,
             seconds=round(answer.seconds, 1),
