@@ -3,10 +3,17 @@ item carries both (the last good answer with its time, and the newer failure).""
 
 from __future__ import annotations
 
+import re
+from datetime import date
+
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from bots.settings import QueueSettings
+from bots.flowkit.scripted import answer_for
+from bots.models import EligibilityQuery
+from bots.outputs.workbook_sync import sync_workbook
+from bots.settings import QueueSettings, load_settings
 from bots.store import ItemState, OutcomeCode, Question, Store, utcnow
 from bots.store.schema import results
 
@@ -108,6 +115,54 @@ def test_a_newer_answer_replaces_the_old_one_and_no_failure_is_shown(store):
     assert outcome.last_good is not None and outcome.last_good.run_id == third
     assert outcome.newer_failure is None
     assert outcome.as_answered() is outcome
+
+
+def test_the_specialists_workbook_keeps_the_answer_after_a_failed_relookup(store, tmp_path):
+    query = EligibilityQuery(
+        payer_id="ACME", member_id="ACM1", dob=date(1980, 5, 17), date_of_service=date(2026, 12, 1)
+    )
+    inactive = answer_for(query).model_copy(update={"coverage_active": False})
+    run_id = store.start_run("eligibility", "batch", None)[0]
+    store.enqueue(
+        run_id,
+        Question(
+            reference=query.reference(),
+            kind="eligibility",
+            payer_id="ACME",
+            portal="payerhub",
+            query=query.model_dump(mode="json"),
+        ),
+    )
+    item = store.claim(run_id, "payerhub")
+    store.complete(
+        item,
+        run_id,
+        outcome=ItemState.SUCCEEDED,
+        started_at=utcnow(),
+        payload=inactive.model_dump(mode="json"),
+    )
+    again = store.start_run("eligibility", "lookup", None)[0]
+    store.enqueue(
+        again,
+        Question(
+            query.reference(), "eligibility", "ACME", "payerhub", query.model_dump(mode="json")
+        ),
+        force=True,
+    )
+    store.fail_pending(again, "payerhub", "account_locked", "not attempted")
+
+    settings = load_settings(data_dir=tmp_path)
+    synced = sync_workbook(store, settings)
+    ws = load_workbook(synced.path)["Eligibility"]
+    header = [c.value for c in ws[1]]
+    (row,) = [dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)]
+    assert (row["Member ID"], row["Coverage"], row["Plan"]) == ("ACM1", "Inactive", "Scripted PPO")
+    assert row["Outcome"] == "Inactive on date of service"
+    assert re.fullmatch(
+        r"A newer lookup on \d\d/\d\d/\d{4} \d\d:\d\d UTC failed: not tried: every account "
+        r"is locked; the answer shown is from \d\d/\d\d/\d{4} \d\d:\d\d UTC",
+        row["Newer lookup"],
+    )
 
 
 def test_an_item_never_answered_has_no_good_answer(store):

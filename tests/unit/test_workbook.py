@@ -189,8 +189,9 @@ def test_sheets_headers_panes_filters_and_permissions(written):
     assert headers["Follow-ups"] == [c[0] for c in wbmod.FOLLOWUP_COLUMNS]
     assert headers["Follow-ups"][:5] == ["Follow-up ID", "Priority", "Status", "Assignee", "Notes"]
     assert headers["Eligibility"][0] == "Item ID"
-    assert headers["Eligibility"][-2:] == ["Est. patient cost", "Estimate basis"]
+    assert headers["Eligibility"][-3:] == ["Est. patient cost", "Estimate basis", "Newer lookup"]
     assert headers["Claim status"][0] == "Item ID"
+    assert headers["Claim status"][-1] == "Newer lookup"
     assert headers["Rejected rows"] == ["Error ID", "File", "Row", "Column", "Reason"]
     for name in SHEETS:
         ws = wb[name]
@@ -267,9 +268,9 @@ def test_conditional_formatting_follows_the_cells(written):
     )
     assert rules("Eligibility") == {
         "Z2:Z4": [("expression", "AND(ISNUMBER($Z2),$Z2>=500)")],
-        "A2:AA4": [("expression", '$I2="Inactive"')],
+        "A2:AB4": [("expression", '$I2="Inactive"')],
     }
-    assert rules("Claim status") == {"A2:Y3": [("expression", 'OR($K2="F2",$K2="F4")')]}
+    assert rules("Claim status") == {"A2:Z3": [("expression", 'OR($K2="F2",$K2="F4")')]}
     # the columns the rules name are the ones they mean
     assert wb["Eligibility"]["I1"].value == "Coverage"
     assert wb["Eligibility"]["Z1"].value == "Est. patient cost"
