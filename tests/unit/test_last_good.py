@@ -105,6 +105,22 @@ def test_a_lookup_ended_for_a_locked_account_is_an_attempt_and_keeps_the_answer(
     assert outcome.as_answered().payload == GOOD
 
 
+def test_in_the_fleet_a_locked_portal_records_the_ending_under_the_items_run(store):
+    _answered(store)
+    question = Question(
+        reference="r1", kind="eligibility", payer_id="ACME", portal="payerhub", query={}
+    )
+    fleet_run = store.start_run(
+        "eligibility", "batch", None, [question], executor="fleet", force=True
+    )[0]
+    assert store.fail_pending(None, "payerhub", "account_locked", "not attempted") == 1
+    (outcome,) = store.run_outcomes(fleet_run)
+    assert outcome.answered_in_run == fleet_run, "the ending is an attempt of the fleet run"
+    assert outcome.last_good is not None and outcome.last_good.payload == GOOD
+    assert outcome.newer_failure is not None
+    assert outcome.newer_failure.error_code == OutcomeCode.ACCOUNT_LOCKED
+
+
 def test_a_newer_answer_replaces_the_old_one_and_no_failure_is_shown(store):
     _answered(store)
     again = _ask(store)
