@@ -16,6 +16,7 @@ from bots.errors import ConfigurationError, PayerbotError
 from bots.followups import queue as fq
 from bots.interfaces.console.base import ConsoleBase, file_url
 from bots.models import ClaimStatusQuery, EligibilityQuery
+from bots.outputs.shown import summary
 from bots.services import lookups
 
 
@@ -57,6 +58,7 @@ class DeskPages(ConsoleBase):
             form=values,
             item=item,
             result=item.payload,
+            summary=summary(item.kind, item.query, item.payload),
             evidence=file_url(self.settings, item.evidence_path),
             estimate=answer.estimate if item is answer.item else lookups.estimate_for(item),
             followups=answer.followups,
