@@ -8,10 +8,12 @@ from datetime import date
 
 import pytest
 from openpyxl import load_workbook
+from rich.console import Console
 from sqlalchemy import func, select
 
 from bots.flowkit.scripted import answer_for
 from bots.models import EligibilityQuery
+from bots.outputs.report import print_lookup
 from bots.outputs.workbook_sync import sync_workbook
 from bots.settings import QueueSettings, load_settings
 from bots.store import ItemState, OutcomeCode, Question, Store, utcnow
@@ -188,3 +190,20 @@ def test_an_item_never_answered_has_no_good_answer(store):
     (outcome,) = store.run_outcomes(run_id)
     assert outcome.last_good is None and outcome.newer_failure is None
     assert outcome.as_answered() is outcome
+
+
+def test_the_terminal_says_the_last_good_answer_stands():
+    console = Console(record=True, width=200)
+    print_lookup(
+        console,
+        {
+            "state": "system_failed",
+            "error": "account_locked",
+            "message": "not attempted",
+            "result": None,
+            "last_good": {"checked_at": "2026-12-02T09:15:00+00:00"},
+        },
+    )
+    text = console.export_text()
+    assert "system_failed: account_locked - not attempted" in text
+    assert "the last good answer, checked at 2026-12-02T09:15:00+00:00, still stands" in text
