@@ -298,6 +298,11 @@ class WorklistSettings(BaseModel):
     presets: dict[str, WorklistPreset] = Field(default_factory=dict)
     visit_types: dict[str, str] = Field(default_factory=dict)
     """The practice's visit type names -> X12 service type codes (prior-auth and cost rules)."""
+    service_days_back: int = Field(default=730, ge=0)
+    """A row whose date of service lies more than this many days before today is rejected
+    (a mistyped year, not a claim still worth checking)."""
+    service_days_ahead: int = Field(default=365, ge=0)
+    """A row whose date of service lies more than this many days after today is rejected."""
 
     def service_type_for(self, visit_type: str) -> str | None:
         wanted = " ".join(visit_type.split()).casefold()

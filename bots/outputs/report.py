@@ -87,6 +87,12 @@ def print_lookup(console: Console, answer: dict[str, Any]) -> None:
         console.print(
             f"[bold yellow]{answer['state']}[/]: {answer.get('error')} - {answer.get('message')}"
         )
+        if good := answer.get("last_good"):  # a failed lookup does not erase the last answer
+            console.print(
+                f"the last good answer, checked at {good['checked_at']}, still stands "
+                "(--json shows it)",
+                markup=False,
+            )
     elif result["kind"] == "eligibility":
         active = "[green]ACTIVE[/]" if result["coverage_active"] else "[red]INACTIVE[/]"
         ids = answer["summary"]["identifiers"]

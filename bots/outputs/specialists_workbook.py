@@ -97,11 +97,17 @@ FOLLOWUP_COLUMNS: list[Column] = [
     ("Updated", 16, STAMP),
 ]
 
+NEWER_FAILURE: Column = ("Newer lookup", 40, None)
+"""A lookup that failed after the answer shown in the row (the answer stays: issue 18)."""
+
 WORKBOOK_ELIGIBILITY_COLUMNS: list[Column] = [
     *ELIGIBILITY_COLUMNS,
     ("Est. patient cost", 12, MONEY),
     ("Estimate basis", 40, None),
+    NEWER_FAILURE,
 ]
+
+WORKBOOK_CLAIM_COLUMNS: list[Column] = [*CLAIM_COLUMNS, NEWER_FAILURE]
 
 REJECTED_COLUMNS: list[Column] = [
     ("Error ID", 8, None),
@@ -350,7 +356,8 @@ def _eligibility_sheet(
     for line in lines:
         link = _link(line.outcome.evidence_path, path)
         cells, fill = eligibility_row(line.outcome, link)
-        rows.append(([*cells, line.estimate, line.estimate_note], fill, link))
+        newer = _newer_failure(line.outcome)
+        rows.append(([*cells, line.estimate, line.estimate_note, newer], fill, link))
     last = _fill(ws, WORKBOOK_ELIGIBILITY_COLUMNS, rows)
     coverage = _letter(WORKBOOK_ELIGIBILITY_COLUMNS, "Coverage")
     cost = _letter(WORKBOOK_ELIGIBILITY_COLUMNS, "Est. patient cost")
@@ -368,16 +375,29 @@ def _eligibility_sheet(
     )
 
 
+def _newer_failure(item: Outcome) -> str | None:
+    """The row's note when a lookup failed after the answer the row shows (times in UTC,
+    like every time in the workbook)."""
+    failure = item.newer_failure
+    if failure is None or item.last_good is None:
+        return None
+    return (
+        f"A newer lookup on {failure.at.astimezone(UTC):%m/%d/%Y %H:%M} UTC failed: "
+        f"{failure.words}; the answer shown is from "
+        f"{item.last_good.checked_at.astimezone(UTC):%m/%d/%Y %H:%M} UTC"
+    )
+
+
 def _claims_sheet(ws: Worksheet, path: Path, items: Sequence[Outcome]) -> None:
     rows = []
     for item in items:
         link = _link(item.evidence_path, path)
         cells, fill = claim_row(item, link)
-        rows.append((cells, fill, link))
-    last = _fill(ws, CLAIM_COLUMNS, rows)
-    category = _letter(CLAIM_COLUMNS, "Category")  # the 277 category code: F2, F4, P1...
+        rows.append(([*cells, _newer_failure(item)], fill, link))
+    last = _fill(ws, WORKBOOK_CLAIM_COLUMNS, rows)
+    category = _letter(WORKBOOK_CLAIM_COLUMNS, "Category")  # the 277 category code: F2, F4...
     ws.conditional_formatting.add(
-        _data_range(CLAIM_COLUMNS, last),
+        _data_range(WORKBOOK_CLAIM_COLUMNS, last),
         FormulaRule(formula=[f'OR(${category}2="F2",${category}2="F4")'], fill=RED),
     )
 

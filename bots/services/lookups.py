@@ -70,6 +70,27 @@ class LookupAnswer:
                 {"id": f.id, "rule": f.rule, "reason": f.reason, "action": f.action}
                 for f in self.followups
             ],
+            # a failed lookup does not erase what the portal answered before: both are shown
+            "last_good": (
+                {
+                    "result": good.payload,
+                    "summary": summary(item.kind, item.query, good.payload),
+                    "checked_at": good.checked_at.isoformat(),
+                    "evidence": good.evidence_path,
+                    "run_id": good.run_id,
+                }
+                if (good := item.last_good) is not None
+                else None
+            ),
+            "newer_failure": (
+                {
+                    "at": failure.at.isoformat(),
+                    "error": failure.error_code.value if failure.error_code else None,
+                    "reason": failure.words,
+                }
+                if (failure := item.newer_failure) is not None
+                else None
+            ),
         }
 
 

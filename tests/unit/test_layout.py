@@ -3,7 +3,7 @@ only SQL, the engine never reaches forward, and no module imports itself in a ci
 
 The stages, bottom up (docs/architecture.md draws them):
 
-    shared modules  errors, codes, files, maintenance, models, settings, logs
+    shared modules  dates, errors, codes, files, maintenance, models, settings, logs
     intake, store, flowkit
     engine
     followups
@@ -22,7 +22,7 @@ from pathlib import Path
 from bots.settings import ROOT
 
 BOTS = ROOT / "bots"
-SHARED = {"errors", "codes", "files", "maintenance", "models", "settings", "logs"}
+SHARED = {"dates", "errors", "codes", "files", "maintenance", "models", "settings", "logs"}
 RANK = {
     **dict.fromkeys(SHARED, 0),
     "intake": 1,

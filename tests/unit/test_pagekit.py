@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from bots.errors import LayoutChanged
-from bots.flowkit.pages import date_range, money, require_headers, us_date
+from bots.flowkit.pages import DateRole, birth_date, date_range, money, require_headers, us_date
 from bots.models import member_id_fits
 
 
@@ -22,6 +22,18 @@ def test_money_and_dates():
     assert us_date("12/31/9999", open_ended_is_none=True) is None
     assert us_date("12/31/9999") == date(9999, 12, 31)
     assert date_range("06/01/2026 – 06/03/2026") == (date(2026, 6, 1), date(2026, 6, 3))
+
+
+def test_a_two_digit_year_on_a_page_is_read_by_what_the_date_is():
+    today = date(2026, 12, 2)
+    with pytest.raises(LayoutChanged):  # which century is a guess unless the field says
+        us_date("12/03/26")
+    assert us_date("12/03/26", role=DateRole.SERVICE, today=today) == date(2026, 12, 3)
+    assert us_date("06/15/27", role=DateRole.SERVICE, today=today) == date(2027, 6, 15)
+    assert us_date("12/03/26", role=DateRole.BIRTH, today=today) == date(1926, 12, 3)
+    assert birth_date("05/17/80") == date(1980, 5, 17)
+    assert birth_date("01/02/03") == date(2003, 1, 2)
+    assert date_range("11/30/26 - 12/01/26") == (date(2026, 11, 30), date(2026, 12, 1))
 
 
 def test_member_id_fits_only_the_same_id_or_its_subscriber_prefix():

@@ -190,8 +190,9 @@ def test_sheets_headers_panes_filters_and_permissions(written):
     assert headers["Follow-ups"] == [c[0] for c in wbmod.FOLLOWUP_COLUMNS]
     assert headers["Follow-ups"][:5] == ["Follow-up ID", "Priority", "Status", "Assignee", "Notes"]
     assert headers["Eligibility"][0] == "Item ID"
-    assert headers["Eligibility"][-2:] == ["Est. patient cost", "Estimate basis"]
+    assert headers["Eligibility"][-3:] == ["Est. patient cost", "Estimate basis", "Newer lookup"]
     assert headers["Claim status"][0] == "Item ID"
+    assert headers["Claim status"][-1] == "Newer lookup"
     assert headers["Rejected rows"] == ["Error ID", "File", "Row", "Column", "Reason"]
     for name in SHEETS:
         ws = wb[name]
@@ -268,9 +269,9 @@ def test_conditional_formatting_follows_the_cells(written):
     )
     assert rules("Eligibility") == {
         "AL2:AL4": [("expression", "AND(ISNUMBER($AL2),$AL2>=500)")],
-        "A2:AM4": [("expression", '$K2="Inactive"')],
+        "A2:AN4": [("expression", '$K2="Inactive"')],
     }
-    assert rules("Claim status") == {"A2:AC3": [("expression", 'OR($O2="F2",$O2="F4")')]}
+    assert rules("Claim status") == {"A2:AD3": [("expression", 'OR($O2="F2",$O2="F4")')]}
     # the columns the rules name are the ones they mean
     assert wb["Eligibility"]["K1"].value == "Coverage"
     assert wb["Eligibility"]["AL1"].value == "Est. patient cost"

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from bots.dates import local_today
 from bots.errors import AuthenticationError, ConfigurationError, PayerbotError
 from bots.intake.worklists import PayerDirectory
 from bots.interfaces.cli.common import (
@@ -93,7 +94,7 @@ def lookup_eligibility(
         payer_id=_payer_id(settings, payer),
         member_id=member_id.strip().upper(),
         dob=date.fromisoformat(dob),
-        date_of_service=date.fromisoformat(dos) if dos else date.today(),
+        date_of_service=date.fromisoformat(dos) if dos else local_today(settings.timezone),
         service_type=service_type,
         expected_charge=Decimal(charge) if charge else None,
     )

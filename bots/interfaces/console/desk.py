@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from bots.dates import local_today
 from bots.errors import ConfigurationError, PayerbotError
 from bots.followups import queue as fq
 from bots.interfaces.console.base import ConsoleBase, file_url
@@ -47,8 +48,9 @@ class DeskPages(ConsoleBase):
             return self.render(
                 request, "lookup.html", 400, payers=payers, form=values, error=str(exc)
             )
-        item = answer.item
-        self.audit(user, "lookup", f"item:{item.id}", f"{kind} run {answer.run_id}")
+        self.audit(user, "lookup", f"item:{answer.item.id}", f"{kind} run {answer.run_id}")
+        # a lookup that failed after an earlier answer shows that answer, and the failure
+        item = answer.item.as_answered()
         return self.render(
             request,
             "lookup.html",
@@ -58,7 +60,7 @@ class DeskPages(ConsoleBase):
             result=item.payload,
             summary=summary(item.kind, item.query, item.payload),
             evidence=file_url(self.settings, item.evidence_path),
-            estimate=answer.estimate,
+            estimate=answer.estimate if item is answer.item else lookups.estimate_for(item),
             followups=answer.followups,
             notices=answer.notices,
             seconds=round(answer.seconds, 1),
@@ -73,7 +75,11 @@ class DeskPages(ConsoleBase):
                 payer_id=payer,
                 member_id=re.sub(r"\s+", "", v.get("member_id", "")).upper(),
                 dob=date.fromisoformat(v.get("dob", "")),
-                date_of_service=date.fromisoformat(v["dos"]) if v.get("dos") else date.today(),
+                date_of_service=(
+                    date.fromisoformat(v["dos"])
+                    if v.get("dos")
+                    else local_today(self.settings.timezone)
+                ),
                 service_type=v.get("service_type") or "30",
                 expected_charge=Decimal(v["charge"]) if v.get("charge") else None,
             )
