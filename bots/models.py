@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from bots.codes import AdjustmentGroup, BenefitInfo, CoverageLevel, TimePeriod, YesNoUnknown
 
@@ -41,6 +41,25 @@ class LookupKind(StrEnum):
     CLAIM_STATUS = "claim_status"
 
 
+class IdentityBasis(StrEnum):
+    """How a result's identity was established (kept with the answer; see bots/matching.py).
+
+    ``shown``: the answer page showed the member (and claim) and it was compared with the
+    question. ``search_unique``: the page shows no identity; the portal was searched by
+    member ID + date of birth and returned exactly one member, whose answer this is. The
+    flow declares it; the engine records it with the answer."""
+
+    SHOWN = "shown"
+    SEARCH_UNIQUE = "search_unique"
+
+    @property
+    def label(self) -> str:
+        return {
+            "shown": "the portal showed the patient",
+            "search_unique": "the portal found exactly one member for ID and date of birth",
+        }[self.value]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -66,6 +85,12 @@ class EligibilityQuery(_Model):
         return f"elig|{self.payer_id}|{_norm_id(self.member_id)}|{self.dob}|{self.date_of_service}"
 
 
+CLAIM_QUERY_SHAPE = (
+    "A claim status question needs a claim number (or patient account number), "
+    "or a member ID with the date of service."
+)
+
+
 class ClaimStatusQuery(_Model):
     """One claim status question (~ a 276 request): by claim number, or by member and dates."""
 
@@ -84,6 +109,14 @@ class ClaimStatusQuery(_Model):
     expected_paid: Money | None = None
     """What the practice expects the payer to pay (contract rate), to notice underpayment."""
 
+    @model_validator(mode="after")
+    def _answerable(self) -> ClaimStatusQuery:
+        if self.claim_number or self.patient_account_number:
+            return self
+        if self.member_id and self.dos_from:
+            return self
+        raise ValueError(CLAIM_QUERY_SHAPE)
+
     def reference(self) -> str:
         if self.claim_number:
             return f"claim|{self.payer_id}|{self.claim_number.strip().upper()}"
@@ -98,19 +131,6 @@ Query = Annotated[EligibilityQuery | ClaimStatusQuery, Field(discriminator="kind
 
 def _norm_id(member_id: str) -> str:
     return "".join(ch for ch in member_id.upper() if ch.isalnum())
-
-
-def same_member_id(a: str | None, b: str | None) -> bool:
-    """Member IDs compare without case, spaces and dashes, but keep leading zeros."""
-    return a is not None and b is not None and _norm_id(a) == _norm_id(b)
-
-
-def member_id_fits(shown: str, asked: str) -> bool:
-    """The ID on the page is the one asked for, or the asked ID is its subscriber ID (the
-    worklist left off the member suffix). Date of birth must then decide, never this alone."""
-    shown_n, asked_n = _norm_id(shown), _norm_id(asked)
-    subscriber = len(shown_n) == len(asked_n) + 2 and shown_n.startswith(asked_n)
-    return bool(asked_n) and (shown_n == asked_n or subscriber)
 
 
 class Benefit(_Model):
@@ -155,10 +175,12 @@ class EligibilityResult(_Evidence):
     """Coverage and benefits of one member on one date of service (~ a 271 response)."""
 
     kind: Literal[LookupKind.ELIGIBILITY] = LookupKind.ELIGIBILITY
-    member_id: str
-    first_name: str
-    last_name: str
-    dob: date
+    identity_basis: IdentityBasis = IdentityBasis.SHOWN
+    member_id: str | None = None
+    """The identity the portal showed (None: not shown; see ``identity_basis``)."""
+    first_name: str | None = None
+    last_name: str | None = None
+    dob: date | None = None
     relationship: str | None = None
     date_of_service: date
     coverage_active: bool
@@ -226,11 +248,13 @@ class ClaimStatusResult(_Evidence):
     """Status of one claim (~ a 277 response, with 835 detail where the portal shows it)."""
 
     kind: Literal[LookupKind.CLAIM_STATUS] = LookupKind.CLAIM_STATUS
+    identity_basis: IdentityBasis = IdentityBasis.SHOWN
     claim_number: str
     patient_account_number: str | None = None
-    member_id: str
-    first_name: str
-    last_name: str
+    member_id: str | None = None
+    """The identity the portal showed (None: not shown; see ``identity_basis``)."""
+    first_name: str | None = None
+    last_name: str | None = None
     dob: date | None = None
     dos_from: date
     dos_to: date

@@ -39,6 +39,7 @@ from bots.flowkit.pages import (
     us_date,
     word,
 )
+from bots.matching import ShownClaim, check_claim, check_member, norm_member_id
 from bots.models import (
     Adjustment,
     Attachment,
@@ -48,7 +49,6 @@ from bots.models import (
     EligibilityQuery,
     EligibilityResult,
     ServiceLine,
-    same_member_id,
 )
 
 # The portal's words -> payerbot's codes.
@@ -107,11 +107,7 @@ async def eligibility_result(
     fields = await read_definitions(results)
     require_fields(fields, RECIPIENT_FIELDS, "recipient information")
     member_id, dob = either(fields, "member_id"), us_date(either(fields, "dob"))
-    if not same_member_id(member_id, query.member_id) or dob != query.dob:
-        raise PatientMismatch(
-            "the eligibility page shows a recipient whose ID or date of birth "
-            "differs from the worklist"
-        )
+    check_member(query, member_id, dob)
     relationship = word(RELATIONSHIPS, fields["Case Relationship"], "relationship")
     first, last = split_name(fields["Recipient Name"])
     dos = date_range(fields["Dates of Service"])[0]
@@ -134,7 +130,7 @@ async def eligibility_result(
         member_id=member_id,
         first_name=first,
         last_name=last,
-        dob=query.dob,
+        dob=dob,
         relationship=relationship,
         date_of_service=dos,
         coverage_active=active,
@@ -155,16 +151,17 @@ async def eligibility_result(
 def check_claim_summary(fields: dict[str, str], query: ClaimStatusQuery) -> None:
     """The Claim Summary is about the claim and recipient asked for, in words the flow knows."""
     require_fields(fields, CLAIM_FIELDS, "claim summary")
-    icn, member_id = fields["ICN"], either(fields, "member_id")
-    dob = us_date(either(fields, "dob"))
-    if query.claim_number and icn != query.claim_number.strip():
-        raise PatientMismatch("the claim shown is not the claim asked for")
-    if (query.member_id and not same_member_id(member_id, query.member_id)) or (
-        query.dob and dob != query.dob
-    ):
-        raise PatientMismatch(
-            "the claim belongs to a recipient whose ID or date of birth differs from the worklist"
-        )
+    account = fields["Patient Account #"]
+    shown = ShownClaim(
+        claim_number=fields["ICN"],
+        patient_account_number=None if blank(account) else account,
+        member_id=either(fields, "member_id"),
+        dob=us_date(either(fields, "dob")),
+        dos_from=as_date(fields["From Date of Service"]),
+        dos_to=as_date(fields["To Date of Service"]),
+        billed=money(fields["Total Billed"]),
+    )
+    check_claim(query, shown)
     category, status_text = fields["Claim Status Category"], fields["Claim Status"]
     first_word = status_text.partition(" - ")[0].strip()
     if category not in CLAIM_STATUS_CATEGORIES or STATUS_WORDS.get(first_word) != category[:1]:
@@ -285,17 +282,16 @@ def benefit(rec: dict[str, str]) -> Benefit:
     )
 
 
-def claim_fits(rec: dict[str, str], query: ClaimStatusQuery) -> bool:
-    if query.claim_number:
-        return rec["ICN"] == query.claim_number.strip()
-    if query.dos_from and us_date(rec["From DOS"]) != query.dos_from:
-        return False
-    if query.dos_to and us_date(rec["To DOS"]) != query.dos_to:
-        return False
-    account = query.patient_account_number
-    if account and rec["Patient Account #"].upper() != account.strip().upper():
-        return False
-    return query.billed is None or money(rec["Billed"]) == query.billed
+def listed_claim(rec: dict[str, str]) -> ShownClaim:
+    """What a row of the claims list shows, for the one claim-fits rule."""
+    account = rec["Patient Account #"]
+    return ShownClaim(
+        claim_number=rec["ICN"],
+        patient_account_number=None if blank(account) else account,
+        dos_from=us_date(rec["From DOS"]),
+        dos_to=us_date(rec["To DOS"]),
+        billed=money(rec["Billed"]),
+    )
 
 
 def _pdf_text(content: bytes) -> str:
@@ -314,7 +310,9 @@ def _parse_claim_pdf(
     report is about the claim and recipient on screen."""
     rows = [" ".join(x.split()) for x in text.splitlines() if x.strip()]
     heads = {r.partition(": ")[0]: r.partition(": ")[2] for r in rows if ": " in r}
-    if heads.get("ICN") != icn or not same_member_id(heads.get("Medicaid ID"), member_id):
+    if heads.get("ICN") != icn or norm_member_id(heads.get("Medicaid ID")) != norm_member_id(
+        member_id
+    ):
         raise PatientMismatch("the claim detail PDF is not about the claim on screen")
     try:
         lines_at, adjustments_at = rows.index("SERVICE LINES"), rows.index("ADJUSTMENTS")
