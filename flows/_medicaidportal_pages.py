@@ -48,10 +48,12 @@ from bots.models import (
     ClaimStatusResult,
     EligibilityQuery,
     EligibilityResult,
+    IdentityBasis,
     ServiceLine,
 )
 
 # The portal's words -> payerbot's codes.
+CONFIDENTIAL = "Confidential recipient - identity withheld"
 LABELS = {"member_id": ("Medicaid ID", "Recipient ID"), "dob": ("Date of Birth", "Birth Date")}
 RELATIONSHIPS = {"Case Head": "subscriber", "Spouse": "spouse", "Child": "child"}
 ELIGIBLE = {"Eligible": True, "Not Eligible": False}
@@ -105,11 +107,25 @@ async def eligibility_result(
 ) -> EligibilityResult:
     """The Eligibility Results region, for the recipient asked about."""
     fields = await read_definitions(results)
-    require_fields(fields, RECIPIENT_FIELDS, "recipient information")
-    member_id, dob = either(fields, "member_id"), us_date(either(fields, "dob"))
-    check_member(query, member_id, dob)
+    basis = IdentityBasis.SHOWN
+    member_id: str | None = None
+    dob: date | None = None
+    first: str | None = None
+    last: str | None = None
+    if fields.get("Recipient") == CONFIDENTIAL:
+        # A confidential recipient's answer shows no identity. The portal finds one only
+        # by an exact Medicaid ID + date of birth search, and this page means it found
+        # exactly one (several are an alert): that is how the identity was established.
+        if any(x in fields for x in ("Recipient Name", *LABELS["member_id"], *LABELS["dob"])):
+            raise LayoutChanged("a confidential recipient's answer shows an identity")
+        require_all(fields, RECIPIENT_FIELDS[1:], "recipient information")
+        basis = IdentityBasis.SEARCH_UNIQUE
+    else:
+        require_fields(fields, RECIPIENT_FIELDS, "recipient information")
+        member_id, dob = either(fields, "member_id"), us_date(either(fields, "dob"))
+        check_member(query, member_id, dob)
+        first, last = split_name(fields["Recipient Name"])
     relationship = word(RELATIONSHIPS, fields["Case Relationship"], "relationship")
-    first, last = split_name(fields["Recipient Name"])
     dos = date_range(fields["Dates of Service"])[0]
     tables = {t["heading"]: t for t in await read_tables(results)}
     segment = segment_for(records(tables, "Coverage Segments", SEGMENT_COLUMNS), dos)
@@ -127,6 +143,7 @@ async def eligibility_result(
         payer_id=query.payer_id,
         as_of=datetime.now(UTC),
         raw_text=await results.inner_text(),
+        identity_basis=basis,
         member_id=member_id,
         first_name=first,
         last_name=last,

@@ -106,7 +106,9 @@ def test_two_claims_overlapping_the_asked_range_are_ambiguous():
     # the billed amount tells them apart
     rows[1] = _row("C2", "2026-03-03", "2026-03-05", billed="250.00")
     picked = one_candidate(
-        rows, lambda r: claim_fits(_claim_query(billed=Decimal("250.00")), r), not_found=ClaimNotFound
+        rows,
+        lambda r: claim_fits(_claim_query(billed=Decimal("250.00")), r),
+        not_found=ClaimNotFound,
     )
     assert picked.claim_number == "C2"
 
