@@ -7,7 +7,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from bots.codes import AdjustmentGroup, BenefitInfo, CoverageLevel, TimePeriod, YesNoUnknown
 
@@ -127,6 +134,60 @@ class ClaimStatusQuery(_Model):
 
 
 Query = Annotated[EligibilityQuery | ClaimStatusQuery, Field(discriminator="kind")]
+
+
+FIELD_WORDS = {
+    "payer_id": "the payer",
+    "member_id": "the member ID",
+    "dob": "the date of birth",
+    "date_of_service": "the date of service",
+    "dos_from": "the first date of service",
+    "dos_to": "the last date of service",
+    "claim_number": "the claim number",
+    "patient_account_number": "the patient account number",
+    "first_name": "the first name",
+    "last_name": "the last name",
+    "billed": "the billed amount",
+    "expected_charge": "the expected charge",
+    "expected_paid": "the expected payment",
+    "service_type": "the service type",
+    "provider_npi": "the provider NPI",
+}
+_PROBLEMS = {
+    "missing": "is required",
+    "string_too_short": "is empty",
+    "string_too_long": "is too long",
+    "date_type": "is not a date",
+    "date_parsing": "is not a date",
+    "date_from_datetime_parsing": "is not a date",
+    "date_from_datetime_inexact": "is not a date",
+    "decimal_parsing": "is not an amount",
+    "decimal_type": "is not an amount",
+    "extra_forbidden": "is not part of this kind of question",
+}
+
+
+def plain_problems(exc: ValidationError) -> list[tuple[str | None, str]]:
+    """A question's validation errors as (field, sentence) a person reads: plain words,
+    never pydantic's or Python's text, never the value typed (it may be PHI)."""
+    found: list[tuple[str | None, str]] = []
+    for err in exc.errors(include_input=False, include_url=False, include_context=True):
+        field = str(err["loc"][0]) if err["loc"] else None
+        if err["type"] == "value_error":  # a model rule: its message is written for people
+            message = str((err.get("ctx") or {}).get("error", "the question is not valid"))
+            found.append(
+                (field or ("claim_number" if message == CLAIM_QUERY_SHAPE else None), message)
+            )
+            continue
+        what = FIELD_WORDS.get(field or "", f"the {field or 'question'}".replace("_", " "))
+        sentence = f"{what} {_PROBLEMS.get(err['type'], 'is not valid')}."
+        found.append((field, sentence[0].upper() + sentence[1:]))
+    return found
+
+
+def plain_message(exc: ValidationError) -> str:
+    """All problems of a question in one plain paragraph."""
+    return " ".join(m if m.endswith(".") else f"{m}." for _, m in plain_problems(exc))
 
 
 def _norm_id(member_id: str) -> str:
