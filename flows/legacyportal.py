@@ -82,6 +82,7 @@ class LegacyPortalFlow(PortalFlow):
 
     name = "legacyportal"
     title = "Prairie Provider Connect (legacy)"
+    payers = frozenset(PAYERS)  # the payer list of its inquiry forms
 
     async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
         frame = page.main_frame

@@ -66,6 +66,7 @@ class MedicaidPortalFlow(PortalFlow):
 
     name = "medicaidportal"
     title = "State Medicaid Provider Portal"
+    payers = frozenset({"STATEMCD"})  # the state's own program: it answers for no other payer
 
     async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
         await self._goto(page, "/login", "Provider Login")
