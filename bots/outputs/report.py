@@ -86,9 +86,12 @@ def print_lookup(console: Console, answer: dict[str, Any]) -> None:
         )
     elif result["kind"] == "eligibility":
         active = "[green]ACTIVE[/]" if result["coverage_active"] else "[red]INACTIVE[/]"
-        console.print(
-            f"{result['last_name']}, {result['first_name']}  {result['member_id']}  {active}"
+        who = (
+            f"{result['last_name']}, {result['first_name']}  {result['member_id']}"
+            if result.get("member_id")
+            else "identity not shown by the portal (found by member ID and date of birth)"
         )
+        console.print(f"{who}  {active}")
         console.print(
             f"plan {result.get('plan_name')}  group {result.get('group_number')}  "
             f"{result.get('effective_date')} - {result.get('termination_date') or 'open'}"

@@ -159,7 +159,8 @@ def eligibility_row(item: Outcome, link: str | None) -> tuple[list[Any], Pattern
         auth = [b.prior_auth_required for b in res.benefits if b.service_type == service]
         outcome = "Active" if res.coverage_active else "Inactive on date of service"
         fill = GREEN if res.coverage_active else RED
-        cells[4] = f"{res.last_name}, {res.first_name}"
+        if res.last_name or res.first_name:  # the name the portal showed (None: withheld)
+            cells[4] = f"{res.last_name or ''}, {res.first_name or ''}"
         cells += [
             outcome,
             "Active" if res.coverage_active else "Inactive",
