@@ -199,7 +199,9 @@ class PayerHubFlow(PortalFlow):
 
     async def _pick_member(self, results: Locator, query: EligibilityQuery) -> None:
         """Several members share the ID: exactly one must have the ID and date of birth."""
-        rows = results.get_by_role("row").filter(has=results.get_by_role("button", name="Select"))
+        # an inner locator is matched inside each row: it must not restart from ``results``
+        select = results.page.get_by_role("button", name="Select")
+        rows = results.get_by_role("row").filter(has=select)
 
         async def fits(i: int) -> bool:
             cells = [c.strip() for c in await rows.nth(i).get_by_role("cell").all_inner_texts()]
