@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -425,7 +426,10 @@ class CarelessHub(PayerHubFlow):
 
     async def eligibility(self, page: Page, query: EligibilityQuery) -> Any:
         wrong = query.model_copy(
-            update={"member_id": self.other["member_id"], "dob": self.other["dob"]}
+            update={
+                "member_id": self.other["member_id"],
+                "dob": date.fromisoformat(self.other["dob"]),
+            }
         )
         return await super().eligibility(page, wrong)
 
