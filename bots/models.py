@@ -171,8 +171,10 @@ def plain_problems(exc: ValidationError) -> list[tuple[str | None, str]]:
     """A question's validation errors as (field, sentence) a person reads: plain words,
     never pydantic's or Python's text, never the value typed (it may be PHI)."""
     found: list[tuple[str | None, str]] = []
-    for err in exc.errors(include_input=False, include_url=False, include_context=True):
+    for err in exc.errors(include_url=False, include_context=True):
         field = str(err["loc"][0]) if err["loc"] else None
+        if err.get("input", "") is None:  # left empty: the value itself is never echoed
+            err["type"] = "missing"
         if err["type"] == "value_error":  # a model rule: its message is written for people
             message = str((err.get("ctx") or {}).get("error", "the question is not valid"))
             found.append(
