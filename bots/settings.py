@@ -354,6 +354,11 @@ class Settings(BaseSettings):
     Leases of a dead process on the same node are taken over at once, so two machines must
     never share a name."""
 
+    installation: str | None = None
+    """What tells this installation's bundled mock portals from another's on the same
+    machine (``PAYERBOT_INSTALLATION``); default the data folder. Mock portals started by
+    another installation are never shared."""
+
     @field_validator("data_dir", "fixtures_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -371,6 +376,10 @@ class Settings(BaseSettings):
         config_dir = Path(os.environ.get("PAYERBOT_CONFIG_DIR", ROOT / "config"))
         toml_files = sorted(config_dir.glob("*.toml"))
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_files))
+
+    @property
+    def installation_id(self) -> str:
+        return self.installation or str(self.data_dir)
 
     @property
     def store_url(self) -> str:

@@ -55,6 +55,7 @@ from bots.outputs.run_workbook import (
     _set,
     claim_row,
     eligibility_row,
+    note_headers,
 )
 from bots.outputs.run_workbook import (
     EXCEL_CELL_MAX as EXCEL_CELL_MAX,  # re-exported: the workbook's cell limit
@@ -62,6 +63,7 @@ from bots.outputs.run_workbook import (
 from bots.outputs.run_workbook import (
     excel_text as excel_text,
 )
+from bots.outputs.shown import NO_NAME
 from bots.store import FollowUp, Outcome, RejectedRow
 
 FOLLOWUP_STATUSES = ("open", "in progress", "done")
@@ -300,7 +302,7 @@ def _followups_sheet(ws: Worksheet, path: Path, followups: Sequence[FollowUp]) -
             f.category,
             f.action,
             f.payer_id,
-            f.patient,
+            f.patient or NO_NAME,
             f.member_id,
             f.claim_number,
             f.service_date,
@@ -407,6 +409,7 @@ def _fill(
         cell.fill = HEADER
         cell.alignment = Alignment(wrap_text=True, vertical="top")
         ws.column_dimensions[get_column_letter(col)].width = width
+    note_headers(ws, columns)
     titles = [c[0] for c in columns]
     evidence = titles.index("Evidence") + 1 if "Evidence" in titles else None
     outcome = titles.index("Outcome") + 1 if "Outcome" in titles else None

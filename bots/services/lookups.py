@@ -19,6 +19,7 @@ from bots.engine.runs import NoticeCallback
 from bots.followups.estimates import Estimate, estimate_patient_cost
 from bots.followups.queue import list_followups
 from bots.models import ClaimStatusQuery, EligibilityQuery, EligibilityResult, LookupKind
+from bots.outputs.shown import summary
 from bots.services.finishers import followups_only
 from bots.settings import Settings
 from bots.store import FollowUp, ItemState, Outcome, Store
@@ -40,7 +41,9 @@ class LookupAnswer:
         return self.item.state == ItemState.SUCCEEDED
 
     def as_json(self) -> dict[str, Any]:
-        """The answer as `payerbot lookup --json` prints it."""
+        """The answer as `payerbot lookup --json` prints it: ``result`` is the stored answer
+        (codes, as the portal said them); ``summary`` the words a person reads, as the
+        workbooks and the console show them (bots/outputs/shown.py)."""
         item = self.item
         estimate = self.estimate
         return {
@@ -53,6 +56,7 @@ class LookupAnswer:
             "evidence": item.evidence_path,
             "trace": item.trace_path,
             "result": item.payload,
+            "summary": summary(item.kind, item.query, item.payload),
             "estimate": (
                 {
                     "amount": estimate.amount,

@@ -19,12 +19,14 @@ from playwright.async_api import Browser, async_playwright
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from bots.codes import network_label, prior_auth_label
 from bots.engine import browser as browser_mod
 from bots.errors import ConfigurationError
 from bots.files import private_dir
 from bots.intake.worklists import PayerDirectory
 from bots.interfaces.console import users
 from bots.logs import get_logger
+from bots.outputs.shown import NO_NAME, percent_text
 from bots.settings import Settings
 from bots.store import Store
 
@@ -62,7 +64,12 @@ class ConsoleBase:
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
         )
-        self.env.filters["money"] = lambda v: "" if v is None else f"${Decimal(str(v)):,.2f}"
+        self.env.filters["money"] = lambda v: "—" if v is None else f"${Decimal(str(v)):,.2f}"
+        # words a person reads, shared with the workbooks and `lookup --json` (outputs/shown.py)
+        self.env.filters["prior_auth"] = prior_auth_label
+        self.env.filters["network"] = network_label
+        self.env.filters["percent"] = lambda v: percent_text(Decimal(str(v)))
+        self.env.globals["no_name"] = NO_NAME
         # evidence and trace paths become the console's own /files URLs (None: not served)
         self.env.filters["file_url"] = lambda path: file_url(settings, path)
         self.payers = PayerDirectory(settings)

@@ -15,6 +15,7 @@ from bots.errors import ConfigurationError, PayerbotError
 from bots.followups import queue as fq
 from bots.interfaces.console.base import ConsoleBase, file_url
 from bots.models import ClaimStatusQuery, EligibilityQuery, plain_message
+from bots.outputs.shown import summary
 from bots.services import lookups
 
 
@@ -56,6 +57,7 @@ class DeskPages(ConsoleBase):
             form=values,
             item=item,
             result=item.payload,
+            summary=summary(item.kind, item.query, item.payload),
             evidence=file_url(self.settings, item.evidence_path),
             estimate=answer.estimate,
             followups=answer.followups,
