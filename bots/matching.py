@@ -11,13 +11,23 @@ The member-ID rule (``member_fits``)
     of birth are known and equal. A date of birth shown and asked must always be equal.
 
 The claim-fits rule (``claim_fits``)
-    The claim number, when asked, is the one shown (the patient account number likewise);
-    the member fits by the rule above when the claim shows one; the claim's service dates
+    The claim number, when asked, is the one shown; the patient account number, when asked
+    and shown, is equal (a list that does not show it cannot contradict it); the member
+    fits by the rule above when the claim shows one (a claim list without member IDs
+    lists the searched member's claims only); the claim's service dates
     lie within the asked range [dos_from, dos_to or dos_from]; the billed amount is equal
     when both are known.
 
 "Exactly one candidate" (``one_candidate``)
-    None fits: not found. Several fit: ambiguous, a person must look. Never the first.
+    None fits: not found (the flow says which: MemberNotFound, ClaimNotFound, or
+    PatientMismatch for a list of members none of whom is the one asked about). Several
+    fit: AmbiguousMatch, a person must look. Never the first.
+
+The identity basis (``IdentityBasis`` in bots/models.py)
+    A result carries the identity the portal showed, never the question's values. A portal
+    whose answer shows no identity leaves those fields None and its flow declares how the
+    identity was established (``search_unique``: searched by member ID + date of birth, the
+    portal returned exactly one member); the engine records the basis with the answer.
 """
 
 from __future__ import annotations
