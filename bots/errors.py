@@ -22,7 +22,10 @@ The tree::
     ├── PortalBlocked            CAPTCHA or a lockout warning: stop using the portal, call a person
     ├── AuthenticationError      login rejected (password, TOTP, locked): never retried
     ├── CapabilityMissing        the portal's flow cannot do this kind of lookup
-    └── ConfigurationError       settings or credentials are missing or wrong
+    ├── FlowBug                  an unexpected exception inside a flow (not a portal failure,
+    │                            not a redesign): never retried, traceback in the log
+    └── ConfigurationError       settings or credentials are missing or wrong; also a payer
+                                 no configured portal serves (found before any browser starts)
 
 Messages never contain PHI or secrets: they describe the failure, not the patient.
 Each error has a stable ``code`` (its class name in snake case) for reports and rules.
@@ -135,6 +138,13 @@ class AuthenticationError(PayerbotError):
 
 class CapabilityMissing(PayerbotError):
     """The portal's flow does not implement this kind of lookup."""
+
+
+class FlowBug(PayerbotError):
+    """A flow raised something no portal explains (a KeyError, a TypeError, a failed
+    assertion): a bug in payerbot's code. A system failure, never retried (the same code
+    fails the same way) and not counted as a layout change (the portal is fine); the log
+    keeps the traceback for the developer."""
 
 
 class ConfigurationError(PayerbotError):

@@ -23,6 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bots.errors import ConfigurationError
 from bots.maintenance import MaintenanceWindow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -405,7 +406,19 @@ class Settings(BaseSettings):
         return self.payers[payer_id]
 
     def portal_for_payer(self, payer_id: str) -> str:
-        return self.payers[payer_id].portal
+        """The portal that answers for the payer, or a ConfigurationError saying what to fix
+        (found before any browser starts)."""
+        payer = self.payers.get(payer_id)
+        if payer is None:
+            raise ConfigurationError(
+                f"payer {payer_id!r} is not configured: add it to config/portals.toml"
+            )
+        if payer.portal not in self.portals:
+            raise ConfigurationError(
+                f"payer {payer_id!r} is routed to portal {payer.portal!r}, "
+                "which is not configured in config/portals.toml"
+            )
+        return payer.portal
 
     def flow_name(self, portal_id: str) -> str:
         return self.portals[portal_id].flow or portal_id

@@ -8,19 +8,13 @@ a LayoutChanged, never a guess.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from playwright.async_api import Frame, Locator
 
 from bots.codes import AdjustmentGroup, BenefitInfo, CoverageLevel, TimePeriod, YesNoUnknown
-from bots.errors import (
-    AmbiguousMatch,
-    ClaimNotFound,
-    LayoutChanged,
-    MemberNotFound,
-    PatientMismatch,
-)
+from bots.errors import ClaimNotFound, LayoutChanged, MemberNotFound, PatientMismatch
 from bots.flowkit.pages import (
     blank,
     date_range,
@@ -32,6 +26,7 @@ from bots.flowkit.pages import (
     us_date,
 )
 from bots.flowkit.words import Words
+from bots.matching import ShownClaim, check_claim, check_member, member_fits, one_candidate
 from bots.models import (
     Adjustment,
     Benefit,
@@ -40,7 +35,6 @@ from bots.models import (
     EligibilityQuery,
     EligibilityResult,
     ServiceLine,
-    member_id_fits,
 )
 
 SERVICES = Words(
@@ -164,11 +158,8 @@ def eligibility_result(
     """The eligibility page's captions and benefit table, for the patient asked about."""
     fields = captions(content)
     member_id = require(fields, "Subscriber ID")
-    if not same_patient(member_id, us_date(require(fields, "Date of Birth")), query):
-        raise PatientMismatch(
-            "the eligibility page shows a member whose ID or date of birth differs "
-            "from the worklist"
-        )
+    dob = us_date(require(fields, "Date of Birth"))
+    check_member(query, member_id, dob)
     first, last = split_name(require(fields, "Patient Name"))
     active = COVERAGE.read(require(fields, "Coverage Status"))
     benefits: list[Benefit] = []
@@ -183,7 +174,7 @@ def eligibility_result(
         member_id=member_id,
         first_name=first,
         last_name=last,
-        dob=query.dob,
+        dob=dob,
         relationship=RELATIONSHIPS.read(require(fields, "Relationship")),
         date_of_service=us_date(require(fields, "Date of Service")) or query.date_of_service,
         coverage_active=active,
@@ -210,19 +201,21 @@ def claim_result(
     account = require(fields, "Patient Account #")
     member_id = require(fields, "Member ID")
     dob = us_date(require(fields, "Date of Birth"))
-    wanted = query.claim_number or query.patient_account_number
-    if wanted and wanted.strip().upper() not in {claim_number.upper(), account.upper()}:
-        raise PatientMismatch("the claim shown is not the claim asked for")
-    if (query.member_id and not member_id_fits(member_id, query.member_id)) or (
-        query.dob and dob != query.dob
-    ):
-        raise PatientMismatch(
-            "the claim belongs to a member whose ID or date of birth differs from the worklist"
-        )
+    dos_from, dos_to = date_range(require(fields, "Dates of Service"))
+    billed = money(require(fields, "Total Billed"))
+    shown = ShownClaim(
+        claim_number=claim_number,
+        patient_account_number=None if blank(account) else account,
+        member_id=member_id,
+        dob=dob,
+        dos_from=dos_from,
+        dos_to=dos_to,
+        billed=billed,
+    )
+    check_claim(query, shown)
     status = require(fields, "Claim Status")
     category, code = STATUSES.read(status)
     first, last = split_name(require(fields, "Patient Name"))
-    dos_from, dos_to = date_range(require(fields, "Dates of Service"))
     trace = require(fields, "Check/EFT #")
     return ClaimStatusResult(
         portal=portal,
@@ -240,7 +233,7 @@ def claim_result(
         category=category,
         status_code=code,
         status_text=status,
-        billed=money(require(fields, "Total Billed")),
+        billed=billed,
         allowed=money(require(fields, "Allowed Amount")),
         paid=money(require(fields, "Paid Amount")),
         patient_responsibility=money(require(fields, "Patient Responsibility")),
@@ -326,20 +319,14 @@ def claim_refusal(content: dict[str, Any]) -> None:
 
 def pick(rows: list[dict[str, str]], query: EligibilityQuery) -> int:
     """The one listed patient with the ID (or its subscriber part) and DOB asked for."""
-    fits = [
-        i
-        for i, r in enumerate(rows)
-        if same_patient(r["Member ID"], us_date(r["Date of Birth"]), query)
-    ]
-    if not fits:
-        raise PatientMismatch(f"none of the {len(rows)} patients listed has this ID and DOB")
-    if len(fits) > 1:
-        raise AmbiguousMatch(f"{len(fits)} patients listed have this ID and date of birth")
-    return fits[0]
-
-
-def same_patient(member_id: str, dob: date | None, query: EligibilityQuery) -> bool:
-    return member_id_fits(member_id, query.member_id) and dob == query.dob
+    return one_candidate(
+        range(len(rows)),
+        lambda i: member_fits(
+            query.member_id, query.dob, rows[i]["Member ID"], us_date(rows[i]["Date of Birth"])
+        ),
+        not_found=PatientMismatch,
+        what="patients",
+    )
 
 
 def captions(content: dict[str, Any]) -> dict[str, str]:
@@ -383,15 +370,16 @@ def benefit(rec: dict[str, str]) -> Benefit:
     )
 
 
-def claim_fits(rec: dict[str, str], query: ClaimStatusQuery) -> bool:
-    if query.claim_number:
-        return rec["Claim Number"].upper() == query.claim_number.strip().upper()
-    if query.member_id and not member_id_fits(rec["Member ID"], query.member_id):
-        return False
+def listed_claim(rec: dict[str, str]) -> ShownClaim:
+    """What a row of the claim search results shows, for the one claim-fits rule."""
     dos_from, dos_to = date_range(rec["Dates of Service"])
-    if (query.dos_from and dos_from < query.dos_from) or (query.dos_to and dos_to > query.dos_to):
-        return False
-    return query.billed is None or money(rec["Billed"]) == query.billed
+    return ShownClaim(
+        claim_number=rec["Claim Number"],
+        member_id=rec["Member ID"],
+        dos_from=dos_from,
+        dos_to=dos_to,
+        billed=money(rec["Billed"]),
+    )
 
 
 def service_line(rec: dict[str, str]) -> ServiceLine:

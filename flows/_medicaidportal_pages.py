@@ -39,6 +39,7 @@ from bots.flowkit.pages import (
     us_date,
 )
 from bots.flowkit.words import Words
+from bots.matching import ShownClaim, check_claim, check_member, norm_member_id
 from bots.models import (
     Adjustment,
     Attachment,
@@ -47,11 +48,12 @@ from bots.models import (
     ClaimStatusResult,
     EligibilityQuery,
     EligibilityResult,
+    IdentityBasis,
     ServiceLine,
-    same_member_id,
 )
 
 # The portal's words -> payerbot's codes.
+CONFIDENTIAL = "Confidential recipient - identity withheld"
 LABELS = {"member_id": ("Medicaid ID", "Recipient ID"), "dob": ("Date of Birth", "Birth Date")}
 RELATIONSHIPS = Words(
     "relationship", {"Case Head": "subscriber", "Spouse": "spouse", "Child": "child"}
@@ -129,15 +131,25 @@ async def eligibility_result(
 ) -> EligibilityResult:
     """The Eligibility Results region, for the recipient asked about."""
     fields = await read_definitions(results)
-    require_fields(fields, RECIPIENT_FIELDS, "recipient information")
-    member_id, dob = either(fields, "member_id"), us_date(either(fields, "dob"))
-    if not same_member_id(member_id, query.member_id) or dob != query.dob:
-        raise PatientMismatch(
-            "the eligibility page shows a recipient whose ID or date of birth "
-            "differs from the worklist"
-        )
+    basis = IdentityBasis.SHOWN
+    member_id: str | None = None
+    dob: date | None = None
+    first: str | None = None
+    last: str | None = None
+    if fields.get("Recipient") == CONFIDENTIAL:
+        # A confidential recipient's answer shows no identity. The portal finds one only
+        # by an exact Medicaid ID + date of birth search, and this page means it found
+        # exactly one (several are an alert): that is how the identity was established.
+        if any(x in fields for x in ("Recipient Name", *LABELS["member_id"], *LABELS["dob"])):
+            raise LayoutChanged("a confidential recipient's answer shows an identity")
+        require_all(fields, RECIPIENT_FIELDS[1:], "recipient information")
+        basis = IdentityBasis.SEARCH_UNIQUE
+    else:
+        require_fields(fields, RECIPIENT_FIELDS, "recipient information")
+        member_id, dob = either(fields, "member_id"), us_date(either(fields, "dob"))
+        check_member(query, member_id, dob)
+        first, last = split_name(fields["Recipient Name"])
     relationship = RELATIONSHIPS.read(fields["Case Relationship"])
-    first, last = split_name(fields["Recipient Name"])
     dos = date_range(fields["Dates of Service"])[0]
     tables = {t["heading"]: t for t in await read_tables(results)}
     segment = segment_for(records(tables, "Coverage Segments", SEGMENT_COLUMNS), dos)
@@ -155,10 +167,11 @@ async def eligibility_result(
         payer_id=query.payer_id,
         as_of=datetime.now(UTC),
         raw_text=await results.inner_text(),
+        identity_basis=basis,
         member_id=member_id,
         first_name=first,
         last_name=last,
-        dob=query.dob,
+        dob=dob,
         relationship=relationship,
         date_of_service=dos,
         coverage_active=active,
@@ -179,16 +192,17 @@ async def eligibility_result(
 def check_claim_summary(fields: dict[str, str], query: ClaimStatusQuery) -> None:
     """The Claim Summary is about the claim and recipient asked for, in words the flow knows."""
     require_fields(fields, CLAIM_FIELDS, "claim summary")
-    icn, member_id = fields["ICN"], either(fields, "member_id")
-    dob = us_date(either(fields, "dob"))
-    if query.claim_number and icn != query.claim_number.strip():
-        raise PatientMismatch("the claim shown is not the claim asked for")
-    if (query.member_id and not same_member_id(member_id, query.member_id)) or (
-        query.dob and dob != query.dob
-    ):
-        raise PatientMismatch(
-            "the claim belongs to a recipient whose ID or date of birth differs from the worklist"
-        )
+    account = fields["Patient Account #"]
+    shown = ShownClaim(
+        claim_number=fields["ICN"],
+        patient_account_number=None if blank(account) else account,
+        member_id=either(fields, "member_id"),
+        dob=us_date(either(fields, "dob")),
+        dos_from=as_date(fields["From Date of Service"]),
+        dos_to=as_date(fields["To Date of Service"]),
+        billed=money(fields["Total Billed"]),
+    )
+    check_claim(query, shown)
     category = CATEGORIES.read(fields["Claim Status Category"])
     first_word = fields["Claim Status"].partition(" - ")[0]
     if STATUS_WORDS.read(first_word) != category[:1]:
@@ -310,17 +324,16 @@ def benefit(rec: dict[str, str]) -> Benefit:
     )
 
 
-def claim_fits(rec: dict[str, str], query: ClaimStatusQuery) -> bool:
-    if query.claim_number:
-        return rec["ICN"] == query.claim_number.strip()
-    if query.dos_from and us_date(rec["From DOS"]) != query.dos_from:
-        return False
-    if query.dos_to and us_date(rec["To DOS"]) != query.dos_to:
-        return False
-    account = query.patient_account_number
-    if account and rec["Patient Account #"].upper() != account.strip().upper():
-        return False
-    return query.billed is None or money(rec["Billed"]) == query.billed
+def listed_claim(rec: dict[str, str]) -> ShownClaim:
+    """What a row of the claims list shows, for the one claim-fits rule."""
+    account = rec["Patient Account #"]
+    return ShownClaim(
+        claim_number=rec["ICN"],
+        patient_account_number=None if blank(account) else account,
+        dos_from=us_date(rec["From DOS"]),
+        dos_to=us_date(rec["To DOS"]),
+        billed=money(rec["Billed"]),
+    )
 
 
 def _pdf_text(content: bytes) -> str:
@@ -339,7 +352,9 @@ def _parse_claim_pdf(
     report is about the claim and recipient on screen."""
     rows = [" ".join(x.split()) for x in text.splitlines() if x.strip()]
     heads = {r.partition(": ")[0]: r.partition(": ")[2] for r in rows if ": " in r}
-    if heads.get("ICN") != icn or not same_member_id(heads.get("Medicaid ID"), member_id):
+    if heads.get("ICN") != icn or norm_member_id(heads.get("Medicaid ID")) != norm_member_id(
+        member_id
+    ):
         raise PatientMismatch("the claim detail PDF is not about the claim on screen")
     try:
         lines_at, adjustments_at = rows.index("SERVICE LINES"), rows.index("ADJUSTMENTS")

@@ -1,7 +1,7 @@
 """PayerHub API reads: the JSON the hub's own pages fetch, asked through the logged-in context.
 
 The same questions as the pages ask, the same answers required (the patient's ID and date
-of birth, exactly one claim that fits: ``_payerhub_pages.same_member``/``same_claim``), the
+of birth, exactly one claim that fits: the one rule of bots/matching.py), the
 same errors (the flow's ``ERROR_PAGES``, which knows the hub's JSON error answers too); no
 rendering and no screenshot: the evidence is the portal's JSON response, saved as received.
 """
@@ -27,7 +27,6 @@ from bots.codes import (
     YesNoUnknown,
 )
 from bots.errors import (
-    AmbiguousMatch,
     ClaimNotFound,
     LayoutChanged,
     MemberNotFound,
@@ -36,6 +35,14 @@ from bots.errors import (
 from bots.flowkit.error_pages import ErrorPages, raise_for_error_page
 from bots.flowkit.pages import blank
 from bots.flowkit.words import Words
+from bots.matching import (
+    ShownClaim,
+    check_claim,
+    check_member,
+    claim_fits,
+    member_fits,
+    one_candidate,
+)
 from bots.models import (
     Adjustment,
     Attachment,
@@ -45,9 +52,7 @@ from bots.models import (
     EligibilityQuery,
     EligibilityResult,
     ServiceLine,
-    member_id_fits,
 )
-from flows._payerhub_pages import same_claim, same_member
 
 # The API's codes and flags, read as strictly as the pages' words: a value the flow has not
 # seen (a new network code, a missing prior-auth flag) is a changed API, never a default.
@@ -132,23 +137,20 @@ class HubApi:
             },
         )
         if data.get("result") == "candidates":
-            fits = [
-                c
-                for c in data.get("candidates") or []
-                if member_id_fits(str(c.get("member_id", "")), query.member_id)
-                and _iso_date(c.get("dob")) == query.dob
-            ]
-            if len(fits) != 1:
-                raise PatientMismatch(
-                    f"{len(data.get('candidates') or [])} members share this ID; "
-                    f"{len(fits)} have the date of birth asked for: a person must choose"
-                )
+            chosen = one_candidate(
+                data.get("candidates") or [],
+                lambda c: member_fits(
+                    query.member_id, query.dob, str(c.get("member_id", "")), _iso_date(c.get("dob"))
+                ),
+                not_found=PatientMismatch,
+                what="members",
+            )
             data, evidence = await self._call(
                 page,
                 "POST",
                 "/api/eligibility/member",
                 {
-                    "token": fits[0].get("token"),
+                    "token": chosen.get("token"),
                     "date_of_service": query.date_of_service.isoformat(),
                     "service_type": query.service_type,
                 },
@@ -178,7 +180,7 @@ class HubApi:
                 "dos_to": (query.dos_to or query.dos_from).isoformat(),
             }
         else:
-            raise LayoutChanged("a claim search needs a claim number or a member and dates")
+            raise AssertionError("ClaimStatusQuery validates its shape")
         fits: list[dict[str, Any]] = []
         page_no, pages, total = 1, 1, 0
         while page_no <= pages:
@@ -193,17 +195,14 @@ class HubApi:
             if number and total == 1:
                 fits = rows[:1]  # the hub opens a single hit directly, as its page does
                 break
-            fits += [r for r in rows if _claim_fits(r, query)]
+            fits += [r for r in rows if claim_fits(query, _listed_claim(r))]
             if len(fits) > 1:
                 break
             page_no += 1
         if total == 0:
             raise ClaimNotFound("the portal found no match for the search")
-        if not fits:
-            raise ClaimNotFound("no claim on file matches the service dates and billed amount")
-        if len(fits) > 1:
-            raise AmbiguousMatch("several claims match the member and service dates")
-        detail, evidence = await self._call(page, "GET", f"/api/claims/{fits[0]['id']}")
+        chosen = one_candidate(fits, lambda _: True, not_found=ClaimNotFound, what="claims")
+        detail, evidence = await self._call(page, "GET", f"/api/claims/{chosen['id']}")
         try:
             return _claim_result(self.portal, query, detail, evidence)
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
@@ -220,7 +219,8 @@ def _eligibility_result(
     portal: str, query: EligibilityQuery, data: dict[str, Any], evidence: Attachment
 ) -> EligibilityResult:
     member = data["member"]
-    same_member(query, member["member_id"], _iso_date(member["dob"]))
+    dob = _iso_date(member["dob"])
+    check_member(query, member["member_id"], dob)
     benefits = []
     for group in data["benefit_groups"]:
         service = SERVICE.read_value(group["service_type"])
@@ -235,7 +235,7 @@ def _eligibility_result(
         member_id=member["member_id"],
         first_name=member["first_name"].strip().upper(),  # names upper-cased, as read from pages
         last_name=member["last_name"].strip().upper(),
-        dob=query.dob,
+        dob=dob,
         relationship=RELATIONSHIP.read_value(member["relationship"]),
         date_of_service=_iso_date(data.get("date_of_service")) or query.date_of_service,
         coverage_active=COVERAGE.read_value(data["coverage_active"]),
@@ -268,12 +268,18 @@ def _benefit(service: str, b: dict[str, Any]) -> Benefit:
     )
 
 
-def _claim_fits(row: dict[str, Any], query: ClaimStatusQuery) -> bool:
-    if query.dos_from and _iso_date(row.get("dos_from")) != query.dos_from:
-        return False
-    if query.dos_to and _iso_date(row.get("dos_to")) != query.dos_to:
-        return False
-    return query.billed is None or Decimal(str(row.get("billed"))) == query.billed
+def _money(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _listed_claim(row: dict[str, Any]) -> ShownClaim:
+    """What a claim search hit shows, for the one claim-fits rule."""
+    return ShownClaim(
+        claim_number=row.get("claim_number"),
+        dos_from=_iso_date(row.get("dos_from")),
+        dos_to=_iso_date(row.get("dos_to")),
+        billed=_money(row.get("billed")),
+    )
 
 
 def _claim_result(
@@ -281,7 +287,16 @@ def _claim_result(
 ) -> ClaimStatusResult:
     claim_number, account = data["claim_number"], data.get("patient_account_number")
     dob = _iso_date(data.get("dob"))
-    same_claim(query, claim_number, account, data["member_id"], dob)
+    shown = ShownClaim(
+        claim_number=claim_number,
+        patient_account_number=None if blank(account) else account,
+        member_id=data["member_id"],
+        dob=dob,
+        dos_from=_iso_date(data["dos_from"]),
+        dos_to=_iso_date(data["dos_to"]),
+        billed=_money(data.get("billed")),
+    )
+    check_claim(query, shown)
     status, payment = data["status"], data.get("payment") or {}
     return ClaimStatusResult(
         portal=portal,

@@ -1,13 +1,14 @@
 """PayerHub's result pages, read into results; and the one identity rule its readers share.
 
 The flow (``flows/payerhub.py``) drives the hub's pages; this module reads the results
-region once it shows an answer. The right patient or no result: ``same_member`` and
-``same_claim`` are the rule for page answers and API answers (``_payerhub_api``) alike.
+region once it shows an answer. The right patient or no result: bots/matching.py is the
+rule, for page answers and API answers (``_payerhub_api``) alike.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Literal
 
 from playwright.async_api import Locator
@@ -21,7 +22,7 @@ from bots.codes import (
     TimePeriod,
     YesNoUnknown,
 )
-from bots.errors import LayoutChanged, PatientMismatch
+from bots.errors import LayoutChanged
 from bots.flowkit.pages import (
     blank,
     date_range,
@@ -38,6 +39,7 @@ from bots.flowkit.pages import (
     us_date,
 )
 from bots.flowkit.words import Words
+from bots.matching import ShownClaim, check_claim, check_member
 from bots.models import (
     Adjustment,
     Benefit,
@@ -46,8 +48,6 @@ from bots.models import (
     EligibilityQuery,
     EligibilityResult,
     ServiceLine,
-    member_id_fits,
-    same_member_id,
 )
 
 # The hub's words -> payerbot's codes, read strictly (an unknown word is a LayoutChanged).
@@ -165,7 +165,8 @@ async def eligibility_result(
     fields = await read_definitions(results)
     require_all(fields, MEMBER_FIELDS, "eligibility page")
     member_id = require(fields, "Member ID")
-    same_member(query, member_id, us_date(require(fields, "Date of birth")))
+    dob = us_date(require(fields, "Date of birth"))
+    check_member(query, member_id, dob)
     first, last = split_name(require(fields, "Member name"))
     pcp_name, pcp_npi = primary_care_provider(fields.get("Primary care provider", ""))
     active = COVERAGE.read(require(fields, "Coverage status"))
@@ -182,7 +183,7 @@ async def eligibility_result(
         member_id=member_id,
         first_name=first,
         last_name=last,
-        dob=query.dob,
+        dob=dob,
         relationship=RELATIONSHIPS.read(fields["Relationship"]),
         date_of_service=us_date(fields.get("Date of service")) or query.date_of_service,
         coverage_active=active,
@@ -208,9 +209,11 @@ async def claim_result(portal: str, results: Locator, query: ClaimStatusQuery) -
     dob = us_date(fields.get("Date of birth"))
     claim_number = require(fields, "Claim number")
     account = fields.get("Patient account number")
-    same_claim(query, claim_number, account, member_id, dob)
-    first, last = split_name(require(fields, "Patient name"))
     dos_from, dos_to = date_range(require(fields, "Service dates"))
+    billed = money(fields.get("Billed amount"))
+    shown = ShownClaim(claim_number, None if blank(account) else account, member_id, dob)
+    check_claim(query, replace(shown, dos_from=dos_from, dos_to=dos_to, billed=billed))
+    first, last = split_name(require(fields, "Patient name"))
     lines: tuple[ServiceLine, ...] = ()
     adjustments: tuple[Adjustment, ...] = ()
     for table in await read_tables(results):
@@ -238,7 +241,7 @@ async def claim_result(portal: str, results: Locator, query: ClaimStatusQuery) -
         category=CATEGORIES.read(require(fields, "Status category")),
         status_code=fields.get("Status code"),
         status_text=fields.get("Status"),
-        billed=money(fields.get("Billed amount")),
+        billed=billed,
         allowed=money(fields.get("Allowed amount")),
         paid=money(fields.get("Paid amount")),
         patient_responsibility=money(fields.get("Patient responsibility")),
@@ -282,13 +285,15 @@ def benefit(service_type: str, rec: dict[str, str]) -> Benefit:
     )
 
 
-def claim_fits(rec: dict[str, str], query: ClaimStatusQuery) -> bool:
+def listed_claim(rec: dict[str, str]) -> ShownClaim:
+    """What a row of the claims list shows, for the one claim-fits rule."""
     dos_from, dos_to = date_range(rec.get("Service dates", ""))
-    if query.dos_from and dos_from != query.dos_from:
-        return False
-    if query.dos_to and dos_to != query.dos_to:
-        return False
-    return query.billed is None or money(rec.get("Billed")) == query.billed
+    return ShownClaim(
+        claim_number=rec.get("Claim number"),
+        dos_from=dos_from,
+        dos_to=dos_to,
+        billed=money(rec.get("Billed")),
+    )
 
 
 def service_line(rec: dict[str, str]) -> ServiceLine:
@@ -316,32 +321,3 @@ def adjustment(rec: dict[str, str]) -> Adjustment:
         line=int(line) if line.isdigit() else None,
         description=rec.get("Description") or None,
     )
-
-
-# --- the right patient or no result: one rule for pages and API answers alike --------------
-
-
-def same_member(query: EligibilityQuery, member_id: str, dob: date | None) -> None:
-    if not member_id_fits(member_id, query.member_id) or dob != query.dob:
-        raise PatientMismatch(
-            "the eligibility answer is for a member whose ID or date of birth "
-            "differs from the worklist"
-        )
-
-
-def same_claim(
-    query: ClaimStatusQuery,
-    claim_number: str,
-    account: str | None,
-    member_id: str,
-    dob: date | None,
-) -> None:
-    wanted = query.claim_number or query.patient_account_number
-    if wanted and wanted.strip().upper() not in {claim_number.upper(), (account or "").upper()}:
-        raise PatientMismatch("the claim shown is not the claim asked for")
-    if (query.member_id and not same_member_id(member_id, query.member_id)) or (
-        query.dob and dob != query.dob
-    ):
-        raise PatientMismatch(
-            "the claim belongs to a member whose ID or date of birth differs from the worklist"
-        )

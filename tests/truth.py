@@ -153,12 +153,16 @@ def expected_eligibility(
             )
     got = sorted(payload["benefits"], key=_benefit_key)
     payload_benefits = got  # compared sorted: the page orders sections by the service asked for
+    # a confidential Medicaid recipient's answer shows no identity: the flow declares how
+    # it knows the answer is theirs (searched by ID + date of birth, exactly one found)
+    withheld = bool(m.get("confidential")) and payload.get("portal") == "medicaidportal"
     expected = {
         "payer_id": m["payer_id"],
-        "member_id": m["member_id"],
-        "first_name": m["first_name"].upper(),
-        "last_name": m["last_name"].upper(),
-        "dob": m["dob"],
+        "identity_basis": "search_unique" if withheld else "shown",
+        "member_id": None if withheld else m["member_id"],
+        "first_name": None if withheld else m["first_name"].upper(),
+        "last_name": None if withheld else m["last_name"].upper(),
+        "dob": None if withheld else m["dob"],
         "relationship": m["relationship"],
         "date_of_service": payload["date_of_service"],
         "coverage_active": active,
@@ -189,6 +193,7 @@ def expected_claim(
         adj.pop("description", None)  # the portal's wording of the CARC, not ground truth
     return {
         "payer_id": c["payer_id"],
+        "identity_basis": "shown",
         "claim_number": c["claim_number"],
         "patient_account_number": c["patient_account_number"],
         "member_id": c["member_id"],

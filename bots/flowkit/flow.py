@@ -67,6 +67,11 @@ class PortalFlow(ABC):
     title: ClassVar[str] = ""
     offers_api_reads: ClassVar[bool] = False
     """The flow can read the JSON the portal's own pages fetch (``api_reads`` in config)."""
+    payers: ClassVar[frozenset[str] | None] = None
+    """The payer ids the portal serves, when the flow knows them (a fixed list on its pages;
+    a state Medicaid portal serves its own program only). None: whatever the portal lists at
+    lookup time. A payer routed to a portal that does not serve it is a ConfigurationError
+    before any browser starts (``bots.engine.gates.PortalFlows.route``)."""
 
     def __init__(self, base_url: str, *, api_reads: bool = False) -> None:
         self.base_url = base_url.rstrip("/")

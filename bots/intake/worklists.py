@@ -30,7 +30,7 @@ from bots.dates import (
 from bots.dates import parse_date as parse_any_date
 from bots.errors import ConfigurationError
 from bots.files import private_dir
-from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
+from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind, plain_problems
 from bots.settings import Settings, WorklistPreset
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -322,12 +322,6 @@ def _row_problems(
     payer_text = values.get("payer", "")
     if payer_text and payers.resolve(payer_text) is None:
         yield "payer", "unknown payer name (add it to the payer's aliases in config/portals.toml)"
-    if (
-        kind == LookupKind.CLAIM_STATUS
-        and not values.get("claim_number")
-        and not (values.get("member_id") and values.get("dos_from"))
-    ):
-        yield "claim_number", "needs a claim number, or a member ID and service dates"
     for fld in DATE_ROLES.keys() & values.keys():
         if values[fld]:
             try:
@@ -379,8 +373,7 @@ def _build_query(
     model = EligibilityQuery if kind == LookupKind.ELIGIBILITY else ClaimStatusQuery
     try:
         return model(**data)
-    except ValidationError as exc:
-        for err in exc.errors(include_input=False, include_url=False):
-            column = str(err["loc"][0]) if err["loc"] else None
-            report.errors.append(RowError(report.source_file, row_number, column, err["msg"]))
+    except ValidationError as exc:  # the question's shape (bots/models.py), in plain words
+        for column, reason in plain_problems(exc):
+            report.errors.append(RowError(report.source_file, row_number, column, reason))
         return None

@@ -29,7 +29,6 @@ from bots.errors import (
     AuthenticationError,  # noqa: F401  (TODO: raise it on a refused login)
     LayoutChanged,  # noqa: F401  (TODO: raise it when a page lacks what the flow reads)
     MemberNotFound,  # noqa: F401  (TODO: raise it when the portal finds nobody)
-    PatientMismatch,
 )
 from bots.flowkit.error_pages import ClockTime, ErrorPages, Marker, raise_for_page
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow, register
@@ -43,7 +42,8 @@ from bots.flowkit.pages import (
     us_date,
 )
 from bots.flowkit.words import Words
-from bots.models import EligibilityQuery, EligibilityResult, LookupKind, member_id_fits
+from bots.matching import check_member
+from bots.models import EligibilityQuery, EligibilityResult, LookupKind
 
 # TODO(landmarks): what the sign-in page and the search form must show for this flow to
 # work, by accessible role and name ("label:Member ID", "button:Search", "heading:...").
@@ -122,8 +122,14 @@ class {cls}(PortalFlow):
         require_all(fields, RESULT_FIELDS, "eligibility result")
         member_id = require(fields, "Member ID")
         dob = us_date(require(fields, "Date of birth"))
-        if not member_id_fits(member_id, query.member_id) or dob != query.dob:
-            raise PatientMismatch("the result is for another member than the one asked for")
+        # The right patient or no result: the ONE rule (bots/matching.py) raises
+        # PatientMismatch for someone else. The result carries what the page SHOWED, never
+        # the query's values: the engine checks it again before anything is stored.
+        # TODO(identity): if the portal's answer shows no identity at all, leave member_id,
+        # names and dob None and set identity_basis=IdentityBasis.SEARCH_UNIQUE, but only
+        # when the search was by member ID + date of birth and the portal returned exactly
+        # one member (a portal that falls back to "somebody on the contract" must show who).
+        check_member(query, member_id, dob)
         first, last = split_name(require(fields, "Member name"))
         active = COVERAGE.read(require(fields, "Coverage status"))
         return EligibilityResult(
@@ -134,7 +140,7 @@ class {cls}(PortalFlow):
             member_id=member_id,
             first_name=first,
             last_name=last,
-            dob=query.dob,
+            dob=dob,
             date_of_service=query.date_of_service,
             coverage_active=active,
             plan_name=fields.get("Plan"),

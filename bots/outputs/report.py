@@ -99,7 +99,9 @@ def print_lookup(console: Console, answer: dict[str, Any]) -> None:
         patient = ids["patient"] + (
             f" (on the portal: {ids['patient_on_portal']})" if ids["patient_on_portal"] else ""
         )
-        console.print(f"{escape(patient)}  {escape(result['member_id'])}  {active}")
+        # the portal's member ID; None when its answer shows no identity (identity_basis)
+        shown_id = result.get("member_id") or "(identity not shown by the portal)"
+        console.print(f"{escape(patient)}  {escape(shown_id)}  {active}")
         sharing = answer["summary"]["benefits"]
         console.print(
             f"prior authorization for {sharing['service_type']['label']}: "

@@ -39,7 +39,8 @@ from bots.codes import (
     prior_auth_label,
     prior_auth_of,
 )
-from bots.models import Benefit, EligibilityResult, same_member_id
+from bots.matching import norm_member_id
+from bots.models import Benefit, EligibilityResult
 
 NO_NAME = "(no name given)"
 """The patient of a question that carries no name (a desk lookup by member ID)."""
@@ -114,7 +115,11 @@ def identifiers(query: Mapping[str, Any], payload: Mapping[str, Any] | None) -> 
             lambda a, b: _words(a) == _words(b),
         ),
         member_id=query.get("member_id"),
-        member_id_portal=_beside(query.get("member_id"), shown.get("member_id"), same_member_id),
+        member_id_portal=_beside(
+            query.get("member_id"),
+            shown.get("member_id"),
+            lambda a, b: norm_member_id(a) == norm_member_id(b),
+        ),
         claim_number=query.get("claim_number"),
         claim_number_portal=_beside(
             query.get("claim_number"), shown.get("claim_number"), lambda a, b: _code(a) == _code(b)

@@ -359,13 +359,26 @@ def test_eligibility_lookups_equal_the_ground_truth(
             if t["kind"] in ("coverage_gap", "coverage_segments")
         ],
     ]
-    assert len({m["member_key"] for m in picks}) == 12
+    picks.append(next(m for m in steady if m.get("confidential") and m not in picks))
+    assert len({m["member_key"] for m in picks}) == 13  # the last one's answer shows no identity
     outcomes = [expected_eligibility_outcome(gt, m["member_key"], date(2026, 12, 1)) for m in picks]
     assert outcomes.count("no_coverage_on_date") == 6  # terminated, not yet effective, the gap
     family = next(
         [m for m in steady if m["subscriber_id"] == head["subscriber_id"]]
         for head in steady
         if sum(m["subscriber_id"] == head["subscriber_id"] for m in steady) >= 2
+        and not [m for m in steady if m["subscriber_id"] == head["subscriber_id"]][1].get(
+            "confidential"
+        )
+    )
+    hidden = next(
+        m
+        for m in steady
+        if m.get("confidential")
+        and any(o["subscriber_id"] == m["subscriber_id"] and o is not m for o in steady)
+    )
+    relative = next(
+        o for o in steady if o["subscriber_id"] == hidden["subscriber_id"] and o is not hidden
     )
 
     async def body(page: Page, flow: MedicaidPortalFlow) -> None:
@@ -385,13 +398,19 @@ def test_eligibility_lookups_equal_the_ground_truth(
             await flow.eligibility(page, elig_query(steady[0], dob="1901-01-01"))
         with pytest.raises(PatientMismatch):  # the portal shows the case member with that DOB
             await flow.eligibility(page, elig_query(family[0], dob=family[1]["dob"]))
+        # a confidential recipient is never shown through the case fallback: no answer
+        with pytest.raises(MemberNotFound):
+            await flow.eligibility(page, elig_query(relative, dob=hidden["dob"]))
+        withheld = await flow.eligibility(page, elig_query(hidden))
+        assert withheld.identity_basis == "search_unique"
+        assert (withheld.member_id, withheld.dob, withheld.last_name) == (None, None, None)
         with pytest.raises(MemberNotFound) as malformed:
             await flow.eligibility(page, elig_query(steady[0], member_id="12345"))
         assert malformed.value.reason_code == "72"
 
     with_page(mcd_settings, body)
     counters = mcd.counters()
-    assert counters["lookups"]["eligibility"] == len(picks) + 3
+    assert counters["lookups"]["eligibility"] == len(picks) + 5
     assert counters["logins"] == {secrets.username: 1} and counters["writes"] == 0
 
 

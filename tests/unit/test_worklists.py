@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from bots.dates import DateRole, local_today
 from bots.errors import ConfigurationError
 from bots.intake.worklists import import_worklist, parse_date
-from bots.models import LookupKind
+from bots.models import CLAIM_QUERY_SHAPE, LookupKind
 from bots.settings import load_settings
 
 HEADER = "Appt Date,Appt Time,Patient Last,Patient First,DOB,Insurance,Member ID,Group #,Rendering NPI,Visit Type,Expected Charge"
@@ -137,12 +137,19 @@ def test_claims_need_a_number_or_member_and_dates(tmp_path, settings):
                 "A260000000001,PA1,Doe,Jane,05/17/1980,ACME,ACM1,06/01/2026,06/01/2026,$1,200.00,",
                 ",,Doe,Jane,05/17/1980,ACME,ACM1,06/01/2026,06/01/2026,120.00,",
                 ",,Doe,Jane,05/17/1980,ACME,,,,,",
+                ",,Doe,Jane,05/17/1980,ACME,ACM1,,,,",
             ]
         ),
     )
     report = import_worklist(path, settings, LookupKind.CLAIM_STATUS)
     assert [r.source_row for r in report.rows] == [2, 3]
-    assert [(e.source_row, e.column) for e in report.errors] == [(4, "claim_number")]
+    assert [(e.source_row, e.column) for e in report.errors] == [
+        (4, "claim_number"),
+        (5, "claim_number"),
+    ]
+    # the model's one plain sentence, never pydantic's text
+    assert {e.reason for e in report.errors} == {CLAIM_QUERY_SHAPE}
+    assert not any("error" in e.reason.lower() for e in report.errors)
 
 
 TODAY = date(2026, 12, 2)
