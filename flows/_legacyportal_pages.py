@@ -16,6 +16,7 @@ from playwright.async_api import Frame, Locator
 from bots.codes import AdjustmentGroup, BenefitInfo, CoverageLevel, TimePeriod, YesNoUnknown
 from bots.errors import ClaimNotFound, LayoutChanged, MemberNotFound, PatientMismatch
 from bots.flowkit.pages import (
+    birth_date,
     blank,
     date_range,
     money,
@@ -158,7 +159,7 @@ def eligibility_result(
     """The eligibility page's captions and benefit table, for the patient asked about."""
     fields = captions(content)
     member_id = require(fields, "Subscriber ID")
-    dob = us_date(require(fields, "Date of Birth"))
+    dob = birth_date(require(fields, "Date of Birth"))
     check_member(query, member_id, dob)
     first, last = split_name(require(fields, "Patient Name"))
     active = COVERAGE.read(require(fields, "Coverage Status"))
@@ -200,7 +201,7 @@ def claim_result(
     claim_number = require(fields, "Claim Number")
     account = require(fields, "Patient Account #")
     member_id = require(fields, "Member ID")
-    dob = us_date(require(fields, "Date of Birth"))
+    dob = birth_date(require(fields, "Date of Birth"))
     dos_from, dos_to = date_range(require(fields, "Dates of Service"))
     billed = money(require(fields, "Total Billed"))
     shown = ShownClaim(
@@ -322,7 +323,7 @@ def pick(rows: list[dict[str, str]], query: EligibilityQuery) -> int:
     return one_candidate(
         range(len(rows)),
         lambda i: member_fits(
-            query.member_id, query.dob, rows[i]["Member ID"], us_date(rows[i]["Date of Birth"])
+            query.member_id, query.dob, rows[i]["Member ID"], birth_date(rows[i]["Date of Birth"])
         ),
         not_found=PatientMismatch,
         what="patients",

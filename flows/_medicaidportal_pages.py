@@ -26,6 +26,7 @@ from bots.codes import (
 )
 from bots.errors import AmbiguousMatch, LayoutChanged, NoCoverageOnDate, PatientMismatch
 from bots.flowkit.pages import (
+    birth_date,
     blank,
     date_range,
     money,
@@ -146,7 +147,7 @@ async def eligibility_result(
         basis = IdentityBasis.SEARCH_UNIQUE
     else:
         require_fields(fields, RECIPIENT_FIELDS, "recipient information")
-        member_id, dob = either(fields, "member_id"), us_date(either(fields, "dob"))
+        member_id, dob = either(fields, "member_id"), birth_date(either(fields, "dob"))
         check_member(query, member_id, dob)
         first, last = split_name(fields["Recipient Name"])
     relationship = RELATIONSHIPS.read(fields["Case Relationship"])
@@ -197,7 +198,7 @@ def check_claim_summary(fields: dict[str, str], query: ClaimStatusQuery) -> None
         claim_number=fields["ICN"],
         patient_account_number=None if blank(account) else account,
         member_id=either(fields, "member_id"),
-        dob=us_date(either(fields, "dob")),
+        dob=birth_date(either(fields, "dob")),
         dos_from=as_date(fields["From Date of Service"]),
         dos_to=as_date(fields["To Date of Service"]),
         billed=money(fields["Total Billed"]),
@@ -214,7 +215,7 @@ def claim_result(
 ) -> ClaimStatusResult:
     """The Claim Summary's fields (``check_claim_summary`` first) and the detail PDF's lines."""
     icn, member_id = fields["ICN"], either(fields, "member_id")
-    dob = us_date(either(fields, "dob"))
+    dob = birth_date(either(fields, "dob"))
     pdf_text = _pdf_text(pdf)
     lines, adjustments = _parse_claim_pdf(pdf_text, icn, member_id)
     first, last = split_name(fields["Recipient Name"])

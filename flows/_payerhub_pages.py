@@ -24,6 +24,7 @@ from bots.codes import (
 )
 from bots.errors import LayoutChanged
 from bots.flowkit.pages import (
+    birth_date,
     blank,
     date_range,
     money,
@@ -165,7 +166,7 @@ async def eligibility_result(
     fields = await read_definitions(results)
     require_all(fields, MEMBER_FIELDS, "eligibility page")
     member_id = require(fields, "Member ID")
-    dob = us_date(require(fields, "Date of birth"))
+    dob = birth_date(require(fields, "Date of birth"))
     check_member(query, member_id, dob)
     first, last = split_name(require(fields, "Member name"))
     pcp_name, pcp_npi = primary_care_provider(fields.get("Primary care provider", ""))
@@ -206,7 +207,7 @@ async def claim_result(portal: str, results: Locator, query: ClaimStatusQuery) -
     fields = await read_definitions(results)
     require_all(fields, CLAIM_FIELDS, "claim detail")
     member_id = require(fields, "Member ID")
-    dob = us_date(fields.get("Date of birth"))
+    dob = birth_date(fields.get("Date of birth"))
     claim_number = require(fields, "Claim number")
     account = fields.get("Patient account number")
     dos_from, dos_to = date_range(require(fields, "Service dates"))

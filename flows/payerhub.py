@@ -31,12 +31,12 @@ from bots.flowkit.error_pages import (
 )
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow, register
 from bots.flowkit.pages import (
+    birth_date,
     landmarks,
     looks_like_date,
     missing_landmarks,
     read_tables,
     table_records,
-    us_date,
 )
 from bots.matching import claim_fits, member_fits, one_candidate
 from bots.models import (
@@ -205,7 +205,7 @@ class PayerHubFlow(PortalFlow):
 
         async def fits(i: int) -> bool:
             cells = [c.strip() for c in await rows.nth(i).get_by_role("cell").all_inner_texts()]
-            dob = next((us_date(c) for c in cells if looks_like_date(c)), None)
+            dob = next((birth_date(c) for c in cells if looks_like_date(c)), None)
             return any(member_fits(query.member_id, query.dob, c, dob) for c in cells)
 
         fitting = [await fits(i) for i in range(await rows.count())]
