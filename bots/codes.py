@@ -7,6 +7,7 @@ codes; everything downstream (rules, spreadsheet) works on codes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -58,6 +59,45 @@ class YesNoUnknown(StrEnum):
     NO = "N"
     UNKNOWN = "U"
     BOTH = "W"
+
+
+PRIOR_AUTH_LABELS: dict[str, str] = {
+    YesNoUnknown.YES: "Required",
+    YesNoUnknown.NO: "Not required",
+    YesNoUnknown.UNKNOWN: "Unknown",
+    YesNoUnknown.BOTH: "Unknown",  # EB11 has no W; whatever it meant, it is not a "no"
+}
+"""EB11 prior authorization in a specialist's words."""
+
+NETWORK_LABELS: dict[str, str] = {
+    YesNoUnknown.YES: "In network",
+    YesNoUnknown.NO: "Out of network",
+    YesNoUnknown.UNKNOWN: "Network unknown",
+    YesNoUnknown.BOTH: "In and out of network",
+}
+"""EB12 in plan network in a specialist's words."""
+
+
+def prior_auth_label(code: str | None) -> str:
+    """Required / Not required / Unknown: only an N reads "Not required"; U, W, a missing or
+    unknown code read "Unknown" (a specialist reading "no" would skip the authorization)."""
+    return PRIOR_AUTH_LABELS.get(code or "", "Unknown")
+
+
+def network_label(code: str | None) -> str:
+    return NETWORK_LABELS.get(code or "", "Network unknown")
+
+
+def prior_auth_of(codes: Iterable[str]) -> YesNoUnknown:
+    """One prior-auth answer from the flags of several benefit lines (of one service type):
+    any Y -> Y (some line needs it); every line N -> N; otherwise (no line, U, W, N and U
+    mixed) -> U. Lines that disagree never add up to "not required"."""
+    flags = set(codes)
+    if YesNoUnknown.YES in flags:
+        return YesNoUnknown.YES
+    if flags and flags <= {YesNoUnknown.NO}:
+        return YesNoUnknown.NO
+    return YesNoUnknown.UNKNOWN
 
 
 SERVICE_TYPES: dict[str, str] = {

@@ -9,7 +9,9 @@ The tree::
     │   ├── PatientMismatch      the page shows someone else, or several candidates none of
     │                            which matches exactly: a person must look ("right patient, or
     │                            no result")
-    │   └── AmbiguousMatch       several claims or members fit the question equally well
+    │   ├── AmbiguousMatch       several claims or members fit the question equally well
+    │   └── NoCoverageOnDate     the portal lists coverage segments, none spans the date of
+    │                            service: not an answer read off a segment
     ├── PortalError              the portal or the bot failed: retried with backoff
     │   ├── PortalTimeout        a page or an answer did not come in time
     │   ├── PortalUnavailable    5xx, connection refused
@@ -22,7 +24,10 @@ The tree::
     │                            page): blocked by the engine's guard, portal stopped, never retried
     ├── AuthenticationError      login rejected (password, TOTP, locked): never retried
     ├── CapabilityMissing        the portal's flow cannot do this kind of lookup
-    └── ConfigurationError       settings or credentials are missing or wrong
+    ├── FlowBug                  an unexpected exception inside a flow (not a portal failure,
+    │                            not a redesign): never retried, traceback in the log
+    └── ConfigurationError       settings or credentials are missing or wrong; also a payer
+                                 no configured portal serves (found before any browser starts)
 
 Messages never contain PHI or secrets: they describe the failure, not the patient.
 Each error has a stable ``code`` (its class name in snake case) for reports and rules.
@@ -77,6 +82,13 @@ class PatientMismatch(BusinessError):
 
 class AmbiguousMatch(BusinessError):
     """Several candidates fit the question and nothing on the page tells them apart."""
+
+
+class NoCoverageOnDate(BusinessError):
+    """The portal lists the member's coverage segments and none spans the date of service.
+
+    No segment is picked in its place (the latest, the nearest): the date is uncovered as
+    far as the page shows, and a person confirms coverage before the visit."""
 
 
 class PortalError(PayerbotError):
@@ -134,6 +146,13 @@ class AuthenticationError(PayerbotError):
 
 class CapabilityMissing(PayerbotError):
     """The portal's flow does not implement this kind of lookup."""
+
+
+class FlowBug(PayerbotError):
+    """A flow raised something no portal explains (a KeyError, a TypeError, a failed
+    assertion): a bug in payerbot's code. A system failure, never retried (the same code
+    fails the same way) and not counted as a layout change (the portal is fine); the log
+    keeps the traceback for the developer."""
 
 
 class ConfigurationError(PayerbotError):

@@ -7,7 +7,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from bots.codes import AdjustmentGroup, BenefitInfo, CoverageLevel, TimePeriod, YesNoUnknown
 
@@ -41,6 +48,25 @@ class LookupKind(StrEnum):
     CLAIM_STATUS = "claim_status"
 
 
+class IdentityBasis(StrEnum):
+    """How a result's identity was established (kept with the answer; see bots/matching.py).
+
+    ``shown``: the answer page showed the member (and claim) and it was compared with the
+    question. ``search_unique``: the page shows no identity; the portal was searched by
+    member ID + date of birth and returned exactly one member, whose answer this is. The
+    flow declares it; the engine records it with the answer."""
+
+    SHOWN = "shown"
+    SEARCH_UNIQUE = "search_unique"
+
+    @property
+    def label(self) -> str:
+        return {
+            "shown": "the portal showed the patient",
+            "search_unique": "the portal found exactly one member for ID and date of birth",
+        }[self.value]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -66,6 +92,12 @@ class EligibilityQuery(_Model):
         return f"elig|{self.payer_id}|{_norm_id(self.member_id)}|{self.dob}|{self.date_of_service}"
 
 
+CLAIM_QUERY_SHAPE = (
+    "A claim status question needs a claim number (or patient account number), "
+    "or a member ID with the date of service."
+)
+
+
 class ClaimStatusQuery(_Model):
     """One claim status question (~ a 276 request): by claim number, or by member and dates."""
 
@@ -84,6 +116,14 @@ class ClaimStatusQuery(_Model):
     expected_paid: Money | None = None
     """What the practice expects the payer to pay (contract rate), to notice underpayment."""
 
+    @model_validator(mode="after")
+    def _answerable(self) -> ClaimStatusQuery:
+        if self.claim_number or self.patient_account_number:
+            return self
+        if self.member_id and self.dos_from:
+            return self
+        raise ValueError(CLAIM_QUERY_SHAPE)
+
     def reference(self) -> str:
         if self.claim_number:
             return f"claim|{self.payer_id}|{self.claim_number.strip().upper()}"
@@ -96,21 +136,64 @@ class ClaimStatusQuery(_Model):
 Query = Annotated[EligibilityQuery | ClaimStatusQuery, Field(discriminator="kind")]
 
 
+FIELD_WORDS = {
+    "payer_id": "the payer",
+    "member_id": "the member ID",
+    "dob": "the date of birth",
+    "date_of_service": "the date of service",
+    "dos_from": "the first date of service",
+    "dos_to": "the last date of service",
+    "claim_number": "the claim number",
+    "patient_account_number": "the patient account number",
+    "first_name": "the first name",
+    "last_name": "the last name",
+    "billed": "the billed amount",
+    "expected_charge": "the expected charge",
+    "expected_paid": "the expected payment",
+    "service_type": "the service type",
+    "provider_npi": "the provider NPI",
+}
+_PROBLEMS = {
+    "missing": "is required",
+    "string_too_short": "is empty",
+    "string_too_long": "is too long",
+    "date_type": "is not a date",
+    "date_parsing": "is not a date",
+    "date_from_datetime_parsing": "is not a date",
+    "date_from_datetime_inexact": "is not a date",
+    "decimal_parsing": "is not an amount",
+    "decimal_type": "is not an amount",
+    "extra_forbidden": "is not part of this kind of question",
+}
+
+
+def plain_problems(exc: ValidationError) -> list[tuple[str | None, str]]:
+    """A question's validation errors as (field, sentence) a person reads: plain words,
+    never pydantic's or Python's text, never the value typed (it may be PHI)."""
+    found: list[tuple[str | None, str]] = []
+    for err in exc.errors(include_url=False, include_context=True):
+        field = str(err["loc"][0]) if err["loc"] else None
+        if err.get("input", "") is None:  # left empty: the value itself is never echoed
+            err["type"] = "missing"
+        if err["type"] == "value_error":  # a model rule: its message is written for people
+            message = str((err.get("ctx") or {}).get("error", "the question is not valid"))
+            found.append(
+                (field or ("claim_number" if message == CLAIM_QUERY_SHAPE else None), message)
+            )
+            continue
+        what = FIELD_WORDS.get(field or "", f"the {field or 'question'}".replace("_", " "))
+        sentence = f"{what} {_PROBLEMS.get(err['type'], 'is not valid')}."
+        found.append((field, sentence[0].upper() + sentence[1:]))
+    return found
+
+
+def plain_message(exc: ValidationError) -> str:
+    """All problems of a question in one plain paragraph."""
+    return " ".join(m if m.endswith(".") else f"{m}." for _, m in plain_problems(exc))
+
+
 def _norm_id(member_id: str) -> str:
     return "".join(ch for ch in member_id.upper() if ch.isalnum())
-
-
-def same_member_id(a: str | None, b: str | None) -> bool:
-    """Member IDs compare without case, spaces and dashes, but keep leading zeros."""
-    return a is not None and b is not None and _norm_id(a) == _norm_id(b)
-
-
-def member_id_fits(shown: str, asked: str) -> bool:
-    """The ID on the page is the one asked for, or the asked ID is its subscriber ID (the
-    worklist left off the member suffix). Date of birth must then decide, never this alone."""
-    shown_n, asked_n = _norm_id(shown), _norm_id(asked)
-    subscriber = len(shown_n) == len(asked_n) + 2 and shown_n.startswith(asked_n)
-    return bool(asked_n) and (shown_n == asked_n or subscriber)
 
 
 class Benefit(_Model):
@@ -155,10 +238,12 @@ class EligibilityResult(_Evidence):
     """Coverage and benefits of one member on one date of service (~ a 271 response)."""
 
     kind: Literal[LookupKind.ELIGIBILITY] = LookupKind.ELIGIBILITY
-    member_id: str
-    first_name: str
-    last_name: str
-    dob: date
+    identity_basis: IdentityBasis = IdentityBasis.SHOWN
+    member_id: str | None = None
+    """The identity the portal showed (None: not shown; see ``identity_basis``)."""
+    first_name: str | None = None
+    last_name: str | None = None
+    dob: date | None = None
     relationship: str | None = None
     date_of_service: date
     coverage_active: bool
@@ -226,11 +311,13 @@ class ClaimStatusResult(_Evidence):
     """Status of one claim (~ a 277 response, with 835 detail where the portal shows it)."""
 
     kind: Literal[LookupKind.CLAIM_STATUS] = LookupKind.CLAIM_STATUS
+    identity_basis: IdentityBasis = IdentityBasis.SHOWN
     claim_number: str
     patient_account_number: str | None = None
-    member_id: str
-    first_name: str
-    last_name: str
+    member_id: str | None = None
+    """The identity the portal showed (None: not shown; see ``identity_basis``)."""
+    first_name: str | None = None
+    last_name: str | None = None
     dob: date | None = None
     dos_from: date
     dos_to: date

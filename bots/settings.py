@@ -23,6 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bots.errors import ConfigurationError
 from bots.maintenance import MaintenanceWindow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -298,6 +299,11 @@ class WorklistSettings(BaseModel):
     presets: dict[str, WorklistPreset] = Field(default_factory=dict)
     visit_types: dict[str, str] = Field(default_factory=dict)
     """The practice's visit type names -> X12 service type codes (prior-auth and cost rules)."""
+    service_days_back: int = Field(default=730, ge=0)
+    """A row whose date of service lies more than this many days before today is rejected
+    (a mistyped year, not a claim still worth checking)."""
+    service_days_ahead: int = Field(default=365, ge=0)
+    """A row whose date of service lies more than this many days after today is rejected."""
 
     def service_type_for(self, visit_type: str) -> str | None:
         wanted = " ".join(visit_type.split()).casefold()
@@ -353,6 +359,11 @@ class Settings(BaseSettings):
     Leases of a dead process on the same node are taken over at once, so two machines must
     never share a name."""
 
+    installation: str | None = None
+    """What tells this installation's bundled mock portals from another's on the same
+    machine (``PAYERBOT_INSTALLATION``); default the data folder. Mock portals started by
+    another installation are never shared."""
+
     @field_validator("data_dir", "fixtures_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -370,6 +381,10 @@ class Settings(BaseSettings):
         config_dir = Path(os.environ.get("PAYERBOT_CONFIG_DIR", ROOT / "config"))
         toml_files = sorted(config_dir.glob("*.toml"))
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_files))
+
+    @property
+    def installation_id(self) -> str:
+        return self.installation or str(self.data_dir)
 
     @property
     def store_url(self) -> str:
@@ -391,7 +406,19 @@ class Settings(BaseSettings):
         return self.payers[payer_id]
 
     def portal_for_payer(self, payer_id: str) -> str:
-        return self.payers[payer_id].portal
+        """The portal that answers for the payer, or a ConfigurationError saying what to fix
+        (found before any browser starts)."""
+        payer = self.payers.get(payer_id)
+        if payer is None:
+            raise ConfigurationError(
+                f"payer {payer_id!r} is not configured: add it to config/portals.toml"
+            )
+        if payer.portal not in self.portals:
+            raise ConfigurationError(
+                f"payer {payer_id!r} is routed to portal {payer.portal!r}, "
+                "which is not configured in config/portals.toml"
+            )
+        return payer.portal
 
     def flow_name(self, portal_id: str) -> str:
         return self.portals[portal_id].flow or portal_id

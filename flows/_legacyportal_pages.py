@@ -8,20 +8,15 @@ a LayoutChanged, never a guess.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from playwright.async_api import Frame, Locator
 
 from bots.codes import AdjustmentGroup, BenefitInfo, CoverageLevel, TimePeriod, YesNoUnknown
-from bots.errors import (
-    AmbiguousMatch,
-    ClaimNotFound,
-    LayoutChanged,
-    MemberNotFound,
-    PatientMismatch,
-)
+from bots.errors import ClaimNotFound, LayoutChanged, MemberNotFound, PatientMismatch
 from bots.flowkit.pages import (
+    birth_date,
     blank,
     date_range,
     money,
@@ -30,8 +25,9 @@ from bots.flowkit.pages import (
     require,
     split_name,
     us_date,
-    word,
 )
+from bots.flowkit.words import Words
+from bots.matching import ShownClaim, check_claim, check_member, member_fits, one_candidate
 from bots.models import (
     Adjustment,
     Benefit,
@@ -40,51 +36,82 @@ from bots.models import (
     EligibilityQuery,
     EligibilityResult,
     ServiceLine,
-    member_id_fits,
 )
 
-SERVICES = {
-    "Plan Level": "30",
-    "Office Visit": "98",
-    "Urgent Care": "UC",
-    "Emergency Room": "86",
-    "Hospital Inpatient": "47",
-    "Mental Health Outpatient": "MH",
-    "Routine Vision": "AL",
-}
-BENEFITS = {
-    "Co-Pay": BenefitInfo.COPAYMENT,
-    "Co-Ins": BenefitInfo.COINSURANCE,
-    "Deductible": BenefitInfo.DEDUCTIBLE,
-    "Out of Pocket": BenefitInfo.OUT_OF_POCKET,
-    "Not Covered": BenefitInfo.NON_COVERED,
-}
-PERIODS = {
-    "Calendar Year": TimePeriod.CALENDAR_YEAR,
-    "Plan Year": TimePeriod.SERVICE_YEAR,
-    "Year to Date": TimePeriod.YEAR_TO_DATE,
-    "Per Visit": TimePeriod.VISIT,
-    "Lifetime": TimePeriod.LIFETIME,
-}
-NETWORKS = {"In Network": YesNoUnknown.YES, "Out of Network": YesNoUnknown.NO}
-LEVELS = {"Individual": CoverageLevel.INDIVIDUAL, "Family": CoverageLevel.FAMILY, "": None}
-AUTH = {"Yes": YesNoUnknown.YES, "No": YesNoUnknown.NO, "Unknown": YesNoUnknown.UNKNOWN}
-RELATIONSHIPS = {"Self": "subscriber", "Spouse": "spouse", "Child": "child"}
-COVERAGE = {"ACTIVE": True, "TERMINATED": False, "NOT YET EFFECTIVE": False}
-YES_NO = {"Yes": True, "No": False}
-PAYMENT: dict[str, Literal["CHK", "ACH"] | None] = {"CHECK": "CHK", "EFT": "ACH", "": None}
+SERVICES = Words(
+    "service",
+    {
+        "Plan Level": "30",
+        "Office Visit": "98",
+        "Urgent Care": "UC",
+        "Emergency Room": "86",
+        "Hospital Inpatient": "47",
+        "Mental Health Outpatient": "MH",
+        "Routine Vision": "AL",
+    },
+)
+BENEFITS = Words(
+    "benefit type",
+    {
+        "Co-Pay": BenefitInfo.COPAYMENT,
+        "Co-Ins": BenefitInfo.COINSURANCE,
+        "Deductible": BenefitInfo.DEDUCTIBLE,
+        "Out of Pocket": BenefitInfo.OUT_OF_POCKET,
+        "Not Covered": BenefitInfo.NON_COVERED,
+    },
+)
+PERIODS = Words(
+    "time period",
+    {
+        "Calendar Year": TimePeriod.CALENDAR_YEAR,
+        "Plan Year": TimePeriod.SERVICE_YEAR,
+        "Year to Date": TimePeriod.YEAR_TO_DATE,
+        "Per Visit": TimePeriod.VISIT,
+        "Lifetime": TimePeriod.LIFETIME,
+    },
+)
+NETWORKS = Words(
+    "network",
+    {
+        "In Network": YesNoUnknown.YES,
+        "Out of Network": YesNoUnknown.NO,
+        "Both": YesNoUnknown.BOTH,
+        "Unknown": YesNoUnknown.UNKNOWN,
+    },
+)
+LEVELS = Words(
+    "coverage level",
+    {"Individual": CoverageLevel.INDIVIDUAL, "Family": CoverageLevel.FAMILY},
+    blank=None,
+)
+AUTH = Words(
+    "authorization flag",
+    {"Yes": YesNoUnknown.YES, "No": YesNoUnknown.NO, "Unknown": YesNoUnknown.UNKNOWN},
+)
+RELATIONSHIPS = Words("relationship", {"Self": "subscriber", "Spouse": "spouse", "Child": "child"})
+COVERAGE = Words(
+    "coverage status", {"ACTIVE": True, "TERMINATED": False, "NOT YET EFFECTIVE": False}
+)
+YES_NO = Words("other coverage", {"Yes": True, "No": False})
+PAYMENT = Words[Literal["CHK", "ACH"] | None](
+    "payment type", {"CHECK": "CHK", "EFT": "ACH"}, blank=None
+)
+GROUPS = Words("group code", {g.value: g for g in AdjustmentGroup})
 # The portal's claim status words -> 277 category (507) and status code (508).
-STATUSES = {
-    "PAID": ("F1", "65"),
-    "DENIED": ("F2", "85"),
-    "DENIED - PATIENT NOT ELIGIBLE": ("F2", "88"),
-    "FINALIZED - NO PAYMENT": ("F4", "1"),
-    "PENDED - IN PROCESS": ("P1", "20"),
-    "PENDED - UNDER REVIEW": ("P2", "41"),
-    "PENDED - ADDITIONAL INFO REQUESTED FROM PROVIDER": ("P3", "21"),
-    "PENDED - ADDITIONAL INFO REQUESTED FROM PATIENT": ("P4", "21"),
-    "ACCEPTED": ("A2", "20"),
-}
+STATUSES = Words(
+    "claim status",
+    {
+        "PAID": ("F1", "65"),
+        "DENIED": ("F2", "85"),
+        "DENIED - PATIENT NOT ELIGIBLE": ("F2", "88"),
+        "FINALIZED - NO PAYMENT": ("F4", "1"),
+        "PENDED - IN PROCESS": ("P1", "20"),
+        "PENDED - UNDER REVIEW": ("P2", "41"),
+        "PENDED - ADDITIONAL INFO REQUESTED FROM PROVIDER": ("P3", "21"),
+        "PENDED - ADDITIONAL INFO REQUESTED FROM PATIENT": ("P4", "21"),
+        "ACCEPTED": ("A2", "20"),
+    },
+)
 BENEFIT_COLUMNS = {"Service", "Type", "Network", "Level", "Copay", "Coins %"}
 BENEFIT_COLUMNS |= {"Ded/OOP Total", "Met", "Remaining", "Auth Req"}
 LIST_COLUMNS = {"Claim Number", "Member ID", "Dates of Service", "Billed", "Status"}
@@ -132,13 +159,10 @@ def eligibility_result(
     """The eligibility page's captions and benefit table, for the patient asked about."""
     fields = captions(content)
     member_id = require(fields, "Subscriber ID")
-    if not same_patient(member_id, us_date(require(fields, "Date of Birth")), query):
-        raise PatientMismatch(
-            "the eligibility page shows a member whose ID or date of birth differs "
-            "from the worklist"
-        )
+    dob = birth_date(require(fields, "Date of Birth"))
+    check_member(query, member_id, dob)
     first, last = split_name(require(fields, "Patient Name"))
-    active = word(COVERAGE, require(fields, "Coverage Status"), "coverage status")
+    active = COVERAGE.read(require(fields, "Coverage Status"))
     benefits: list[Benefit] = []
     if active:
         benefits = [benefit(r) for r in rows_of(content, BENEFIT_COLUMNS)]
@@ -151,8 +175,8 @@ def eligibility_result(
         member_id=member_id,
         first_name=first,
         last_name=last,
-        dob=query.dob,
-        relationship=word(RELATIONSHIPS, require(fields, "Relationship"), "relationship"),
+        dob=dob,
+        relationship=RELATIONSHIPS.read(require(fields, "Relationship")),
         date_of_service=us_date(require(fields, "Date of Service")) or query.date_of_service,
         coverage_active=active,
         plan_name=require(fields, "Plan Name") or None,
@@ -162,7 +186,7 @@ def eligibility_result(
         group_name=require(fields, "Group Name") or None,
         effective_date=us_date(require(fields, "Effective Date")),
         termination_date=us_date(require(fields, "Termination Date"), open_ended_is_none=True),
-        other_coverage=word(YES_NO, require(fields, "Other Coverage"), "other coverage"),
+        other_coverage=YES_NO.read(require(fields, "Other Coverage")),
         pcp_name=None if pcp_name == "None Assigned" or blank(pcp_name) else pcp_name,
         pcp_npi=None if blank(require(fields, "PCP NPI")) else fields["PCP NPI"],
         benefits=tuple(benefits),
@@ -177,20 +201,22 @@ def claim_result(
     claim_number = require(fields, "Claim Number")
     account = require(fields, "Patient Account #")
     member_id = require(fields, "Member ID")
-    dob = us_date(require(fields, "Date of Birth"))
-    wanted = query.claim_number or query.patient_account_number
-    if wanted and wanted.strip().upper() not in {claim_number.upper(), account.upper()}:
-        raise PatientMismatch("the claim shown is not the claim asked for")
-    if (query.member_id and not member_id_fits(member_id, query.member_id)) or (
-        query.dob and dob != query.dob
-    ):
-        raise PatientMismatch(
-            "the claim belongs to a member whose ID or date of birth differs from the worklist"
-        )
-    status = require(fields, "Claim Status")
-    category, code = word(STATUSES, status, "claim status")
-    first, last = split_name(require(fields, "Patient Name"))
+    dob = birth_date(require(fields, "Date of Birth"))
     dos_from, dos_to = date_range(require(fields, "Dates of Service"))
+    billed = money(require(fields, "Total Billed"))
+    shown = ShownClaim(
+        claim_number=claim_number,
+        patient_account_number=None if blank(account) else account,
+        member_id=member_id,
+        dob=dob,
+        dos_from=dos_from,
+        dos_to=dos_to,
+        billed=billed,
+    )
+    check_claim(query, shown)
+    status = require(fields, "Claim Status")
+    category, code = STATUSES.read(status)
+    first, last = split_name(require(fields, "Patient Name"))
     trace = require(fields, "Check/EFT #")
     return ClaimStatusResult(
         portal=portal,
@@ -208,13 +234,13 @@ def claim_result(
         category=category,
         status_code=code,
         status_text=status,
-        billed=money(require(fields, "Total Billed")),
+        billed=billed,
         allowed=money(require(fields, "Allowed Amount")),
         paid=money(require(fields, "Paid Amount")),
         patient_responsibility=money(require(fields, "Patient Responsibility")),
         received_date=us_date(require(fields, "Received Date")),
         adjudication_date=us_date(require(fields, "Processed Date")),
-        payment_method=word(PAYMENT, require(fields, "Payment Type"), "payment type"),
+        payment_method=PAYMENT.read(require(fields, "Payment Type")),
         payment_trace_number=None if blank(trace) else trace,
         payment_date=us_date(require(fields, "Check/EFT Date")),
         service_lines=tuple(service_line(r) for r in rows_of(content, LINE_COLUMNS)),
@@ -294,20 +320,14 @@ def claim_refusal(content: dict[str, Any]) -> None:
 
 def pick(rows: list[dict[str, str]], query: EligibilityQuery) -> int:
     """The one listed patient with the ID (or its subscriber part) and DOB asked for."""
-    fits = [
-        i
-        for i, r in enumerate(rows)
-        if same_patient(r["Member ID"], us_date(r["Date of Birth"]), query)
-    ]
-    if not fits:
-        raise PatientMismatch(f"none of the {len(rows)} patients listed has this ID and DOB")
-    if len(fits) > 1:
-        raise AmbiguousMatch(f"{len(fits)} patients listed have this ID and date of birth")
-    return fits[0]
-
-
-def same_patient(member_id: str, dob: date | None, query: EligibilityQuery) -> bool:
-    return member_id_fits(member_id, query.member_id) and dob == query.dob
+    return one_candidate(
+        range(len(rows)),
+        lambda i: member_fits(
+            query.member_id, query.dob, rows[i]["Member ID"], birth_date(rows[i]["Date of Birth"])
+        ),
+        not_found=PatientMismatch,
+        what="patients",
+    )
 
 
 def captions(content: dict[str, Any]) -> dict[str, str]:
@@ -337,29 +357,30 @@ def benefit(rec: dict[str, str]) -> Benefit:
     kind, _, period = rec["Type"].partition(" (")
     copay, coins = rec["Copay"], rec["Coins %"]
     return Benefit(
-        service_type=word(SERVICES, rec["Service"], "service"),
-        benefit=word(BENEFITS, kind, "benefit type"),
-        in_network=word(NETWORKS, rec["Network"], "network"),
-        coverage_level=word(LEVELS, rec["Level"], "coverage level"),
-        time_period=word(PERIODS, period.rstrip(")"), "time period") if period else None,
+        service_type=SERVICES.read(rec["Service"]),
+        benefit=BENEFITS.read(kind),
+        in_network=NETWORKS.read(rec["Network"]),
+        coverage_level=LEVELS.read(rec["Level"]),
+        time_period=PERIODS.read(period.rstrip(")")) if period else None,
         amount=money(copay),
         percent=percent(coins),
         total=money(rec["Ded/OOP Total"]),
         met=money(rec["Met"]),
         remaining=money(rec["Remaining"]),
-        prior_auth_required=word(AUTH, rec["Auth Req"], "authorization flag"),
+        prior_auth_required=AUTH.read(rec["Auth Req"]),
     )
 
 
-def claim_fits(rec: dict[str, str], query: ClaimStatusQuery) -> bool:
-    if query.claim_number:
-        return rec["Claim Number"].upper() == query.claim_number.strip().upper()
-    if query.member_id and not member_id_fits(rec["Member ID"], query.member_id):
-        return False
+def listed_claim(rec: dict[str, str]) -> ShownClaim:
+    """What a row of the claim search results shows, for the one claim-fits rule."""
     dos_from, dos_to = date_range(rec["Dates of Service"])
-    if (query.dos_from and dos_from < query.dos_from) or (query.dos_to and dos_to > query.dos_to):
-        return False
-    return query.billed is None or money(rec["Billed"]) == query.billed
+    return ShownClaim(
+        claim_number=rec["Claim Number"],
+        member_id=rec["Member ID"],
+        dos_from=dos_from,
+        dos_to=dos_to,
+        billed=money(rec["Billed"]),
+    )
 
 
 def service_line(rec: dict[str, str]) -> ServiceLine:
@@ -382,7 +403,7 @@ def adjustment(rec: dict[str, str]) -> Adjustment:
     remarks = tuple(r.strip() for r in rec["RARC"].split(",") if not blank(r))
     line = rec["Line"]
     return Adjustment(
-        group_code=word({g.value: g for g in AdjustmentGroup}, rec["Group"], "group code"),
+        group_code=GROUPS.read(rec["Group"]),
         carc=rec["CARC"],
         rarc=remarks,
         amount=money(rec["Amount"]),

@@ -24,8 +24,9 @@ from bots.codes import (
     TimePeriod,
     YesNoUnknown,
 )
-from bots.errors import AmbiguousMatch, LayoutChanged, PatientMismatch
+from bots.errors import AmbiguousMatch, LayoutChanged, NoCoverageOnDate, PatientMismatch
 from bots.flowkit.pages import (
+    birth_date,
     blank,
     date_range,
     money,
@@ -37,8 +38,9 @@ from bots.flowkit.pages import (
     split_name,
     table_records,
     us_date,
-    word,
 )
+from bots.flowkit.words import Words
+from bots.matching import ShownClaim, check_claim, check_member, norm_member_id
 from bots.models import (
     Adjustment,
     Attachment,
@@ -47,38 +49,63 @@ from bots.models import (
     ClaimStatusResult,
     EligibilityQuery,
     EligibilityResult,
+    IdentityBasis,
     ServiceLine,
-    same_member_id,
 )
 
 # The portal's words -> payerbot's codes.
+CONFIDENTIAL = "Confidential recipient - identity withheld"
 LABELS = {"member_id": ("Medicaid ID", "Recipient ID"), "dob": ("Date of Birth", "Birth Date")}
-RELATIONSHIPS = {"Case Head": "subscriber", "Spouse": "spouse", "Child": "child"}
-ELIGIBLE = {"Eligible": True, "Not Eligible": False}
-BENEFITS = {
-    "Copay": BenefitInfo.COPAYMENT,
-    "Coinsurance": BenefitInfo.COINSURANCE,
-    "Deductible": BenefitInfo.DEDUCTIBLE,
-    "Out-of-Pocket Maximum": BenefitInfo.OUT_OF_POCKET,
-    "Not Covered": BenefitInfo.NON_COVERED,
-}
-NETWORKS = {
-    "Participating": YesNoUnknown.YES,
-    "Non-Participating": YesNoUnknown.NO,
-    "Both": YesNoUnknown.BOTH,
-}
-LEVELS = {"Recipient": CoverageLevel.INDIVIDUAL, "Case": CoverageLevel.FAMILY}
-PERIODS = {
-    "Calendar Year": TimePeriod.CALENDAR_YEAR,
-    "Service Year": TimePeriod.SERVICE_YEAR,
-    "Year To Date": TimePeriod.YEAR_TO_DATE,
-    "Lifetime": TimePeriod.LIFETIME,
-    "Visit": TimePeriod.VISIT,
-}
-PRIOR_AUTH = {"Yes": YesNoUnknown.YES, "No": YesNoUnknown.NO, "Unknown": YesNoUnknown.UNKNOWN}
-STATUS_WORDS = {"Finalized": "F", "Pending": "P", "Received": "A"}  # first word -> 507 letter
-PAYMENT: dict[str, Literal["CHK", "ACH"]] = {"Check": "CHK", "EFT": "ACH"}
-SERVICE_CODES = {name: code for code, name in SERVICE_TYPES.items()}
+RELATIONSHIPS = Words(
+    "relationship", {"Case Head": "subscriber", "Spouse": "spouse", "Child": "child"}
+)
+ELIGIBLE = Words("eligibility status", {"Eligible": True, "Not Eligible": False})
+BENEFITS = Words(
+    "benefit",
+    {
+        "Copay": BenefitInfo.COPAYMENT,
+        "Coinsurance": BenefitInfo.COINSURANCE,
+        "Deductible": BenefitInfo.DEDUCTIBLE,
+        "Out-of-Pocket Maximum": BenefitInfo.OUT_OF_POCKET,
+        "Not Covered": BenefitInfo.NON_COVERED,
+    },
+)
+NETWORKS = Words(
+    "network",
+    {
+        "Participating": YesNoUnknown.YES,
+        "Non-Participating": YesNoUnknown.NO,
+        "Both": YesNoUnknown.BOTH,
+    },
+)
+LEVELS = Words(
+    "coverage level",
+    {"Recipient": CoverageLevel.INDIVIDUAL, "Case": CoverageLevel.FAMILY},
+    blank=None,
+)
+PERIODS = Words(
+    "benefit period",
+    {
+        "Calendar Year": TimePeriod.CALENDAR_YEAR,
+        "Service Year": TimePeriod.SERVICE_YEAR,
+        "Year To Date": TimePeriod.YEAR_TO_DATE,
+        "Lifetime": TimePeriod.LIFETIME,
+        "Visit": TimePeriod.VISIT,
+    },
+    blank=None,
+)
+PRIOR_AUTH = Words(
+    "prior authorization",
+    {"Yes": YesNoUnknown.YES, "No": YesNoUnknown.NO, "Unknown": YesNoUnknown.UNKNOWN},
+)
+TPL = Words("other insurance (TPL)", {"Yes": True, "No": False})
+# The claim status text's first word -> the 507 category's letter.
+STATUS_WORDS = Words("claim status", {"Finalized": "F", "Pending": "P", "Received": "A"})
+CATEGORIES = Words("claim status category", {code: code for code in CLAIM_STATUS_CATEGORIES})
+PAYMENT = Words[Literal["CHK", "ACH"] | None](
+    "payment method", {"Check": "CHK", "EFT": "ACH"}, blank=None
+)
+SERVICE_CODES = Words("service type", {name: code for code, name in SERVICE_TYPES.items()})
 
 # What the flow reads, by label or column: a renamed one must fail loudly, not read as blank.
 # fmt: off
@@ -105,19 +132,29 @@ async def eligibility_result(
 ) -> EligibilityResult:
     """The Eligibility Results region, for the recipient asked about."""
     fields = await read_definitions(results)
-    require_fields(fields, RECIPIENT_FIELDS, "recipient information")
-    member_id, dob = either(fields, "member_id"), us_date(either(fields, "dob"))
-    if not same_member_id(member_id, query.member_id) or dob != query.dob:
-        raise PatientMismatch(
-            "the eligibility page shows a recipient whose ID or date of birth "
-            "differs from the worklist"
-        )
-    relationship = word(RELATIONSHIPS, fields["Case Relationship"], "relationship")
-    first, last = split_name(fields["Recipient Name"])
+    basis = IdentityBasis.SHOWN
+    member_id: str | None = None
+    dob: date | None = None
+    first: str | None = None
+    last: str | None = None
+    if fields.get("Recipient") == CONFIDENTIAL:
+        # A confidential recipient's answer shows no identity. The portal finds one only
+        # by an exact Medicaid ID + date of birth search, and this page means it found
+        # exactly one (several are an alert): that is how the identity was established.
+        if any(x in fields for x in ("Recipient Name", *LABELS["member_id"], *LABELS["dob"])):
+            raise LayoutChanged("a confidential recipient's answer shows an identity")
+        require_all(fields, RECIPIENT_FIELDS[1:], "recipient information")
+        basis = IdentityBasis.SEARCH_UNIQUE
+    else:
+        require_fields(fields, RECIPIENT_FIELDS, "recipient information")
+        member_id, dob = either(fields, "member_id"), birth_date(either(fields, "dob"))
+        check_member(query, member_id, dob)
+        first, last = split_name(fields["Recipient Name"])
+    relationship = RELATIONSHIPS.read(fields["Case Relationship"])
     dos = date_range(fields["Dates of Service"])[0]
     tables = {t["heading"]: t for t in await read_tables(results)}
     segment = segment_for(records(tables, "Coverage Segments", SEGMENT_COLUMNS), dos)
-    active = word(ELIGIBLE, segment["Status"], "eligibility status")
+    active = ELIGIBLE.read(segment["Status"])
     benefits: list[Benefit] = []
     if active:
         for caption, columns in (
@@ -131,10 +168,11 @@ async def eligibility_result(
         payer_id=query.payer_id,
         as_of=datetime.now(UTC),
         raw_text=await results.inner_text(),
+        identity_basis=basis,
         member_id=member_id,
         first_name=first,
         last_name=last,
-        dob=query.dob,
+        dob=dob,
         relationship=relationship,
         date_of_service=dos,
         coverage_active=active,
@@ -145,7 +183,7 @@ async def eligibility_result(
         group_name=segment["Program"],
         effective_date=us_date(segment["Begin Date"]),
         termination_date=us_date(segment["End Date"], open_ended_is_none=True),
-        other_coverage=word({"Yes": True, "No": False}, fields["Other Insurance (TPL)"], "TPL"),
+        other_coverage=TPL.read(fields["Other Insurance (TPL)"]),
         pcp_name=pcp_name,
         pcp_npi=pcp_npi,
         benefits=tuple(benefits),
@@ -155,20 +193,21 @@ async def eligibility_result(
 def check_claim_summary(fields: dict[str, str], query: ClaimStatusQuery) -> None:
     """The Claim Summary is about the claim and recipient asked for, in words the flow knows."""
     require_fields(fields, CLAIM_FIELDS, "claim summary")
-    icn, member_id = fields["ICN"], either(fields, "member_id")
-    dob = us_date(either(fields, "dob"))
-    if query.claim_number and icn != query.claim_number.strip():
-        raise PatientMismatch("the claim shown is not the claim asked for")
-    if (query.member_id and not same_member_id(member_id, query.member_id)) or (
-        query.dob and dob != query.dob
-    ):
-        raise PatientMismatch(
-            "the claim belongs to a recipient whose ID or date of birth differs from the worklist"
-        )
-    category, status_text = fields["Claim Status Category"], fields["Claim Status"]
-    first_word = status_text.partition(" - ")[0].strip()
-    if category not in CLAIM_STATUS_CATEGORIES or STATUS_WORDS.get(first_word) != category[:1]:
-        raise LayoutChanged("the claim status wording is not one the flow knows")
+    account = fields["Patient Account #"]
+    shown = ShownClaim(
+        claim_number=fields["ICN"],
+        patient_account_number=None if blank(account) else account,
+        member_id=either(fields, "member_id"),
+        dob=birth_date(either(fields, "dob")),
+        dos_from=as_date(fields["From Date of Service"]),
+        dos_to=as_date(fields["To Date of Service"]),
+        billed=money(fields["Total Billed"]),
+    )
+    check_claim(query, shown)
+    category = CATEGORIES.read(fields["Claim Status Category"])
+    first_word = fields["Claim Status"].partition(" - ")[0]
+    if STATUS_WORDS.read(first_word) != category[:1]:
+        raise LayoutChanged("the claim status and its category disagree")
 
 
 def claim_result(
@@ -176,7 +215,7 @@ def claim_result(
 ) -> ClaimStatusResult:
     """The Claim Summary's fields (``check_claim_summary`` first) and the detail PDF's lines."""
     icn, member_id = fields["ICN"], either(fields, "member_id")
-    dob = us_date(either(fields, "dob"))
+    dob = birth_date(either(fields, "dob"))
     pdf_text = _pdf_text(pdf)
     lines, adjustments = _parse_claim_pdf(pdf_text, icn, member_id)
     first, last = split_name(fields["Recipient Name"])
@@ -207,9 +246,7 @@ def claim_result(
         patient_responsibility=money(fields["Recipient Liability"]),
         received_date=us_date(fields["Date Received"]),
         adjudication_date=us_date(fields["Date Adjudicated"]),
-        payment_method=None
-        if blank(fields["Payment Method"])
-        else PAYMENT.get(fields["Payment Method"]) or unknown("payment method"),
+        payment_method=PAYMENT.read(fields["Payment Method"]),
         payment_trace_number=None if blank(trace) else trace,
         payment_date=us_date(fields["Payment Date"]),
         service_lines=lines,
@@ -248,14 +285,17 @@ def as_date(text: str) -> date:
 
 
 def segment_for(segments: list[dict[str, str]], dos: date) -> dict[str, str]:
-    """The coverage segment spanning the date of service, else the latest one."""
+    """The one coverage segment spanning the date of service. None does: no answer is read
+    off another segment (the latest one would read an uncovered date as covered)."""
     if not segments:
         raise LayoutChanged("the eligibility page shows no coverage segment")
-    spans = [(s, as_date(s["Begin Date"]), as_date(s["End Date"])) for s in segments]
-    covering = [s for s, begin, end in spans if begin <= dos <= end]
+    spans = [(s, as_date(s["Begin Date"]), us_date(s["End Date"])) for s in segments]
+    covering = [s for s, begin, end in spans if begin <= dos and (end is None or dos <= end)]
     if len(covering) > 1:
         raise AmbiguousMatch("several coverage segments span the date of service")
-    return covering[0] if covering else max(spans, key=lambda x: x[1])[0]
+    if not covering:
+        raise NoCoverageOnDate("no coverage segment covers the date of service")
+    return covering[0]
 
 
 def pcp(text: str) -> tuple[str | None, str | None]:
@@ -271,31 +311,30 @@ def benefit(rec: dict[str, str]) -> Benefit:
     share = rec.get("Copay/Coinsurance", "")
     period = rec.get("Period", "")
     return Benefit(
-        service_type=word(SERVICE_CODES, rec["Service Type"], "service type"),
-        benefit=word(BENEFITS, rec["Benefit"], "benefit"),
-        in_network=word(NETWORKS, rec["Network"], "network"),
-        coverage_level=None if blank(rec["Level"]) else word(LEVELS, rec["Level"], "level"),
-        time_period=None if blank(period) else word(PERIODS, period, "benefit period"),
+        service_type=SERVICE_CODES.read(rec["Service Type"]),
+        benefit=BENEFITS.read(rec["Benefit"]),
+        in_network=NETWORKS.read(rec["Network"]),
+        coverage_level=LEVELS.read(rec["Level"]),
+        time_period=PERIODS.read(period),
         amount=None if "%" in share else money(share),
         percent=number(share) if "%" in share else None,
         total=money(rec.get("Annual Limit")),
         met=money(rec.get("Met")),
         remaining=money(rec.get("Remaining")),
-        prior_auth_required=word(PRIOR_AUTH, rec["PA Required"], "prior authorization"),
+        prior_auth_required=PRIOR_AUTH.read(rec["PA Required"]),
     )
 
 
-def claim_fits(rec: dict[str, str], query: ClaimStatusQuery) -> bool:
-    if query.claim_number:
-        return rec["ICN"] == query.claim_number.strip()
-    if query.dos_from and us_date(rec["From DOS"]) != query.dos_from:
-        return False
-    if query.dos_to and us_date(rec["To DOS"]) != query.dos_to:
-        return False
-    account = query.patient_account_number
-    if account and rec["Patient Account #"].upper() != account.strip().upper():
-        return False
-    return query.billed is None or money(rec["Billed"]) == query.billed
+def listed_claim(rec: dict[str, str]) -> ShownClaim:
+    """What a row of the claims list shows, for the one claim-fits rule."""
+    account = rec["Patient Account #"]
+    return ShownClaim(
+        claim_number=rec["ICN"],
+        patient_account_number=None if blank(account) else account,
+        dos_from=us_date(rec["From DOS"]),
+        dos_to=us_date(rec["To DOS"]),
+        billed=money(rec["Billed"]),
+    )
 
 
 def _pdf_text(content: bytes) -> str:
@@ -314,7 +353,9 @@ def _parse_claim_pdf(
     report is about the claim and recipient on screen."""
     rows = [" ".join(x.split()) for x in text.splitlines() if x.strip()]
     heads = {r.partition(": ")[0]: r.partition(": ")[2] for r in rows if ": " in r}
-    if heads.get("ICN") != icn or not same_member_id(heads.get("Medicaid ID"), member_id):
+    if heads.get("ICN") != icn or norm_member_id(heads.get("Medicaid ID")) != norm_member_id(
+        member_id
+    ):
         raise PatientMismatch("the claim detail PDF is not about the claim on screen")
     try:
         lines_at, adjustments_at = rows.index("SERVICE LINES"), rows.index("ADJUSTMENTS")

@@ -1,7 +1,7 @@
 """PayerHub API reads: the JSON the hub's own pages fetch, asked through the logged-in context.
 
 The same questions as the pages ask, the same answers required (the patient's ID and date
-of birth, exactly one claim that fits: ``_payerhub_pages.same_member``/``same_claim``), the
+of birth, exactly one claim that fits: the one rule of bots/matching.py), the
 same errors (the flow's ``ERROR_PAGES``, which knows the hub's JSON error answers too); no
 rendering and no screenshot: the evidence is the portal's JSON response, saved as received.
 """
@@ -12,14 +12,21 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from playwright.async_api import Page
 from pydantic import ValidationError
 
-from bots.codes import SERVICE_TYPES, YesNoUnknown
+from bots.codes import (
+    CLAIM_STATUS_CATEGORIES,
+    SERVICE_TYPES,
+    AdjustmentGroup,
+    BenefitInfo,
+    CoverageLevel,
+    TimePeriod,
+    YesNoUnknown,
+)
 from bots.errors import (
-    AmbiguousMatch,
     ClaimNotFound,
     LayoutChanged,
     MemberNotFound,
@@ -28,6 +35,15 @@ from bots.errors import (
 from bots.flowkit.error_pages import ErrorPages, raise_for_error_page
 from bots.flowkit.pages import blank
 from bots.flowkit.readonly import portal_request
+from bots.flowkit.words import Words
+from bots.matching import (
+    ShownClaim,
+    check_claim,
+    check_member,
+    claim_fits,
+    member_fits,
+    one_candidate,
+)
 from bots.models import (
     Adjustment,
     Attachment,
@@ -37,9 +53,26 @@ from bots.models import (
     EligibilityQuery,
     EligibilityResult,
     ServiceLine,
-    member_id_fits,
 )
-from flows._payerhub_pages import same_claim, same_member
+
+# The API's codes and flags, read as strictly as the pages' words: a value the flow has not
+# seen (a new network code, a missing prior-auth flag) is a changed API, never a default.
+SERVICE = Words("service type", {code: code for code in SERVICE_TYPES})
+BENEFIT = Words("benefit", {c.value: c for c in BenefitInfo})
+NETWORK = Words("network", {c.value: c for c in YesNoUnknown})
+LEVEL = Words("coverage level", {c.value: c for c in CoverageLevel}, blank=None)
+PERIOD = Words("benefit period", {c.value: c for c in TimePeriod}, blank=None)
+AUTH = Words("prior authorization", {c.value: c for c in YesNoUnknown})
+COVERAGE = Words("coverage status", {"true": True, "false": False})
+OTHER_COVERAGE = Words("other coverage", {"true": True, "false": False}, blank=None)
+RELATIONSHIP = Words(
+    "relationship", {"subscriber": "subscriber", "spouse": "spouse", "child": "child"}
+)
+CATEGORY = Words("claim status category", {code: code for code in CLAIM_STATUS_CATEGORIES})
+PAYMENT = Words[Literal["CHK", "ACH"] | None](
+    "payment method", {"CHK": "CHK", "ACH": "ACH"}, blank=None
+)
+GROUP = Words("adjustment group", {g.value: g for g in AdjustmentGroup})
 
 
 @dataclass(frozen=True)
@@ -105,23 +138,20 @@ class HubApi:
             },
         )
         if data.get("result") == "candidates":
-            fits = [
-                c
-                for c in data.get("candidates") or []
-                if member_id_fits(str(c.get("member_id", "")), query.member_id)
-                and _iso_date(c.get("dob")) == query.dob
-            ]
-            if len(fits) != 1:
-                raise PatientMismatch(
-                    f"{len(data.get('candidates') or [])} members share this ID; "
-                    f"{len(fits)} have the date of birth asked for: a person must choose"
-                )
+            chosen = one_candidate(
+                data.get("candidates") or [],
+                lambda c: member_fits(
+                    query.member_id, query.dob, str(c.get("member_id", "")), _iso_date(c.get("dob"))
+                ),
+                not_found=PatientMismatch,
+                what="members",
+            )
             data, evidence = await self._call(
                 page,
                 "POST",
                 "/api/eligibility/member",
                 {
-                    "token": fits[0].get("token"),
+                    "token": chosen.get("token"),
                     "date_of_service": query.date_of_service.isoformat(),
                     "service_type": query.service_type,
                 },
@@ -151,29 +181,29 @@ class HubApi:
                 "dos_to": (query.dos_to or query.dos_from).isoformat(),
             }
         else:
-            raise LayoutChanged("a claim search needs a claim number or a member and dates")
+            raise AssertionError("ClaimStatusQuery validates its shape")
         fits: list[dict[str, Any]] = []
         page_no, pages, total = 1, 1, 0
         while page_no <= pages:
             found, _ = await self._call(
                 page, "POST", "/api/claims/search", body | {"page": page_no}
             )
-            total, pages = int(found.get("total", 0)), int(found.get("pages", 1))
-            rows = found.get("results") or []
+            try:  # a search answer without its counts or rows is a changed API, not "none"
+                total, pages = int(found["total"]), int(found["pages"])
+                rows = list(found["results"])
+            except (KeyError, TypeError, ValueError):
+                raise LayoutChanged("PayerHub's claim search answer changed shape") from None
             if number and total == 1:
                 fits = rows[:1]  # the hub opens a single hit directly, as its page does
                 break
-            fits += [r for r in rows if _claim_fits(r, query)]
+            fits += [r for r in rows if claim_fits(query, _listed_claim(r))]
             if len(fits) > 1:
                 break
             page_no += 1
         if total == 0:
             raise ClaimNotFound("the portal found no match for the search")
-        if not fits:
-            raise ClaimNotFound("no claim on file matches the service dates and billed amount")
-        if len(fits) > 1:
-            raise AmbiguousMatch("several claims match the member and service dates")
-        detail, evidence = await self._call(page, "GET", f"/api/claims/{fits[0]['id']}")
+        chosen = one_candidate(fits, lambda _: True, not_found=ClaimNotFound, what="claims")
+        detail, evidence = await self._call(page, "GET", f"/api/claims/{chosen['id']}")
         try:
             return _claim_result(self.portal, query, detail, evidence)
         except (KeyError, TypeError, ValueError, ValidationError) as exc:
@@ -190,15 +220,12 @@ def _eligibility_result(
     portal: str, query: EligibilityQuery, data: dict[str, Any], evidence: Attachment
 ) -> EligibilityResult:
     member = data["member"]
-    same_member(query, member["member_id"], _iso_date(member["dob"]))
+    dob = _iso_date(member["dob"])
+    check_member(query, member["member_id"], dob)
     benefits = []
     for group in data["benefit_groups"]:
-        if group["service_type"] not in SERVICE_TYPES:
-            raise LayoutChanged("a benefit group has a service type the flow does not know")
-        benefits += [
-            Benefit.model_validate({**b, "service_type": group["service_type"]})
-            for b in group["benefits"]
-        ]
+        service = SERVICE.read_value(group["service_type"])
+        benefits += [_benefit(service, b) for b in group["benefits"]]
     pcp = member.get("pcp") or {}
     return EligibilityResult(
         portal=portal,
@@ -209,10 +236,10 @@ def _eligibility_result(
         member_id=member["member_id"],
         first_name=member["first_name"].strip().upper(),  # names upper-cased, as read from pages
         last_name=member["last_name"].strip().upper(),
-        dob=query.dob,
-        relationship=(member.get("relationship") or "").lower() or None,
+        dob=dob,
+        relationship=RELATIONSHIP.read_value(member["relationship"]),
         date_of_service=_iso_date(data.get("date_of_service")) or query.date_of_service,
-        coverage_active=bool(data["coverage_active"]),
+        coverage_active=COVERAGE.read_value(data["coverage_active"]),
         plan_name=member.get("plan_name"),
         plan_number=member.get("plan_number"),
         network_type=member.get("network_type"),
@@ -220,19 +247,40 @@ def _eligibility_result(
         group_name=member.get("group_name"),
         effective_date=_iso_date(member.get("effective_date")),
         termination_date=_iso_date(member.get("termination_date")),
-        other_coverage=YesNoUnknown.YES if member.get("other_coverage") else YesNoUnknown.NO,
+        other_coverage=OTHER_COVERAGE.read_value(member["other_coverage"]),
         pcp_name=pcp.get("name"),
         pcp_npi=pcp.get("npi"),
         benefits=tuple(benefits),
     )
 
 
-def _claim_fits(row: dict[str, Any], query: ClaimStatusQuery) -> bool:
-    if query.dos_from and _iso_date(row.get("dos_from")) != query.dos_from:
-        return False
-    if query.dos_to and _iso_date(row.get("dos_to")) != query.dos_to:
-        return False
-    return query.billed is None or Decimal(str(row.get("billed"))) == query.billed
+def _benefit(service: str, b: dict[str, Any]) -> Benefit:
+    """One benefit line; every coded field must be present and known (KeyError: changed)."""
+    return Benefit.model_validate(
+        {
+            **b,
+            "service_type": service,
+            "benefit": BENEFIT.read_value(b["benefit"]),
+            "in_network": NETWORK.read_value(b["in_network"]),
+            "coverage_level": LEVEL.read_value(b["coverage_level"]),
+            "time_period": PERIOD.read_value(b["time_period"]),
+            "prior_auth_required": AUTH.read_value(b["prior_auth_required"]),
+        }
+    )
+
+
+def _money(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _listed_claim(row: dict[str, Any]) -> ShownClaim:
+    """What a claim search hit shows, for the one claim-fits rule."""
+    return ShownClaim(
+        claim_number=row.get("claim_number"),
+        dos_from=_iso_date(row.get("dos_from")),
+        dos_to=_iso_date(row.get("dos_to")),
+        billed=_money(row.get("billed")),
+    )
 
 
 def _claim_result(
@@ -240,7 +288,16 @@ def _claim_result(
 ) -> ClaimStatusResult:
     claim_number, account = data["claim_number"], data.get("patient_account_number")
     dob = _iso_date(data.get("dob"))
-    same_claim(query, claim_number, account, data["member_id"], dob)
+    shown = ShownClaim(
+        claim_number=claim_number,
+        patient_account_number=None if blank(account) else account,
+        member_id=data["member_id"],
+        dob=dob,
+        dos_from=_iso_date(data["dos_from"]),
+        dos_to=_iso_date(data["dos_to"]),
+        billed=_money(data.get("billed")),
+    )
+    check_claim(query, shown)
     status, payment = data["status"], data.get("payment") or {}
     return ClaimStatusResult(
         portal=portal,
@@ -256,7 +313,7 @@ def _claim_result(
         dob=dob,
         dos_from=_iso_date(data["dos_from"]),
         dos_to=_iso_date(data["dos_to"]),
-        category=status["category"],
+        category=CATEGORY.read_value(status["category"]),
         status_code=status.get("code"),
         status_text=status.get("text"),
         billed=data.get("billed"),
@@ -265,12 +322,18 @@ def _claim_result(
         patient_responsibility=data.get("patient_responsibility"),
         received_date=_iso_date(data.get("received_date")),
         adjudication_date=_iso_date(data.get("adjudication_date")),
-        payment_method=payment.get("method"),
+        payment_method=PAYMENT.read_value(payment.get("method")),
         payment_trace_number=payment.get("trace_number") or None,
         payment_date=_iso_date(payment.get("date")),
         service_lines=tuple(ServiceLine.model_validate(r) for r in data["service_lines"]),
         adjustments=tuple(
-            Adjustment.model_validate({**a, "description": a.get("description") or None})
+            Adjustment.model_validate(
+                {
+                    **a,
+                    "group_code": GROUP.read_value(a["group_code"]),
+                    "description": a.get("description") or None,
+                }
+            )
             for a in data["adjustments"]
         ),
     )

@@ -1,18 +1,20 @@
 """PayerHub's result pages, read into results; and the one identity rule its readers share.
 
 The flow (``flows/payerhub.py``) drives the hub's pages; this module reads the results
-region once it shows an answer. The right patient or no result: ``same_member`` and
-``same_claim`` are the rule for page answers and API answers (``_payerhub_api``) alike.
+region once it shows an answer. The right patient or no result: bots/matching.py is the
+rule, for page answers and API answers (``_payerhub_api``) alike.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Literal
 
 from playwright.async_api import Locator
 
 from bots.codes import (
+    CLAIM_STATUS_CATEGORIES,
     SERVICE_TYPES,
     AdjustmentGroup,
     BenefitInfo,
@@ -20,8 +22,9 @@ from bots.codes import (
     TimePeriod,
     YesNoUnknown,
 )
-from bots.errors import LayoutChanged, PatientMismatch
+from bots.errors import LayoutChanged
 from bots.flowkit.pages import (
+    birth_date,
     blank,
     date_range,
     money,
@@ -35,8 +38,9 @@ from bots.flowkit.pages import (
     split_name,
     table_records,
     us_date,
-    yes_no,
 )
+from bots.flowkit.words import Words
+from bots.matching import ShownClaim, check_claim, check_member
 from bots.models import (
     Adjustment,
     Benefit,
@@ -45,33 +49,55 @@ from bots.models import (
     EligibilityQuery,
     EligibilityResult,
     ServiceLine,
-    member_id_fits,
-    same_member_id,
 )
 
-BENEFITS = {
-    "Co-payment": BenefitInfo.COPAYMENT,
-    "Coinsurance": BenefitInfo.COINSURANCE,
-    "Deductible": BenefitInfo.DEDUCTIBLE,
-    "Out-of-pocket maximum": BenefitInfo.OUT_OF_POCKET,
-    "Not covered": BenefitInfo.NON_COVERED,
-}
-PERIODS = {
-    "Calendar year": TimePeriod.CALENDAR_YEAR,
-    "Service year": TimePeriod.SERVICE_YEAR,
-    "Year to date": TimePeriod.YEAR_TO_DATE,
-    "Remaining": TimePeriod.REMAINING,
-    "Lifetime": TimePeriod.LIFETIME,
-    "Visit": TimePeriod.VISIT,
-}
-LEVELS = {"Individual": CoverageLevel.INDIVIDUAL, "Family": CoverageLevel.FAMILY}
-AUTH = {
-    "Required": YesNoUnknown.YES,
-    "Not required": YesNoUnknown.NO,
-    "Unknown": YesNoUnknown.UNKNOWN,
-}
-SERVICE_CODES = {name: code for code, name in SERVICE_TYPES.items()}
-PAYMENT: dict[str, Literal["CHK", "ACH"]] = {"Check": "CHK", "EFT": "ACH"}
+# The hub's words -> payerbot's codes, read strictly (an unknown word is a LayoutChanged).
+BENEFITS = Words(
+    "benefit",
+    {
+        "Co-payment": BenefitInfo.COPAYMENT,
+        "Coinsurance": BenefitInfo.COINSURANCE,
+        "Deductible": BenefitInfo.DEDUCTIBLE,
+        "Out-of-pocket maximum": BenefitInfo.OUT_OF_POCKET,
+        "Not covered": BenefitInfo.NON_COVERED,
+    },
+)
+PERIODS = Words(
+    "benefit period",
+    {
+        "Calendar year": TimePeriod.CALENDAR_YEAR,
+        "Service year": TimePeriod.SERVICE_YEAR,
+        "Year to date": TimePeriod.YEAR_TO_DATE,
+        "Remaining": TimePeriod.REMAINING,
+        "Lifetime": TimePeriod.LIFETIME,
+        "Visit": TimePeriod.VISIT,
+    },
+)
+NETWORKS = Words("network", {"In-network": YesNoUnknown.YES, "Out-of-network": YesNoUnknown.NO})
+LEVELS = Words(
+    "coverage level",
+    {"Individual": CoverageLevel.INDIVIDUAL, "Family": CoverageLevel.FAMILY},
+    blank=None,
+)
+AUTH = Words(
+    "prior authorization",
+    {
+        "Required": YesNoUnknown.YES,
+        "Not required": YesNoUnknown.NO,
+        "Unknown": YesNoUnknown.UNKNOWN,
+    },
+)
+COVERAGE = Words("coverage status", {"Active": True, "Inactive": False})
+RELATIONSHIPS = Words(
+    "relationship", {"Subscriber": "subscriber", "Spouse": "spouse", "Child": "child"}
+)
+OTHER_COVERAGE = Words("other coverage", {"Yes": True, "No": False}, blank=None)
+SERVICE_CODES = Words("service type", {name: code for code, name in SERVICE_TYPES.items()})
+CATEGORIES = Words("claim status category", {code: code for code in CLAIM_STATUS_CATEGORIES})
+GROUPS = Words("adjustment group", {g.value: g for g in AdjustmentGroup})
+PAYMENT = Words[Literal["CHK", "ACH"] | None](
+    "payment method", {"Check": "CHK", "EFT": "ACH"}, blank=None
+)
 
 MEMBER_FIELDS = (
     "Member name",
@@ -140,15 +166,14 @@ async def eligibility_result(
     fields = await read_definitions(results)
     require_all(fields, MEMBER_FIELDS, "eligibility page")
     member_id = require(fields, "Member ID")
-    same_member(query, member_id, us_date(require(fields, "Date of birth")))
+    dob = birth_date(require(fields, "Date of birth"))
+    check_member(query, member_id, dob)
     first, last = split_name(require(fields, "Member name"))
     pcp_name, pcp_npi = primary_care_provider(fields.get("Primary care provider", ""))
-    active = require(fields, "Coverage status").strip().lower() == "active"
+    active = COVERAGE.read(require(fields, "Coverage status"))
     benefits = []
     for table in await read_tables(results):
-        code = SERVICE_CODES.get(table["heading"])
-        if code is None:  # a section we cannot name would silently drop its benefits
-            raise LayoutChanged("a benefit section has a service type name the flow does not know")
+        code = SERVICE_CODES.read(table["heading"])  # an unnamed section would drop benefits
         require_headers(table, BENEFIT_COLUMNS)
         benefits += [benefit(code, rec) for rec in table_records(table)]
     return EligibilityResult(
@@ -159,8 +184,8 @@ async def eligibility_result(
         member_id=member_id,
         first_name=first,
         last_name=last,
-        dob=query.dob,
-        relationship=(fields.get("Relationship") or "").lower() or None,
+        dob=dob,
+        relationship=RELATIONSHIPS.read(fields["Relationship"]),
         date_of_service=us_date(fields.get("Date of service")) or query.date_of_service,
         coverage_active=active,
         plan_name=fields.get("Plan"),
@@ -170,7 +195,7 @@ async def eligibility_result(
         group_name=fields.get("Group name"),
         effective_date=us_date(fields.get("Coverage effective")),
         termination_date=us_date(fields.get("Coverage termination"), open_ended_is_none=True),
-        other_coverage=yes_no(fields.get("Other coverage")),
+        other_coverage=OTHER_COVERAGE.read(fields["Other coverage"]),
         pcp_name=pcp_name,
         pcp_npi=pcp_npi,
         benefits=tuple(benefits),
@@ -182,12 +207,14 @@ async def claim_result(portal: str, results: Locator, query: ClaimStatusQuery) -
     fields = await read_definitions(results)
     require_all(fields, CLAIM_FIELDS, "claim detail")
     member_id = require(fields, "Member ID")
-    dob = us_date(fields.get("Date of birth"))
+    dob = birth_date(fields.get("Date of birth"))
     claim_number = require(fields, "Claim number")
     account = fields.get("Patient account number")
-    same_claim(query, claim_number, account, member_id, dob)
-    first, last = split_name(require(fields, "Patient name"))
     dos_from, dos_to = date_range(require(fields, "Service dates"))
+    billed = money(fields.get("Billed amount"))
+    shown = ShownClaim(claim_number, None if blank(account) else account, member_id, dob)
+    check_claim(query, replace(shown, dos_from=dos_from, dos_to=dos_to, billed=billed))
+    first, last = split_name(require(fields, "Patient name"))
     lines: tuple[ServiceLine, ...] = ()
     adjustments: tuple[Adjustment, ...] = ()
     for table in await read_tables(results):
@@ -199,7 +226,6 @@ async def claim_result(portal: str, results: Locator, query: ClaimStatusQuery) -
             adjustments = tuple(adjustment(r) for r in table_records(table))
         else:
             raise LayoutChanged("the claim detail has a table the flow does not know")
-    method = fields.get("Payment method", "")
     return ClaimStatusResult(
         portal=portal,
         payer_id=query.payer_id,
@@ -213,16 +239,16 @@ async def claim_result(portal: str, results: Locator, query: ClaimStatusQuery) -
         dob=dob,
         dos_from=dos_from,
         dos_to=dos_to,
-        category=require(fields, "Status category"),
+        category=CATEGORIES.read(require(fields, "Status category")),
         status_code=fields.get("Status code"),
         status_text=fields.get("Status"),
-        billed=money(fields.get("Billed amount")),
+        billed=billed,
         allowed=money(fields.get("Allowed amount")),
         paid=money(fields.get("Paid amount")),
         patient_responsibility=money(fields.get("Patient responsibility")),
         received_date=us_date(fields.get("Received date")),
         adjudication_date=us_date(fields.get("Adjudication date")),
-        payment_method=PAYMENT.get(method.strip()),
+        payment_method=PAYMENT.read(fields["Payment method"]),
         payment_trace_number=None
         if blank(fields.get("Check/EFT number"))
         else fields["Check/EFT number"],
@@ -243,32 +269,32 @@ def primary_care_provider(text: str) -> tuple[str | None, str | None]:
 
 def benefit(service_type: str, rec: dict[str, str]) -> Benefit:
     label, _, period = rec["Benefit"].partition(" (")
-    kind = BENEFITS.get(label.strip())
-    if kind is None:
-        raise LayoutChanged("a benefit line has an unknown benefit name")
+    kind = BENEFITS.read(label)
     amount_text = rec.get("Amount", "")
     return Benefit(
         service_type=service_type,
         benefit=kind,
-        in_network=YesNoUnknown.YES if rec["Network"] == "In-network" else YesNoUnknown.NO,
-        coverage_level=LEVELS.get(rec.get("Coverage level", "")),
-        time_period=PERIODS.get(period.rstrip(")")) if period else None,
+        in_network=NETWORKS.read(rec["Network"]),
+        coverage_level=LEVELS.read(rec["Coverage level"]),
+        time_period=PERIODS.read(period.rstrip(")")) if period else None,
         amount=None if "%" in amount_text else money(amount_text),
         percent=percent(amount_text) if "%" in amount_text else None,
         total=money(rec.get("Total")),
         met=money(rec.get("Met")),
         remaining=money(rec.get("Remaining")),
-        prior_auth_required=AUTH.get(rec.get("Prior authorization", ""), YesNoUnknown.UNKNOWN),
+        prior_auth_required=AUTH.read(rec["Prior authorization"]),
     )
 
 
-def claim_fits(rec: dict[str, str], query: ClaimStatusQuery) -> bool:
+def listed_claim(rec: dict[str, str]) -> ShownClaim:
+    """What a row of the claims list shows, for the one claim-fits rule."""
     dos_from, dos_to = date_range(rec.get("Service dates", ""))
-    if query.dos_from and dos_from != query.dos_from:
-        return False
-    if query.dos_to and dos_to != query.dos_to:
-        return False
-    return query.billed is None or money(rec.get("Billed")) == query.billed
+    return ShownClaim(
+        claim_number=rec.get("Claim number"),
+        dos_from=dos_from,
+        dos_to=dos_to,
+        billed=money(rec.get("Billed")),
+    )
 
 
 def service_line(rec: dict[str, str]) -> ServiceLine:
@@ -289,39 +315,10 @@ def adjustment(rec: dict[str, str]) -> Adjustment:
     remarks = tuple(r.strip() for r in rec.get("Remarks", "").split(",") if not blank(r))
     line = rec.get("Line", "")
     return Adjustment(
-        group_code=AdjustmentGroup(rec["Group"]),
+        group_code=GROUPS.read(rec["Group"]),
         carc=rec["Reason code"],
         rarc=remarks,
         amount=money(rec.get("Amount")),
         line=int(line) if line.isdigit() else None,
         description=rec.get("Description") or None,
     )
-
-
-# --- the right patient or no result: one rule for pages and API answers alike --------------
-
-
-def same_member(query: EligibilityQuery, member_id: str, dob: date | None) -> None:
-    if not member_id_fits(member_id, query.member_id) or dob != query.dob:
-        raise PatientMismatch(
-            "the eligibility answer is for a member whose ID or date of birth "
-            "differs from the worklist"
-        )
-
-
-def same_claim(
-    query: ClaimStatusQuery,
-    claim_number: str,
-    account: str | None,
-    member_id: str,
-    dob: date | None,
-) -> None:
-    wanted = query.claim_number or query.patient_account_number
-    if wanted and wanted.strip().upper() not in {claim_number.upper(), (account or "").upper()}:
-        raise PatientMismatch("the claim shown is not the claim asked for")
-    if (query.member_id and not same_member_id(member_id, query.member_id)) or (
-        query.dob and dob != query.dob
-    ):
-        raise PatientMismatch(
-            "the claim belongs to a member whose ID or date of birth differs from the worklist"
-        )

@@ -17,7 +17,6 @@ from typing import Any, Literal
 from playwright.async_api import Frame, Page, Response
 
 from bots.errors import (
-    AmbiguousMatch,
     AuthenticationError,
     ClaimNotFound,
     LayoutChanged,
@@ -27,6 +26,7 @@ from bots.flowkit.error_pages import ClockTime, ErrorPages, Marker, raise_for_er
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow, register
 from bots.flowkit.pages import landmarks, missing_landmarks
 from bots.flowkit.readonly import Send
+from bots.matching import claim_fits, one_candidate
 from bots.models import (
     ClaimStatusQuery,
     ClaimStatusResult,
@@ -91,6 +91,7 @@ class LegacyPortalFlow(PortalFlow):
         Send("POST", "/Claims/Inquiry.aspx"),
     )
     write_pages = ("/ChangePassword.aspx",)
+    payers = frozenset(PAYERS)  # the payer list of its inquiry forms
 
     async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
         frame = page.main_frame
@@ -217,12 +218,11 @@ class LegacyPortalFlow(PortalFlow):
         number = query.claim_number or query.patient_account_number
         if number:
             search["Claim Number (ICN):"] = number
-        elif query.member_id:
+        else:
+            assert query.member_id and query.dos_from, "ClaimStatusQuery validates its shape"
             search["Subscriber ID:"] = query.member_id
             search["DOS From (MMDDYYYY):"] = _mmddyyyy(query.dos_from)
-            search["DOS To (MMDDYYYY):"] = _mmddyyyy(query.dos_to)
-        else:
-            raise AmbiguousMatch("a claim search needs a claim number or a member ID")
+            search["DOS To (MMDDYYYY):"] = _mmddyyyy(query.dos_to or query.dos_from)
         await read.fill(main, search)
         content = await self._navigate(main, main.get_by_role("button", name="Search").click)
         if "Claim Search Results" in content["titles"]:
@@ -238,21 +238,20 @@ class LegacyPortalFlow(PortalFlow):
         self, main: Frame, content: dict[str, Any], query: ClaimStatusQuery
     ) -> str:
         """Every page of the results list; exactly one claim must fit. Returns its link."""
-        fits: list[str] = []
+        seen: list[tuple[str, bool]] = []
         for _page in range(100):
             table = read.table_with(content, read.LIST_COLUMNS)
             for row, href in zip(table["rows"], table["links"], strict=True):
-                if read.claim_fits(dict(zip(table["headers"], row, strict=True)), query):
-                    fits.append(href or "")
+                rec = dict(zip(table["headers"], row, strict=True))
+                seen.append((href or "", claim_fits(query, read.listed_claim(rec))))
             following = main.get_by_role("link", name="Next >", exact=True)
-            if len(fits) > 1 or not await following.count():
+            if sum(fit for _, fit in seen) > 1 or not await following.count():
                 break
             content = await self._navigate(main, following.click)
-        if not fits:
-            raise ClaimNotFound("no claim in the results fits the member, dates and amount")
-        if len(fits) > 1 or not fits[0]:
-            raise AmbiguousMatch("several claims fit the member and service dates")
-        return fits[0]
+        href, _ = one_candidate(seen, lambda x: x[1], not_found=ClaimNotFound, what="claims")
+        if not href:
+            raise LayoutChanged("the claim that fits has no link to its detail")
+        return href
 
     # --- frames, navigation, error pages ----------------------------------------------------
 

@@ -24,6 +24,7 @@ from bots.flowkit.error_pages import ClockTime, ErrorPages, Marker, raise_for_er
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow, register
 from bots.flowkit.pages import landmarks, missing_landmarks, read_definitions, read_tables
 from bots.flowkit.readonly import Send
+from bots.matching import claim_fits, one_candidate
 from bots.models import (
     ClaimStatusQuery,
     ClaimStatusResult,
@@ -74,6 +75,7 @@ class MedicaidPortalFlow(PortalFlow):
         Send("POST", "/claims"),
     )
     write_pages = ("/claims/submit", "/provider/enrollment", "/claims/*/adjust")
+    payers = frozenset({"STATEMCD"})  # the state's own program: it answers for no other payer
 
     async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
         await self._goto(page, "/login", "Provider Login")
@@ -167,12 +169,13 @@ class MedicaidPortalFlow(PortalFlow):
             await _raise_for_alert(page, ClaimNotFound)
         tables = {t["heading"]: t for t in await read_tables(results)}
         rows = read.records(tables, "Claims", read.CLAIM_LIST_COLUMNS)
-        fits = [r["ICN"] for r in rows if read.claim_fits(r, query)]
-        if not fits:
-            raise ClaimNotFound("no claim on file matches the ICN or the service dates")
-        if len(fits) > 1:
-            raise AmbiguousMatch("several claims match the recipient and service dates")
-        link = await _one(results.get_by_role("link", name=fits[0], exact=True))
+        fit = one_candidate(
+            rows,
+            lambda r: claim_fits(query, read.listed_claim(r)),
+            not_found=ClaimNotFound,
+            what="claims",
+        )
+        link = await _one(results.get_by_role("link", name=fit["ICN"], exact=True))
         await self._submit(page, link, "Claim Summary")
         return await self._read_claim(page, query)
 

@@ -14,7 +14,6 @@ import pyotp
 from playwright.async_api import Locator, Page
 
 from bots.errors import (
-    AmbiguousMatch,
     AuthenticationError,
     ClaimNotFound,
     LayoutChanged,
@@ -32,21 +31,21 @@ from bots.flowkit.error_pages import (
 )
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow, register
 from bots.flowkit.pages import (
+    birth_date,
     landmarks,
     looks_like_date,
     missing_landmarks,
     read_tables,
     table_records,
-    us_date,
 )
 from bots.flowkit.readonly import Send
+from bots.matching import claim_fits, member_fits, one_candidate
 from bots.models import (
     ClaimStatusQuery,
     ClaimStatusResult,
     EligibilityQuery,
     EligibilityResult,
     LookupKind,
-    member_id_fits,
 )
 from flows import _payerhub_pages as read
 from flows._payerhub_api import HubApi
@@ -210,20 +209,21 @@ class PayerHubFlow(PortalFlow):
         return await read.eligibility_result(self.name, results, query)
 
     async def _pick_member(self, results: Locator, query: EligibilityQuery) -> None:
-        rows = results.get_by_role("row").filter(has=results.get_by_role("button", name="Select"))
-        matches = []
-        for i in range(await rows.count()):
+        """Several members share the ID: exactly one must have the ID and date of birth."""
+        # an inner locator is matched inside each row: it must not restart from ``results``
+        select = results.page.get_by_role("button", name="Select")
+        rows = results.get_by_role("row").filter(has=select)
+
+        async def fits(i: int) -> bool:
             cells = [c.strip() for c in await rows.nth(i).get_by_role("cell").all_inner_texts()]
-            dob = next((us_date(c) for c in cells if looks_like_date(c)), None)
-            ids = [c for c in cells if member_id_fits(c, query.member_id)]
-            if dob == query.dob and ids:
-                matches.append(i)
-        if len(matches) != 1:
-            raise PatientMismatch(
-                f"{rows and await rows.count()} members share this ID; "
-                f"{len(matches)} have the date of birth asked for: a person must choose"
-            )
-        await rows.nth(matches[0]).get_by_role("button", name="Select").click()
+            dob = next((birth_date(c) for c in cells if looks_like_date(c)), None)
+            return any(member_fits(query.member_id, query.dob, c, dob) for c in cells)
+
+        fitting = [await fits(i) for i in range(await rows.count())]
+        pick = one_candidate(
+            range(len(fitting)), fitting.__getitem__, not_found=PatientMismatch, what="members"
+        )
+        await rows.nth(pick).get_by_role("button", name="Select").click()
 
     # --- claim status -----------------------------------------------------------------------
 
@@ -239,8 +239,7 @@ class PayerHubFlow(PortalFlow):
             await page.get_by_role("radio", name="Claim number").check()
             await page.get_by_role("textbox", name="Claim number").fill(number)
         else:
-            if not (query.member_id and query.dos_from):
-                raise LayoutChanged("a claim search needs a claim number or a member and dates")
+            assert query.member_id and query.dos_from, "ClaimStatusQuery validates its shape"
             await page.get_by_role("radio", name="Member and dates").check()
             await page.get_by_label("Member ID").fill(query.member_id)
             if query.dob:
@@ -261,31 +260,29 @@ class PayerHubFlow(PortalFlow):
 
     async def _pick_claim(self, page: Page, results: Locator, query: ClaimStatusQuery) -> None:
         """Walk every page of the claims list; exactly one claim must fit the question."""
-        fits: list[tuple[int, int]] = []
+        seen: list[tuple[int, int, bool]] = []
         page_no = 0
         while True:
             table = results.get_by_role("table", name="Claims")
             records = table_records((await read_tables(table.locator("xpath=..")))[0])
-            for i, rec in enumerate(records):
-                if read.claim_fits(rec, query):
-                    fits.append((page_no, i))
+            seen += [
+                (page_no, i, claim_fits(query, read.listed_claim(rec)))
+                for i, rec in enumerate(records)
+            ]
             nxt = results.get_by_role("button", name="Next")
-            if len(fits) > 1 or not await nxt.is_visible() or await nxt.is_disabled():
+            if sum(x[2] for x in seen) > 1 or not await nxt.is_visible() or await nxt.is_disabled():
                 break
             label = await results.get_by_text("Page ").first.inner_text()
             await nxt.click()
             await results.get_by_text("Page ").filter(has_not_text=label).first.wait_for()
             page_no += 1
-        if not fits:
-            raise ClaimNotFound("no claim on file matches the service dates and billed amount")
-        if len(fits) > 1:
-            raise AmbiguousMatch("several claims match the member and service dates")
-        if fits[0][0] != page_no:
+        found = one_candidate(seen, lambda x: x[2], not_found=ClaimNotFound, what="claims")
+        if found[0] != page_no:
             raise LayoutChanged("claim list pages changed while reading them")
         await (
             results.get_by_role("table", name="Claims")
             .get_by_role("button", name="View")
-            .nth(fits[0][1])
+            .nth(found[1])
             .click()
         )
 

@@ -80,6 +80,12 @@ class Portal:
         self.knobs(**DEFAULT_KNOBS)
 
 
+TEST_INSTALLATION = f"pytest-{os.getpid()}"
+"""The tests' payerbot processes all count as one installation (many data folders, one set of
+mock portals), so a command a test starts uses the session's portals instead of its own."""
+os.environ["PAYERBOT_INSTALLATION"] = TEST_INSTALLATION
+
+
 @pytest.fixture(scope="session")
 def mock_portals() -> Iterator[dict[str, Portal]]:
     """Every configured mock portal, in one process, on free ports."""

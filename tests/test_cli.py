@@ -109,3 +109,24 @@ def test_runs_list_json_and_a_bad_worklist_row_is_reported_not_fatal(env, tmp_pa
     assert len(runs) == 1
     assert runs[0]["counts"]["items"] == 1 and runs[0]["counts"]["import_errors"] == 1
     assert runs[0]["status"] == "finished" and runs[0]["source"] == "week.csv"
+
+
+def test_lookup_says_what_a_question_lacks_in_plain_words(env):
+    wide = {**env, "COLUMNS": "300"}
+    asks = {
+        ("claim-status", "--payer", "ACME", "--member-id", "ACM1"): (
+            "A claim status question needs a claim number (or patient account number), "
+            "or a member ID with the date of service."
+        ),
+        ("eligibility", "--payer", "ACME", "--member-id", " ", "--dob", "1980-05-17"): (
+            "The member ID is empty."
+        ),
+        ("eligibility", "--payer", "ACME", "--member-id", "ACM1", "--dob", "5/17/80"): (
+            "The date of birth is not a date (YYYY-MM-DD)."
+        ),
+    }
+    for args, sentence in asks.items():
+        proc = payerbot("lookup", *args, env=wide)
+        said = " ".join(proc.stderr.split())
+        assert proc.returncode == 2 and sentence in said, (args, proc.stderr)
+        assert "Traceback" not in said and "Value error" not in said and "pydantic" not in said

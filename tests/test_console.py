@@ -351,3 +351,26 @@ def test_html_from_portals_and_users_is_escaped(console, hub, page: Page, ground
     answer = page.get_by_role("region", name=re.compile("^Answer"))
     expect(answer).to_contain_text('<img src=x onerror="window.__pwned=1">Acme PPO')
     assert page.evaluate("window.__pwned") is None
+
+
+def test_the_lookup_form_says_what_a_question_lacks_in_plain_words(console):
+    specialist, csrf = session(console["url"], "dana", "dana-specialist-pw")
+    payer = next(iter(console["settings"].payers))
+    asks = {
+        "claim_status": {"kind": "claim_status", "payer": payer, "member_id": "ACM1"},
+        "eligibility": {"kind": "eligibility", "payer": payer, "dob": "1980-05-17"},
+        "bad date": {"kind": "eligibility", "payer": payer, "member_id": "A1", "dob": "17.5.80"},
+    }
+    said = {}
+    for name, form in asks.items():
+        response = specialist.post("/lookup", data={"csrf": csrf, **form})
+        assert response.status_code == 400, name
+        said[name] = re.search(r'role="alert">([^<]*)<', response.text)[1]
+    assert said["claim_status"] == (
+        "A claim status question needs a claim number (or patient account number), "
+        "or a member ID with the date of service."
+    )
+    assert said["eligibility"] == "The member ID is required."
+    assert said["bad date"] == "The date of birth is not a date (YYYY-MM-DD)."
+    for text in said.values():  # no pydantic or Python wording
+        assert "Value error" not in text and "isoformat" not in text and "Input" not in text

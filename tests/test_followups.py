@@ -18,6 +18,7 @@ from bots.settings import load_settings
 from bots.store import Store
 from tests.conftest import run_rows
 from tests.test_cli import payerbot
+from tests.truth import coverage_segment, expected_eligibility_outcome
 
 pytestmark = pytest.mark.browser
 DOS = date(2026, 12, 1)
@@ -31,10 +32,7 @@ def _unique(gt: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _active(m: dict[str, Any], on: date = DOS) -> bool:
-    c = m["coverage"]
-    return c["effective_date"] <= on.isoformat() and (
-        c["termination_date"] is None or c["termination_date"] >= on.isoformat()
-    )
+    return coverage_segment(m, on) is not None
 
 
 def _auth(m: dict[str, Any], service: str) -> str:
@@ -90,9 +88,19 @@ def test_each_eligibility_rule_fires_for_its_case_and_not_against_it(
         active = [m for m in subs if _active(m)]
         auth = next(m for m in active if _auth(m, "MH") == "Y")
         plain = next(m for m in active if _auth(m, "98") == "N" and m is not auth)
-        cases[f"{payer} terminated"] = (elig(ended), {"coverage_terminated"})
-        if future is not None:
-            cases[f"{payer} not yet effective"] = (elig(future), {"coverage_inactive"})
+        # a portal listing coverage segments answers nothing for a date none spans: the
+        # follow-up then says so (tests.truth decides which portal does, from the data set)
+        for name, m, rule in (
+            ("terminated", ended, "coverage_terminated"),
+            ("not yet effective", future, "coverage_inactive"),
+        ):
+            if m is None:
+                continue
+            uncovered = expected_eligibility_outcome(ground_truth, m["member_key"], DOS)
+            cases[f"{payer} {name}"] = (
+                elig(m),
+                {"no_coverage_on_date" if uncovered == "no_coverage_on_date" else rule},
+            )
         cases[f"{payer} auth needed"] = (
             elig(auth, service_type="MH", group_number=auth["group_number"]),
             {"prior_auth_required"},

@@ -2,7 +2,8 @@
 
 The expectation is computed here, from the data set alone, independently of any flow:
 a member looked up by its full ID and date of birth is found; its coverage on the date
-of service decides active/inactive; an ID that exists nowhere is not found.
+of service decides active/inactive (or, on a portal that lists coverage segments, no
+answer when none spans the date: tests.truth); an ID that exists nowhere is not found.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from tests.truth import member
+from tests.truth import (
+    coverage_segment,
+    expected_claim_outcome,
+    expected_eligibility_outcome,
+    member,
+)
 
 APPOINTMENTS = ["Appt Date", "Patient Last", "Patient First", "DOB", "Insurance", "Member ID"]
 CLAIMS = ["Claim #", "Patient Last", "Patient First", "DOB", "Payer", "Member ID"]
@@ -26,10 +32,7 @@ def _us(iso: str) -> str:
 
 
 def _active(m: dict[str, Any], dos: date) -> bool:
-    cov = m["coverage"]
-    return date.fromisoformat(cov["effective_date"]) <= dos and (
-        cov["termination_date"] is None or dos <= date.fromisoformat(cov["termination_date"])
-    )
+    return coverage_segment(m, dos) is not None
 
 
 def _unique_members(gt: dict[str, Any], payers: set[str]) -> list[dict[str, Any]]:
@@ -71,12 +74,18 @@ def eligibility_worklist(
                 member_id,
             ]
         )
+        outcome = (
+            "member_not_found"
+            if missing
+            else expected_eligibility_outcome(gt, m["member_key"], dos)
+        )  # e.g. a Medicaid date no coverage segment spans: no_coverage_on_date
+        answered = outcome == "result"
         expected.append(
             {
                 "row": i + 2,
-                "outcome": "member_not_found" if missing else "result",
-                "member_key": None if missing else m["member_key"],
-                "coverage_active": None if missing else _active(m, dos),
+                "outcome": outcome,
+                "member_key": m["member_key"] if answered else None,
+                "coverage_active": _active(m, dos) if answered else None,
             }
         )
     _write(path, APPOINTMENTS, rows)
@@ -87,7 +96,11 @@ def claim_worklist(
     gt: dict[str, Any], path: Path, n: int, payers: set[str], seed: int = 11
 ) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    pool = [c for c in gt["claims"] if c["payer_id"] in payers]
+    pool = [  # claims in a status no flow knows (the unseen-word trap) are the demo's
+        c
+        for c in gt["claims"]
+        if c["payer_id"] in payers and expected_claim_outcome(gt, c["claim_number"]) == "result"
+    ]
     names = {p["payer_id"]: p["name"] for p in gt["payers"]}
     expected, rows = [], []
     spare = {payer: list(numbers) for payer, numbers in gt["not_on_file_claims"].items()}

@@ -24,7 +24,9 @@ from bots.errors import (
     AuthenticationError,
     BusinessError,
     CapabilityMissing,
+    FlowBug,
     LayoutChanged,
+    PatientMismatch,
     PayerbotError,
     PortalBlocked,
     PortalError,
@@ -35,7 +37,15 @@ from bots.errors import (
     SessionExpired,
 )
 from bots.logs import get_logger, redactor
-from bots.models import PHI_FIELDS, ClaimStatusQuery, EligibilityQuery, Query
+from bots.matching import check_result
+from bots.models import (
+    PHI_FIELDS,
+    ClaimStatusQuery,
+    ClaimStatusResult,
+    EligibilityQuery,
+    EligibilityResult,
+    Query,
+)
 from bots.settings import Settings
 from bots.store import ItemState, Store, WorkItem, utcnow
 
@@ -52,7 +62,8 @@ def register_phi(query: EligibilityQuery | ClaimStatusQuery) -> None:
 
 
 def classify(exc: BaseException) -> PayerbotError:
-    """Everything that is not already ours becomes a retryable portal failure, PHI-free."""
+    """An exception as a payerbot error, PHI-free: Playwright's and timeouts are portal
+    failures (retried); anything else a flow raised is a bug in the flow (``FlowBug``)."""
     if isinstance(exc, PayerbotError):
         return exc
     if isinstance(exc, PlaywrightTimeout | TimeoutError):
@@ -60,8 +71,9 @@ def classify(exc: BaseException) -> PayerbotError:
     if isinstance(exc, PlaywrightError):
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return PortalError(f"browser error: {first_line[:200]}")
-    # Usually a page the flow could not read (a redesign): retry; the trace shows what it saw.
-    return LayoutChanged(f"unexpected {type(exc).__name__} while reading the page")
+    # Not the portal's doing: a bug in the flow. A page the flow cannot read is LayoutChanged,
+    # which the flow raises itself; the same code would fail the same way on a retry.
+    return FlowBug(f"a bug in the flow: unexpected {type(exc).__name__} (the log has the details)")
 
 
 class ItemWorker:
@@ -154,8 +166,8 @@ class ItemWorker:
             await self._finish(item, started, session, ItemState.SYSTEM_FAILED, exc, trace=False)
         except Exception as exc:  # a hung lookup cut off by the timeout lands here too
             error = classify(exc)
-            if not isinstance(exc, PortalError | PlaywrightError | TimeoutError):
-                log.exception("flow.unexpected_error")
+            if isinstance(error, FlowBug):
+                log.exception("flow.bug", error=type(exc).__name__)
             evidence = await self._finish(
                 item, started, session, ItemState.SYSTEM_FAILED, error, trace=True
             )
@@ -165,7 +177,7 @@ class ItemWorker:
             gate.rate_limited_in_a_row = 0
             gate.layout_failures = 0
             session.counted_lookup()
-            await self._succeed(gate, item, started, session, result)
+            await self._succeed(gate, item, started, session, query, result)
 
     @staticmethod
     async def _guarded(session: Session, lookup: Awaitable[Any]) -> Any:
@@ -209,8 +221,25 @@ class ItemWorker:
         item: WorkItem,
         started: datetime,
         session: Session,
+        query: EligibilityQuery | ClaimStatusQuery,
         result: Any,
     ) -> None:
+        """Record the answer, once it has passed the engine's identity check: the right
+        patient or no result, whatever the flow checked itself (bots/matching.py)."""
+        if (
+            not isinstance(result, EligibilityResult | ClaimStatusResult)
+            or result.kind != query.kind
+        ):
+            bug = FlowBug("a bug in the flow: it answered with something that is not a result")
+            log.error("flow.bug", returned=type(result).__name__)
+            await self._finish(item, started, session, ItemState.SYSTEM_FAILED, bug, trace=True)
+            return
+        try:
+            check_result(query, result)
+        except PatientMismatch as exc:
+            log.warning("item.patient_mismatch", flow=gate.flow.name)
+            await self._finish(item, started, session, ItemState.BUSINESS_FAILED, exc, trace=False)
+            return
         run_id = self._run_of(item)
         evidence = None
         if gate.flow.screenshot_evidence:

@@ -82,6 +82,23 @@ class PortalFlows:
                     f"the {flow_cls.name} flow cannot do {kind.value.replace('_', ' ')} lookups"
                 )
 
+    def route(self, kind: LookupKind, payer_ids: set[str]) -> set[str]:
+        """The portals that answer for these payers, refused before anything starts: a payer
+        not configured, routed to a portal not configured, to a portal whose flow cannot do
+        ``kind``, or to a portal that does not serve it."""
+        portals = set()
+        for payer_id in sorted(payer_ids):
+            portal_id = self.settings.portal_for_payer(payer_id)
+            served = self._flow_class(portal_id).payers
+            if served is not None and payer_id not in served:
+                raise ConfigurationError(
+                    f"portal {portal_id!r} does not serve payer {payer_id!r}: route the payer "
+                    "to the portal that does in config/portals.toml"
+                )
+            portals.add(portal_id)
+        self.check(kind, portals)
+        return portals
+
     def gate(self, portal_id: str) -> PortalGate:
         """A new gate for the portal, with its flow and pace."""
         portal = self.settings.portals[portal_id]

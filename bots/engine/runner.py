@@ -100,7 +100,7 @@ class Runner:
         force: bool = False,
     ) -> RunSummary:
         """Queue the rows as a new run and work it to the end (or until asked to stop)."""
-        portals = {self.settings.portal_for_payer(q.payer_id) for _, q in rows}
+        portals = self.flows.route(kind, {q.payer_id for _, q in rows})
         gates = gates_for_run(self.settings, self.store, self.flows, kind, portals)
         self._trigger, self._kinds = trigger, frozenset({kind})
         run_id, queued = await asyncio.to_thread(

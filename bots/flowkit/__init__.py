@@ -1,3 +1,4 @@
 """The flow kit: the PortalFlow extension point (``flow``), the page readers every flow
-shares (``pages``), the one error-page classifier (``error_pages``) and the read-only guard
-(``readonly``: what a flow may send, and ``portal_request`` for a portal's API)."""
+shares (``pages``), strict word maps (``words``), the one error-page classifier
+(``error_pages``) and the read-only guard (``readonly``: what a flow may send, and
+``portal_request`` for a portal's API)."""

@@ -74,6 +74,11 @@ class PortalFlow(ABC):
     write_pages: ClassVar[tuple[str, ...]] = ()
     """Paths of the portal's pages that change something (appeals, profile, change
     password; ``*`` one segment, ``/#/route`` a single-page app's): never opened."""
+    payers: ClassVar[frozenset[str] | None] = None
+    """The payer ids the portal serves, when the flow knows them (a fixed list on its pages;
+    a state Medicaid portal serves its own program only). None: whatever the portal lists at
+    lookup time. A payer routed to a portal that does not serve it is a ConfigurationError
+    before any browser starts (``bots.engine.gates.PortalFlows.route``)."""
 
     def __init__(self, base_url: str, *, api_reads: bool = False) -> None:
         self.base_url = base_url.rstrip("/")

@@ -7,12 +7,14 @@ portal's text formats (money, US dates, open-ended 12/31/9999) lives here once.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from playwright.async_api import Frame, Locator, Page
 
+from bots.dates import DateRole as DateRole  # re-exported: flows import the flow kit only
+from bots.dates import parse_date
 from bots.errors import LayoutChanged
 
 _READ_DL = """
@@ -83,13 +85,6 @@ def require_headers(table: dict[str, Any], headers: tuple[str, ...]) -> None:
         raise LayoutChanged(f"the {table['heading'] or 'result'} table's columns changed")
 
 
-def word(table: dict[str, Any], text: str, what: str) -> Any:
-    """Map a portal's word strictly: unknown wording means the portal changed, not a guess."""
-    if text.strip() not in table:
-        raise LayoutChanged(f"the portal shows a {what} the flow does not know")
-    return table[text.strip()]
-
-
 def blank(text: str | None) -> bool:
     return text is None or text.strip() in {"", "—", "-", "–", "N/A", "n/a", "None"}
 
@@ -125,19 +120,33 @@ percent = number
 OPEN_ENDED = {date(9999, 12, 31), date(2099, 12, 31)}
 
 
-def us_date(text: str | None, *, open_ended_is_none: bool = False) -> date | None:
-    """'MM/DD/YYYY' (also ISO) -> date; 12/31/9999 (open-ended) -> None when asked."""
+def us_date(
+    text: str | None,
+    *,
+    open_ended_is_none: bool = False,
+    role: DateRole | None = None,
+    today: date | None = None,
+) -> date | None:
+    """'MM/DD/YYYY' (also ISO) -> date; 12/31/9999 (open-ended) -> None when asked.
+
+    The one date parser (bots.dates). A two-digit year is read only when ``role`` says what
+    the date is (a birth lies in the past, a service near ``today``); otherwise it is a
+    layout change, never a guess. ``today`` defaults to the machine's date: the century of a
+    two-digit year does not turn on which side of midnight the practice is.
+    """
     if blank(text):
         return None
     assert text is not None
-    raw = text.strip()
-    for fmt in ("%m/%d/%Y", "%Y-%m-%d", "%m-%d-%Y"):
-        try:
-            value = datetime.strptime(raw, fmt).date()
-        except ValueError:
-            continue
-        return None if open_ended_is_none and value in OPEN_ENDED else value
-    raise LayoutChanged("a date on the page is not in a known format")
+    try:
+        value = parse_date(text, role, today or date.today())
+    except ValueError:
+        raise LayoutChanged("a date on the page is not in a known format") from None
+    return None if open_ended_is_none and value in OPEN_ENDED else value
+
+
+def birth_date(text: str | None) -> date | None:
+    """A date of birth on a page (a two-digit year lies in the past)."""
+    return us_date(text, role=DateRole.BIRTH)
 
 
 def looks_like_date(text: str) -> bool:
@@ -147,18 +156,11 @@ def looks_like_date(text: str) -> bool:
 def date_range(text: str) -> tuple[date, date]:
     """'06/01/2026 - 06/03/2026' or a single date -> (from, to)."""
     parts = [p for p in re.split(r"\s*[–—-]\s+|\s+to\s+", text.strip()) if p]
-    first = us_date(parts[0])
-    last = us_date(parts[-1])
+    first = us_date(parts[0], role=DateRole.SERVICE)
+    last = us_date(parts[-1], role=DateRole.SERVICE)
     if first is None or last is None:
         raise LayoutChanged("service dates on the page are not in a known format")
     return first, last
-
-
-def yes_no(text: str | None) -> bool | None:
-    if blank(text):
-        return None
-    assert text is not None
-    return text.strip().lower() in {"yes", "y", "true"}
 
 
 def split_name(text: str) -> tuple[str, str]:

@@ -4,7 +4,8 @@ One follow-up per item and rule. After a run, every item the run answered is eva
 again: a rule that fires creates its follow-up, or confirms an open one (or reopens a done
 one: the problem is still there); an open follow-up whose rule no longer fires on a newer
 answer is closed automatically with a note saying so (the claim got paid, the plan was
-fixed). A system failure changes nothing: no answer, no conclusion.
+fixed). A system failure changes nothing: no answer, no conclusion; a business "no" (not
+found, another patient) raises its own follow-up and closes none.
 
 The CLI (`payerbot queue ...`), the workbook merge and the console call these functions;
 every change made by a person is written to the audit log (ids and fields, never PHI).
@@ -67,7 +68,10 @@ def raise_followups(
                 raised.by_rule[rule] = raised.by_rule.get(rule, 0) + 1
                 _upsert(edits, raised, item, run_id, finding, existing.get(rule))
             for rule, row in existing.items():
-                if rule not in findings and row.status != "done":
+                # only a newer answer closes what an answer raised; a business "no" after it
+                # (patient mismatch, not found) raises its own follow-up and closes nothing
+                answered = item.state == ItemState.SUCCEEDED
+                if answered and rule not in findings and row.status != "done":
                     edits.update(
                         row.id,
                         status="done",

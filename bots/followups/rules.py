@@ -100,6 +100,10 @@ class RuleBook:
                 yield self._finding("claim_not_on_file", {"reason_code": item.reason_code or "A4"})
             elif code in (OutcomeCode.PATIENT_MISMATCH, OutcomeCode.AMBIGUOUS_MATCH):
                 yield self._finding("patient_review", {})
+            elif code == OutcomeCode.NO_COVERAGE_ON_DATE:
+                dos = query.get("date_of_service")
+                facts = {"date_of_service": _us(date.fromisoformat(dos)) if dos else "unknown"}
+                yield self._finding("no_coverage_on_date", facts)
             return
         if item.state != ItemState.SUCCEEDED or not item.payload:
             return

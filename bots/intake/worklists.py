@@ -14,23 +14,29 @@ import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from bots.dates import (
+    DateRole,
+    birth_date_problem,
+    local_today,
+    service_date_problem,
+)
+from bots.dates import parse_date as parse_any_date
 from bots.errors import ConfigurationError
 from bots.files import private_dir
-from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
+from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind, plain_problems
 from bots.settings import Settings, WorklistPreset
 
 REQUIRED: dict[str, tuple[str, ...]] = {
     LookupKind.ELIGIBILITY: ("payer", "member_id", "dob", "date_of_service"),
     LookupKind.CLAIM_STATUS: ("payer",),
 }
-DATE_FIELDS = {"dob", "date_of_service", "dos_from", "dos_to"}
 MONEY_FIELDS = {"expected_charge", "billed", "expected_paid"}
 
 
@@ -145,20 +151,29 @@ def choose_preset(
     )
 
 
-def parse_date(text: str) -> date:
-    """US exports: MM/DD/YYYY, M/D/YY, YYYY-MM-DD, MM-DD-YYYY, YYYYMMDD, Excel serials."""
-    text = text.strip()
-    if re.fullmatch(r"\d{5}(\.0+)?", text):  # Excel serial date (1900 system)
-        return date(1899, 12, 30) + timedelta(days=int(float(text)))
-    for fmt in ("%m/%d/%Y", "%Y-%m-%d", "%m-%d-%Y", "%Y%m%d", "%m/%d/%y", "%m-%d-%y", "%Y/%m/%d"):
-        try:
-            parsed = datetime.strptime(text, fmt).date()
-        except ValueError:
-            continue
-        if fmt.endswith("%y") and parsed > date.today():
-            parsed = parsed.replace(year=parsed.year - 100)  # 2-digit years are in the past
-        return parsed
-    raise ValueError("not a date (expected MM/DD/YYYY)")
+DATE_ROLES = {
+    "dob": DateRole.BIRTH,
+    "date_of_service": DateRole.SERVICE,
+    "dos_from": DateRole.SERVICE,
+    "dos_to": DateRole.SERVICE,
+}
+
+
+def parse_date(text: str, role: DateRole, today: date) -> date:
+    """A worklist cell as a date (bots.dates rules; Excel serial day numbers too)."""
+    return parse_any_date(text, role, today, spreadsheet_serials=True)
+
+
+def date_problem(fld: str, value: date, settings: Settings, today: date) -> str | None:
+    """Why a parsed worklist date cannot be right: a birth after today, a visit too far off."""
+    if DATE_ROLES[fld] is DateRole.BIRTH:
+        return birth_date_problem(value, today)
+    return service_date_problem(
+        value,
+        today,
+        days_back=settings.worklists.service_days_back,
+        days_ahead=settings.worklists.service_days_ahead,
+    )
 
 
 def parse_money(text: str) -> Decimal:
@@ -188,8 +203,13 @@ def _payer_key(name: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", name.upper())
 
 
-def import_worklist(path: Path, settings: Settings, kind: LookupKind | None = None) -> ImportReport:
+def import_worklist(
+    path: Path, settings: Settings, kind: LookupKind | None = None, *, today: date | None = None
+) -> ImportReport:
     """Read and validate a worklist file; never raises on its content.
+
+    ``today`` (default: the practice's date in ``settings.timezone``) resolves two-digit years
+    and bounds the plausible dates of service.
 
     A file that cannot be read, or whose headers match no preset, comes back as a report
     with one file-level error and no rows. Only a path that is not a file raises.
@@ -220,11 +240,14 @@ def import_worklist(path: Path, settings: Settings, kind: LookupKind | None = No
         source_file=path.name, preset=preset_name, kind=preset_kind, total_rows=len(table)
     )
     payers = PayerDirectory(settings)
+    today = today or local_today(settings.timezone)
     seen: dict[str, int] = {}
     for offset, cells in enumerate(table):
         row_number = offset + 2
         try:
-            _import_row(report, cells, columns, preset_kind, payers, settings, row_number, seen)
+            _import_row(
+                report, cells, columns, preset_kind, payers, settings, row_number, seen, today
+            )
         except Exception:  # one strange row must not cost the others
             report.errors.append(RowError(path.name, row_number, None, "the row could not be read"))
     return report
@@ -239,14 +262,15 @@ def _import_row(
     settings: Settings,
     row_number: int,
     seen: dict[str, int],
+    today: date,
 ) -> None:
     values = {f: cells[i].strip() if i < len(cells) else "" for f, i in columns.items()}
-    problems = list(_row_problems(values, kind, payers, settings))
+    problems = list(_row_problems(values, kind, payers, settings, today))
     for column, reason in problems:
         report.errors.append(RowError(report.source_file, row_number, column, reason))
     if problems:
         return
-    query = _build_query(values, kind, payers, settings, report, row_number)
+    query = _build_query(values, kind, payers, settings, report, row_number, today)
     if query is None:
         return
     reference = query.reference()
@@ -286,7 +310,11 @@ def write_import_report(report: ImportReport, path: Path) -> Path:
 
 
 def _row_problems(
-    values: dict[str, str], kind: LookupKind, payers: PayerDirectory, settings: Settings
+    values: dict[str, str],
+    kind: LookupKind,
+    payers: PayerDirectory,
+    settings: Settings,
+    today: date,
 ) -> Iterator[tuple[str | None, str]]:
     for fld in REQUIRED[kind]:
         if not values.get(fld):
@@ -294,18 +322,16 @@ def _row_problems(
     payer_text = values.get("payer", "")
     if payer_text and payers.resolve(payer_text) is None:
         yield "payer", "unknown payer name (add it to the payer's aliases in config/portals.toml)"
-    if (
-        kind == LookupKind.CLAIM_STATUS
-        and not values.get("claim_number")
-        and not (values.get("member_id") and values.get("dos_from"))
-    ):
-        yield "claim_number", "needs a claim number, or a member ID and service dates"
-    for fld in DATE_FIELDS & values.keys():
+    for fld in DATE_ROLES.keys() & values.keys():
         if values[fld]:
             try:
-                parse_date(values[fld])
+                value = parse_date(values[fld], DATE_ROLES[fld], today)
             except ValueError as exc:
                 yield fld, str(exc)
+                continue
+            problem = date_problem(fld, value, settings, today)
+            if problem is not None:
+                yield fld, problem
     for fld in MONEY_FIELDS & values.keys():
         if values[fld]:
             try:
@@ -321,6 +347,7 @@ def _build_query(
     settings: Settings,
     report: ImportReport,
     row_number: int,
+    today: date,
 ) -> EligibilityQuery | ClaimStatusQuery | None:
     data: dict[str, Any] = {}
     for fld, text in values.items():
@@ -328,8 +355,8 @@ def _build_query(
             continue
         if fld == "payer":
             data["payer_id"] = payers.resolve(text)
-        elif fld in DATE_FIELDS:
-            data[fld] = parse_date(text)
+        elif fld in DATE_ROLES:
+            data[fld] = parse_date(text, DATE_ROLES[fld], today)
         elif fld in MONEY_FIELDS:
             data[fld] = parse_money(text)
         elif fld == "member_id":
@@ -346,8 +373,7 @@ def _build_query(
     model = EligibilityQuery if kind == LookupKind.ELIGIBILITY else ClaimStatusQuery
     try:
         return model(**data)
-    except ValidationError as exc:
-        for err in exc.errors(include_input=False, include_url=False):
-            column = str(err["loc"][0]) if err["loc"] else None
-            report.errors.append(RowError(report.source_file, row_number, column, err["msg"]))
+    except ValidationError as exc:  # the question's shape (bots/models.py), in plain words
+        for column, reason in plain_problems(exc):
+            report.errors.append(RowError(report.source_file, row_number, column, reason))
         return None

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,11 +46,71 @@ def serve_command(
 
 
 def is_up(base_url: str) -> bool:
+    return probe(base_url) is not None
+
+
+@dataclass(frozen=True)
+class Holder:
+    """What answers on a mock portal's port: a mock portal (with its owner and pid) or not."""
+
+    owner: str | None
+    pid: int | None
+
+    def describe(self) -> str:
+        if self.owner:
+            return f"another payerbot installation's mock portals ({self.owner}, pid {self.pid})"
+        return "another program"
+
+
+def probe(base_url: str) -> Holder | None:
+    """Who answers at base_url's health endpoint; None when nothing does."""
     try:
         response = httpx.get(f"{base_url}/__admin/health", timeout=1.0)
     except httpx.HTTPError:
-        return False
-    return response.status_code == 200
+        return None
+    if response.status_code != 200:
+        return Holder(None, None)
+    try:
+        body = response.json()
+    except ValueError:
+        return Holder(None, None)
+    owner, pid = body.get("owner"), body.get("pid")
+    return Holder(owner if isinstance(owner, str) else None, pid if isinstance(pid, int) else None)
+
+
+def port_free(host: str, port: int) -> bool:
+    """Nothing listens on host:port (a bind succeeds)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def taken_ports(settings: Settings, portal_ids: Sequence[str] | None = None) -> str | None:
+    """One line saying which of the wanted portals' ports are taken and by what; None: free."""
+    by_holder: dict[str, list[str]] = {}
+    for portal_id, (_, port) in wanted(settings, portal_ids).items():
+        url = settings.portals[portal_id].base_url
+        if port_free(urlsplit(url).hostname or "127.0.0.1", port):
+            continue
+        holder = probe(url)
+        if holder is not None and holder.owner == settings.installation_id:
+            what = f"this installation's own mock portals (pid {holder.pid})"
+        else:
+            what = (holder or Holder(None, None)).describe()
+        by_holder.setdefault(what, []).append(f"{port} ({portal_id})")
+    if not by_holder:
+        return None
+    parts = []
+    for what, ports in by_holder.items():
+        listed = ports[0] if len(ports) == 1 else ", ".join(ports[:-1]) + " and " + ports[-1]
+        verb = "is" if len(ports) == 1 else "are"
+        parts.append(f"port{'s' if len(ports) > 1 else ''} {listed} {verb} taken by {what}")
+    return "; ".join(parts)
 
 
 def counters(base_url: str) -> dict[str, Any]:
@@ -84,13 +146,19 @@ def wanted(
 
 @contextmanager
 def running(settings: Settings, portal_ids: Sequence[str] | None = None) -> Iterator[list[str]]:
-    """Make sure the local mock portals answer; start those that don't, stop them afterwards."""
-    needed = {
-        pid: spec
-        for pid, spec in wanted(settings, portal_ids).items()
-        if not is_up(settings.portals[pid].base_url)
-    }
-    started = start(settings, dict(needed.values())) if needed else None
+    """Make sure this installation's local mock portals answer; start those that don't and
+    stop them afterwards (they also end by themselves if this process dies).
+
+    A port held by anything else (another installation's mock portals, another program) is
+    never shared: the portal is started on a free port instead, ``settings`` is pointed at
+    it for this process, and a line on stderr says so."""
+    needed: dict[str, tuple[str, int]] = {}
+    for portal_id, spec in wanted(settings, portal_ids).items():
+        holder = probe(settings.portals[portal_id].base_url)
+        if holder is not None and holder.owner == settings.installation_id:
+            continue  # ours: e.g. `payerbot portals serve` with its knobs, in another terminal
+        needed[portal_id] = spec
+    started = _start_where_free(settings, needed) if needed else None
     try:
         for portal_id in wanted(settings, portal_ids):
             provision_credentials(settings, portal_id)
@@ -98,6 +166,32 @@ def running(settings: Settings, portal_ids: Sequence[str] | None = None) -> Iter
     finally:
         if started is not None:
             started.stop()
+
+
+def _start_where_free(settings: Settings, needed: dict[str, tuple[str, int]]) -> MockPortals:
+    """Start the needed portals on their configured ports, or on free ones where taken."""
+    ports = {}
+    for portal_id, (_, port) in needed.items():
+        host = urlsplit(settings.portals[portal_id].base_url).hostname or "127.0.0.1"
+        ports[portal_id] = port if port_free(host, port) else 0
+    try:
+        started = start(settings, {needed[p][0]: port for p, port in ports.items()})
+    except PortTaken:  # another process took a port between the check and the start
+        ports = dict.fromkeys(ports, 0)
+        started = start(settings, {needed[p][0]: 0 for p in ports})
+    for portal_id, port in ports.items():
+        fixture, configured = needed[portal_id]
+        url = started.urls[fixture]
+        if port == 0:
+            holder = probe(settings.portals[portal_id].base_url)
+            what = holder.describe() if holder else "another program"
+            sys.stderr.write(
+                f"payerbot: port {configured} is taken by {what}; this installation's "
+                f"{portal_id} mock portal serves on {url} instead\n"
+            )
+            log.warning("fixtures.port_taken", portal=portal_id, port=configured, url=url)
+        settings.portals[portal_id].base_url = url
+    return started
 
 
 class MockPortals:
@@ -114,15 +208,29 @@ class MockPortals:
         stop(self.proc)
 
 
+class PortTaken(ConfigurationError):
+    """A port the mock portals were to serve on is taken."""
+
+
+PORT_TAKEN_EXIT = 3  # fixtures/serve.py's exit code when a port is taken
+
+
 def start(settings: Settings, fixtures: dict[str, int], extra: Sequence[str] = ()) -> MockPortals:
-    """Start the mock portals in a child process and wait until they listen (port 0: any)."""
+    """Start the mock portals in a child process and wait until they listen (port 0: any).
+
+    The child knows this installation (its health endpoint says so) and ends by itself as
+    soon as this process is gone, however this process ends."""
     with tempfile.TemporaryDirectory() as tmp:
         ready = Path(tmp) / "ready.json"
-        cmd = serve_command(settings, fixtures, [*extra, "--ready-file", str(ready)])
+        owner = ["--owner", settings.installation_id, "--parent-pid", str(os.getpid())]
+        cmd = serve_command(settings, fixtures, [*extra, *owner, "--ready-file", str(ready)])
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)  # noqa: S603 - fixed argv
         deadline = time.monotonic() + 30
         while not ready.exists():
             if proc.poll() is not None:
+                taken = Path(f"{ready}.taken")
+                if proc.returncode == PORT_TAKEN_EXIT and taken.exists():
+                    raise PortTaken(f"port {taken.read_text()} is taken")
                 raise ConfigurationError(
                     f"the mock portals exited at start (exit code {proc.returncode})"
                 )

@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from bots.codes import network_label, prior_auth_label
 from bots.engine.runs import RunSummary
+from bots.outputs.shown import NO_NAME
 from bots.store import FollowUp, ItemState, Outcome, Run
 
 OUTCOME_ORDER = [
@@ -84,10 +87,26 @@ def print_lookup(console: Console, answer: dict[str, Any]) -> None:
         console.print(
             f"[bold yellow]{answer['state']}[/]: {answer.get('error')} - {answer.get('message')}"
         )
+        if good := answer.get("last_good"):  # a failed lookup does not erase the last answer
+            console.print(
+                f"the last good answer, checked at {good['checked_at']}, still stands "
+                "(--json shows it)",
+                markup=False,
+            )
     elif result["kind"] == "eligibility":
         active = "[green]ACTIVE[/]" if result["coverage_active"] else "[red]INACTIVE[/]"
+        ids = answer["summary"]["identifiers"]
+        patient = ids["patient"] + (
+            f" (on the portal: {ids['patient_on_portal']})" if ids["patient_on_portal"] else ""
+        )
+        # the portal's member ID; None when its answer shows no identity (identity_basis)
+        shown_id = result.get("member_id") or "(identity not shown by the portal)"
+        console.print(f"{escape(patient)}  {escape(shown_id)}  {active}")
+        sharing = answer["summary"]["benefits"]
         console.print(
-            f"{result['last_name']}, {result['first_name']}  {result['member_id']}  {active}"
+            f"prior authorization for {sharing['service_type']['label']}: "
+            f"{sharing['prior_auth']['label']}",
+            markup=False,
         )
         console.print(
             f"plan {result.get('plan_name')}  group {result.get('group_number')}  "
@@ -99,11 +118,11 @@ def print_lookup(console: Console, answer: dict[str, Any]) -> None:
             table.add_row(
                 b["service_type"],
                 b["benefit"],
-                b["in_network"],
+                network_label(b["in_network"]),
                 b.get("coverage_level") or "",
                 str(amount or ""),
                 str(b.get("remaining") or ""),
-                b["prior_auth_required"],
+                prior_auth_label(b["prior_auth_required"]),
             )
         console.print(table)
     else:
@@ -245,7 +264,7 @@ def print_followups(console: Console, rows: Sequence[FollowUp]) -> None:
             r.status,
             r.assignee or "",
             r.payer_id,
-            r.patient or "",
+            r.patient or NO_NAME,
             r.reason,
             r.action,
         )

@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from bots.codes import CLAIM_STATUS_CATEGORIES, BenefitInfo, CoverageLevel, YesNoUnknown
+from bots.codes import CLAIM_STATUS_CATEGORIES
 from bots.files import private_dir
 from bots.models import ClaimStatusResult, EligibilityResult, LookupKind
+from bots.outputs.shown import NO_NAME, cost_sharing, identifiers, percent_text
 from bots.store import ItemState, Outcome, RejectedRow
 
 MONEY = '"$"#,##0.00'
@@ -56,7 +58,9 @@ ELIGIBILITY_COLUMNS: list[Column] = [
     ("Row", 6, None),
     ("Payer", 12, None),
     ("Member ID", 18, None),
+    ("Member ID (portal)", 18, None),
     ("Patient", 24, None),
+    ("Patient (portal)", 24, None),
     ("DOB", 11, DATE),
     ("Date of service", 12, DATE),
     ("Outcome", 26, None),
@@ -67,26 +71,42 @@ ELIGIBILITY_COLUMNS: list[Column] = [
     ("Effective", 11, DATE),
     ("Termination", 11, DATE),
     ("PCP", 24, None),
-    ("Office copay (in-network)", 14, MONEY),
-    ("Coinsurance (in-network)", 13, None),
-    ("Deductible remaining (ind, in-network)", 16, MONEY),
-    ("Out-of-pocket remaining (ind, in-network)", 16, MONEY),
+    ("Service type", 22, None),
+    ("Copay (in network)", 12, MONEY),
+    ("Copay (out of network)", 12, MONEY),
+    ("Coinsurance (in network)", 12, None),
+    ("Coinsurance (out of network)", 12, None),
+    ("Deductible remaining (individual, in network)", 16, MONEY),
+    ("Deductible remaining (individual, out of network)", 16, MONEY),
+    ("Deductible remaining (family, in network)", 16, MONEY),
+    ("Deductible remaining (family, out of network)", 16, MONEY),
+    ("Out-of-pocket remaining (individual, in network)", 16, MONEY),
+    ("Out-of-pocket remaining (individual, out of network)", 16, MONEY),
+    ("Out-of-pocket remaining (family, in network)", 16, MONEY),
+    ("Out-of-pocket remaining (family, out of network)", 16, MONEY),
     ("Prior auth (service type)", 14, None),
+    ("Benefit notes", 30, None),
     ("Problem", 40, None),
     ("Reason code", 9, None),
     ("Evidence", 12, None),
     ("Checked at", 16, STAMP),
     ("Tries", 6, None),
 ]
+_TITLES = [c[0] for c in ELIGIBILITY_COLUMNS]
+_ANSWER_CELLS = _TITLES.index("Problem") - _TITLES.index("Outcome")  # what an answer fills
 
 CLAIM_COLUMNS: list[Column] = [
     ("Item ID", 8, None),
     ("Row", 6, None),
     ("Payer", 12, None),
     ("Claim #", 16, None),
+    ("Claim # (portal)", 16, None),
     ("Patient acct #", 12, None),
+    ("Patient acct # (portal)", 12, None),
     ("Member ID", 18, None),
+    ("Member ID (portal)", 18, None),
     ("Patient", 24, None),
+    ("Patient (portal)", 24, None),
     ("DOS from", 11, DATE),
     ("DOS to", 11, DATE),
     ("Outcome", 26, None),
@@ -107,6 +127,31 @@ CLAIM_COLUMNS: list[Column] = [
     ("Tries", 6, None),
 ]
 
+_PORTAL_NOTE = (
+    "What the portal showed, only when it differs from the worklist's value (blank: the same, "
+    "or the portal showed none)."
+)
+_AMOUNT_NOTE = (
+    "For the asked service type (see Benefit notes when plan-level values stand in). "
+    "Blank: the portal showed no such value, or there is no answer; never zero."
+)
+HEADER_NOTES: dict[str, str] = {
+    "Member ID (portal)": _PORTAL_NOTE,
+    "Patient (portal)": _PORTAL_NOTE,
+    "Claim # (portal)": _PORTAL_NOTE,
+    "Patient acct # (portal)": _PORTAL_NOTE,
+    "Patient": f"The name on the worklist; {NO_NAME} when it has none.",
+    "Prior auth (service type)": (
+        "Required: a benefit line of the asked service type needs it. Not required: every "
+        "line says no. Unknown: the portal did not say (or its lines disagree): ask the "
+        "payer. Blank: no answer."
+    ),
+    **{title: _AMOUNT_NOTE for title, _, fmt in ELIGIBILITY_COLUMNS if fmt == MONEY},
+    "Coinsurance (in network)": _AMOUNT_NOTE,
+    "Coinsurance (out of network)": _AMOUNT_NOTE,
+}
+"""Header comments: what a blank or a word in the column means."""
+
 PROBLEM_TEXT = {
     "member_not_found": "Member not found",
     "claim_not_found": "Claim not on file",
@@ -126,40 +171,26 @@ def _outcome(item: Outcome) -> tuple[str, PatternFill | None]:
     return PROBLEM_TEXT.get(code or "", f"Failed: {(code or 'error').replace('_', ' ')}"), RED
 
 
-def _query_name(query: Mapping[str, Any]) -> str | None:
-    parts = [query.get("last_name"), query.get("first_name")]
-    return ", ".join(p for p in parts if p) or None
-
-
 def eligibility_row(item: Outcome, link: str | None) -> tuple[list[Any], PatternFill | None]:
     q = item.query
     res = EligibilityResult.model_validate(item.payload) if item.payload else None
     outcome, fill = _outcome(item)
+    who = identifiers(q, item.payload)
     cells: list[Any] = [
         item.id,
         item.source_row,
         item.payer_id,
-        q.get("member_id"),
-        _query_name(q),
+        who.member_id,
+        who.member_id_portal,
+        who.patient,
+        who.patient_portal,
         _date(q.get("dob")),
         _date(q.get("date_of_service")),
     ]
     if res is not None:
-        copay = res.find_benefit("98", BenefitInfo.COPAYMENT)
-        coins = res.find_benefit("98", BenefitInfo.COINSURANCE) or res.find_benefit(
-            "30", BenefitInfo.COINSURANCE
-        )
-        deductible = res.find_benefit(
-            "30", BenefitInfo.DEDUCTIBLE, coverage_level=CoverageLevel.INDIVIDUAL
-        )
-        oop = res.find_benefit(
-            "30", BenefitInfo.OUT_OF_POCKET, coverage_level=CoverageLevel.INDIVIDUAL
-        )
-        service = q.get("service_type") or "30"
-        auth = [b.prior_auth_required for b in res.benefits if b.service_type == service]
+        shown = cost_sharing(res, q.get("service_type"))
         outcome = "Active" if res.coverage_active else "Inactive on date of service"
         fill = GREEN if res.coverage_active else RED
-        cells[4] = f"{res.last_name}, {res.first_name}"
         cells += [
             outcome,
             "Active" if res.coverage_active else "Inactive",
@@ -169,14 +200,24 @@ def eligibility_row(item: Outcome, link: str | None) -> tuple[list[Any], Pattern
             res.effective_date,
             res.termination_date,
             res.pcp_name,
-            copay.amount if copay else None,
-            f"{coins.percent}%" if coins and coins.percent is not None else None,
-            deductible.remaining if deductible else None,
-            oop.remaining if oop else None,
-            "Required" if YesNoUnknown.YES in auth else ("No" if auth else None),
+            shown.service_type_label,
+            shown.copay.in_network,
+            shown.copay.out_of_network,
+            percent_text(shown.coinsurance.in_network),
+            percent_text(shown.coinsurance.out_of_network),
+            shown.deductible_individual.in_network,
+            shown.deductible_individual.out_of_network,
+            shown.deductible_family.in_network,
+            shown.deductible_family.out_of_network,
+            shown.out_of_pocket_individual.in_network,
+            shown.out_of_pocket_individual.out_of_network,
+            shown.out_of_pocket_family.in_network,
+            shown.out_of_pocket_family.out_of_network,
+            shown.prior_auth_label,
+            "; ".join(shown.notes) or None,
         ]
     else:
-        cells += [outcome] + [None] * 12
+        cells += [outcome] + [None] * (_ANSWER_CELLS - 1)
     cells += [
         item.last_error_message if res is None else None,
         item.reason_code,
@@ -191,28 +232,26 @@ def claim_row(item: Outcome, link: str | None) -> tuple[list[Any], PatternFill |
     q = item.query
     res = ClaimStatusResult.model_validate(item.payload) if item.payload else None
     outcome, fill = _outcome(item)
+    who = identifiers(q, item.payload)
     cells: list[Any] = [
         item.id,
         item.source_row,
         item.payer_id,
-        q.get("claim_number"),
-        q.get("patient_account_number"),
-        q.get("member_id"),
-        _query_name(q),
+        who.claim_number,
+        who.claim_number_portal,
+        who.account_number,
+        who.account_number_portal,
+        who.member_id,
+        who.member_id_portal,
+        who.patient,
+        who.patient_portal,
         _date(q.get("dos_from")),
         _date(q.get("dos_to")),
     ]
     if res is not None:
         category = CLAIM_STATUS_CATEGORIES.get(res.category, res.category)
         fill = RED if res.category in ("F2", "F4") else AMBER if res.category[0] in "PAR" else GREEN
-        cells[3:9] = [
-            res.claim_number,
-            res.patient_account_number,
-            res.member_id,
-            f"{res.last_name}, {res.first_name}",
-            res.dos_from,
-            res.dos_to,
-        ]
+        cells[-2:] = [res.dos_from, res.dos_to]  # the claim's own service dates
         denials = "; ".join(
             dict.fromkeys(  # one mention per reason, in the portal's order
                 f"{a.group_code}-{a.carc}" + (f" {' '.join(a.rarc)}" if a.rarc else "")
@@ -272,6 +311,13 @@ def _set(ws: Worksheet, row: int, col: int, value: Any, fmt: str | None) -> None
         cell.number_format = fmt
 
 
+def note_headers(ws: Worksheet, columns: list[Column]) -> None:
+    """A comment on each header whose blank or words need saying (HEADER_NOTES)."""
+    for col, (title, _, _) in enumerate(columns, start=1):
+        if title in HEADER_NOTES:
+            ws.cell(row=1, column=col).comment = Comment(HEADER_NOTES[title], "payerbot")
+
+
 def _fill_sheet(
     ws: Worksheet,
     columns: list[Column],
@@ -284,6 +330,8 @@ def _fill_sheet(
         cell.alignment = Alignment(wrap_text=True, vertical="top")
         ws.column_dimensions[get_column_letter(col)].width = width
     evidence_col = next((i for i, c in enumerate(columns, 1) if c[0] == "Evidence"), None)
+    outcome_col = next((i for i, c in enumerate(columns, 1) if c[0] == "Outcome"), 1)
+    note_headers(ws, columns)
     n = 1
     for n, (cells, fill, link) in enumerate(rows, start=2):
         if len(cells) != len(columns):
@@ -295,7 +343,7 @@ def _fill_sheet(
             cell.hyperlink = link
             cell.font = Font(color="0563C1", underline="single")
         if fill is not None:
-            ws.cell(row=n, column=8 if columns is ELIGIBILITY_COLUMNS else 10).fill = fill
+            ws.cell(row=n, column=outcome_col).fill = fill
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(n, 1)}"
 

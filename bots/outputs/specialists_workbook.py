@@ -55,6 +55,7 @@ from bots.outputs.run_workbook import (
     _set,
     claim_row,
     eligibility_row,
+    note_headers,
 )
 from bots.outputs.run_workbook import (
     EXCEL_CELL_MAX as EXCEL_CELL_MAX,  # re-exported: the workbook's cell limit
@@ -62,6 +63,7 @@ from bots.outputs.run_workbook import (
 from bots.outputs.run_workbook import (
     excel_text as excel_text,
 )
+from bots.outputs.shown import NO_NAME
 from bots.store import FollowUp, Outcome, RejectedRow
 
 FOLLOWUP_STATUSES = ("open", "in progress", "done")
@@ -95,11 +97,17 @@ FOLLOWUP_COLUMNS: list[Column] = [
     ("Updated", 16, STAMP),
 ]
 
+NEWER_FAILURE: Column = ("Newer lookup", 40, None)
+"""A lookup that failed after the answer shown in the row (the answer stays: issue 18)."""
+
 WORKBOOK_ELIGIBILITY_COLUMNS: list[Column] = [
     *ELIGIBILITY_COLUMNS,
     ("Est. patient cost", 12, MONEY),
     ("Estimate basis", 40, None),
+    NEWER_FAILURE,
 ]
+
+WORKBOOK_CLAIM_COLUMNS: list[Column] = [*CLAIM_COLUMNS, NEWER_FAILURE]
 
 REJECTED_COLUMNS: list[Column] = [
     ("Error ID", 8, None),
@@ -300,7 +308,7 @@ def _followups_sheet(ws: Worksheet, path: Path, followups: Sequence[FollowUp]) -
             f.category,
             f.action,
             f.payer_id,
-            f.patient,
+            f.patient or NO_NAME,
             f.member_id,
             f.claim_number,
             f.service_date,
@@ -348,7 +356,8 @@ def _eligibility_sheet(
     for line in lines:
         link = _link(line.outcome.evidence_path, path)
         cells, fill = eligibility_row(line.outcome, link)
-        rows.append(([*cells, line.estimate, line.estimate_note], fill, link))
+        newer = _newer_failure(line.outcome)
+        rows.append(([*cells, line.estimate, line.estimate_note, newer], fill, link))
     last = _fill(ws, WORKBOOK_ELIGIBILITY_COLUMNS, rows)
     coverage = _letter(WORKBOOK_ELIGIBILITY_COLUMNS, "Coverage")
     cost = _letter(WORKBOOK_ELIGIBILITY_COLUMNS, "Est. patient cost")
@@ -366,16 +375,29 @@ def _eligibility_sheet(
     )
 
 
+def _newer_failure(item: Outcome) -> str | None:
+    """The row's note when a lookup failed after the answer the row shows (times in UTC,
+    like every time in the workbook)."""
+    failure = item.newer_failure
+    if failure is None or item.last_good is None:
+        return None
+    return (
+        f"A newer lookup on {failure.at.astimezone(UTC):%m/%d/%Y %H:%M} UTC failed: "
+        f"{failure.words}; the answer shown is from "
+        f"{item.last_good.checked_at.astimezone(UTC):%m/%d/%Y %H:%M} UTC"
+    )
+
+
 def _claims_sheet(ws: Worksheet, path: Path, items: Sequence[Outcome]) -> None:
     rows = []
     for item in items:
         link = _link(item.evidence_path, path)
         cells, fill = claim_row(item, link)
-        rows.append((cells, fill, link))
-    last = _fill(ws, CLAIM_COLUMNS, rows)
-    category = _letter(CLAIM_COLUMNS, "Category")  # the 277 category code: F2, F4, P1...
+        rows.append(([*cells, _newer_failure(item)], fill, link))
+    last = _fill(ws, WORKBOOK_CLAIM_COLUMNS, rows)
+    category = _letter(WORKBOOK_CLAIM_COLUMNS, "Category")  # the 277 category code: F2, F4...
     ws.conditional_formatting.add(
-        _data_range(CLAIM_COLUMNS, last),
+        _data_range(WORKBOOK_CLAIM_COLUMNS, last),
         FormulaRule(formula=[f'OR(${category}2="F2",${category}2="F4")'], fill=RED),
     )
 
@@ -407,6 +429,7 @@ def _fill(
         cell.fill = HEADER
         cell.alignment = Alignment(wrap_text=True, vertical="top")
         ws.column_dimensions[get_column_letter(col)].width = width
+    note_headers(ws, columns)
     titles = [c[0] for c in columns]
     evidence = titles.index("Evidence") + 1 if "Evidence" in titles else None
     outcome = titles.index("Outcome") + 1 if "Outcome" in titles else None

@@ -140,8 +140,9 @@ def sync_workbook(store: Store, settings: Settings, now: datetime | None = None)
     written = write_specialist_workbook(
         target,
         rows,
-        [_estimated(i) for i in store.recent_outcomes("eligibility", since)],
-        store.recent_outcomes("claim_status", since),
+        # an answer stays in the workbook when a newer lookup of it failed (noted in its row)
+        [_estimated(i.as_answered()) for i in store.recent_outcomes("eligibility", since)],
+        [i.as_answered() for i in store.recent_outcomes("claim_status", since)],
         store.import_errors_since(since),
         high_patient_cost=settings.outputs.high_patient_cost,
         now=now,

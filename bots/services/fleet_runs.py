@@ -72,8 +72,7 @@ def enqueue_rows(
     """Queue questions as one fleet run (the run and all its items in one transaction).
     A worklist no worker could do is refused (unknown portal, a flow without the kind);
     credentials are the workers' business: the enqueuing machine need not hold them."""
-    portals = {settings.portal_for_payer(q.payer_id) for _, q in rows}
-    PortalFlows(settings).check(kind, portals)
+    PortalFlows(settings).route(kind, {q.payer_id for _, q in rows})
     questions = questions_for(settings, kind, rows, source)
     run_id, queued = store.start_run(
         kind.value, trigger, source, questions, force=force, executor="fleet"

@@ -19,6 +19,7 @@ from bots.engine.runs import NoticeCallback
 from bots.followups.estimates import Estimate, estimate_patient_cost
 from bots.followups.queue import list_followups
 from bots.models import ClaimStatusQuery, EligibilityQuery, EligibilityResult, LookupKind
+from bots.outputs.shown import summary
 from bots.services.finishers import followups_only
 from bots.settings import Settings
 from bots.store import FollowUp, ItemState, Outcome, Store
@@ -40,7 +41,9 @@ class LookupAnswer:
         return self.item.state == ItemState.SUCCEEDED
 
     def as_json(self) -> dict[str, Any]:
-        """The answer as `payerbot lookup --json` prints it."""
+        """The answer as `payerbot lookup --json` prints it: ``result`` is the stored answer
+        (codes, as the portal said them); ``summary`` the words a person reads, as the
+        workbooks and the console show them (bots/outputs/shown.py)."""
         item = self.item
         estimate = self.estimate
         return {
@@ -53,6 +56,7 @@ class LookupAnswer:
             "evidence": item.evidence_path,
             "trace": item.trace_path,
             "result": item.payload,
+            "summary": summary(item.kind, item.query, item.payload),
             "estimate": (
                 {
                     "amount": estimate.amount,
@@ -66,6 +70,27 @@ class LookupAnswer:
                 {"id": f.id, "rule": f.rule, "reason": f.reason, "action": f.action}
                 for f in self.followups
             ],
+            # a failed lookup does not erase what the portal answered before: both are shown
+            "last_good": (
+                {
+                    "result": good.payload,
+                    "summary": summary(item.kind, item.query, good.payload),
+                    "checked_at": good.checked_at.isoformat(),
+                    "evidence": good.evidence_path,
+                    "run_id": good.run_id,
+                }
+                if (good := item.last_good) is not None
+                else None
+            ),
+            "newer_failure": (
+                {
+                    "at": failure.at.isoformat(),
+                    "error": failure.error_code.value if failure.error_code else None,
+                    "reason": failure.words,
+                }
+                if (failure := item.newer_failure) is not None
+                else None
+            ),
         }
 
 

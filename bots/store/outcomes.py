@@ -23,6 +23,25 @@ _RESULT_FIELDS = (
 )
 """What an outcome row carries from the item's latest result."""
 
+_good = results.alias("good")
+_GOOD_FIELDS = (
+    _good.c.payload.label("good_payload"),
+    _good.c.finished_at.label("good_checked_at"),
+    _good.c.evidence_path.label("good_evidence_path"),
+    _good.c.run_id.label("good_run"),
+)
+"""What an outcome row carries from the item's last good (succeeded) result."""
+
+
+def _last_good() -> Any:
+    """Per item, the id of its newest succeeded result, however old."""
+    return (
+        select(results.c.item_id, func.max(results.c.id).label("result_id"))
+        .where(results.c.outcome == ItemState.SUCCEEDED)
+        .group_by(results.c.item_id)
+        .subquery()
+    )
+
 
 def _latest_results(since: datetime | None = None) -> Any:
     """Per item, the id of its latest result (of those finished since ``since``)."""
@@ -37,12 +56,20 @@ class OutcomesMixin(StoreBase):
 
     def run_outcomes(self, run_id: str) -> list[Outcome]:
         """Every item of a run in worklist order with its state and its latest result."""
-        latest = _latest_results()
+        latest, good = _latest_results(), _last_good()
         stmt = (
-            select(work_items, run_items.c.position, run_items.c.disposition, *_RESULT_FIELDS)
+            select(
+                work_items,
+                run_items.c.position,
+                run_items.c.disposition,
+                *_RESULT_FIELDS,
+                *_GOOD_FIELDS,
+            )
             .join(run_items, run_items.c.item_id == work_items.c.id)
             .outerjoin(latest, latest.c.item_id == work_items.c.id)
             .outerjoin(results, results.c.id == latest.c.result_id)
+            .outerjoin(good, good.c.item_id == work_items.c.id)
+            .outerjoin(_good, _good.c.id == good.c.result_id)
             .where(run_items.c.run_id == run_id)
             .order_by(run_items.c.position)
         )
@@ -52,11 +79,13 @@ class OutcomesMixin(StoreBase):
     def recent_outcomes(self, kind: str, since: datetime) -> list[Outcome]:
         """Every item of a kind answered (or tried) since ``since``, with its latest result
         (the specialists' workbook's rows); position and disposition are None."""
-        latest = _latest_results(since)
+        latest, good = _latest_results(since), _last_good()
         stmt = (
-            select(work_items, *_RESULT_FIELDS)
+            select(work_items, *_RESULT_FIELDS, *_GOOD_FIELDS)
             .join(latest, latest.c.item_id == work_items.c.id)
             .join(results, results.c.id == latest.c.result_id)
+            .outerjoin(good, good.c.item_id == work_items.c.id)
+            .outerjoin(_good, _good.c.id == good.c.result_id)
             .where(work_items.c.kind == kind)
             .order_by(work_items.c.id)
         )

@@ -357,10 +357,13 @@ class QueueMixin(StoreBase):
             ).rowcount
 
     def fail_pending(self, run_id: str | None, portal: str, error_code: str, message: str) -> int:
-        """End every unclaimed item of a portal in this run (e.g. its login was refused)."""
+        """End every unclaimed item of a portal in this run (e.g. its login was refused).
+
+        Each ending is recorded as an attempt (a result row without an answer, under the
+        run that ended it), so an item's earlier answer stays its last good one."""
         now = utcnow()
         with self._tx() as conn:
-            return conn.execute(
+            ended = conn.execute(  # one statement: an item claimed meanwhile is not ended
                 update(work_items)
                 .where(*unclaimed(run_id, portal))
                 .values(
@@ -370,7 +373,30 @@ class QueueMixin(StoreBase):
                     updated_at=now,
                     finished_at=now,
                 )
-            ).rowcount
+                .returning(work_items.c.id, work_items.c.attempts)
+            ).all()
+            if not ended:
+                return 0
+            ids = [item_id for item_id, _ in ended]
+            owner = _owning_runs(conn, ids) if run_id is None else dict.fromkeys(ids, run_id)
+            attempts = [
+                {
+                    "item_id": item_id,
+                    "run_id": owner[item_id],
+                    "attempt": tries,
+                    "outcome": ItemState.SYSTEM_FAILED,
+                    "error_code": error_code,
+                    "error_message": message,
+                    "started_at": now,
+                    "finished_at": now,
+                    "duration_ms": 0.0,
+                }
+                for item_id, tries in ended
+                if item_id in owner
+            ]
+            if attempts:
+                conn.execute(insert(results), attempts)
+            return len(ids)
 
     def reclaim_dead_leases(self) -> int:
         """Items leased by a process of this node that no longer runs are abandoned now,
@@ -395,3 +421,18 @@ class QueueMixin(StoreBase):
                     )
                 )
         return len(dead)
+
+
+def _owning_runs(conn: Connection, item_ids: Sequence[int]) -> dict[int, str]:
+    """Per item, the newest active fleet run it belongs to (where its ending is recorded)."""
+    rows = conn.execute(
+        select(run_items.c.item_id, run_items.c.run_id)
+        .join(runs, runs.c.id == run_items.c.run_id)
+        .where(
+            run_items.c.item_id.in_(item_ids),
+            runs.c.executor == "fleet",
+            runs.c.status.in_(ACTIVE_FLEET_STATUSES),
+        )
+        .order_by(runs.c.started_at)
+    ).all()
+    return {item_id: run_id for item_id, run_id in rows}  # the newest run wins

@@ -12,7 +12,7 @@ left out of it (a row in a log line, a traceback or a failed test's output stays
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from enum import Enum
 from typing import Any, Self, TypeVar
@@ -149,12 +149,20 @@ class Item(_Row):
     @classmethod
     def of(cls, row: Columns) -> Self:
         """The row (an ``Outcome``'s too: its extra columns are picked by name)."""
+        state = ItemState(row["state"])
+        code = OutcomeCode.parse(row["last_error_code"])
         return cls._pick(
             row,
             kind=LookupKind(row["kind"]),
-            state=ItemState(row["state"]),
-            last_error_code=OutcomeCode.parse(row["last_error_code"]),
+            state=state,
+            last_error_code=code,
+            **cls._derived(row, state, code),
         )
+
+    @classmethod
+    def _derived(cls, row: Columns, state: ItemState, code: OutcomeCode | None) -> dict[str, Any]:
+        """Fields a subclass computes from several columns."""
+        return {}
 
     @property
     def question(self) -> EligibilityQuery | ClaimStatusQuery:
@@ -165,8 +173,41 @@ class Item(_Row):
 
 
 @dataclass(frozen=True, slots=True)
+class Answer(_Row):
+    """The portal's last good answer to an item: a succeeded attempt and when it came."""
+
+    payload: dict[str, Any] = field(repr=False)  # the answer's JSON (PHI)
+    checked_at: datetime
+    evidence_path: str | None
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt(_Row):
+    """An attempt at an item that did not answer it: how it ended and when."""
+
+    state: ItemState
+    error_code: OutcomeCode | None
+    error_message: str | None
+    at: datetime
+
+    @property
+    def words(self) -> str:
+        """Why, as a person reads it."""
+        return self.error_code.label if self.error_code else self.state.label
+
+
+_NOT_ANSWERED = frozenset({ItemState.SYSTEM_FAILED, ItemState.BUSINESS_FAILED, ItemState.ABANDONED})
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome(Item):
-    """An item with its latest result: what a run (or the last days) asked and got."""
+    """An item with its latest result: what a run (or the last days) asked and got.
+
+    A later failure never hides an earlier answer: ``last_good`` is the item's newest
+    succeeded attempt, ``newer_failure`` the attempt that failed after it (None when the
+    newest attempt answered), and ``as_answered()`` the outcome as a person should read it.
+    """
 
     position: int | None = None  # in the run's worklist (run_outcomes only)
     disposition: str | None = None  # queued | reused | requeued | pending (run_outcomes only)
@@ -176,6 +217,45 @@ class Outcome(Item):
     checked_at: datetime | None = None  # when the latest result was recorded
     duration_ms: float | None = None
     answered_in_run: str | None = None  # the run whose attempt gave the latest result
+    last_good: Answer | None = None  # the newest succeeded attempt, however old
+    newer_failure: Attempt | None = None  # the newest attempt, failed after last_good
+
+    @classmethod
+    def _derived(cls, row: Columns, state: ItemState, code: OutcomeCode | None) -> dict[str, Any]:
+        good = None
+        if row.get("good_checked_at") is not None and row.get("good_payload") is not None:
+            good = Answer(
+                payload=row["good_payload"],
+                checked_at=row["good_checked_at"],
+                evidence_path=row.get("good_evidence_path"),
+                run_id=row["good_run"],
+            )
+        failed = state in _NOT_ANSWERED or (state == ItemState.NEW and code is not None)
+        at: datetime | None = row.get("finished_at") or row.get("updated_at")
+        newer = None
+        if good is not None and failed and at is not None and at > good.checked_at:
+            newer = Attempt(state, code, row.get("last_error_message"), at)
+        return {"last_good": good, "newer_failure": newer}
+
+    def as_answered(self) -> Outcome:
+        """The outcome as a person should read it: after a newer failure, the last good
+        answer (state, answer, evidence and time of that answer; ``newer_failure`` kept so
+        the failure is shown next to it). Otherwise the outcome itself."""
+        good = self.last_good
+        if good is None or self.newer_failure is None:
+            return self
+        return replace(
+            self,
+            state=ItemState.SUCCEEDED,
+            payload=good.payload,
+            checked_at=good.checked_at,
+            evidence_path=good.evidence_path,
+            trace_path=None,
+            answered_in_run=good.run_id,
+            last_error_code=None,
+            last_error_message=None,
+            reason_code=None,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,7 @@ class OutcomeCode(_Stored):
     CLAIM_NOT_FOUND = "claim_not_found"
     PATIENT_MISMATCH = "patient_mismatch"
     AMBIGUOUS_MATCH = "ambiguous_match"
+    NO_COVERAGE_ON_DATE = "no_coverage_on_date"
     PORTAL_ERROR = "portal_error"
     PORTAL_TIMEOUT = "portal_timeout"
     PORTAL_UNAVAILABLE = "portal_unavailable"
@@ -96,6 +97,7 @@ class OutcomeCode(_Stored):
     AUTHENTICATION_ERROR = "authentication_error"
     CAPABILITY_MISSING = "capability_missing"
     CONFIGURATION_ERROR = "configuration_error"
+    FLOW_BUG = "flow_bug"
     ACCOUNT_LOCKED = "account_locked"
     ACCOUNT_BUSY = "account_busy"
 
@@ -118,11 +120,14 @@ _LABELS: dict[type[_Stored], dict[str, str]] = {
     OutcomeCode: {
         "payerbot_error": "payerbot error",
         "business_error": "the portal said no",
+        "member_not_found": "member not found",
         "claim_not_found": "claim not on file",
         "patient_mismatch": "patient mismatch: review",
         "ambiguous_match": "several matches: review",
+        "no_coverage_on_date": "no coverage segment covers the date of service",
         "portal_error": "portal or browser error",
         "portal_timeout": "the portal did not answer in time",
+        "portal_unavailable": "the portal was unavailable",
         "portal_maintenance": "portal in maintenance",
         "rate_limited": "the portal asked us to slow down",
         "session_expired": "portal session ended",
@@ -132,6 +137,7 @@ _LABELS: dict[type[_Stored], dict[str, str]] = {
         "authentication_error": "portal login refused",
         "capability_missing": "the portal cannot answer this kind of lookup",
         "configuration_error": "settings or credentials missing",
+        "flow_bug": "a bug in payerbot's flow for this portal (see the log)",
         "account_locked": "not tried: every account is locked",
         "account_busy": "not tried: every account was busy",
     },

@@ -119,12 +119,22 @@ def test_a_question_beyond_the_portals_search_fails_without_retry(settings, stor
     assert items["M1"].attempts == 1 and len(flow.asked("M1")) == 1
 
 
-def test_an_unexpected_exception_is_a_layout_change_and_retried(settings, store):
-    flow = ScriptedFlow({"M1": [ValueError("the flow tripped on M1"), ANSWER]})
-    _, items = run(settings, store, {"alpha": flow}, [elig("M1")])
-    first = tries(store, items["M1"].id)[0]
-    assert first[1:] == ("system_failed", "layout_changed")
-    assert (items["M1"].state, items["M1"].attempts) == ("succeeded", 2)
+def test_an_unexpected_exception_is_a_flow_bug_never_retried(settings, store):
+    flow = ScriptedFlow({"M1": [ValueError("the flow tripped"), ANSWER], "M2": ANSWER})
+    summary, items = run(settings, store, {"alpha": flow}, [elig("M1"), elig("M2")])
+    assert [t[1:] for t in tries(store, items["M1"].id)] == [("system_failed", "flow_bug")]
+    assert (items["M1"].state, items["M1"].attempts) == ("system_failed", 1)
+    assert len(flow.asked("M1")) == 1, "the same code fails the same way: not retried"
+    assert items["M2"].state == "succeeded"
+    assert "alpha" not in summary.stopped_portals
+
+
+def test_a_flow_bug_keeps_its_traceback_in_the_log(settings, store, caplog):
+    flow = ScriptedFlow({"M1": KeyError("status")})
+    run(settings, store, {"alpha": flow}, [elig("M1")])
+    bugs = [r for r in caplog.records if "flow.bug" in r.getMessage()]
+    assert bugs and bugs[0].exc_info and bugs[0].exc_info[0] is KeyError
+    assert "Traceback" in caplog.text
 
 
 def test_a_hanging_lookup_is_cut_off_as_a_portal_timeout_and_retried(make_settings):

@@ -13,7 +13,7 @@ import pytest
 
 from bots.engine.browserless import BrowserlessSessions
 from bots.engine.runs import questions_for
-from bots.errors import CapabilityMissing
+from bots.errors import CapabilityMissing, ConfigurationError
 from bots.flowkit.flow import LoginInfo
 from bots.flowkit.scripted import ScriptedEligibilityFlow, ScriptedFlow, Slow, answer_for
 from bots.models import LookupKind
@@ -189,6 +189,32 @@ def test_a_kind_the_portal_cannot_do_is_refused_before_any_session(settings, sto
         )
     assert sessions.opened == [] and flow.calls == []
     assert store.list_runs() == [], "no run was even queued"
+
+
+class _AlphaOnlyFlow(ScriptedFlow):
+    """A portal whose pages list one payer only (as the legacy portal's forms do)."""
+
+    payers = frozenset({"ALPHA"})
+
+
+@pytest.mark.parametrize(
+    ("portal", "payer", "says"),
+    [
+        ("alpha", "GAMMA", "portal 'alpha' does not serve payer 'GAMMA'"),
+        ("nowhere", "GAMMA", "routed to portal 'nowhere', which is not configured"),
+        ("alpha", "UNKNOWN", "payer 'UNKNOWN' is not configured"),
+    ],
+    ids=["portal-does-not-serve-the-payer", "no-such-portal", "no-such-payer"],
+)
+def test_a_payer_no_portal_serves_is_refused_before_any_session(make_settings, portal, payer, says):
+    settings = make_settings(payers={"GAMMA": {"name": "Gamma Care", "portal": portal}})
+    store = Store.open(settings)
+    flow, sessions = _AlphaOnlyFlow(), BrowserlessSessions()
+    with pytest.raises(ConfigurationError, match=says):
+        run(settings, store, {"alpha": flow}, [elig("M1", payer=payer)], sessions=sessions)
+    assert sessions.opened == [] and flow.calls == []
+    assert store.list_runs() == [], "no run was even queued"
+    store.close()
 
 
 def test_pacing_spaces_the_lookups_of_a_portal_across_its_sessions(make_settings):

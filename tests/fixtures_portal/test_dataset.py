@@ -8,7 +8,7 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any
 
-from portalkit.data import CHECK_DATE, build_dataset, is_active, payers_on
+from portalkit.data import CHECK_DATE, build_dataset, is_active, payers_on, segment_on
 from portalkit.ids import is_valid_npi
 
 HUB = ["ACME", "BLUESTEM", "CARDINAL"]
@@ -68,7 +68,7 @@ def test_claim_money_is_consistent(dataset: dict[str, Any]) -> None:
         assert Decimal(c["billed"]) == sum(Decimal(x["billed"]) for x in lines)
         if c["allowed"] is not None:
             assert Decimal(c["allowed"]) == sum(Decimal(x["allowed"]) for x in lines)
-        if c["status"]["category"][0] in "PA":
+        if c["status"]["category"][0] in "PAR":  # pended, acknowledged, info requested
             assert c["paid"] is None and c["allowed"] is None and not c["adjustments"]
             assert c["adjudication_date"] is None and c["payment"] is None
             continue
@@ -179,6 +179,9 @@ def test_traps_exist(dataset: dict[str, Any]) -> None:
     assert kinds["twins"] >= 3 and kinds["dob_mismatch"] == 2
     assert kinds["subscriber_id_resolves"] == 2 and kinds["claim_of_another_member"] == 2
     assert kinds["duplicate_claims"] >= 1
+    for kind in ("unknown_prior_auth", "out_of_network_only_coinsurance", "unseen_status_word"):
+        assert kinds[kind] == 3, kind  # one per portal
+    assert kinds["coverage_gap"] == kinds["coverage_segments"] == kinds["overlapping_claims"] == 1
     for t in dataset["traps"]:
         if t["kind"] == "twins":
             a, b = (by_key[k] for k in t["member_keys"])
@@ -192,6 +195,39 @@ def test_traps_exist(dataset: dict[str, Any]) -> None:
         elif t["kind"] == "claim_of_another_member":
             claim = next(c for c in dataset["claims"] if c["claim_number"] == t["claim_number"])
             assert claim["member_key"] == t["claim_member_key"] != t["row_member_key"]
+        elif t["kind"] == "unknown_prior_auth":
+            m = by_key[t["member_key"]]
+            assert is_active(m, CHECK_DATE) and payers_on(t["portal"]).count(m["payer_id"])
+            flags = {b["prior_auth_required"] for b in m["benefits"] if b["service_type"] == "AL"}
+            assert flags == {"U"}
+        elif t["kind"] == "out_of_network_only_coinsurance":
+            m = by_key[t["member_key"]]
+            networks = {
+                b["in_network"]
+                for b in m["benefits"]
+                if b["service_type"] == t["service_type"] and b["benefit"] == "A"
+            }
+            assert is_active(m, CHECK_DATE) and networks == {"N"}
+        elif t["kind"] in ("coverage_gap", "coverage_segments"):
+            m = by_key[t["member_key"]]
+            segments = m["coverage"]["segments"]
+            assert len(segments) == 2 and segments[0]["termination_date"] < t["date_of_service"]
+            on = segment_on(m, CHECK_DATE)
+            assert (on is None) == (t["kind"] == "coverage_gap")
+            assert on is None or on == segments[1]
+        elif t["kind"] == "overlapping_claims":
+            mine = [
+                c["claim_number"]
+                for c in dataset["claims"]
+                if c["member_key"] == t["member_key"]
+                and t["dos_from"] <= c["dos_from"] <= c["dos_to"] <= t["dos_to"]
+            ]
+            assert sorted(mine) == sorted(t["claim_numbers"]) and len(mine) == 2
+        elif t["kind"] == "unseen_status_word":
+            claim = next(c for c in dataset["claims"] if c["claim_number"] == t["claim_number"])
+            assert claim["status"]["category"] == "R1" and claim["payer_id"] in payers_on(
+                t["portal"]
+            )
         elif t["kind"] == "duplicate_claims":
             a, b = (
                 next(c for c in dataset["claims"] if c["claim_number"] == n)

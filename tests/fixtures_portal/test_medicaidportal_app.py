@@ -168,6 +168,10 @@ def test_recipient_search_by_id_and_dob_with_the_case_number_trap(
         if s["relationship"] == "subscriber"
         and s["coverage"]["termination_date"] is None
         and sum(m["subscriber_id"] == s["subscriber_id"] for m in members(dataset)) >= 2
+        and not s.get("confidential")
+        and not next(
+            m for m in members(dataset) if m["subscriber_id"] == s["subscriber_id"] and m is not s
+        ).get("confidential")
     )
     head, other = family[0], family[1]
     page = text_of(search(client, head["member_id"], us(head["dob"])).text)
@@ -184,6 +188,33 @@ def test_recipient_search_by_id_and_dob_with_the_case_number_trap(
     )
     r = search(client, "12345", us(head["dob"]))
     assert "Medicaid ID must be 12 digits." in r.text
+
+
+def test_a_confidential_recipient_is_shown_without_identity_and_found_exactly_only(
+    make_mcd: MakeClient, dataset: dict[str, Any]
+) -> None:
+    client = make_mcd()
+    log_in(client, dataset)
+    hidden = next(
+        m
+        for m in members(dataset)
+        if m.get("confidential")
+        and any(o["subscriber_id"] == m["subscriber_id"] and o is not m for o in members(dataset))
+    )
+    relative = next(
+        o
+        for o in members(dataset)
+        if o["subscriber_id"] == hidden["subscriber_id"] and o is not hidden
+    )
+    page = text_of(search(client, hidden["member_id"], us(hidden["dob"])).text)
+    results = page.split("Eligibility Results")[1]
+    assert "Recipient Confidential recipient - identity withheld" in results
+    assert hidden["member_id"] not in results and us(hidden["dob"]) not in results
+    assert hidden["last_name"].upper() not in results.upper()
+    assert "Coverage Segments" in page
+    # the case-number fallback never reaches a confidential recipient
+    r = search(client, relative["member_id"], us(hidden["dob"]))
+    assert "Recipient not found" in r.text and "Eligibility Results" not in r.text
 
 
 def test_inactive_recipient_has_no_benefits_and_open_end_is_9999(
@@ -335,6 +366,7 @@ def test_layout_b_renames_labels_moves_blocks_and_a_status_word(
         for m in members(dataset)
         if m["coverage"]["termination_date"] is None
         and m["coverage"]["effective_date"] < "2026-12-01"
+        and not m.get("confidential")
     )
     page = text_of(search(client, m["member_id"], us(m["dob"])).text)
     assert f"Recipient ID {m['member_id']} Birth Date {us(m['dob'])}" in page

@@ -47,7 +47,12 @@ def test_serves_on_a_free_port_until_sigterm(tmp_path: Path) -> None:
             time.sleep(0.05)
         url = json.loads(ready.read_text())["payerhub"]
         assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
-        assert httpx.get(f"{url}/__admin/health").json() == {"portal": "payerhub", "ok": True}
+        assert httpx.get(f"{url}/__admin/health").json() == {
+            "portal": "payerhub",
+            "ok": True,
+            "owner": None,  # started by hand, not by a payerbot installation
+            "pid": proc.pid,
+        }
         assert httpx.get(f"{url}/__admin/knobs").json()["latency_ms"] == 5
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -11,6 +11,13 @@ from payerhub.search import HubData
 from portalkit.data import CHECK_DATE, is_active
 from portalkit.worklists import OUT_DIR, render
 
+from tests.truth import (
+    claim_question_outcome,
+    claims_fitting,
+    expected_claim_outcome,
+    expected_eligibility_outcome,
+)
+
 
 def _iso(us: str) -> str:
     return datetime.strptime(us, "%m/%d/%Y").date().isoformat()
@@ -47,19 +54,26 @@ def test_appointments_expectations_hold(dataset: dict[str, Any]) -> None:
         kind, found = hub.eligibility(_payer(row["Insurance"]), row["Member ID"], _iso(row["DOB"]))
         if truth["outcome"] == "member_not_found":
             assert kind == "not_found"
-        elif truth["outcome"] == "result":
-            member = by_key[truth["member_key"]]
-            assert kind == "detail" and found[0] is member
-            assert member["dob"] == _iso(row["DOB"])
-            assert is_active(member, CHECK_DATE) is truth["coverage_active"]
+        elif truth["outcome"] in ("result", "no_coverage_on_date"):
+            member = found[0]
+            assert kind == "detail" and member["dob"] == _iso(row["DOB"])
+            assert truth["outcome"] == expected_eligibility_outcome(
+                dataset, member["member_key"], CHECK_DATE
+            )
+            if truth["outcome"] == "result":
+                assert member is by_key[truth["member_key"]]
+                assert is_active(member, CHECK_DATE) is truth["coverage_active"]
         else:
-            assert truth["outcome"] == "patient_mismatch" and truth["member_key"] is None
+            assert truth["member_key"] is None
             if kind == "detail":
+                assert truth["outcome"] == "patient_mismatch"
                 assert found[0]["dob"] != _iso(row["DOB"])
             else:
-                assert kind == "candidates"
+                assert (truth["outcome"], kind) == ("ambiguous", "candidates")
                 assert sum(1 for m in found if m["dob"] == _iso(row["DOB"])) >= 2
-    assert outcomes["member_not_found"] == 6 and outcomes["patient_mismatch"] == 3
+    assert outcomes["member_not_found"] == 6 and outcomes["patient_mismatch"] == 2
+    assert outcomes["ambiguous"] == 1  # the twins
+    assert outcomes["no_coverage_on_date"] >= 2  # the coverage gap, a Medicaid termination
     inactive = sum(1 for e in expected if e["coverage_active"] is False)
     assert inactive >= 6
     assert any(r["Member ID"].startswith("00") for r in rows)
@@ -78,17 +92,22 @@ def test_open_claims_expectations_hold(dataset: dict[str, Any]) -> None:
         if row["Claim #"]:
             hits = hub.claims_by_number(payer, row["Claim #"])
         else:
-            hits = [
-                c
-                for c in hub.claims_by_member(
-                    payer, row["Member ID"], _iso(row["DOS From"]), _iso(row["DOS To"])
-                )
-                if c["billed"] == row["Billed"] and c["dos_from"] == _iso(row["DOS From"])
-            ]
+            first, last = (
+                datetime.strptime(row[k], "%m/%d/%Y").date() for k in ("DOS From", "DOS To")
+            )
+            fits = claims_fitting(dataset, payer, row["Member ID"], first, last, row["Billed"])
+            hits = [claims[n] for n in fits]
+            want = {"ambiguous": "ambiguous_match"}.get(truth["outcome"], truth["outcome"])
+            assert claim_question_outcome(fits) == want
         if truth["outcome"] == "claim_not_found":
             assert hits == []
+        elif truth["outcome"] == "layout_changed":  # a status word the flows never saw
+            assert [expected_claim_outcome(dataset, c["claim_number"]) for c in hits] == [
+                "layout_changed"
+            ]
         elif truth["outcome"] == "result":
             assert [c["claim_number"] for c in hits] == [truth["claim_number"]]
+            assert expected_claim_outcome(dataset, truth["claim_number"]) == "result"
             claim = claims[truth["claim_number"]]
             assert claim["member_id"] == row["Member ID"]
             assert truth["status_category"] == claim["status"]["category"]
@@ -99,5 +118,7 @@ def test_open_claims_expectations_hold(dataset: dict[str, Any]) -> None:
             assert truth["outcome"] == "patient_mismatch"
             assert len(hits) == 1 and hits[0]["member_id"] != row["Member ID"]
     assert {"F1", "F2", "F4", "A2"} <= seen and any(s.startswith("P") for s in seen)
-    assert sum(1 for r in rows if not r["Claim #"]) == 2
+    assert sum(1 for r in rows if not r["Claim #"]) == 3
+    traps = {e["trap"] for e in expected}
+    assert {"overlapping_claims", "unseen_status_word", "duplicate_claims"} <= traps
     assert any(r["Claim #"].startswith("00") for r in rows)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,14 @@ from flows._legacyportal_pages import BENEFIT_COLUMNS, benefit, page_content, ro
 from flows.legacyportal import LegacyPortalFlow
 from tests.conftest import Portal, run_async
 from tests.timing import scaled
-from tests.truth import _subset_payload, expected_claim, expected_eligibility
+from tests.truth import (
+    _subset_payload,
+    claim_question_outcome,
+    claims_fitting,
+    expected_claim,
+    expected_claim_outcome,
+    expected_eligibility,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -280,7 +287,30 @@ def claim_cases(gt: dict[str, Any]) -> list[tuple[ClaimStatusQuery, Any]]:
     for i, status in enumerate(statuses):
         pool = [c for c in legacy if (c["status"]["category"], c["status"]["code"]) == status]
         c = pool[i % len(pool)]
-        cases.append((ClaimStatusQuery(payer_id=c["payer_id"], claim_number=c["claim_number"]), c))
+        query = ClaimStatusQuery(payer_id=c["payer_id"], claim_number=c["claim_number"])
+        outcome = expected_claim_outcome(gt, c["claim_number"])  # an unseen status word: no answer
+        cases.append((query, c if outcome == "result" else LayoutChanged))
+    overlap = next(t for t in gt["traps"] if t["kind"] == "overlapping_claims")
+    owner = next(m for m in gt["members"] if m["member_key"] == overlap["member_key"])
+    fits = claims_fitting(
+        gt,
+        overlap["payer_id"],
+        owner["member_id"],
+        date.fromisoformat(overlap["dos_from"]),
+        date.fromisoformat(overlap["dos_to"]),
+    )
+    assert claim_question_outcome(fits) == "ambiguous_match"
+    cases.append(
+        (
+            ClaimStatusQuery(
+                payer_id=overlap["payer_id"],
+                member_id=owner["member_id"],
+                dos_from=overlap["dos_from"],
+                dos_to=overlap["dos_to"],
+            ),
+            AmbiguousMatch,
+        )
+    )
     multi = next(c for c in legacy if len(c["service_lines"]) > 2 and c["payment"])
     owner = next(m for m in gt["members"] if m["member_key"] == multi["member_key"])
     cases.append(
@@ -343,11 +373,12 @@ def test_claim_status_sample_equals_ground_truth(with_page, legacy, truth):
         for query, _expected in cases:
             try:
                 outcomes.append(payload(await flow.claim_status(page, query)))
-            except BusinessError as exc:
+            except (BusinessError, LayoutChanged) as exc:
                 outcomes.append(exc)
         return outcomes
 
     outcomes = with_page(body)
+    assert {AmbiguousMatch, LayoutChanged} <= {e for _q, e in cases if isinstance(e, type)}
     for (query, expected), got in zip(cases, outcomes, strict=True):
         if isinstance(expected, dict):
             assert isinstance(got, dict), (query.claim_number, got)
@@ -559,3 +590,44 @@ def test_runner_batch_logs_in_once_and_answers_the_question_once(
     counters = legacy.counters()
     assert counters["logins"] == {"RFCMAIN": 1} and counters["questions_asked"] == 1
     assert counters["lookups"]["eligibility"] == len(rows) and counters["writes"] == 0
+
+
+def test_a_word_the_flow_never_saw_is_a_changed_page_never_an_answer(with_page, legacy, truth):
+    """Strict reading: a network word the portal starts using, or a claim status it was
+    never taught (the data set's R1 claim), ends as LayoutChanged naming the field only."""
+    m = next(
+        m
+        for m in members(truth)
+        if m["coverage"]["termination_date"] is None and m["coverage"]["effective_date"] < DOS
+    )
+    unseen = next(
+        t for t in truth["traps"] if t["kind"] == "unseen_status_word" and t["portal"] == PORTAL
+    )
+
+    async def retitle(route: Any) -> None:
+        response = await route.fetch()
+        if "html" not in response.headers.get("content-type", ""):
+            await route.fulfill(response=response)
+            return
+        body = (await response.text()).replace(">In Network<", ">Tier 1 Network<")
+        await route.fulfill(response=response, body=body)
+
+    async def body(page: Page, flow: LegacyPortalFlow, secrets: LoginSecrets) -> list[str]:
+        await flow.login(page, secrets)
+        claim = ClaimStatusQuery(payer_id=unseen["payer_id"], claim_number=unseen["claim_number"])
+        errors = []
+        with pytest.raises(LayoutChanged) as status:
+            await flow.claim_status(page, claim)
+        errors.append(str(status.value))
+        await page.route("**/*", retitle)
+        with pytest.raises(LayoutChanged) as network:
+            await flow.eligibility(page, elig_query(m))
+        errors.append(str(network.value))
+        return errors
+
+    status, network = with_page(body)
+    assert "claim status word the flow does not know" in status
+    assert "network word the flow does not know" in network
+    for text in (status, network):
+        assert "RETURNED" not in text and "Tier" not in text and m["member_id"] not in text
+    assert expected_claim_outcome(truth, unseen["claim_number"]) == "layout_changed"

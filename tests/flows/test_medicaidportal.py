@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ from bots.errors import (
     ClaimNotFound,
     LayoutChanged,
     MemberNotFound,
+    NoCoverageOnDate,
     PatientMismatch,
     PortalBlocked,
     PortalMaintenance,
@@ -32,7 +33,13 @@ from bots.settings import Settings, load_settings
 from flows.medicaidportal import MedicaidPortalFlow
 from tests.conftest import DEFAULT_KNOBS, Portal, run_async
 from tests.timing import scaled
-from tests.truth import _subset_payload, expected_claim, expected_eligibility
+from tests.truth import (
+    _subset_payload,
+    expected_claim,
+    expected_claim_outcome,
+    expected_eligibility,
+    expected_eligibility_outcome,
+)
 
 pytestmark = pytest.mark.browser
 PAYER = "STATEMCD"
@@ -337,7 +344,9 @@ def test_eligibility_lookups_equal_the_ground_truth(
     mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
 ) -> None:
     everyone = recipients(gt)
-    steady = active(gt)
+    by_key = {m["member_key"]: m for m in everyone}
+    segmented = {m["member_key"] for m in everyone if m["coverage"].get("segments")}
+    steady = [m for m in active(gt) if m["member_key"] not in segmented]
     picks = [
         next(
             m for m in steady if m["relationship"] == "subscriber" and m["plan_number"] == "MMC-A"
@@ -350,18 +359,44 @@ def test_eligibility_lookups_equal_the_ground_truth(
         steady[-1],
         *[m for m in everyone if m["coverage"]["termination_date"]][:4],  # terminated in 2026
         next(m for m in everyone if m["coverage"]["effective_date"] > DOS),  # starts next year
+        *[  # two coverage segments: the date in the gap between them, or in the later one
+            by_key[t["member_key"]]
+            for t in gt["traps"]
+            if t["kind"] in ("coverage_gap", "coverage_segments")
+        ],
     ]
-    assert len({m["member_key"] for m in picks}) == 10
+    picks.append(next(m for m in steady if m.get("confidential") and m not in picks))
+    assert len({m["member_key"] for m in picks}) == 13  # the last one's answer shows no identity
+    outcomes = [expected_eligibility_outcome(gt, m["member_key"], date(2026, 12, 1)) for m in picks]
+    assert outcomes.count("no_coverage_on_date") == 6  # terminated, not yet effective, the gap
     family = next(
         [m for m in steady if m["subscriber_id"] == head["subscriber_id"]]
         for head in steady
         if sum(m["subscriber_id"] == head["subscriber_id"] for m in steady) >= 2
+        and not [m for m in steady if m["subscriber_id"] == head["subscriber_id"]][1].get(
+            "confidential"
+        )
+    )
+    hidden = next(
+        m
+        for m in steady
+        if m.get("confidential")
+        and any(o["subscriber_id"] == m["subscriber_id"] and o is not m for o in steady)
+    )
+    relative = next(
+        o for o in steady if o["subscriber_id"] == hidden["subscriber_id"] and o is not hidden
     )
 
     async def body(page: Page, flow: MedicaidPortalFlow) -> None:
         await flow.login(page, secrets)
-        for m in picks:
-            assert_eligibility(gt, m["member_key"], await flow.eligibility(page, elig_query(m)))
+        for m, outcome in zip(picks, outcomes, strict=True):
+            if outcome == "result":
+                result = await flow.eligibility(page, elig_query(m))
+                assert_eligibility(gt, m["member_key"], result)
+                continue
+            with pytest.raises(NoCoverageOnDate) as uncovered:  # no segment picked instead
+                await flow.eligibility(page, elig_query(m))
+            assert str(uncovered.value) == "no coverage segment covers the date of service"
         with pytest.raises(MemberNotFound) as unknown:
             await flow.eligibility(page, elig_query(steady[0], member_id="912345678901"))
         assert unknown.value.reason_code == "75"
@@ -369,13 +404,19 @@ def test_eligibility_lookups_equal_the_ground_truth(
             await flow.eligibility(page, elig_query(steady[0], dob="1901-01-01"))
         with pytest.raises(PatientMismatch):  # the portal shows the case member with that DOB
             await flow.eligibility(page, elig_query(family[0], dob=family[1]["dob"]))
+        # a confidential recipient is never shown through the case fallback: no answer
+        with pytest.raises(MemberNotFound):
+            await flow.eligibility(page, elig_query(relative, dob=hidden["dob"]))
+        withheld = await flow.eligibility(page, elig_query(hidden))
+        assert withheld.identity_basis == "search_unique"
+        assert (withheld.member_id, withheld.dob, withheld.last_name) == (None, None, None)
         with pytest.raises(MemberNotFound) as malformed:
             await flow.eligibility(page, elig_query(steady[0], member_id="12345"))
         assert malformed.value.reason_code == "72"
 
     with_page(mcd_settings, body)
     counters = mcd.counters()
-    assert counters["lookups"]["eligibility"] == len(picks) + 3
+    assert counters["lookups"]["eligibility"] == len(picks) + 5
     assert counters["logins"] == {secrets.username: 1} and counters["writes"] == 0
 
 
@@ -432,3 +473,43 @@ def test_claim_lookups_equal_the_ground_truth(
     with_page(mcd_settings, body)
     counters = mcd.counters()
     assert counters["lookups"]["claims"] == len(picks) + 3 and counters["writes"] == 0
+
+
+def test_a_word_the_flow_never_saw_is_a_changed_page_never_an_answer(
+    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
+) -> None:
+    """Strict reading: a network word the portal starts using, or a claim status it was
+    never taught (the data set's R1 claim), ends as LayoutChanged naming the field only."""
+    m = active(gt)[0]
+    unseen = next(
+        t
+        for t in gt["traps"]
+        if t["kind"] == "unseen_status_word" and t["portal"] == "medicaidportal"
+    )
+    assert expected_claim_outcome(gt, unseen["claim_number"]) == "layout_changed"
+
+    async def retitle(route: Any) -> None:
+        response = await route.fetch()
+        if "html" not in response.headers.get("content-type", ""):
+            await route.fulfill(response=response)
+            return
+        body = (await response.text()).replace(">Participating<", ">Preferred Provider<")
+        await route.fulfill(response=response, body=body)
+
+    async def body(page: Page, flow: MedicaidPortalFlow) -> list[str]:
+        await flow.login(page, secrets)
+        errors = []
+        with pytest.raises(LayoutChanged) as status:
+            await flow.claim_status(page, claim_query(unseen))
+        errors.append(str(status.value))
+        await page.route("**/eligibility", retitle)
+        with pytest.raises(LayoutChanged) as network:
+            await flow.eligibility(page, elig_query(m))
+        errors.append(str(network.value))
+        return errors
+
+    status, network = with_page(mcd_settings, body)
+    assert "claim status" in status and "does not know" in status
+    assert "network word the flow does not know" in network
+    for text in (status, network):
+        assert "Request" not in text and "Preferred" not in text and m["member_id"] not in text

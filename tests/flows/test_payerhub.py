@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -420,3 +421,45 @@ def test_a_refused_login_locks_the_account_for_the_bot_until_a_person_resets_it(
     ok = payerbot(*ask, env={**env, "PAYERBOT_PORTALS__PAYERHUB__ACCOUNTS": '["main"]'})
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert hub.counters()["logins"] == {"clinic.second": 1, "clinic.main": 1}
+
+
+class CarelessHub(PayerHubFlow):
+    """PayerHub's real flow, made careless: it asks the portal about another member and
+    returns that member's page read as is. Its own check only sees the question it made up."""
+
+    def __init__(self, base_url: str, other: dict[str, Any]) -> None:
+        super().__init__(base_url)
+        self.other = other
+
+    async def eligibility(self, page: Page, query: EligibilityQuery) -> Any:
+        wrong = query.model_copy(
+            update={
+                "member_id": self.other["member_id"],
+                "dob": date.fromisoformat(self.other["dob"]),
+            }
+        )
+        return await super().eligibility(page, wrong)
+
+
+def test_the_engine_refuses_another_members_page_from_a_careless_flow(settings, ground_truth):
+    from bots.engine.runner import Runner
+
+    asked = active_member(ground_truth)
+    other = next(
+        m
+        for m in ground_truth["members"]
+        if m["payer_id"] == "ACME"
+        and m["member_id"] != asked["member_id"]
+        and m["coverage"]["termination_date"] is None
+    )
+    store = Store.open(settings)
+    try:
+        careless = CarelessHub(settings.portals["payerhub"].base_url, other)
+        runner = Runner(settings, store, flows={"payerhub": careless})
+        summary = run_async(runner.run(LookupKind.ELIGIBILITY, eligibility_rows([asked])))
+        (item,) = store.run_outcomes(summary.run_id)
+    finally:
+        store.close()
+    assert (item.state, item.last_error_code) == ("business_failed", "patient_mismatch")
+    assert item.payload is None, "right patient or no result"
+    assert item.evidence_path and Path(item.evidence_path).is_file(), "the screenshot is kept"

@@ -14,6 +14,7 @@ from playwright.async_api import Page
 
 from bots.engine.credentials import login_secrets
 from bots.errors import (
+    LayoutChanged,
     PayerbotError,
     PortalMaintenance,
     PortalUnavailable,
@@ -21,6 +22,7 @@ from bots.errors import (
     SessionExpired,
 )
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
+from flows._payerhub_api import _eligibility_result
 from flows.payerhub import PayerHubFlow
 from tests.conftest import run_rows
 from tests.flows.test_payerhub import active_member, api_login, with_page
@@ -122,6 +124,10 @@ def _questions(gt: dict[str, Any]) -> list[EligibilityQuery | ClaimStatusQuery]:
         )
     )
     qs.append(ClaimStatusQuery(payer_id="ACME", claim_number="A260000000000"))
+    unseen = next(
+        t for t in gt["traps"] if t["kind"] == "unseen_status_word" and t["portal"] == "payerhub"
+    )  # a status category the flow was never taught: no answer from pages or API
+    qs.append(ClaimStatusQuery(payer_id=unseen["payer_id"], claim_number=unseen["claim_number"]))
     return qs
 
 
@@ -179,6 +185,7 @@ def test_api_reads_answer_exactly_as_the_pages_do(settings, hub, ground_truth):
         "PatientMismatch",
         "ClaimNotFound",
         "AmbiguousMatch",
+        "LayoutChanged",
     } <= kinds
     assert hub.counters()["writes"] == 0
 
@@ -231,3 +238,44 @@ def test_a_batch_with_api_reads_keeps_the_portals_answer_as_evidence(
     assert evidence.endswith(".json"), evidence
     saved = json.loads(Path(evidence).read_text(encoding="utf-8"))
     assert saved["response"]["member"]["member_id"] == m["member_id"]
+
+
+def test_a_word_the_flow_never_saw_is_a_changed_page_on_pages_and_api(settings, hub, ground_truth):
+    """Strict reading: the hub starts showing a network word (pages) or code (API) the flow
+    was never taught. Both end as LayoutChanged naming the field, never as an answer with
+    a guessed network (the page reader used to read any word but one as out of network),
+    and never quoting the word or the patient."""
+    m = active_member(ground_truth, "BLUESTEM")
+    query = EligibilityQuery(
+        payer_id="BLUESTEM", member_id=m["member_id"], dob=m["dob"], date_of_service="2026-12-01"
+    )
+
+    async def new_page_word(route: Any) -> None:
+        response = await route.fetch()
+        script = (await response.text()).replace('"In-network"', '"Preferred network"')
+        await route.fulfill(response=response, body=script)
+
+    async def body(page: Page, pages: PayerHubFlow) -> list[str]:
+        api = PayerHubFlow(pages.base_url, api_reads=True)
+        await page.route("**/eligibility.js", new_page_word)
+        await pages.login(page, login_secrets(settings, "payerhub", "main"))
+        errors = []
+        # API reads go through the context's request API (no page route sees them): the
+        # portal's real answer, as kept in the evidence, is read again with a new code in it
+        (evidence,) = (await api.eligibility(page, query)).attachments
+        data = json.loads(evidence.content)["response"]
+        for group in data["benefit_groups"]:
+            for b in group["benefits"]:
+                b["in_network"] = "P" if b["in_network"] == "Y" else b["in_network"]
+        with pytest.raises(LayoutChanged) as changed:
+            _eligibility_result("payerhub", query, data, evidence)
+        errors.append(str(changed.value))
+        with pytest.raises(LayoutChanged) as changed:
+            await pages.eligibility(page, query)
+        errors.append(str(changed.value))
+        return errors
+
+    by_api, by_page = with_page(settings, body)
+    for text in (by_api, by_page):
+        assert "network word the flow does not know" in text, text
+        assert "Preferred" not in text and m["member_id"] not in text

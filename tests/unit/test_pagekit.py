@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from bots.errors import LayoutChanged
-from bots.flowkit.pages import date_range, money, require_headers, us_date
-from bots.models import member_id_fits
+from bots.flowkit.pages import DateRole, birth_date, date_range, money, require_headers, us_date
+from bots.matching import member_fits
 
 
 def test_money_and_dates():
@@ -24,13 +24,27 @@ def test_money_and_dates():
     assert date_range("06/01/2026 – 06/03/2026") == (date(2026, 6, 1), date(2026, 6, 3))
 
 
-def test_member_id_fits_only_the_same_id_or_its_subscriber_prefix():
-    assert member_id_fits("ACM-123456789 01", "acm12345678901")
-    assert member_id_fits("ACM12345678902", "ACM123456789")  # subscriber ID asked
-    assert not member_id_fits("ACM12345678902", "ACM1234")  # a fragment is not a subscriber ID
-    assert not member_id_fits("ACM12345678901", "ACM12345678902")
-    assert not member_id_fits("0045123378", "45123378")  # leading zeros matter
-    assert not member_id_fits("ACM1", "")
+def test_a_two_digit_year_on_a_page_is_read_by_what_the_date_is():
+    today = date(2026, 12, 2)
+    with pytest.raises(LayoutChanged):  # which century is a guess unless the field says
+        us_date("12/03/26")
+    assert us_date("12/03/26", role=DateRole.SERVICE, today=today) == date(2026, 12, 3)
+    assert us_date("06/15/27", role=DateRole.SERVICE, today=today) == date(2027, 6, 15)
+    assert us_date("12/03/26", role=DateRole.BIRTH, today=today) == date(1926, 12, 3)
+    assert birth_date("05/17/80") == date(1980, 5, 17)
+    assert birth_date("01/02/03") == date(2003, 1, 2)
+    assert date_range("11/30/26 - 12/01/26") == (date(2026, 11, 30), date(2026, 12, 1))
+
+
+def test_member_id_fits_only_the_same_id_or_its_subscriber_prefix_with_the_dob():
+    dob = date(1980, 1, 2)
+    assert member_fits("acm12345678901", dob, "ACM-123456789 01", dob)
+    assert member_fits("ACM123456789", dob, "ACM12345678902", dob)  # subscriber ID asked
+    assert not member_fits("ACM123456789", None, "ACM12345678902", None)  # ... needs the DOB
+    assert not member_fits("ACM1234", dob, "ACM12345678902", dob)  # a fragment is not one
+    assert not member_fits("ACM12345678902", dob, "ACM12345678901", dob)
+    assert not member_fits("45123378", dob, "0045123378", dob)  # leading zeros matter
+    assert not member_fits("", dob, "ACM1", dob)
 
 
 def test_a_table_whose_columns_changed_is_a_layout_change():

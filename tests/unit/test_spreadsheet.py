@@ -76,8 +76,9 @@ def test_cells_are_typed_and_text_is_never_a_formula(tmp_path):
     header = [c.value for c in ws[1]]
     assert ws.freeze_panes == "A2" and ws.auto_filter.ref.startswith("A1:")
     row = {h: c for h, c in zip(header, ws[2], strict=True)}
-    assert row["Patient"].value == '+SUM(A1), =HYPERLINK("http://x")'
-    assert row["Patient"].data_type == "s"
+    assert row["Patient"].value == "DOE, JANE"  # the worklist's name stays
+    assert row["Patient (portal)"].value == '+SUM(A1), =HYPERLINK("http://x")'
+    assert row["Patient (portal)"].data_type == "s"
     assert row["Plan"].value == "@evil" and row["Plan"].data_type == "s"
     assert (
         row["Effective"].value == datetime(2026, 1, 1)

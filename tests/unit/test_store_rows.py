@@ -16,6 +16,7 @@ from bots import errors
 from bots.models import LookupKind
 from bots.settings import load_settings
 from bots.store import ItemState, OutcomeCode, Question, Run, RunStatus, Store, utcnow
+from bots.store.states import _LABELS
 
 
 @pytest.fixture
@@ -35,6 +36,8 @@ def test_every_error_code_the_store_keeps_is_an_outcome_code_with_a_label():
     for enum in (ItemState, RunStatus, OutcomeCode):
         for member in enum:
             assert member.label and member.label != member.value.upper()
+    unlabelled = {c.value for c in OutcomeCode} - set(_LABELS[OutcomeCode])
+    assert unlabelled == set(), "every outcome code has a label a person reads"
     assert OutcomeCode.AUTHENTICATION_ERROR.label == "portal login refused"
     assert ItemState.BUSINESS_FAILED.label == "no result"
 

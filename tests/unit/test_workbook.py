@@ -84,6 +84,7 @@ ELIG_QUERY = {
     "date_of_service": "2026-12-01",
     "last_name": "DOE",
     "first_name": "JANE",
+    "service_type": "98",
 }
 CLAIM_QUERY = {"claim_number": "CLM1", "member_id": "ACM1", "last_name": "DOE"}
 
@@ -189,8 +190,9 @@ def test_sheets_headers_panes_filters_and_permissions(written):
     assert headers["Follow-ups"] == [c[0] for c in wbmod.FOLLOWUP_COLUMNS]
     assert headers["Follow-ups"][:5] == ["Follow-up ID", "Priority", "Status", "Assignee", "Notes"]
     assert headers["Eligibility"][0] == "Item ID"
-    assert headers["Eligibility"][-2:] == ["Est. patient cost", "Estimate basis"]
+    assert headers["Eligibility"][-3:] == ["Est. patient cost", "Estimate basis", "Newer lookup"]
     assert headers["Claim status"][0] == "Item ID"
+    assert headers["Claim status"][-1] == "Newer lookup"
     assert headers["Rejected rows"] == ["Error ID", "File", "Row", "Column", "Reason"]
     for name in SHEETS:
         ws = wb[name]
@@ -227,8 +229,8 @@ def test_typed_cells_and_number_formats(written):
     assert e[0]["Est. patient cost"].value == pytest.approx(612.40)
     assert e[0]["Est. patient cost"].number_format == '"$"#,##0.00'
     assert e[0]["Estimate basis"].value == "deductible remaining"
-    assert e[0]["Office copay (in-network)"].value == 25
-    assert e[0]["Office copay (in-network)"].number_format == '"$"#,##0.00'
+    assert e[0]["Copay (in network)"].value == 25
+    assert e[0]["Copay (in network)"].number_format == '"$"#,##0.00'
     assert e[0]["Effective"].number_format == "mm/dd/yyyy"
     assert e[1]["Coverage"].value == "Inactive"
     assert e[2]["Outcome"].value == "Member not found" and e[2]["Est. patient cost"].value is None
@@ -266,14 +268,14 @@ def test_conditional_formatting_follows_the_cells(written):
         "F8D7DA"
     )
     assert rules("Eligibility") == {
-        "Z2:Z4": [("expression", "AND(ISNUMBER($Z2),$Z2>=500)")],
-        "A2:AA4": [("expression", '$I2="Inactive"')],
+        "AL2:AL4": [("expression", "AND(ISNUMBER($AL2),$AL2>=500)")],
+        "A2:AN4": [("expression", '$K2="Inactive"')],
     }
-    assert rules("Claim status") == {"A2:Y3": [("expression", 'OR($K2="F2",$K2="F4")')]}
+    assert rules("Claim status") == {"A2:AD3": [("expression", 'OR($O2="F2",$O2="F4")')]}
     # the columns the rules name are the ones they mean
-    assert wb["Eligibility"]["I1"].value == "Coverage"
-    assert wb["Eligibility"]["Z1"].value == "Est. patient cost"
-    assert wb["Claim status"]["K1"].value == "Category"
+    assert wb["Eligibility"]["K1"].value == "Coverage"
+    assert wb["Eligibility"]["AL1"].value == "Est. patient cost"
+    assert wb["Claim status"]["O1"].value == "Category"
     assert wb["Follow-ups"]["B1"].value == "Priority" and wb["Follow-ups"]["C1"].value == "Status"
 
 
@@ -281,8 +283,8 @@ def test_threshold_is_configurable(tmp_path):
     target = tmp_path / "w.xlsx"
     write_specialist_workbook(target, [], [], [], [], high_patient_cost=Decimal("250.5"))
     wb = load_workbook(target)
-    (cf,) = [c for c in wb["Eligibility"].conditional_formatting if "Z" in str(c.sqref)]
-    assert cf.rules[0].formula == ["AND(ISNUMBER($Z2),$Z2>=250.5)"]
+    (cf,) = [c for c in wb["Eligibility"].conditional_formatting if "AL" in str(c.sqref)]
+    assert cf.rules[0].formula == ["AND(ISNUMBER($AL2),$AL2>=250.5)"]
     for name in SHEETS:  # empty sheets still have a header, a filter and frozen panes
         assert wb[name].max_row == 1 and wb[name].auto_filter.ref.startswith("A1:")
 
@@ -350,7 +352,9 @@ def test_portal_text_is_never_a_formula_and_always_writable(tmp_path):
     e = rows(wb["Eligibility"])[0]
     assert e["Member ID"].value == "=1+1" and e["Member ID"].data_type == "s"
     assert e["Plan"].value == '=HYPERLINK("http://x","y")' and e["Plan"].data_type == "s"
-    assert e["Patient"].value == "DOE, @SUM(A1)" and e["Estimate basis"].value == "-2"
+    assert e["Patient"].value == "DOE, JANE"  # the worklist's; the portal's beside it
+    assert e["Patient (portal)"].value == "DOE, @SUM(A1)" and e["Estimate basis"].value == "-2"
+    assert e["Patient (portal)"].data_type == "s"
     assert e["Estimate basis"].data_type == "s"
     c = rows(wb["Claim status"])[0]
     assert c["Claim #"].value == "+1" and c["Claim #"].data_type == "s"

@@ -39,7 +39,7 @@ def settings_for(verbose: bool = False) -> Settings:
 
 
 def fail(exc: PayerbotError) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}")
+    err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)  # one line, however long
     return typer.Exit(EXIT_AUTH if isinstance(exc, AuthenticationError) else EXIT_CONFIG)
 
 

@@ -10,8 +10,10 @@ from typing import Annotated
 
 import typer
 
+from bots.errors import ConfigurationError
 from bots.interfaces.cli.common import (
     app,
+    fail,
     out,
     settings_for,
 )
@@ -54,7 +56,13 @@ def portals_serve(
         f"--password-expiry-days={password_expiry_days}",
         *(["--maintenance"] if maintenance else []),
     ]
-    proc = fixture_portals.start(settings, dict(wanted.values()), knobs)
+    taken = fixture_portals.taken_ports(settings)
+    if taken:  # never serve beside (or silently instead of) whatever holds the ports
+        raise fail(ConfigurationError(taken))
+    try:
+        proc = fixture_portals.start(settings, dict(wanted.values()), knobs)
+    except ConfigurationError as exc:  # e.g. a port taken between the check and the start
+        raise fail(exc) from None
     # SIGTERM (a service manager, `kill`) stops the portals as Ctrl-C does: without this the
     # default action would end this process and leave the portal server running.
     # (SIGINT too: a parent that started this in the background may have ignored it.)

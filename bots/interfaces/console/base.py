@@ -10,21 +10,26 @@ import secrets
 import stat
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from playwright.async_api import Browser, async_playwright
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from bots.codes import network_label, prior_auth_label
+from bots.dates import local_today
 from bots.engine import browser as browser_mod
 from bots.errors import ConfigurationError
 from bots.files import private_dir
 from bots.intake.worklists import PayerDirectory
 from bots.interfaces.console import users
 from bots.logs import get_logger
+from bots.outputs.shown import NO_NAME, percent_text
 from bots.settings import Settings
 from bots.store import Store
 
@@ -52,6 +57,16 @@ def console_secret(settings: Settings) -> str:
     return key
 
 
+def clock(settings: Settings, when: datetime | None) -> str:
+    """A stored (UTC) time as the practice reads it: HH:MM today, else MM/DD/YYYY HH:MM."""
+    if when is None:
+        return ""
+    local = when.astimezone(ZoneInfo(settings.timezone))
+    if local.date() == local_today(settings.timezone):
+        return f"{local:%H:%M}"
+    return f"{local:%m/%d/%Y %H:%M}"
+
+
 class ConsoleBase:
     """The console's state and plumbing; the pages are its subclasses' (desk, supervision)."""
 
@@ -62,9 +77,15 @@ class ConsoleBase:
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
         )
-        self.env.filters["money"] = lambda v: "" if v is None else f"${Decimal(str(v)):,.2f}"
+        self.env.filters["money"] = lambda v: "—" if v is None else f"${Decimal(str(v)):,.2f}"
+        # words a person reads, shared with the workbooks and `lookup --json` (outputs/shown.py)
+        self.env.filters["prior_auth"] = prior_auth_label
+        self.env.filters["network"] = network_label
+        self.env.filters["percent"] = lambda v: percent_text(Decimal(str(v)))
+        self.env.globals["no_name"] = NO_NAME
         # evidence and trace paths become the console's own /files URLs (None: not served)
         self.env.filters["file_url"] = lambda path: file_url(settings, path)
+        self.env.filters["clock"] = lambda when: clock(settings, when)
         self.payers = PayerDirectory(settings)
         self.background: dict[str, str] = {}  # job label -> status, for the runs page
         self._playwright: Any = None

@@ -11,10 +11,12 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from bots.dates import local_today
 from bots.errors import ConfigurationError, PayerbotError
 from bots.followups import queue as fq
 from bots.interfaces.console.base import ConsoleBase, file_url
-from bots.models import ClaimStatusQuery, EligibilityQuery
+from bots.models import ClaimStatusQuery, EligibilityQuery, plain_message
+from bots.outputs.shown import summary
 from bots.services import lookups
 
 
@@ -32,8 +34,9 @@ class DeskPages(ConsoleBase):
         kind = values.get("kind", "eligibility")
         try:
             query = self._query(kind, values)
-        except (ValueError, ValidationError, InvalidOperation, ConfigurationError) as exc:
-            message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        except (ValueError, ValidationError, ConfigurationError) as exc:
+            # the question's shape in plain words (bots/models.py), never pydantic's text
+            message = plain_message(exc) if isinstance(exc, ValidationError) else str(exc)
             return self.render(
                 request, "lookup.html", 400, payers=payers, form=values, error=message
             )
@@ -46,8 +49,9 @@ class DeskPages(ConsoleBase):
             return self.render(
                 request, "lookup.html", 400, payers=payers, form=values, error=str(exc)
             )
-        item = answer.item
-        self.audit(user, "lookup", f"item:{item.id}", f"{kind} run {answer.run_id}")
+        self.audit(user, "lookup", f"item:{answer.item.id}", f"{kind} run {answer.run_id}")
+        # a lookup that failed after an earlier answer shows that answer, and the failure
+        item = answer.item.as_answered()
         return self.render(
             request,
             "lookup.html",
@@ -55,8 +59,9 @@ class DeskPages(ConsoleBase):
             form=values,
             item=item,
             result=item.payload,
+            summary=summary(item.kind, item.query, item.payload),
             evidence=file_url(self.settings, item.evidence_path),
-            estimate=answer.estimate,
+            estimate=answer.estimate if item is answer.item else lookups.estimate_for(item),
             followups=answer.followups,
             notices=answer.notices,
             seconds=round(answer.seconds, 1),
@@ -66,17 +71,26 @@ class DeskPages(ConsoleBase):
         payer = self.payers.resolve(v.get("payer", ""))
         if payer is None:
             raise ConfigurationError("choose a payer")
+        member_id = re.sub(r"\s+", "", v.get("member_id", "")).upper() or None
+        dob = _form_date(v, "dob", "The date of birth")
         if kind == "eligibility":
             return EligibilityQuery(
                 payer_id=payer,
-                member_id=re.sub(r"\s+", "", v.get("member_id", "")).upper(),
-                dob=date.fromisoformat(v.get("dob", "")),
-                date_of_service=date.fromisoformat(v["dos"]) if v.get("dos") else date.today(),
+                member_id=member_id,
+                dob=dob,
+                date_of_service=_form_date(v, "dos", "The date of service")
+                or local_today(self.settings.timezone),
                 service_type=v.get("service_type") or "30",
-                expected_charge=Decimal(v["charge"]) if v.get("charge") else None,
+                expected_charge=_form_money(v, "charge", "The expected charge"),
             )
         if kind == "claim_status":
-            return ClaimStatusQuery(payer_id=payer, claim_number=v.get("claim_number") or None)
+            return ClaimStatusQuery(
+                payer_id=payer,
+                claim_number=v.get("claim_number") or None,
+                member_id=member_id,
+                dob=dob,
+                dos_from=_form_date(v, "dos", "The date of service"),
+            )
         raise ConfigurationError("unknown lookup kind")
 
     # --- the follow-up queue ------------------------------------------------------------------
@@ -119,3 +133,24 @@ class DeskPages(ConsoleBase):
             return self.render(request, "error.html", 404, message="No workbook yet.")
         self.audit(request.session["user"]["username"], "download", "workbook")
         return FileResponse(path, filename=path.name)
+
+
+def _form_date(values: dict[str, str], name: str, what: str) -> date | None:
+    """A date field of the lookup form (the browser sends YYYY-MM-DD), or None when empty."""
+    text = values.get(name, "")
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{what} is not a date (YYYY-MM-DD).") from None
+
+
+def _form_money(values: dict[str, str], name: str, what: str) -> Decimal | None:
+    text = values.get(name, "").replace(",", "").lstrip("$")
+    if not text:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{what} is not an amount.") from None

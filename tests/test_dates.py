@@ -1,0 +1,75 @@
+"""Two-digit years through a real run: tomorrow's appointment is asked, answered and followed
+up as tomorrow, and a date of birth written with a two-digit year stays in the past."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bots.dates import local_today
+from bots.settings import Settings
+from bots.store import Store
+from tests.test_cli import payerbot
+from tests.test_followups import _active, _unique
+
+pytestmark = pytest.mark.browser
+
+
+def _short(d: date) -> str:
+    return f"{d.month:02d}/{d.day:02d}/{d.year % 100:02d}"
+
+
+def _long(d: date) -> str:
+    return f"{d.month:02d}/{d.day:02d}/{d.year}"
+
+
+def test_tomorrows_appointment_with_a_two_digit_year_is_asked_as_tomorrow(
+    env: dict[str, str], settings: Settings, ground_truth: dict[str, Any], tmp_path: Path
+) -> None:
+    tomorrow = local_today(settings.timezone) + timedelta(days=1)
+    ended = next(
+        m
+        for m in _unique(ground_truth)
+        if m["payer_id"] == "ACME"
+        and m["relationship"] == "subscriber"
+        and m["coverage"]["termination_date"]
+        and not _active(m, tomorrow)
+    )
+    dob = date.fromisoformat(ended["dob"])
+    worklist = tmp_path / "appointments.csv"
+    with worklist.open("w", newline="") as fh:
+        csv.writer(fh).writerows(
+            [
+                ["Appt Date", "Patient Last", "Patient First", "DOB", "Insurance", "Member ID"],
+                [
+                    _short(tomorrow),
+                    ended["last_name"],
+                    ended["first_name"],
+                    _short(dob),
+                    "ACME HEALTH",
+                    ended["member_id"],
+                ],
+            ]
+        )
+    proc = payerbot("run", "eligibility", "--worklist", str(worklist), env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+    store = Store.open(settings)
+    try:
+        (item,) = store.recent_outcomes("eligibility", datetime(2000, 1, 1, tzinfo=UTC))
+    finally:
+        store.close()
+    assert item.query["date_of_service"] == tomorrow.isoformat()
+    assert item.query["dob"] == dob.isoformat()
+    assert item.payload is not None, item.last_error_code
+    # the portal was asked about tomorrow and answered about tomorrow
+    assert item.payload["date_of_service"] == tomorrow.isoformat()
+
+    followups = json.loads(payerbot("queue", "list", "--json", env=env).stdout)
+    (followup,) = followups
+    assert f"the visit on {_long(tomorrow)}" in followup["reason"]
