@@ -189,8 +189,9 @@ def test_supervisor_opens_the_last_run_sees_a_failure_downloads_its_trace_and_re
     expect(page).to_have_url(f"{url}/runs")
     shoot(page, "runs")
     page.get_by_role("table", name="Runs").get_by_role("link").first.click()
-    failed = page.get_by_role("row").filter(has_text="system_failed")
-    expect(failed.first).to_contain_text("layout_changed")
+    failed = page.get_by_role("row").filter(has_text="the portal's pages changed")
+    expect(failed.first).to_contain_text("failed")  # the state in words
+    expect(failed.first).to_contain_text("(layout_changed)")  # the code beside them
     shoot(page, "run")
     with page.context.expect_page() as popup:
         failed.first.get_by_role("link", name="screenshot").click(modifiers=["Control"])

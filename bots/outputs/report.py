@@ -17,7 +17,7 @@ from rich.table import Table
 from bots.codes import network_label, prior_auth_label
 from bots.engine.runs import RunSummary
 from bots.outputs.shown import NO_NAME
-from bots.store import FollowUp, ItemState, Outcome, Run
+from bots.store import FollowUp, ItemState, Outcome, OutcomeCode, Run
 
 OUTCOME_ORDER = [
     ItemState.SUCCEEDED,
@@ -41,7 +41,7 @@ def print_run_summary(
     for (state, code), n in sorted(
         grouped.items(), key=lambda kv: (OUTCOME_ORDER.index(kv[0][0]), kv[0][1])
     ):
-        table.add_row(state.label, code.replace("_", " "), str(n))
+        table.add_row(state.label, OutcomeCode(code).label if code else "", str(n))
     if summary.counts.get("reused"):
         table.add_row(
             "reused",

@@ -27,7 +27,7 @@ from bots.codes import CLAIM_STATUS_CATEGORIES
 from bots.files import private_dir
 from bots.models import ClaimStatusResult, EligibilityResult, LookupKind
 from bots.outputs.shown import NO_NAME, cost_sharing, identifiers, percent_text
-from bots.store import ItemState, Outcome, RejectedRow
+from bots.store import ItemState, Outcome, OutcomeCode, RejectedRow
 
 MONEY = '"$"#,##0.00'
 DATE = "mm/dd/yyyy"
@@ -152,12 +152,11 @@ HEADER_NOTES: dict[str, str] = {
 }
 """Header comments: what a blank or a word in the column means."""
 
-PROBLEM_TEXT = {
-    "member_not_found": "Member not found",
-    "claim_not_found": "Claim not on file",
-    "patient_mismatch": "Patient mismatch: review",
-    "authentication_error": "Not done: portal login refused",
-}
+
+def _problem(code: str | None) -> str:
+    """The outcome code's label (one vocabulary with the store, console and rules)."""
+    label = OutcomeCode(code).label if code else "the portal said no"
+    return label[:1].upper() + label[1:]
 
 
 def _outcome(item: Outcome) -> tuple[str, PatternFill | None]:
@@ -165,10 +164,15 @@ def _outcome(item: Outcome) -> tuple[str, PatternFill | None]:
     if state == ItemState.SUCCEEDED:
         return "", None
     if state == ItemState.BUSINESS_FAILED:
-        return PROBLEM_TEXT.get(code or "", "Portal said no"), AMBER
+        return _problem(code), AMBER
     if state in (ItemState.NEW, ItemState.ABANDONED, ItemState.IN_PROGRESS):
         return "Waiting for retry", AMBER
-    return PROBLEM_TEXT.get(code or "", f"Failed: {(code or 'error').replace('_', ' ')}"), RED
+    problem = _problem(code or "payerbot_error")
+    return (
+        problem
+        if problem.startswith("Not tried")
+        else f"Failed: {problem[:1].lower()}{problem[1:]}"
+    ), RED
 
 
 def eligibility_row(item: Outcome, link: str | None) -> tuple[list[Any], PatternFill | None]:

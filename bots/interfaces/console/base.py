@@ -31,7 +31,7 @@ from bots.interfaces.console import users
 from bots.logs import get_logger
 from bots.outputs.shown import NO_NAME, percent_text
 from bots.settings import Settings
-from bots.store import Store
+from bots.store import OutcomeCode, Store
 
 log = get_logger("payerbot.console")
 HERE = Path(__file__).parent
@@ -80,6 +80,7 @@ class ConsoleBase:
         self.env.filters["money"] = lambda v: "—" if v is None else f"${Decimal(str(v)):,.2f}"
         # words a person reads, shared with the workbooks and `lookup --json` (outputs/shown.py)
         self.env.filters["prior_auth"] = prior_auth_label
+        self.env.filters["outcome"] = lambda code: OutcomeCode(code).label if code else ""
         self.env.filters["network"] = network_label
         self.env.filters["percent"] = lambda v: percent_text(Decimal(str(v)))
         self.env.globals["no_name"] = NO_NAME
