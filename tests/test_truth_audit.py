@@ -2,11 +2,12 @@
 field of every surface a person or an integrator reads, against the portals' ground truth.
 
 One `payerbot demo` run (module fixture), then a batch of the status words no flow knows
-(`payerbot run claim-status --worklist unseen_words.csv`, same data folder), feed every surface:
-the store, the run workbooks, the specialists' workbook (all sheets) and the follow-ups; then
-`payerbot lookup --json` and the console's lookup page answer a sample of the same rows (one
-per portal, kind, outcome, prior-auth word and rule). What each row must show comes from tests/truth.py (ground truth + config files, never
-the bot's code); where each field sits on a surface from tests/audit/columns.py.
+(`payerbot run claim-status --worklist unseen_words.csv`, same data folder), feed every
+surface: the store, the run workbooks, the specialists' workbook (all sheets) and the
+follow-ups; then `payerbot lookup --json` and the console's lookup page answer a sample of
+the same rows (covering each portal, kind, outcome, prior-auth word and rule). What each row
+must show comes from tests/truth.py (ground truth + config files, never the bot's code);
+where each field sits on a surface from tests/audit/columns.py.
 
 A failure prints one table: surface x field -> cells checked, cells wrong, and the rows
 (worklist row number and a hash of the item's reference, never a value: PHI).
@@ -94,7 +95,8 @@ def environ(values: dict[str, str]) -> Iterator[None]:
 
 @dataclass
 class Demo:
-    """One demo run, read once: every surface's rows, and what each row must show."""
+    """The demo run and the unseen-words batch after it, read once: every surface's rows,
+    and what each row must show."""
 
     env: dict[str, str]
     proc: subprocess.CompletedProcess[str]  # `payerbot demo`
@@ -473,7 +475,10 @@ def payerbot_here(demo: Demo, args: list[str]) -> str:
 
     def invoke() -> str:
         with logging_kept():
-            return CliRunner().invoke(app, args, env=values).stdout
+            result = CliRunner().invoke(app, args, env=values)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            print(f"payerbot {args[0]} raised {type(result.exception).__name__}")  # no PHI
+        return result.stdout
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(invoke).result(timeout=scaled(300))
