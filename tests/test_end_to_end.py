@@ -1,7 +1,8 @@
 """End to end, through the CLI a user runs: sample worklists -> mock portal -> store, workbook, log.
 
-The two batches run once for the module (real Chromium, real SQLite, real xlsx); each
-test then checks one promise of the walking skeleton against the portal's ground truth.
+The demo's two batches and the unseen-words batch run once for the module (real Chromium,
+real SQLite, real xlsx); each test then checks one promise of the walking skeleton against
+the portal's ground truth.
 """
 
 from __future__ import annotations
@@ -54,6 +55,15 @@ def payerbot(
     )
 
 
+# key -> (the `payerbot run` kind, the sample worklist): the demo's two batches, then the
+# worklist of status words no flow knows
+BATCHES = (
+    ("eligibility", "eligibility", "appointments.csv"),
+    ("claim-status", "claim-status", "open_claims.csv"),
+    ("unseen", "claim-status", "unseen_words.csv"),
+)
+
+
 @pytest.fixture(scope="module")
 def batches(
     mock_portals: dict[str, Portal], tmp_path_factory: pytest.TempPathFactory
@@ -63,7 +73,7 @@ def batches(
     data_dir = tmp_path_factory.mktemp("e2e") / "var"
     env = {**os.environ, **portal_env(mock_portals, data_dir)}
     out: dict[str, Any] = {"data_dir": data_dir, "env": env}
-    for kind, name in (("eligibility", "appointments.csv"), ("claim-status", "open_claims.csv")):
+    for key, kind, name in BATCHES:
         for portal in mock_portals.values():
             portal.reset()
         proc = payerbot("run", kind, "--worklist", str(SAMPLES / name), env=env)
@@ -79,7 +89,7 @@ def batches(
                 del os.environ["PAYERBOT_DATA_DIR"]
             else:
                 os.environ["PAYERBOT_DATA_DIR"] = saved
-        out[kind] = Batch(kind, SAMPLES / name, proc, counters, outcomes, run)
+        out[key] = Batch(kind, SAMPLES / name, proc, counters, outcomes, run)
     return out
 
 
@@ -87,22 +97,49 @@ def expected_rows(name: str) -> dict[int, dict[str, Any]]:
     return {e["row"]: e for e in json.loads((SAMPLES / name).read_text())}
 
 
-@pytest.mark.parametrize("kind", ["eligibility", "claim-status"])
-def test_batch_exits_as_documented_and_prints_a_summary(batches, kind):
-    """Exit 0 when every item is answered or refused by the portal; 1 (README: "some items
-    failed after retries") when a row meets a word no flow knows, which is never answered."""
-    batch = batches[kind]
-    name = {"eligibility": "appointments", "claim-status": "open_claims"}[kind]
-    wanted = expected_rows(f"{name}.expected.json").values()
-    business = BUSINESS_OUTCOMES | {"result", "ambiguous"}
-    failing = sum(1 for want in wanted if want["outcome"] not in business)
-    assert failing == (3 if kind == "claim-status" else 0)  # one unseen status word a portal
-    assert batch.proc.returncode == (1 if failing else 0), batch.proc.stderr[-3000:]
+def _summary_printed(batch: Batch) -> None:
     assert f"Run {batch.run.id}" in batch.proc.stdout
     assert "lookups in" in batch.proc.stdout and "spreadsheet:" in batch.proc.stdout
     with batch.worklist.open(newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.reader(fh))[1:]
     assert batch.run.counts["items"] == len(rows) == len(batch.outcomes)
+
+
+@pytest.mark.parametrize("kind", ["eligibility", "claim-status"])
+def test_the_demo_batches_exit_0_and_print_a_summary(batches, kind):
+    """Exit 0: every row of the demo's worklists is answered or refused by the portal."""
+    batch = batches[kind]
+    name = {"eligibility": "appointments", "claim-status": "open_claims"}[kind]
+    business = BUSINESS_OUTCOMES | {"result", "ambiguous"}
+    assert all(w["outcome"] in business for w in expected_rows(f"{name}.expected.json").values())
+    assert batch.proc.returncode == 0, batch.proc.stderr[-3000:]
+    assert all(o.state in ("succeeded", "business_failed") for o in batch.outcomes)
+    _summary_printed(batch)
+
+
+def test_a_batch_meeting_an_unseen_word_exits_1_and_never_answers_it(batches, ground_truth):
+    """A status word no flow knows is a changed page (a system failure, retried), never an
+    answer: the batch exits 1 (README: "some items failed after retries"); the paid claims
+    beside it are answered as usual."""
+    batch = batches["unseen"]
+    assert batch.proc.returncode == 1, batch.proc.stderr[-3000:]
+    _summary_printed(batch)
+    outcomes = {o.source_row: o for o in batch.outcomes}
+    expected = expected_rows("unseen_words.expected.json")
+    assert outcomes.keys() == expected.keys()
+    unseen = 0
+    for row, want in expected.items():
+        got = outcomes[row]
+        if want["trap"] == "unseen_status_word":
+            unseen += 1
+            assert (got.state, got.last_error_code) == ("system_failed", "layout_changed"), row
+            assert got.payload is None, row
+        else:
+            assert got.state == "succeeded", (row, got.last_error_code)
+            assert expected_claim(
+                ground_truth, want["claim_number"], got.payload
+            ) == _subset_payload(got.payload), row
+    assert unseen == 3
 
 
 @pytest.mark.parametrize("kind", ["eligibility", "claim-status"])

@@ -279,6 +279,7 @@ OUTCOME_CODES = {"ambiguous": "ambiguous_match"}
 # ``expected_outcome`` key) but whose kind decides it: kind -> outcome code. A portal word
 # the flow never saw is a layout change, never a guessed answer.
 TRAP_OUTCOMES: dict[str, str] = {
+    "unseen_status_word": "layout_changed",  # portalkit.strict_traps: a 277 category (R1)
     "unseen_word": "layout_changed",
     "unknown_word": "layout_changed",
     "new_word": "layout_changed",
@@ -445,6 +446,7 @@ class Expected:
     claim_number: str | None = None
     service_type: str | None = None
     payload: dict[str, Any] | None = None
+    worklist: str = ""  # the worklist's file name (several worklists share a kind)
 
     @property
     def trap(self) -> str:
@@ -568,7 +570,12 @@ def expected_worklist(gt: dict[str, Any], kind: str, worklist: Path) -> list[Exp
     with worklist.open(newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
     build = _eligibility_expected if kind == "eligibility" else _claim_expected
-    return [build(gt, i, {k: (v or "") for k, v in r.items()}) for i, r in enumerate(rows, 2)]
+    rows_expected = [
+        build(gt, i, {k: (v or "") for k, v in r.items()}) for i, r in enumerate(rows, 2)
+    ]
+    for e in rows_expected:
+        e.worklist = worklist.name
+    return rows_expected
 
 
 # --- what a person must read for a benefit ---------------------------------------------------

@@ -112,6 +112,8 @@ CONSOLE_BENEFIT_COLUMNS: dict[str, Col] = {
 }
 
 REJECTED_COLUMNS: dict[str, Col] = {"row": Col(exactly=("row",))}
+# The item ID of a results row (run workbook, specialists' workbook): whose row it is.
+ITEM_COLUMN = Col(exactly=("item id",))
 
 SHEETS = {"eligibility": "Eligibility", "claim_status": "Claim status"}
 FOLLOWUPS_SHEET = "Follow-ups"
