@@ -378,7 +378,7 @@ def audit_followup_sheet(tally: Tally, demo: Demo, rows: list[dict[str, Any]]) -
         expected: dict[str, Any] = {
             "payer": e.payer_id,
             "patient": f"{p['last_name']}, {p['first_name']}"
-            if p
+            if p and p.get("identity_basis") == "shown"
             else ", ".join(
                 x for x in (e.cells.get("Patient Last"), e.cells.get("Patient First")) if x
             ),
@@ -574,7 +574,10 @@ def audit_console_answer(tally: Tally, page: Page, e: Expected, where: str) -> N
         tally.check(s, name, where, ok)
 
     if e.kind == "eligibility":
-        shows("patient", f"{p['last_name']}, {p['first_name']}")
+        if p.get("identity_basis") == "shown":
+            shows("patient", f"{p['last_name']}, {p['first_name']}")
+        else:  # the answer shows no identity, and the desk question names nobody
+            shows("patient", "(no name given)")
         shows("member_id", p["member_id"])
         tally.check(
             s,

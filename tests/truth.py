@@ -356,13 +356,13 @@ def service_type_for(visit_type: str | None) -> str:
 
 
 def _segments(m: dict[str, Any]) -> list[dict[str, Any]]:
-    """A member's coverage segments: ``coverage_segments`` when the data set lists several,
+    """A member's coverage segments: ``coverage.segments`` when the data set lists several,
     else the one ``coverage``."""
-    segs = m.get("coverage_segments")
-    if isinstance(segs, list) and segs:
-        return segs
     cov = m["coverage"]
-    return cov if isinstance(cov, list) else [cov]
+    segs = cov.get("segments")
+    if isinstance(segs, list) and segs:
+        return [{**cov, **seg} for seg in segs]  # a segment overrides the coverage's dates
+    return [cov]
 
 
 def coverage_on(m: dict[str, Any], dos: date) -> tuple[dict[str, Any], bool]:
@@ -384,6 +384,9 @@ def expected_eligibility_for(gt: dict[str, Any], member_key: str, dos: date) -> 
     date of service; benefits sorted by ``_benefit_key``."""
     m = member(gt, member_key)
     cov, active = coverage_on(m, dos)
+    # a confidential Medicaid recipient's answer shows no identity: the flow declares how
+    # it knows the answer is theirs (searched by ID + date of birth, exactly one found)
+    withheld = bool(m.get("confidential")) and portal_of(gt, m["payer_id"]) == "medicaidportal"
     benefits = [
         {
             "service_type": b["service_type"],
@@ -402,10 +405,11 @@ def expected_eligibility_for(gt: dict[str, Any], member_key: str, dos: date) -> 
     ]
     return {
         "payer_id": m["payer_id"],
-        "member_id": m["member_id"],
-        "first_name": m["first_name"].upper(),
-        "last_name": m["last_name"].upper(),
-        "dob": m["dob"],
+        "identity_basis": "search_unique" if withheld else "shown",
+        "member_id": None if withheld else m["member_id"],
+        "first_name": None if withheld else m["first_name"].upper(),
+        "last_name": None if withheld else m["last_name"].upper(),
+        "dob": None if withheld else m["dob"],
         "relationship": m["relationship"],
         "date_of_service": dos.isoformat(),
         "coverage_active": active,
@@ -496,14 +500,19 @@ def _eligibility_expected(gt: dict[str, Any], row: int, cells: dict[str, str]) -
         if not family:
             return Expected(**base, outcome="member_not_found", rule="unknown member id")
         same_dob = [m for m in family if date.fromisoformat(m["dob"]) == dob]
-        if len(same_dob) != 1:  # twins, or nobody of the family: no single patient
-            return Expected(**base, outcome="patient_mismatch", rule="subscriber id, not one")
+        if len(same_dob) > 1:  # twins: two patients fit equally well, a person must choose
+            return Expected(**base, outcome="ambiguous_match", rule="subscriber id, twins")
+        if not same_dob:  # nobody of the family has this date of birth
+            return Expected(**base, outcome="patient_mismatch", rule="subscriber id, other dob")
         found, rule = same_dob[0], "subscriber id + dob"
     flag = _flagged(gt, member_key=found["member_key"])
     if flag is not None:
         code = _trap_outcome(flag)
         if code != "result":
             return Expected(**base, outcome=code, rule=f"trap:{flag['kind']}")
+    strict = expected_eligibility_outcome(gt, found["member_key"], dos)
+    if strict != "result":  # no segment spans the date, or a word the flows never learned
+        return Expected(**base, outcome=strict, rule=f"strict:{strict}")
     return Expected(
         **base,
         outcome="result",
@@ -642,6 +651,7 @@ def expected_followups(e: Expected, as_of: date) -> list[ExpectedFollowUp]:
             "claim_not_found": [ExpectedFollowUp("claim_not_on_file", ())],
             "patient_mismatch": [ExpectedFollowUp("patient_review", ())],
             "ambiguous_match": [ExpectedFollowUp("patient_review", ())],
+            "no_coverage_on_date": [ExpectedFollowUp("no_coverage_on_date", ())],
         }.get(e.outcome, [])
     p = e.payload
     assert p is not None

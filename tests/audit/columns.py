@@ -69,6 +69,7 @@ CLAIM_COLUMNS: dict[str, Col] = {
     "row": Col(exactly=("row", "worklist row")),
     "payer": Col(exactly=("payer",)),
     "claim_number": Col(exactly=("claim #", "claim number", "claim")),
+    "claim_number_portal": Col(exactly=("claim # (portal)",)),
     "account": Col(any_of=("acct", "account"), many=True),
     "member_id": Col(all_of=("member id",), many=True),
     "patient": Col(exactly=("patient", "patient name")),
@@ -125,7 +126,8 @@ OUTCOME_WORDS: dict[str, tuple[str, ...]] = {
     "claim_not_found": ("not on file", "not found", "found no"),
     "patient_mismatch": ("mismatch", "another patient", "review"),
     "ambiguous_match": ("several", "ambiguous", "more than one", "review"),
-    "layout_changed": ("layout", "page changed", "not understood", "unknown word"),
+    "layout_changed": ("layout", "page changed", "pages changed", "not understood"),
+    "no_coverage_on_date": ("no coverage",),
 }
 # A blank cell, as a person reads it: nothing there (never 0, never "No").
 BLANKS = ("", "—", "-", "–")

@@ -75,10 +75,12 @@ def eligibility_cells(e: Expected) -> dict[str, Any]:
         cells |= dict.fromkeys(result_fields + benefit_fields)
         return cells
     active = p["coverage_active"]
+    withheld = p.get("identity_basis") == "search_unique"  # the answer shows no identity
     cells |= {
         "member_id": ids(p["member_id"], e.cells.get("Member ID")),
-        "patient": _answer_name(p),
-        "dob": _day(p["dob"]),
+        # the question's patient stays; an answer that shows none adds nothing beside it
+        "patient": _worklist_name(e) if withheld else _answer_name(p),
+        "dob": parse_worklist_date(e.cells["DOB"], past=True) if withheld else _day(p["dob"]),
         "outcome": Words(("active",)) if active else Words(("inactive", "not active")),
         "coverage": "Active" if active else OneOf(("Inactive", "Not active")),
         "plan": p["plan_name"],
@@ -92,9 +94,14 @@ def eligibility_cells(e: Expected) -> dict[str, Any]:
         cells |= dict.fromkeys(benefit_fields[:-1])
         cells["prior_auth"] = OneOf((None, "Unknown"))
         return cells
-    copay = benefit(p, "98", "B", "Y")
-    coins_in = benefit(p, "98", "A", "Y") or benefit(p, "30", "A", "Y")
-    coins_out = benefit(p, "98", "A", "N") or benefit(p, "30", "A", "N")
+    # copay and coinsurance of the service type asked; the plan-level (30) lines stand in
+    # only when that service type has no copay or coinsurance line at all
+    asked = e.service_type or "30"
+    own = any(b["service_type"] == asked and b["benefit"] in "AB" for b in p["benefits"])
+    sharing = asked if own else "30"
+    copay = benefit(p, sharing, "B", "Y")
+    coins_in = benefit(p, sharing, "A", "Y")
+    coins_out = benefit(p, sharing, "A", "N")
     deductible = benefit(p, "30", "C", "Y")
     oop = benefit(p, "30", "G", "Y")
     cells |= {
@@ -134,6 +141,7 @@ def claim_cells(e: Expected) -> dict[str, Any]:
     if p is None:
         cells |= {
             "claim_number": (c.get("Claim #") or "").strip() or None,
+            "claim_number_portal": None,
             "account": [worklist_account] if worklist_account else [],
             "member_id": ids(c.get("Member ID")),
             "patient": _worklist_name(e),
@@ -147,8 +155,10 @@ def claim_cells(e: Expected) -> dict[str, Any]:
         cells |= dict.fromkeys(money_fields + result_fields)
         return cells
     accounts = [p["patient_account_number"], worklist_account]
-    cells |= {
-        "claim_number": p["claim_number"],
+    asked_number = (c.get("Claim #") or "").strip() or None
+    cells |= {  # the worklist's claim number stays; the portal's beside it when it differs
+        "claim_number": asked_number,
+        "claim_number_portal": None if asked_number == p["claim_number"] else p["claim_number"],
         "account": [a for a in dict.fromkeys(accounts) if a],
         "member_id": ids(p["member_id"], c.get("Member ID")),
         "patient": _answer_name(p),
