@@ -11,7 +11,7 @@ import socket
 import subprocess
 import time
 import zipfile
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ from bots.store import Store
 from tests.conftest import eligibility_rows, run_rows
 from tests.test_cli import payerbot
 from tests.timing import deadline_in, scaled
+from tests.truth import expected_eligibility_outcome
 from tests.worklist_factory import claim_worklist, eligibility_worklist
 
 pytestmark = pytest.mark.browser
@@ -41,6 +42,8 @@ def members_of(gt: dict[str, Any], payer: str, n: int, skip: int = 0) -> list[di
         if m["payer_id"] == payer
         and m["relationship"] == "subscriber"
         and seen[(m["member_id"], m["dob"])] == 1
+        # an answer on the test date (strict reading: no date outside every coverage segment)
+        and expected_eligibility_outcome(gt, m["member_key"], date(2026, 12, 1)) == "result"
     ]
     return chosen[skip : skip + n]
 
