@@ -24,9 +24,12 @@ PAYERBOT = str(Path(sys.executable).with_name("payerbot"))
 
 PARENT = textwrap.dedent(
     """
-    import sys, time
+    import signal, sys, time
     from bots.ops import mock_portals
     from bots.settings import load_settings
+
+    # Ctrl-C in a terminal: started in the background (CI), SIGINT would be ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     settings = load_settings()
     with mock_portals.running(settings):
