@@ -151,14 +151,16 @@ def test_two_digit_years_take_the_century_of_their_field():
 
 
 def test_a_date_of_service_in_a_coverage_gap_is_not_covered():
-    m = {
-        "coverage_segments": [
-            {"effective_date": "2025-01-01", "termination_date": "2025-12-31"},
-            {"effective_date": "2026-03-01", "termination_date": None},
-        ]
-    }
-    assert coverage_on(m, date(2026, 2, 1)) == (m["coverage_segments"][0], False)
-    assert coverage_on(m, date(2026, 3, 1)) == (m["coverage_segments"][1], True)
+    segments = [  # the data set's shape: coverage.segments, each overriding the dates
+        {"effective_date": "2025-01-01", "termination_date": "2025-12-31"},
+        {"effective_date": "2026-03-01", "termination_date": None},
+    ]
+    cov = {"effective_date": "2025-01-01", "termination_date": None, "segments": segments}
+    m = {"coverage": cov}
+    first, second = ({**cov, **seg} for seg in segments)
+    assert coverage_on(m, date(2026, 2, 1)) == (first, False)  # in the gap: not covered
+    assert coverage_on(m, date(2026, 3, 1)) == (second, True)
+    assert coverage_on({"coverage": {**cov, "segments": None}}, date(2026, 2, 1))[1]
 
 
 def test_overlapping_claims_and_flagged_traps_are_expected_as_failures(tmp_path: Path):
