@@ -126,9 +126,25 @@ class QueueSettings(BaseModel):
     """A lookup (its login included) not answered within this is cut off and recorded as a
     portal_timeout (retried): a page that never settles never hangs a run."""
     rate_limit_pause_seconds: float = Field(default=30.0, ge=0)
-    """How long a portal's sessions pause after a 429 that names no Retry-After."""
-    rate_limit_free_pauses: int = Field(default=5, ge=0)
-    """429s in a row on a portal that cost no attempt; after that each one spends one."""
+    """How long a portal's sessions pause after a 429 that names no Retry-After (a
+    Retry-After is honoured as given)."""
+    rate_limit_slowdown: float = Field(default=2.0, ge=1)
+    """Each 429 multiplies the portal's spacing between lookups (all its sessions together)
+    by this, for the rest of the run; a 429 costs no attempt and no login."""
+    rate_limit_first_pace_seconds: float = Field(default=1.0, gt=0)
+    """The spacing after the first 429 on a portal that had none (``pace_seconds`` 0)."""
+    rate_limit_recovery_per_minute: float = Field(default=1.0, ge=0)
+    """Each answer lets the portal have this many more lookups a minute again (additive, as
+    TCP recovers: quick from a crawl, slow near the limit), never faster than
+    ``pace_seconds``."""
+    rate_limit_max_pace_seconds: float = Field(default=60.0, gt=0)
+    """The slowest the bot paces a portal because of 429s (60: one lookup a minute)."""
+    rate_limit_budget_minutes: float = Field(default=30.0, gt=0)
+    """429s on a portal for this long without one answer postpone its remaining items
+    (queued, for `payerbot runs resume`), never fail them."""
+    rate_limit_memory_hours: float = Field(default=4.0, gt=0)
+    """The pace a portal was slowed to is remembered for the next run, halving every this
+    many hours."""
     poll_seconds: float = Field(default=1.0, gt=0)
     """How often an idle session, a fleet worker or a desk lookup waiting for a borrowed
     session asks the store again."""

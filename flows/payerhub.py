@@ -59,6 +59,7 @@ ERROR_PAGES = ErrorPages(
     rate_limited=Marker("too many requests"),
     wait_seconds=r"wait (\d+) seconds",
     server_error=Marker("something went wrong", "error 5"),
+    unavailable=Marker("we could not reach payerhub"),  # the app's banner for a network error
     signed_out=Marker("session has expired", "signed out because", status=401),
     json=JsonFields(code="error", wait="retry_after", until="until"),
 )

@@ -54,6 +54,7 @@ DEFAULT_KNOBS = {
     "password_expiry_days": 0,
     "new_device_question": True,
     "hostile_text": "",
+    "unreachable_requests": 0,
 }
 
 

@@ -8,6 +8,7 @@ portal (pause on 429, postpone on maintenance, stop on CAPTCHA or a refused logi
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from pydantic import TypeAdapter
 
 from bots.engine.evidence import EvidenceFolder
-from bots.engine.gates import PortalGate
+from bots.engine.gates import PortalGate, remember_pace
 from bots.engine.sessions import Session
 from bots.errors import (
     AuthenticationError,
@@ -32,6 +33,7 @@ from bots.errors import (
     PortalError,
     PortalMaintenance,
     PortalTimeout,
+    PortalUnavailable,
     RateLimited,
     ReadOnlyViolation,
     SessionExpired,
@@ -61,14 +63,27 @@ def register_phi(query: EligibilityQuery | ClaimStatusQuery) -> None:
     redactor.add(*_phi_values(query))
 
 
+NETWORK_ERROR = re.compile(
+    r"net::ERR_[A-Z_]+|\b(?:ECONNREFUSED|ECONNRESET|ECONNABORTED|EHOSTUNREACH|ENETUNREACH"
+    r"|ENOTFOUND|EAI_AGAIN|EPIPE|ETIMEDOUT)\b|socket hang up"
+)
+"""A browser or request error that says the portal could not be reached (only the token is
+kept: the rest of Playwright's message holds the URL, which may hold PHI)."""
+
+
 def classify(exc: BaseException) -> PayerbotError:
-    """An exception as a payerbot error, PHI-free: Playwright's and timeouts are portal
-    failures (retried); anything else a flow raised is a bug in the flow (``FlowBug``)."""
+    """An exception as a payerbot error, PHI-free: a network error (connection refused,
+    reset, ``net::ERR_*``) is ``portal_unavailable``, other Playwright errors and timeouts are
+    portal failures (all retried); anything else a flow raised is a bug in the flow
+    (``FlowBug``)."""
     if isinstance(exc, PayerbotError):
         return exc
     if isinstance(exc, PlaywrightTimeout | TimeoutError):
         return PortalTimeout("the portal did not answer in time")
     if isinstance(exc, PlaywrightError):
+        network = NETWORK_ERROR.search(str(exc))
+        if network is not None:  # an outage, never a redesign: retried, not the breaker's
+            return PortalUnavailable(f"the portal could not be reached ({network.group(0)})")
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return PortalError(f"browser error: {first_line[:200]}")
     # Not the portal's doing: a bug in the flow. A page the flow cannot read is LayoutChanged,
@@ -138,6 +153,7 @@ class ItemWorker:
         except BusinessError as exc:
             session.counted_lookup()
             gate.layout_failures = 0  # the pages were read: a "no" is an answer
+            gate.answered(queue)
             await self._finish(item, started, session, ItemState.BUSINESS_FAILED, exc, trace=False)
         except AuthenticationError as exc:
             await session.end_trace(None)
@@ -148,20 +164,7 @@ class ItemWorker:
         except PortalMaintenance as exc:
             await self._postpone(gate, item, session, exc)
         except RateLimited as exc:
-            pause = exc.retry_after or queue.rate_limit_pause_seconds
-            gate.pause(pause)
-            gate.rate_limited_in_a_row += 1
-            log.warning(
-                "portal.rate_limited", pause_seconds=pause, in_a_row=gate.rate_limited_in_a_row
-            )
-            if gate.rate_limited_in_a_row > queue.rate_limit_free_pauses:
-                # The portal keeps refusing even after pauses: spend attempts, so it ends.
-                await self._finish(item, started, session, ItemState.SYSTEM_FAILED, exc, trace=True)
-            else:
-                await session.end_trace(None)
-                await asyncio.to_thread(
-                    self.store.release, item, utcnow() + timedelta(seconds=pause)
-                )
+            await self._slow_down(gate, item, session, exc)
         except CapabilityMissing as exc:  # this one question is beyond the portal's search
             await self._finish(item, started, session, ItemState.SYSTEM_FAILED, exc, trace=False)
         except Exception as exc:  # a hung lookup cut off by the timeout lands here too
@@ -174,7 +177,7 @@ class ItemWorker:
             if isinstance(error, LayoutChanged):
                 self._layout_breaker(gate, evidence)
         else:
-            gate.rate_limited_in_a_row = 0
+            gate.answered(queue)
             gate.layout_failures = 0
             session.counted_lookup()
             await self._succeed(gate, item, started, session, query, result)
@@ -390,6 +393,41 @@ class ItemWorker:
             self.store.postpone_pending, self.run_id, gate.portal_id, until
         )
         log.warning("portal.maintenance_postponed", until=until.isoformat(), items=postponed + 1)
+
+    async def _slow_down(
+        self, gate: PortalGate, item: WorkItem, session: Session, exc: RateLimited
+    ) -> None:
+        """A 429 costs time, never an answer, an attempt or a login: the portal's pace slows
+        for the rest of the run (and the next, bots/engine/gates.py), every session pauses
+        (Retry-After honoured) and the item waits its turn. Only 429s for
+        ``rate_limit_budget_minutes`` with no answer in between postpone the portal's items
+        (queued for `payerbot runs resume`, like a long maintenance), never fail them."""
+        queue = self.settings.queue
+        pause = gate.slow_down(queue, exc.retry_after)
+        await session.end_trace(None)
+        until = utcnow() + timedelta(seconds=pause)
+        await asyncio.to_thread(self.store.release, item, until)
+        log.warning(
+            "portal.rate_limited",
+            pause_seconds=round(pause, 2),
+            pace_seconds=round(gate.pace_seconds, 2),
+            times=gate.rate_limited,
+        )
+        await asyncio.to_thread(remember_pace, self.store, gate)
+        budget = queue.rate_limit_budget_minutes * 60
+        if gate.limited_for() < budget or gate.stopped is not None:
+            return
+        minutes = gate.limited_for() / 60
+        gate.postponed_until = until
+        gate.stopped = (
+            f"asked us to slow down for {minutes:.0f} minute(s) without answering one lookup "
+            f"(the budget is {queue.rate_limit_budget_minutes:g}); its items stay queued for "
+            "`payerbot runs resume`"
+        )
+        postponed = await asyncio.to_thread(
+            self.store.postpone_pending, self.run_id, gate.portal_id, until
+        )
+        log.warning("portal.rate_limit_postponed", minutes=round(minutes, 1), items=postponed + 1)
 
     async def _record(
         self,

@@ -217,7 +217,7 @@ class Worker:
             if portal_id not in self.settings.portals:
                 log.error("fleet.unknown_portal", portal=portal_id)
                 return None
-            self._gates[portal_id] = self.flows.gate(portal_id)
+            self._gates[portal_id] = self.flows.gate(portal_id, self.store)
         return self._gates[portal_id]
 
     async def _open_sessions(self, due: dict[str, int]) -> None:

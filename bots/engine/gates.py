@@ -15,22 +15,32 @@ from bots.errors import CapabilityMissing, ConfigurationError
 from bots.flowkit.flow import PortalFlow, get_flow
 from bots.maintenance import active_window
 from bots.models import LookupKind
-from bots.settings import Settings
+from bots.settings import QueueSettings, Settings
 from bots.store import Store, utcnow
 
 
 @dataclass
 class PortalGate:
     """State of one portal shared by its sessions (of a run, or of a fleet worker): paused,
-    paced or stopped."""
+    paced or stopped.
+
+    The pace adapts to the portal (AIMD, as TCP does): a 429 multiplies the spacing between
+    lookups (``slow_down``), each answer adds a little to the lookups a minute again
+    (``answered``), never
+    faster than the configured ``floor_seconds``. The spacing the run started with may be one
+    an earlier run learned (``start_pace``)."""
 
     portal_id: str
     flow: PortalFlow
-    pace_seconds: float = 0.0
+    pace_seconds: float = 0.0  # the spacing between lookups now
     accounts: list[str] = field(default_factory=list)  # the accounts this run may log in with
     stopped: str | None = None  # why the portal is not used any more in this run
     refused_accounts: set[str] = field(default_factory=set)  # refused a login: never again
-    rate_limited_in_a_row: int = 0
+    floor_seconds: float = 0.0  # the configured pace: never faster than this
+    started_pace: float = 0.0  # the spacing the run started with (learned by an earlier run)
+    slowest_pace: float = 0.0  # the slowest this run paced it
+    rate_limited: int = 0  # 429s this run
+    limited_since: float | None = None  # the first 429 since the portal's last answer
     layout_failures: int = 0  # lookups in a row that could not read the pages
     paused_for_layout: bool = False  # the circuit breaker or the drift canary paused it
     canary_done: bool = False  # a fleet worker checks each portal's pages once
@@ -50,6 +60,57 @@ class PortalGate:
 
     def pause(self, seconds: float) -> None:
         self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+
+    def start_pace(self, seconds: float) -> None:
+        """Start at this spacing (a remembered one), never faster than the configured."""
+        self.pace_seconds = self.started_pace = self.slowest_pace = max(self.floor_seconds, seconds)
+
+    def slow_down(self, queue: QueueSettings, retry_after: float | None) -> float:
+        """A 429: pause every session (Retry-After, else the configured pause) and widen the
+        spacing between lookups for the rest of the run. 429s of one burst (arriving while
+        the portal is still paused for an earlier one) widen it once. Returns the pause."""
+        now = time.monotonic()
+        self.rate_limited += 1
+        if self.limited_since is None:
+            self.limited_since = now
+        if now >= self._resume_at:  # not the same burst as the last 429
+            wider = max(self.pace_seconds * queue.rate_limit_slowdown, self.floor_seconds)
+            if self.pace_seconds < queue.rate_limit_first_pace_seconds:
+                wider = max(wider, queue.rate_limit_first_pace_seconds)
+            self.pace_seconds = min(
+                wider, max(queue.rate_limit_max_pace_seconds, self.floor_seconds)
+            )
+            self.slowest_pace = max(self.slowest_pace, self.pace_seconds)
+            self._next_slot = max(self._next_slot, now + self.pace_seconds)  # from now on
+        pause = queue.rate_limit_pause_seconds if retry_after is None else retry_after
+        self.pause(pause)
+        return pause
+
+    def answered(self, queue: QueueSettings) -> None:
+        """The portal answered: the 429s in a row are over; ease the pace a little."""
+        self.limited_since = None
+        if self.pace_seconds > self.floor_seconds:  # one more lookup a minute, or so
+            per_minute = 60 / self.pace_seconds + queue.rate_limit_recovery_per_minute
+            self.pace_seconds = max(self.floor_seconds, 60 / per_minute)
+
+    def limited_for(self) -> float:
+        """Seconds of 429s with no answer in between (0: the last lookup was answered)."""
+        return 0.0 if self.limited_since is None else time.monotonic() - self.limited_since
+
+    @property
+    def learned(self) -> bool:
+        """Whether this run changed the pace it started with (worth remembering)."""
+        return self.rate_limited > 0 or abs(self.pace_seconds - self.started_pace) > 1e-9
+
+    def pace_facts(self) -> dict[str, float | int]:
+        """How the portal was paced this run, for the run record (no PHI)."""
+        return {
+            "rate_limited": self.rate_limited,
+            "configured_seconds": round(self.floor_seconds, 2),
+            "started_seconds": round(self.started_pace, 2),
+            "slowest_seconds": round(self.slowest_pace, 2),
+            "ended_seconds": round(self.pace_seconds, 2),
+        }
 
     def open_for(self, account: str) -> bool:
         """Whether a session of this account may take another item."""
@@ -99,13 +160,36 @@ class PortalFlows:
         self.check(kind, portals)
         return portals
 
-    def gate(self, portal_id: str) -> PortalGate:
-        """A new gate for the portal, with its flow and pace."""
+    def gate(self, portal_id: str, store: Store | None = None) -> PortalGate:
+        """A new gate for the portal, with its flow and pace: the configured one, or the one
+        an earlier run learned from the portal's 429s (decayed; ``store`` None: configured)."""
         portal = self.settings.portals[portal_id]
         flow = self.given.get(portal_id) or self._flow_class(portal_id)(
             portal.base_url, api_reads=portal.api_reads
         )
-        return PortalGate(portal_id, flow, pace_seconds=portal.pace_seconds)
+        gate = PortalGate(portal_id, flow, floor_seconds=portal.pace_seconds)
+        learned = remembered_pace(self.settings, store, portal_id) if store is not None else 0.0
+        gate.start_pace(learned)
+        return gate
+
+
+def remembered_pace(settings: Settings, store: Store, portal_id: str) -> float:
+    """The spacing an earlier run learned for the portal, halved for every
+    ``queue.rate_limit_memory_hours`` since (0: nothing worth remembering)."""
+    kept = store.remembered_pace(portal_id)
+    if kept is None:
+        return 0.0
+    seconds, learned_at = kept
+    hours = max(0.0, (utcnow() - learned_at).total_seconds() / 3600)
+    decayed = seconds * 0.5 ** (hours / settings.queue.rate_limit_memory_hours)
+    return decayed if decayed >= 0.05 else 0.0
+
+
+def remember_pace(store: Store, gate: PortalGate) -> None:
+    """Keep what the run taught about the portal's pace for the next run (nothing learned,
+    nothing written: the remembered pace keeps decaying from when it was learned)."""
+    if gate.learned:
+        store.remember_pace(gate.portal_id, gate.pace_seconds)
 
 
 def maintenance_ends(settings: Settings, portal_id: str) -> datetime | None:
@@ -126,7 +210,7 @@ def gates_for_run(
     for portal_id in sorted(portal_ids):
         flows.check(kind, {portal_id})
         portal = settings.portals[portal_id]
-        gate = flows.gate(portal_id)
+        gate = flows.gate(portal_id, store)
         flagged = {f.account: f for f in store.flagged_accounts(portal_id)}
         gate.accounts = [a for a in portal.accounts if a not in flagged][: portal.max_sessions]
         if not gate.accounts:

@@ -194,6 +194,8 @@ class Runner:
             summary.counts = await asyncio.to_thread(self._final_counts, run_id)
             summary.counts["import_errors"] = import_errors
             for gate in gates.values():
+                if gate.rate_limited or gate.started_pace > gate.floor_seconds:
+                    summary.portal_pace[gate.portal_id] = gate.pace_facts()
                 if gate.postponed_until is not None:
                     summary.postponed_portals[gate.portal_id] = gate.stopped or ""
                 elif gate.stopped:

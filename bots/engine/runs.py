@@ -81,6 +81,9 @@ class RunSummary:
     resumed_sessions: list[str] = field(default_factory=list)
     borrowed_from: dict[str, str] = field(default_factory=dict)
     """portal -> run whose session answered this run's lookups."""
+    portal_pace: dict[str, dict[str, float | int]] = field(default_factory=dict)
+    """portal -> how it was paced (``PortalGate.pace_facts``), when 429s slowed it this run
+    or an earlier run's pace was remembered."""
     concluded: dict[str, Any] = field(default_factory=dict)
     """The notes the run's finisher added (``followups``: what the answers raised)."""
 
@@ -102,6 +105,8 @@ class RunSummary:
             "resumed_sessions": self.resumed_sessions,
             "borrowed_from": self.borrowed_from,
             "logins": self.logins,
+            "portal_pace": self.portal_pace,
+            "slowed_portals": {p: pace_sentence(f) for p, f in self.portal_pace.items()},
             **self.concluded,
         }
 
@@ -109,3 +114,31 @@ class RunSummary:
     def ok(self) -> bool:
         """No failures and no portal stopped; postponed (maintenance) work is not a failure."""
         return not self.counts.get("system_failed") and not self.stopped_portals
+
+
+def _seconds(value: float) -> str:
+    if value >= 10:
+        return f"{value:.0f} s"
+    digits = 1 if value >= 1 else 2
+    return f"{value:.{digits}f}".rstrip("0").rstrip(".") + " s"
+
+
+def pace_sentence(facts: dict[str, Any]) -> str:
+    """How a portal was paced, in words: "asked us to slow down 12 times; paced to one
+    lookup every 2.4 s (was 0 s); one every 1.2 s at the end of the run"."""
+    times = int(facts.get("rate_limited") or 0)
+    started = float(facts.get("started_seconds") or 0)
+    slowest = float(facts.get("slowest_seconds") or 0)
+    ended = float(facts.get("ended_seconds") or 0)
+    configured = float(facts.get("configured_seconds") or 0)
+    if times:
+        said = (
+            f"asked us to slow down {times} time{'s' if times != 1 else ''}; paced to one "
+            f"lookup every {_seconds(slowest)} (was {_seconds(started)})"
+        )
+    else:
+        said = (
+            f"paced to one lookup every {_seconds(started)} from the start, as an earlier "
+            f"run learned (configured: {_seconds(configured)})"
+        )
+    return said + f"; one every {_seconds(ended)} at the end of the run"

@@ -28,7 +28,7 @@ from playwright.async_api import Browser, BrowserContext, Page, Playwright, asyn
 
 from bots.engine import browser as browser_mod
 from bots.engine.vault import SessionVault
-from bots.errors import AuthenticationError, ReadOnlyViolation, SessionExpired
+from bots.errors import AuthenticationError, PortalError, ReadOnlyViolation, SessionExpired
 from bots.files import private_dir
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow
 from bots.flowkit.readonly import ReadOnlyGuard
@@ -130,6 +130,7 @@ class PortalSession:
         self._on_login = on_login
         self._restore = restore  # False: always log in afresh (and keep the new session)
         self._kept_state_pending = False  # a kept session was restored and not yet checked
+        self._login_unsure = False  # a login cut short (a 429, a 5xx): it may have got in
         self.logins = 0
         self.resumed = False  # a kept session from an earlier run was still live
         self._guard = ReadOnlyGuard(flow.read_only_policy())
@@ -163,13 +164,19 @@ class PortalSession:
     async def ready(self) -> Page:
         """A page inside a live session: resumes a kept session or logs in as needed."""
         page = await self._ensure_context()
-        if not self._logged_in and self._kept_state_pending:
-            self._kept_state_pending = False
-            if await self._resume(page):
-                self._logged_in = self.resumed = True
-                log.info("portal.session_resumed", account=self.account)
+        if not self._logged_in and (self._kept_state_pending or self._login_unsure):
+            # A kept session, or a login the portal cut short after letting us in (a 429 on
+            # the page after the password): ask before logging in again, so a 429 never
+            # costs a login. The portal refusing to say (another 429) keeps the question open.
+            kept = self._kept_state_pending
+            live = await self._resume(page)
+            self._kept_state_pending = self._login_unsure = False
+            if live:
+                self._logged_in = True
+                self.resumed = self.resumed or kept
+                log.info("portal.session_resumed", account=self.account, kept=kept)
                 return page
-            log.info("portal.kept_session_ended", account=self.account)
+            log.info("portal.kept_session_ended", account=self.account, kept=kept)
         if not self._logged_in:
             await self.login()
         # Logged in: no check per lookup (it costs a round of page reads). A session that
@@ -204,6 +211,9 @@ class PortalSession:
             if self._vault is not None:
                 self._vault.discard(self.portal_id, self.account)
             raise
+        except PortalError:
+            self._login_unsure = True  # the next ready() asks the portal first
+            raise
         # Only now: a login that failed leaves the filled form on screen, and a snapshot of
         # it would hold the password. Such an attempt keeps its screenshot, not a trace.
         if tracing:
@@ -231,8 +241,13 @@ class PortalSession:
         state = await self._context.storage_state()
         await self._close_context()
         page = await self._open_context(storage_state=state)
-        if self._logged_in and not await self._resume(page):
-            self._logged_in = False  # ready() logs in again
+        if self._logged_in:
+            try:
+                live = await self._resume(page)
+            except PortalError:  # a 429 or an outage says nothing: ready() asks again
+                self._logged_in, self._login_unsure = False, True
+            else:
+                self._logged_in = live  # not live: ready() logs in again
         log.info("portal.context_recycled", account=self.account)
 
     def counted_lookup(self) -> None:

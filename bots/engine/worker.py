@@ -23,7 +23,7 @@ import structlog
 from bots.engine import drift
 from bots.engine.attempts import ItemWorker
 from bots.engine.credentials import login_secrets
-from bots.engine.gates import PortalGate
+from bots.engine.gates import PortalGate, remember_pace
 from bots.engine.sessions import Session, SessionFactory
 from bots.flowkit.flow import LoginInfo
 from bots.logs import get_logger
@@ -206,6 +206,8 @@ class SessionWorker:
             self.stats.logins[key] += session.logins
             self.stats.resumed[key] += int(session.resumed)
             await session.close()
+            # what the portal's 429s taught (and the answers since), for the next run
+            await asyncio.to_thread(remember_pace, self.store, gate)
 
     async def _loop(self, gate: PortalGate, session: Session, source: ItemSource) -> None:
         poll = self.settings.queue.poll_seconds

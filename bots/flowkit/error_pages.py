@@ -11,6 +11,7 @@ A flow declares its portal's error pages as a table and hands what it saw to
         rate_limited=Marker(heading="Too Many Requests"),
         wait_seconds=r"wait (\\d+) seconds",
         server_error=Marker(heading="System Error"),
+        unavailable=Marker("could not reach the portal"),  # an outage banner
         signed_out=Marker(heading=("Session Ended", "Provider Login")),
     )
 
@@ -24,8 +25,15 @@ The checks run in one fixed order, the first that matches decides:
 3. rate limited, or 429  -> RateLimited        (``retry_after``: JSON field, Retry-After
                                                 header, then ``wait_seconds`` in the text)
 4. server error, or 5xx  -> PortalUnavailable
-5. signed out            -> SessionExpired
-6. any other 4xx         -> LayoutChanged      (a page the flow does not know)
+5. unavailable           -> PortalUnavailable  (an outage banner: "we could not reach ...",
+                                                the app's own word for a network failure)
+6. signed out            -> SessionExpired
+7. any other 4xx         -> LayoutChanged      (a page the flow does not know)
+
+An outage is not a redesign: a ``PortalUnavailable`` is retried with backoff and never counts
+toward the layout breaker, so a portal whose pages say it is unreachable must declare that
+banner here (a banner the flow does not know is a ``LayoutChanged``). Network errors the
+browser raises (``net::ERR_*``) are the engine's to classify (``bots/engine/attempts.py``).
 
 So a maintenance page served as a 503 or saying "500" is maintenance, and a rate-limit
 page that mentions a session is a rate limit. HTTP's own meanings (429, 5xx, 4xx) hold
@@ -187,6 +195,8 @@ class ErrorPages:
     rate_limited: Marker = NOTHING
     wait_seconds: str = r"(?:wait|retry after) (\d+) seconds"
     server_error: Marker = NOTHING
+    unavailable: Marker = NOTHING
+    """An outage banner: the portal's app says it could not reach its server."""
     signed_out: Marker = NOTHING
     json: JsonFields | None = None
 
@@ -229,6 +239,8 @@ def classify_error_page(
     found = f"HTTP {status}" if status and status >= 500 else pages.server_error.evidence(**seen)
     if found:
         return PortalUnavailable(f"{portal} answered with a server error ({found})")
+    if found := pages.unavailable.evidence(**seen):
+        return PortalUnavailable(f"{portal} could not be reached ({found})")
     if found := pages.signed_out.evidence(**seen):
         return SessionExpired(f"{portal} ended the session ({found})")
     if status is not None and status >= 400:

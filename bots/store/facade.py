@@ -9,6 +9,7 @@ from bots.store.fleet import FleetMixin
 from bots.store.followups import FollowupsMixin
 from bots.store.jobs import JobsMixin
 from bots.store.outcomes import OutcomesMixin
+from bots.store.pacing import PacingMixin
 from bots.store.queue import QueueMixin
 from bots.store.runs import RunsMixin
 from bots.store.users import UsersMixin
@@ -28,9 +29,11 @@ class Store(
     UsersMixin,
     VaultMixin,
     JobsMixin,
+    PacingMixin,
 ):
-    """Runs, the work queue, answers, accounts, follow-ups, users, kept sessions and job
-    runs: the only code that speaks SQL. SQLite by default, PostgreSQL to scale out.
+    """Runs, the work queue, answers, accounts, follow-ups, users, kept sessions, job
+    runs and the paces portals taught: the only code that speaks SQL. SQLite by default,
+    PostgreSQL to scale out.
 
     Open it with ``Store.open(settings)``; ``Store(url, queue, node=...)`` is for tests
     and tools that have a URL but no settings."""

@@ -172,6 +172,16 @@ kept_sessions = Table(
     Column("saved_at", UTCDateTime, nullable=False),
 )
 
+portal_pace = Table(
+    "portal_pace",
+    metadata,
+    # The spacing between lookups a portal's 429s taught the bot, for the next run to start
+    # from (it decays: halved every `queue.rate_limit_memory_hours`, bots/engine/gates.py).
+    Column("portal", String(40), primary_key=True),
+    Column("pace_seconds", Float, nullable=False),
+    Column("learned_at", UTCDateTime, nullable=False),
+)
+
 followups = Table(
     "followups",
     metadata,

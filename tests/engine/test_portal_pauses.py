@@ -1,4 +1,5 @@
-"""A portal asking us to wait: 429s pause it (free up to a limit, Retry-After honoured),
+"""A portal asking us to wait: 429s pause it and slow its pace (never an attempt, Retry-After
+honoured; tests/engine/test_pacing.py has the pace itself),
 maintenance is waited out or postpones its items (never fails them), a configured window
 postpones before any login; the other portals carry on."""
 
@@ -62,29 +63,19 @@ def test_a_429_pauses_every_session_of_the_portal_not_the_others(make_settings):
     store.close()
 
 
-def test_429s_beyond_the_free_pauses_spend_attempts_until_system_failed(make_settings):
+def test_any_number_of_429s_costs_no_attempt_and_no_login(make_settings):
     settings = make_settings(
-        queue={"rate_limit_pause_seconds": 0.0, "rate_limit_free_pauses": 2, "max_attempts": 3}
-    )
-    store = _store(settings)
-    flow = ScriptedFlow({"M1": RateLimited("429")})
-    _, items = run(settings, store, {"alpha": flow}, [elig("M1")])
-    assert (items["M1"].state, items["M1"].attempts) == ("system_failed", 3)
-    assert items["M1"].last_error_code == "rate_limited"
-    assert len(flow.asked("M1")) == 2 + 3, "two free pauses, then three attempts spent"
-    store.close()
-
-
-def test_an_answer_resets_the_count_of_429s_in_a_row(make_settings):
-    settings = make_settings(
-        queue={"rate_limit_pause_seconds": 0.0, "rate_limit_free_pauses": 1},
+        queue={"rate_limit_pause_seconds": 0.0, "max_attempts": 3},
         portals={"alpha": {"accounts": ["main"]}},
     )
     store = _store(settings)
-    flow = ScriptedFlow({f"M{n}": [RateLimited("429"), ANSWER] for n in range(4)})
-    _, items = run(settings, store, {"alpha": flow}, [elig(f"M{n}") for n in range(4)])
-    assert [(i.state, i.attempts) for i in items.values()] == [("succeeded", 1)] * 4
-    assert len(flow.asked()) == 8
+    flow = ScriptedFlow({"M1": [RateLimited("429")] * 12 + [ANSWER]})
+    summary, items = run(settings, store, {"alpha": flow}, [elig("M1")])
+    assert (items["M1"].state, items["M1"].attempts) == ("succeeded", 1)
+    assert tries(store, items["M1"].id) == [(1, "succeeded", None)], "no 429 is an attempt"
+    assert len(flow.asked("M1")) == 13
+    assert len(flow.logins()) == 1, "a 429 never costs a login"
+    assert summary.portal_pace["alpha"]["rate_limited"] == 12 and summary.ok
     store.close()
 
 

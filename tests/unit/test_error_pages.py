@@ -40,6 +40,7 @@ PORTAL = ErrorPages(
     rate_limited=Marker("too many requests", heading="Slow Down", code="rate_limited"),
     wait_seconds=r"wait (\d+) seconds",
     server_error=Marker("something went wrong", heading="System Error"),
+    unavailable=Marker("we could not reach the portal"),
     signed_out=Marker("session has expired", heading="Session Ended", status=401),
     json=JsonFields(),
 )
@@ -74,6 +75,7 @@ def kind(**seen: Any) -> str | None:
         ({"status": 502}, "PortalUnavailable"),
         ({"heading": "System Error"}, "PortalUnavailable"),
         ({"text": "Something went wrong."}, "PortalUnavailable"),
+        ({"text": "We could not reach the portal. Check your connection."}, "PortalUnavailable"),
         ({"status": 401}, "SessionExpired"),
         ({"heading": "Session Ended"}, "SessionExpired"),
         ({"text": "Your session has expired. Please sign in again."}, "SessionExpired"),
@@ -95,6 +97,50 @@ def test_a_json_code_is_read_only_from_a_json_answer_of_a_portal_that_has_one() 
     assert classify_error_page(no_json, status=200, body={"error": "maintenance"}) is None
     assert kind(status=200, body={"error": "something_else"}) is None
     assert kind(status=200, text="maintenance") is None  # a code is not a phrase
+
+
+def test_an_outage_banner_is_unavailable_not_a_layout_change() -> None:
+    """PayerHub's app says it could not reach its server: an outage, retried, never counted
+    toward the layout breaker (issue 19, item 4)."""
+    text = "We could not reach PayerHub. Check your connection and try again."
+    error = classify_error_page(PAYERHUB, text=text)
+    assert isinstance(error, PortalUnavailable) and error.code() == "portal_unavailable"
+    assert (
+        str(error) == "PayerHub could not be reached (the page says 'we could not reach payerhub')"
+    )
+    assert kind(text="We could not reach the portal; your session has expired") == (
+        "PortalUnavailable"
+    ), "an outage banner beats the signed-out words"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Page.goto: net::ERR_CONNECTION_REFUSED at http://127.0.0.1:8702/Eligibility?member=X1",
+        "net::ERR_CONNECTION_RESET at http://127.0.0.1:8701/",
+        "APIRequestContext.fetch: connect ECONNREFUSED 127.0.0.1:1",
+        "APIRequestContext.get: read ECONNRESET",
+        "Frame.click: net::ERR_INTERNET_DISCONNECTED",
+    ],
+)
+def test_a_network_error_is_portal_unavailable_and_keeps_no_url(message: str) -> None:
+    from playwright.async_api import Error as PlaywrightError
+
+    from bots.engine.attempts import classify
+
+    error = classify(PlaywrightError(message))
+    assert isinstance(error, PortalUnavailable) and error.code() == "portal_unavailable"
+    assert "http" not in str(error) and "member" not in str(error)
+    assert str(error).startswith("the portal could not be reached (")
+
+
+def test_another_browser_error_stays_a_portal_error() -> None:
+    from playwright.async_api import Error as PlaywrightError
+
+    from bots.engine.attempts import classify
+
+    error = classify(PlaywrightError("Target page, context or browser has been closed"))
+    assert error.code() == "portal_error"
 
 
 # --- the order ------------------------------------------------------------------------------

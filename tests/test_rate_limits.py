@@ -1,0 +1,44 @@
+"""A portal that rate-limits hard costs time, never answers: 429s slow the portal's pace,
+cost no attempt and no login, and the run says how far it was slowed (issue 19, item 1).
+And an outage is not a redesign: PayerHub's "We could not reach PayerHub" banner is
+``portal_unavailable``, retried, and never trips the layout breaker (item 4)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bots.models import LookupKind
+from bots.settings import load_settings
+from tests.conftest import eligibility_rows, run_rows
+from tests.test_sessions import members_of
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.timeout(120)
+def test_a_rate_limited_legacy_portal_is_paced_not_failed_and_logged_into_once(
+    settings, mock_portals, ground_truth, monkeypatch
+):
+    legacy = mock_portals["legacyportal"]
+    # 12 page requests per 4 s: a login takes 8, so the two sessions' logins together are
+    # past it (429s during a login, whatever the machine's speed), and so are the lookups
+    # (3 requests each) of both sessions unpaced
+    legacy.knobs(rate_limit_per_minute=12, rate_window_seconds=4)
+    monkeypatch.setenv("PAYERBOT_QUEUE__DRIFT_CANARY", "false")
+    monkeypatch.setenv("PAYERBOT_QUEUE__RATE_LIMIT_FIRST_PACE_SECONDS", "0.5")
+    settings = load_settings()
+    members = members_of(ground_truth, "DELTA", 4) + members_of(ground_truth, "ELM", 4)
+    summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members))
+
+    counters = legacy.counters()
+    assert counters["rate_limited"] > 0, "the limit was low enough for 429s to happen"
+    assert [(o.state, o.attempts) for o in outcomes] == [("succeeded", 1)] * len(members), (
+        "no item failed, waited or spent an attempt for a 429"
+    )
+    assert counters["logins"] and max(counters["logins"].values()) <= 1, counters["logins"]
+    assert max(counters["max_concurrent_sessions"].values()) == 1
+    pace = summary.notes()["portal_pace"]["legacyportal"]
+    assert pace["rate_limited"] >= 1 and pace["slowest_seconds"] >= 0.5
+    sentence = summary.notes()["slowed_portals"]["legacyportal"]
+    assert "asked us to slow down" in sentence and "one lookup every" in sentence
+    assert "(was 0 s)" in sentence, sentence
