@@ -42,3 +42,41 @@ def test_a_rate_limited_legacy_portal_is_paced_not_failed_and_logged_into_once(
     sentence = summary.notes()["slowed_portals"]["legacyportal"]
     assert "asked us to slow down" in sentence and "one lookup every" in sentence
     assert "(was 0 s)" in sentence, sentence
+
+
+@pytest.mark.timeout(90)
+def test_payerhub_unreachable_is_an_outage_retried_never_a_redesign(
+    settings, mock_portals, ground_truth, monkeypatch
+):
+    from sqlalchemy import select
+
+    from bots.store import Store
+    from bots.store.schema import results
+
+    hub = mock_portals["payerhub"]
+    # the next fourteen API calls fail as network errors: the app shows "We could not reach
+    # PayerHub" each time, more than the layout breaker's five in a row
+    hub.knobs(unreachable_requests=14)
+    monkeypatch.setenv("PAYERBOT_QUEUE__DRIFT_CANARY", "false")
+    monkeypatch.setenv("PAYERBOT_QUEUE__MAX_ATTEMPTS", "12")  # the test is the kind, not the count
+    monkeypatch.setenv("PAYERBOT_QUEUE__BACKOFF_BASE_SECONDS", "0.1")
+    monkeypatch.setenv("PAYERBOT_QUEUE__BACKOFF_MAX_SECONDS", "0.3")
+    monkeypatch.setenv("PAYERBOT_PORTALS__PAYERHUB__ACCOUNTS", '["main"]')
+    monkeypatch.setenv("PAYERBOT_PORTALS__PAYERHUB__MAX_SESSIONS", "1")
+    settings = load_settings()
+    members = members_of(ground_truth, "ACME", 4)
+    summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members))
+
+    assert hub.counters()["unreachable"] == 14
+    assert not summary.stopped_portals, summary.stopped_portals
+    assert [o.state for o in outcomes] == ["succeeded"] * 4, "retried and answered"
+    store = Store.open(settings)
+    try:
+        with store.engine.begin() as conn:
+            codes = conn.execute(
+                select(results.c.error_code).where(results.c.run_id == summary.run_id)
+            ).scalars()
+            failed = [c for c in codes if c is not None]
+    finally:
+        store.close()
+    assert len(failed) >= 5 and set(failed) == {"portal_unavailable"}, failed

@@ -48,6 +48,7 @@ def build(
     by_portal: dict[str, Counter[str]] = {}
     totals: Counter[str] = Counter()
     needs: list[dict[str, Any]] = []
+    slowed: list[dict[str, Any]] = []  # portals that asked us to slow down, in words
     workbook = None
     for run_id in run_ids:
         run = store.get_run(run_id)
@@ -71,6 +72,8 @@ def build(
             needs.append({"portal": portal, "account": None, "why": f"stopped: {why}"})
         for portal, why in (notes.get("postponed_portals") or {}).items():
             needs.append({"portal": portal, "account": None, "why": f"postponed: {why}"})
+        for portal, said in (notes.get("slowed_portals") or {}).items():
+            slowed.append({"run_id": run_id, "portal": portal, "why": said})
         for account, days in (notes.get("password_notices") or {}).items():
             portal, _, acct = account.partition("/")
             left = f"in {days} day(s)" if days is not None else "soon"
@@ -126,6 +129,7 @@ def build(
             },
         },
         "needs_a_person": needs,
+        "slowed_portals": slowed,
         "workbook": workbook,
         "delivery": {},
     }
@@ -208,6 +212,8 @@ def _plain(data: dict[str, Any]) -> str:
     for n in data["needs_a_person"]:
         who = n["portal"] + (f"/{n['account']}" if n["account"] else "")
         lines.append(f"NEEDS A PERSON - {who}: {n['why']}")
+    for n in data.get("slowed_portals") or []:
+        lines.append(f"SLOWED DOWN - {n['portal']}: {n['why']}")
     for r in data["runs"]:
         c = r["counts"]
         lines.append(

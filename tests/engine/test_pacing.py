@@ -167,3 +167,35 @@ def test_the_pace_in_words():
         "asked us to slow down 12 times; paced to one lookup every 2.4 s (was 0 s); "
         "one every 1.2 s at the end of the run"
     )
+
+
+def test_the_run_record_the_summary_and_the_digest_say_the_portal_was_slowed(make_settings):
+    from rich.console import Console
+
+    from bots.outputs import digest
+    from bots.outputs.report import print_run_detail, print_run_summary, run_detail
+
+    settings = make_settings(
+        queue={"rate_limit_pause_seconds": 0.0, "rate_limit_first_pace_seconds": 0.04},
+        portals=ONE_ACCOUNT,
+    )
+    store = Store.open(settings)
+    flow = ScriptedFlow({"M1": [RateLimited("429"), ANSWER]})
+    summary, _ = run(settings, store, {"alpha": flow}, [elig("M1"), elig("M2")])
+    said = "asked us to slow down 1 time; paced to one lookup every 0.04 s (was 0 s)"
+    notes = store.get_run(summary.run_id).notes
+    assert notes["slowed_portals"]["alpha"].startswith(said), "kept in the run record"
+    assert notes["portal_pace"]["alpha"]["rate_limited"] == 1
+
+    terminal = Console(record=True, width=200)
+    print_run_summary(terminal, summary, store.run_outcomes(summary.run_id), settings.data_dir)
+    run_row = store.get_run(summary.run_id)
+    print_run_detail(terminal, run_detail(run_row, store.run_outcomes(summary.run_id)))
+    shown = terminal.export_text()
+    assert shown.count(f"portal alpha slowed down: {said}") == 2, shown
+
+    data = digest.build(settings, store, "nightly", 1, [summary.run_id], "finished", "ok")
+    assert data["slowed_portals"][0]["why"].startswith(said)
+    assert f"SLOWED DOWN - alpha: {said}" in digest._plain(data)
+    assert said in digest.render_html(data)
+    store.close()
