@@ -55,6 +55,7 @@ DEFAULT_KNOBS = {
     "new_device_question": True,
     "hostile_text": "",
     "unreachable_requests": 0,
+    "unreachable_path": "/api/",
 }
 
 

@@ -44,25 +44,60 @@ def test_a_rate_limited_legacy_portal_is_paced_not_failed_and_logged_into_once(
     assert "(was 0 s)" in sentence, sentence
 
 
-@pytest.mark.timeout(90)
-def test_payerhub_unreachable_is_an_outage_retried_never_a_redesign(
-    settings, mock_portals, ground_truth, monkeypatch
-):
+def _failed_attempts(settings, run_id: str) -> list[str]:
     from sqlalchemy import select
 
     from bots.store import Store
     from bots.store.schema import results
 
-    hub = mock_portals["payerhub"]
-    # the next fourteen API calls fail as network errors: the app shows "We could not reach
-    # PayerHub" each time, more than the layout breaker's five in a row
-    hub.knobs(unreachable_requests=14)
+    store = Store.open(settings)
+    try:
+        with store.engine.begin() as conn:
+            codes = conn.execute(select(results.c.error_code).where(results.c.run_id == run_id))
+            return [c for c in codes.scalars() if c is not None]
+    finally:
+        store.close()
+
+
+def _one_hub_account(monkeypatch) -> None:
     monkeypatch.setenv("PAYERBOT_QUEUE__DRIFT_CANARY", "false")
     monkeypatch.setenv("PAYERBOT_QUEUE__MAX_ATTEMPTS", "12")  # the test is the kind, not the count
     monkeypatch.setenv("PAYERBOT_QUEUE__BACKOFF_BASE_SECONDS", "0.1")
     monkeypatch.setenv("PAYERBOT_QUEUE__BACKOFF_MAX_SECONDS", "0.3")
     monkeypatch.setenv("PAYERBOT_PORTALS__PAYERHUB__ACCOUNTS", '["main"]')
     monkeypatch.setenv("PAYERBOT_PORTALS__PAYERHUB__MAX_SESSIONS", "1")
+
+
+@pytest.mark.timeout(90)
+def test_payerhub_unreachable_during_lookups_is_retried_and_never_pauses_the_portal(
+    settings, mock_portals, ground_truth, monkeypatch
+):
+    hub = mock_portals["payerhub"]
+    _one_hub_account(monkeypatch)
+    settings = load_settings()
+    members = members_of(ground_truth, "ACME", 6)
+    # logged in and one answer first, then the next six searches fail as network errors:
+    # six "We could not reach PayerHub" banners in a row, past the layout breaker's five
+    run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members[:1]))
+    hub.knobs(unreachable_requests=6, unreachable_path="/api/eligibility")
+    summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members[1:]))
+
+    assert hub.counters()["unreachable"] == 6
+    assert not summary.stopped_portals, "an outage is not a redesign: the portal goes on"
+    assert [o.state for o in outcomes] == ["succeeded"] * 5, "retried and answered"
+    failed = _failed_attempts(settings, summary.run_id)
+    assert failed == ["portal_unavailable"] * 6, failed
+
+
+@pytest.mark.timeout(90)
+def test_payerhub_unreachable_at_sign_in_is_an_outage_not_a_refused_login(
+    settings, mock_portals, ground_truth, monkeypatch
+):
+    hub = mock_portals["payerhub"]
+    # the next fourteen API calls fail as network errors, the sign-in's first: the app shows
+    # "We could not reach PayerHub" on the sign-in page and on the searches
+    hub.knobs(unreachable_requests=14)
+    _one_hub_account(monkeypatch)
     settings = load_settings()
     members = members_of(ground_truth, "ACME", 4)
     summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members))
@@ -70,13 +105,6 @@ def test_payerhub_unreachable_is_an_outage_retried_never_a_redesign(
     assert hub.counters()["unreachable"] == 14
     assert not summary.stopped_portals, summary.stopped_portals
     assert [o.state for o in outcomes] == ["succeeded"] * 4, "retried and answered"
-    store = Store.open(settings)
-    try:
-        with store.engine.begin() as conn:
-            codes = conn.execute(
-                select(results.c.error_code).where(results.c.run_id == summary.run_id)
-            ).scalars()
-            failed = [c for c in codes if c is not None]
-    finally:
-        store.close()
-    assert len(failed) >= 5 and set(failed) == {"portal_unavailable"}, failed
+    assert hub.counters()["failed_logins"] == {}, "an outage is not a refused login"
+    failed = _failed_attempts(settings, summary.run_id)
+    assert len(failed) >= 3 and set(failed) == {"portal_unavailable"}, failed
