@@ -91,6 +91,12 @@ def classify(exc: BaseException) -> PayerbotError:
     return FlowBug(f"a bug in the flow: unexpected {type(exc).__name__} (the log has the details)")
 
 
+def _minutes(minutes: float) -> str:
+    if minutes < 1:
+        return f"{minutes * 60:.0f} seconds"
+    return f"{minutes:.0f} minute{'s' if round(minutes) != 1 else ''}"
+
+
 class ItemWorker:
     """Works items of one run through portal sessions and records every outcome.
 
@@ -420,9 +426,9 @@ class ItemWorker:
         minutes = gate.limited_for() / 60
         gate.postponed_until = until
         gate.stopped = (
-            f"asked us to slow down for {minutes:.0f} minute(s) without answering one lookup "
-            f"(the budget is {queue.rate_limit_budget_minutes:g}); its items stay queued for "
-            "`payerbot runs resume`"
+            f"asked us to slow down for {_minutes(minutes)} without answering one lookup (the "
+            f"budget is {_minutes(queue.rate_limit_budget_minutes)}); its items stay queued "
+            "for `payerbot runs resume`"
         )
         postponed = await asyncio.to_thread(
             self.store.postpone_pending, self.run_id, gate.portal_id, until

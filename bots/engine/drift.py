@@ -27,6 +27,7 @@ from bots.errors import (
     AuthenticationError,
     ConfigurationError,
     PortalBlocked,
+    RateLimited,
     ReadOnlyViolation,
     SessionExpired,
 )
@@ -97,6 +98,7 @@ async def check_before_batch(
             await items.stop_portal(gate, session, exc)
             return
         except Exception as exc:  # down, maintenance, 5xx: not drift, the lookups will see it
+            _slow_down_on_429(settings, gate, exc)
             log.info("drift.not_checked", portal=portal_id, stage="login", error=type(exc).__name__)
             return
     try:
@@ -105,6 +107,7 @@ async def check_before_batch(
         await items.stop_portal(gate, session, exc)  # the lockout guard, as for a lookup
         return
     except Exception as exc:
+        _slow_down_on_429(settings, gate, exc)
         log.info("drift.not_checked", portal=portal_id, stage="search", error=type(exc).__name__)
         return
     try:
@@ -117,12 +120,20 @@ async def check_before_batch(
         session.logged_out()  # the first lookup logs in again, as usual
         return
     except Exception as exc:
+        _slow_down_on_429(settings, gate, exc)
         log.info("drift.not_checked", portal=portal_id, stage="search", error=type(exc).__name__)
         return
     if missing:
         await _pause(gate, page, missing, shots / f"{portal_id}-drift-search.jpg", settings)
     else:
         log.info("drift.ok", portal=portal_id)
+
+
+def _slow_down_on_429(settings: Settings, gate: PortalGate, exc: Exception) -> None:
+    """A 429 to the canary slows the portal's pace as one to a lookup would."""
+    if isinstance(exc, RateLimited):
+        gate.slow_down(settings.queue, exc.retry_after)
+        log.warning("portal.rate_limited", stage="canary", pace_seconds=gate.pace_seconds)
 
 
 async def _guarded(page: Page | None, session: Session | None, check: Awaitable[T]) -> T:
