@@ -26,9 +26,8 @@ class PortalGate:
 
     The pace adapts to the portal (AIMD, as TCP does): a 429 multiplies the spacing between
     lookups (``slow_down``), each answer adds a little to the lookups a minute again
-    (``answered``), never
-    faster than the configured ``floor_seconds``. The spacing the run started with may be one
-    an earlier run learned (``start_pace``)."""
+    (``answered``), never faster than the configured ``floor_seconds``. The spacing the run
+    started with may be one an earlier run learned (``start_pace``)."""
 
     portal_id: str
     flow: PortalFlow

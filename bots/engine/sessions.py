@@ -175,6 +175,10 @@ class PortalSession:
                 self._logged_in = True
                 self.resumed = self.resumed or kept
                 log.info("portal.session_resumed", account=self.account, kept=kept)
+                if not kept:  # the cut-short login did log in: noted and kept as any login
+                    if self._on_login is not None:
+                        await self._on_login(self, None)
+                    await self.keep()
                 return page
             log.info("portal.kept_session_ended", account=self.account, kept=kept)
         if not self._logged_in:

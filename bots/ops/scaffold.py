@@ -68,6 +68,7 @@ ERROR_PAGES = ErrorPages(
     rate_limited=Marker("too many requests"),
     wait_seconds=r"wait (\\d+) seconds",
     server_error=Marker("something went wrong"),
+    unavailable=Marker("could not reach"),  # an outage banner: retried, never a redesign
     signed_out=Marker("session has expired", "signed out"),
 )
 
