@@ -79,6 +79,8 @@ class Console(DeskPages, SupervisorPages):
                 locked=refused.locked,
                 retry_after=refused.retry_after,
             )
+            if refused.began:
+                await self._locked(username, address, refused.seconds)
             response = self._login_again(request, 429, refused.message, target)
             response.headers["Retry-After"] = str(refused.retry_after)
             return response
@@ -98,7 +100,7 @@ class Console(DeskPages, SupervisorPages):
             )
             await self.audit(who, "login_failed", "console", f"from {address}")
             if locked:
-                await self.audit(who, "login_locked", "console", f"{address} for {locked:.0f} s")
+                await self._locked(username, address, locked)
             return self._login_again(request, 401, "Unknown user or wrong password.", target)
         self.throttle.succeeded(username, address)
         session_id = await self.db(users.start_session, self.store, user, self.idle)
@@ -113,6 +115,14 @@ class Console(DeskPages, SupervisorPages):
         await self.audit(user.username, "login", "console", f"from {address}")
         home = "/runs" if user.role == "supervisor" else "/lookup"
         return RedirectResponse(target or home, status_code=303)
+
+    async def _locked(self, username: str, address: str, seconds: float) -> None:
+        """An address was just locked out: a log line and an audit line, naming the user
+        only when the name is a user's."""
+        known = await self.db(users.get_user, self.store, username) is not None
+        who = username[:80] if known else "?"
+        log.warning("console.login_locked", console_user=who, address=address, seconds=seconds)
+        await self.audit(who, "login_locked", "console", f"{address} for {seconds:.0f} s")
 
     def _login_again(self, request: Request, code: int, error: str, target: str) -> Response:
         request.session["login_csrf"] = secrets.token_urlsafe(24)

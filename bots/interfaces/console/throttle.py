@@ -44,6 +44,7 @@ class Refusal:
 
     locked: bool  # the address is locked (else: too early after failures)
     seconds: float
+    began: bool = False  # this attempt started the lock
 
     @property
     def retry_after(self) -> int:
@@ -106,7 +107,7 @@ class LoginThrottle:
             where.failures += 1
             if where.failures >= self.settings.login_lock_after:
                 where.locked_until = now + self.settings.login_lock_seconds
-                return Refusal(locked=True, seconds=self.settings.login_lock_seconds)
+                return Refusal(True, self.settings.login_lock_seconds, began=True)
             return Refusal(locked=False, seconds=wait)
         for count in (where, who):
             count.failures += 1
