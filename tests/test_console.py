@@ -71,18 +71,24 @@ def serving(env: dict[str, str], log: Path | None = None) -> Iterator[str]:
         proc.wait(timeout=scaled(30))
 
 
-@pytest.fixture
-def console_users(env, settings) -> dict[str, str]:
-    """The console's users (dana, a specialist; sam, a supervisor) in the store; the env."""
+def add_console_users(settings) -> None:
+    """The console's users: dana, a specialist; sam, a supervisor."""
     store = Store.open(settings)
     add_user(store, "dana", "dana-specialist-pw", "specialist")
     add_user(store, "sam", "sam-supervisor-pw", "supervisor")
     store.close()
+
+
+@pytest.fixture
+def console_users(env, settings) -> dict[str, str]:
+    """The console's users in the store (no console started); the env."""
+    add_console_users(settings)
     return env
 
 
 @pytest.fixture
-def console(console_users, env, settings, tmp_path) -> Iterator[dict[str, Any]]:
+def console(env, settings, tmp_path) -> Iterator[dict[str, Any]]:
+    add_console_users(settings)
     log = tmp_path / "console.log"
     with serving({**env, "PAYERBOT_CONSOLE__IDLE_MINUTES": "15"}, log) as url:
         yield {"url": url, "env": env, "settings": settings, "log": log}
