@@ -168,6 +168,7 @@ class ConsoleBase:
                 # user removed or disabled): the cookie is worth nothing
                 if user:
                     request.session.clear()
+                    request.session["flash"] = "Your session has ended. Log in again."
                 if request.method == "GET":
                     target = quote(request.url.path, safe="/")
                     return RedirectResponse(f"/login?next={target}", status_code=303)
