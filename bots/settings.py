@@ -302,6 +302,20 @@ class ConsoleSettings(BaseModel):
     idle_minutes: float = Field(default=15.0, gt=0)
     secure_cookies: bool = False
     """Send the session cookie over HTTPS only (on whenever TLS is in front)."""
+    trusted_proxy: str = ""
+    """The address of the HTTPS proxy in front (e.g. 127.0.0.1), whose X-Forwarded-For
+    header names the client; empty: the header is ignored (nobody can pose as another
+    address to the login throttle)."""
+    login_free_failures: int = Field(default=3, ge=1)
+    """Failed logins (per user name, and per client address) answered without delay."""
+    login_delay_seconds: float = Field(default=1.0, gt=0)
+    """After those, the next login waits this long, doubling with each further failure."""
+    login_max_delay_seconds: float = Field(default=30.0, gt=0)
+    """The longest wait: all a stranger's failures can cost a real user on another computer."""
+    login_lock_after: int = Field(default=10, ge=1)
+    """Failed (or too early) logins from one address that lock that address out."""
+    login_lock_seconds: float = Field(default=300.0, gt=0)
+    """How long such a lock lasts (the address only; the user logs in from elsewhere)."""
 
 
 class WorklistPreset(BaseModel):

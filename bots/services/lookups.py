@@ -8,6 +8,7 @@ estimate for an answered eligibility lookup, and the follow-ups the answer raise
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -129,10 +130,10 @@ async def lookup(
     summary = await runner.run(
         LookupKind(query.kind), [(None, query)], trigger="lookup", force=True
     )
-    item = store.run_outcomes(summary.run_id)[0]
-    raised = [
-        f for f in list_followups(store, status=["open", "in progress"]) if f.item_id == item.id
-    ]
+    # the store off the event loop: a console serving other requests may be running it
+    item = (await asyncio.to_thread(store.run_outcomes, summary.run_id))[0]
+    current = await asyncio.to_thread(list_followups, store, status=["open", "in progress"])
+    raised = [f for f in current if f.item_id == item.id]
     return LookupAnswer(
         run_id=summary.run_id,
         item=item,

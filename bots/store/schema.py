@@ -245,3 +245,15 @@ users = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("disabled", Integer, nullable=False, default=0),
 )
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    # A console login: the cookie (signed) carries a random session id, the store only its
+    # SHA-256. Logout, a new password and `users remove` delete the rows: the cookie is dead.
+    Column("id_hash", String(64), primary_key=True),
+    Column("username", String(80), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),  # refreshed about once a minute
+    Index("ix_console_sessions_username", "username"),
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -44,9 +45,27 @@ def serve(
         application = create_app(settings)
         with fixture_portals.running(settings):
             out.print(f"payerbot console on http://{host}:{port}", soft_wrap=True)
-            uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+            uvicorn.run(
+                application,
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+                # the client's address (the login throttle counts by it) from a proxy's
+                # X-Forwarded-For only when that proxy is named; nobody else may set it
+                proxy_headers=bool(settings.console.trusted_proxy),
+                forwarded_allow_ips=settings.console.trusted_proxy or None,
+            )
     except PayerbotError as exc:
         raise fail(exc) from None
+
+
+def _password() -> str:
+    """A new password: prompted twice (hidden) at a terminal, else one line of stdin
+    (`... | payerbot users passwd dana`); never a command-line argument (ps, history)."""
+    if sys.stdin.isatty():
+        return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 @users_app.command("add")
@@ -57,9 +76,29 @@ def users_add(
     """Add a console user, or set a new password / role (the password is prompted)."""
     from bots.interfaces.console import users
 
-    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    password = _password()
     with_store(lambda store: users.add_user(store, username, password, role))
     out.print(f"user {username}: {role}")
+
+
+@users_app.command("passwd")
+def users_passwd(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """A new password for a console user (prompted, or one line of stdin); every session of
+    theirs ends."""
+    from bots.interfaces.console import users
+
+    password = _password()
+    with_store(lambda store: users.change_password(store, username, password))
+    out.print(f"user {username}: new password; logged out everywhere")
+
+
+@users_app.command("remove")
+def users_remove(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Remove a console user; their sessions end at once (the audit log keeps the name)."""
+    from bots.interfaces.console import users
+
+    with_store(lambda store: users.remove_user(store, username))
+    out.print(f"user {username}: removed; logged out everywhere")
 
 
 @users_app.command("list")

@@ -3,13 +3,20 @@
 Security model:
 - bound to 127.0.0.1 by default (`console.host`); a login for everything but /login and
   /static; roles specialist and supervisor (supervisor pages answer 403 to a specialist);
+- failed logins are throttled per user name and per client address (throttle.py): an
+  exponential delay, then a short lock of the address; each failure and lock is logged
+  (user name when it is a user's, address; never the password);
 - the session is a signed cookie (HttpOnly, SameSite=Strict, Secure when
-  `console.secure_cookies`), expiring after `console.idle_minutes` without a request;
+  `console.secure_cookies`) holding a random session id whose hash is in the store: logout,
+  a new password and `users remove` delete it, so a copied cookie dies with it; a session
+  also ends after `console.idle_minutes` without a request;
 - every POST carries the session's CSRF token (form field ``csrf`` or header
   ``X-CSRF-Token``), otherwise 403;
 - files are served only from the data folder's evidence / traces (traces: supervisors),
   by run id and file name checked against a strict pattern, never a path from the request;
-- who looked up, downloaded, assigned or resolved what is in the audit log (ids, not PHI).
+- who looked up, downloaded, assigned or resolved what is in the audit log (ids, not PHI);
+- redirect targets taken from a request (``next``, ``back``) are local paths only;
+- the store and password hashing run in worker threads, never on the event loop.
 """
 
 from __future__ import annotations
@@ -28,16 +35,24 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bots.interfaces.console import users
-from bots.interfaces.console.base import HERE, console_secret, safe_next
+from bots.interfaces.console.base import HERE, client_address, console_secret, safe_next
 from bots.interfaces.console.desk import DeskPages
 from bots.interfaces.console.supervision import SupervisorPages
+from bots.interfaces.console.throttle import LoginThrottle
+from bots.logs import get_logger
 from bots.settings import Settings
+
+log = get_logger("payerbot.console")
 
 
 class Console(DeskPages, SupervisorPages):
     """The app's state and handlers: the desk's pages, the supervisor's, and the login."""
 
     # --- login --------------------------------------------------------------------------------
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.throttle = LoginThrottle(settings.console)
 
     async def login(self, request: Request) -> Response:
         if request.method == "GET":
@@ -53,30 +68,77 @@ class Console(DeskPages, SupervisorPages):
         if not token or not secrets.compare_digest(token, request.session.get("login_csrf", "")):
             return self.render(request, "error.html", 403, message="The form expired. Reload.")
         username = str(form.get("username") or "").strip()
-        user = users.authenticate(self.store, username, str(form.get("password") or ""))
-        if user is None:
-            self.audit(username[:80] or "?", "login_failed", "console")
-            request.session["login_csrf"] = secrets.token_urlsafe(24)
-            return self.render(
-                request,
-                "login.html",
-                401,
-                error="Unknown user or wrong password.",
-                next=safe_next(str(form.get("next") or "")),
-                login_csrf=request.session["login_csrf"],
+        address = client_address(request)
+        target = safe_next(str(form.get("next") or ""))
+        refused = self.throttle.attempt(username, address)
+        if refused is not None:
+            # neither the password is checked nor the store written: hammering costs nothing
+            log.warning(
+                "console.login_refused",
+                address=address,
+                locked=refused.locked,
+                retry_after=refused.retry_after,
             )
+            if refused.began:
+                await self._locked(username, address, refused.seconds)
+            response = self._login_again(request, 429, refused.message, target)
+            response.headers["Retry-After"] = str(refused.retry_after)
+            return response
+        check = await self.db(
+            users.check_login, self.store, username, str(form.get("password") or "")
+        )
+        user = check.user
+        if user is None:
+            who = username[:80] if check.known else "?"  # never a password typed as a name
+            locked = self.throttle.failed(address)
+            log.warning(
+                "console.login_failed",
+                console_user=who,
+                address=address,
+                failures=self.throttle.failures(address),
+                locked_seconds=round(locked),
+            )
+            await self.audit(who, "login_failed", "console", f"from {address}")
+            if locked:
+                await self._locked(username, address, locked)
+            return self._login_again(request, 401, "Unknown user or wrong password.", target)
+        self.throttle.succeeded(username, address)
+        session_id = await self.db(users.start_session, self.store, user, self.idle)
         request.session.clear()  # a new session on login (no fixation)
         request.session.update(
             user={"username": user.username, "role": user.role},  # the cookie holds JSON
+            sid=session_id,
             csrf=secrets.token_urlsafe(24),
             seen=time.time(),
         )
-        self.audit(user.username, "login", "console")
+        log.info("console.login", console_user=user.username, address=address)
+        await self.audit(user.username, "login", "console", f"from {address}")
         home = "/runs" if user.role == "supervisor" else "/lookup"
-        return RedirectResponse(safe_next(str(form.get("next") or "")) or home, status_code=303)
+        return RedirectResponse(target or home, status_code=303)
+
+    async def _locked(self, username: str, address: str, seconds: float) -> None:
+        """An address was just locked out: a log line and an audit line, naming the user
+        only when the name is a user's."""
+        known = await self.db(users.get_user, self.store, username) is not None
+        who = username[:80] if known else "?"
+        log.warning("console.login_locked", console_user=who, address=address, seconds=seconds)
+        await self.audit(who, "login_locked", "console", f"{address} for {seconds:.0f} s")
+
+    def _login_again(self, request: Request, code: int, error: str, target: str) -> Response:
+        request.session["login_csrf"] = secrets.token_urlsafe(24)
+        return self.render(
+            request,
+            "login.html",
+            code,
+            error=error,
+            next=target,
+            login_csrf=request.session["login_csrf"],
+        )
 
     async def logout(self, request: Request) -> Response:
         await self.form(request)
+        await self.db(users.end_session, self.store, request.session.get("sid", ""))
+        await self.audit(request.session["user"]["username"], "logout", "console")
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 

@@ -1,5 +1,9 @@
 """The console's plumbing: settings, store, templates, the long-lived browser, rendering,
-the audit log, and the guard every page passes (login, role, idle expiry, CSRF)."""
+the audit log, and the guard every page passes (login, role, idle expiry, CSRF).
+
+The store and password hashing are synchronous and may wait (a SQLite write waits up to
+30 s for another writer's lock): handlers call them through ``self.db(...)``, in a worker
+thread, so one waiting request never holds up the others."""
 
 from __future__ import annotations
 
@@ -10,14 +14,16 @@ import secrets
 import stat
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from playwright.async_api import Browser, async_playwright
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -37,6 +43,8 @@ log = get_logger("payerbot.console")
 HERE = Path(__file__).parent
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
 Handler = Callable[[Request], Awaitable[Response]]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def console_secret(settings: Settings) -> str:
@@ -122,8 +130,16 @@ class ConsoleBase:
         )
         return HTMLResponse(html, status_code=code)
 
-    def audit(self, actor: str, action: str, target: str, detail: str = "") -> None:
-        self.store.audit(actor, action, target, detail)
+    async def db(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``work(*args)`` (the store, password hashing) in a worker thread: off the loop."""
+        return await run_in_threadpool(work, *args, **kwargs)
+
+    async def audit(self, actor: str, action: str, target: str, detail: str = "") -> None:
+        await self.db(self.store.audit, actor, action, target, detail)
+
+    @property
+    def idle(self) -> timedelta:
+        return timedelta(minutes=self.settings.console.idle_minutes)
 
     async def form(self, request: Request) -> Any:
         form = await request.form()
@@ -133,21 +149,32 @@ class ConsoleBase:
         return form
 
     def guard(self, role: str | None, handler: Handler) -> Handler:
-        """Login required (and a role); idle sessions end; POST bodies checked for CSRF."""
+        """Login required (a live session in the store, and a role); idle sessions end; POST
+        bodies checked for CSRF."""
 
         async def wrapped(request: Request) -> Response:
             user = request.session.get("user")
             now = time.time()
-            idle = self.settings.console.idle_minutes * 60
-            if user and now - float(request.session.get("seen", 0)) > idle:
+            if user and now - float(request.session.get("seen", 0)) > self.idle.total_seconds():
+                await self.db(users.end_session, self.store, request.session.get("sid", ""))
                 request.session.clear()
                 request.session["flash"] = "Your session ended after inactivity. Log in again."
                 user = None
-            if not user or users.get_user(self.store, user["username"]) is None:
+            live = None
+            if user:
+                live = await self.db(users.session_user, self.store, request.session.get("sid", ""))
+            if live is None:
+                # no session, or one ended in the store (logout elsewhere, new password,
+                # user removed or disabled): the cookie is worth nothing
+                if user:
+                    request.session.clear()
+                    request.session["flash"] = "Your session has ended. Log in again."
                 if request.method == "GET":
-                    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+                    target = quote(request.url.path, safe="/")
+                    return RedirectResponse(f"/login?next={target}", status_code=303)
                 return Response("login required", status_code=401)
-            if role == "supervisor" and user["role"] != "supervisor":
+            request.session["user"] = {"username": live.username, "role": live.role}
+            if role == "supervisor" and live.role != "supervisor":
                 return self.render(request, "error.html", 403, message="Supervisors only.")
             request.session["seen"] = now
             try:
@@ -165,10 +192,20 @@ class CsrfError(Exception):
 
 
 def safe_next(target: str | None) -> str:
-    """Only our own paths: never an open redirect."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return ""
+    """A path of this console taken from a request (``next``, ``back``), or "": never an
+    open redirect. Browsers read ``//host``, ``/\\host`` and ``/<tab>/host`` as another
+    site, so a target starts with one "/" and holds no backslash or control character."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return ""
+    if "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return ""
+    return target
+
+
+def client_address(request: Request) -> str:
+    """Who is asking, for the login throttle (the proxy's X-Forwarded-For only when
+    ``console.trusted_proxy`` names it: uvicorn applies it)."""
+    return request.client.host if request.client else "unknown"
 
 
 def file_url(settings: Settings, path: str | None) -> str | None:

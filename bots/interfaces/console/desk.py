@@ -14,7 +14,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from bots.dates import local_today
 from bots.errors import ConfigurationError, PayerbotError
 from bots.followups import queue as fq
-from bots.interfaces.console.base import ConsoleBase, file_url
+from bots.interfaces.console.base import ConsoleBase, file_url, safe_next
 from bots.models import ClaimStatusQuery, EligibilityQuery, plain_message
 from bots.outputs.shown import summary
 from bots.services import lookups
@@ -49,7 +49,7 @@ class DeskPages(ConsoleBase):
             return self.render(
                 request, "lookup.html", 400, payers=payers, form=values, error=str(exc)
             )
-        self.audit(user, "lookup", f"item:{answer.item.id}", f"{kind} run {answer.run_id}")
+        await self.audit(user, "lookup", f"item:{answer.item.id}", f"{kind} run {answer.run_id}")
         # a lookup that failed after an earlier answer shows that answer, and the failure
         item = answer.item.as_answered()
         return self.render(
@@ -99,7 +99,8 @@ class DeskPages(ConsoleBase):
         params = request.query_params
         status = params.getlist("status") or ["open", "in progress"]
         me = request.session["user"]["username"]
-        rows = fq.list_followups(
+        rows = await self.db(
+            fq.list_followups,
             self.store,
             status=status,
             assignee=me if params.get("mine") else None,
@@ -116,22 +117,26 @@ class DeskPages(ConsoleBase):
         action = request.path_params["action"]
         try:
             if action == "assign":
-                fq.assign(self.store, followup_id, str(form.get("assignee") or me), me)
+                assignee = str(form.get("assignee") or me)
+                await self.db(fq.assign, self.store, followup_id, assignee, me)
                 request.session["flash"] = f"Follow-up {followup_id} assigned."
             elif action == "resolve":
-                fq.resolve(self.store, followup_id, str(form.get("note") or ""), me)
+                note = str(form.get("note") or "")
+                await self.db(fq.resolve, self.store, followup_id, note, me)
                 request.session["flash"] = f"Follow-up {followup_id} resolved."
             else:
                 return Response("not found", status_code=404)
         except PayerbotError as exc:
             request.session["flash"] = str(exc)
-        return RedirectResponse(str(form.get("back") or "/queue"), status_code=303)
+        # back to the page the form was on: a path of ours only, never another site
+        back = safe_next(str(form.get("back") or "")) or "/queue"
+        return RedirectResponse(back, status_code=303)
 
     async def workbook(self, request: Request) -> Response:
         path = self.settings.workbook_path
         if not path.is_file():
             return self.render(request, "error.html", 404, message="No workbook yet.")
-        self.audit(request.session["user"]["username"], "download", "workbook")
+        await self.audit(request.session["user"]["username"], "download", "workbook")
         return FileResponse(path, filename=path.name)
 
 

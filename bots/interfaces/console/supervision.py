@@ -4,6 +4,7 @@ batches started now, portal health, evidence and trace downloads."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -32,19 +33,21 @@ class SupervisorPages(ConsoleBase):
     # --- supervisors --------------------------------------------------------------------------
 
     async def runs(self, request: Request) -> Response:
-        rows = self.store.list_runs(50)
+        rows = await self.db(self.store.list_runs, 50)
         jobs = sorted(self.settings.schedule.jobs)
         return self.render(request, "runs.html", runs=rows, jobs=jobs, background=self.background)
 
     async def run(self, request: Request) -> Response:
         run_id = request.path_params["run_id"]
-        run = self.store.get_run(run_id)
+        run = await self.db(self.store.get_run, run_id)
         if run is None:
             return self.render(request, "error.html", 404, message="No such run.")
-        items = self.store.run_outcomes(run_id)
+        items = await self.db(self.store.run_outcomes, run_id)
         detail = run_detail(run, items)
         p = request.query_params
-        lines = _log_lines(run.log_path, p.get("level"), p.get("portal"), p.get("item"))
+        lines = await self.db(
+            _log_lines, run.log_path, p.get("level"), p.get("portal"), p.get("item")
+        )
         return self.render(
             request, "run.html", run=run, detail=detail, items=items, lines=lines, filters=p
         )
@@ -52,8 +55,9 @@ class SupervisorPages(ConsoleBase):
     async def retry(self, request: Request) -> Response:
         await self.form(request)
         run_id = request.path_params["run_id"]
-        run = self.store.get_run(run_id)
-        failed = [i for i in self.store.run_outcomes(run_id) if i.state == ItemState.SYSTEM_FAILED]
+        run = await self.db(self.store.get_run, run_id)
+        outcomes = await self.db(self.store.run_outcomes, run_id)
+        failed = [i for i in outcomes if i.state == ItemState.SYSTEM_FAILED]
         if run is None or not failed:
             request.session["flash"] = "Nothing to retry."
             return RedirectResponse(f"/runs/{run_id}", status_code=303)
@@ -61,7 +65,7 @@ class SupervisorPages(ConsoleBase):
         model = EligibilityQuery if kind == LookupKind.ELIGIBILITY else ClaimStatusQuery
         rows = [(i.source_row, model.model_validate(i.query)) for i in failed]
         me = request.session["user"]["username"]
-        self.audit(me, "retry", f"run:{run_id}", f"{len(rows)} failed items")
+        await self.audit(me, "retry", f"run:{run_id}", f"{len(rows)} failed items")
         self._in_background(
             f"retry of {run_id}",
             lambda: batches.run_rows(
@@ -80,9 +84,9 @@ class SupervisorPages(ConsoleBase):
             name = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(upload.filename).name)[-80:]
             folder = private_dir(self.settings.data_dir / "uploads")
             path = folder / f"{utcnow():%Y%m%d-%H%M%S}-{name}"
-            path.write_bytes(await upload.read())
-            path.chmod(0o600)
-            self.audit(me, "batch", "upload", name)
+            data = await upload.read()
+            await self.db(_write_private, path, data)
+            await self.audit(me, "batch", "upload", name)
             self._in_background(
                 f"batch {name}",
                 lambda: batches.run_worklist_file(self.settings, None, path, trigger="console"),
@@ -91,7 +95,7 @@ class SupervisorPages(ConsoleBase):
         elif job in self.settings.schedule.jobs:
             from bots.interfaces import scheduler
 
-            self.audit(me, "batch", f"job:{job}")
+            await self.audit(me, "batch", f"job:{job}")
             self._in_background(f"job {job}", lambda: scheduler.run_job(job, self.settings))
             request.session["flash"] = f"Job {job} started."
         else:
@@ -111,7 +115,7 @@ class SupervisorPages(ConsoleBase):
         threading.Thread(target=run, daemon=True, name=label).start()
 
     async def portals(self, request: Request) -> Response:
-        status = health.portal_status(self.settings, self.store)
+        status = await self.db(health.portal_status, self.settings, self.store)
         return self.render(request, "portals.html", portals=status)
 
     async def files(self, request: Request) -> Response:
@@ -127,9 +131,17 @@ class SupervisorPages(ConsoleBase):
         if not path.is_relative_to(base) or not path.is_file():
             return Response("not found", status_code=404)
         if kind == "traces":
-            self.audit(request.session["user"]["username"], "download", f"trace:{run_id}/{name}")
+            me = request.session["user"]["username"]
+            await self.audit(me, "download", f"trace:{run_id}/{name}")
             return FileResponse(path, filename=name, media_type="application/zip")
         return FileResponse(path)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    path.chmod(0o600)
 
 
 def _log_lines(

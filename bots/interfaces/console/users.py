@@ -1,4 +1,8 @@
-"""Console users: roles, passwords hashed with scrypt (stdlib), never stored or logged."""
+"""Console users: roles, passwords hashed with scrypt (stdlib), never stored or logged;
+their sessions, kept in the store by the hash of a random id the signed cookie carries.
+
+Every function here is synchronous (scrypt and the store take time): the console calls them
+in a worker thread, never on its event loop."""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ import base64
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
+from datetime import timedelta
 
 from bots.errors import ConfigurationError
-from bots.store import Store, User
+from bots.store import Store, User, utcnow
 
 ROLES = ("specialist", "supervisor")
 _N, _R, _P = 2**14, 8, 1
@@ -42,6 +48,11 @@ def verify_password(password: str, stored: str) -> bool:
 _DUMMY = hash_password(secrets.token_hex(8))  # same work for unknown users: no timing oracle
 
 
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ConfigurationError(f"passwords have at least {MIN_PASSWORD} characters")
+
+
 def add_user(store: Store, username: str, password: str, role: str) -> None:
     if role not in ROLES:
         raise ConfigurationError(f"role must be one of {', '.join(ROLES)}")
@@ -51,22 +62,87 @@ def add_user(store: Store, username: str, password: str, role: str) -> None:
         or not username.replace(".", "").replace("-", "").replace("_", "").isalnum()
     ):
         raise ConfigurationError("user names are letters, digits, '.', '-' and '_' (up to 80)")
-    if len(password) < MIN_PASSWORD:
-        raise ConfigurationError(f"passwords have at least {MIN_PASSWORD} characters")
+    _check_password(password)
     store.save_user(username, hash_password(password), role)
 
 
-def authenticate(store: Store, username: str, password: str) -> User | None:
-    """The user, when the password is theirs and they are enabled; None otherwise (the
-    same work either way: no timing oracle for user names)."""
+def change_password(store: Store, username: str, password: str) -> None:
+    """A user's new password; their sessions end (every browser logs in again)."""
+    _check_password(password)
+    if not store.set_password(username, hash_password(password)):
+        raise ConfigurationError(f"there is no console user named {username!r}")
+    store.audit("payerbot", "password", f"user:{username}")
+
+
+def remove_user(store: Store, username: str) -> None:
+    """Delete a user; their sessions end at their next request."""
+    if not store.remove_user(username):
+        raise ConfigurationError(f"there is no console user named {username!r}")
+    store.audit("payerbot", "remove", f"user:{username}")
+
+
+@dataclass(frozen=True)
+class LoginCheck:
+    """A login's outcome: the user when the password is theirs, and whether the name is a
+    user's at all (so a log names a user, never a password typed in the name field)."""
+
+    user: User | None
+    known: bool
+
+
+def check_login(store: Store, username: str, password: str) -> LoginCheck:
+    """The same work whether or not the user exists: no timing oracle for user names."""
     user = store.user(username)
     stored = store.password_hash(username)
     if user is None or user.disabled or stored is None:
         verify_password(password, _DUMMY)
-        return None
+        return LoginCheck(None, user is not None)
     if not verify_password(password, stored):
+        return LoginCheck(None, True)
+    return LoginCheck(user, True)
+
+
+def authenticate(store: Store, username: str, password: str) -> User | None:
+    """The user, when the password is theirs and they are enabled; None otherwise."""
+    return check_login(store, username, password).user
+
+
+# --- sessions -----------------------------------------------------------------------------------
+
+SESSION_TOUCH = timedelta(seconds=60)
+"""How stale a session's ``seen_at`` may grow before a request refreshes it (one write a
+minute per active user, not one per request)."""
+
+
+def _session_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def start_session(store: Store, user: User, idle: timedelta) -> str:
+    """A new session of ``user``: its random id (for the cookie; the store keeps a hash)."""
+    session_id = secrets.token_urlsafe(32)
+    stale = utcnow() - idle - SESSION_TOUCH
+    store.start_console_session(_session_hash(session_id), user.username, stale)
+    return session_id
+
+
+def session_user(store: Store, session_id: str) -> User | None:
+    """The enabled user of a live session, or None (ended, revoked, or never was)."""
+    if not session_id:
         return None
+    key = _session_hash(session_id)
+    found = store.console_session(key)
+    if found is None:
+        return None
+    user, seen = found
+    if utcnow() - seen > SESSION_TOUCH:
+        store.touch_console_session(key)
     return user
+
+
+def end_session(store: Store, session_id: str) -> None:
+    if session_id:
+        store.end_console_session(_session_hash(session_id))
 
 
 def get_user(store: Store, username: str) -> User | None:
