@@ -71,6 +71,9 @@ def build(
             needs.append({"portal": portal, "account": None, "why": f"stopped: {why}"})
         for portal, why in (notes.get("postponed_portals") or {}).items():
             needs.append({"portal": portal, "account": None, "why": f"postponed: {why}"})
+        for account, why in (notes.get("accounts_set_aside") or {}).items():
+            portal, _, acct = account.partition("/")
+            needs.append({"portal": portal, "account": acct, "why": f"not used: {why}"})
         for account, days in (notes.get("password_notices") or {}).items():
             portal, _, acct = account.partition("/")
             left = f"in {days} day(s)" if days is not None else "soon"
