@@ -130,6 +130,11 @@ class PortalSession:
         self._on_login = on_login
         self._restore = restore  # False: always log in afresh (and keep the new session)
         self._kept_state_pending = False  # a kept session was restored and not yet checked
+        # The portal may hold a live session of ours: from a login begun (even one that
+        # failed half-way: the portal may have opened the session before its next page
+        # failed), or a kept state restored. A new login first ends it (never two at once).
+        self._may_be_live = False
+        self.last_info: LoginInfo | None = None  # what the last login said (creds check)
         self.logins = 0
         self.resumed = False  # a kept session from an earlier run was still live
         self._guard = ReadOnlyGuard(flow.read_only_policy())
@@ -157,6 +162,7 @@ class PortalSession:
             if self._vault is not None and self._restore:
                 kept = self._vault.load(self.portal_id, self.account, self._secrets.username)
             self._kept_state_pending = kept is not None
+            self._may_be_live = self._may_be_live or kept is not None
             return await self._open_context(storage_state=kept)
         return self._page
 
@@ -170,6 +176,8 @@ class PortalSession:
                 log.info("portal.session_resumed", account=self.account)
                 return page
             log.info("portal.kept_session_ended", account=self.account)
+        if not self._logged_in and self._may_be_live and await self._end_old_session(page):
+            return page  # the old session was still live: reused, no second login
         if not self._logged_in:
             await self.login()
         # Logged in: no check per lookup (it costs a round of page reads). A session that
@@ -179,6 +187,26 @@ class PortalSession:
     def logged_out(self) -> None:
         """The portal ended our session: the next ``ready()`` logs in again."""
         self._logged_in = False
+
+    async def _end_old_session(self, page: Page) -> bool:
+        """Before a new login, end the session the portal may still hold for us, so the
+        account never has two live sessions (most portals count them; some end the older
+        one, which a session elsewhere in this run may still be using).
+
+        With the flow's ``logout``: sign out (a portal error raises, and no login happens
+        now: the next attempt tries again). Without one: reuse the session when the portal
+        still honours it (True), else it has ended."""
+        if self.flow.can_logout():
+            await self.flow.logout(page)
+            log.info("portal.logged_out_before_login", account=self.account)
+            self._may_be_live = False
+            return False
+        if await self._resume(page):
+            self._logged_in = True
+            log.info("portal.session_reused", account=self.account)
+            return True
+        self._may_be_live = False
+        return False
 
     async def _resume(self, page: Page) -> bool:
         """The flow's resume, where a page saying "your session ended" is just False."""
@@ -191,7 +219,10 @@ class PortalSession:
         """Log in (never traced); keep the new session; tell the owner what the portal said."""
         page = await self._ensure_context()
         assert self._context is not None
+        if self._may_be_live and self.flow.can_logout():
+            await self._end_old_session(page)
         self._logged_in = False
+        self._may_be_live = True
         self.logins += 1
         log.info("portal.login", account=self.account, attempt=self.logins)
         tracing = self._tracing
@@ -201,6 +232,7 @@ class PortalSession:
         try:
             info = await self.flow.login(page, self._secrets)
         except AuthenticationError:
+            self._may_be_live = False  # refused: the portal opened no session
             if self._vault is not None:
                 self._vault.discard(self.portal_id, self.account)
             raise
@@ -209,6 +241,7 @@ class PortalSession:
         if tracing:
             await self._start_trace()
         self._logged_in = True
+        self.last_info = info
         if info is not None and info.password_expires_in_days is not None:
             log.warning(
                 "portal.password_expiring",
@@ -231,8 +264,11 @@ class PortalSession:
         state = await self._context.storage_state()
         await self._close_context()
         page = await self._open_context(storage_state=state)
-        if self._logged_in and not await self._resume(page):
-            self._logged_in = False  # ready() logs in again
+        try:
+            if self._logged_in and not await self._resume(page):
+                self._logged_in = False  # ready() ends the old session, then logs in again
+        except Exception as exc:  # a portal error on the way: the lookup will tell
+            log.info("portal.recycle_unchecked", account=self.account, error=type(exc).__name__)
         log.info("portal.context_recycled", account=self.account)
 
     def counted_lookup(self) -> None:
