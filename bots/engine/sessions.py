@@ -176,7 +176,8 @@ class PortalSession:
                 log.info("portal.session_resumed", account=self.account)
                 return page
             log.info("portal.kept_session_ended", account=self.account)
-        if not self._logged_in and self._may_be_live and await self._end_old_session(page):
+        reusable = not self._logged_in and self._may_be_live and not self.flow.can_logout()
+        if reusable and await self._reuse_old_session(page):
             return page  # the old session was still live: reused, no second login
         if not self._logged_in:
             await self.login()
@@ -188,19 +189,9 @@ class PortalSession:
         """The portal ended our session: the next ``ready()`` logs in again."""
         self._logged_in = False
 
-    async def _end_old_session(self, page: Page) -> bool:
-        """Before a new login, end the session the portal may still hold for us, so the
-        account never has two live sessions (most portals count them; some end the older
-        one, which a session elsewhere in this run may still be using).
-
-        With the flow's ``logout``: sign out (a portal error raises, and no login happens
-        now: the next attempt tries again). Without one: reuse the session when the portal
-        still honours it (True), else it has ended."""
-        if self.flow.can_logout():
-            await self.flow.logout(page)
-            log.info("portal.logged_out_before_login", account=self.account)
-            self._may_be_live = False
-            return False
+    async def _reuse_old_session(self, page: Page) -> bool:
+        """A flow without ``logout``: before a new login, reuse the session the portal may
+        still hold for us (True) rather than open a second one; False: it has ended."""
         if await self._resume(page):
             self._logged_in = True
             log.info("portal.session_reused", account=self.account)
@@ -219,16 +210,22 @@ class PortalSession:
         """Log in (never traced); keep the new session; tell the owner what the portal said."""
         page = await self._ensure_context()
         assert self._context is not None
-        if self._may_be_live and self.flow.can_logout():
-            await self._end_old_session(page)
         self._logged_in = False
-        self._may_be_live = True
-        self.logins += 1
-        log.info("portal.login", account=self.account, attempt=self.logins)
         tracing = self._tracing
         if tracing:  # a new recording after the login: resources would outlive a mere chunk
             await self._context.tracing.stop()
             self._tracing = False
+        # Never two live sessions of one account: the one the portal may still hold for us
+        # (an expiry read on a page that was a fault, a login that failed half-way or was
+        # cut off, a kept session whose check failed) is signed out first. A sign out the
+        # portal did not confirm raises: no login this attempt (the next one tries again).
+        # After the recording stopped: the page may still show a failed login's form.
+        if self._may_be_live and self.flow.can_logout():
+            await self.flow.logout(page)
+            log.info("portal.logged_out_before_login", account=self.account)
+        self._may_be_live = True  # from here the portal may have opened a session
+        self.logins += 1
+        log.info("portal.login", account=self.account, attempt=self.logins)
         try:
             info = await self.flow.login(page, self._secrets)
         except AuthenticationError:
