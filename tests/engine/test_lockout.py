@@ -9,6 +9,7 @@ import pytest
 
 from bots.errors import AuthenticationError, PortalBlocked
 from bots.flowkit.scripted import ScriptedFlow, Slow
+from bots.models import LookupKind
 from tests.conftest import run_async
 from tests.engine.conftest import elig, key_of, new_runner, run
 
@@ -137,3 +138,15 @@ def test_with_every_account_flagged_the_items_end_account_locked_without_a_login
         assert items[key].last_error_code == "account_locked"
     assert "creds reset-lock alpha" in summary.stopped_portals["alpha"]
     assert items["B1"].state == "succeeded"
+
+
+def test_a_desk_lookup_refused_on_its_account_is_answered_with_the_portals_other_account(
+    settings, store
+):
+    alpha = ScriptedFlow(logins={"main": AuthenticationError("password refused")})
+    runner = new_runner(settings, store, {"alpha": alpha})
+    summary = run_async(runner.run(LookupKind.ELIGIBILITY, [elig("M1")], trigger="lookup"))
+    (item,) = store.run_outcomes(summary.run_id)
+    assert (item.state, item.attempts) == ("succeeded", 1)
+    assert [c.key for c in alpha.logins()] == ["main", "second"], "one refused login, then second"
+    assert [c.account for c in alpha.asked()] == ["second"]
