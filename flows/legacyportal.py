@@ -114,6 +114,13 @@ class LegacyPortalFlow(PortalFlow):
                 _refused(content["text"])
         raise LayoutChanged("the portal did not reach its home page after login")
 
+    async def logout(self, page: Page) -> None:
+        """The menu's Log Off link: the login page again (error pages raise)."""
+        frame = page.main_frame
+        content = await self._navigate(frame, lambda: page.goto(f"{self.base_url}/logoff.aspx"))
+        if "logged off" not in content["text"]:
+            raise LayoutChanged("the portal did not confirm the log off")
+
     async def landmarks(
         self,
         page: Page,

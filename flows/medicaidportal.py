@@ -95,6 +95,10 @@ class MedicaidPortalFlow(PortalFlow):
         await self._submit(page, accept, "Provider Home")
         return None
 
+    async def logout(self, page: Page) -> None:
+        """The portal's Log Out (it takes a GET too): back on the login page, or an error."""
+        await self._goto(page, "/logout", "Provider Login")
+
     async def landmarks(
         self,
         page: Page,

@@ -19,6 +19,7 @@ from bots.errors import (
     LayoutChanged,
     MemberNotFound,
     PatientMismatch,
+    PortalError,
     SessionExpired,
 )
 from bots.flowkit.error_pages import (
@@ -38,7 +39,7 @@ from bots.flowkit.pages import (
     read_tables,
     table_records,
 )
-from bots.flowkit.readonly import Send
+from bots.flowkit.readonly import Send, portal_request
 from bots.matching import claim_fits, member_fits, one_candidate
 from bots.models import (
     ClaimStatusQuery,
@@ -99,6 +100,7 @@ class PayerHubFlow(PortalFlow):
         Send("POST", "/api/eligibility"),
         Send("POST", "/api/eligibility/member"),
         Send("POST", "/api/claims/search"),
+        Send("POST", "/api/auth/logout"),  # sign out before a new login: one session at a time
     )
     write_pages = ("/#/appeals", "/#/profile")
 
@@ -158,6 +160,24 @@ class PayerHubFlow(PortalFlow):
             )
             missing += await missing_landmarks(page, marks, f"{heading} page")
         return missing
+
+    async def logout(self, page: Page) -> None:
+        """The hub's own sign out (what its Sign out button posts); confirmed by a 200."""
+        response = await portal_request(
+            page, "POST", f"{self.base_url}/api/auth/logout", headers={"Accept": "application/json"}
+        )
+        try:
+            data = await response.json()
+        except Exception:  # an HTML error page, an empty body
+            data = None
+        raise_for_error_page(
+            ERROR_PAGES,
+            status=response.status,
+            headers=response.headers,
+            body=data if isinstance(data, dict) else None,
+        )
+        if response.status != 200:
+            raise PortalError(f"PayerHub did not confirm the sign out (HTTP {response.status})")
 
     async def _refused_or(self, page: Page, success: Locator) -> None:
         alert = page.get_by_role("alert")

@@ -2,7 +2,8 @@
 
 The classification is the engine's, not the flow's: a flow raises a typed error and
 this module decides what it means for the item (record, retry, postpone) and for the
-portal (pause on 429, postpone on maintenance, stop on CAPTCHA or a refused login).
+portal (pause on 429, postpone on maintenance, stop on CAPTCHA; a refused login sets its
+account aside and the portal's other accounts carry on).
 """
 
 from __future__ import annotations
@@ -325,21 +326,19 @@ class ItemWorker:
         session: Session,
         exc: AuthenticationError | PortalBlocked | ReadOnlyViolation,
     ) -> None:
-        """A refused login, a CAPTCHA or a flow that tried to write stops the portal for
-        this run; a person must look.
+        """A refused login sets its account aside; a CAPTCHA or a flow that tried to write
+        stops the portal for this run: a person must look.
 
-        Retrying a refused login walks the account toward a lockout; pushing past a
-        CAPTCHA is not ours to do; a flow that tries to write must be fixed first. The
-        account is never logged into again (its session ends); the portal's unclaimed items
-        end with the reason (``_portal_ends``).
+        Retrying a refused login walks the account toward a lockout, so the account is
+        flagged and never logged into again (until `creds reset-lock`); the item in its
+        hands goes back to the queue without spending an attempt, and the portal's other
+        accounts carry the work. Only when no account is left (``_portal_ends``) do the
+        portal's items end, ``account_locked``, resumable once a person fixed the login.
+        Pushing past a CAPTCHA is not ours to do, and a flow that tries to write must be
+        fixed first: those stop the portal at once (its unclaimed items end, not attempted).
         """
-        ends = await self._portal_ends(gate, session.account, exc)
-        if ends:
-            gate.stopped = f"{session.account}: {exc}"
-            log.error("portal.stopped", reason=exc.code(), account=session.account, error=str(exc))
-        else:
-            log.error("account.login_refused", account=session.account, error=str(exc))
-        if isinstance(exc, AuthenticationError):  # never again until a person clears it
+        refused = isinstance(exc, AuthenticationError)
+        if refused:  # never again until a person clears it
             gate.refused_accounts.add(session.account)
             await asyncio.to_thread(
                 self.store.flag_account,
@@ -349,17 +348,41 @@ class ItemWorker:
                 redactor.text(str(exc)),
                 self._run_of(item) if item is not None else self.run_id,
             )
-        if item is not None:
-            await self._record(item, started, ItemState.SYSTEM_FAILED, session, error=exc)
+            if item is not None:  # not the item's fault: another account asks it
+                await asyncio.to_thread(self.store.release, item)
+                log.warning("item.requeued", reason="login_refused", attempt=item.attempts)
+        ends = await self._portal_ends(gate, session.account, exc)
         if ends:
-            ended = await asyncio.to_thread(
-                self.store.fail_pending,
-                self.run_id,
-                gate.portal_id,
-                exc.code(),
-                f"not attempted: {gate.portal_id} stopped ({exc})",
-            )
-            self._on_finished(ended)
+            why = self.no_account_left(gate, exc) if refused else f"{session.account}: {exc}"
+            gate.stopped = why
+            log.error("portal.stopped", reason=exc.code(), account=session.account, error=str(exc))
+        else:
+            log.error("account.login_refused", account=session.account, error=str(exc))
+        if item is not None and not refused:
+            await self._record(item, started, ItemState.SYSTEM_FAILED, session, error=exc)
+        if ends and refused:
+            await self.end_portal_items(gate, "account_locked", why)
+        elif ends:
+            await self.end_portal_items(gate, exc.code(), f"{gate.portal_id} stopped ({exc})")
+
+    @staticmethod
+    def no_account_left(gate: PortalGate, exc: PayerbotError | None = None) -> str:
+        """Why the portal's items end when the portal refused every account of the run."""
+        accounts = ", ".join(sorted(gate.refused_accounts)) or "its account"
+        said = f" ({redactor.text(str(exc))})" if exc is not None else ""
+        return (
+            f"no account left: the portal refused the login of {accounts}{said}; fix the "
+            f"login, then `payerbot creds reset-lock {gate.portal_id}` and "
+            "`payerbot runs resume`"
+        )
+
+    async def end_portal_items(self, gate: PortalGate, code: str, why: str) -> None:
+        """End the portal's unclaimed items of this run (every fleet run's: ``run_id``
+        None), not attempted, with the reason in words."""
+        ended = await asyncio.to_thread(
+            self.store.fail_pending, self.run_id, gate.portal_id, code, f"not attempted: {why}"
+        )
+        self._on_finished(ended)
 
     async def _portal_ends(
         self,
@@ -367,9 +390,12 @@ class ItemWorker:
         account: str,
         exc: AuthenticationError | PortalBlocked | ReadOnlyViolation,
     ) -> bool:
-        """Whether the portal stops for this run and its unclaimed items end: always here;
-        a fleet worker keeps a portal while another of its accounts is left."""
-        return True
+        """Whether the portal stops for this run and its unclaimed items end: at once for a
+        CAPTCHA or a write; for a refused login only when no account of the run is left
+        (none of its sessions' accounts still open, no spare account to open instead)."""
+        if not isinstance(exc, AuthenticationError):
+            return True
+        return not gate.has_account_left()
 
     async def stop_portal(
         self,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from bots.engine.sessions import OnLogin
-from bots.errors import ReadOnlyViolation
+from bots.errors import AuthenticationError, ReadOnlyViolation
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow
 from bots.flowkit.scripted import ScriptedPage
 
@@ -44,6 +44,7 @@ class BrowserlessSession:
         self._secrets = secrets
         self._on_login = on_login
         self._logged_in = False
+        self._may_be_live = False  # the portal may hold a session of ours (see sessions.py)
         self._stand_in = cast("Page", ScriptedPage(account))
 
     @property
@@ -56,9 +57,19 @@ class BrowserlessSession:
         return self._stand_in
 
     async def login(self) -> LoginInfo | None:
+        """As PortalSession's: the session the portal may still hold is signed out first
+        (a flow without ``logout``: logged into again, as a stand-in has no kept state)."""
+        if self._may_be_live and self.flow.can_logout():
+            await self.flow.logout(self._stand_in)
+        self._may_be_live = False
         self._logged_in = False
         self.logins += 1
-        info = await self.flow.login(self._stand_in, self._secrets)
+        self._may_be_live = True
+        try:
+            info = await self.flow.login(self._stand_in, self._secrets)
+        except AuthenticationError:
+            self._may_be_live = False
+            raise
         self._logged_in = True
         await self._on_login(self, info)
         return info

@@ -23,6 +23,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from bots.engine import browser as browser_mod
 from bots.engine.credentials import login_secrets
 from bots.engine.sessions import PortalSession
+from bots.engine.vault import SessionVault, open_vault
 from bots.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -188,20 +189,29 @@ async def check_portals(
     """Both stages per portal, logging in with its first usable account (leased, as any
     login; a flagged or busy account is not used)."""
     holder = f"{store.owner}:doctor-{secrets.token_hex(4)}"
+    vault = open_vault(settings, store)
     shots = settings.data_dir / "evidence" / "doctor"
     results: list[DriftCheck] = []
     async with async_playwright() as playwright:
         browser = await browser_mod.launch(playwright, settings.browser)
         try:
             for portal_id in portal_ids:
-                results.append(await _check_one(settings, store, browser, portal_id, holder, shots))
+                results.append(
+                    await _check_one(settings, store, browser, portal_id, holder, shots, vault)
+                )
         finally:
             await browser.close()
     return results
 
 
 async def _check_one(
-    settings: Settings, store: Store, browser: Browser, portal_id: str, holder: str, shots: Path
+    settings: Settings,
+    store: Store,
+    browser: Browser,
+    portal_id: str,
+    holder: str,
+    shots: Path,
+    vault: SessionVault | None,
 ) -> DriftCheck:
     portal = settings.portals[portal_id]
     flow: PortalFlow = get_flow(settings.flow_name(portal_id))(
@@ -232,8 +242,8 @@ async def _check_one(
         )
         if not lease.acquired:
             continue
-        session = PortalSession(
-            browser, flow, portal_id, account, login, settings.browser, portal, restore=False
+        session = PortalSession(  # the kept session first: a new login would make a second
+            browser, flow, portal_id, account, login, settings.browser, portal, vault=vault
         )
         try:
             page = await _guarded(None, session, session.ready())

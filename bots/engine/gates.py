@@ -33,7 +33,12 @@ class PortalGate:
     flow: PortalFlow
     pace_seconds: float = 0.0  # the spacing between lookups now
     accounts: list[str] = field(default_factory=list)  # the accounts this run may log in with
+    spare_accounts: list[str] = field(default_factory=list)
+    """Usable accounts beyond ``max_sessions``: opened in place of one the portal refused."""
+    unusable: dict[str, str] = field(default_factory=dict)
+    """account -> why this run cannot log in with it (no credentials), in words."""
     stopped: str | None = None  # why the portal is not used any more in this run
+    stop_code: str = "account_locked"  # what its items end with when no account can log in
     refused_accounts: set[str] = field(default_factory=set)  # refused a login: never again
     floor_seconds: float = 0.0  # the configured pace: never faster than this
     started_pace: float = 0.0  # the spacing the run started with (learned by an earlier run)
@@ -114,6 +119,10 @@ class PortalGate:
     def open_for(self, account: str) -> bool:
         """Whether a session of this account may take another item."""
         return self.stopped is None and account not in self.refused_accounts
+
+    def has_account_left(self) -> bool:
+        """Whether an account of this run is still open or could still be opened."""
+        return any(a not in self.refused_accounts for a in self.accounts + self.spare_accounts)
 
 
 class PortalFlows:
@@ -202,27 +211,56 @@ def maintenance_ends(settings: Settings, portal_id: str) -> datetime | None:
 def gates_for_run(
     settings: Settings, store: Store, flows: PortalFlows, kind: LookupKind, portal_ids: set[str]
 ) -> dict[str, PortalGate]:
-    """A local run's gates, refused before any browser starts: an unknown portal, a missing
-    capability or missing credentials. Flagged accounts are left out (a portal with none
-    left is stopped), a configured maintenance window postpones the portal."""
+    """A local run's gates, refused before any browser starts: an unknown portal or a
+    missing capability. An account that is flagged (a refused login) or has no credentials
+    is left out, the others run; a portal with no account left is stopped, saying why and
+    how to fix it. A configured maintenance window postpones the portal."""
     gates = {}
     for portal_id in sorted(portal_ids):
         flows.check(kind, {portal_id})
         portal = settings.portals[portal_id]
         gate = flows.gate(portal_id, store)
         flagged = {f.account: f for f in store.flagged_accounts(portal_id)}
-        gate.accounts = [a for a in portal.accounts if a not in flagged][: portal.max_sessions]
+        usable = []
+        for account in portal.accounts:
+            if account in flagged:
+                continue
+            why = missing_credentials(settings, portal_id, account)
+            if why is None:
+                usable.append(account)
+            else:
+                gate.unusable[account] = why
+        gate.accounts = usable[: portal.max_sessions]
+        gate.spare_accounts = usable[portal.max_sessions :]
         if not gate.accounts:
-            reasons = "; ".join(f"{a}: {f.reason}" for a, f in flagged.items())
-            gate.stopped = (
-                f"every account is locked out by the bot after a refused login ({reasons}); "
-                f"fix the login, then `payerbot creds reset-lock {portal_id}`"
+            gate.stop_code = "account_locked" if flagged else "no_credentials"
+            reasons = [f"{a}: {f.reason}" for a, f in flagged.items()]
+            gate.stopped = "no account can log in: " + "; ".join(
+                [*gate.unusable.values(), *reasons]
             )
+            if flagged:
+                gate.stopped += (
+                    f"; an account the portal refused stays set aside until a person fixes "
+                    f"its login and runs `payerbot creds reset-lock {portal_id}`"
+                )
         until = maintenance_ends(settings, portal_id)
         if until is not None and not gate.stopped:
             gate.postponed_until = until
             gate.stopped = f"in scheduled maintenance until {until:%Y-%m-%d %H:%M} UTC"
-        for account in gate.accounts:
-            login_secrets(settings, portal_id, account)
         gates[portal_id] = gate
     return gates
+
+
+def missing_credentials(settings: Settings, portal_id: str, account: str) -> str | None:
+    """Why the account cannot log in (its login is not set, or not readable), in words with
+    the command that fixes it; None: it can."""
+    try:
+        login_secrets(settings, portal_id, account)
+    except ConfigurationError as exc:
+        if str(exc).startswith("no credentials"):
+            return (
+                f"{portal_id}/{account} has no login set: store it with "
+                f"`payerbot creds set {portal_id} {account}`"
+            )
+        return f"{portal_id}/{account}: {exc}"
+    return None

@@ -35,7 +35,7 @@ from bots.engine.runs import (
     RunSummary,
     questions_for,
 )
-from bots.engine.sessions import ChromiumSessions, SessionFactory
+from bots.engine.sessions import ChromiumSessions, Session, SessionFactory
 from bots.engine.vault import open_vault
 from bots.engine.worker import RunItems, SessionStats, SessionWorker
 from bots.errors import ConfigurationError
@@ -48,6 +48,21 @@ from bots.store import FINISHED_STATES, ItemState, Store, utcnow
 
 log = get_logger("payerbot.runner")
 FINAL = {s.value for s in FINISHED_STATES}
+WAITING_FOR_ACCOUNT = ("account_locked", "no_credentials")
+"""Items ended, not tried, because no account of their portal could log in: `runs resume`
+asks them again once one can."""
+
+
+def set_aside(gate: PortalGate) -> dict[str, str]:
+    """The gate's accounts the run could not use, each with why and the fix, in words."""
+    found = {f"{gate.portal_id}/{a}": why for a, why in gate.unusable.items()}
+    for account in sorted(gate.refused_accounts):
+        found[f"{gate.portal_id}/{account}"] = (
+            f"the portal refused the login of {gate.portal_id}/{account}; the bot will not "
+            f"try it again until a person fixes it and runs `payerbot creds reset-lock "
+            f"{gate.portal_id} --account {account}`"
+        )
+    return found
 
 
 class Runner:
@@ -146,15 +161,18 @@ class Runner:
         self.run_id = run_id
         self._trigger, self._kinds = run.trigger, frozenset({LookupKind(run.kind)})
         reclaimed = await asyncio.to_thread(self.store.reclaim_dead_leases)
+        kind = LookupKind(run.kind)
+        reopened = await asyncio.to_thread(self._reopen_for_accounts, run_id, kind)
         items = await asyncio.to_thread(self.store.run_outcomes, run_id)
         open_items = [i for i in items if i.state not in FINAL]
-        kind = LookupKind(run.kind)
         portals = {i.portal for i in open_items}
         gates = gates_for_run(self.settings, self.store, self.flows, kind, portals)
         await asyncio.to_thread(self.store.update_run, run_id, status="running", finished_at=None)
 
         async def prepare() -> bool:
-            log.info("run.resume", open_items=len(open_items), reclaimed=reclaimed)
+            log.info(
+                "run.resume", open_items=len(open_items), reclaimed=reclaimed, reopened=reopened
+            )
             for item in open_items:
                 register_phi(QUERY_ADAPTER.validate_python(item.query))
             self._total = len(items)
@@ -164,6 +182,23 @@ class Runner:
 
         errors = int(run.counts.get("import_errors", 0))
         return await self._execute(run_id, kind, gates, prepare, errors)
+
+    def _reopen_for_accounts(self, run_id: str, kind: LookupKind) -> int:
+        """Items that ended because no account could log in go back to the queue, for each
+        portal that has a usable account again (`creds reset-lock`, `creds set`)."""
+        ended = {
+            i.portal
+            for i in self.store.run_outcomes(run_id)
+            if i.state == ItemState.SYSTEM_FAILED and i.last_error_code in WAITING_FOR_ACCOUNT
+        }
+        if not ended:
+            return 0
+        gates = gates_for_run(self.settings, self.store, self.flows, kind, ended)
+        return sum(
+            self.store.reopen_ended(run_id, portal, WAITING_FOR_ACCOUNT)
+            for portal, gate in gates.items()
+            if gate.accounts
+        )
 
     def request_stop(self) -> None:
         """Finish the lookups in flight, claim nothing more (SIGTERM, Ctrl-C)."""
@@ -196,6 +231,7 @@ class Runner:
             for gate in gates.values():
                 if gate.rate_limited or gate.started_pace > gate.floor_seconds:
                     summary.portal_pace[gate.portal_id] = gate.pace_facts()
+                summary.accounts_set_aside.update(set_aside(gate))
                 if gate.postponed_until is not None:
                     summary.postponed_portals[gate.portal_id] = gate.stopped or ""
                 elif gate.stopped:
@@ -241,6 +277,9 @@ class Runner:
 
     async def _work(self, run_id: str, gates: dict[str, PortalGate], summary: RunSummary) -> None:
         for gate in gates.values():
+            for account, why in gate.unusable.items():
+                log.error("account.set_aside", portal=gate.portal_id, account=account, why=why)
+                self._tell(f"{why} (the run goes on without it)")
             if gate.postponed_until is not None:  # a configured maintenance window: later
                 held = await asyncio.to_thread(
                     self.store.postpone_pending, run_id, gate.portal_id, gate.postponed_until
@@ -252,7 +291,7 @@ class Runner:
                     self.store.fail_pending,
                     run_id,
                     gate.portal_id,
-                    "account_locked",
+                    gate.stop_code,
                     f"not attempted: {gate.stopped}",
                 )
                 self._finished(ended)
@@ -299,7 +338,7 @@ class Runner:
                 )
             await asyncio.gather(
                 *(
-                    worker.run(gates[p], session, source)
+                    self._carry(worker, gates[p], session, source)
                     for p, group in sessions.items()
                     for session in group
                 )
@@ -309,6 +348,40 @@ class Runner:
             summary.logins.update(stats.logins)
             summary.resumed_sessions += [key for key, n in stats.resumed.items() if n]
             summary.password_notices.update(stats.password_notices)
+
+    async def _carry(
+        self, worker: SessionWorker, gate: PortalGate, session: Session, source: RunItems
+    ) -> None:
+        """Work the portal's items through the session; when the portal refuses its login,
+        open a spare account of the portal in its place (a run may hold fewer sessions than
+        the portal has accounts). With none to open, the portal's other sessions carry on;
+        with no account left at all, its items end (ItemWorker._stop)."""
+        while True:
+            await worker.run(gate, session, source)
+            if gate.stopped is not None or session.account not in gate.refused_accounts:
+                return
+            account = await self._spare_account(gate)
+            if account is None:
+                if not gate.has_account_left():  # the spares were all taken elsewhere
+                    gate.stopped = worker.attempts.no_account_left(gate)
+                    await worker.attempts.end_portal_items(gate, "account_locked", gate.stopped)
+                return
+            log.info("account.replaces_refused", account=account, refused=session.account)
+            session = worker.open(gate, account)
+
+    async def _spare_account(self, gate: PortalGate) -> str | None:
+        """A spare account of the portal, leased for this run (None: none is free)."""
+        assert self.run_id is not None
+        while gate.spare_accounts:
+            account = gate.spare_accounts.pop(0)
+            if account in gate.refused_accounts:
+                continue
+            lease = await self.leases.lease(gate.portal_id, account, self.run_id)
+            if lease.acquired:
+                gate.accounts.append(account)  # released with the others at the end
+                return account
+            log.info("account.in_use", account=account, holder_run=lease.holder_run)
+        return None
 
     async def _lease_accounts(
         self, run_id: str, gates: dict[str, PortalGate], summary: RunSummary
@@ -321,9 +394,10 @@ class Runner:
                 continue
             taken: list[str] = []
             held_by: set[str] = set()
-            for account in gate.accounts:
-                if is_lookup and taken:
-                    break  # one question needs one session: leave the others free
+            for n, account in enumerate(gate.accounts):
+                if is_lookup and taken:  # one question needs one session: leave the others free
+                    gate.spare_accounts[:0] = gate.accounts[n:]  # (in case it is refused)
+                    break
                 lease = await self.leases.lease(gate.portal_id, account, run_id)
                 if lease.acquired:
                     taken.append(account)

@@ -79,6 +79,9 @@ class RunSummary:
     password_notices: dict[str, int | None] = field(default_factory=dict)
     """portal/account -> days left, when a portal said the password expires soon."""
     resumed_sessions: list[str] = field(default_factory=list)
+    accounts_set_aside: dict[str, str] = field(default_factory=dict)
+    """portal/account -> why the run did not use it (no login set, login refused) and the
+    command that fixes it; the portal's other accounts did the work."""
     borrowed_from: dict[str, str] = field(default_factory=dict)
     """portal -> run whose session answered this run's lookups."""
     portal_pace: dict[str, dict[str, float | int]] = field(default_factory=dict)
@@ -103,6 +106,7 @@ class RunSummary:
             "postponed_portals": self.postponed_portals,
             "password_notices": self.password_notices,
             "resumed_sessions": self.resumed_sessions,
+            "accounts_set_aside": self.accounts_set_aside,
             "borrowed_from": self.borrowed_from,
             "logins": self.logins,
             "portal_pace": self.portal_pace,

@@ -131,6 +131,11 @@ class PortalSession:
         self._restore = restore  # False: always log in afresh (and keep the new session)
         self._kept_state_pending = False  # a kept session was restored and not yet checked
         self._login_unsure = False  # a login cut short (a 429, a 5xx): it may have got in
+        # The portal may hold a live session of ours: from a login begun (even one that
+        # failed half-way: the portal may have opened the session before its next page
+        # failed), or a kept state restored. A new login first ends it (never two at once).
+        self._may_be_live = False
+        self.last_info: LoginInfo | None = None  # what the last login said (creds check)
         self.logins = 0
         self.resumed = False  # a kept session from an earlier run was still live
         self._guard = ReadOnlyGuard(flow.read_only_policy())
@@ -158,6 +163,7 @@ class PortalSession:
             if self._vault is not None and self._restore:
                 kept = self._vault.load(self.portal_id, self.account, self._secrets.username)
             self._kept_state_pending = kept is not None
+            self._may_be_live = self._may_be_live or kept is not None
             return await self._open_context(storage_state=kept)
         return self._page
 
@@ -181,6 +187,11 @@ class PortalSession:
                     await self.keep()
                 return page
             log.info("portal.kept_session_ended", account=self.account, kept=kept)
+            if not self.flow.can_logout():
+                self._may_be_live = False  # just asked: nothing of ours left to reuse
+        reusable = not self._logged_in and self._may_be_live and not self.flow.can_logout()
+        if reusable and await self._reuse_old_session(page):
+            return page  # the old session was still live: reused, no second login
         if not self._logged_in:
             await self.login()
         # Logged in: no check per lookup (it costs a round of page reads). A session that
@@ -190,6 +201,16 @@ class PortalSession:
     def logged_out(self) -> None:
         """The portal ended our session: the next ``ready()`` logs in again."""
         self._logged_in = False
+
+    async def _reuse_old_session(self, page: Page) -> bool:
+        """A flow without ``logout``: before a new login, reuse the session the portal may
+        still hold for us (True) rather than open a second one; False: it has ended."""
+        if await self._resume(page):
+            self._logged_in = True
+            log.info("portal.session_reused", account=self.account)
+            return True
+        self._may_be_live = False
+        return False
 
     async def _resume(self, page: Page) -> bool:
         """The flow's resume, where a page saying "your session ended" is just False."""
@@ -203,15 +224,25 @@ class PortalSession:
         page = await self._ensure_context()
         assert self._context is not None
         self._logged_in = False
-        self.logins += 1
-        log.info("portal.login", account=self.account, attempt=self.logins)
         tracing = self._tracing
         if tracing:  # a new recording after the login: resources would outlive a mere chunk
             await self._context.tracing.stop()
             self._tracing = False
+        # Never two live sessions of one account: the one the portal may still hold for us
+        # (an expiry read on a page that was a fault, a login that failed half-way or was
+        # cut off, a kept session whose check failed) is signed out first. A sign out the
+        # portal did not confirm raises: no login this attempt (the next one tries again).
+        # After the recording stopped: the page may still show a failed login's form.
+        if self._may_be_live and self.flow.can_logout():
+            await self.flow.logout(page)
+            log.info("portal.logged_out_before_login", account=self.account)
+        self._may_be_live = True  # from here the portal may have opened a session
+        self.logins += 1
+        log.info("portal.login", account=self.account, attempt=self.logins)
         try:
             info = await self.flow.login(page, self._secrets)
         except AuthenticationError:
+            self._may_be_live = False  # refused: the portal opened no session
             if self._vault is not None:
                 self._vault.discard(self.portal_id, self.account)
             raise
@@ -223,6 +254,7 @@ class PortalSession:
         if tracing:
             await self._start_trace()
         self._logged_in = True
+        self.last_info = info
         if info is not None and info.password_expires_in_days is not None:
             log.warning(
                 "portal.password_expiring",
@@ -250,8 +282,10 @@ class PortalSession:
                 live = await self._resume(page)
             except PortalError:  # a 429 or an outage says nothing: ready() asks again
                 self._logged_in, self._login_unsure = False, True
+            except Exception as exc:  # a browser error on the way: the lookup will tell
+                log.info("portal.recycle_unchecked", account=self.account, error=type(exc).__name__)
             else:
-                self._logged_in = live  # not live: ready() logs in again
+                self._logged_in = live  # not live: ready() ends the old session, logs in again
         log.info("portal.context_recycled", account=self.account)
 
     def counted_lookup(self) -> None:

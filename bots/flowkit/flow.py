@@ -113,6 +113,18 @@ class PortalFlow(ABC):
         await page.goto(self.base_url)
         return await self.is_logged_in(page)
 
+    async def logout(self, page: Page) -> None:
+        """Sign out of the session the page's cookies hold, or raise the portal's error (a
+        5xx, a 429, maintenance) when the portal did not confirm it. The engine calls it
+        before logging in again, so an account never has two live sessions; a session that
+        had already ended is signed out all the same. Override where the portal has a sign
+        out (a flow without one: the engine reuses the old session while it lasts)."""
+        raise NotImplementedError
+
+    @classmethod
+    def can_logout(cls) -> bool:
+        return cls.logout is not PortalFlow.logout
+
     async def landmarks(
         self,
         page: Page,

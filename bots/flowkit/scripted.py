@@ -84,7 +84,7 @@ class ScriptedPage:
 class Asked:
     """One call the flow received."""
 
-    what: Literal["login", "eligibility", "claim_status", "landmarks"]
+    what: Literal["login", "logout", "eligibility", "claim_status", "landmarks"]
     key: str  # the question's key, the account for a login, the stage for landmarks
     account: str | None
     at: float = field(default_factory=time.monotonic)
@@ -105,6 +105,7 @@ class ScriptedFlow(PortalFlow):
         answers: Mapping[str, Step | Sequence[Step]] | None = None,
         *,
         logins: Mapping[str, Step | Sequence[Step]] | None = None,
+        logouts: Mapping[str, Step | Sequence[Step]] | None = None,
         landmarks: Mapping[str, Sequence[str]] | None = None,
         default: Step = ANSWER,
         base_url: str = "https://portal.invalid",
@@ -113,6 +114,7 @@ class ScriptedFlow(PortalFlow):
         super().__init__(base_url)
         self.answers = {key: _steps(steps) for key, steps in (answers or {}).items()}
         self.login_script = {account: _steps(steps) for account, steps in (logins or {}).items()}
+        self.logout_script = {a: _steps(steps) for a, steps in (logouts or {}).items()}
         self.landmark_script = dict(landmarks or {})
         self.default = default
         self._screenshots = screenshot_evidence
@@ -133,6 +135,10 @@ class ScriptedFlow(PortalFlow):
             if c.what in ("eligibility", "claim_status") and (key is None or c.key == key)
         ]
 
+    def sessions_calls(self, account: str) -> list[str]:
+        """What one account's session did, in order: login, logout, and the lookups."""
+        return [c.what for c in self.calls if c.account == account and c.what != "landmarks"]
+
     def logins(self, account: str | None = None) -> list[Asked]:
         """The logins it received (of one account), in order."""
         return [c for c in self.calls if c.what == "login" and account in (None, c.key)]
@@ -144,6 +150,12 @@ class ScriptedFlow(PortalFlow):
         self.calls.append(Asked("login", account, account))
         step = self._next(("login", account), self.login_script.get(account), None)
         return cast(LoginInfo | None, await _play(step, None))
+
+    async def logout(self, page: Page) -> None:
+        """Signs out as scripted per account (``logouts``: None, or an error to raise)."""
+        account = _account(page) or ""
+        self.calls.append(Asked("logout", account, account))
+        await _play(self._next(("logout", account), self.logout_script.get(account), None), None)
 
     async def is_logged_in(self, page: Page) -> bool:
         return True

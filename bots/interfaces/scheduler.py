@@ -239,8 +239,12 @@ def run_job(name: str, settings: Settings | None = None) -> int:
             )
     except Exception as exc:  # the digest says what broke; the scheduler keeps going
         status = "failed"
-        message = str(exc) if isinstance(exc, PayerbotError) else f"{type(exc).__name__}"
-        log.exception("job.failed", job=name)
+        if isinstance(exc, PayerbotError):  # said in words: no traceback for a known failure
+            message = str(exc)
+            log.error("job.failed", job=name, error=message)
+        else:
+            message = f"{type(exc).__name__}"
+            log.exception("job.failed", job=name)
     finally:
         _current.clear()
     report = None

@@ -1,10 +1,13 @@
-"""`payerbot creds check`: log in to each configured account and say whether it works.
+"""`payerbot creds check`: say whether each configured account can work: its kept session
+is still live, or a login works.
 
 No lookups. The same guards as a run: a flagged account is not tried (a person must clear
 it first), an account another process is logged in with is not tried (a second login
 would end that session on most portals), a configured maintenance window is respected,
-and a refused login flags the account like in a run. A working login is kept (encrypted)
-for the next run to resume.
+and a refused login flags the account like in a run. The kept session is tried first (a
+login while it lives would make a second session, or end it on most portals), and the
+portal is logged into only once it has ended (the old one signed out first); a working
+session is kept (encrypted) for the next run to resume.
 """
 
 from __future__ import annotations
@@ -115,18 +118,21 @@ async def check_accounts(
                             settings.browser,
                             portal,
                             vault=vault,
-                            restore=False,
                         )
                         try:
-                            try:
-                                info = await session.login()
+                            try:  # the kept session first: a login would end it
+                                await session.ready()
                             finally:  # the guard's finding beats the flow's own outcome
                                 violation = session.read_only_violation()
                                 if violation is not None:
                                     raise violation
                         finally:
                             await session.close()
-                        _record(store, check, info)
+                        if session.resumed:
+                            check.detail = "the kept session is still live (no login needed)"
+                            log.info("creds.session_live", portal=portal_id, account=account)
+                        else:
+                            _record(store, check, session.last_info)
                     except Exception as exc:  # each account is reported, whatever happened
                         _failed(store, check, exc)
                     finally:

@@ -74,6 +74,9 @@ def build(
             needs.append({"portal": portal, "account": None, "why": f"postponed: {why}"})
         for portal, said in (notes.get("slowed_portals") or {}).items():
             slowed.append({"run_id": run_id, "portal": portal, "why": said})
+        for account, why in (notes.get("accounts_set_aside") or {}).items():
+            portal, _, acct = account.partition("/")
+            needs.append({"portal": portal, "account": acct, "why": f"not used: {why}"})
         for account, days in (notes.get("password_notices") or {}).items():
             portal, _, acct = account.partition("/")
             left = f"in {days} day(s)" if days is not None else "soon"

@@ -72,6 +72,8 @@ def print_run_summary(
         console.print(f"[yellow]portal {portal} postponed:[/] {why}")
     for portal, said in summary.notes()["slowed_portals"].items():
         console.print(f"[yellow]portal {portal} slowed down:[/] {escape(said)}")
+    for account, why in summary.accounts_set_aside.items():
+        console.print(f"[bold yellow]account {account} not used:[/] {why}")
     for account, days in summary.password_notices.items():
         console.print(f"[bold yellow]password expiring:[/] {account} {_days_left(days)}")
     console.print(f"spreadsheet: {spreadsheet}\nrun log:     {summary.log_path}")
@@ -251,6 +253,8 @@ def print_run_detail(console: Console, detail: dict[str, Any]) -> None:
         console.print(f"[yellow]portal {portal} postponed:[/] {why}")
     for portal, said in (notes.get("slowed_portals") or {}).items():
         console.print(f"[yellow]portal {portal} slowed down:[/] {escape(said)}")
+    for account, why in (notes.get("accounts_set_aside") or {}).items():
+        console.print(f"[bold yellow]account {account} not used:[/] {why}")
     for account, days in (notes.get("password_notices") or {}).items():
         console.print(f"[bold yellow]password expiring:[/] {account} {_days_left(days)}")
     console.print(f"log: {detail['log']}\nspreadsheet: {detail['spreadsheet']}")

@@ -398,6 +398,22 @@ class QueueMixin(StoreBase):
                 conn.execute(insert(results), attempts)
             return len(ids)
 
+    def reopen_ended(self, run_id: str, portal: str, codes: Sequence[str]) -> int:
+        """Give the run's items of a portal that ended without being tried, for a reason a
+        person has since fixed (``account_locked``, ``no_credentials``), back to the queue
+        (`payerbot runs resume`). Their attempts stay as they were: none was spent."""
+        with self._tx() as conn:
+            return conn.execute(
+                update(work_items)
+                .where(
+                    work_items.c.portal == portal,
+                    work_items.c.state == ItemState.SYSTEM_FAILED,
+                    work_items.c.last_error_code.in_(list(codes)),
+                    in_run(run_id),
+                )
+                .values(state=ItemState.NEW, not_before=None, finished_at=None, updated_at=utcnow())
+            ).rowcount
+
     def reclaim_dead_leases(self) -> int:
         """Items leased by a process of this node that no longer runs are abandoned now,
         without waiting for the lease to lapse (a crash, a kill -9)."""

@@ -75,8 +75,8 @@ FINAL_RUN_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.STOPPED, RunStatus
 class OutcomeCode(_Stored):
     """Why an item is not simply answered: the code kept in ``last_error_code`` and
     ``results.error_code``. Most are a ``PayerbotError.code()`` (the class name in snake
-    case, bots/errors.py); ``account_locked`` and ``account_busy`` are the engine's own,
-    for items it ended without trying."""
+    case, bots/errors.py); ``account_locked``, ``account_busy`` and ``no_credentials`` are
+    the engine's own, for items it ended without trying."""
 
     PAYERBOT_ERROR = "payerbot_error"
     BUSINESS_ERROR = "business_error"
@@ -100,6 +100,7 @@ class OutcomeCode(_Stored):
     FLOW_BUG = "flow_bug"
     ACCOUNT_LOCKED = "account_locked"
     ACCOUNT_BUSY = "account_busy"
+    NO_CREDENTIALS = "no_credentials"
 
 
 _LABELS: dict[type[_Stored], dict[str, str]] = {
@@ -140,6 +141,7 @@ _LABELS: dict[type[_Stored], dict[str, str]] = {
         "flow_bug": "a bug in payerbot's flow for this portal (see the log)",
         "account_locked": "not tried: every account is locked",
         "account_busy": "not tried: every account was busy",
+        "no_credentials": "not tried: no account of the portal has its login set",
     },
 }
 """Labels that say more than the word itself (the others read as the word, spaced)."""

@@ -1,6 +1,7 @@
-"""A person must look: a CAPTCHA stops the portal, a refused login flags the account (never
-logged into again, in this run or a later one) and stops the portal; with every account
-flagged its items end without a login."""
+"""A person must look: a CAPTCHA stops the portal; a refused login flags the account (never
+logged into again, in this run or a later one) and sets it aside while the portal's other
+accounts carry the work; with every account flagged its items end ``account_locked``
+without a login, and `runs resume` asks them again after `creds reset-lock`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import pytest
 
 from bots.errors import AuthenticationError, PortalBlocked
 from bots.flowkit.scripted import ScriptedFlow, Slow
-from tests.engine.conftest import elig, run
+from bots.models import LookupKind
+from tests.conftest import run_async
+from tests.engine.conftest import elig, key_of, new_runner, run
 
 pytestmark = pytest.mark.timeout(30)  # an engine test takes well under a second
 
@@ -40,35 +43,72 @@ def test_a_captcha_stops_the_portal_and_ends_its_unclaimed_items_with_the_reason
     store.close()
 
 
-def test_a_refused_login_flags_the_account_and_stops_the_portal(make_settings):
+def test_with_its_only_account_refused_the_portals_items_end_account_locked(make_settings):
     settings = make_settings(portals={"alpha": {"accounts": ["main"]}})
     store = _store(settings)
     alpha = ScriptedFlow(logins={"main": AuthenticationError("password refused")})
     summary, items = run(settings, store, {"alpha": alpha}, [elig(f"M{n}") for n in range(4)])
     assert len(alpha.logins()) == 1, "one refused login, never a second"
     assert alpha.asked() == []
-    assert {i.last_error_code for i in items.values()} == {"authentication_error"}
-    assert {i.state for i in items.values()} == {"system_failed"}
-    assert sorted(i.attempts for i in items.values()) == [0, 0, 0, 1]
+    assert {(i.state, i.last_error_code, i.attempts) for i in items.values()} == {
+        ("system_failed", "account_locked", 0)
+    }, "the item in its hands went back first: no attempt spent on any"
+    assert all("creds reset-lock alpha" in i.last_error_message for i in items.values())
     (flag,) = store.flagged_accounts("alpha")
     assert (flag.account, flag.flag) == ("main", "login_refused")
-    assert "alpha" in summary.stopped_portals
+    assert "creds reset-lock alpha" in summary.stopped_portals["alpha"]
+    assert "alpha/main" in summary.accounts_set_aside
     store.close()
 
 
-def test_a_refused_login_stops_the_portals_other_sessions_in_a_local_run(settings, store):
+def test_a_refused_account_is_set_aside_and_the_other_account_answers_everything(settings, store):
     alpha = ScriptedFlow(
         default=Slow(0.02), logins={"second": [Slow(0.05, AuthenticationError("locked"))]}
     )
     summary, items = run(settings, store, {"alpha": alpha}, [elig(f"M{n}") for n in range(12)])
-    assert len(alpha.logins("second")) == 1
+    assert len(alpha.logins("second")) == 1, "exactly one failed login"
     assert [f.account for f in store.flagged_accounts("alpha")] == ["second"]
-    states = {(i.state, i.last_error_code) for i in items.values()}
-    assert states <= {("succeeded", None), ("system_failed", "authentication_error")}
-    ended = [i for i in items.values() if i.last_error_code == "authentication_error"]
-    assert len(ended) >= 6, "main stopped too: the portal's unclaimed items ended"
-    assert all(i.attempts <= 1 for i in items.values()), "nothing retried"
-    assert "alpha" in summary.stopped_portals
+    assert {(i.state, i.attempts) for i in items.values()} == {("succeeded", 1)}, (
+        "the refused session's item went back to the queue without spending an attempt"
+    )
+    assert {c.account for c in alpha.asked()} == {"main"}
+    assert sorted(c.key for c in alpha.asked()) == sorted(items), "each asked once"
+    assert "alpha" not in summary.stopped_portals and summary.ok
+    assert "creds reset-lock alpha --account second" in summary.accounts_set_aside["alpha/second"]
+
+
+def test_a_spare_account_is_opened_in_place_of_a_refused_one(make_settings):
+    # one session at a time: second is not used until main is refused
+    settings = make_settings(portals={"alpha": {"accounts": ["main", "second"], "max_sessions": 1}})
+    store = _store(settings)
+    alpha = ScriptedFlow(logins={"main": AuthenticationError("password refused")})
+    summary, items = run(settings, store, {"alpha": alpha}, [elig(f"M{n}") for n in range(5)])
+    assert [c.key for c in alpha.logins()] == ["main", "second"]
+    assert {(i.state, i.attempts) for i in items.values()} == {("succeeded", 1)}
+    assert {c.account for c in alpha.asked()} == {"second"}
+    assert summary.ok and summary.logins == {"alpha/main": 1, "alpha/second": 1}
+    assert {s.holder for s in store.account_sessions("alpha")} == {None}, "both let go"
+    store.close()
+
+
+def test_runs_resume_asks_account_locked_items_again_once_a_person_reset_the_lock(make_settings):
+    settings = make_settings(portals={"alpha": {"accounts": ["main"]}})
+    store = _store(settings)
+    refusing = ScriptedFlow(logins={"main": AuthenticationError("password refused")})
+    summary, _ = run(settings, store, {"alpha": refusing}, [elig("M1"), elig("M2")])
+    run_id = summary.run_id
+    still_flagged = ScriptedFlow()
+    again = run_async(new_runner(settings, store, {"alpha": still_flagged}).resume(run_id))
+    assert still_flagged.calls == [], "still set aside: not a single login"
+    assert {i.last_error_code for i in store.run_outcomes(run_id)} == {"account_locked"}
+    assert not again.ok
+    assert store.clear_account_flags("alpha") == 1  # `payerbot creds reset-lock alpha`
+    fixed = ScriptedFlow()
+    resumed = run_async(new_runner(settings, store, {"alpha": fixed}).resume(run_id))
+    after = {key_of(i): i for i in store.run_outcomes(run_id)}
+    assert {(i.state, i.attempts) for i in after.values()} == {("succeeded", 1)}
+    assert sorted(c.key for c in fixed.asked()) == ["M1", "M2"] and resumed.ok
+    store.close()
 
 
 def test_a_flagged_account_is_never_logged_into_in_a_later_run(settings, store):
@@ -98,3 +138,15 @@ def test_with_every_account_flagged_the_items_end_account_locked_without_a_login
         assert items[key].last_error_code == "account_locked"
     assert "creds reset-lock alpha" in summary.stopped_portals["alpha"]
     assert items["B1"].state == "succeeded"
+
+
+def test_a_desk_lookup_refused_on_its_account_is_answered_with_the_portals_other_account(
+    settings, store
+):
+    alpha = ScriptedFlow(logins={"main": AuthenticationError("password refused")})
+    runner = new_runner(settings, store, {"alpha": alpha})
+    summary = run_async(runner.run(LookupKind.ELIGIBILITY, [elig("M1")], trigger="lookup"))
+    (item,) = store.run_outcomes(summary.run_id)
+    assert (item.state, item.attempts) == ("succeeded", 1)
+    assert [c.key for c in alpha.logins()] == ["main", "second"], "one refused login, then second"
+    assert [c.account for c in alpha.asked()] == ["second"]

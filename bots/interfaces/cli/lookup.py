@@ -62,7 +62,9 @@ def _lookup(query: EligibilityQuery | ClaimStatusQuery, as_json: bool, verbose: 
         print_lookup(out, shown)
     if not answer.succeeded:
         raise typer.Exit(
-            EXIT_AUTH if shown["error"] == AuthenticationError.code() else EXIT_FAILURES
+            EXIT_AUTH
+            if shown["error"] in {AuthenticationError.code(), "account_locked"}
+            else EXIT_FAILURES
         )
 
 
