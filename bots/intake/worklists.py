@@ -82,9 +82,16 @@ class ImportReport:
             return None
         if self.problem:
             return f"{self.source_file}: {self.problem}"
+        first = self.errors[0] if self.errors else None
+        where = (
+            f"; first: row {first.source_row}"
+            f"{f' column {first.column}' if first.column else ''}: {first.reason}"
+            if first
+            else ""
+        )
+        rejected = len({e.source_row for e in self.errors})
         return (
-            f"{self.source_file}: every row was rejected "
-            f"({len({e.source_row for e in self.errors})} of {self.total_rows}, reasons above)"
+            f"{self.source_file}: every row was rejected ({rejected} of {self.total_rows}{where})"
         )
 
 
