@@ -239,8 +239,12 @@ def run_job(name: str, settings: Settings | None = None) -> int:
             )
     except Exception as exc:  # the digest says what broke; the scheduler keeps going
         status = "failed"
-        message = str(exc) if isinstance(exc, PayerbotError) else f"{type(exc).__name__}"
-        log.exception("job.failed", job=name)
+        if isinstance(exc, PayerbotError):  # said in plain words: no traceback to read
+            message = str(exc)
+            log.warning("job.failed", job=name, reason=message)
+        else:
+            message = type(exc).__name__
+            log.exception("job.failed", job=name)
     finally:
         _current.clear()
     report = None
@@ -312,6 +316,8 @@ def _drop_folder(
     a login missing, a portal unknown) goes back to the inbox for the next job, and the
     job fails saying why."""
     inbox = settings.drop_folder
+    if inbox.resolve().is_relative_to(settings.data_dir.resolve()):
+        private_dir(inbox)  # in the data folder: owner-only like all of it (payerbot doctor)
     for sub in ("processed", "rejected"):
         private_dir(inbox / sub)
     now = time.time()
