@@ -139,3 +139,12 @@ def test_a_batch_whose_accounts_are_all_held_by_another_run_exits_5(
     line = " ".join(line.split())
     assert "nothing was looked up: all 3 item(s)" in line and f"in use by run {other}" in line
     assert "payerbot runs resume" in line
+
+
+def test_a_fleet_run_with_nothing_to_queue_exits_4(env, settings, tmp_path):
+    path = tmp_path / "no-header.csv"
+    path.write_text("\n".join(APPOINTMENTS[1:4]) + "\n")
+    proc = payerbot("run", "eligibility", "--worklist", str(path), "--fleet", env=env)
+    assert proc.returncode == EXIT_NO_ROWS, proc.stderr[-2000:]
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("nothing done:")]
+    assert "the first row looks like data, not headers" in " ".join(line.split())
