@@ -148,3 +148,32 @@ def test_a_fleet_run_with_nothing_to_queue_exits_4(env, settings, tmp_path):
     assert proc.returncode == EXIT_NO_ROWS, proc.stderr[-2000:]
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("nothing done:")]
     assert "the first row looks like data, not headers" in " ".join(line.split())
+
+
+@pytest.mark.browser
+def test_a_cr_only_report_with_a_title_line_runs_and_names_its_bad_row_by_its_line(
+    env, settings, tmp_path, ground_truth
+):
+    """Old-Mac line ends (CR only), a title line and blank lines above the header, a blank
+    line between rows: the good rows run, the bad one is reported as the line it is on."""
+    made = tmp_path / "made.csv"
+    eligibility_worklist(ground_truth, made, 2, {"ACME"})
+    header, first, second = made.read_text().splitlines()
+    lines = ["Appointments - printed 11/27/2026", "", header, first, "", bad_dob(second), second]
+    path = tmp_path / "mac.csv"
+    path.write_bytes("\r".join(lines).encode() + b"\r")
+    proc = payerbot("run", "eligibility", "--worklist", str(path), env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "mac.csv row 6 column dob: not a date" in " ".join(proc.stderr.split())
+    report = json.loads(next((settings.data_dir / "runs").glob("*/import.json")).read_text())
+    assert (report["rows"], report["accepted"], report["rejected"]) == (3, 2, 1)
+    assert [(e["source_row"], e["column"]) for e in report["errors"]] == [(6, "dob")]
+    store = Store.open(settings)
+    try:
+        (run,) = store.list_runs()
+        rows = sorted(i.source_row for i in store.run_outcomes(run.id))
+    finally:
+        store.close()
+    assert rows == [4, 7]
+    said = proc.stdout + proc.stderr + json.dumps(report)
+    assert [v for v in phi_values(ground_truth) if v in said] == []
