@@ -30,6 +30,7 @@ FIELD_WORDS = {
     "claim_number": "claim number",
 }
 MAX_SHOWN = 30  # characters of one header quoted in a message
+MAX_HEADERS_SHOWN = 20  # headers quoted in a message, at most
 
 
 @dataclass(frozen=True)
@@ -108,18 +109,23 @@ _DATE_LIKE = re.compile(r"\d{1,4}\s*[/.\-]\s*\d{1,2}\s*[/.\-]\s*\d{1,4}")
 
 
 def looks_like_data(value: str) -> bool:
-    """A value no column header would be: digits only, a date, an ID (3 or more digits)."""
+    """A value no column header would be: digits only, a date, an ID (3 or more digits, or
+    one word of letters and digits)."""
     text = value.strip()
     return bool(
         _DATE_LIKE.search(text)
         or sum(c.isdigit() for c in text) >= 3
         or (text and re.fullmatch(r"[\d\s.,$()+\-]+", text))
+        or re.fullmatch(r"(?=\S*[A-Za-z])(?=\S*\d)\S{5,}", text)
     )
 
 
 def shown(value: str) -> str:
     """A header for a message: non-printable characters escaped, cut to ``MAX_SHOWN``."""
-    text = "".join(c if c.isprintable() else f"\\x{ord(c) & 0xFF:02x}" for c in value.strip())
+    text = "".join(
+        c if c.isprintable() else (f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}")
+        for c in value.strip()
+    )
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
 
 
@@ -136,6 +142,3 @@ def _no_header_reason(first_row: list[str]) -> str:
     quoted = [f'"{shown(c)}"' for c in cells[:MAX_HEADERS_SHOWN]]
     more = f" and {len(cells) - MAX_HEADERS_SHOWN} more" if len(cells) > MAX_HEADERS_SHOWN else ""
     return f"{lead} these column headers: {', '.join(quoted)}{more}"
-
-
-MAX_HEADERS_SHOWN = 20
