@@ -28,9 +28,9 @@ def without_column(line: str, name: str) -> str:
     return ",".join(c for i, c in enumerate(next(csv.reader([line]))) if i != drop)
 
 
-def bad_dob(line: str) -> str:
+def bad_dob(line: str, header: str = HEADER) -> str:
     cells = next(csv.reader([line]))
-    cells[4] = "31/31/1999"
+    cells[next(csv.reader([header])).index("DOB")] = "31/31/1999"
     return ",".join(cells)
 
 
@@ -159,7 +159,15 @@ def test_a_cr_only_report_with_a_title_line_runs_and_names_its_bad_row_by_its_li
     made = tmp_path / "made.csv"
     eligibility_worklist(ground_truth, made, 2, {"ACME"})
     header, first, second = made.read_text().splitlines()
-    lines = ["Appointments - printed 11/27/2026", "", header, first, "", bad_dob(second), second]
+    lines = [
+        "Appointments - printed 11/27/2026",
+        "",
+        header,
+        first,
+        "",
+        bad_dob(second, header),
+        second,
+    ]
     path = tmp_path / "mac.csv"
     path.write_bytes("\r".join(lines).encode() + b"\r")
     proc = payerbot("run", "eligibility", "--worklist", str(path), env=env)
