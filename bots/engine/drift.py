@@ -54,11 +54,13 @@ async def _screenshot(page: Page, path: Path, settings: Settings) -> Path | None
     private_dir(path.parent)
     try:
         if settings.browser.evidence_format == "png":
-            await page.screenshot(path=path.with_suffix(".png"), full_page=True)
-            return path.with_suffix(".png")
-        await page.screenshot(
-            path=path, full_page=True, type="jpeg", quality=settings.browser.evidence_quality
-        )
+            path = path.with_suffix(".png")
+            await page.screenshot(path=path, full_page=True)
+        else:
+            await page.screenshot(
+                path=path, full_page=True, type="jpeg", quality=settings.browser.evidence_quality
+            )
+        path.chmod(0o600)  # a page of the portal may show PHI: owner-only, as all evidence
         return path
     except Exception:  # a screenshot must never hide the finding
         log.warning("drift.no_screenshot")

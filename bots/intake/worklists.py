@@ -1,20 +1,21 @@
 """Worklist import: CSV or XLSX exports into validated lookups, bad rows reported, none lost.
 
 A row either becomes a query or a ``RowError`` naming the file, the row number as the
-user sees it (header = row 1), the column and the reason. The value itself is never
-echoed: it may be PHI. An import never raises on bad rows.
+user sees it (the file's line, or the sheet's row: ``bots.intake.tables``), the column and
+the reason. The header row is found among the first rows (a report's title lines above it
+are skipped). The value itself is never echoed: it may be PHI; headers are quoted only when
+they read as headers. An import never raises on bad rows.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,11 @@ from bots.dates import (
 from bots.dates import parse_date as parse_any_date
 from bots.errors import ConfigurationError
 from bots.files import private_dir
+from bots.intake.headers import REQUIRED, find_header
+from bots.intake.tables import UnreadableTable, read_table
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind, plain_problems
-from bots.settings import Settings, WorklistPreset
+from bots.settings import Settings
 
-REQUIRED: dict[str, tuple[str, ...]] = {
-    LookupKind.ELIGIBILITY: ("payer", "member_id", "dob", "date_of_service"),
-    LookupKind.CLAIM_STATUS: ("payer",),
-}
 MONEY_FIELDS = {"expected_charge", "billed", "expected_paid"}
 
 
@@ -74,81 +73,26 @@ class ImportReport:
     rows: list[WorklistRow] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     total_rows: int = 0
+    problem: str | None = None
+    """Why the file as a whole cannot be used (one sentence), or None."""
 
-
-def _key(header: str) -> str:
-    return re.sub(r"[^a-z0-9#]", "", header.lower())
-
-
-def read_table(path: Path) -> tuple[list[str], list[list[str]]]:
-    """Header and rows as text from XLSX, or CSV (UTF-8 +/- BOM or Windows-1252; , ; or tab)."""
-    if path.suffix.lower() in {".xlsx", ".xlsm"}:
-        return _read_xlsx(path)
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    text = text.replace("\x00", "")  # NUL bytes end csv's patience; they carry no data
-    csv.field_size_limit(64 * 1024 * 1024)  # a huge cell is a bad row, not an unreadable file
-    try:
-        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    table = [r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
-    if not table:
-        return [], []
-    return [h.strip() for h in table[0]], table[1:]
-
-
-def _read_xlsx(path: Path) -> tuple[list[str], list[list[str]]]:
-    from openpyxl import load_workbook
-
-    wb = load_workbook(path, read_only=True, data_only=True)
-    try:
-        ws = wb.worksheets[0]
-        table = [
-            ["" if v is None else _cell_text(v) for v in row]
-            for row in ws.iter_rows(values_only=True)
-        ]
-    finally:
-        wb.close()
-    table = [r for r in table if any(c.strip() for c in r)]
-    if not table:
-        return [], []
-    return [h.strip() for h in table[0]], table[1:]
-
-
-def _cell_text(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def choose_preset(
-    headers: list[str], presets: dict[str, WorklistPreset], kind: LookupKind | None
-) -> tuple[str, dict[str, int]]:
-    """The first preset (of the wanted kind) whose required columns are all present."""
-    keyed = {_key(h): i for i, h in enumerate(headers)}
-    for name, preset in presets.items():
-        if kind is not None and preset.kind != kind:
-            continue
-        found = {}
-        for fld, names in preset.columns.items():
-            for candidate in names:
-                if _key(candidate) in keyed:
-                    found[fld] = keyed[_key(candidate)]
-                    break
-        if all(f in found for f in REQUIRED[LookupKind(preset.kind)]):
-            return name, found
-    raise ConfigurationError(
-        "no worklist preset in config/worklists.toml matches these column headers: "
-        + ", ".join(headers[:20])
-    )
+    def why_nothing_runs(self) -> str | None:
+        """One sentence when no row of the file can be looked up, else None."""
+        if self.rows:
+            return None
+        if self.problem:
+            return f"{self.source_file}: {self.problem}"
+        first = self.errors[0] if self.errors else None
+        where = (
+            f"; first: row {first.source_row}"
+            f"{f' column {first.column}' if first.column else ''}: {first.reason}"
+            if first
+            else ""
+        )
+        rejected = len({e.source_row for e in self.errors})
+        return (
+            f"{self.source_file}: every row was rejected ({rejected} of {self.total_rows}{where})"
+        )
 
 
 DATE_ROLES = {
@@ -211,46 +155,62 @@ def import_worklist(
     ``today`` (default: the practice's date in ``settings.timezone``) resolves two-digit years
     and bounds the plausible dates of service.
 
-    A file that cannot be read, or whose headers match no preset, comes back as a report
-    with one file-level error and no rows. Only a path that is not a file raises.
+    A file that cannot be used (unreadable, empty, no header row, a required column missing,
+    headers and no rows) comes back as a report whose ``problem`` says why in one sentence,
+    also listed as a file-level error, and no rows. Only a path that is not a file raises.
     """
     if not path.is_file():
         raise ConfigurationError(f"worklist not found: {path}")
     try:
-        headers, table = read_table(path)
-        preset_name, columns = choose_preset(headers, settings.worklists.presets, kind)
-    except (
-        ConfigurationError,
-        ValueError,
-        OSError,
-        csv.Error,
-        zipfile.BadZipFile,
-        KeyError,
-    ) as exc:
-        reason = (
-            str(exc)
-            if isinstance(exc, ConfigurationError)
-            else "the file is not a readable CSV or XLSX"
-        )
-        report = ImportReport(path.name, None, kind or LookupKind.ELIGIBILITY)
-        report.errors.append(RowError(path.name, 1, None, reason))
-        return report
-    preset_kind = LookupKind(settings.worklists.presets[preset_name].kind)
+        table = read_table(path)
+        match = find_header([cells for _, cells in table.rows], settings.worklists.presets, kind)
+    except (ConfigurationError, UnreadableTable) as exc:
+        return _refused(path, kind, str(exc), 1)
+    except (ValueError, OSError, csv.Error, zipfile.BadZipFile, KeyError):
+        return _refused(path, kind, "the file is not a readable CSV or XLSX", 1)
+    preset_kind = LookupKind(settings.worklists.presets[match.preset].kind)
+    body = table.rows[match.index + 1 :]
     report = ImportReport(
-        source_file=path.name, preset=preset_name, kind=preset_kind, total_rows=len(table)
+        source_file=path.name, preset=match.preset, kind=preset_kind, total_rows=len(body)
     )
+    if not body:
+        header_row = table.rows[match.index][0]
+        report.problem = "the file has column headers but no rows below them"
+        report.errors.append(RowError(path.name, header_row, None, report.problem))
+        return report
     payers = PayerDirectory(settings)
     today = today or local_today(settings.timezone)
     seen: dict[str, int] = {}
-    for offset, cells in enumerate(table):
-        row_number = offset + 2
+    for row_number, cells in body:
+        formulas = {f for f, i in match.columns.items() if (row_number, i) in table.formulas}
         try:
             _import_row(
-                report, cells, columns, preset_kind, payers, settings, row_number, seen, today
+                report,
+                cells,
+                match.columns,
+                preset_kind,
+                payers,
+                settings,
+                row_number,
+                seen,
+                today,
+                formulas,
             )
         except Exception:  # one strange row must not cost the others
             report.errors.append(RowError(path.name, row_number, None, "the row could not be read"))
     return report
+
+
+def _refused(path: Path, kind: LookupKind | None, reason: str, row: int) -> ImportReport:
+    report = ImportReport(path.name, None, kind or LookupKind.ELIGIBILITY, problem=reason)
+    report.errors.append(RowError(path.name, row, None, reason))
+    return report
+
+
+FORMULA_REASON = (
+    "the cell holds a formula with no saved value (open the file in Excel and save it, "
+    "or paste the values)"
+)
 
 
 def _import_row(
@@ -263,9 +223,13 @@ def _import_row(
     row_number: int,
     seen: dict[str, int],
     today: date,
+    formulas: Collection[str] = (),
 ) -> None:
     values = {f: cells[i].strip() if i < len(cells) else "" for f, i in columns.items()}
-    problems = list(_row_problems(values, kind, payers, settings, today))
+    problems: list[tuple[str | None, str]] = [(f, FORMULA_REASON) for f in formulas]
+    problems += [
+        p for p in _row_problems(values, kind, payers, settings, today) if p[0] not in formulas
+    ]
     for column, reason in problems:
         report.errors.append(RowError(report.source_file, row_number, column, reason))
     if problems:
@@ -298,6 +262,7 @@ def write_import_report(report: ImportReport, path: Path) -> Path:
                 "preset": report.preset,
                 "kind": report.kind.value,
                 "rows": report.total_rows,
+                "problem": report.problem,
                 "accepted": len(report.rows),
                 "rejected": len({e.source_row for e in report.errors}),
                 "errors": [e.as_dict() for e in report.errors],

@@ -311,11 +311,17 @@ def _drop_folder(
     settings: Settings, store: Store, name: str, spec: ScheduledJob
 ) -> Iterator[tuple[str, str]]:
     """Each settled worklist file once: moved to processed/ (name prefixed with the time)
-    once it is queued, or to rejected/ with a .reason.txt when nothing in it can run."""
+    once its run exists, or to rejected/ with a .reason.txt saying why nothing in it can
+    run. A file whose run could not be made (the installation's fault, not the file's:
+    a login missing, a portal unknown) goes back to the inbox for the next job, and the
+    job fails saying why."""
     inbox = settings.drop_folder
+    if inbox.resolve().is_relative_to(settings.data_dir.resolve()):
+        private_dir(inbox)  # in the data folder: owner-only like all of it (payerbot doctor)
     for sub in ("processed", "rejected"):
         private_dir(inbox / sub)
     now = time.time()
+    kept: list[str] = []
     for path in sorted(inbox.iterdir()):
         if not path.is_file() or path.name.startswith((".", "~$")):
             continue
@@ -328,31 +334,54 @@ def _drop_folder(
             if path.suffix.lower() not in WORKLIST_SUFFIXES:
                 raise ConfigurationError(f"not a worklist file type ({path.suffix or 'none'})")
             report = import_worklist(path, settings, kind)
-            if not report.rows:
-                raise ConfigurationError(
-                    f"no row can be looked up ({len(report.errors)} rejected rows)"
-                )
+            why = report.why_nothing_runs()
+            if why is not None:
+                raise ConfigurationError(why)
         except PayerbotError as exc:
             _move(path, inbox / "rejected" / f"{stamp}-{path.name}", reason=str(exc))
             log.warning("inbox.rejected", file=path.name, reason=str(exc))
             continue
         moved = _move(path, inbox / "processed" / f"{stamp}-{path.name}")
-        if settings.schedule.execution == "fleet":
-            queued = fleet_runs.enqueue_worklist(
-                settings, store, report.kind, moved, trigger="schedule"
+        try:
+            if settings.schedule.execution == "fleet":
+                queued = fleet_runs.enqueue_worklist(
+                    settings, store, report.kind, moved, trigger="schedule"
+                )
+                yield path.name, queued.run_id
+                continue
+            result = batches.run_worklist_file(
+                settings, report.kind, moved, trigger="schedule", wrap=_tracked
             )
-            yield path.name, queued.run_id
+        except PayerbotError as exc:
+            if _run_of(store, moved.name) is not None:
+                raise
+            moved.replace(path)  # no run: the file waits in the inbox for the next job
+            kept.append(f"{path.name}: {exc}")
+            log.warning("inbox.kept", file=path.name, reason=str(exc))
             continue
-        result = batches.run_worklist_file(
-            settings, report.kind, moved, trigger="schedule", wrap=_tracked
-        )
         yield path.name, result.summary.run_id
+    if kept:
+        raise ConfigurationError(
+            f"{len(kept)} file(s) left in the inbox for the next run, no run made: "
+            + "; ".join(kept)
+        )
+
+
+def _run_of(store: Store, source: str) -> str | None:
+    """The run made from this (time-stamped, so unique) worklist file name, if any."""
+    return next((r.id for r in store.list_runs(50) if r.source == source), None)
 
 
 def _move(path: Path, target: Path, reason: str | None = None) -> Path:
+    """Move a dropped file (owner-only: it holds PHI), with its reason file when refused."""
     path.replace(target)
+    os.chmod(target, 0o600)
     if reason is not None:
-        target.with_name(target.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
+        note = target.with_name(target.name + ".reason.txt")
+        fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(reason + "\n")
+        os.chmod(note, 0o600)
     return target
 
 

@@ -22,7 +22,7 @@ from bots.models import LookupKind
 from bots.outputs.workbook_sync import WorkbookSync
 from bots.services.finishers import FollowupsAndWorkbooks
 from bots.settings import Settings
-from bots.store import Outcome, Store
+from bots.store import OPEN_STATES, Outcome, Store
 
 Wrap = Callable[[Runner, Coroutine[Any, Any, RunSummary]], RunSummary]
 """How to drive the run's coroutine: plain asyncio.run, or with signal handlers (CLI)."""
@@ -111,6 +111,20 @@ def resume_run(
     finisher = FollowupsAndWorkbooks(settings, store)
     runner = Runner(settings, store, progress=progress, finisher=finisher)
     return batch_result(finisher, wrap(runner, runner.resume(run_id)))
+
+
+def nothing_looked_up(summary: RunSummary) -> str | None:
+    """One sentence when a run with items looked none up: every item was left queued."""
+    items = summary.counts.get("items", 0)
+    waiting = sum(summary.counts.get(state.value, 0) for state in OPEN_STATES)
+    if not items or summary.lookups or waiting < items:
+        return None
+    why = "; ".join(f"{p}: {r}" for p, r in sorted(summary.postponed_portals.items()))
+    return (
+        f"nothing was looked up: all {items} item(s) of run {summary.run_id} wait in the queue"
+        f" ({why or 'the run stopped before its first lookup'}); "
+        f"`payerbot runs resume {summary.run_id}` runs them"
+    )
 
 
 def batch_result(finisher: FollowupsAndWorkbooks, summary: RunSummary) -> BatchResult:

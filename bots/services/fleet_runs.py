@@ -33,6 +33,8 @@ class Enqueued:
     items: int
     dispositions: dict[str, int]
     import_errors: int
+    why_nothing_runs: str | None = None
+    """One sentence when no row of the worklist could be queued (see ImportReport)."""
 
 
 def enqueue_worklist(
@@ -55,6 +57,7 @@ def enqueue_worklist(
         import_errors=report.errors,
     )
     write_import_report(report, settings.data_dir / "runs" / queued.run_id / "import.json")
+    queued.why_nothing_runs = report.why_nothing_runs()
     return queued
 
 

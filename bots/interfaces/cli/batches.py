@@ -8,16 +8,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from bots.engine import fleet as fleet_mod
 from bots.engine.runs import RunSummary
 from bots.errors import PayerbotError
 from bots.followups.queue import list_followups as fq_list
 from bots.interfaces.cli.common import (
+    EXIT_CODES,
     EXIT_FAILURES,
+    EXIT_NO_ROWS,
+    EXIT_NOTHING_LOOKED_UP,
     app,
     err,
     fail,
+    nothing_done,
     out,
     progress_bar,
     settings_for,
@@ -32,13 +37,15 @@ from bots.services import batches, fleet_runs
 from bots.settings import Settings
 from bots.store import Store
 
-run_app = typer.Typer(no_args_is_help=True, help="Run a batch of lookups from a worklist.")
+run_app = typer.Typer(
+    no_args_is_help=True, help="Run a batch of lookups from a worklist.", epilog=EXIT_CODES
+)
 app.add_typer(run_app, name="run")
 
 
 def run_worklist(
     settings: Settings, kind: LookupKind, worklist: Path, *, quiet: bool = False
-) -> RunSummary:
+) -> batches.BatchResult:
     """Import a worklist, run it, write its workbooks; the engine of `run` and `demo`."""
     progress, update = progress_bar()
     with progress, fixture_portals.running(settings):
@@ -46,14 +53,28 @@ def run_worklist(
             settings, kind, worklist, progress=update, wrap=until_signalled
         )
     assert result.import_report is not None
-    for error in result.import_report.errors:
-        err.print(
-            f"[yellow]skipped[/] {error.source_file} row {error.source_row}"
-            f"{f' column {error.column}' if error.column else ''}: {error.reason}"
-        )
+    if result.import_report.problem is None:  # a file-level problem: one line, at the end
+        for error in result.import_report.errors:
+            err.print(
+                f"[yellow]skipped[/] {escape(error.source_file)} row {error.source_row}"
+                f"{f' column {error.column}' if error.column else ''}: {escape(error.reason)}",
+                soft_wrap=True,
+            )
     if not quiet:
         print_batch(result)
-    return result.summary
+    return result
+
+
+def exit_for(result: batches.BatchResult) -> typer.Exit | None:
+    """The batch's exit (README "Exit codes"), its reason said in one line; None: 0."""
+    report = result.import_report
+    why_no_rows = report.why_nothing_runs() if report is not None else None
+    if why_no_rows is not None:
+        return nothing_done(EXIT_NO_ROWS, why_no_rows)
+    waiting = batches.nothing_looked_up(result.summary)
+    if waiting is not None:
+        return nothing_done(EXIT_NOTHING_LOOKED_UP, waiting)
+    return None if result.summary.ok else typer.Exit(EXIT_FAILURES)
 
 
 def print_batch(result: batches.BatchResult) -> None:
@@ -99,6 +120,8 @@ def _enqueue(settings: Settings, kind: LookupKind, worklist: Path) -> None:
         run = store.get_run(queued.run_id)
     finally:
         store.close()
+    if queued.why_nothing_runs is not None:
+        raise nothing_done(EXIT_NO_ROWS, queued.why_nothing_runs)
     parts = ", ".join(f"{n} {d}" for d, n in sorted(queued.dispositions.items()))
     out.print(
         f"run {queued.run_id}: {queued.items} item(s) queued for the fleet ({parts or 'none'}); "
@@ -114,11 +137,12 @@ def _run(kind: LookupKind, worklist: Path, verbose: bool, fleet: bool = False) -
         if fleet:
             _enqueue(settings, kind, worklist)
             return
-        summary = run_worklist(settings, kind, worklist)
+        result = run_worklist(settings, kind, worklist)
     except PayerbotError as exc:
         raise fail(exc) from None
-    if not summary.ok:
-        raise typer.Exit(EXIT_FAILURES)
+    code = exit_for(result)
+    if code is not None:
+        raise code
 
 
 @app.command("worker")
@@ -188,7 +212,7 @@ def demo(verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> N
                 (LookupKind.CLAIM_STATUS, "open_claims.csv"),
             ):
                 out.rule(f"{kind.value.replace('_', ' ')}: {name}")
-                summaries.append(run_worklist(settings, kind, samples / name))
+                summaries.append(run_worklist(settings, kind, samples / name).summary)
     except PayerbotError as exc:
         raise fail(exc) from None
     store = Store.open(settings)

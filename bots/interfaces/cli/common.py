@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bots import logs
@@ -18,18 +19,29 @@ from bots.errors import AuthenticationError, PayerbotError
 from bots.settings import Settings, load_settings
 from bots.store import Store
 
+EXIT_FAILURES, EXIT_CONFIG, EXIT_AUTH, EXIT_NO_ROWS, EXIT_NOTHING_LOOKED_UP = 1, 2, 3, 4, 5
+EXIT_CODES = (
+    'Exit codes: 0 done (answers, "not found" answers, reused answers, part of the work '
+    "postponed by a portal's maintenance window); 1 some items failed after retries or a "
+    "portal was stopped (CAPTCHA, no account left); 2 configuration error; 3 a portal refused "
+    "the login (lookup); 4 nothing to run: no row of the worklist can be looked up (empty, "
+    "unreadable, no header row, a required column missing, headers only, every row "
+    "rejected); 5 nothing was looked up: every item was left queued (another run holds the "
+    "accounts, a maintenance window)."
+)
+"""The one table of exit codes (README "Exit codes", `payerbot --help`)."""
+
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     help="The ``payerbot`` command line: batches, single lookups, run history, the queue.",
+    epilog=EXIT_CODES,
     pretty_exceptions_show_locals=False,  # a crash must not print PHI or secrets held in locals
 )
 """The ``payerbot`` command: each module of this package adds its sub-commands to it."""
 
 out = Console()
 err = Console(stderr=True)
-
-EXIT_FAILURES, EXIT_CONFIG, EXIT_AUTH = 1, 2, 3
 
 
 def settings_for(verbose: bool = False) -> Settings:
@@ -41,6 +53,12 @@ def settings_for(verbose: bool = False) -> Settings:
 def fail(exc: PayerbotError) -> typer.Exit:
     err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)  # one line, however long
     return typer.Exit(EXIT_AUTH if isinstance(exc, AuthenticationError) else EXIT_CONFIG)
+
+
+def nothing_done(code: int, why: str) -> typer.Exit:
+    """One line on stderr saying why nothing ran (or nothing was looked up), and its code."""
+    err.print(f"[bold red]nothing done:[/] {escape(why)}", soft_wrap=True, highlight=False)
+    return typer.Exit(code)
 
 
 def progress_bar() -> tuple[Progress, Any]:
