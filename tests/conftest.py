@@ -22,14 +22,20 @@ from bots.settings import ROOT, Settings, load_settings
 
 if TYPE_CHECKING:
     from bots.store import Outcome
+    from tests.samples import SampleRuns
 
 T = TypeVar("T")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the units (tests/parallel.py)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """pytest-timeout's limits scale like every other deadline of the tests (tests/timing.py):
-    on a loaded machine a test gets longer before it is called hung."""
+    on a loaded machine a test gets longer before it is called hung. Under xdist, each test
+    gets its work unit (tests/parallel.py says what a test must do to run on two workers)."""
+    from tests.parallel import assign_units
     from tests.timing import scaled
+
+    assign_units(config, items)
 
     default = float(config.getini("timeout") or 0)
     for item in items:
@@ -103,6 +109,16 @@ def hub(mock_portals: dict[str, Portal]) -> Portal:
     portal = mock_portals["payerhub"]
     portal.reset()
     return portal
+
+
+@pytest.fixture(scope="session")
+def sample_runs(
+    mock_portals: dict[str, Portal], tmp_path_factory: pytest.TempPathFactory
+) -> SampleRuns:
+    """The sample worklists run once for the session (tests/samples.py): read, never write."""
+    from tests.samples import run_samples
+
+    return run_samples(mock_portals, tmp_path_factory.mktemp("samples"))
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from bots.models import LookupKind
 from bots.store import ItemState, Store, utcnow
 from tests.conftest import run_async
 from tests.engine.conftest import claim, elig, new_runner, outcomes, run, tries
+from tests.timing import scaled
 
 pytestmark = pytest.mark.timeout(30)  # an engine test takes well under a second
 
@@ -232,9 +233,12 @@ def test_pacing_spaces_the_lookups_of_a_portal_across_its_sessions(make_settings
 
 
 def test_the_lease_heartbeat_keeps_a_slow_item_from_being_taken_twice(make_settings):
-    settings = make_settings(queue={"lease_seconds": 0.15})  # renewed every 0.05 s
+    # renewed every third of the lease; the lookup takes four leases (both stretched on a
+    # loaded machine, where a starved event loop could miss a renewal of a 0.15 s lease)
+    lease = scaled(0.15)
+    settings = make_settings(queue={"lease_seconds": lease})
     store = _store(settings)
-    flow = ScriptedFlow({"M1": Slow(0.6)})
+    flow = ScriptedFlow({"M1": Slow(4 * lease)})
     _, items = run(settings, store, {"alpha": flow}, [elig("M1"), elig("M2"), elig("M3")])
     assert len(flow.asked("M1")) == 1, "the other session never took it over"
     assert (items["M1"].state, items["M1"].attempts) == ("succeeded", 1)
