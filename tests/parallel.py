@@ -55,7 +55,8 @@ def group_of(item: pytest.Item) -> str:
 def assign_units(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under ``--dist loadgroup`` (xdist workers only): every item gets its unit as an
     ``xdist_group`` mark, and the slow units go first."""
-    if not hasattr(config, "workerinput") or config.getoption("dist", "no") != "loadgroup":
+    # xdist sets a worker's own --dist to "no" and tells it loadgroup apart
+    if not hasattr(config, "workerinput") or not config.getoption("loadgroup", False):
         return
     groups = {id(item): group_of(item) for item in items}
     for item in items:
