@@ -1,5 +1,11 @@
 """How `make test` spreads the suite over two pytest-xdist workers (``-n 2 --dist loadgroup``).
 
+NOTE (known gap): with pytest 9 the units below are NOT applied yet. xdist 3.8 names a
+test's group by rewriting ``item._nodeid``, which pytest 9 no longer reads (it keeps
+``item._id``), so loadgroup hands out single tests, as ``--dist load`` does (a module fixture
+is made once per worker that runs the module's tests; the suite passes that way). Applying
+the units needs a scheduler of our own (``pytest_xdist_make_scheduler``) or ``loadfile``.
+
 Each worker is a pytest process of its own, with everything conftest.py makes per session:
 its own mock portals on free ports (``PAYERBOT_INSTALLATION=pytest-<pid>``), its own
 ``tmp_path`` folders, its own PostgreSQL schemas (tests/pg.py names each one at random).
