@@ -20,8 +20,12 @@ browser: $(STAMP)
 demo: browser  ## the demo overnight batch against the bundled mock portals
 	$(VENV)/bin/payerbot demo
 
+# Two pytest-xdist workers, a test file per work unit, the slowest files first: see
+# tests/parallel.py (and what a test must do to run there).
+PYTEST_WORKERS ?= 2
+
 test: browser  ## the whole test suite (real Chromium against the mock portals)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadscope --durations=30
 
 test-engine: $(STAMP)  ## the engine's policy tests: a scripted portal, no browser, seconds
 	$(VENV)/bin/pytest tests/engine -q

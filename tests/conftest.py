@@ -22,8 +22,18 @@ from bots.settings import ROOT, Settings, load_settings
 
 if TYPE_CHECKING:
     from bots.store import Outcome
+    from tests.samples import SampleRuns
 
 T = TypeVar("T")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `make test`'s two workers: our work units, slowest first (tests/parallel.py says
+    what a test must do to run on two workers)."""
+    from tests.parallel import UnitScheduling
+
+    return UnitScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -105,6 +115,16 @@ def hub(mock_portals: dict[str, Portal]) -> Portal:
     portal = mock_portals["payerhub"]
     portal.reset()
     return portal
+
+
+@pytest.fixture(scope="session")
+def sample_runs(
+    mock_portals: dict[str, Portal], tmp_path_factory: pytest.TempPathFactory
+) -> SampleRuns:
+    """The sample worklists run once for the session (tests/samples.py): read, never write."""
+    from tests.samples import run_samples
+
+    return run_samples(mock_portals, tmp_path_factory.mktemp("samples"))
 
 
 @pytest.fixture(scope="session")

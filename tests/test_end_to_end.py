@@ -1,16 +1,14 @@
 """End to end, through the CLI a user runs: sample worklists -> mock portal -> store, workbook, log.
 
-The demo's two batches and the unseen-words batch run once for the module (real Chromium,
-real SQLite, real xlsx); each test then checks one promise of the walking skeleton against
-the portal's ground truth.
+The demo's two batches and the unseen-words batch run once for the session (real Chromium,
+real SQLite, real xlsx; tests/samples.py, shared with the truth audit); each test then checks
+one promise of the walking skeleton against the portal's ground truth.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,8 @@ import pytest
 from openpyxl import load_workbook
 
 from bots.settings import load_settings
-from bots.store import Outcome, Run, Store
-from tests.conftest import SAMPLES, Portal, portal_env
+from tests.conftest import SAMPLES
+from tests.samples import Batch, SampleRuns
 from tests.truth import (
     BUSINESS_OUTCOMES,
     _subset_payload,
@@ -32,65 +30,11 @@ from tests.truth import (
 pytestmark = pytest.mark.browser
 
 
-@dataclass
-class Batch:
-    kind: str
-    worklist: Path
-    proc: subprocess.CompletedProcess[str]
-    counters: dict[str, Any]
-    outcomes: list[Outcome]
-    run: Run
-
-
-def payerbot(
-    *args: str, env: dict[str, str], timeout: int = 600
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [".venv/bin/payerbot", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-# key -> (the `payerbot run` kind, the sample worklist): the demo's two batches, then the
-# worklist of status words no flow knows
-BATCHES = (
-    ("eligibility", "eligibility", "appointments.csv"),
-    ("claim-status", "claim-status", "open_claims.csv"),
-    ("unseen", "claim-status", "unseen_words.csv"),
-)
-
-
-@pytest.fixture(scope="module")
-def batches(
-    mock_portals: dict[str, Portal], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
-    import os
-
-    data_dir = tmp_path_factory.mktemp("e2e") / "var"
-    env = {**os.environ, **portal_env(mock_portals, data_dir)}
-    out: dict[str, Any] = {"data_dir": data_dir, "env": env}
-    for key, kind, name in BATCHES:
-        for portal in mock_portals.values():
-            portal.reset()
-        proc = payerbot("run", kind, "--worklist", str(SAMPLES / name), env=env)
-        counters = {name: portal.counters() for name, portal in mock_portals.items()}
-        os.environ["PAYERBOT_DATA_DIR"], saved = str(data_dir), os.environ.get("PAYERBOT_DATA_DIR")
-        try:
-            store = Store.open(load_settings())
-            run = store.list_runs(1)[0]
-            outcomes = store.run_outcomes(run.id)
-            store.close()
-        finally:
-            if saved is None:
-                del os.environ["PAYERBOT_DATA_DIR"]
-            else:
-                os.environ["PAYERBOT_DATA_DIR"] = saved
-        out[key] = Batch(kind, SAMPLES / name, proc, counters, outcomes, run)
-    return out
+@pytest.fixture
+def batches(sample_runs: SampleRuns) -> dict[str, Any]:
+    """The demo's two batches and the unseen-words batch, run once for the session (each a
+    `payerbot run`, the portals reset before it: their counters are that run's)."""
+    return {"data_dir": sample_runs.data_dir, **sample_runs.batches}
 
 
 def expected_rows(name: str) -> dict[int, dict[str, Any]]:

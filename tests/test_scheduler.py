@@ -26,7 +26,7 @@ from bots.errors import ConfigurationError
 from bots.interfaces.scheduler import cron_trigger
 from bots.settings import ROOT, load_settings
 from bots.store import JobRun, Store
-from tests.timing import deadline_in
+from tests.timing import deadline_in, scaled
 from tests.worklist_factory import claim_worklist, eligibility_worklist
 
 ZONE = "America/New_York"
@@ -131,7 +131,9 @@ def test_due_jobs_run_both_kinds_of_batch_from_the_drop_folder_and_write_their_o
     eligibility_worklist(ground_truth, inbox / "appointments.csv", 6, {"ACME", "DELTA"})
     claim_worklist(ground_truth, inbox / "open_claims.csv", 6, {"BLUESTEM", "STATEMCD"})
     (inbox / "notes.csv").write_text("Just,some,columns\n1,2,3\n")  # not a worklist
-    due = datetime.now().astimezone() + timedelta(seconds=6)
+    # time to start the scheduler before the job is due (longer on a loaded machine: a job
+    # first seen after its time would wait for tomorrow)
+    due = datetime.now().astimezone() + timedelta(seconds=scaled(6))
     config = config_with_jobs(
         tmp_path,
         f'[schedule.jobs.inbox]\ncron = "{at(due)}"\nsource = "drop_folder"\n'
@@ -180,7 +182,7 @@ def test_due_jobs_run_both_kinds_of_batch_from_the_drop_folder_and_write_their_o
 
 
 def test_a_restart_after_the_due_time_runs_the_missed_job_exactly_once(env, settings, tmp_path):
-    due = datetime.now().astimezone() + timedelta(seconds=10)
+    due = datetime.now().astimezone() + timedelta(seconds=scaled(10))
     jobs = f'[schedule.jobs.nightly]\ncron = "{at(due)}"\nsource = "drop_folder"\n'
     env = {**env, "PAYERBOT_CONFIG_DIR": str(config_with_jobs(tmp_path, jobs))}
     first = Scheduler(env, tmp_path / "first.log")
@@ -324,7 +326,7 @@ def test_sigterm_lets_the_running_batch_finish_its_lookups_in_flight_and_leaves_
     inbox = settings.drop_folder
     inbox.mkdir(parents=True)
     eligibility_worklist(ground_truth, inbox / "appointments.csv", 24, {"ACME", "BLUESTEM"})
-    due = datetime.now().astimezone() + timedelta(seconds=4)
+    due = datetime.now().astimezone() + timedelta(seconds=scaled(4))
     jobs = f'[schedule.jobs.inbox]\ncron = "{at(due)}"\nsource = "drop_folder"\n'
     env = {
         **env,

@@ -1,11 +1,12 @@
 """The truth audit (issue 18): the demo worklists over the three bundled portals, and every
 field of every surface a person or an integrator reads, against the portals' ground truth.
 
-One `payerbot demo` run (module fixture), then a batch of the status words no flow knows
-(`payerbot run claim-status --worklist unseen_words.csv`, same data folder), feed every
-surface: the store, the run workbooks, the specialists' workbook (all sheets) and the
-follow-ups; then `payerbot lookup --json` and the console's lookup page answer a sample of
-the same rows (covering each portal, kind, outcome, prior-auth word and rule). What each row
+The demo's two batches (`payerbot run` of each sample worklist, as `payerbot demo` runs
+them), then a batch of the status words no flow knows (`payerbot run claim-status --worklist
+unseen_words.csv`, same data folder), run once for the session (tests/samples.py, shared with
+the end-to-end tests), feed every surface: the store, the run workbooks, the specialists'
+workbook (all sheets) and the follow-ups; then `payerbot lookup --json` and the console's
+lookup page answer a sample of the same rows (covering each portal, kind, outcome, prior-auth word and rule). What each row
 must show comes from tests/truth.py (ground truth + config files, never the bot's code);
 where each field sits on a surface from tests/audit/columns.py.
 
@@ -52,7 +53,8 @@ from tests.audit.expect import (
 )
 from tests.audit.readers import compare_row, headers_of, locate, read_sheets
 from tests.audit.tally import Tally, Words, as_day, ref_hash, same
-from tests.conftest import SAMPLES, Portal, portal_env
+from tests.conftest import SAMPLES
+from tests.samples import SampleRuns
 from tests.timing import scaled
 from tests.truth import (
     Expected,
@@ -73,9 +75,6 @@ WORKLISTS = {  # worklist file -> the kind of lookup its rows ask
     "unseen_words.csv": "claim_status",  # then: status words no flow knows (exit 1)
 }
 UNSEEN = "unseen_words.csv"
-# After the demo, a changed page (an unseen word) is retried as ever, without the waits
-# between tries that give a real portal time (the mock portals answer the same at once).
-QUICK_RETRIES = {"PAYERBOT_QUEUE__BACKOFF_BASE_SECONDS": "0.2"}
 LABELS = {"appointments.csv": "E", "open_claims.csv": "C", "unseen_words.csv": "U"}
 
 
@@ -95,11 +94,11 @@ def environ(values: dict[str, str]) -> Iterator[None]:
 
 @dataclass
 class Demo:
-    """The demo run and the unseen-words batch after it, read once: every surface's rows,
-    and what each row must show."""
+    """The demo's batches and the unseen-words batch after them, read once: every surface's
+    rows, and what each row must show."""
 
     env: dict[str, str]
-    proc: subprocess.CompletedProcess[str]  # `payerbot demo`
+    procs: dict[str, subprocess.CompletedProcess[str]]  # the demo's `payerbot run`s
     unseen: subprocess.CompletedProcess[str]  # `payerbot run claim-status` of UNSEEN
     seconds: float
     as_of: date
@@ -118,67 +117,31 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(
-    mock_portals: dict[str, Portal],
-    ground_truth: dict[str, Any],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Demo:
-    data_dir = tmp_path_factory.mktemp("audit") / "var"
-    values = portal_env(mock_portals, data_dir)
-    values["PAYERBOT_BROWSER__ACTION_TIMEOUT_MS"] = str(int(scaled(15) * 1000))
-    values["PAYERBOT_BROWSER__NAVIGATION_TIMEOUT_MS"] = str(int(scaled(30) * 1000))
-    env = {**os.environ, **values}
-    for portal in mock_portals.values():
-        portal.reset()
-    started = time.monotonic()
-    proc = subprocess.run(
-        [".venv/bin/payerbot", "demo"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=scaled(900),
-        check=False,
-    )
-    seconds = time.monotonic() - started
-    env |= QUICK_RETRIES
-    unseen = subprocess.run(
-        [".venv/bin/payerbot", "run", "claim-status", "--worklist", str(SAMPLES / UNSEEN)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=scaled(600),
-        check=False,
-    )
+def demo(sample_runs: SampleRuns, ground_truth: dict[str, Any]) -> Demo:
+    """The sample worklists as the demo runs them, then the unseen words (run once for the
+    session, tests/samples.py: the end-to-end tests read the same runs)."""
+    by_file = {b.worklist.name: b for b in sample_runs.batches.values()}
+    assert set(by_file) == set(WORKLISTS), "the demo's worklists, then the unseen words"
+    runs = {name: b.run for name, b in by_file.items()}
+    assert all(r.source == name for name, r in runs.items())
     expected = {n: expected_worklist(ground_truth, k, SAMPLES / n) for n, k in WORKLISTS.items()}
-    with environ(values):
-        settings = load_settings()
-        store = Store.open(settings)
-        try:
-            runs = {r.source or "": r for r in reversed(store.list_runs(10))}
-            outcomes = {
-                name: {o.source_row: o for o in store.run_outcomes(run.id) if o.source_row}
-                for name, run in runs.items()
-            }
-            followups = store.list_followups()
-            rejected = [e for run in runs.values() for e in store.import_errors(run.id)]
-        finally:
-            store.close()
-    assert set(runs) == set(WORKLISTS), "the demo ran both worklists, then the unseen words"
+    outcomes = {
+        name: {o.source_row: o for o in b.outcomes if o.source_row} for name, b in by_file.items()
+    }
     run_sheets = {name: read_sheets(Path(run.spreadsheet_path)) for name, run in runs.items()}
-    workbook_path = (runs[UNSEEN].notes or {}).get("workbook") or settings.workbook_path
     return Demo(
-        env=env,
-        proc=proc,
-        unseen=unseen,
-        seconds=seconds,
+        env=sample_runs.env,
+        procs={n: b.proc for n, b in by_file.items() if n != UNSEEN},
+        unseen=by_file[UNSEEN].proc,
+        seconds=sample_runs.demo_seconds,
         as_of=min(r.started_at for r in runs.values()).date(),
         expected=expected,
         runs=runs,
         outcomes=outcomes,
-        followups=followups,
-        rejected=rejected,
+        followups=sample_runs.followups,
+        rejected=sample_runs.rejected,
         run_sheets=run_sheets,
-        workbook=read_sheets(Path(workbook_path)),
+        workbook=read_sheets(sample_runs.workbook),
     )
 
 
@@ -227,7 +190,8 @@ def test_row_rules_agree_with_the_fixture_generators_record(ground_truth):
 
 
 def test_the_demo_runs_every_row_on_all_three_portals(demo):
-    assert demo.proc.returncode == 0, demo.proc.stderr[-2000:]
+    for proc in demo.procs.values():
+        assert proc.returncode == 0, proc.stderr[-2000:]
     # a status word no flow knows is never an answer: that batch says some items failed
     assert {e.outcome for e in demo.expected[UNSEEN]} == {"layout_changed", "result"}
     assert demo.unseen.returncode == 1, demo.unseen.stderr[-2000:]
