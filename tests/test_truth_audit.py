@@ -413,8 +413,11 @@ def logging_kept() -> Iterator[None]:
 
     import structlog
 
+    from bots import logs
+
     root = logging.getLogger()
     handlers, level, config = list(root.handlers), root.level, structlog.get_config()
+    configured = logs._CONFIGURED  # whether a run log must configure logging first
     try:
         yield
     finally:
@@ -422,6 +425,7 @@ def logging_kept() -> Iterator[None]:
             root.removeHandler(handler)
         root.setLevel(level)
         structlog.configure(**config)
+        logs._CONFIGURED = configured
 
 
 def payerbot_here(demo: Demo, args: list[str]) -> str:
