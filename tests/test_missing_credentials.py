@@ -6,27 +6,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from bots.settings import ROOT
-from tests.timing import scaled
+from tests.test_cli import payerbot
 from tests.worklist_factory import eligibility_worklist
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
-
-
-def payerbot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [".venv/bin/payerbot", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=scaled(200),
-        check=False,
-    )
 
 
 def without_password(env: dict[str, str], portal: str, account: str) -> dict[str, str]:
