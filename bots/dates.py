@@ -22,6 +22,10 @@ from zoneinfo import ZoneInfo
 __all__ = [
     "DateRole",
     "birth_date_problem",
+    "iso_utc",
+    "local_date_text",
+    "local_datetime_text",
+    "local_time_text",
     "local_today",
     "parse_date",
     "service_date_problem",
@@ -108,3 +112,46 @@ def birth_date_problem(value: date, today: date) -> str | None:
     if value > today:
         return "the date of birth is after today"
     return None
+
+
+def _as_local(when: datetime, timezone: str) -> datetime:
+    """A stored time (UTC; a naive value is read as UTC) in the practice's time zone."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo("UTC"))
+    return when.astimezone(ZoneInfo(timezone))
+
+
+def local_datetime_text(when: datetime | None, timezone: str, *, empty: str = "") -> str:
+    """A stored time as a person reads it: ``12/04/2026 3:07 AM`` in the practice's zone.
+
+    Every surface a person reads (console, workbooks, digest, CLI tables, log views) shows
+    times this way; the store and JSON keep UTC (``iso_utc``).
+    """
+    if when is None:
+        return empty
+    local = _as_local(when, timezone)
+    hour = local.hour % 12 or 12
+    return f"{local:%m/%d/%Y} {hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'}"
+
+
+def local_time_text(when: datetime | None, timezone: str, *, empty: str = "") -> str:
+    """Only the clock of a stored time in the practice's zone: ``3:07 AM``."""
+    if when is None:
+        return empty
+    return local_datetime_text(when, timezone).split(" ", 1)[1]
+
+
+def local_date_text(when: datetime | date | None, *, empty: str = "") -> str:
+    """A date as a US reader writes it: ``12/04/2026``."""
+    if when is None:
+        return empty
+    return f"{when:%m/%d/%Y}"
+
+
+def iso_utc(when: datetime | None) -> str | None:
+    """A stored time for JSON outputs: ISO 8601 in UTC with its offset (``+00:00``)."""
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo("UTC"))
+    return when.astimezone(ZoneInfo("UTC")).isoformat()

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -73,3 +74,18 @@ def test_tomorrows_appointment_with_a_two_digit_year_is_asked_as_tomorrow(
     followups = json.loads(payerbot("queue", "list", "--json", env=env).stdout)
     (followup,) = followups
     assert f"the visit on {_long(tomorrow)}" in followup["reason"]
+
+
+def test_local_time_is_shown_in_the_practice_zone_and_utc_kept_for_json():
+    from bots.dates import iso_utc, local_date_text, local_datetime_text, local_time_text
+
+    stored = datetime(2026, 12, 4, 8, 7, tzinfo=UTC)  # 3:07 AM in New York (EST, UTC-5)
+    assert local_datetime_text(stored, "America/New_York") == "12/04/2026 3:07 AM"
+    assert local_time_text(stored, "America/New_York") == "3:07 AM"
+    assert local_datetime_text(stored.replace(hour=17), "America/New_York") == "12/04/2026 12:07 PM"
+    assert (
+        local_datetime_text(stored.replace(tzinfo=None), "America/Chicago") == "12/04/2026 2:07 AM"
+    )
+    assert local_datetime_text(None, "America/New_York", empty="—") == "—"
+    assert local_date_text(date(2026, 1, 2)) == "01/02/2026"
+    assert iso_utc(stored.astimezone(ZoneInfo("America/New_York"))) == "2026-12-04T08:07:00+00:00"

@@ -138,32 +138,40 @@ def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_pat
                     )
 
             deadline = deadline_in(600)
-            while True:  # a quarter done, then m1 frozen while it holds items mid-lookup
-                assert time.monotonic() < deadline, "the fleet made no progress"
+            # A quarter done, then one worker frozen while it holds items mid-lookup. Which
+            # one is up to the fleet: PayerHub (most of the work) allows two sessions, so one
+            # of the three workers may hold none of its accounts and, once the smaller
+            # portals are done, nothing at all; freezing that one would test nothing.
+            victim = ""
+            while not victim:
+                assert time.monotonic() < deadline, f"the fleet made no progress: {finished()}"
                 assert all(w.poll() is None for w in workers.values())
                 sample_leases()
                 if finished() >= total // 4:
-                    workers["m1"].send_signal(signal.SIGSTOP)
-                    time.sleep(0.3)
-                    if held_by("m1"):
-                        break
-                    workers["m1"].send_signal(signal.SIGCONT)
+                    for node in ("m1", "m2", "m3"):
+                        workers[node].send_signal(signal.SIGSTOP)
+                        time.sleep(0.3)
+                        if held_by(node):
+                            victim = node
+                            break
+                        workers[node].send_signal(signal.SIGCONT)
                 time.sleep(0.3)
-            workers["m1"].send_signal(signal.SIGKILL)
-            workers["m1"].wait(timeout=scaled(30))
+            workers[victim].send_signal(signal.SIGKILL)
+            workers[victim].wait(timeout=scaled(30))
+            survivors = [n for n in ("m1", "m2", "m3") if n != victim]
             # What it died holding: still leased to it (a lease lapses only after 10 s), so
             # never completed by it; a commit in flight when it froze has landed by now.
-            held_by_m1 = held_by("m1")
-            assert held_by_m1, "the killed worker held items mid-lookup"
+            held_by_victim = held_by(victim)
+            assert held_by_victim, "the killed worker held items mid-lookup"
 
             while any(getattr(store.get_run(r), "status", None) != "finished" for r in runs):
                 assert time.monotonic() < deadline, f"not finished: {finished()} of {total}"
-                assert all(workers[n].poll() is None for n in ("m2", "m3"))
+                assert all(workers[n].poll() is None for n in survivors)
                 sample_leases()
                 time.sleep(0.5)
-            for n in ("m2", "m3"):
+            for n in survivors:
                 workers[n].send_signal(signal.SIGTERM)
-            for n in ("m2", "m3"):
+            for n in survivors:
                 assert workers[n].wait(timeout=scaled(60)) == 0, (
                     tmp_path / f"{n}.log"
                 ).read_text()[-3000:]
@@ -192,7 +200,7 @@ def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_pat
     assert len(attempts) == total
     assert all(per_item.get(i) == 1 for i in attempts), "an item answered twice or never"
     # the killed worker's in-flight items were taken back and finished by the others
-    assert all(per_item.get(i) == 1 and attempts[i] >= 2 for i in held_by_m1)
+    assert all(per_item.get(i) == 1 and attempts[i] >= 2 for i in held_by_victim)
     # right answers (the ground truth), row by row
     elig = {o.source_row: o for o in outcomes[runs[0]]}
     for want in want_elig:
@@ -228,4 +236,4 @@ def test_three_workers_2000_items_one_killed(mock_portals, ground_truth, tmp_pat
         assert run.executor == "fleet" and run.counts["items"] == want_n
         assert run.counts["system_failed"] == 0
         assert run.spreadsheet_path and os.path.exists(run.spreadsheet_path)
-        assert run.notes["finished_by"].split(":")[0] in {"m2", "m3"}
+        assert run.notes["finished_by"].split(":")[0] in survivors
