@@ -10,6 +10,7 @@ from typing import Any
 from bots.followups.queue import raise_followups
 from bots.logs import get_logger
 from bots.models import LookupKind
+from bots.outputs.evidence_links import EvidenceLinks
 from bots.outputs.run_workbook import write_workbook
 from bots.outputs.workbook_sync import WorkbookSync, sync_workbook
 from bots.settings import Settings
@@ -61,7 +62,9 @@ def write_run_outputs(
     """Write a finished run's run workbook and sync the specialists' workbook."""
     sheet = settings.data_dir / "spreadsheets" / f"{kind.value}-{run_id}.xlsx"
     outcomes = store.run_outcomes(run_id)
-    written = write_workbook(sheet, {kind: outcomes}, store.import_errors(run_id))
+    written = write_workbook(
+        sheet, {kind: outcomes}, store.import_errors(run_id), EvidenceLinks.of(settings)
+    )
     store.update_run(run_id, spreadsheet_path=str(written))
     synced = sync_workbook(store, settings)
     run = store.get_run(run_id)
