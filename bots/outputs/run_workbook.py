@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -290,6 +291,27 @@ def claim_row(item: Outcome, link: str | None) -> tuple[list[Any], PatternFill |
     return cells, fill
 
 
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """Why an item has no answer yet: paused (the drift canary) or postponed (a maintenance
+    window, the rate-limit budget). ``outcome`` is the Outcome cell, ``reason`` the sentence."""
+
+    outcome: str
+    reason: str
+
+
+def waiting_cells(
+    cells: list[Any], fill: PatternFill | None, columns: list[Column], why: Waiting | None
+) -> PatternFill | None:
+    """An item without an answer yet: its Outcome and Problem cells say why, in words."""
+    if why is None:
+        return fill
+    titles = [c[0] for c in columns]
+    cells[titles.index("Outcome")] = why.outcome
+    cells[titles.index("Problem")] = why.reason
+    return AMBER
+
+
 def _date(value: Any) -> date | None:
     if value is None or isinstance(value, date):
         return value
@@ -406,12 +428,13 @@ def write_workbook(
     outcomes: Mapping[str, Sequence[Outcome]],
     import_errors: Sequence[RejectedRow] = (),
     links: EvidenceLinks | None = None,
+    waiting: Mapping[int, Waiting] | None = None,
 ) -> Path:
     """Write the workbook for ``outcomes`` ({kind: store rows}) atomically; returns its path.
 
     Evidence links are console URLs when ``links`` has a base URL; the path relative to the
     workbook is in an "Evidence (local file)" column beside them (the link itself when there
-    is no console URL)."""
+    is no console URL). ``waiting``: why items have no answer yet (item id -> reason)."""
     wb = Workbook()
     wb.remove(wb.active)
     for kind, items in outcomes.items():
@@ -422,6 +445,7 @@ def write_workbook(
             local = local_link(item.evidence_path, path)
             link = (links.url(item.evidence_path) if links else None) or local
             cells, fill = build(item, link)
+            fill = waiting_cells(cells, fill, columns, (waiting or {}).get(item.id))
             rows.append(([*cells, local], fill, link))
         _fill_sheet(ws, [*columns, LOCAL_EVIDENCE], rows)
     if import_errors:

@@ -54,11 +54,13 @@ from bots.outputs.run_workbook import (
     RED,
     STAMP,
     Column,
+    Waiting,
     _set,
     claim_row,
     eligibility_row,
     note_headers,
     print_ready,
+    waiting_cells,
 )
 from bots.outputs.run_workbook import (
     EXCEL_CELL_MAX as EXCEL_CELL_MAX,  # re-exported: the workbook's cell limit
@@ -327,15 +329,6 @@ class EligibilityLine:
     estimate_note: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Waiting:
-    """Why an item has no answer yet: paused (the drift canary) or postponed (a maintenance
-    window, the rate-limit budget). ``outcome`` is the Outcome cell, ``reason`` the sentence."""
-
-    outcome: str
-    reason: str
-
-
 def write_specialist_workbook(
     path: Path,
     followups: Sequence[FollowUp],
@@ -514,7 +507,7 @@ def _eligibility_sheet(
     for line in lines:
         link, local = book.links_for(line.outcome.evidence_path)
         cells, fill = eligibility_row(line.outcome, link)
-        fill = _waiting(cells, fill, ELIGIBILITY_COLUMNS, book.waiting.get(line.outcome.id))
+        fill = waiting_cells(cells, fill, ELIGIBILITY_COLUMNS, book.waiting.get(line.outcome.id))
         newer = _newer_failure(line.outcome)
         cells += [line.estimate, line.estimate_note, newer, *book.local_cells(local)]
         rows.append((cells, fill, link))
@@ -536,18 +529,6 @@ def _eligibility_sheet(
     )
 
 
-def _waiting(
-    cells: list[Any], fill: PatternFill | None, columns: list[Column], why: Waiting | None
-) -> PatternFill | None:
-    """An item without an answer yet: its Outcome and Problem cells say why, in words."""
-    if why is None:
-        return fill
-    titles = [c[0] for c in columns]
-    cells[titles.index("Outcome")] = why.outcome
-    cells[titles.index("Problem")] = why.reason
-    return AMBER
-
-
 def _newer_failure(item: Outcome) -> str | None:
     """The row's note when a lookup failed after the answer the row shows (times in UTC,
     like every time in the workbook)."""
@@ -566,7 +547,7 @@ def _claims_sheet(ws: Worksheet, book: _Book, items: Sequence[Outcome]) -> None:
     for item in items:
         link, local = book.links_for(item.evidence_path)
         cells, fill = claim_row(item, link)
-        fill = _waiting(cells, fill, CLAIM_COLUMNS, book.waiting.get(item.id))
+        fill = waiting_cells(cells, fill, CLAIM_COLUMNS, book.waiting.get(item.id))
         rows.append(([*cells, _newer_failure(item), *book.local_cells(local)], fill, link))
     columns = book.columns(WORKBOOK_CLAIM_COLUMNS)
     last = _fill(ws, columns, rows)

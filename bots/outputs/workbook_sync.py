@@ -19,10 +19,12 @@ Items without an answer yet because their portal was paused (the drift canary) o
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from bots.dates import local_datetime_text
 from bots.followups import queue as fq
@@ -30,10 +32,10 @@ from bots.followups.estimates import estimate_patient_cost
 from bots.logs import get_logger
 from bots.models import EligibilityResult
 from bots.outputs.evidence_links import EvidenceLinks
+from bots.outputs.run_workbook import Waiting
 from bots.outputs.specialists_workbook import (
     DownloadedCopy,
     EligibilityLine,
-    Waiting,
     WorkbookEdit,
     WorkbookUnreadable,
     WrittenWorkbook,
@@ -258,42 +260,50 @@ def import_workbook(store: Store, settings: Settings, path: Path, actor: str) ->
 _SCREENSHOT = re.compile(r"; screenshot [^;]*")
 
 
+def run_waiting(
+    settings: Settings, notes: dict[str, Any] | None, items: Iterable[Outcome]
+) -> dict[int, Waiting]:
+    """Why a run's items have no answer yet, from the run's notes: their portal was paused
+    (the drift canary, another stop) or postponed (maintenance, the rate-limit budget)."""
+    stopped: dict[str, str] = (notes or {}).get("stopped_portals") or {}
+    postponed: dict[str, str] = (notes or {}).get("postponed_portals") or {}
+    why: dict[int, Waiting] = {}
+    for item in items:
+        if item.state not in OPEN_STATES:
+            continue
+        if item.portal in postponed:
+            until = local_datetime_text(item.not_before, settings.timezone, empty="later")
+            reason = postponed[item.portal] or "is in its maintenance window"
+            why[item.id] = Waiting(
+                f"Postponed until {until}", f"Not looked up yet: portal {item.portal} {reason}"
+            )
+        elif item.portal in stopped:
+            reason = _SCREENSHOT.sub("", stopped[item.portal])  # a path is not for paper
+            paused = "drift canary" in reason
+            why[item.id] = Waiting(
+                "Paused: the portal's pages changed" if paused else "Paused: portal stopped",
+                f"Not looked up yet: portal {item.portal} was {reason}",
+            )
+    return why
+
+
 def waiting_items(
     store: Store, settings: Settings, since: datetime, answered: set[int]
 ) -> tuple[list[Outcome], dict[int, Waiting]]:
-    """Items of recent runs left without an answer because their portal was paused (the
-    drift canary) or postponed (maintenance, the rate-limit budget), with the reason in
-    words; ``answered`` (item ids already listed) are left out."""
+    """Items of recent runs left without an answer because their portal was paused or
+    postponed (:func:`run_waiting`); ``answered`` (item ids already listed) are left out."""
     found: list[Outcome] = []
     why: dict[int, Waiting] = {}
     for run in store.list_runs(limit=200):
         if run.started_at < since:
             break
         notes = run.notes or {}
-        stopped: dict[str, str] = notes.get("stopped_portals") or {}
-        postponed: dict[str, str] = notes.get("postponed_portals") or {}
-        if not stopped and not postponed:
+        if not notes.get("stopped_portals") and not notes.get("postponed_portals"):
             continue
-        for item in store.run_outcomes(run.id):
-            if item.id in answered or item.id in why or item.state not in OPEN_STATES:
-                continue
-            if item.portal in postponed:
-                until = local_datetime_text(item.not_before, settings.timezone, empty="later")
-                reason = postponed[item.portal] or "is in its maintenance window"
-                why[item.id] = Waiting(
-                    f"Postponed until {until}",
-                    f"Not looked up yet: portal {item.portal} {reason}",
-                )
-            elif item.portal in stopped:
-                reason = _SCREENSHOT.sub("", stopped[item.portal])
-                paused = "drift canary" in reason
-                why[item.id] = Waiting(
-                    "Paused: the portal's pages changed" if paused else "Paused: portal stopped",
-                    f"Not looked up yet: portal {item.portal} was {reason}",
-                )
-            else:
-                continue
-            found.append(item)
+        items = [i for i in store.run_outcomes(run.id) if i.id not in answered | set(why)]
+        reasons = run_waiting(settings, notes, items)
+        found += [i for i in items if i.id in reasons]
+        why.update(reasons)
     return found, why
 
 

@@ -12,7 +12,9 @@ import pytest
 from openpyxl import load_workbook
 
 from bots.engine.drift import _reason as drift_reason
+from bots.models import LookupKind
 from bots.outputs.workbook_sync import sync_workbook
+from bots.services.finishers import write_run_outputs
 from bots.settings import QueueSettings, load_settings
 from bots.store import ItemState, Question, Store, utcnow
 from tests.unit.test_workbook import eligibility_payload
@@ -72,7 +74,8 @@ def test_paused_and_postponed_items_are_listed_with_their_reason(store, tmp_path
     quiet = store.start_run("eligibility", "batch", None)[0]
     store.finish_run(quiet, "finished", {}, notes={})
 
-    synced = sync_workbook(store, load_settings(data_dir=tmp_path))
+    settings = load_settings(data_dir=tmp_path)
+    synced = sync_workbook(store, settings)
     eligibility = {r["Item ID"]: r for r in _rows(synced.path, "Eligibility")}
     assert len(eligibility) == 3, "the answer and both waiting items"
     by_outcome = {str(r["Outcome"]): r for r in eligibility.values()}
@@ -91,3 +94,9 @@ def test_paused_and_postponed_items_are_listed_with_their_reason(store, tmp_path
     (claim,) = _rows(synced.path, "Claim status")
     assert str(claim["Outcome"]).startswith("Postponed until ")
     assert claim["Problem"] == f"Not looked up yet: portal hub2 {RATE_LIMITED}"
+
+    # the run's own workbook says the same of its items
+    _, run_book, _ = write_run_outputs(settings, store, run_id, LookupKind.ELIGIBILITY)
+    outcomes = sorted(str(r["Outcome"]) for r in _rows(run_book, "Eligibility"))
+    assert outcomes[0] == "Active" and outcomes[1] == "Paused: the portal's pages changed"
+    assert outcomes[2].startswith("Postponed until ")
