@@ -263,6 +263,8 @@ ROUTES = [
     ("POST", "/queue/1/assign"),
     ("POST", "/queue/1/resolve"),
     ("GET", "/workbook"),
+    ("GET", "/workbook/upload"),
+    ("POST", "/workbook/upload"),
     ("GET", "/files/evidence/r/x.png"),
     ("GET", "/runs"),
     ("GET", "/runs/r1"),

@@ -158,6 +158,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/queue", g(None, console.queue)),
         Route("/queue/{id:int}/{action}", g(None, console.followup_action), methods=["POST"]),
         Route("/workbook", g(None, console.workbook)),
+        Route("/workbook/upload", g(None, console.workbook_upload), methods=["GET", "POST"]),
         Route("/files/{kind}/{run_id}/{name}", g(None, console.files)),
         Route("/runs", g("supervisor", console.runs)),
         Route("/runs/{run_id}", g("supervisor", console.run)),
