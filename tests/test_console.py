@@ -354,6 +354,7 @@ def test_html_from_portals_and_users_is_escaped(console, hub, page: Page, ground
     hub.knobs(hostile_text='<img src=x onerror="window.__pwned=1">Acme PPO')
     url = console["url"]
     log_in(page, url, "dana", "dana-specialist-pw")
+    page.get_by_role("link", name="Lookup", exact=True).click()
     member = next(
         m
         for m in ground_truth["members"]
