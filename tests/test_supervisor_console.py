@@ -451,6 +451,9 @@ def test_portal_health_is_said_in_words_with_local_times(morning, page: Page):
     hub = page.get_by_role("region", name=re.compile("^payerhub"))
     expect(hub).to_contain_text("85% of 20 lookups in the last 24 hours answered (3 failed)")
     expect(hub.locator(".portal-state")).to_have_text("Working")
+    expect(hub.get_by_role("row").filter(has_text="Account second")).to_contain_text(
+        "No open session"
+    )
     main = hub.get_by_role("row").filter(has_text="Account main")
     expect(main).to_contain_text(
         re.compile(r"Account main locked since \d\d/\d\d/\d{4} \d{1,2}:\d\d [AP]M: wrong password")

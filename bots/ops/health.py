@@ -251,7 +251,9 @@ def portal_words(
                 bad=flag is not None,
                 flag=flag.flag if flag else None,
                 fix=fix,
-                session=account.session[:1].upper() + account.session[1:],
+                session="No open session"
+                if account.session == "none"
+                else account.session[:1].upper() + account.session[1:],
                 last_login=local_datetime_text(account.last_login, zone, empty="never"),
                 password=f"Password expires in {days} day{'s' if days != 1 else ''}"
                 if days is not None
