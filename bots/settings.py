@@ -317,8 +317,8 @@ class ConsoleSettings(BaseModel):
     login_lock_seconds: float = Field(default=300.0, gt=0)
     """How long such a lock lasts (the address only; the user logs in from elsewhere)."""
     public_url: str | None = None
-    """The console's address as people reach it (e.g. https://payerbot.clinic.local), for
-    the evidence links in the workbooks; default http://<host>:<port>."""
+    """The console's address as people outside this machine open it (the links in the
+    digest and the workbooks), e.g. https://payerbot.clinic.example; empty: http://host:port."""
 
 
 class WorklistPreset(BaseModel):
