@@ -41,6 +41,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
+from bots.codes import category_words
 from bots.files import private_dir
 from bots.outputs.run_workbook import (
     AMBER,
@@ -63,7 +64,7 @@ from bots.outputs.run_workbook import (
 from bots.outputs.run_workbook import (
     excel_text as excel_text,
 )
-from bots.outputs.shown import NO_NAME
+from bots.outputs.shown import NO_NAME, with_descriptions
 from bots.store import FollowUp, Outcome, RejectedRow
 
 FOLLOWUP_STATUSES = ("open", "in progress", "done")
@@ -304,8 +305,8 @@ def _followups_sheet(ws: Worksheet, path: Path, followups: Sequence[FollowUp]) -
             f.status,
             f.assignee,
             f.notes,
-            f.reason,
-            f.category,
+            with_descriptions(f.reason),  # "CO-16: <description>", never a bare code
+            category_words(f.category) or None,
             f.action,
             f.payer_id,
             f.patient or NO_NAME,
