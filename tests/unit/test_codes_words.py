@@ -5,6 +5,7 @@ so that every code they show has its description next to it."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -478,3 +479,24 @@ def test_workbook_cells_read_in_words(tmp_path):
     assert denial["Status code"] == "85" and denial["Status"].startswith("85: ")
     assert denial["Denial reasons"].startswith(f"CO-16: {carc_text('16')}")
     assert denial["Adjustment codes"].split("; ")[0] == "CO-16 MA130 M51"
+
+
+def test_the_terminal_answer_says_words_with_codes_described():
+    from rich.console import Console
+
+    from bots.outputs.report import print_lookup
+
+    out = Console(width=400, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    claim = denied().model_dump(mode="json")
+    shown = summary("claim_status", {"claim_number": "CLM1"}, claim)
+    print_lookup(out, {"state": "succeeded", "result": claim, "summary": shown})
+    query = {"date_of_service": "2026-12-04", "service_type": "98"}
+    elig = eligibility().model_dump(mode="json")
+    shown = summary("eligibility", query, elig)
+    print_lookup(out, {"state": "succeeded", "result": elig, "summary": shown})
+    text = out.export_text()
+    assert "claim CLM1: Denied (F2) — CO-16: " in text
+    assert "Active on 12/04/2026 — Acme Choice PPO, group G383822" in text
+    assert "Office visit, in network, individual: copay $30.00" in text
+    said = "\n".join(line.split("EB01")[0] for line in text.splitlines())  # raw-code column
+    assert undescribed(said) == [] and codes_in(said) >= 4
