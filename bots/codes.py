@@ -197,14 +197,14 @@ NO_DESCRIPTION = "(no description on file)"
 @cache
 def code_table(name: str) -> dict[str, dict[str, str]]:
     """The rows of ``bots/codetables/<name>.csv`` by code (comment lines skipped)."""
-    text = files("bots.codetables").joinpath(f"{name}.csv").read_text(encoding="utf-8")
+    text = files("bots").joinpath("codetables", f"{name}.csv").read_text(encoding="utf-8")
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     return {row["code"].strip().upper(): row for row in csv.DictReader(lines)}
 
 
 def table_source(name: str) -> str:
     """The comment line of a table: where it comes from and as of when."""
-    text = files("bots.codetables").joinpath(f"{name}.csv").read_text(encoding="utf-8")
+    text = files("bots").joinpath("codetables", f"{name}.csv").read_text(encoding="utf-8")
     return text.splitlines()[0].lstrip("# ").strip()
 
 
