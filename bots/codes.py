@@ -7,8 +7,11 @@ codes; everything downstream (rules, spreadsheet) works on codes.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable
 from enum import StrEnum
+from functools import cache
+from importlib.resources import files
 
 
 class BenefitInfo(StrEnum):
@@ -125,6 +128,15 @@ REJECT_REASONS: dict[str, str] = {
 }
 """AAA03 reject reasons for eligibility requests."""
 
+
+def reject_reason_text(code: str | None) -> str | None:
+    """ "Subscriber/insured not found (75)": an AAA03 reject reason in words, the code beside
+    it; None when there is no code."""
+    if not code:
+        return None
+    return f"{REJECT_REASONS.get(code.strip(), '(no description on file)')} ({code.strip()})"
+
+
 CLAIM_STATUS_CATEGORIES: dict[str, str] = {
     "A0": "Acknowledgement/Forwarded",
     "A1": "Acknowledgement/Receipt",
@@ -171,3 +183,123 @@ def claim_is_final(category: str) -> bool:
 
 def claim_is_pending(category: str) -> bool:
     return category.startswith("P")
+
+
+# --- code tables shipped with the project (bots/codetables/*.csv) ---------------------------
+#
+# Each file opens with a comment line naming its source and "as of" date, then a header row.
+# A code not in a table reads NO_DESCRIPTION, never a blank: a specialist then knows to look
+# it up rather than reading nothing as "nothing to do".
+
+NO_DESCRIPTION = "(no description on file)"
+
+
+@cache
+def code_table(name: str) -> dict[str, dict[str, str]]:
+    """The rows of ``bots/codetables/<name>.csv`` by code (comment lines skipped)."""
+    text = files("bots").joinpath("codetables", f"{name}.csv").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return {row["code"].strip().upper(): row for row in csv.DictReader(lines)}
+
+
+def table_source(name: str) -> str:
+    """The comment line of a table: where it comes from and as of when."""
+    text = files("bots").joinpath("codetables", f"{name}.csv").read_text(encoding="utf-8")
+    return text.splitlines()[0].lstrip("# ").strip()
+
+
+def _look_up(table: str, code: str | None, column: str = "description") -> str:
+    row = code_table(table).get((code or "").strip().upper())
+    return row[column] if row and row.get(column) else NO_DESCRIPTION
+
+
+def carc_text(code: str | None) -> str:
+    """CARC (code source 139) description."""
+    return _look_up("carc", code)
+
+
+def rarc_text(code: str | None) -> str:
+    """RARC (code source 411) description."""
+    return _look_up("rarc", code)
+
+
+def status_category_text(code: str | None) -> str:
+    """277 STC01-1 category (code source 507) description."""
+    return _look_up("claim_status_category", code)
+
+
+def status_category_words(code: str | None) -> str:
+    """277 STC01-1 category as a specialist says it first: Paid, Denied, Pending..."""
+    return _look_up("claim_status_category", code, "words")
+
+
+def claim_status_code_text(code: str | None) -> str:
+    """277 STC01-2 claim status code (code source 508) description."""
+    return _look_up("claim_status", code)
+
+
+def service_type_name(code: str | None) -> str:
+    """EB03 service type name as published (98: Professional (Physician) Visit - Office)."""
+    return _look_up("service_type", code, "name")
+
+
+def service_type_short(code: str | None) -> str:
+    """EB03 service type in a specialist's words (98: Office visit); the published name
+    when there is no short one."""
+    row = code_table("service_type").get((code or "").strip().upper())
+    return (row.get("short") or row["name"]) if row else NO_DESCRIPTION
+
+
+BENEFIT_WORDS: dict[str, str] = {
+    BenefitInfo.ACTIVE_COVERAGE: "active coverage",
+    BenefitInfo.INACTIVE: "inactive",
+    BenefitInfo.COINSURANCE: "coinsurance",
+    BenefitInfo.COPAYMENT: "copay",
+    BenefitInfo.DEDUCTIBLE: "deductible",
+    BenefitInfo.OUT_OF_POCKET: "out-of-pocket maximum",
+    BenefitInfo.NON_COVERED: "not covered",
+    BenefitInfo.LIMITATIONS: "limitations",
+    BenefitInfo.PRIMARY_CARE_PROVIDER: "primary care provider",
+    BenefitInfo.OTHER_PAYER: "other or additional payer",
+    BenefitInfo.CANNOT_PROCESS: "cannot process",
+}
+"""EB01 benefit information in a specialist's words."""
+
+LEVEL_WORDS: dict[str, str] = {
+    CoverageLevel.INDIVIDUAL: "individual",
+    CoverageLevel.FAMILY: "family",
+    CoverageLevel.EMPLOYEE: "employee only",
+    CoverageLevel.EMPLOYEE_AND_SPOUSE: "employee and spouse",
+    CoverageLevel.CHILDREN: "children only",
+    CoverageLevel.DEPENDENTS: "dependents only",
+    CoverageLevel.SPOUSE_AND_CHILDREN: "spouse and children",
+    CoverageLevel.SPOUSE: "spouse only",
+}
+"""EB02 coverage level in a specialist's words."""
+
+PERIOD_WORDS: dict[str, str] = {
+    TimePeriod.SERVICE_YEAR: "service year",
+    TimePeriod.CALENDAR_YEAR: "calendar year",
+    TimePeriod.YEAR_TO_DATE: "year to date",
+    TimePeriod.VISIT: "per visit",
+    TimePeriod.REMAINING: "remaining",
+    TimePeriod.LIFETIME: "lifetime",
+    TimePeriod.LIFETIME_REMAINING: "lifetime remaining",
+}
+"""EB06 time period in a specialist's words."""
+
+GROUP_WORDS: dict[str, str] = {
+    AdjustmentGroup.CONTRACTUAL: "Contractual obligation",
+    AdjustmentGroup.PATIENT_RESPONSIBILITY: "Patient responsibility",
+    AdjustmentGroup.OTHER: "Other adjustment",
+    AdjustmentGroup.PAYER_INITIATED: "Payer-initiated reduction",
+    AdjustmentGroup.CORRECTION: "Correction or reversal",
+}
+"""835 CAS adjustment group codes in words."""
+
+
+def category_words(key: str | None) -> str:
+    """A follow-up's claim category key in words: ``missing_information`` -> "Missing
+    information"; an empty key reads empty (a follow-up without a category)."""
+    text = " ".join((key or "").replace("_", " ").split())
+    return text[:1].upper() + text[1:]

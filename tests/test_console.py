@@ -17,6 +17,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +139,11 @@ def test_specialist_looks_up_with_evidence_works_the_queue_and_downloads_the_wor
     answer = page.get_by_role("region", name=re.compile("^Answer"))
     expect(answer).to_be_visible(timeout=scaled(60) * 1000)
     assert time.monotonic() - started < 30, "an answer in seconds"
-    expect(answer.get_by_text("Coverage inactive", exact=True)).to_be_visible()
+    ended = date.fromisoformat(member["coverage"]["termination_date"])
+    expect(answer.locator("#coverage")).to_have_text(  # the coverage in one sentence
+        f"Coverage: Inactive on 12/01/2026 — {member['plan_name']}, group "
+        f"{member['group_number']} (coverage ended {ended:%m/%d/%Y})"
+    )
     expect(answer.get_by_text(member["member_id"])).to_be_visible()
     expect(page.locator("#estimate")).to_contain_text("$180.00")
     evidence = page.get_by_role("img", name="Screenshot of the portal's answer")

@@ -118,7 +118,9 @@ def test_console_lookup_and_queue_show_unknown_out_of_network_and_no_lone_comma(
     answer = look_up(member, "AL")
     expect(answer.locator("#prior-auth")).to_have_text("Unknown")
     expect(answer.locator("#patient")).to_have_text(NO_NAME)
-    vision = answer.get_by_role("table", name="Benefits").get_by_role("row").filter(has_text="AL")
+    vision = (
+        answer.get_by_role("table", name="Benefits").get_by_role("row").filter(has_text="EB03 AL")
+    )
     expect(vision.get_by_role("cell").last).to_have_text("Unknown")
 
     answer = look_up(member, "98")

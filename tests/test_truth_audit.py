@@ -40,7 +40,6 @@ from tests.audit.columns import (
     FOLLOWUP_COLUMNS,
     FOLLOWUPS_SHEET,
     ITEM_COLUMN,
-    NETWORK_WORDS,
     REJECTED_SHEET,
     SHEETS,
 )
@@ -52,7 +51,7 @@ from tests.audit.expect import (
     row_cells,
 )
 from tests.audit.readers import compare_row, headers_of, locate, read_sheets
-from tests.audit.tally import Tally, Words, as_day, ref_hash, same
+from tests.audit.tally import Tally, as_day, ref_hash, same
 from tests.conftest import SAMPLES
 from tests.samples import SampleRuns
 from tests.timing import scaled
@@ -527,7 +526,7 @@ def audit_console_answer(tally: Tally, page: Page, e: Expected, where: str) -> N
     text = " ".join(answer.inner_text().split())
     if not e.answered:
         tally.check(s, "outcome words", where, same(failed_outcome(e), text))
-        tally.check(s, "no answer for a failure", where, "Coverage active" not in text)
+        tally.check(s, "no answer for a failure", where, "Coverage: " not in text)
         return
     p = e.payload
     assert p is not None
@@ -547,13 +546,15 @@ def audit_console_answer(tally: Tally, page: Page, e: Expected, where: str) -> N
         else:  # the answer shows no identity, and the desk question names nobody
             shows("patient", "(no name given)")
         shows("member_id", p["member_id"])
+        # the coverage sentence: "Coverage: Active on 12/01/2026 — <plan>, group <group>"
+        said = re.search(r"Coverage: (Active|Inactive) on (\d\d/\d\d/\d{4})", text)
         tally.check(
             s,
             "coverage",
             where,
-            bool(re.search(r"coverage (in|not )?active", text, re.I))
-            and (re.search(r"coverage (inactive|not active)", text, re.I) is None)
-            == p["coverage_active"],
+            said is not None
+            and (said.group(1) == "Active") == p["coverage_active"]
+            and said.group(2) == us_date(p["date_of_service"]),
         )
         shows("plan", p["plan_name"])
         shows("group", p["group_number"])
@@ -590,10 +591,13 @@ def audit_console_benefits(tally: Tally, page: Page, e: Expected, where: str) ->
         return
     if not tally.check(s, "benefits (table)", where, tables.count() == 1):
         return
+    # one row per benefit line: the line in words, its raw X12 codes, its prior auth; a
+    # heading row (one cell) names each service type
     rows = [
         [" ".join(c.split()) for c in r]
         for r in tables.first.evaluate(
-            "t => [...t.rows].map(r => [...r.cells].map(c => c.innerText))"
+            "t => [...t.rows].filter(r => r.cells.length > 1)"
+            ".map(r => [...r.cells].map(c => c.innerText))"
         )
     ]
     headers = rows[0]
@@ -604,40 +608,49 @@ def audit_console_benefits(tally: Tally, page: Page, e: Expected, where: str) ->
     for name, index in col.items():
         if index is None:
             tally.check(s, f"benefits.{name} (no column)", where, False)
-    if any(col[k] is None for k in ("service", "benefit", "network", "level")):
+    if any(col[k] is None for k in col):
         return
 
-    def at(r: list[str], name: str) -> str | None:
+    def at(r: list[str], name: str) -> str:
         i = col[name]
-        return r[i] if i is not None and i < len(r) else None
+        return r[i] if i is not None and i < len(r) else ""
 
-    shown: dict[tuple[str, str, str, str], list[str]] = {}
-    for r in rows[1:]:
-        network = next(
-            (
-                code
-                for code, words in NETWORK_WORDS.items()
-                if (at(r, "network") or "").casefold() in words
-            ),
-            at(r, "network") or "",
-        )
-        shown[(at(r, "service") or "", at(r, "benefit") or "", network, at(r, "level") or "")] = r
+    shown: dict[str, list[str]] = {at(r, "codes"): r for r in rows[1:]}
     tally.check(s, "benefits (lines)", where, len(rows) - 1 == len(p["benefits"]))
     for b in p["benefits"]:
-        key = (b["service_type"], b["benefit"], b["in_network"], b["coverage_level"] or "")
-        r = shown.get(key)
+        codes = " · ".join(
+            [
+                f"EB01 {b['benefit']}",
+                f"EB02 {b['coverage_level'] or '-'}",
+                f"EB03 {b['service_type']}",
+                f"EB06 {b['time_period'] or '-'}",
+                f"EB11 {b['prior_auth_required']}",
+                f"EB12 {b['in_network']}",
+            ]
+        )
+        r = shown.get(codes)
         if not tally.check(s, "benefits.line shown", where, r is not None):
             continue
         assert r is not None
-        if b["amount"] is not None:
-            amount: Any = Decimal(b["amount"])
-        elif b["percent"] is not None:
-            amount = Words((f"{b['percent']}%",))
-        else:
-            amount = Decimal(b["total"]) if b["total"] is not None else None
-        tally.compare(s, "benefits.amount", where, amount, at(r, "amount"))
-        remaining = Decimal(b["remaining"]) if b["remaining"] is not None else None
-        tally.compare(s, "benefits.remaining", where, remaining, at(r, "remaining"))
+        words = at(r, "benefit")
+        network = {
+            "Y": "in network",
+            "N": "out of network",
+            "W": "in and out of network",
+            "U": "network unknown",
+        }[b["in_network"]]
+        tally.check(s, "benefits.network", where, f", {network}" in words)
+        for name, value in (("amount", b["amount"]), ("total", b["total"])):
+            if value is not None:
+                tally.check(s, f"benefits.{name}", where, f"${Decimal(value):,.2f}" in words)
+        if b["percent"] is not None:
+            tally.check(
+                s, "benefits.percent", where, f"{Decimal(b['percent']).normalize():f}%" in words
+            )
+        if b["remaining"] is not None and b["benefit"] in ("C", "G"):
+            tally.check(
+                s, "benefits.remaining", where, f"${Decimal(b['remaining']):,.2f} left" in words
+            )
         tally.compare(
             s,
             "benefits.prior_auth",

@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bots.codes import network_label, prior_auth_label
 from bots.engine.runs import RunSummary
 from bots.outputs.shown import NO_NAME
 from bots.store import FollowUp, ItemState, Outcome, OutcomeCode, Run
@@ -98,14 +97,16 @@ def print_lookup(console: Console, answer: dict[str, Any]) -> None:
                 markup=False,
             )
     elif result["kind"] == "eligibility":
-        active = "[green]ACTIVE[/]" if result["coverage_active"] else "[red]INACTIVE[/]"
+        # words first, codes beside them (bots/outputs/shown.py): the same as the console's
         ids = answer["summary"]["identifiers"]
         patient = ids["patient"] + (
             f" (on the portal: {ids['patient_on_portal']})" if ids["patient_on_portal"] else ""
         )
         # the portal's member ID; None when its answer shows no identity (identity_basis)
         shown_id = result.get("member_id") or "(identity not shown by the portal)"
-        console.print(f"{escape(patient)}  {escape(shown_id)}  {active}")
+        console.print(f"{patient}  {shown_id}", markup=False)
+        colour = "green" if result["coverage_active"] else "red"
+        console.print(f"[{colour}]{escape(answer['summary']['coverage_text'])}[/]")
         sharing = answer["summary"]["benefits"]
         console.print(
             f"prior authorization for {sharing['service_type']['label']}: "
@@ -114,35 +115,29 @@ def print_lookup(console: Console, answer: dict[str, Any]) -> None:
         )
         console.print(
             f"plan {result.get('plan_name')}  group {result.get('group_number')}  "
-            f"{result.get('effective_date')} - {result.get('termination_date') or 'open'}"
+            f"{result.get('effective_date')} - {result.get('termination_date') or 'open'}",
+            markup=False,
         )
-        table = Table("service", "benefit", "network", "level", "amount", "remaining", "auth")
-        for b in result["benefits"]:
-            amount = b.get("amount") or (f"{b['percent']}%" if b.get("percent") else b.get("total"))
-            table.add_row(
-                b["service_type"],
-                b["benefit"],
-                network_label(b["in_network"]),
-                b.get("coverage_level") or "",
-                str(amount or ""),
-                str(b.get("remaining") or ""),
-                prior_auth_label(b["prior_auth_required"]),
+        for group in answer["summary"].get("benefit_groups", []):
+            table = Table(
+                "benefit", "prior auth", "codes", title=group["name"], title_justify="left"
             )
-        console.print(table)
+            for b in group["lines"]:
+                table.add_row(escape(b["text"]), b["prior_auth"], escape(b["codes"]))
+            console.print(table)
     else:
+        claim = answer["summary"]["claim"]
+        console.print(f"claim {result['claim_number']}: {claim['status_text']}", markup=False)
+        if claim["status_code_text"]:
+            console.print(f"payer's status {claim['status_code_text']}", markup=False)
+        amounts = claim["amounts"]
         console.print(
-            f"claim {result['claim_number']}: {result['category']} {result.get('status_code')} "
-            f"{result.get('status_text')}"
+            f"billed {amounts['billed']}  allowed {amounts['allowed']}  paid {amounts['paid']}  "
+            f"patient {amounts['patient_responsibility']}",
+            markup=False,
         )
-        console.print(
-            f"billed {result.get('billed')}  allowed {result.get('allowed')}  paid "
-            f"{result.get('paid')}  patient {result.get('patient_responsibility')}"
-        )
-        for adj in result.get("adjustments", []):
-            console.print(
-                f"  {adj['group_code']}-{adj['carc']} {' '.join(adj.get('rarc', []))} "
-                f"{adj.get('amount')}"
-            )
+        for adj in claim["adjustments"]:
+            console.print(f"  {adj['text']}  {adj['amount']}", markup=False)
     if answer.get("estimate"):
         console.print(f"[bold]{answer['estimate']['summary']}[/]")
     for f in answer.get("followups") or []:

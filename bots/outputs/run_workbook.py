@@ -25,11 +25,23 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.worksheet import Worksheet
 
-from bots.codes import CLAIM_STATUS_CATEGORIES
+from bots.codes import reject_reason_text
 from bots.files import private_dir
 from bots.models import ClaimStatusResult, EligibilityResult, LookupKind
 from bots.outputs.evidence_links import EvidenceLinks, local_link
-from bots.outputs.shown import NO_NAME, cost_sharing, identifiers, percent_text
+from bots.outputs.shown import (
+    NO_NAME,
+    acted_on,
+    adjustment_codes,
+    adjustment_text,
+    benefits_text,
+    claim_status_words,
+    cost_sharing,
+    coverage_sentence,
+    identifiers,
+    percent_text,
+    status_code_words,
+)
 from bots.store import ItemState, Outcome, OutcomeCode, RejectedRow
 
 MONEY = '"$"#,##0.00'
@@ -89,6 +101,7 @@ ELIGIBILITY_COLUMNS: list[Column] = [
     ("Out-of-pocket remaining (family, out of network)", 16, MONEY),
     ("Prior auth (service type)", 14, None),
     ("Benefit notes", 30, None),
+    ("Benefits (in words)", 60, None),
     ("Problem", 40, None),
     ("Reason code", 9, None),
     ("Evidence", 12, None),
@@ -115,7 +128,7 @@ CLAIM_COLUMNS: list[Column] = [
     ("Outcome", 26, None),
     ("Category", 9, None),
     ("Status code", 8, None),
-    ("Status", 28, None),
+    ("Status", 36, None),
     ("Billed", 12, MONEY),
     ("Allowed", 12, MONEY),
     ("Paid", 12, MONEY),
@@ -123,7 +136,8 @@ CLAIM_COLUMNS: list[Column] = [
     ("Adjudicated", 11, DATE),
     ("Check/EFT #", 16, None),
     ("Payment date", 11, DATE),
-    ("Denial reasons", 30, None),
+    ("Denial reasons", 50, None),
+    ("Adjustment codes", 16, None),
     ("Problem", 40, None),
     ("Evidence", 12, None),
     ("Checked at", 16, STAMP),
@@ -149,6 +163,10 @@ HEADER_NOTES: dict[str, str] = {
         "line says no. Unknown: the portal did not say (or its lines disagree): ask the "
         "payer. Blank: no answer."
     ),
+    "Category": "The 277 claim status category code (STC01-1); Outcome says it in words.",
+    "Status code": "The 277 claim status code (STC01-2); Status says it in words.",
+    "Adjustment codes": "The raw codes of Denial reasons: group-CARC, then RARCs.",
+    "Benefits (in words)": "Every benefit line the portal showed, by service type.",
     **{title: _AMOUNT_NOTE for title, _, fmt in ELIGIBILITY_COLUMNS if fmt == MONEY},
     "Coinsurance (in network)": _AMOUNT_NOTE,
     "Coinsurance (out of network)": _AMOUNT_NOTE,
@@ -196,7 +214,7 @@ def eligibility_row(item: Outcome, link: str | None) -> tuple[list[Any], Pattern
     ]
     if res is not None:
         shown = cost_sharing(res, q.get("service_type"))
-        outcome = "Active" if res.coverage_active else "Inactive on date of service"
+        outcome = coverage_sentence(res, q.get("date_of_service"))
         fill = GREEN if res.coverage_active else RED
         cells += [
             outcome,
@@ -222,12 +240,13 @@ def eligibility_row(item: Outcome, link: str | None) -> tuple[list[Any], Pattern
             shown.out_of_pocket_family.out_of_network,
             shown.prior_auth_label,
             "; ".join(shown.notes) or None,
+            benefits_text(res),
         ]
     else:
         cells += [outcome] + [None] * (_ANSWER_CELLS - 1)
     cells += [
         item.last_error_message if res is None else None,
-        item.reason_code,
+        reject_reason_text(item.reason_code),
         link,
         item.checked_at,
         item.attempts,
@@ -256,21 +275,14 @@ def claim_row(item: Outcome, link: str | None) -> tuple[list[Any], PatternFill |
         _date(q.get("dos_to")),
     ]
     if res is not None:
-        category = CLAIM_STATUS_CATEGORIES.get(res.category, res.category)
         fill = RED if res.category in ("F2", "F4") else AMBER if res.category[0] in "PAR" else GREEN
         cells[-2:] = [res.dos_from, res.dos_to]  # the claim's own service dates
-        denials = "; ".join(
-            dict.fromkeys(  # one mention per reason, in the portal's order
-                f"{a.group_code}-{a.carc}" + (f" {' '.join(a.rarc)}" if a.rarc else "")
-                for a in res.adjustments
-                if res.category in ("F2", "F4") or a.group_code != "CO"
-            )
-        )
+        reasons = acted_on(res)  # one mention per reason, in the portal's order
         cells += [
-            category,
+            claim_status_words(res.category),
             res.category,
             res.status_code,
-            res.status_text,
+            status_code_words(res.status_code) or res.status_text,
             res.billed,
             res.allowed,
             res.paid,
@@ -278,10 +290,11 @@ def claim_row(item: Outcome, link: str | None) -> tuple[list[Any], PatternFill |
             res.adjudication_date,
             res.payment_trace_number,
             res.payment_date,
-            denials or None,
+            "; ".join(adjustment_text(a) for a in reasons) or None,
+            "; ".join(adjustment_codes(a) for a in reasons) or None,
         ]
     else:
-        cells += [outcome] + [None] * 11
+        cells += [outcome] + [None] * 12
     cells += [
         item.last_error_message if res is None else None,
         link,

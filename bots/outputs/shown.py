@@ -20,6 +20,10 @@ read an item through these views, so they cannot disagree:
   the portal did not show is None: an empty cell in the workbooks, "—" on the console,
   ``null`` in JSON; never 0.
 
+- **Answers in words, codes beside them** (bots/outputs/words.py, re-exported here): the
+  coverage sentence, benefit lines, claim status and adjustments with CARC/RARC
+  descriptions from the code tables shipped in bots/codetables.
+
 Benefit lines whose network is unknown (EB12 U) fill neither network's value (a note says
 they exist); no bundled portal shows one.
 """
@@ -32,15 +36,34 @@ from decimal import Decimal
 from typing import Any
 
 from bots.codes import (
-    SERVICE_TYPES,
+    GROUP_WORDS,
     BenefitInfo,
     CoverageLevel,
     YesNoUnknown,
     prior_auth_label,
     prior_auth_of,
+    status_category_text,
+    status_category_words,
 )
 from bots.matching import norm_member_id
-from bots.models import Benefit, EligibilityResult
+from bots.models import Benefit, ClaimStatusResult, EligibilityResult
+from bots.outputs.words import BLANK as BLANK
+from bots.outputs.words import BenefitGroup as BenefitGroup
+from bots.outputs.words import acted_on as acted_on
+from bots.outputs.words import adjustment_codes as adjustment_codes
+from bots.outputs.words import adjustment_text as adjustment_text
+from bots.outputs.words import benefit_groups as benefit_groups
+from bots.outputs.words import benefit_line_codes as benefit_line_codes
+from bots.outputs.words import benefit_line_text as benefit_line_text
+from bots.outputs.words import benefits_text as benefits_text
+from bots.outputs.words import claim_status_sentence as claim_status_sentence
+from bots.outputs.words import claim_status_words as claim_status_words
+from bots.outputs.words import coverage_sentence as coverage_sentence
+from bots.outputs.words import money_text as money_text
+from bots.outputs.words import percent_text as percent_text
+from bots.outputs.words import service_type_label as service_type_label
+from bots.outputs.words import status_code_words as status_code_words
+from bots.outputs.words import with_descriptions as with_descriptions
 
 NO_NAME = "(no name given)"
 """The patient of a question that carries no name (a desk lookup by member ID)."""
@@ -53,11 +76,6 @@ def person_name(last: Any, first: Any) -> str | None:
     """``LAST, FIRST`` from whichever parts exist; None when there is no name at all."""
     parts = [str(p).strip() for p in (last, first) if p is not None and str(p).strip()]
     return ", ".join(parts) or None
-
-
-def percent_text(value: Decimal | None) -> str | None:
-    """``20%`` for a coinsurance percent; None stays None."""
-    return None if value is None else f"{format(value.normalize(), 'f')}%"
 
 
 def _words(text: str) -> str:
@@ -163,8 +181,7 @@ class CostSharing:
 
     @property
     def service_type_label(self) -> str:
-        name = SERVICE_TYPES.get(self.service_type)
-        return f"{name} ({self.service_type})" if name else self.service_type
+        return service_type_label(self.service_type)
 
     @property
     def prior_auth_label(self) -> str:
@@ -311,5 +328,31 @@ def summary(
     if kind == "eligibility" and payload:
         result = EligibilityResult.model_validate(payload)
         shown["coverage"] = "Active" if result.coverage_active else "Inactive"
+        shown["coverage_text"] = coverage_sentence(result, query.get("date_of_service"))
         shown["benefits"] = cost_sharing(result, query.get("service_type")).as_json()
+        shown["benefit_groups"] = [g.as_json() for g in benefit_groups(result)]
+    elif kind == "claim_status" and payload:
+        claim = ClaimStatusResult.model_validate(payload)
+        shown["claim"] = {
+            "status_text": claim_status_sentence(claim),
+            "category": claim.category,
+            "category_words": status_category_words(claim.category),
+            "category_text": status_category_text(claim.category),
+            "status_code": claim.status_code,
+            "status_code_text": status_code_words(claim.status_code),
+            "amounts": {
+                name: money_text(getattr(claim, name))
+                for name in ("billed", "allowed", "paid", "patient_responsibility")
+            },
+            "adjustments": [
+                {
+                    "codes": adjustment_codes(a),
+                    "text": adjustment_text(a),
+                    "group_text": GROUP_WORDS.get(a.group_code, a.group_code),
+                    "amount": money_text(a.amount),
+                    "line": a.line,
+                }
+                for a in claim.adjustments
+            ],
+        }
     return shown

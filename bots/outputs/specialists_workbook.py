@@ -41,6 +41,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
+from bots.codes import category_words
 from bots.files import private_dir
 from bots.outputs.evidence_links import EvidenceLinks, local_link
 from bots.outputs.run_workbook import (
@@ -68,7 +69,7 @@ from bots.outputs.run_workbook import (
 from bots.outputs.run_workbook import (
     excel_text as excel_text,
 )
-from bots.outputs.shown import NO_NAME
+from bots.outputs.shown import NO_NAME, with_descriptions
 from bots.store import FollowUp, Outcome, RejectedRow
 
 FOLLOWUP_STATUSES = ("open", "in progress", "done")
@@ -445,8 +446,8 @@ def _followups_sheet(ws: Worksheet, book: _Book, followups: Sequence[FollowUp]) 
             f.status,
             f.assignee,
             f.notes,
-            f.reason,
-            f.category,
+            with_descriptions(f.reason),  # "CO-16: <description>", never a bare code
+            category_words(f.category) or None,
             f.action,
             f.payer_id,
             f.patient or NO_NAME,

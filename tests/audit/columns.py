@@ -86,6 +86,7 @@ CLAIM_COLUMNS: dict[str, Col] = {
     "trace": Col(all_of=("eft",)),
     "payment_date": Col(exactly=("payment date", "paid on")),
     "denials": Col(all_of=("denial",)),
+    "denial_codes": Col(exactly=("adjustment codes",)),
 }
 
 # the specialists' workbook's "Follow-ups" sheet
@@ -103,12 +104,8 @@ FOLLOWUP_COLUMNS: dict[str, Col] = {
 
 # the console lookup page's benefits table
 CONSOLE_BENEFIT_COLUMNS: dict[str, Col] = {
-    "service": Col(exactly=("service", "service type")),
-    "benefit": Col(exactly=("benefit",)),
-    "network": Col(all_of=("network",)),
-    "level": Col(exactly=("level", "coverage level")),
-    "amount": Col(exactly=("amount",)),
-    "remaining": Col(exactly=("remaining",)),
+    "benefit": Col(exactly=("benefit",)),  # the line in words
+    "codes": Col(exactly=("codes",)),  # its raw X12 codes
     "prior_auth": Col(all_of=("prior auth",)),
 }
 

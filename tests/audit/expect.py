@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from bots.codes import carc_text, rarc_text
 from tests.audit.columns import OUTCOME_WORDS, PER_RUN_FIELDS, PRIOR_AUTH_WORDS
 from tests.audit.tally import Ident, OneOf, Percent, Tally, Words
 from tests.truth import (
@@ -119,15 +120,36 @@ def eligibility_cells(e: Expected) -> dict[str, Any]:
     return cells
 
 
-def _denials(p: dict[str, Any]) -> str | None:
-    """Adjustments a specialist acts on: all of a denied claim's, else the non-contractual."""
+def _acted_on(p: dict[str, Any]) -> list[dict[str, Any]]:
+    """Adjustments a specialist acts on: all of a denied claim's, else the non-contractual;
+    one per reason (group, CARC, RARCs), in the portal's order."""
     denied = p["category"] in ("F2", "F4")
-    shown = [
-        f"{a['group_code']}-{a['carc']}" + (f" {' '.join(a['rarc'])}" if a["rarc"] else "")
-        for a in p["adjustments"]
-        if denied or a["group_code"] != "CO"
+    shown: dict[str, dict[str, Any]] = {}
+    for a in p["adjustments"]:
+        if denied or a["group_code"] != "CO":
+            shown.setdefault(_adjustment_codes(a), a)
+    return list(shown.values())
+
+
+def _adjustment_codes(a: dict[str, Any]) -> str:
+    return f"{a['group_code']}-{a['carc']}" + (f" {' '.join(a['rarc'])}" if a["rarc"] else "")
+
+
+def _denials(p: dict[str, Any]) -> str | None:
+    """The reasons in words: each code with its description from the shipped tables."""
+    said = [
+        " — ".join(
+            [f"{a['group_code']}-{a['carc']}: {carc_text(a['carc'])}"]
+            + [f"{r}: {rarc_text(r)}" for r in a["rarc"]]
+        )
+        for a in _acted_on(p)
     ]
-    return "; ".join(dict.fromkeys(shown)) or None
+    return "; ".join(said) or None
+
+
+def _denial_codes(p: dict[str, Any]) -> str | None:
+    """The same reasons as raw codes."""
+    return "; ".join(_adjustment_codes(a) for a in _acted_on(p)) or None
 
 
 def claim_cells(e: Expected) -> dict[str, Any]:
@@ -151,6 +173,7 @@ def claim_cells(e: Expected) -> dict[str, Any]:
             "dos_to": parse_worklist_date(c["DOS To"], past=False) if c.get("DOS To") else None,
             "outcome": failed_outcome(e),
             "denials": None,
+            "denial_codes": None,
         }
         cells |= dict.fromkeys(money_fields + result_fields)
         return cells
@@ -174,6 +197,7 @@ def claim_cells(e: Expected) -> dict[str, Any]:
         "trace": p["payment_trace_number"],
         "payment_date": _day(p["payment_date"]),
         "denials": _denials(p),
+        "denial_codes": _denial_codes(p),
     }
     return cells
 

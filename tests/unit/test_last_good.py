@@ -175,7 +175,7 @@ def test_the_specialists_workbook_keeps_the_answer_after_a_failed_relookup(store
     header = [c.value for c in ws[1]]
     (row,) = [dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)]
     assert (row["Member ID"], row["Coverage"], row["Plan"]) == ("ACM1", "Inactive", "Scripted PPO")
-    assert row["Outcome"] == "Inactive on date of service"
+    assert row["Outcome"] == "Inactive on 12/01/2026 — Scripted PPO"  # the coverage sentence
     assert re.fullmatch(
         r"A newer lookup on \d\d/\d\d/\d{4} \d\d:\d\d UTC failed: not tried: every account "
         r"is locked; the answer shown is from \d\d/\d\d/\d{4} \d\d:\d\d UTC",

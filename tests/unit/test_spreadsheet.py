@@ -85,11 +85,13 @@ def test_cells_are_typed_and_text_is_never_a_formula(tmp_path):
         and row["Effective"].number_format == "mm/dd/yyyy"
     )
     assert row["Evidence"].hyperlink.target == "../evidence/item-7.png"
-    assert row["Outcome"].value == "Active"
+    assert row["Outcome"].value.startswith("Active on ")  # the coverage sentence
     failed = {h: c.value for h, c in zip(header, ws[3], strict=True)}
     assert failed["Outcome"] == "Member not found" and failed["Item ID"] == 8
     assert failed["Coverage"] is None and failed["Prior auth (service type)"] is None
-    assert failed["Problem"] == "the portal found no match" and failed["Reason code"] == "75"
+    assert failed["Problem"] == "the portal found no match" and failed["Reason code"] == (
+        "Subscriber/insured not found (75)"  # the reject reason in words, the code beside
+    )
     assert failed["Evidence"] == "screenshot" and failed["Tries"] == 1
     assert failed["Checked at"] == datetime(2026, 12, 1, 5, 0)
     errors = wb["Import errors"]

@@ -279,13 +279,13 @@ def test_conditional_formatting_follows_the_cells(written):
         "F8D7DA"
     )
     assert rules("Eligibility") == {
-        "AL2:AL4": [("expression", "AND(ISNUMBER($AL2),$AL2>=500)")],
-        "A2:AO4": [("expression", '$K2="Inactive"')],
+        "AM2:AM4": [("expression", "AND(ISNUMBER($AM2),$AM2>=500)")],
+        "A2:AP4": [("expression", '$K2="Inactive"')],
     }
-    assert rules("Claim status") == {"A2:AE3": [("expression", 'OR($O2="F2",$O2="F4")')]}
+    assert rules("Claim status") == {"A2:AF3": [("expression", 'OR($O2="F2",$O2="F4")')]}
     # the columns the rules name are the ones they mean
     assert wb["Eligibility"]["K1"].value == "Coverage"
-    assert wb["Eligibility"]["AL1"].value == "Est. patient cost"
+    assert wb["Eligibility"]["AM1"].value == "Est. patient cost"
     assert wb["Claim status"]["O1"].value == "Category"
     assert wb["Follow-ups"]["B1"].value == "Priority" and wb["Follow-ups"]["C1"].value == "Status"
 
@@ -294,8 +294,8 @@ def test_threshold_is_configurable(tmp_path):
     target = tmp_path / "w.xlsx"
     write_specialist_workbook(target, [], [], [], [], high_patient_cost=Decimal("250.5"))
     wb = load_workbook(target)
-    (cf,) = [c for c in wb["Eligibility"].conditional_formatting if "AL" in str(c.sqref)]
-    assert cf.rules[0].formula == ["AND(ISNUMBER($AL2),$AL2>=250.5)"]
+    (cf,) = [c for c in wb["Eligibility"].conditional_formatting if "AM" in str(c.sqref)]
+    assert cf.rules[0].formula == ["AND(ISNUMBER($AM2),$AM2>=250.5)"]
     for name in SHEETS:  # empty sheets still have a header, a filter and frozen panes
         assert wb[name].max_row == 1 and wb[name].auto_filter.ref.startswith("A1:")
 

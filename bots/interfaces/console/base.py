@@ -34,7 +34,7 @@ from bots.files import private_dir
 from bots.intake.worklists import PayerDirectory
 from bots.interfaces.console import users
 from bots.logs import get_logger
-from bots.outputs.shown import NO_NAME, percent_text
+from bots.outputs.shown import NO_NAME, percent_text, with_descriptions
 from bots.settings import Settings
 from bots.store import OutcomeCode, Store
 
@@ -85,6 +85,7 @@ class ConsoleBase:
         self.env.filters["outcome"] = lambda code: OutcomeCode(code).label if code else ""
         self.env.filters["network"] = network_label
         self.env.filters["percent"] = lambda v: percent_text(Decimal(str(v)))
+        self.env.filters["with_descriptions"] = with_descriptions  # "CO-16: <description>"
         self.env.globals["no_name"] = NO_NAME
         # evidence and trace paths become the console's own /files URLs (None: not served)
         self.env.filters["file_url"] = lambda path: file_url(settings, path)
