@@ -46,11 +46,11 @@ FIELD_LABELS = {
 }
 
 _MEMBER_ID = re.compile(r"[A-Z0-9](?:[A-Z0-9-]{0,28}[A-Z0-9])?")
-_CLAIM_NUMBER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?")
-_MONEY = re.compile(r"\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d{1,2})?|\$?\.\d{1,2}")
+_CLAIM_NUMBER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?", re.ASCII)
+_MONEY = re.compile(r"\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d{1,2})?|\$?\.\d{1,2}", re.ASCII)
 _DATE_SHAPES = (
-    re.compile(r"\d{1,2}/\d{1,2}/\d{4}"),
-    re.compile(r"\d{4}-\d{1,2}-\d{1,2}"),
+    re.compile(r"\d{1,2}/\d{1,2}/\d{4}", re.ASCII),
+    re.compile(r"\d{4}-\d{1,2}-\d{1,2}", re.ASCII),
 )
 MAX_CHARGE = Decimal("1000000")
 OLDEST_BIRTH_YEARS = 130
@@ -174,7 +174,7 @@ def _member_id(text: str, problems: dict[str, str], *, required: bool) -> str | 
             problems["member_id"] = "The member ID is required."
         return None
     compact = re.sub(r"\s+", "", text).upper()
-    if _MEMBER_ID.fullmatch(compact) is None:
+    if not text.isascii() or _MEMBER_ID.fullmatch(compact) is None:
         problems["member_id"] = (
             "A member ID has 2 to 30 letters, digits or hyphens, as on the insurance card."
         )

@@ -283,8 +283,8 @@ class LookupWatch:
             return (
                 "waiting_for_batch",
                 "Waiting for the overnight batch's session: the batch holds the portal's "
-                "account and answers this lookup between its own lookups "
-                f"(about {left} s at most).",
+                "account and will answer this lookup between its own "
+                f"(this lookup gives up in about {left} s).",
                 left,
             )
         items = store.run_outcomes(run_id)

@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from bots.dates import local_today
 from bots.errors import PayerbotError
 from bots.followups import queue as fq
-from bots.intake.lookup_form import Query, check_lookup, service_type_choices
+from bots.intake.lookup_form import FIELDS, Query, check_lookup, service_type_choices
 from bots.interfaces.console.base import ConsoleBase, file_url, safe_next
 from bots.outputs.shown import summary
 from bots.services import lookups
@@ -55,7 +55,11 @@ class DeskPages(ConsoleBase):
         if checked.query is None:
             if wants_json:
                 return JSONResponse({"errors": checked.problems}, status_code=400)
-            return self._lookup_page(request, 400, form=values, errors=checked.problems)
+            errors = {k: v for k, v in checked.problems.items() if k in FIELDS}
+            others = [v for k, v in checked.problems.items() if k not in FIELDS]
+            if others:  # no field of its own (the lookup kind): above the form
+                errors["form"] = " ".join(others)
+            return self._lookup_page(request, 400, form=values, errors=errors)
         user = request.session["user"]["username"]
         add = values.get("add_to_queue") == "1"
         if wants_json:
