@@ -163,7 +163,9 @@ def test_field_errors_next_to_fields_then_waiting_for_the_batch_cancel_and_sugge
     store.close()
 
 
-def test_the_lookup_endpoints_refuse_many_bad_inputs_without_asking_a_portal(desk, mock_portals):
+def test_the_lookup_endpoints_refuse_many_bad_inputs_without_asking_a_portal(
+    desk, mock_portals, ground_truth
+):
     """A fuzz-ish table through the console (with and without JavaScript): a 400 with one
     plain sentence per field, never Python's text, and no portal request."""
     client, csrf = session(desk["url"], "dana", "dana-specialist-pw")
@@ -203,3 +205,13 @@ def test_the_lookup_endpoints_refuse_many_bad_inputs_without_asking_a_portal(des
     assert portal_traffic(mock_portals) == before, "no portal was asked a refused question"
     gone = client.get("/lookup/jobs/nope")
     assert gone.status_code == 404 and gone.json()["state"] == "gone"
+
+    # Without JavaScript the form still posts and waits for its answer, as it always did.
+    member = ended_acme_member(ground_truth)
+    form = {"csrf": csrf, "kind": "eligibility", "payer": "ACME", "member_id": member["member_id"]}
+    form |= {"dob": member["dob"], "dos": "12/01/2026", "service_type": "MH", "charge": "1,250"}
+    answered = client.post("/lookup", data=form)
+    assert answered.status_code == 200 and 'id="answer"' in answered.text
+    assert "Estimate for Mental health (MH):" in answered.text
+    assert "Suggested follow-ups (not added to the queue)" in answered.text
+    assert '<option value="MH" selected>' in answered.text  # the form as it was typed

@@ -58,6 +58,12 @@ def _lookup(query: Query, as_json: bool, verbose: bool, add_to_queue: bool) -> N
         sys.stdout.write(json.dumps(shown, default=str) + "\n")
     else:
         print_lookup(out, shown)
+        for f in shown["suggested_followups"]:  # not in the queue: nobody asked (--add-to-queue)
+            out.print(
+                f"[yellow]suggested follow-up (not added; --add-to-queue adds it):[/] "
+                f"{escape(f['reason'])} - {escape(f['action'])}",
+                soft_wrap=True,
+            )
     if not answer.succeeded:
         raise typer.Exit(
             EXIT_AUTH
