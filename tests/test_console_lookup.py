@@ -122,7 +122,10 @@ def test_field_errors_next_to_fields_then_waiting_for_the_batch_cancel_and_sugge
     for field in said:
         expect(page.locator(f"#{field}-error")).to_be_hidden()
     progress = page.get_by_role("status").filter(has_text="Waiting for the overnight batch")
-    expect(progress).to_contain_text("Waiting for the overnight batch's session")
+    # (the console's first lookup also starts its browser: allow for a slow machine)
+    expect(progress).to_contain_text(
+        "Waiting for the overnight batch's session", timeout=scaled(30) * 1000
+    )
     expect(progress).to_contain_text(re.compile(r"gives up in about \d+ s"))
     expect(page.locator("#progress .spinner")).to_be_visible()
     screenshot(page, "lookup-waiting")
