@@ -17,13 +17,15 @@ from bots.dates import local_today
 from bots.errors import PayerbotError
 from bots.followups import queue as fq
 from bots.intake.lookup_form import FIELDS, Query, check_lookup, service_type_choices
-from bots.interfaces.console.base import ConsoleBase, file_url, safe_next
+from bots.interfaces.console.base import ConsoleBase, file_url, log, safe_next
 from bots.outputs.shown import summary
 from bots.services import lookups
 
 
 class DeskPages(ConsoleBase):
     """What a billing specialist does at the desk."""
+
+    _desk_lookups: dict[str, DeskLookup] | None = None
 
     # --- single lookups -----------------------------------------------------------------------
     # The form is checked before any portal is asked (bots/intake/lookup_form.py): each
@@ -106,20 +108,26 @@ class DeskPages(ConsoleBase):
         self, user: str, query: Query, values: dict[str, str], add_to_queue: bool
     ) -> DeskLookup:
         """A lookup worked in the background for the page that polls it (one per id)."""
-        jobs: dict[str, DeskLookup] = self.__dict__.setdefault("_desk_lookups", {})
+        jobs = self.desk_lookups
         for old in [k for k, j in jobs.items() if j.expired()]:
             del jobs[old]
         job = DeskLookup(secrets.token_urlsafe(12), user, values, lookups.LookupWatch())
 
         async def work() -> lookups.LookupAnswer:
-            answer = await lookups.lookup(
-                self.settings,
-                self.store,
-                query,
-                browser=await self._browser(),
-                add_to_queue=add_to_queue,
-                watch=job.watch,
-            )
+            try:
+                answer = await lookups.lookup(
+                    self.settings,
+                    self.store,
+                    query,
+                    browser=await self._browser(),
+                    add_to_queue=add_to_queue,
+                    watch=job.watch,
+                )
+            except PayerbotError:
+                raise  # its plain sentence is the page's
+            except Exception:
+                log.exception("console.lookup_failed")
+                raise
             await self.audit(
                 user, "lookup", f"item:{answer.item.id}", f"{query.kind} run {answer.run_id}"
             )
@@ -129,10 +137,16 @@ class DeskPages(ConsoleBase):
         jobs[job.id] = job
         return job
 
+    @property
+    def desk_lookups(self) -> dict[str, DeskLookup]:
+        """The lookups pages poll, by id: in memory (a restarted console forgets them)."""
+        if self._desk_lookups is None:
+            self._desk_lookups = {}
+        return self._desk_lookups
+
     def _job(self, request: Request) -> DeskLookup | None:
         """The caller's own lookup job by id (another user's is not found)."""
-        jobs: dict[str, DeskLookup] = self.__dict__.get("_desk_lookups", {})
-        job = jobs.get(request.path_params["id"])
+        job = self.desk_lookups.get(request.path_params["id"])
         if job is None or job.user != request.session["user"]["username"]:
             return None
         return job
@@ -153,17 +167,11 @@ class DeskPages(ConsoleBase):
             )
         assert job.task is not None
         if job.task.done():
-            failed = job.task.exception() is not None
+            failure = job.task.exception()
             return JSONResponse(
                 {
-                    "state": "failed" if failed else "done",
-                    "words": (
-                        f"The lookup could not finish: {job.task.exception()}"
-                        if failed and isinstance(job.task.exception(), PayerbotError)
-                        else "The lookup could not finish."
-                        if failed
-                        else "Done."
-                    ),
+                    "state": "done" if failure is None else "failed",
+                    "words": "Done." if failure is None else _failure_words(failure),
                     "answer": f"/lookup/jobs/{job.id}/answer",
                     "waited": waited,
                 }
@@ -180,10 +188,9 @@ class DeskPages(ConsoleBase):
             return self._lookup_page(
                 request, 404, error="This lookup is not finished, was cancelled, or is gone."
             )
-        if job.task.exception() is not None:
-            exc = job.task.exception()
-            words = str(exc) if isinstance(exc, PayerbotError) else "The lookup could not finish."
-            return self._lookup_page(request, 400, form=job.values, error=words)
+        failure = job.task.exception()
+        if failure is not None:
+            return self._lookup_page(request, 400, form=job.values, error=_failure_words(failure))
         return self._answer_page(request, job.values, job.task.result())
 
     async def lookup_cancel(self, request: Request) -> Response:
@@ -246,6 +253,13 @@ class DeskPages(ConsoleBase):
             return self.render(request, "error.html", 404, message="No workbook yet.")
         await self.audit(request.session["user"]["username"], "download", "workbook")
         return FileResponse(path, filename=path.name)
+
+
+def _failure_words(exc: BaseException) -> str:
+    """Why a lookup could not finish, in our own words (never Python's)."""
+    if isinstance(exc, PayerbotError):
+        return f"The lookup could not finish: {exc}"
+    return "The lookup could not finish: an error in payerbot (the console's log has it)."
 
 
 @dataclass
