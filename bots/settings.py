@@ -326,6 +326,8 @@ class WorklistPreset(BaseModel):
 
     kind: str
     columns: dict[str, list[str]]
+    service_type: str | None = None
+    """The service type a desk lookup of this kind asks about unless told (eligibility)."""
 
 
 class WorklistSettings(BaseModel):
@@ -337,6 +339,26 @@ class WorklistSettings(BaseModel):
     (a mistyped year, not a claim still worth checking)."""
     service_days_ahead: int = Field(default=365, ge=0)
     """A row whose date of service lies more than this many days after today is rejected."""
+
+    service_types: dict[str, str] = Field(default_factory=dict)
+    """The list a desk lookup picks its service type from: a name a person reads -> the X12
+    service type code (config/worklists.toml ``[worklists.service_types]``)."""
+
+    def desk_service_type(self) -> str:
+        """A desk eligibility lookup's service type unless told: the first eligibility
+        preset's ``service_type``, else plan level (30)."""
+        return next(
+            (
+                p.service_type
+                for p in self.presets.values()
+                if p.kind == "eligibility" and p.service_type
+            ),
+            "30",
+        )
+
+    def service_type_name(self, code: str) -> str | None:
+        """The listed name of a service type code (None: not on the list)."""
+        return next((n for n, c in self.service_types.items() if c == code), None)
 
     def service_type_for(self, visit_type: str) -> str | None:
         wanted = " ".join(visit_type.split()).casefold()

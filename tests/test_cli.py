@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from bots.interfaces.cli.common import EXIT_BAD_INPUT
 from tests.conftest import SAMPLES
 from tests.timing import scaled
 
@@ -111,22 +112,92 @@ def test_runs_list_json_and_a_bad_worklist_row_is_reported_not_fatal(env, tmp_pa
     assert runs[0]["status"] == "finished" and runs[0]["source"] == "week.csv"
 
 
-def test_lookup_says_what_a_question_lacks_in_plain_words(env):
+def portal_traffic(mock_portals) -> dict[str, int]:
+    """Every mock portal's logins and lookups so far (a refused question adds none)."""
+    seen = {}
+    for name, portal in mock_portals.items():
+        counters = portal.counters()
+        seen[name] = sum(counters["logins"].values()) + sum(counters["lookups"].values())
+    return seen
+
+
+ELIGIBILITY = ("eligibility", "--payer", "ACME", "--member-id")
+REFUSED_ASKS = {
+    ("claim-status", "--payer", "ACME", "--member-id", "ACM1"): [
+        "--claim-number: A claim status question needs a claim number (or patient account "
+        "number), or a member ID with the date of service."
+    ],
+    (*ELIGIBILITY, " ", "--dob", "1980-05-17"): ["--member-id: The member ID is required."],
+    (*ELIGIBILITY, "ACM1", "--dob", "5/17/80"): [
+        "--dob: The date of birth is not a date: use MM/DD/YYYY or YYYY-MM-DD."
+    ],
+    (
+        *ELIGIBILITY,
+        "ACM_1",
+        "--dob",
+        "02/30/1980",
+        "--charge",
+        "1,25x",
+        "--service-type",
+        "Spa day",
+    ): [
+        "--member-id: A member ID has 2 to 30 letters, digits or hyphens",
+        "--dob: The date of birth is not a real calendar date",
+        "--service-type: Choose a service type from the list",
+        "--charge: The expected charge is not an amount: write it like 1,250.00.",
+    ],
+    (*ELIGIBILITY, "ACM1", "--dob", "12/31/2099"): ["--dob: The date of birth is after today."],
+    (*ELIGIBILITY, "ACM1", "--dob", "1980-01-01", "--dos", "2062-12-03"): [
+        "--dos: The date of service is more than 365 days after today"
+    ],
+    (*ELIGIBILITY, "ACM1", "--dob", "1980-01-01", "--charge", "-40"): [
+        "--charge: The expected charge cannot be negative."
+    ],
+    ("claim-status", "--payer", "ACME", "--claim-number", "C1", "--dos-from", "2026-11-31"): [
+        "--dos-from: The date of service is not a real calendar date"
+    ],
+}
+
+
+def test_lookup_says_what_a_question_lacks_in_plain_words(env, mock_portals):
     wide = {**env, "COLUMNS": "300"}
-    asks = {
-        ("claim-status", "--payer", "ACME", "--member-id", "ACM1"): (
-            "A claim status question needs a claim number (or patient account number), "
-            "or a member ID with the date of service."
-        ),
-        ("eligibility", "--payer", "ACME", "--member-id", " ", "--dob", "1980-05-17"): (
-            "The member ID is empty."
-        ),
-        ("eligibility", "--payer", "ACME", "--member-id", "ACM1", "--dob", "5/17/80"): (
-            "The date of birth is not a date (YYYY-MM-DD)."
-        ),
-    }
-    for args, sentence in asks.items():
+    before = portal_traffic(mock_portals)
+    for args, lines in REFUSED_ASKS.items():
         proc = payerbot("lookup", *args, env=wide)
-        said = " ".join(proc.stderr.split())
-        assert proc.returncode == 2 and sentence in said, (args, proc.stderr)
-        assert "Traceback" not in said and "Value error" not in said and "pydantic" not in said
+        said = proc.stderr.splitlines()
+        assert proc.returncode == EXIT_BAD_INPUT == 6, (args, proc.stderr)
+        assert len(said) == len(lines), (args, proc.stderr)  # one line per problem
+        for line, words in zip(said, lines, strict=True):
+            assert line.startswith("error: ") and words in line, (args, proc.stderr)
+        text = proc.stderr + proc.stdout
+        for python in ("Traceback", "Value error", "pydantic", "isoformat", "ConversionSyntax"):
+            assert python not in text, (args, text)
+        assert "02/30/1980" not in text and "12/31/2099" not in text  # never the value typed
+    assert portal_traffic(mock_portals) == before, "no portal was asked a refused question"
+
+
+def test_lookup_service_type_by_name_and_follow_ups_only_when_added(env, ground_truth):
+    member = next(
+        m
+        for m in ground_truth["members"]
+        if m["payer_id"] == "ACME"
+        and m["relationship"] == "subscriber"
+        and m["coverage"]["termination_date"]
+        and m["coverage"]["termination_date"] < "2026-12-01"
+    )
+    ask = ["lookup", "eligibility", "--payer", "ACME", "--member-id", member["member_id"]]
+    ask += ["--dob", member["dob"], "--dos", "12/01/2026", "--charge", "$180.00", "--json"]
+    shown = payerbot(*ask, "--service-type", "office visit", env=env)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    answer = json.loads(shown.stdout)
+    assert answer["estimate"]["summary"].startswith("Estimate for Office visit (98): ")
+    assert answer["followups"] == []
+    assert [f["rule"] for f in answer["suggested_followups"]] == ["coverage_terminated"]
+    listed = json.loads(payerbot("queue", "list", "--json", env=env).stdout)
+    assert listed == [], "a desk lookup adds nothing to the queue unless asked"
+    added = payerbot(*ask, "--service-type", "98", "--add-to-queue", env=env)
+    assert added.returncode == 0, added.stderr[-2000:]
+    answer = json.loads(added.stdout)
+    assert [f["rule"] for f in answer["followups"]] == ["coverage_terminated"]
+    listed = json.loads(payerbot("queue", "list", "--json", env=env).stdout)
+    assert [f["id"] for f in listed] == [answer["followups"][0]["id"]]

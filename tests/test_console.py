@@ -132,8 +132,9 @@ def test_specialist_looks_up_with_evidence_works_the_queue_and_downloads_the_wor
     page.get_by_label("Member ID").fill(member["member_id"])
     page.get_by_label("Date of birth").fill(member["dob"])
     page.get_by_label("Date of service").fill("2026-12-01")
-    page.get_by_label("Service type").fill("98")
+    page.get_by_label("Service type").select_option(label="Office visit (98)")
     page.get_by_label("Expected charge").fill("180.00")
+    page.get_by_label("Add follow-ups to the queue").check()  # a desk lookup asks to add them
     started = time.monotonic()
     page.get_by_role("button", name="Look up").click()
     answer = page.get_by_role("region", name=re.compile("^Answer"))
@@ -146,6 +147,7 @@ def test_specialist_looks_up_with_evidence_works_the_queue_and_downloads_the_wor
     )
     expect(answer.get_by_text(member["member_id"])).to_be_visible()
     expect(page.locator("#estimate")).to_contain_text("$180.00")
+    expect(page.locator("#estimate")).to_contain_text("Estimate for Office visit (98):")
     evidence = page.get_by_role("img", name="Screenshot of the portal's answer")
     expect(evidence).to_be_visible()
     assert page.evaluate("(img) => img.naturalWidth", evidence.element_handle()) > 100
@@ -276,6 +278,9 @@ ROUTES = [
     ("POST", "/batch"),
     ("GET", "/portals"),
     ("POST", "/logout"),
+    ("GET", "/lookup/jobs/x"),
+    ("GET", "/lookup/jobs/x/answer"),
+    ("POST", "/lookup/jobs/x/cancel"),
 ]
 SUPERVISOR_ONLY = {"/runs", "/runs/r1", "/runs/r1/retry", "/batch", "/portals"}
 
@@ -390,15 +395,21 @@ def test_the_lookup_form_says_what_a_question_lacks_in_plain_words(console):
     for name, form in asks.items():
         response = specialist.post("/lookup", data={"csrf": csrf, **form})
         assert response.status_code == 400, name
-        said[name] = re.search(r'role="alert">([^<]*)<', response.text)[1]
-    assert said["claim_status"] == (
-        "A claim status question needs a claim number (or patient account number), "
-        "or a member ID with the date of service."
-    )
-    assert said["eligibility"] == "The member ID is required."
-    assert said["bad date"] == "The date of birth is not a date (YYYY-MM-DD)."
-    for text in said.values():  # no pydantic or Python wording
-        assert "Value error" not in text and "isoformat" not in text and "Input" not in text
+        said[name] = dict(
+            re.findall(r'class="field-error" id="(\w+)-error" role="alert">([^<]+)<', response.text)
+        )
+        assert 'value="17.5.80"' in response.text or name != "bad date", "the typed value kept"
+    assert said["claim_status"] == {
+        "claim_number": "A claim status question needs a claim number (or patient account "
+        "number), or a member ID with the date of service."
+    }
+    assert said["eligibility"] == {"member_id": "The member ID is required."}
+    assert said["bad date"] == {
+        "dob": "The date of birth is not a date: use MM/DD/YYYY or YYYY-MM-DD."
+    }
+    for fields in said.values():  # no pydantic or Python wording
+        for text in fields.values():
+            assert "Value error" not in text and "isoformat" not in text and "Input" not in text
 
 
 # --- hardening (issue 19): login throttling, sessions in the store, redirects, the loop ---------

@@ -323,6 +323,7 @@ def test_a_desk_lookup_answers_with_the_estimate_and_its_follow_ups(env, setting
         "98",
         "--charge",
         "180.00",
+        "--add-to-queue",
         "--json",
         env=env,
     )

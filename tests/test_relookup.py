@@ -44,6 +44,7 @@ def _look_up(page: Page, url: str, member: dict[str, Any]) -> Any:
     page.get_by_label("Member ID").fill(member["member_id"])
     page.get_by_label("Date of birth").fill(member["dob"])
     page.get_by_label("Date of service").fill("2026-12-01")
+    page.get_by_label("Add follow-ups to the queue").check()  # the desk asks to add them
     page.get_by_role("button", name="Look up").click()
     answer = page.get_by_role("region", name=re.compile("^Answer"))
     expect(answer).to_be_visible(timeout=scaled(60) * 1000)

@@ -103,13 +103,15 @@ def test_console_lookup_and_queue_show_unknown_out_of_network_and_no_lone_comma(
     log_in(page, url, "dana", "dana-specialist-pw")
     member = vision_not_covered(ground_truth)
 
-    def look_up(who: dict[str, Any], service_type: str) -> Any:
+    def look_up(who: dict[str, Any], service_type: str, add: bool = False) -> Any:
         page.goto(f"{url}/lookup")
         page.get_by_label("Payer").select_option("ACME")
         page.get_by_label("Member ID").fill(who["member_id"])
         page.get_by_label("Date of birth").fill(who["dob"])
         page.get_by_label("Date of service").fill(DOS)
-        page.get_by_label("Service type").fill(service_type)
+        page.get_by_label("Service type").select_option(service_type)
+        if add:
+            page.get_by_label("Add follow-ups to the queue").check()
         page.get_by_role("button", name="Look up").click()
         answer = page.get_by_role("region", name=re.compile("^Answer"))
         expect(answer).to_be_visible(timeout=scaled(60) * 1000)
@@ -139,7 +141,7 @@ def test_console_lookup_and_queue_show_unknown_out_of_network_and_no_lone_comma(
     expect(answer.locator("#claim-patient")).to_contain_text(f"{NO_NAME} (on the portal: ")
 
     ended = ended_member(ground_truth)
-    look_up(ended, "98")
+    look_up(ended, "98", add=True)
     page.get_by_role("link", name="Follow-ups").click()
     raised = page.get_by_role("row").filter(has_text="Coverage ended")
     expect(raised).to_have_count(1)

@@ -704,7 +704,7 @@ def test_console_lookup_page_equals_ground_truth(demo, console_url, page: Page, 
             page.get_by_label("Member ID").fill(c["Member ID"])
             page.get_by_label("Date of birth").fill(_us_to_iso(c["DOB"], past=True))
             page.get_by_label("Date of service").fill(_us_to_iso(c["Appt Date"], past=False))
-            page.get_by_label("Service type").fill(e.service_type or "30")
+            page.get_by_label("Service type").select_option(e.service_type or "30")
         else:
             page.get_by_label("Lookup", exact=True).select_option("claim_status")
             page.get_by_label("Payer").select_option(e.payer_id or "")

@@ -3,27 +3,48 @@
 A single lookup is a run of one question (trigger ``lookup``, never reusing an earlier
 answer), worked by the same engine as a batch: it borrows the overnight batch's session
 when one holds the account. What comes back is the item's outcome, the patient's cost
-estimate for an answered eligibility lookup, and the follow-ups the answer raised.
+estimate for an answered eligibility lookup (naming the service type it used), and the
+follow-ups: raised into the queue only when the specialist asks (``add_to_queue``),
+otherwise the ones the answer *would* raise, shown as suggestions and stored nowhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Page
 
 from bots.engine.runner import Runner
 from bots.engine.runs import NoticeCallback
+from bots.engine.sessions import OnLogin, Session, SessionFactory
+from bots.flowkit.flow import LoginSecrets, PortalFlow
 from bots.followups.estimates import Estimate, estimate_patient_cost
 from bots.followups.queue import list_followups
+from bots.followups.rules import Finding, RuleBook
 from bots.models import ClaimStatusQuery, EligibilityQuery, EligibilityResult, LookupKind
 from bots.outputs.shown import summary
 from bots.services.finishers import followups_only
 from bots.settings import Settings
-from bots.store import FollowUp, ItemState, Outcome, Store
+from bots.store import FollowUp, ItemState, Outcome, Store, utcnow
+from bots.store.states import OPEN_STATES
+
+
+@dataclass(frozen=True)
+class ServiceTypeEstimate(Estimate):
+    """An estimate that names the service type it was worked out for."""
+
+    service_label: str = ""
+    """ "Office visit (98)": the configured name and the code."""
+
+    @property
+    def summary(self) -> str:
+        return f"Estimate for {self.service_label}: {super().summary}"
 
 
 @dataclass
@@ -36,6 +57,8 @@ class LookupAnswer:
     followups: list[FollowUp]
     seconds: float
     notices: list[str] = field(default_factory=list)
+    suggested: list[Finding] = field(default_factory=list)
+    """The follow-ups this answer would raise, not added to the queue (nobody asked)."""
 
     @property
     def succeeded(self) -> bool:
@@ -71,6 +94,10 @@ class LookupAnswer:
                 {"id": f.id, "rule": f.rule, "reason": f.reason, "action": f.action}
                 for f in self.followups
             ],
+            "suggested_followups": [
+                {"rule": f.rule, "reason": f.reason, "action": f.action, "priority": f.priority}
+                for f in self.suggested
+            ],
             # a failed lookup does not erase what the portal answered before: both are shown
             "last_good": (
                 {
@@ -95,16 +122,49 @@ class LookupAnswer:
         }
 
 
-def estimate_for(item: Outcome) -> Estimate | None:
-    """The patient's estimated share for an answered eligibility item (docs/estimates.md)."""
+def estimate_for(item: Outcome, settings: Settings | None = None) -> Estimate | None:
+    """The patient's estimated share for an answered eligibility item (docs/estimates.md);
+    with ``settings``, it names the service type it used ("Estimate for Office visit (98)")."""
     if item.kind != LookupKind.ELIGIBILITY or item.state != ItemState.SUCCEEDED or not item.payload:
         return None
     charge = item.query.get("expected_charge")
-    return estimate_patient_cost(
+    service_type = str(item.query.get("service_type") or "30")
+    estimate = estimate_patient_cost(
         EligibilityResult.model_validate(item.payload),
-        item.query.get("service_type") or "30",
+        service_type,
         Decimal(str(charge)) if charge is not None else None,
     )
+    if settings is None:
+        return estimate
+    name = settings.worklists.service_type_name(service_type)
+    label = f"{name} ({service_type})" if name else f"service type {service_type}"
+    return ServiceTypeEstimate(**vars(estimate), service_label=label)
+
+
+class SuggestFollowups:
+    """A desk lookup's finisher when the specialist did not ask to add follow-ups to the
+    queue: works out what the answer would raise, writes nothing."""
+
+    def __init__(self, settings: Settings, store: Store, as_of: date | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.as_of = as_of
+        self.suggested: list[Finding] = []
+
+    def conclude(self, run_id: str) -> dict[str, Any]:
+        book = RuleBook(self.settings.followups)
+        as_of = self.as_of or utcnow().date()
+        self.suggested = [
+            finding
+            for item in self.store.run_outcomes(run_id)
+            if item.answered_in_run == run_id
+            and item.state in (ItemState.SUCCEEDED, ItemState.BUSINESS_FAILED)
+            for finding in book.evaluate(item, as_of)
+        ]
+        return {"followups": {"suggested": len(self.suggested), "added": 0}}
+
+    def publish(self, run_id: str) -> None:
+        return None
 
 
 async def lookup(
@@ -114,9 +174,14 @@ async def lookup(
     *,
     browser: Browser | None = None,
     notice: NoticeCallback | None = None,
+    add_to_queue: bool = False,
+    watch: LookupWatch | None = None,
 ) -> LookupAnswer:
     """Ask one question now. ``browser``: a long-lived browser of the caller (the console)
-    that the lookup uses and leaves open; None: one is started for this lookup."""
+    that the lookup uses and leaves open; None: one is started for this lookup.
+    ``add_to_queue``: raise the answer's follow-ups into the queue; otherwise they are only
+    suggested on the answer. ``watch``: filled with the runner and its sessions, so the
+    console can tell the person waiting what the lookup is doing."""
     notices: list[str] = []
 
     def tell(message: str) -> None:
@@ -124,21 +189,107 @@ async def lookup(
         if notice is not None:
             notice(message)
 
+    suggest = SuggestFollowups(settings, store)
     runner = Runner(
-        settings, store, notice=tell, browser=browser, finisher=followups_only(settings, store)
+        settings,
+        store,
+        notice=tell,
+        browser=browser,
+        finisher=followups_only(settings, store) if add_to_queue else suggest,
     )
+    if watch is not None:
+        watch.sessions = WatchedSessions(runner.sessions)
+        runner.sessions = watch.sessions
+        watch.runner = runner
     summary = await runner.run(
         LookupKind(query.kind), [(None, query)], trigger="lookup", force=True
     )
     # the store off the event loop: a console serving other requests may be running it
     item = (await asyncio.to_thread(store.run_outcomes, summary.run_id))[0]
-    current = await asyncio.to_thread(list_followups, store, status=["open", "in progress"])
-    raised = [f for f in current if f.item_id == item.id]
+    raised: list[FollowUp] = []
+    if add_to_queue:
+        current = await asyncio.to_thread(list_followups, store, status=["open", "in progress"])
+        raised = [f for f in current if f.item_id == item.id]
     return LookupAnswer(
         run_id=summary.run_id,
         item=item,
-        estimate=estimate_for(item),
+        estimate=estimate_for(item, settings),
         followups=raised,
         seconds=summary.duration_seconds,
         notices=notices,
+        suggested=suggest.suggested,
     )
+
+
+class WatchedSessions:
+    """The runner's sessions, watched: whether the lookup has signed in yet (for the words
+    the person waiting reads). Everything else is the wrapped factory's."""
+
+    def __init__(self, inner: SessionFactory) -> None:
+        self.inner = inner
+        self.opened: list[Session] = []
+
+    @property
+    def version(self) -> str | None:
+        return self.inner.version
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    def open(
+        self,
+        flow: PortalFlow,
+        portal_id: str,
+        account: str,
+        secrets: LoginSecrets,
+        on_login: OnLogin,
+    ) -> Session:
+        session = self.inner.open(flow, portal_id, account, secrets, on_login)
+        self.opened.append(session)
+        return session
+
+    def fresh_page(self, flow: PortalFlow | None = None) -> AbstractAsyncContextManager[Page]:
+        return self.inner.fresh_page(flow)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    @property
+    def signed_in(self) -> bool:
+        return any(s.logins or s.resumed for s in self.opened)
+
+
+@dataclass
+class LookupWatch:
+    """What a desk lookup is doing now, in words, for the person waiting (the console's
+    progress line). Filled by ``lookup(watch=...)``; read with ``state`` (store reads: call
+    it off the event loop)."""
+
+    runner: Runner | None = None
+    sessions: WatchedSessions | None = None
+    delegated_since: float | None = None
+
+    def state(self, settings: Settings, store: Store) -> tuple[str, str, int | None]:
+        """(phase, the sentence a person reads, seconds still expected or None)."""
+        run_id = self.runner.run_id if self.runner is not None else None
+        if run_id is None:
+            return "starting", "Starting the lookup…", None
+        run = store.get_run(run_id)
+        if run is not None and run.status == "delegated":
+            now = time.monotonic()
+            self.delegated_since = self.delegated_since or now
+            wait = settings.sessions.borrow_wait_seconds
+            left = max(1, round(wait - (now - self.delegated_since)))
+            return (
+                "waiting_for_batch",
+                "Waiting for the overnight batch's session: the batch holds the portal's "
+                "account and will answer this lookup between its own "
+                f"(this lookup gives up in about {left} s).",
+                left,
+            )
+        items = store.run_outcomes(run_id)
+        if items and items[0].state in OPEN_STATES:
+            if self.sessions is not None and self.sessions.signed_in:
+                return "asking", "Asking the portal…", None
+            return "signing_in", "Signing in to the portal…", None
+        return "finishing", "Reading the answer…", None

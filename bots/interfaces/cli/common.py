@@ -20,6 +20,7 @@ from bots.settings import Settings, load_settings
 from bots.store import Store
 
 EXIT_FAILURES, EXIT_CONFIG, EXIT_AUTH, EXIT_NO_ROWS, EXIT_NOTHING_LOOKED_UP = 1, 2, 3, 4, 5
+EXIT_BAD_INPUT = 6
 EXIT_CODES = (
     'Exit codes: 0 done (answers, "not found" answers, reused answers, part of the work '
     "postponed by a portal's maintenance window); 1 some items failed after retries or a "
@@ -27,7 +28,8 @@ EXIT_CODES = (
     "the login (lookup); 4 nothing to run: no row of the worklist can be looked up (empty, "
     "unreadable, no header row, a required column missing, headers only, every row "
     "rejected); 5 nothing was looked up: every item was left queued (another run holds the "
-    "accounts, a maintenance window)."
+    "accounts, a maintenance window); 6 a lookup's input was refused before any portal was "
+    "asked (one line on stderr per problem)."
 )
 """The one table of exit codes (README "Exit codes", `payerbot --help`)."""
 

@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable
-from datetime import date
-from decimal import Decimal, InvalidOperation
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
+from rich.markup import escape
 
 from bots.dates import local_today
-from bots.errors import AuthenticationError, ConfigurationError, PayerbotError
-from bots.intake.worklists import PayerDirectory
+from bots.errors import AuthenticationError, PayerbotError
+from bots.intake.lookup_form import Query, check_lookup
 from bots.interfaces.cli.common import (
     EXIT_AUTH,
+    EXIT_BAD_INPUT,
     EXIT_FAILURES,
     app,
     err,
@@ -25,7 +23,6 @@ from bots.interfaces.cli.common import (
     out,
     settings_for,
 )
-from bots.models import ClaimStatusQuery, EligibilityQuery, plain_message
 from bots.ops import mock_portals as fixture_portals
 from bots.outputs.report import (
     print_lookup,
@@ -38,7 +35,7 @@ lookup_app = typer.Typer(no_args_is_help=True, help="One lookup, answered in sec
 app.add_typer(lookup_app, name="lookup")
 
 
-def _lookup(query: EligibilityQuery | ClaimStatusQuery, as_json: bool, verbose: bool) -> None:
+def _lookup(query: Query, as_json: bool, verbose: bool, add_to_queue: bool) -> None:
     settings = settings_for(verbose)
     store = Store.open(settings)
     try:
@@ -49,6 +46,7 @@ def _lookup(query: EligibilityQuery | ClaimStatusQuery, as_json: bool, verbose: 
                     store,
                     query,
                     notice=lambda m: err.print(f"[yellow]{m}[/]", soft_wrap=True),
+                    add_to_queue=add_to_queue,
                 )
             )
     except PayerbotError as exc:
@@ -60,6 +58,12 @@ def _lookup(query: EligibilityQuery | ClaimStatusQuery, as_json: bool, verbose: 
         sys.stdout.write(json.dumps(shown, default=str) + "\n")
     else:
         print_lookup(out, shown)
+        for f in shown["suggested_followups"]:  # not in the queue: nobody asked (--add-to-queue)
+            out.print(
+                f"[yellow]suggested follow-up (not added; --add-to-queue adds it):[/] "
+                f"{escape(f['reason'])} - {escape(f['action'])}",
+                soft_wrap=True,
+            )
     if not answer.succeeded:
         raise typer.Exit(
             EXIT_AUTH
@@ -68,44 +72,76 @@ def _lookup(query: EligibilityQuery | ClaimStatusQuery, as_json: bool, verbose: 
         )
 
 
-def _payer_id(settings: Settings, payer: str) -> str:
-    payer_id = PayerDirectory(settings).resolve(payer)
-    if payer_id is None:
-        raise fail(ConfigurationError(f"unknown payer {payer!r}: see config/portals.toml"))
-    return payer_id
+OPTION_OF = {
+    "payer": "--payer",
+    "member_id": "--member-id",
+    "dob": "--dob",
+    "dos": "--dos",
+    "dos_to": "--dos-to",
+    "service_type": "--service-type",
+    "charge": "--charge",
+    "claim_number": "--claim-number",
+}
+
+
+def _checked(settings: Settings, kind: str, values: dict[str, str | None]) -> Query:
+    """The question, or one line on stderr per problem of its input and exit 6: no portal
+    is asked about a question that cannot be right (bots/intake/lookup_form.py)."""
+    checked = check_lookup(settings, kind, values, local_today(settings.timezone))
+    if checked.query is None:
+        options = dict(OPTION_OF, dos="--dos-from" if kind == "claim_status" else "--dos")
+        for field, sentence in checked.problems.items():
+            where = options.get(field)
+            line = f"{where}: {sentence}" if where else sentence
+            err.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True, highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    return checked.query
+
+
+ADD_TO_QUEUE_HELP = (
+    "Add the follow-ups the answer raises to the queue (default: only show them as suggestions)."
+)
 
 
 @lookup_app.command("eligibility")
 def lookup_eligibility(
     payer: Annotated[str, typer.Option(help="Payer id or name, e.g. ACME.")],
     member_id: Annotated[str, typer.Option(help="Member ID as on the card.")],
-    dob: Annotated[str, typer.Option(help="Date of birth, YYYY-MM-DD.")],
+    dob: Annotated[str, typer.Option(help="Date of birth, MM/DD/YYYY or YYYY-MM-DD.")],
     dos: Annotated[
-        str | None, typer.Option(help="Date of service, YYYY-MM-DD (default today).")
+        str | None,
+        typer.Option(help="Date of service, MM/DD/YYYY or YYYY-MM-DD (default today)."),
     ] = None,
     service_type: Annotated[
-        str, typer.Option(help="X12 service type code (98 office visit, MH, UC...).")
-    ] = "30",
-    charge: Annotated[
-        str | None, typer.Option(help="Expected charge, for the patient's cost estimate.")
+        str | None,
+        typer.Option(
+            help="Service type: a name or code of config/worklists.toml [worklists.service_types] "
+            '("Office visit" or 98, "Urgent care" or UC...; default: the appointments '
+            "preset's)."
+        ),
     ] = None,
+    charge: Annotated[
+        str | None,
+        typer.Option(help="Expected charge (1,250.00), for the patient's cost estimate."),
+    ] = None,
+    add_to_queue: Annotated[bool, typer.Option("--add-to-queue", help=ADD_TO_QUEUE_HELP)] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Is this member covered, and what will they owe?"""
-    settings = load_settings()
-    payer_id = _payer_id(settings, payer)
-    query = _question(
-        lambda: EligibilityQuery(
-            payer_id=payer_id,
-            member_id=member_id.strip().upper(),
-            dob=_cli_date(dob, "The date of birth"),
-            date_of_service=_cli_date(dos, "The date of service") or local_today(settings.timezone),
-            service_type=service_type,
-            expected_charge=_cli_money(charge, "The expected charge"),
-        )
+    query = _checked(
+        load_settings(),
+        "eligibility",
+        {
+            "payer": payer,
+            "member_id": member_id,
+            "dob": dob,
+            "dos": dos,
+            "service_type": service_type,
+            "charge": charge,
+        },
     )
-    _lookup(query, as_json, verbose)
+    _lookup(query, as_json, verbose, add_to_queue)
 
 
 @lookup_app.command("claim-status")
@@ -121,56 +157,27 @@ def lookup_claim_status(
         str | None, typer.Option(help="Date of birth, checked against the claim.")
     ] = None,
     dos_from: Annotated[
-        str | None, typer.Option(help="First date of service, YYYY-MM-DD (with --member-id).")
+        str | None,
+        typer.Option(help="First date of service, MM/DD/YYYY or YYYY-MM-DD (with --member-id)."),
     ] = None,
     dos_to: Annotated[
-        str | None, typer.Option(help="Last date of service, YYYY-MM-DD (default: --dos-from).")
+        str | None, typer.Option(help="Last date of service (default: --dos-from).")
     ] = None,
+    add_to_queue: Annotated[bool, typer.Option("--add-to-queue", help=ADD_TO_QUEUE_HELP)] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Where is this claim: paid, denied (why), pending?"""
-    settings = load_settings()
-    payer_id = _payer_id(settings, payer)
-    query = _question(
-        lambda: ClaimStatusQuery(
-            payer_id=payer_id,
-            claim_number=(claim_number or "").strip() or None,
-            member_id=member_id.strip().upper() if member_id else None,
-            dob=_cli_date(dob, "The date of birth"),
-            dos_from=_cli_date(dos_from, "The first date of service"),
-            dos_to=_cli_date(dos_to, "The last date of service"),
-        )
+    query = _checked(
+        load_settings(),
+        "claim_status",
+        {
+            "payer": payer,
+            "claim_number": claim_number,
+            "member_id": member_id,
+            "dob": dob,
+            "dos": dos_from,
+            "dos_to": dos_to,
+        },
     )
-    _lookup(query, as_json, verbose)
-
-
-Q = TypeVar("Q", EligibilityQuery, ClaimStatusQuery)
-
-
-def _question(build: Callable[[], Q]) -> Q:
-    """The question, or its problems in plain sentences (bots/models.py) and exit 2."""
-    try:
-        return build()
-    except ValidationError as exc:
-        raise fail(ConfigurationError(plain_message(exc))) from None
-    except ValueError as exc:  # a date or an amount typed wrong: our own plain sentence
-        raise fail(ConfigurationError(str(exc))) from None
-
-
-def _cli_date(text: str | None, what: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"{what} is not a date (YYYY-MM-DD).") from None
-
-
-def _cli_money(text: str | None, what: str) -> Decimal | None:
-    if not text:
-        return None
-    try:
-        return Decimal(text.strip().replace(",", "").lstrip("$"))
-    except InvalidOperation:
-        raise ValueError(f"{what} is not an amount.") from None
+    _lookup(query, as_json, verbose, add_to_queue)

@@ -167,6 +167,11 @@ def create_app(settings: Settings) -> Starlette:
         Route("/portals", g("supervisor", console.portals)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
+    routes[-1:-1] = [  # a desk lookup the page polls (progress in words, cancel)
+        Route("/lookup/jobs/{id}", g(None, console.lookup_status)),
+        Route("/lookup/jobs/{id}/answer", g(None, console.lookup_answer)),
+        Route("/lookup/jobs/{id}/cancel", g(None, console.lookup_cancel), methods=["POST"]),
+    ]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

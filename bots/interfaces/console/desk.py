@@ -3,25 +3,27 @@ queue (assign, resolve), the specialists' workbook download and the upload of it
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
-import re
+import secrets
 import tempfile
-from datetime import date
-from decimal import Decimal, InvalidOperation
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from bots.dates import local_today
-from bots.errors import ConfigurationError, PayerbotError
+from bots.errors import PayerbotError
 from bots.files import private_dir
 from bots.followups import queue as fq
-from bots.interfaces.console.base import ConsoleBase, file_url, safe_next
-from bots.models import ClaimStatusQuery, EligibilityQuery, plain_message
+from bots.intake.lookup_form import FIELDS, Query, check_lookup, service_type_choices
+from bots.interfaces.console.base import ConsoleBase, file_url, log, safe_next
 from bots.outputs.shown import summary
 from bots.outputs.specialists_workbook import WorkbookUnreadable
 from bots.outputs.workbook_sync import import_workbook, write_download
@@ -33,75 +35,188 @@ MAX_UPLOAD = 20 * 1024 * 1024  # bytes: far above a specialists' workbook
 class DeskPages(ConsoleBase):
     """What a billing specialist does at the desk."""
 
-    # --- single lookups -----------------------------------------------------------------------
+    _desk_lookups: dict[str, DeskLookup] | None = None
 
-    async def lookup(self, request: Request) -> Response:
-        payers = sorted(self.settings.payers.items())
-        if request.method == "GET":
-            return self.render(request, "lookup.html", payers=payers, form={})
-        form = await self.form(request)
-        values = {k: str(v).strip() for k, v in form.items() if k != "csrf"}
-        kind = values.get("kind", "eligibility")
-        try:
-            query = self._query(kind, values)
-        except (ValueError, ValidationError, ConfigurationError) as exc:
-            # the question's shape in plain words (bots/models.py), never pydantic's text
-            message = plain_message(exc) if isinstance(exc, ValidationError) else str(exc)
-            return self.render(
-                request, "lookup.html", 400, payers=payers, form=values, error=message
-            )
-        user = request.session["user"]["username"]
-        try:
-            answer = await lookups.lookup(
-                self.settings, self.store, query, browser=await self._browser()
-            )
-        except PayerbotError as exc:
-            return self.render(
-                request, "lookup.html", 400, payers=payers, form=values, error=str(exc)
-            )
-        await self.audit(user, "lookup", f"item:{answer.item.id}", f"{kind} run {answer.run_id}")
-        # a lookup that failed after an earlier answer shows that answer, and the failure
-        item = answer.item.as_answered()
+    # --- single lookups -----------------------------------------------------------------------
+    # The form is checked before any portal is asked (bots/intake/lookup_form.py): each
+    # problem is shown next to its field, the typed values kept. With JavaScript the page
+    # posts the form for a lookup id, polls its progress (in words) and can cancel it; without,
+    # the POST waits for the answer as it always did.
+
+    def _lookup_page(self, request: Request, code: int = 200, **ctx: Any) -> Response:
+        form = ctx.pop("form", {})
         return self.render(
             request,
             "lookup.html",
-            payers=payers,
+            code,
+            payers=sorted(self.settings.payers.items()),
+            service_types=service_type_choices(self.settings),
+            default_service_type=self.settings.worklists.desk_service_type(),
+            form=form,
+            **ctx,
+        )
+
+    async def lookup(self, request: Request) -> Response:
+        if request.method == "GET":
+            return self._lookup_page(request)
+        form = await self.form(request)
+        values = {k: str(v).strip() for k, v in form.items() if k != "csrf"}
+        kind = values.get("kind", "eligibility")
+        wants_json = request.headers.get("x-lookup-mode") == "async"
+        checked = check_lookup(self.settings, kind, values, local_today(self.settings.timezone))
+        if checked.query is None:
+            if wants_json:
+                return JSONResponse({"errors": checked.problems}, status_code=400)
+            errors = {k: v for k, v in checked.problems.items() if k in FIELDS}
+            others = [v for k, v in checked.problems.items() if k not in FIELDS]
+            if others:  # no field of its own (the lookup kind): above the form
+                errors["form"] = " ".join(others)
+            return self._lookup_page(request, 400, form=values, errors=errors)
+        user = request.session["user"]["username"]
+        add = values.get("add_to_queue") == "1"
+        if wants_json:
+            job = self._start_lookup(user, checked.query, values, add)
+            return JSONResponse({"id": job.id, "status": f"/lookup/jobs/{job.id}"}, status_code=202)
+        try:
+            answer = await lookups.lookup(
+                self.settings,
+                self.store,
+                checked.query,
+                browser=await self._browser(),
+                add_to_queue=add,
+            )
+        except PayerbotError as exc:
+            return self._lookup_page(request, 400, form=values, error=str(exc))
+        await self.audit(user, "lookup", f"item:{answer.item.id}", f"{kind} run {answer.run_id}")
+        return self._answer_page(request, values, answer)
+
+    def _answer_page(
+        self, request: Request, values: dict[str, str], answer: lookups.LookupAnswer
+    ) -> Response:
+        # a lookup that failed after an earlier answer shows that answer, and the failure
+        item = answer.item.as_answered()
+        return self._lookup_page(
+            request,
             form=values,
             item=item,
             result=item.payload,
             summary=summary(item.kind, item.query, item.payload),
             evidence=file_url(self.settings, item.evidence_path),
-            estimate=answer.estimate if item is answer.item else lookups.estimate_for(item),
+            estimate=(
+                answer.estimate
+                if item is answer.item
+                else lookups.estimate_for(item, self.settings)
+            ),
             followups=answer.followups,
+            suggested=answer.suggested,
+            added_to_queue=values.get("add_to_queue") == "1",
             notices=answer.notices,
             seconds=round(answer.seconds, 1),
         )
 
-    def _query(self, kind: str, v: dict[str, str]) -> EligibilityQuery | ClaimStatusQuery:
-        payer = self.payers.resolve(v.get("payer", ""))
-        if payer is None:
-            raise ConfigurationError("choose a payer")
-        member_id = re.sub(r"\s+", "", v.get("member_id", "")).upper() or None
-        dob = _form_date(v, "dob", "The date of birth")
-        if kind == "eligibility":
-            return EligibilityQuery(
-                payer_id=payer,
-                member_id=member_id,
-                dob=dob,
-                date_of_service=_form_date(v, "dos", "The date of service")
-                or local_today(self.settings.timezone),
-                service_type=v.get("service_type") or "30",
-                expected_charge=_form_money(v, "charge", "The expected charge"),
+    def _start_lookup(
+        self, user: str, query: Query, values: dict[str, str], add_to_queue: bool
+    ) -> DeskLookup:
+        """A lookup worked in the background for the page that polls it (one per id)."""
+        jobs = self.desk_lookups
+        for old in [k for k, j in jobs.items() if j.expired()]:
+            del jobs[old]
+        job = DeskLookup(secrets.token_urlsafe(12), user, values, lookups.LookupWatch())
+
+        async def work() -> lookups.LookupAnswer:
+            try:
+                answer = await lookups.lookup(
+                    self.settings,
+                    self.store,
+                    query,
+                    browser=await self._browser(),
+                    add_to_queue=add_to_queue,
+                    watch=job.watch,
+                )
+            except PayerbotError:
+                raise  # its plain sentence is the page's
+            except Exception:
+                log.exception("console.lookup_failed")
+                raise
+            await self.audit(
+                user, "lookup", f"item:{answer.item.id}", f"{query.kind} run {answer.run_id}"
             )
-        if kind == "claim_status":
-            return ClaimStatusQuery(
-                payer_id=payer,
-                claim_number=v.get("claim_number") or None,
-                member_id=member_id,
-                dob=dob,
-                dos_from=_form_date(v, "dos", "The date of service"),
+            return answer
+
+        job.task = asyncio.create_task(work())
+        jobs[job.id] = job
+        return job
+
+    @property
+    def desk_lookups(self) -> dict[str, DeskLookup]:
+        """The lookups pages poll, by id: in memory (a restarted console forgets them)."""
+        if self._desk_lookups is None:
+            self._desk_lookups = {}
+        return self._desk_lookups
+
+    def _job(self, request: Request) -> DeskLookup | None:
+        """The caller's own lookup job by id (another user's is not found)."""
+        job = self.desk_lookups.get(request.path_params["id"])
+        if job is None or job.user != request.session["user"]["username"]:
+            return None
+        return job
+
+    async def lookup_status(self, request: Request) -> Response:
+        """A lookup's progress as JSON: its phase, the sentence shown, seconds waited."""
+        job = self._job(request)
+        if job is None:
+            return JSONResponse({"state": "gone", "words": "This lookup is gone."}, 404)
+        waited = round(time.monotonic() - job.started)
+        if job.cancelled:
+            return JSONResponse(
+                {
+                    "state": "cancelled",
+                    "words": "Cancelled: nothing was shown or kept from this lookup.",
+                    "waited": waited,
+                }
             )
-        raise ConfigurationError("unknown lookup kind")
+        assert job.task is not None
+        if job.task.done():
+            failure = job.task.exception()
+            return JSONResponse(
+                {
+                    "state": "done" if failure is None else "failed",
+                    "words": "Done." if failure is None else _failure_words(failure),
+                    "answer": f"/lookup/jobs/{job.id}/answer",
+                    "waited": waited,
+                }
+            )
+        phase, words, left = await self.db(job.watch.state, self.settings, self.store)
+        return JSONResponse(
+            {"state": phase, "words": words, "seconds_left": left, "waited": waited}
+        )
+
+    async def lookup_answer(self, request: Request) -> Response:
+        """The page with a finished lookup's answer (the form as it was typed)."""
+        job = self._job(request)
+        if job is None or job.task is None or not job.task.done() or job.cancelled:
+            return self._lookup_page(
+                request, 404, error="This lookup is not finished, was cancelled, or is gone."
+            )
+        failure = job.task.exception()
+        if failure is not None:
+            return self._lookup_page(request, 400, form=job.values, error=_failure_words(failure))
+        return self._answer_page(request, job.values, job.task.result())
+
+    async def lookup_cancel(self, request: Request) -> Response:
+        """Stop waiting: the lookup is abandoned (its run ends as interrupted, no answer is
+        shown; a portal request in flight may finish, unseen)."""
+        await self.form(request)
+        job = self._job(request)
+        if job is None:
+            return JSONResponse({"state": "gone"}, 404)
+        if job.task is not None and not job.task.done():
+            job.cancelled = True
+            job.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await job.task
+            await self.audit(job.user, "lookup_cancel", "lookup", f"after {job.waited()} s")
+        return JSONResponse({"state": "cancelled" if job.cancelled else "done"})
 
     # --- the follow-up queue ------------------------------------------------------------------
 
@@ -193,22 +308,28 @@ class DeskPages(ConsoleBase):
         return self.render(request, "workbook_upload.html", 400, error=error)
 
 
-def _form_date(values: dict[str, str], name: str, what: str) -> date | None:
-    """A date field of the lookup form (the browser sends YYYY-MM-DD), or None when empty."""
-    text = values.get(name, "")
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{what} is not a date (YYYY-MM-DD).") from None
+def _failure_words(exc: BaseException) -> str:
+    """Why a lookup could not finish, in our own words (never Python's)."""
+    if isinstance(exc, PayerbotError):
+        return f"The lookup could not finish: {exc}"
+    return "The lookup could not finish: an error in payerbot (the console's log has it)."
 
 
-def _form_money(values: dict[str, str], name: str, what: str) -> Decimal | None:
-    text = values.get(name, "").replace(",", "").lstrip("$")
-    if not text:
-        return None
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{what} is not an amount.") from None
+@dataclass
+class DeskLookup:
+    """A desk lookup the page polls: its owner, the form as typed, its progress, its task."""
+
+    id: str
+    user: str
+    values: dict[str, str]
+    watch: lookups.LookupWatch
+    task: asyncio.Task[lookups.LookupAnswer] | None = None
+    started: float = field(default_factory=time.monotonic)
+    cancelled: bool = False
+
+    def waited(self) -> int:
+        return round(time.monotonic() - self.started)
+
+    def expired(self) -> bool:
+        """Finished more than an hour ago: forgotten."""
+        return self.task is not None and self.task.done() and self.waited() > 3600
