@@ -114,7 +114,7 @@ def test_the_answer_reads_in_words_with_every_code_described(
     page.get_by_label("Member ID").fill(member["member_id"])
     page.get_by_label("Date of birth").fill(member["dob"])
     page.get_by_label("Date of service").fill(DOS)
-    page.get_by_label("Service type").fill("98")
+    page.get_by_label("Service type").select_option("98")
     answer = answer_of(page)
     expect(answer.locator("#coverage")).to_have_text(
         f"Coverage: Active on {us_date(DOS)} — {want['plan_name']}, group {want['group_number']}"
