@@ -18,6 +18,7 @@ from bots.codes import (
     code_table,
     rarc_text,
     service_type_name,
+    service_type_short,
     status_category_words,
 )
 
@@ -32,7 +33,7 @@ def words_for(code: str) -> list[str]:
     """Every description a code in parentheses may follow."""
     found = []
     if code in code_table("service_type"):
-        found.append(service_type_name(code))
+        found += [service_type_name(code), service_type_short(code)]
     if code in code_table("claim_status_category"):
         found.append(status_category_words(code))
     if code in REJECT_REASONS:

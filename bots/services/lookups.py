@@ -20,6 +20,7 @@ from typing import Any
 
 from playwright.async_api import Browser, Page
 
+from bots.codes import NO_DESCRIPTION, service_type_short
 from bots.engine.runner import Runner
 from bots.engine.runs import NoticeCallback
 from bots.engine.sessions import OnLogin, Session, SessionFactory
@@ -40,7 +41,7 @@ class ServiceTypeEstimate(Estimate):
     """An estimate that names the service type it was worked out for."""
 
     service_label: str = ""
-    """ "Office visit (98)": the configured name and the code."""
+    """ "Office visit (98)": the service type's words and its code."""
 
     @property
     def summary(self) -> str:
@@ -136,7 +137,11 @@ def estimate_for(item: Outcome, settings: Settings | None = None) -> Estimate | 
     )
     if settings is None:
         return estimate
-    name = settings.worklists.service_type_name(service_type)
+    # the code table's words (what every other surface says of the code), else the
+    # configured visit type's name
+    name = service_type_short(service_type)
+    if name == NO_DESCRIPTION:
+        name = settings.worklists.service_type_name(service_type) or ""
     label = f"{name} ({service_type})" if name else f"service type {service_type}"
     return ServiceTypeEstimate(**vars(estimate), service_label=label)
 
