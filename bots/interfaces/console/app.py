@@ -157,6 +157,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/lookup", g(None, console.lookup), methods=["GET", "POST"]),
         Route("/queue", g(None, console.queue)),
         Route("/queue/{id:int}/{action}", g(None, console.followup_action), methods=["POST"]),
+        Route("/queue/bulk/{action}", g(None, console.followup_action), methods=["POST"]),
         Route("/workbook", g(None, console.workbook)),
         Route("/files/{kind}/{run_id}/{name}", g(None, console.files)),
         Route("/runs", g("supervisor", console.runs)),
