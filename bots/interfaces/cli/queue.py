@@ -8,6 +8,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from bots.dates import local_date_text
@@ -106,32 +107,30 @@ def _where(found: FollowupPage) -> str:
 
 
 def _print_page(found: FollowupPage) -> None:
-    table = Table(
-        "id",
-        "date of service",
-        "member ID",
-        "claim #",
-        "patient",
-        "payer",
-        "reason",
-        "prio",
-        "status",
-        "assignee",
-    )
+    """The page as a table: identifiers never cut; the reason when the terminal is wide
+    enough (`queue show ID` has it, and everything else, in any width)."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    for name in ("id", "service", "member / claim"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("patient", overflow="fold", min_width=10)
+    for name in ("payer", "prio", "status", "assignee"):
+        table.add_column(name, no_wrap=True)
+    wide = out.width >= 120
+    if wide:
+        table.add_column("reason", ratio=1, overflow="fold")
     for r in found.rows:
         colour = {"high": "red", "medium": "yellow"}.get(r.priority, "")
-        table.add_row(
+        cells = [
             str(r.id),
-            ", ".join(local_date_text(d) for d in r.service_dates),
-            r.member_id or "",
-            r.claim_number or "",
+            "\n".join(local_date_text(d) for d in r.service_dates),
+            "\n".join(x for x in (r.member_id, r.claim_number) if x),
             r.patient or NO_NAME,
             r.payer_id,
-            r.reason,
             f"[{colour}]{r.priority}[/]" if colour else r.priority,
             r.status,
             r.assignee or "",
-        )
+        ]
+        table.add_row(*cells, *([r.reason] if wide else []))
     out.print(table)
 
 
