@@ -261,7 +261,7 @@ def test_conditional_formatting_follows_the_cells(written):
 
     followups = rules("Follow-ups")
     assert followups == {
-        "A2:Q6": [("expression", 'TRIM($C2)="done"'), ("expression", 'TRIM($B2)="high"')]
+        "A2:R6": [("expression", 'TRIM($C2)="done"'), ("expression", 'TRIM($B2)="high"')]
     }
     done, high = next(iter(wb["Follow-ups"].conditional_formatting)).rules
     assert done.priority < high.priority  # a done high-priority row is grey, not red
