@@ -220,7 +220,7 @@ class PrioritySettings(BaseModel):
     nearness: list[tuple[int, int]] = Field(default_factory=lambda: [(1, 30), (7, 15), (30, 5)])
     """(within this many days of today, points) for the appointment; the first that fits."""
     money: list[tuple[Decimal, int]] = Field(
-        default_factory=lambda: [(Decimal(1000), 20), (Decimal(250), 10)]
+        default_factory=lambda: [(Decimal(500), 20), (Decimal(150), 10)]
     )
     """(from this amount up, points) for the charge, billed amount or shortfall."""
     high_from: int = 70
