@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -264,9 +264,10 @@ def list_followups(
     priority: str | None = None,
     rule: str | None = None,
     updated_since: datetime | None = None,
-    limit: int = 500,
+    limit: int | None = None,
 ) -> list[FollowUp]:
-    """Follow-ups with the patient fields of their item, open and high first."""
+    """All the follow-ups matching (or the first ``limit``), open and high first: for
+    the workbook, the digest and counts. A person's list is ``find_followups`` (pages)."""
     rows = store.list_followups(
         status=status,
         assignee=assignee,
@@ -360,8 +361,12 @@ def showing(page: FollowupPage) -> str:
 
 
 def find_followups(store: Store, query: FollowupQuery) -> FollowupPage:
-    """One page of the queue (search, filters, sort) with how many match in all."""
-    return store.find_followups(query)
+    """One page of the queue (search, filters, sort) with how many match in all; a page
+    past the end (the queue got shorter since the link was made) is the last page."""
+    found = store.find_followups(query)
+    if not found.rows and found.total and query.page > found.pages:
+        found = store.find_followups(replace(query, page=found.pages))
+    return found
 
 
 def get_followup(store: Store, followup_id: int) -> FollowUp:

@@ -50,6 +50,8 @@ def test_five_thousand_followups_page_search_filter_and_sort_with_their_count(st
     # every follow-up once across all pages (the id breaks ties between equal dates)
     every = _all_ids(store, sort="date")
     assert len(every) == COUNT and len(set(every)) == COUNT
+    past = fq.find_followups(store, FollowupQuery(sort="date", page=101))
+    assert (past.page, past.first) == (100, 4951), "past the end: the last page"
     last = store.find_followups(FollowupQuery(sort="date", page=100))
     assert fq.showing(last) == "Showing 4,951–5,000 of 5,000" and len(last.rows) == 50
 
