@@ -369,6 +369,18 @@ def find_followups(store: Store, query: FollowupQuery) -> FollowupPage:
     return found
 
 
+def followups_of(store: Store, settings: Settings, item: Outcome) -> list[FollowUp]:
+    """The open follow-ups an item's answer stands in: its own, and those of the same
+    problem its date of service joined (raised for another appointment of the patient)."""
+    keys = {problem_key(r, item.kind, item.payer_id, item.query) for r in settings.followups.rules}
+    day = _service_date(item.query)
+    return [
+        f
+        for f in list_followups(store, status=["open", "in progress"])
+        if f.item_id == item.id or (f.problem_key in keys and day in f.service_dates)
+    ]
+
+
 def get_followup(store: Store, followup_id: int) -> FollowUp:
     """One follow-up with its history."""
     row = store.get_followup(followup_id)

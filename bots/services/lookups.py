@@ -18,7 +18,7 @@ from playwright.async_api import Browser
 from bots.engine.runner import Runner
 from bots.engine.runs import NoticeCallback
 from bots.followups.estimates import Estimate, estimate_patient_cost
-from bots.followups.queue import list_followups
+from bots.followups.queue import followups_of
 from bots.models import ClaimStatusQuery, EligibilityQuery, EligibilityResult, LookupKind
 from bots.outputs.shown import summary
 from bots.services.finishers import followups_only
@@ -132,8 +132,7 @@ async def lookup(
     )
     # the store off the event loop: a console serving other requests may be running it
     item = (await asyncio.to_thread(store.run_outcomes, summary.run_id))[0]
-    current = await asyncio.to_thread(list_followups, store, status=["open", "in progress"])
-    raised = [f for f in current if f.item_id == item.id]
+    raised = await asyncio.to_thread(followups_of, store, settings, item)
     return LookupAnswer(
         run_id=summary.run_id,
         item=item,

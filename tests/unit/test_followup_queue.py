@@ -197,6 +197,9 @@ def test_the_same_problem_for_three_visits_is_one_followup_listing_the_three_dat
     assert row.service_dates == (*visits, fourth)
     assert (row.status, row.assignee) == ("in progress", "dana")
     assert row.notes and "Left a voicemail" in row.notes
+    # a desk lookup of the fourth visit shows the follow-up its date joined
+    (asked,) = store.run_outcomes(run)
+    assert [f.id for f in fq.followups_of(store, FOLLOWUPS, asked)] == [row.id]  # type: ignore[arg-type]
     # the first visit's new answer no longer shows it: that date leaves, the rest stay open
     run = _answer(store, [visits[0]], active=True)
     fq.raise_followups(store, FOLLOWUPS, run, as_of=TODAY)  # type: ignore[arg-type]
