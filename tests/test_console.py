@@ -261,6 +261,7 @@ ROUTES = [
     ("GET", "/queue"),
     ("POST", "/queue/1/assign"),
     ("POST", "/queue/1/resolve"),
+    ("POST", "/queue/bulk/assign"),
     ("GET", "/workbook"),
     ("GET", "/files/evidence/r/x.png"),
     ("GET", "/runs"),
