@@ -209,11 +209,30 @@ FOLLOWUP_PLACEHOLDERS = frozenset(
 )
 
 
+class PrioritySettings(BaseModel):
+    """How a follow-up's priority is scored (config/followups.toml [followups.priority]):
+    points for the rule's own priority, the appointment's nearness and the money at stake;
+    the total against ``high_from`` / ``medium_from`` gives high, medium or low."""
+
+    rule_points: dict[str, int] = Field(
+        default_factory=lambda: {"high": 50, "medium": 30, "low": 10}
+    )
+    nearness: list[tuple[int, int]] = Field(default_factory=lambda: [(1, 30), (7, 15), (30, 5)])
+    """(within this many days of today, points) for the appointment; the first that fits."""
+    money: list[tuple[Decimal, int]] = Field(
+        default_factory=lambda: [(Decimal(500), 20), (Decimal(150), 10)]
+    )
+    """(from this amount up, points) for the charge, billed amount or shortfall."""
+    high_from: int = 70
+    medium_from: int = 40
+
+
 class FollowupSettings(BaseModel):
     pended_days: int = Field(default=30, ge=0)
     underpaid_tolerance: Decimal = Field(default=Decimal("1.00"), ge=0)
     rules: dict[str, FollowupRule] = Field(default_factory=dict)
     denials: dict[str, DenialCategory] = Field(default_factory=dict)
+    priority: PrioritySettings = Field(default_factory=PrioritySettings)
 
     @model_validator(mode="after")
     def _known_placeholders(self) -> FollowupSettings:

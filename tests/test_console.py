@@ -158,7 +158,6 @@ def test_specialist_looks_up_with_evidence_works_the_queue_and_downloads_the_wor
     rows = page.get_by_role("row").filter(has_text="Coverage ended")
     expect(rows).to_have_count(1)
     followup_id = rows.first.get_attribute("id").removeprefix("followup-")
-    shoot(page, "followups")
     rows.first.get_by_role("button", name="Assign to me").click()
     expect(page.get_by_role("status")).to_contain_text(f"Follow-up {followup_id} assigned")
     row = page.locator(f"#followup-{followup_id}")
@@ -268,6 +267,7 @@ ROUTES = [
     ("GET", "/queue"),
     ("POST", "/queue/1/assign"),
     ("POST", "/queue/1/resolve"),
+    ("POST", "/queue/bulk/assign"),
     ("GET", "/workbook"),
     ("GET", "/workbook/upload"),
     ("POST", "/workbook/upload"),
@@ -597,9 +597,11 @@ def test_redirect_targets_from_a_request_are_local_paths_only(console):
     dana, csrf = session(url, "dana", "dana-specialist-pw")
     for evil in EVIL_TARGETS:
         response = dana.post("/queue/999/assign", data={"csrf": csrf, "back": evil})
-        assert response.status_code == 303 and response.headers["location"] == "/queue", evil
+        # back to the queue, at the row acted on (the anchor keeps the place on the page)
+        assert response.status_code == 303, evil
+        assert response.headers["location"] == "/queue#followup-999", evil
     kept = dana.post("/queue/999/assign", data={"csrf": csrf, "back": "/queue?mine=1"})
-    assert kept.headers["location"] == "/queue?mine=1"
+    assert kept.headers["location"] == "/queue?mine=1#followup-999"
     for evil in EVIL_TARGETS:
         fresh = httpx.Client(base_url=url, follow_redirects=False, timeout=30)
         response = try_login(fresh, "dana", "dana-specialist-pw", next_=evil)

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from bots.followups import priority as scoring
 from bots.followups import queue as fq
 from bots.followups.rules import triage_denial
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.settings import load_settings
-from bots.store import Store
+from bots.store import Store, utcnow
 from tests.conftest import run_rows
 from tests.test_cli import payerbot
 from tests.truth import coverage_segment, expected_eligibility_outcome
@@ -138,7 +139,14 @@ def test_each_eligibility_rule_fires_for_its_case_and_not_against_it(
     # The wording comes from config, with the answer's facts filled in.
     rows = fq.list_followups(store, rule="coverage_terminated")
     assert rows and all(r.reason.startswith("Coverage ended ") for r in rows)
-    assert all(r.priority == "high" and r.status == "open" for r in rows)
+    # a rule's "high" is scored with the visit's nearness (DOS against today) and no charge
+    level = scoring.priority(
+        "high",
+        scoring.days_ahead("eligibility", DOS, utcnow().date()),
+        Decimal(0),
+        settings.followups.priority,
+    )
+    assert all(r.priority == level and r.status == "open" for r in rows)
     assert all(r.evidence_path and r.evidence_path.endswith(".jpg") for r in rows)
     assert summary.followups["created"] == sum(len(e) for _, e in cases.values())
     store.close()
@@ -192,18 +200,26 @@ def test_each_claim_rule_fires_for_its_case_and_not_against_it(
         if found[q.reference()] != expected
     }
     assert wrong == {}
-    denials = {(r.category, r.priority) for r in fq.list_followups(store, rule="claim_denied")}
+    denied = fq.list_followups(store, rule="claim_denied")
     expected = {
-        ("authorization", "high"),
-        ("coding", "high"),
-        ("duplicate", "low"),
-        ("eligibility", "high"),
-        ("medical_necessity", "medium"),
-        ("missing_information", "high"),
-        ("non_covered", "medium"),
-        ("timely_filing", "high"),
+        "authorization",
+        "coding",
+        "duplicate",
+        "eligibility",
+        "medical_necessity",
+        "missing_information",
+        "non_covered",
+        "timely_filing",
     }
-    assert denials == expected, "every triage category met in the synthetic denials"
+    assert {r.category for r in denied} == expected, "every triage category met"
+    # the category's priority, weighed with the billed amount (a claim has no nearness)
+    answers = {o.id: o for o in store.run_outcomes(summary.run_id)}
+    for r in denied:
+        item = answers[r.item_id]
+        money = scoring.at_stake(item.kind, item.query, item.payload)
+        base = settings.followups.denials[r.category or "other"].priority
+        assert r.priority == scoring.priority(base, None, money, settings.followups.priority)
+    assert {r.priority for r in denied} >= {"medium", "low"}, "denials are not all high"
     underpaid = fq.list_followups(store, rule="claim_underpaid")[0]
     assert "short $25.00" in underpaid.reason
     store.close()

@@ -145,4 +145,5 @@ def test_console_lookup_and_queue_show_unknown_out_of_network_and_no_lone_comma(
     page.get_by_role("link", name="Follow-ups").click()
     raised = page.get_by_role("row").filter(has_text="Coverage ended")
     expect(raised).to_have_count(1)
-    expect(raised.get_by_role("cell").nth(5)).to_have_text(NO_NAME)
+    # tick, date of service, member ID, claim number, patient (issue 20's queue columns)
+    expect(raised.get_by_role("cell").nth(4)).to_have_text(NO_NAME)

@@ -101,6 +101,7 @@ FOLLOWUP_COLUMNS: list[Column] = [
     ("Member ID", 18, None),
     ("Claim #", 16, None),
     ("Service date", 11, DATE),
+    ("Dates of service", 22, None),  # every appointment the follow-up stands for (issue 20)
     ("Evidence", 12, None),
     ("Item ID", 8, None),
     ("Opened", 16, STAMP),
@@ -454,6 +455,7 @@ def _followups_sheet(ws: Worksheet, book: _Book, followups: Sequence[FollowUp]) 
             f.member_id,
             f.claim_number,
             f.service_date,
+            ", ".join(f"{d:%m/%d/%Y}" for d in f.service_dates or [f.service_date] if d) or None,
             None,
             f.item_id,
             f.created_at,

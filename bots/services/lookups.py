@@ -26,7 +26,7 @@ from bots.engine.runs import NoticeCallback
 from bots.engine.sessions import OnLogin, Session, SessionFactory
 from bots.flowkit.flow import LoginSecrets, PortalFlow
 from bots.followups.estimates import Estimate, estimate_patient_cost
-from bots.followups.queue import list_followups
+from bots.followups.queue import followups_of
 from bots.followups.rules import Finding, RuleBook
 from bots.models import ClaimStatusQuery, EligibilityQuery, EligibilityResult, LookupKind
 from bots.outputs.shown import summary
@@ -213,8 +213,7 @@ async def lookup(
     item = (await asyncio.to_thread(store.run_outcomes, summary.run_id))[0]
     raised: list[FollowUp] = []
     if add_to_queue:
-        current = await asyncio.to_thread(list_followups, store, status=["open", "in progress"])
-        raised = [f for f in current if f.item_id == item.id]
+        raised = await asyncio.to_thread(followups_of, store, settings, item)
     return LookupAnswer(
         run_id=summary.run_id,
         item=item,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from bots.store.engine import utcnow
 from bots.store.facade import Store
-from bots.store.followups import FollowupEdits
+from bots.store.followups import UNASSIGNED, FollowupEdits, FollowupPage, FollowupQuery
 from bots.store.rows import (
     AccountFlag,
     AccountLease,
@@ -48,6 +48,7 @@ __all__ = [
     "FINAL_RUN_STATUSES",
     "FINISHED_STATES",
     "OPEN_STATES",
+    "UNASSIGNED",
     "AccountFlag",
     "AccountLease",
     "AccountSession",
@@ -57,6 +58,8 @@ __all__ = [
     "Enqueued",
     "FollowUp",
     "FollowupEdits",
+    "FollowupPage",
+    "FollowupQuery",
     "Item",
     "ItemState",
     "JobRun",

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, case, func, insert, or_, select, update
 
 from bots.store.engine import StoreBase
 from bots.store.rows import AuditEntry, FollowUp
@@ -19,6 +20,114 @@ _WITH_QUERY = select(followups, work_items.c.query).join(
     work_items, work_items.c.id == followups.c.item_id
 )
 """A follow-up with its item's question (for the patient fields)."""
+
+UNASSIGNED = "unassigned"
+"""The assignee filter that means nobody (no user can be called that: see ``FollowupQuery``)."""
+
+_RANKS = {
+    "priority": {"high": 0, "medium": 1, "low": 2},
+    "status": {"open": 0, "in progress": 1, "done": 2},
+}
+
+SORTS: dict[str, Any] = {
+    "id": followups.c.id,
+    "date": followups.c.service_date,
+    "member": followups.c.member_id,
+    "claim": followups.c.claim_number,
+    "patient": func.lower(followups.c.patient),
+    "payer": followups.c.payer_id,
+    "reason": followups.c.reason,
+    "priority": case(_RANKS["priority"], value=followups.c.priority, else_=9),
+    "status": case(_RANKS["status"], value=followups.c.status, else_=9),
+    "assignee": func.lower(followups.c.assignee),
+    "updated": followups.c.updated_at,
+}
+"""The columns a queue can be sorted by (a whitelist: a name from a URL never reaches SQL)."""
+
+
+@dataclass(frozen=True)
+class FollowupQuery:
+    """One page of the queue: what to find, how to sort it, which page.
+
+    ``text`` matches patient name, member ID or claim number, case-insensitive and partial
+    (every word must match one of them); ``assignee`` is a user name or ``UNASSIGNED``;
+    ``sort`` a key of ``SORTS`` (ties broken by id, so pages never overlap)."""
+
+    text: str = ""
+    status: tuple[str, ...] = ()
+    priority: tuple[str, ...] = ()
+    payer_id: str | None = None
+    rule: str | None = None
+    assignee: str | None = None
+    dos_from: date | None = None
+    dos_to: date | None = None
+    updated_since: datetime | None = None
+    sort: str = "priority"
+    descending: bool = False
+    page: int = 1
+    per_page: int = 50
+
+
+@dataclass(frozen=True)
+class FollowupPage:
+    """The rows of one page and how many match in all."""
+
+    rows: list[FollowUp]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def first(self) -> int:
+        """The position of the page's first row (1-based; 0 when nothing matches)."""
+        return (self.page - 1) * self.per_page + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1 if self.rows else 0
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _conditions(q: FollowupQuery) -> list[ColumnElement[bool]]:
+    c = followups.c
+    where: list[ColumnElement[bool]] = []
+    for word in q.text.replace(",", " ").split():
+        pattern = _like(word)
+        where.append(
+            or_(
+                *(
+                    func.lower(col).like(pattern, escape="\\")
+                    for col in (c.patient, c.member_id, c.claim_number)
+                )
+            )
+        )
+    if q.status:
+        where.append(c.status.in_(q.status))
+    if q.priority:
+        where.append(c.priority.in_(q.priority))
+    if q.payer_id:
+        where.append(c.payer_id == q.payer_id)
+    if q.rule:
+        where.append(c.rule == q.rule)
+    if q.assignee == UNASSIGNED:
+        where.append(c.assignee.is_(None))
+    elif q.assignee:
+        where.append(c.assignee == q.assignee)
+    if q.dos_from:
+        where.append(c.service_date >= q.dos_from)
+    if q.dos_to:
+        where.append(c.service_date <= q.dos_to)
+    if q.updated_since:
+        where.append(c.updated_at >= q.updated_since)
+    return where
 
 
 class FollowupEdits:
@@ -38,9 +147,25 @@ class FollowupEdits:
         rows = self._conn.execute(_WITH_QUERY.where(followups.c.item_id == item_id)).mappings()
         return [FollowUp.of(r) for r in rows]
 
+    def of_problems(self, keys: Iterable[str]) -> list[FollowUp]:
+        """Follow-ups raised for any of these problems (see bots/followups/queue.py), newest
+        first."""
+        wanted = list(keys)
+        if not wanted:
+            return []
+        rows = self._conn.execute(
+            _WITH_QUERY.where(followups.c.problem_key.in_(wanted)).order_by(followups.c.id.desc())
+        ).mappings()
+        return [FollowUp.of(r) for r in rows]
+
     def create(self, **values: Any) -> None:
         """A new follow-up (columns by name: item_id, rule, kind, payer_id, status...)."""
         self._conn.execute(insert(followups).values(**values))
+
+    def create_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Many new follow-ups in one statement (an import, a test's big queue)."""
+        if rows:
+            self._conn.execute(insert(followups), list(rows))
 
     def update(self, followup_id: int, **values: Any) -> None:
         """Set columns of one follow-up."""
@@ -83,6 +208,29 @@ class FollowupsMixin(StoreBase):
             stmt = stmt.where(followups.c.updated_at >= updated_since)
         with self._tx() as conn:
             return [FollowUp.of(r) for r in conn.execute(stmt).mappings()]
+
+    def find_followups(self, q: FollowupQuery) -> FollowupPage:
+        """One page of the follow-ups matching ``q``, sorted, with how many match in all."""
+        if q.sort not in SORTS:
+            raise ValueError(f"cannot sort by {q.sort!r}")
+        page, per_page = max(1, q.page), max(1, q.per_page)
+        where = and_(*_conditions(q)) if _conditions(q) else None
+        key = SORTS[q.sort]
+        order = key.desc() if q.descending else key.asc()
+        stmt = _WITH_QUERY.order_by(order.nulls_last(), followups.c.id.asc())
+        count = select(func.count()).select_from(followups)
+        if where is not None:
+            stmt, count = stmt.where(where), count.where(where)
+        with self._tx() as conn:
+            total = int(conn.execute(count).scalar_one())
+            rows = conn.execute(stmt.limit(per_page).offset((page - 1) * per_page)).mappings()
+            return FollowupPage([FollowUp.of(r) for r in rows], total, page, per_page)
+
+    def followup_payers(self) -> list[str]:
+        """The payers with follow-ups (for the queue's payer filter)."""
+        with self._tx() as conn:
+            stmt = select(followups.c.payer_id).distinct().order_by(followups.c.payer_id)
+            return list(conn.execute(stmt).scalars())
 
     def get_followup(self, followup_id: int) -> FollowUp | None:
         """One follow-up with its history (the audit lines about it, oldest first)."""

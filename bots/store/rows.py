@@ -408,7 +408,9 @@ class FollowUp(_Row):
     patient: str | None = field(default=None, repr=False)  # "LAST, FIRST" from the worklist
     member_id: str | None = field(default=None, repr=False)
     claim_number: str | None = field(default=None, repr=False)
-    service_date: date | None = field(default=None, repr=False)
+    service_date: date | None = field(default=None, repr=False)  # the soonest of the dates
+    service_dates: tuple[date, ...] = field(default=(), repr=False)  # one per appointment
+    problem_key: str | None = field(default=None, repr=False)
     history: tuple[AuditEntry, ...] | None = None
 
     @classmethod
@@ -416,13 +418,16 @@ class FollowUp(_Row):
         query = row.get("query") or {}
         names = [query.get("last_name"), query.get("first_name")]
         service = query.get("date_of_service") or query.get("dos_from")
+        dates = tuple(sorted(date.fromisoformat(d) for d in row.get("service_dates") or ()))
+        first = row.get("service_date") or (date.fromisoformat(service) if service else None)
         return cls._pick(
             row,
             kind=LookupKind(row["kind"]),
-            patient=", ".join(n for n in names if n) or None,
-            member_id=query.get("member_id"),
-            claim_number=query.get("claim_number"),
-            service_date=date.fromisoformat(service) if service else None,
+            patient=row.get("patient") or ", ".join(n for n in names if n) or None,
+            member_id=row.get("member_id") or query.get("member_id"),
+            claim_number=row.get("claim_number") or query.get("claim_number"),
+            service_date=first,
+            service_dates=dates or ((first,) if first else ()),
             history=history,
         )
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Column,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -208,8 +209,24 @@ followups = Table(
     Column("exported_status", String(20)),
     Column("exported_assignee", String(80)),
     Column("exported_notes", Text),
+    # One follow-up per patient and problem across appointment dates (issue 20): the
+    # problem's key (rule, payer, member or claim), the dates of service it stands for (ISO
+    # dates, JSON) and the soonest of them; the patient fields copied from the question so
+    # the queue is searched, sorted and paged in SQL.
+    Column("problem_key", String(255)),
+    Column("patient", String(160)),  # "LAST, FIRST"
+    Column("member_id", String(80)),
+    Column("claim_number", String(80)),
+    Column("service_date", Date),
+    Column("service_dates", JSON),
     Index("ux_followups_item_rule", "item_id", "rule", unique=True),
     Index("ix_followups_status", "status", "priority"),
+    Index("ix_followups_problem", "problem_key"),
+    Index("ix_followups_service_date", "service_date", "id"),
+    Index("ix_followups_member_id", "member_id"),
+    Index("ix_followups_claim_number", "claim_number"),
+    Index("ix_followups_payer", "payer_id", "status"),
+    Index("ix_followups_assignee", "assignee", "status"),
 )
 
 audit_log = Table(

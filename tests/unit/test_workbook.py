@@ -229,6 +229,7 @@ def test_typed_cells_and_number_formats(written):
     f = rows(wb["Follow-ups"])[0]
     assert f["Service date"].value == datetime(2026, 11, 3)
     assert f["Service date"].number_format == "mm/dd/yyyy"
+    assert f["Dates of service"].value == "11/03/2026"  # every appointment of the problem
     assert f["Opened"].value == datetime(2026, 11, 30, 8, 0)  # UTC, without the zone
     assert f["Opened"].number_format == "mm/dd/yyyy hh:mm"
     assert f["Item ID"].value == 101 and f["Patient"].value == "DOE, Jane"

@@ -156,6 +156,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/lookup", g(None, console.lookup), methods=["GET", "POST"]),
         Route("/queue", g(None, console.queue)),
         Route("/queue/{id:int}/{action}", g(None, console.followup_action), methods=["POST"]),
+        Route("/queue/bulk/{action}", g(None, console.followup_action), methods=["POST"]),
         Route("/workbook", g(None, console.workbook)),
         Route("/workbook/upload", g(None, console.workbook_upload), methods=["GET", "POST"]),
         Route("/files/{kind}/{run_id}/{name}", g(None, console.files)),

@@ -1,5 +1,6 @@
 """The specialist's pages: a single lookup with its evidence and estimate, the follow-up
-queue (assign, resolve), the specialists' workbook download and the upload of its edits."""
+queue (search, filters, sort, pages; assign, unassign, resolve, reopen, one or many), the
+specialists' workbook download and the upload of its edits."""
 
 from __future__ import annotations
 
@@ -9,17 +10,19 @@ import os
 import secrets
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from bots.dates import local_today
-from bots.errors import PayerbotError
+from bots.dates import local_date_text, local_today
+from bots.errors import ConfigurationError, PayerbotError
 from bots.files import private_dir
 from bots.followups import queue as fq
 from bots.intake.lookup_form import FIELDS, Query, check_lookup, service_type_choices
@@ -28,6 +31,7 @@ from bots.outputs.shown import summary
 from bots.outputs.specialists_workbook import WorkbookUnreadable
 from bots.outputs.workbook_sync import import_workbook, write_download
 from bots.services import lookups
+from bots.store import Store
 
 MAX_UPLOAD = 20 * 1024 * 1024  # bytes: far above a specialists' workbook
 
@@ -221,41 +225,92 @@ class DeskPages(ConsoleBase):
     # --- the follow-up queue ------------------------------------------------------------------
 
     async def queue(self, request: Request) -> Response:
+        """The follow-up queue a page at a time: search, filters and sort in the query
+        string (a link or a bookmark keeps them), with how many match in all."""
         params = request.query_params
-        status = params.getlist("status") or ["open", "in progress"]
         me = request.session["user"]["username"]
-        rows = await self.db(
-            fq.list_followups,
-            self.store,
-            status=status,
-            assignee=me if params.get("mine") else None,
-            priority=params.get("priority") or None,
-        )
+        # a submitted filter form says which statuses it wants (none ticked: all of them)
+        status = params.getlist("status") or ([] if params.get("filtered") else _NOT_DONE)
+        assignee = params.get("assignee", "")
+        try:
+            query = fq.build_query(
+                text=params.get("q", ""),
+                status=status,
+                priority=[p for p in params.getlist("priority") if p],
+                payer=params.get("payer", ""),
+                rule=params.get("rule", ""),
+                assignee=me if assignee == "me" else assignee,
+                dos_from=params.get("from", ""),
+                dos_to=params.get("to", ""),
+                sort=params.get("sort", ""),
+                descending=params.get("dir") == "desc",
+                page=params.get("page") or 1,
+                per_page=params.get("per_page") or 50,
+            )
+            error = None
+        except ConfigurationError as exc:
+            query, error = fq.build_query(status=_NOT_DONE), str(exc)
+        found = await self.db(fq.find_followups, self.store, query)
+        users = [u.username for u in await self.db(self.store.users)]
+        payers = await self.db(self.store.followup_payers)
+        state = [(k, v) for k, v in params.multi_items() if k != "page" and v]
         return self.render(
-            request, "queue.html", rows=rows, statuses=status, mine=bool(params.get("mine"))
+            request,
+            "queue.html",
+            400 if error else 200,
+            found=found,
+            query=query,
+            showing=fq.showing(found),
+            error=error,
+            statuses=status,
+            assignee=assignee,
+            params=params,
+            users=users,
+            payers=payers,
+            rules=sorted(self.settings.followups.rules),
+            sorts=fq.SORT_NAMES,
+            here=_url("/queue", [*state, ("page", str(found.page))]),
+            page_url=lambda n: _url("/queue", [*state, ("page", str(n))]),
+            sort_url=lambda key: _url(
+                "/queue",
+                [(k, v) for k, v in state if k not in ("sort", "dir")]
+                + [("sort", key)]
+                + ([("dir", "desc")] if query.sort == key and not query.descending else []),
+            ),
+            dates=lambda r: ", ".join(local_date_text(d) for d in r.service_dates),
         )
 
     async def followup_action(self, request: Request) -> Response:
+        """One follow-up's action (``/queue/{id}/{action}``) or the same for the ticked ones
+        (``/queue/bulk/{action}``): assign (to the chosen user), unassign, resolve, reopen.
+        Back to the same page, filters and row."""
         form = await self.form(request)
-        followup_id = int(request.path_params["id"])
         me = request.session["user"]["username"]
         action = request.path_params["action"]
+        if "id" in request.path_params:
+            ids = [int(request.path_params["id"])]
+        else:
+            ids = [int(v) for v in form.getlist("ids") if str(v).isdigit()]
+        if action not in _ACTIONS:
+            return Response("not found", status_code=404)
+        done: list[int] = []
         try:
-            if action == "assign":
-                assignee = str(form.get("assignee") or me)
-                await self.db(fq.assign, self.store, followup_id, assignee, me)
-                request.session["flash"] = f"Follow-up {followup_id} assigned."
-            elif action == "resolve":
-                note = str(form.get("note") or "")
-                await self.db(fq.resolve, self.store, followup_id, note, me)
-                request.session["flash"] = f"Follow-up {followup_id} resolved."
-            else:
-                return Response("not found", status_code=404)
+            if not ids:
+                raise ConfigurationError("Tick the follow-ups to change first.")
+            for followup_id in ids:
+                await self.db(_ACTIONS[action], self.store, followup_id, form, me)
+                done.append(followup_id)
+            which = f"Follow-up {ids[0]}" if len(ids) == 1 else f"{len(ids)} follow-ups"
+            request.session["flash"] = f"{which} {_DONE_WORDS[action]}."
         except PayerbotError as exc:
-            request.session["flash"] = str(exc)
-        # back to the page the form was on: a path of ours only, never another site
+            request.session["flash"] = str(exc) + (
+                f" ({len(done)} changed before that.)" if done else ""
+            )
+        # back to the page the form was on: a path of ours only, never another site; the
+        # row's anchor keeps the specialist's place on the page
         back = safe_next(str(form.get("back") or "")) or "/queue"
-        return RedirectResponse(back, status_code=303)
+        anchor = f"#followup-{ids[0]}" if ids else ""
+        return RedirectResponse(back.split("#", 1)[0] + anchor, status_code=303)
 
     async def workbook(self, request: Request) -> Response:
         """A copy of the specialists' workbook made for this download: console links, a
@@ -313,6 +368,43 @@ def _failure_words(exc: BaseException) -> str:
     if isinstance(exc, PayerbotError):
         return f"The lookup could not finish: {exc}"
     return "The lookup could not finish: an error in payerbot (the console's log has it)."
+
+
+_NOT_DONE = ["open", "in progress"]
+
+
+def _assign(store: Store, followup_id: int, form: Any, me: str) -> object:
+    return fq.assign(store, followup_id, str(form.get("assignee") or me), me)
+
+
+def _unassign(store: Store, followup_id: int, form: Any, me: str) -> object:
+    return fq.assign(store, followup_id, None, me)
+
+
+def _resolve(store: Store, followup_id: int, form: Any, me: str) -> object:
+    return fq.resolve(store, followup_id, str(form.get("note") or ""), me)
+
+
+def _reopen(store: Store, followup_id: int, form: Any, me: str) -> object:
+    return fq.reopen(store, followup_id, me, str(form.get("note") or "") or None)
+
+
+_ACTIONS: dict[str, Callable[[Store, int, Any, str], object]] = {
+    "assign": _assign,
+    "unassign": _unassign,
+    "resolve": _resolve,
+    "reopen": _reopen,
+}
+_DONE_WORDS = {
+    "assign": "assigned",
+    "unassign": "unassigned",
+    "resolve": "resolved",
+    "reopen": "reopened",
+}
+
+
+def _url(path: str, pairs: list[tuple[str, str]]) -> str:
+    return f"{path}?{urlencode(pairs)}" if pairs else path
 
 
 @dataclass
