@@ -379,7 +379,9 @@ def test_html_from_portals_and_users_is_escaped(console, hub, page: Page, ground
     page.get_by_label("Date of birth").fill(member["dob"])
     page.get_by_role("button", name="Look up").click()
     answer = page.get_by_role("region", name=re.compile("^Answer"))
-    expect(answer).to_contain_text('<img src=x onerror="window.__pwned=1">Acme PPO')
+    expect(answer).to_contain_text(
+        '<img src=x onerror="window.__pwned=1">Acme PPO', timeout=scaled(60) * 1000
+    )
     assert page.evaluate("window.__pwned") is None
 
 

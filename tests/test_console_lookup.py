@@ -63,7 +63,8 @@ def test_field_errors_next_to_fields_then_waiting_for_the_batch_cancel_and_sugge
     url = desk["url"]
     page.set_viewport_size(SCREEN)
     log_in(page, url, "dana", "dana-specialist-pw")
-    expect(page).to_have_url(f"{url}/lookup")
+    expect(page).to_have_url(f"{url}/")  # the home page first
+    page.get_by_role("link", name="Lookup", exact=True).click()
 
     # The service type is a list of names; the default is the appointments preset's.
     service = page.get_by_label("Service type")

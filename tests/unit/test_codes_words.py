@@ -273,7 +273,8 @@ def test_reasons_written_with_codes_gain_their_descriptions():
 def test_the_checker_finds_a_bare_code():
     assert undescribed("Denied: coding (CO-97)") == ["CO-97"]
     assert undescribed("F2 CO-16 MA130") == ["CO-16", "MA130", "F2"]
-    assert undescribed("Office visit (98)") == ["(98)"]
+    assert undescribed("Visit (98)") == ["(98)"]  # neither its name nor its short name
+    assert undescribed("Office visit (98)") == []  # the table's short name describes it
     assert undescribed(claim_status_sentence(denied())) == []
 
 

@@ -269,7 +269,7 @@ def test_conditional_formatting_follows_the_cells(written):
     followups = rules("Follow-ups")
     # red only for a high-priority follow-up nobody has taken (not every high row)
     assert followups == {
-        "A2:R6": [
+        "A2:S6": [
             ("expression", 'TRIM($C2)="done"'),
             ("expression", 'AND(TRIM($B2)="high",TRIM($C2)="open")'),
         ]
