@@ -16,10 +16,27 @@ from bots.interfaces.cli import (  # noqa: F401 - imported for the commands they
     runs,
     schedule,
 )
-from bots.interfaces.cli.common import app
+from bots.interfaces.cli.common import EXIT_CONFIG, app, err
 
 __all__ = ["app", "main"]
 
 
 def main() -> None:
-    app()
+    """The ``payerbot`` command; a configuration mistake found on the way (a TOML syntax
+    error, an unknown key, a wrong type) ends it with one line on stderr, exit 2."""
+    from pydantic import ValidationError
+    from rich.markup import escape
+
+    from bots.config_errors import explain
+    from bots.errors import ConfigurationError
+
+    try:
+        app()
+    except ConfigurationError as exc:
+        err.print(f"[bold red]configuration error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise SystemExit(EXIT_CONFIG) from None
+    except ValidationError as exc:
+        if exc.title != "Settings" and not exc.title.endswith("Settings"):
+            raise
+        err.print(f"[bold red]configuration error:[/] {escape(explain(exc))}", soft_wrap=True)
+        raise SystemExit(EXIT_CONFIG) from None
