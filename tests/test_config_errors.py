@@ -4,10 +4,12 @@ naming the key, the same for PAYERBOT_* variables."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,38 @@ def test_settings_in_process_say_the_same(tmp_path, monkeypatch):
     assert explain(caught.value) == (
         "schedule.jobs.eligibility_ahead.days_ahead: expected a whole number"
     )
+
+
+def test_doctor_says_a_portal_name_does_not_resolve_and_a_cron_is_bad(tmp_path):
+    config = _config(tmp_path)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PAYERBOT_")}
+    started = time.monotonic()
+    proc = subprocess.run(
+        [".venv/bin/payerbot", "doctor", "--json"],
+        env={
+            **clean,
+            "PAYERBOT_CONFIG_DIR": str(config),
+            "PAYERBOT_DATA_DIR": str(tmp_path / "var"),
+            "PAYERBOT_PORTALS__PAYERHUB__BASE_URL": "https://payerhub.invalid/login",
+            "PAYERBOT_PORTALS__LEGACYPORTAL__BASE_URL": "portal.example.org",
+            "PAYERBOT_SCHEDULE__JOBS__INBOX__CRON": "0 25 * * *",
+        },
+        capture_output=True,
+        text=True,
+        timeout=scaled(120),
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    checks = {c["name"]: c for c in json.loads(proc.stdout)}
+    hub = checks["portal payerhub"]
+    assert (hub["status"], hub["message"]) == (
+        "fail",
+        "unreachable: the name payerhub.invalid does not resolve",
+    )
+    legacy = checks["portal legacyportal"]
+    assert legacy["status"] == "fail" and "not a web address" in legacy["message"]
+    assert checks["portal medicaidportal"]["status"] == "ok"  # the bundled mock portal
+    cron = checks["schedule inbox"]
+    assert cron["status"] == "fail" and "bad cron expression '0 25 * * *'" in cron["message"]
+    assert elapsed < scaled(60), "doctor stays quick (timeouts on every network check)"
