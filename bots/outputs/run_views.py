@@ -54,7 +54,7 @@ def bucket(item: Outcome, notes: Mapping[str, Any], run_status: str) -> tuple[st
         return "waiting", "waiting for a retry"
     if run_status in {s.value for s in RESUMABLE}:
         return "waiting", "not started: the run stopped"
-    return "waiting", "queued"
+    return "waiting", "not started yet"
 
 
 def summary_parts(
@@ -103,8 +103,7 @@ def print_run_summary(
 ) -> None:
     """The end-of-run table (parts adding up to the total) and what needs a person."""
     notes = summary.notes()
-    status = "stopped" if any(i.state == ItemState.NEW for i in items) else "finished"
-    parts = summary_parts(items, notes, status)
+    parts = summary_parts(items, notes, "")  # the run's status: `runs show` knows it
     console.print(
         summary_table(
             f"Run {summary.run_id}: {summary.kind.replace('_', ' ')}",
@@ -145,8 +144,15 @@ def _attention(console: Console, notes: Mapping[str, Any]) -> None:
     for account, why in (notes.get("accounts_set_aside") or {}).items():
         console.print(f"[bold yellow]account {account} not used:[/] {escape(why)}", soft_wrap=True)
     for account, days in (notes.get("password_notices") or {}).items():
-        left = "soon" if days is None else f"in {days} day(s)"
-        console.print(f"[bold yellow]password expiring:[/] {account} {left}", soft_wrap=True)
+        left = (
+            "soon (the portal gave no date)"
+            if days is None
+            else f"in {days} day{'s' if days != 1 else ''}"
+        )
+        console.print(
+            f"[bold yellow]password expiring:[/] {account} {left}; change it in the portal",
+            soft_wrap=True,
+        )
 
 
 def duration_text(seconds: float | None) -> str:
