@@ -162,8 +162,8 @@ def sync_jobs(scheduler: Any, settings: Settings) -> list[str]:
 
 
 def _say(sentence: str, code: str, level: int = logging.INFO, **facts: Any) -> None:
-    """One log line in words (``code`` keeps a name to search the log for)."""
-    log.log(level, sentence, code=code, **facts)
+    """One log line in words (``what`` keeps a name to search the log for)."""
+    log.log(level, sentence, what=code, **facts)
 
 
 def _local(settings: Settings, when: datetime | None) -> str:
@@ -498,7 +498,7 @@ def run_job(name: str, settings: Settings | None = None) -> int:
             message = str(exc)
         else:
             message = f"{type(exc).__name__}"
-            log.exception(f"job {name} broke ({message}); the trace follows", code="job.failed")
+            log.exception(f"job {name} broke ({message}); the trace follows", what="job.failed")
     finally:
         _current.clear()
     report = None
