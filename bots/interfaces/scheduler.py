@@ -223,6 +223,8 @@ def start(settings: Settings, *, on_ready: Callable[[Any], None] | None = None) 
     _stopping.clear()
 
     def stop(signum: int, _frame: Any) -> None:
+        if _stopping.is_set():
+            return  # said once (a process group's signal can arrive twice)
         _say(
             f"scheduler stopping ({signal.Signals(signum).name}): the running batch finishes "
             "its lookups in flight, no new job starts",

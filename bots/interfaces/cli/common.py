@@ -48,7 +48,11 @@ err = Console(stderr=True)
 
 def settings_for(verbose: bool = False) -> Settings:
     settings = load_settings()
-    logs.configure(settings.log_level, console_level="INFO" if verbose else "WARNING")
+    logs.configure(
+        settings.log_level,
+        console_level="INFO" if verbose else "WARNING",
+        timezone=settings.timezone,  # the console's lines in local time; run logs keep UTC
+    )
     return settings
 
 
