@@ -272,6 +272,8 @@ def test_the_drop_folder_is_checked_between_runs_and_the_log_says_so(env, settin
     assert "job inbox finished: 0 batch(es), nothing to do" in said
     assert [p.name for p in inbox.iterdir() if p.is_file()] == []
     assert len(list((inbox / "rejected").iterdir())) == 2  # the file and its reason
+    started = next(line for line in said.splitlines() if "scheduler started" in line)
+    assert re.match(r"\d\d/\d\d/\d{4} \d{1,2}:\d\d [AP]M ", started), "local time"
     assert_no_apscheduler_text(log)
 
 
