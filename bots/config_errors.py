@@ -43,11 +43,9 @@ _TYPES = {
 }
 
 
-def check_files(files: Iterable[Path]) -> dict[str, Any]:
-    """Read each TOML file (a syntax error names the file and line) and refuse unknown keys;
-    returns the merged data (the later file wins, as pydantic-settings does)."""
-    from bots.settings import Settings
-
+def check_files(files: Iterable[Path], settings_model: type[BaseModel]) -> dict[str, Any]:
+    """Read each TOML file (a syntax error names the file and line) and refuse unknown keys
+    of ``settings_model``; returns the merged data (the later file wins)."""
     merged: dict[str, Any] = {}
     for path in files:
         try:
@@ -56,7 +54,7 @@ def check_files(files: Iterable[Path]) -> dict[str, Any]:
             raise ConfigurationError(f"{path}: {_toml_sentence(str(exc))}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigurationError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
-        for where in unknown_keys(data, Settings):
+        for where in unknown_keys(data, settings_model):
             raise ConfigurationError(f"{path}: {where}")
         merged.update(data)
     return merged
@@ -118,12 +116,11 @@ def _unknown(name: str, key: str, known: Iterable[str], prefix: str = "") -> str
     return f"{name}: unknown setting{hint}"
 
 
-def check_environment(environ: Mapping[str, str]) -> None:
+def check_environment(environ: Mapping[str, str], settings_model: type[BaseModel]) -> None:
     """PAYERBOT_* variables that name no setting (``__`` nests): refused like a TOML key.
     A single-word variable is only refused when it is a near miss of a setting, since other
     programs' PAYERBOT_* variables may live in the same environment."""
-    from bots.settings import Settings
-
+    fields = settings_model.model_fields
     for variable in sorted(environ):
         if not variable.upper().startswith(ENV_PREFIX):
             continue
@@ -131,13 +128,13 @@ def check_environment(environ: Mapping[str, str]) -> None:
         if rest.upper().startswith(NOT_SETTINGS) or not rest:
             continue
         parts = [p.lower() for p in rest.split("__")]
-        if parts[0] not in Settings.model_fields:
-            close = difflib.get_close_matches(parts[0], list(Settings.model_fields), cutoff=0.8)
+        if parts[0] not in fields:
+            close = difflib.get_close_matches(parts[0], list(fields), cutoff=0.8)
             if len(parts) > 1 or close:
                 hint = f"; did you mean {ENV_PREFIX}{close[0].upper()}?" if close else ""
                 raise ConfigurationError(f"{variable}: unknown setting{hint}")
             continue
-        problem = _env_path(parts, Settings)
+        problem = _env_path(parts, settings_model)
         if problem is not None:
             raise ConfigurationError(f"{variable}: {problem}")
 

@@ -23,6 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bots.config_errors import check_environment, check_files
 from bots.errors import ConfigurationError
 from bots.maintenance import MaintenanceWindow
 
@@ -474,8 +475,6 @@ def load_settings(**overrides: object) -> Settings:
     A TOML syntax error (file and line) or an unknown key (with the closest valid one), in
     a file or a PAYERBOT_* variable, is a ConfigurationError in one sentence; a wrong type
     is pydantic's ValidationError (``bots.config_errors.explain`` says it in one line)."""
-    from bots.config_errors import check_environment, check_files
-
-    check_files(sorted(config_dir().glob("*.toml")))
-    check_environment(os.environ)
+    check_files(sorted(config_dir().glob("*.toml")), Settings)
+    check_environment(os.environ, Settings)
     return Settings(**overrides)  # type: ignore[arg-type]  # pydantic validates the overrides

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import signal
 import threading
 import time
@@ -40,7 +39,6 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEv
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.triggers.cron import CronTrigger
 
 from bots.dates import iso_utc, local_datetime_text
 from bots.errors import ConfigurationError, PayerbotError
@@ -49,6 +47,7 @@ from bots.intake.worklists import import_worklist
 from bots.logs import get_logger
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.ops import mock_portals, retention
+from bots.ops.cron import cron_trigger
 from bots.outputs import digest
 from bots.services import batches, fleet_runs
 from bots.settings import ScheduledJob, Settings, load_settings
@@ -57,7 +56,6 @@ from bots.store.engine import alive
 
 log = get_logger("payerbot.scheduler")
 JOBSTORE_TABLE = "apscheduler_jobs"
-WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WORKLIST_SUFFIXES = {".csv", ".xlsx", ".txt", ".tsv"}
 
 DROP_FOLDER_CHECK = "_drop_folder_check"
@@ -78,36 +76,6 @@ _stopping = threading.Event()
 
 
 # --- triggers ----------------------------------------------------------------------------------
-
-
-def _weekdays(field: str) -> str:
-    """Crontab day-of-week numbers (0/7 Sunday) -> names APScheduler reads unambiguously."""
-    return re.sub(r"(?<![/\d])([0-7])(?!\d)", lambda m: WEEKDAYS[int(m[1])], field)
-
-
-def cron_trigger(expression: str, timezone: str) -> CronTrigger:
-    """A crontab expression (5 fields, or 6 with seconds first) in a time zone."""
-    fields = expression.split()
-    zone = ZoneInfo(timezone)
-    try:
-        if len(fields) == 5:
-            minute, hour, day, month, dow = fields
-            second = "0"
-        elif len(fields) == 6:
-            second, minute, hour, day, month, dow = fields
-        else:
-            raise ValueError("a cron expression has 5 fields (or 6, seconds first)")
-        return CronTrigger(
-            second=second,
-            minute=minute,
-            hour=hour,
-            day=day,
-            month=month,
-            day_of_week=_weekdays(dow),
-            timezone=zone,
-        )
-    except ValueError as exc:
-        raise ConfigurationError(f"bad cron expression {expression!r}: {exc}") from None
 
 
 # --- the scheduler ----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import httpx
 from bots.engine.browser import playwright_chromium, resolve_executable
 from bots.engine.credentials import credential_sources
 from bots.errors import ConfigurationError
+from bots.ops.cron import cron_trigger
 from bots.settings import Settings
 
 PLAYWRIGHT_CHROMIUM_MAJOR = 156  # what playwright==1.64.1 drives (see docs/browser.md)
@@ -211,8 +212,6 @@ def _disk(settings: Settings) -> Check:
 
 def _schedule(settings: Settings) -> list[Check]:
     """Every job's cron expression parses (in its time zone)."""
-    from bots.interfaces.scheduler import cron_trigger
-
     checks = []
     for name, job in settings.schedule.jobs.items():
         try:
