@@ -161,10 +161,14 @@ def _env_path(parts: list[str], model: type[BaseModel]) -> str | None:
     return None
 
 
-def explain(exc: ValidationError) -> str:
-    """A pydantic error about the settings as one sentence: the key, then what it takes."""
+def explain(exc: ValidationError, environ: Mapping[str, str] | None = None) -> str:
+    """A pydantic error about the settings as one sentence: the key (and the PAYERBOT_*
+    variable that set it, when one did), then what it takes."""
     error = exc.errors(include_url=False)[0]
     key = ".".join(str(p) for p in error["loc"]) or "settings"
+    variable = ENV_PREFIX + "__".join(str(p).upper() for p in error["loc"])
+    if environ is not None and variable in {name.upper() for name in environ}:
+        key = f"{variable} ({key})"
     kind = error["type"]
     more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
     if kind in _TYPES:

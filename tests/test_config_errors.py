@@ -92,7 +92,11 @@ def test_a_wrong_type_names_the_key_and_the_type_expected(tmp_path):
             "did you mean PAYERBOT_PORTALS__PAYERHUB__MAX_SESSIONS?",
         ),
         ("PAYERBOT_TIMEZNE", "UTC", "PAYERBOT_TIMEZNE: unknown setting; did you mean "),
-        ("PAYERBOT_BROWSER__HEADLESS", "maybe", "browser.headless: expected true or false"),
+        (
+            "PAYERBOT_BROWSER__HEADLESS",
+            "maybe",
+            "PAYERBOT_BROWSER__HEADLESS (browser.headless): expected true or false",
+        ),
     ],
 )
 def test_environment_variables_are_checked_the_same_way(tmp_path, variable, value, said):

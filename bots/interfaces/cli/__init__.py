@@ -24,6 +24,8 @@ __all__ = ["app", "main"]
 def main() -> None:
     """The ``payerbot`` command; a configuration mistake found on the way (a TOML syntax
     error, an unknown key, a wrong type) ends it with one line on stderr, exit 2."""
+    import os
+
     from pydantic import ValidationError
     from rich.markup import escape
 
@@ -38,5 +40,6 @@ def main() -> None:
     except ValidationError as exc:
         if exc.title != "Settings" and not exc.title.endswith("Settings"):
             raise
-        err.print(f"[bold red]configuration error:[/] {escape(explain(exc))}", soft_wrap=True)
+        said = explain(exc, os.environ)
+        err.print(f"[bold red]configuration error:[/] {escape(said)}", soft_wrap=True)
         raise SystemExit(EXIT_CONFIG) from None
