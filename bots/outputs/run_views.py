@@ -184,6 +184,14 @@ def run_duration(run: Run, now: datetime | None = None) -> str:
     return f"running for {minutes} m" if minutes else f"running for {int(elapsed)} s"
 
 
+def status_words(run: Run) -> str:
+    """ "finished with 17 failures" rather than "finished" when items failed."""
+    failed = int(run.counts.get("system_failed", 0))
+    if run.status == RunStatus.FINISHED and failed:
+        return f"finished with {failed} failure{'s' if failed != 1 else ''}"
+    return run.status.label
+
+
 def runs_table(rows: Sequence[Run], timezone: str) -> Table:
     """Recent runs: the run id never cut (80 columns: the other columns wrap)."""
     table = Table(pad_edge=False, collapse_padding=True)
@@ -200,7 +208,7 @@ def runs_table(rows: Sequence[Run], timezone: str) -> Table:
         table.add_row(
             r.id,
             f"{r.kind.value.replace('_', ' ')}\n({r.trigger})",
-            r.status.label,
+            status_words(r),
             str(c.get("items", "")),
             str(done),
             str(c.get("system_failed", 0)),
@@ -223,7 +231,7 @@ def print_run_detail(
     """`runs show`: when, how long, the parts adding up, the problems, what needs a person."""
     console.print(f"[bold]Run {run.id}[/]", soft_wrap=True)
     console.print(
-        f"{run.kind.value.replace('_', ' ')} ({run.trigger}), {run.status.label}; "
+        f"{run.kind.value.replace('_', ' ')} ({run.trigger}), {status_words(run)}; "
         f"started {local_datetime_text(run.started_at, timezone)}"
         + (
             f", finished {local_datetime_text(run.finished_at, timezone)}"
