@@ -321,6 +321,9 @@ class ConsoleSettings(BaseModel):
     """Failed (or too early) logins from one address that lock that address out."""
     login_lock_seconds: float = Field(default=300.0, gt=0)
     """How long such a lock lasts (the address only; the user logs in from elsewhere)."""
+    public_url: str | None = None
+    """The console's address as people outside this machine open it (the links in the
+    digest and the workbooks), e.g. https://payerbot.clinic.example; empty: http://host:port."""
 
 
 class WorklistPreset(BaseModel):

@@ -124,7 +124,8 @@ def test_specialist_looks_up_with_evidence_works_the_queue_and_downloads_the_wor
 ):
     url = console["url"]
     log_in(page, url, "dana", "dana-specialist-pw")
-    expect(page).to_have_url(f"{url}/lookup")
+    expect(page).to_have_url(f"{url}/")  # the home page, then the desk
+    page.get_by_role("link", name="Lookup", exact=True).click()
     member = ended_member(ground_truth)
     page.get_by_label("Payer").select_option("ACME")
     page.get_by_label("Member ID").fill(member["member_id"])
@@ -203,13 +204,12 @@ def test_supervisor_opens_the_last_run_sees_a_failure_downloads_its_trace_and_re
 
     url = console["url"]
     log_in(page, url, "sam", "sam-supervisor-pw")
-    expect(page).to_have_url(f"{url}/runs")
-    shoot(page, "runs")
+    expect(page).to_have_url(f"{url}/")
+    page.get_by_role("link", name="Runs", exact=True).click()
     page.get_by_role("table", name="Runs").get_by_role("link").first.click()
     failed = page.get_by_role("row").filter(has_text="the portal's pages changed")
     expect(failed.first).to_contain_text("failed")  # the state in words
     expect(failed.first).to_contain_text("(layout_changed)")  # the code beside them
-    shoot(page, "run")
     with page.context.expect_page() as popup:
         failed.first.get_by_role("link", name="screenshot").click(modifiers=["Control"])
     shot = popup.value
@@ -252,7 +252,6 @@ def test_supervisor_opens_the_last_run_sees_a_failure_downloads_its_trace_and_re
 
     page.get_by_role("link", name="Portals").click()
     expect(page.get_by_role("heading", name=re.compile("^payerhub"))).to_be_visible()
-    shoot(page, "portals")
 
 
 ROUTES = [
@@ -263,6 +262,8 @@ ROUTES = [
     ("POST", "/queue/1/assign"),
     ("POST", "/queue/1/resolve"),
     ("GET", "/workbook"),
+    ("GET", "/workbook/upload"),
+    ("POST", "/workbook/upload"),
     ("GET", "/files/evidence/r/x.png"),
     ("GET", "/runs"),
     ("GET", "/runs/r1"),
@@ -335,7 +336,7 @@ def test_every_route_needs_a_session_the_right_role_and_a_csrf_token(console):
             "next": "//evil.example",
         },
     )
-    assert login.headers["location"] == "/runs"
+    assert login.headers["location"] == "/"
     set_cookie = login.headers["set-cookie"].lower()
     assert "httponly" in set_cookie and "samesite=strict" in set_cookie
     assert cookie is not None
@@ -355,6 +356,7 @@ def test_html_from_portals_and_users_is_escaped(console, hub, page: Page, ground
     hub.knobs(hostile_text='<img src=x onerror="window.__pwned=1">Acme PPO')
     url = console["url"]
     log_in(page, url, "dana", "dana-specialist-pw")
+    page.get_by_role("link", name="Lookup", exact=True).click()
     member = next(
         m
         for m in ground_truth["members"]
@@ -477,7 +479,7 @@ def test_a_password_guesser_is_slowed_then_locked_out_briefly_while_the_user_get
             assert locked not in response.text and wait <= math.ceil(delay)
             time.sleep(wait)  # the wait the console asked for
             response = try_login(desk, "dana", "dana-specialist-pw")
-        assert response.status_code == 303 and response.headers["location"] == "/lookup"
+        assert response.status_code == 303 and response.headers["location"] == "/"
         # A password typed into the name field is never logged.
         other = from_address(url, "127.0.0.3")
         assert try_login(other, "Typed-As-A-Name-7", "whatever-pw").status_code == 401
@@ -585,7 +587,7 @@ def test_redirect_targets_from_a_request_are_local_paths_only(console):
     for evil in EVIL_TARGETS:
         fresh = httpx.Client(base_url=url, follow_redirects=False, timeout=30)
         response = try_login(fresh, "dana", "dana-specialist-pw", next_=evil)
-        assert response.status_code == 303 and response.headers["location"] == "/lookup", evil
+        assert response.status_code == 303 and response.headers["location"] == "/", evil
 
 
 def consumed(server_port: int, client_port: int) -> bool:

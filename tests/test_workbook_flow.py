@@ -114,14 +114,23 @@ def test_the_workbook_holds_the_day_and_keeps_specialists_edits(
     ws = wb["Eligibility"]
     col = [c.value for c in ws[1]].index("Est. patient cost") + 1
     assert ws.cell(row=2, column=col).number_format == '"$"#,##0.00'
-    # Evidence links resolve to the screenshots, relative to the workbook.
-    links = [
-        c.hyperlink.target
-        for row in wb["Follow-ups"].iter_rows(min_row=2)
-        for c in row
-        if c.hyperlink
-    ]
-    assert links and all((path.parent / link).is_file() for link in links)
+    # Evidence links are the console's URLs (default: its host and port); the local copy
+    # has the path relative to the workbook beside them, which resolves to the screenshot.
+    header = [c.value for c in wb["Follow-ups"][1]]
+
+    def links(title: str) -> list[str]:
+        col = header.index(title)
+        return [
+            row[col].hyperlink.target
+            for row in wb["Follow-ups"].iter_rows(min_row=2)
+            if row[col].hyperlink
+        ]
+
+    console = f"http://{settings.console.host}:{settings.console.port}/files/evidence/"
+    assert links("Evidence") and all(u.startswith(console) for u in links("Evidence"))
+    local = links("Evidence (local file)")
+    assert len(local) == len(links("Evidence"))
+    assert all((path.parent / link).is_file() for link in local)
     # Injection strings from the worklist are text, never formulas.
     texts = [c for row in ws.iter_rows(min_row=2) for c in row if isinstance(c.value, str)]
     injected = [c for c in texts if any(i.upper() in c.value.upper() for i in INJECTIONS[:2])]

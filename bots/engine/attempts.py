@@ -424,7 +424,8 @@ class ItemWorker:
         postponed = await asyncio.to_thread(
             self.store.postpone_pending, self.run_id, gate.portal_id, until
         )
-        log.warning("portal.maintenance_postponed", until=until.isoformat(), items=postponed + 1)
+        # ``postponed`` counts the released item too (it is unclaimed again)
+        log.warning("portal.maintenance_postponed", until=until.isoformat(), items=postponed)
 
     async def _slow_down(
         self, gate: PortalGate, item: WorkItem, session: Session, exc: RateLimited
@@ -459,7 +460,8 @@ class ItemWorker:
         postponed = await asyncio.to_thread(
             self.store.postpone_pending, self.run_id, gate.portal_id, until
         )
-        log.warning("portal.rate_limit_postponed", minutes=round(minutes, 1), items=postponed + 1)
+        # ``postponed`` counts the released item too (it is unclaimed again)
+        log.warning("portal.rate_limit_postponed", minutes=round(minutes, 1), items=postponed)
 
     async def _record(
         self,

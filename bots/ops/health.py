@@ -4,10 +4,11 @@ outcomes and failure rate, the next maintenance window (CLI `portals status`, th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bots.dates import local_datetime_text
 from bots.engine.credentials import credential_sources
 from bots.engine.vault import session_kept
 from bots.errors import ConfigurationError
@@ -137,3 +138,146 @@ def _sources(settings: Settings, portal_id: str, account: str) -> dict[str, str]
         return credential_sources(settings, portal_id, account)
     except ConfigurationError as exc:
         return str(exc)
+
+
+# --- in words (the console's portals and home pages) -------------------------------------------
+
+FLAG_WORDS = {
+    "login_refused": "wrong password (the portal refused the login)",
+    "portal_blocked": "blocked by the portal",
+}
+"""An account flag in words; the flag itself is shown beside them."""
+
+
+@dataclass(frozen=True, slots=True)
+class PortalPause:
+    """A portal the last run paused, in words: ``text`` ("Paused since ... by the page-change
+    check"), the run that did it."""
+
+    text: str
+    run_id: str
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccountWords:
+    name: str
+    state: str  # "Ready", "Locked since ...: wrong password ..."
+    bad: bool
+    flag: str | None  # the stored flag, shown beside the words
+    fix: str | None  # the command that clears it
+    session: str
+    last_login: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class PortalWords:
+    """A portal's health as sentences, local times."""
+
+    state: str
+    bad: bool
+    success: str
+    last_success: str
+    maintenance: str
+    accounts: list[AccountWords]
+
+
+def _pause_text(reason: str, postponed: bool, since: str) -> str:
+    if postponed:
+        return f"Postponed since {since}: the portal asked us to slow down"
+    if "drift canary" in reason:
+        return f"Paused since {since} by the page-change check"
+    if "could not read its pages" in reason:
+        return f"Paused since {since}: lookups in a row could not read its pages"
+    if "maintenance" in reason:
+        return f"Paused since {since}: the portal is in maintenance"
+    if "account" in reason or "login" in reason:
+        return f"Stopped since {since}: no account could sign in"
+    return f"Stopped since {since}"
+
+
+def paused_portals(settings: Settings, store: Store) -> dict[str, PortalPause]:
+    """Portals a run of the last week stopped or postponed, with no successful lookup on
+    them since that run started."""
+    last = store.portal_activity()
+    paused: dict[str, PortalPause] = {}
+    for portal, pause in store.paused_portals(utcnow() - timedelta(days=7)).items():
+        seen = last.get(portal)
+        success = seen.last_success if seen else None
+        if success is not None and _utc(success) >= _utc(pause.since):
+            continue
+        since = local_datetime_text(pause.since, settings.timezone)
+        paused[portal] = PortalPause(
+            _pause_text(pause.reason, pause.postponed, since), pause.run_id, pause.since
+        )
+    return paused
+
+
+def _utc(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=ZoneInfo("UTC"))
+
+
+def portal_words(
+    settings: Settings, health: PortalHealth, pause: PortalPause | None = None
+) -> PortalWords:
+    """``health`` as a supervisor reads it: no dicts, no bare codes, local times."""
+    zone = settings.timezone
+    recent = health.last_24h or {}
+    tries = sum(recent.values())
+    answered = recent.get("succeeded", 0) + recent.get("business_failed", 0)
+    failed = recent.get("system_failed", 0)
+    if tries:
+        success = (
+            f"{round(100 * answered / tries)}% of {tries:,} lookups in the last 24 hours answered"
+            + (f" ({failed:,} failed)" if failed else "")
+        )
+    else:
+        success = "No lookups in the last 24 hours"
+    accounts = []
+    for name, account in health.accounts.items():
+        flag = account.flag
+        if flag is not None:
+            words = FLAG_WORDS.get(flag.flag, flag.flag.replace("_", " "))
+            state = f"Locked since {local_datetime_text(flag.since, zone)}: {words}"
+            fix = f"payerbot creds reset-lock {flag.portal} --account {flag.account}"
+        else:
+            state, fix = "Ready", None
+        days = account.password_days_left
+        accounts.append(
+            AccountWords(
+                name=name,
+                state=state,
+                bad=flag is not None,
+                flag=flag.flag if flag else None,
+                fix=fix,
+                session="No open session"
+                if account.session == "none"
+                else account.session[:1].upper() + account.session[1:],
+                last_login=local_datetime_text(account.last_login, zone, empty="never"),
+                password=f"Password expires in {days} day{'s' if days != 1 else ''}"
+                if days is not None
+                else "",
+            )
+        )
+    if pause is not None:
+        state, bad = pause.text, True
+    elif accounts and all(a.bad for a in accounts):
+        state, bad = "Not used: every account is locked", True
+    else:
+        state, bad = "Working", False
+    window = health.next_maintenance
+    maintenance = (
+        f"Next maintenance {local_datetime_text(datetime.fromisoformat(window.start), zone)}"
+        f" to {local_datetime_text(datetime.fromisoformat(window.end), zone)}"
+        if window
+        else ""
+    )
+    return PortalWords(
+        state=state,
+        bad=bad,
+        success=success,
+        last_success=local_datetime_text(health.last_success, zone, empty="never"),
+        maintenance=maintenance,
+        accounts=accounts,
+    )

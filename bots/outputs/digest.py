@@ -13,7 +13,7 @@ import hmac
 import json
 import smtplib
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,13 @@ from typing import Any
 import httpx
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from bots.dates import local_datetime_text
 from bots.files import private_dir
 from bots.logs import get_logger
+from bots.outputs.links import console_url
+from bots.outputs.run_words import resume_command, run_words
 from bots.settings import Settings
-from bots.store import ItemState, Store, utcnow
+from bots.store import ItemState, OutcomeCode, Store, utcnow
 
 log = get_logger("payerbot.digest")
 
@@ -49,21 +52,32 @@ def build(
     totals: Counter[str] = Counter()
     needs: list[dict[str, Any]] = []
     slowed: list[dict[str, Any]] = []  # portals that asked us to slow down, in words
+    rejected_rows: list[dict[str, Any]] = []  # per run and file: counts and reasons, no values
+    zone = settings.timezone
     workbook = None
     for run_id in run_ids:
         run = store.get_run(run_id)
         notes = (run.notes if run else None) or {}
         workbook = notes.get("workbook") or workbook
+        states = store.run_state_counts([run_id]).get(run_id, {})
+        words = run_words(run, states) if run else None
         runs.append(
             {
                 "run_id": run_id,
                 "kind": run.kind.value if run else None,
                 "status": run.status.value if run else None,
+                "status_words": words.text if words else "not found",
+                "failed": words.failures if words else 0,
+                "left": words.left if words else 0,
+                "resume_command": resume_command(run_id) if words and words.left else None,
+                "started": local_datetime_text(run.started_at, zone) if run else "",
+                "link": console_url(settings, f"/runs/{run_id}"),
                 "source": run.source if run else None,
                 "counts": run.counts if run else {},
                 "seconds": run.seconds if run else None,
             }
         )
+        rejected_rows.extend(_rejected_rows(store, run_id))
         for key in ("created", "reopened", "closed"):
             totals[key] += int((notes.get("followups") or {}).get(key, 0))
         for rule, n in ((notes.get("followups") or {}).get("by_rule") or {}).items():
@@ -92,6 +106,7 @@ def build(
                         "item_id": item.id,
                         "portal": item.portal,
                         "error": item.last_error_code.value if item.last_error_code else None,
+                        "words": item.last_error_code.label if item.last_error_code else "",
                         "message": item.last_error_message,
                         "attempts": item.attempts,
                         "evidence": Path(item.evidence_path).name if item.evidence_path else None,
@@ -110,12 +125,24 @@ def build(
 
     open_total = len(list_followups(store, status=["open", "in progress"], limit=1_000_000))
     outcome_names = ["succeeded", "business_failed", "system_failed", "new", "in_progress"]
+    now = utcnow()
     return {
         "job": job,
         "job_run": job_run,
         "status": status,
+        "title": _title(job, status, runs),
         "message": message,
-        "generated_at": utcnow().isoformat(timespec="seconds"),
+        "generated_at": now.isoformat(timespec="seconds"),
+        "generated_local": local_datetime_text(now, zone),
+        "links": {
+            "home": console_url(settings, "/"),
+            "runs": console_url(settings, "/runs"),
+            "portals": console_url(settings, "/portals"),
+            "followups": console_url(settings, "/queue"),
+        },
+        "failure_groups": _failure_groups(failures),
+        "rejected_rows": rejected_rows,
+        "rejected_files": _rejected_files(settings, store, job_run),
         "runs": runs,
         "outcome_names": outcome_names,
         "by_portal": {p: dict(c) for p, c in sorted(by_portal.items())},
@@ -156,7 +183,7 @@ def write_and_send(
     cfg = settings.schedule.digest
     items = sum(int(r["counts"].get("items", 0)) for r in data["runs"])
     subject = (
-        f"payerbot {job}: {status}, {items} lookups, {len(data['failures'])} failed, "
+        f"{data['title']}, {items} lookups, {len(data['failures'])} failed, "
         f"{len(data['needs_a_person'])} need a person"
     )
     if cfg.smtp_host and cfg.mail_to:
@@ -211,7 +238,12 @@ def _post(settings: Settings, data: dict[str, Any]) -> str:
 
 
 def _plain(data: dict[str, Any]) -> str:
-    lines = [f"payerbot {data['job']}: {data['status']} ({data['message']})", ""]
+    links = data["links"]
+    lines = [
+        f"{data['title']} ({data['message']})",
+        f"written {data['generated_local']}",
+        "",
+    ]
     for n in data["needs_a_person"]:
         who = n["portal"] + (f"/{n['account']}" if n["account"] else "")
         lines.append(f"NEEDS A PERSON - {who}: {n['why']}")
@@ -220,12 +252,100 @@ def _plain(data: dict[str, Any]) -> str:
     for r in data["runs"]:
         c = r["counts"]
         lines.append(
-            f"run {r['run_id']} {r['kind']}: {c.get('items', 0)} items, "
-            f"{c.get('succeeded', 0)} answered, {c.get('business_failed', 0)} no result, "
-            f"{c.get('system_failed', 0)} failed"
+            f"run {r['run_id']} {r['kind']} ({r['started']}): {r['status_words']}; "
+            f"{c.get('items', 0)} items, {c.get('succeeded', 0)} answered, "
+            f"{c.get('business_failed', 0)} no result, {c.get('system_failed', 0)} failed"
+        )
+        if r["resume_command"]:
+            lines.append(f"  {r['left']} item(s) left; resume them with: {r['resume_command']}")
+        lines.append(f"  {r['link']}")
+    if data["failure_groups"]:
+        lines.append("failures by reason:")
+        for g in data["failure_groups"]:
+            lines.append(f"  {g['count']} x {g['words']} ({g['code']})")
+    for f in data["rejected_files"]:
+        lines.append(f"REJECTED FILE - {f['file']}: {f['reason']}")
+    for r in data["rejected_rows"]:
+        reasons = "; ".join(f"{n} x {why}" for why, n in r["reasons"].items())
+        lines.append(
+            f"rejected rows - {r['file']} (run {r['run_id']}): {r['rows']} row(s): {reasons}"
         )
     f = data["followups"]
     lines.append(f"follow-ups: {f['created']} new, {f['closed']} closed, {f['open_total']} open")
     if data.get("workbook"):
         lines.append(f"workbook: {data['workbook']}")
+    lines.append(f"console: {links['home']} (runs {links['runs']}, portals {links['portals']})")
     return "\n".join(lines) + "\n"
+
+
+def plain_text(data: dict[str, Any]) -> str:
+    """The digest as the mail's text part."""
+    return _plain(data)
+
+
+def _title(job: str, status: str, runs: list[dict[str, Any]]) -> str:
+    """``payerbot nightly: finished with 17 failures`` (a run with failures says so)."""
+    failed = sum(int(r["failed"]) for r in runs)
+    left = sum(int(r["left"]) for r in runs)
+    title = f"payerbot {job}: {status}"
+    if failed:
+        title += f" with {failed} failure{'s' if failed != 1 else ''}"
+    if left:
+        title += f", {left} item{'s' if left != 1 else ''} left"
+    return title
+
+
+def _failure_groups(failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Failures counted by reason (words, the code beside them), most frequent first."""
+    counts = Counter(f["error"] or "unknown" for f in failures)
+    groups = []
+    for code, n in counts.most_common():
+        portals = Counter(f["portal"] for f in failures if (f["error"] or "unknown") == code)
+        groups.append(
+            {
+                "code": code,
+                "words": OutcomeCode(code).label,
+                "count": n,
+                "portals": dict(sorted(portals.items())),
+            }
+        )
+    return groups
+
+
+def _rejected_rows(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """A run's rejected worklist rows per file: how many rows, and why (never the values)."""
+    by_file: dict[str, list[Any]] = {}
+    for row in store.import_errors(run_id):
+        by_file.setdefault(row.source_file, []).append(row)
+    return [
+        {
+            "run_id": run_id,
+            "file": name,
+            "rows": len({r.source_row for r in rows}),
+            "reasons": dict(
+                Counter(
+                    (f"{r.column}: " if r.column else "") + r.reason for r in rows
+                ).most_common()
+            ),
+        }
+        for name, rows in by_file.items()
+    ]
+
+
+def _rejected_files(settings: Settings, store: Store, job_run: int) -> list[dict[str, str]]:
+    """Worklist files the drop folder refused during this job (file name and reason)."""
+    folder = settings.drop_folder / "rejected"
+    started = next((j.started_at for j in store.job_runs(200) if j.id == job_run), None)
+    if started is None or not folder.is_dir():
+        return []
+    since = started.timestamp() if started.tzinfo else started.replace(tzinfo=UTC).timestamp()
+    found = []
+    for note in sorted(folder.glob("*.reason.txt")):
+        if note.stat().st_mtime >= since - 1:
+            found.append(
+                {
+                    "file": note.name.removesuffix(".reason.txt"),
+                    "reason": note.read_text(encoding="utf-8").strip()[:500],
+                }
+            )
+    return found

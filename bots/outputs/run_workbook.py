@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -21,11 +22,13 @@ from openpyxl import Workbook
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bots.codes import CLAIM_STATUS_CATEGORIES
 from bots.files import private_dir
 from bots.models import ClaimStatusResult, EligibilityResult, LookupKind
+from bots.outputs.evidence_links import EvidenceLinks, local_link
 from bots.outputs.shown import NO_NAME, cost_sharing, identifiers, percent_text
 from bots.store import ItemState, Outcome, OutcomeCode, RejectedRow
 
@@ -288,6 +291,27 @@ def claim_row(item: Outcome, link: str | None) -> tuple[list[Any], PatternFill |
     return cells, fill
 
 
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """Why an item has no answer yet: paused (the drift canary) or postponed (a maintenance
+    window, the rate-limit budget). ``outcome`` is the Outcome cell, ``reason`` the sentence."""
+
+    outcome: str
+    reason: str
+
+
+def waiting_cells(
+    cells: list[Any], fill: PatternFill | None, columns: list[Column], why: Waiting | None
+) -> PatternFill | None:
+    """An item without an answer yet: its Outcome and Problem cells say why, in words."""
+    if why is None:
+        return fill
+    titles = [c[0] for c in columns]
+    cells[titles.index("Outcome")] = why.outcome
+    cells[titles.index("Problem")] = why.reason
+    return AMBER
+
+
 def _date(value: Any) -> date | None:
     if value is None or isinstance(value, date):
         return value
@@ -315,6 +339,47 @@ def _set(ws: Worksheet, row: int, col: int, value: Any, fmt: str | None) -> None
         cell.number_format = fmt
 
 
+MAX_WIDTH = 60
+"""No column wider than this (characters): a long text wraps instead."""
+WRAPPED = frozenset(
+    {
+        "Reason",
+        "Suggested action",
+        "Notes",
+        "Problem",
+        "Benefit notes",
+        "Denial reasons",
+        "Estimate basis",
+        "Newer lookup",
+        "Status",
+    }
+)
+"""Columns of sentences: their cells wrap (and print) instead of running off the page."""
+LOCAL_EVIDENCE: Column = ("Evidence (local file)", 24, None)
+"""The evidence path relative to the workbook: a fallback link in the local copy only."""
+_WRAP = Alignment(wrap_text=True, vertical="top")
+
+
+def print_ready(ws: Worksheet, columns: list[Column], last_row: int) -> None:
+    """Landscape, one page wide (as many pages long as it takes), the header row repeated on
+    each page, gridlines, narrow margins; sentences wrap; no column wider than MAX_WIDTH."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_LETTER
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0  # 0: as many pages long as the rows need
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+    ws.print_options.gridLines = True
+    ws.page_margins = PageMargins(left=0.3, right=0.3, top=0.6, bottom=0.6, header=0.3, footer=0.3)
+    ws.oddHeader.left.text = "&A"  # the sheet's name
+    ws.oddFooter.right.text = "Page &P of &N"
+    for col, (title, width, _) in enumerate(columns, start=1):
+        ws.column_dimensions[get_column_letter(col)].width = min(width, MAX_WIDTH)
+        if title in WRAPPED:
+            for row in range(2, last_row + 1):
+                ws.cell(row=row, column=col).alignment = _WRAP
+
+
 def note_headers(ws: Worksheet, columns: list[Column]) -> None:
     """A comment on each header whose blank or words need saying (HEADER_NOTES)."""
     for col, (title, _, _) in enumerate(columns, start=1):
@@ -335,6 +400,7 @@ def _fill_sheet(
         ws.column_dimensions[get_column_letter(col)].width = width
     evidence_col = next((i for i, c in enumerate(columns, 1) if c[0] == "Evidence"), None)
     outcome_col = next((i for i, c in enumerate(columns, 1) if c[0] == "Outcome"), 1)
+    local_col = next((i for i, c in enumerate(columns, 1) if c == LOCAL_EVIDENCE), None)
     note_headers(ws, columns)
     n = 1
     for n, (cells, fill, link) in enumerate(rows, start=2):
@@ -346,18 +412,29 @@ def _fill_sheet(
             cell = ws.cell(row=n, column=evidence_col, value="screenshot")
             cell.hyperlink = link
             cell.font = Font(color="0563C1", underline="single")
+        if local_col and cells[local_col - 1]:
+            cell = ws.cell(row=n, column=local_col)
+            cell.hyperlink = str(cells[local_col - 1])
+            cell.font = Font(color="0563C1", underline="single")
         if fill is not None:
             ws.cell(row=n, column=outcome_col).fill = fill
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(n, 1)}"
+    print_ready(ws, columns, n)
 
 
 def write_workbook(
     path: Path,
     outcomes: Mapping[str, Sequence[Outcome]],
     import_errors: Sequence[RejectedRow] = (),
+    links: EvidenceLinks | None = None,
+    waiting: Mapping[int, Waiting] | None = None,
 ) -> Path:
-    """Write the workbook for ``outcomes`` ({kind: store rows}) atomically; returns its path."""
+    """Write the workbook for ``outcomes`` ({kind: store rows}) atomically; returns its path.
+
+    Evidence links are console URLs when ``links`` has a base URL; the path relative to the
+    workbook is in an "Evidence (local file)" column beside them (the link itself when there
+    is no console URL). ``waiting``: why items have no answer yet (item id -> reason)."""
     wb = Workbook()
     wb.remove(wb.active)
     for kind, items in outcomes.items():
@@ -365,11 +442,12 @@ def write_workbook(
         ws = wb.create_sheet(title)
         rows = []
         for item in items:
-            evidence = item.evidence_path
-            link = os.path.relpath(evidence, path.parent) if evidence else None
+            local = local_link(item.evidence_path, path)
+            link = (links.url(item.evidence_path) if links else None) or local
             cells, fill = build(item, link)
-            rows.append((cells, fill, link))
-        _fill_sheet(ws, columns, rows)
+            fill = waiting_cells(cells, fill, columns, (waiting or {}).get(item.id))
+            rows.append(([*cells, local], fill, link))
+        _fill_sheet(ws, [*columns, LOCAL_EVIDENCE], rows)
     if import_errors:
         ws = wb.create_sheet("Import errors")
         cols: list[Column] = [

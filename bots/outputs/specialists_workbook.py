@@ -26,8 +26,8 @@ import errno
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -42,20 +42,25 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bots.files import private_dir
+from bots.outputs.evidence_links import EvidenceLinks, local_link
 from bots.outputs.run_workbook import (
     AMBER,
     CLAIM_COLUMNS,
     DATE,
     ELIGIBILITY_COLUMNS,
     HEADER,
+    LOCAL_EVIDENCE,
     MONEY,
     RED,
     STAMP,
     Column,
+    Waiting,
     _set,
     claim_row,
     eligibility_row,
     note_headers,
+    print_ready,
+    waiting_cells,
 )
 from bots.outputs.run_workbook import (
     EXCEL_CELL_MAX as EXCEL_CELL_MAX,  # re-exported: the workbook's cell limit
@@ -72,6 +77,10 @@ FOLLOWUPS_SHEET = "Follow-ups"
 ELIGIBILITY_SHEET = "Eligibility"
 CLAIMS_SHEET = "Claim status"
 REJECTED_SHEET = "Rejected rows"
+ABOUT_SHEET = "About this copy"
+BASELINE_SHEET = "As downloaded"
+"""A downloaded copy's hidden sheet: Status / Assignee / Notes as they were downloaded, by
+follow-up id (what an upload compares the edited cells with)."""
 
 GREY = PatternFill("solid", start_color="E7E6E6")
 GREY_FONT = Font(color="7F7F7F")
@@ -141,15 +150,47 @@ class WorkbookUnreadable(Exception):
 @dataclass(frozen=True)
 class WorkbookEdit:
     followup_id: int
-    status: str | None  # one of FOLLOWUP_STATUSES, or None when empty or not understood
+    status: str | None  # one of FOLLOWUP_STATUSES, or None when empty or refused
     assignee: str | None
     notes: str | None
+    problem: str | None = None
+    """Why the row is refused (a status not in the list), in one sentence; None: fine."""
+    row: int = field(default=0, compare=False)  # the sheet's row number, for messages
+
+
+@dataclass(frozen=True)
+class DownloadedCopy:
+    """A copy made for download: links are console URLs only, the first sheet says where
+    edits go back, and a hidden sheet keeps the values as downloaded."""
+
+    upload_url: str
+    made_for: str
+    made_at_text: str  # local time, as a person reads it
 
 
 @dataclass(frozen=True)
 class WrittenWorkbook:
     path: Path  # where it was written
     locked_copy: bool  # the target was open or locked: a timestamped sibling was written
+
+
+def status_problem(value: Any) -> tuple[str | None, str | None]:
+    """A Status cell matched against the drop-down list: (status, None), (None, None) when
+    empty, or (None, a sentence) when it is not one of the list. Spaces and capitals do not
+    matter; other words ("closed", "resolved") are not guessed at."""
+    if value is None:
+        return None, None
+    text = " ".join(str(value).split())
+    if not text:
+        return None, None
+    for status in FOLLOWUP_STATUSES:
+        if text.casefold() == status:
+            return status, None
+    shown = text if len(text) <= 40 else text[:40] + "…"
+    return None, (
+        f'the status "{shown}" is not one of the list ({", ".join(FOLLOWUP_STATUSES)}), '
+        "so the row was left as it is"
+    )
 
 
 def normalize_status(value: Any) -> str | None:
@@ -169,9 +210,10 @@ def read_edits(path: Path) -> dict[int, WorkbookEdit]:
     Columns are found by their header text, so reordered or added columns are fine. A
     missing file gives {}; a row whose id is not an integer is skipped (the first row wins
     if an id appears twice); status text that is not understood gives status None (keep the
-    store's). A file that is not this workbook, is corrupt, or lost one of the Follow-up
-    ID / Status / Assignee / Notes columns raises WorkbookUnreadable: reading it as "all
-    cleared" would wipe the specialists' work.
+    store's). A status not in the drop-down list gives status None and a ``problem``: the
+    caller refuses that row. A file that is not this workbook, is corrupt, or lost one of
+    the Follow-up ID / Status / Assignee / Notes columns raises WorkbookUnreadable: reading
+    it as "all cleared" would wipe the specialists' work.
     """
     if not path.exists():
         return {}
@@ -196,17 +238,43 @@ def read_edits(path: Path) -> dict[int, WorkbookEdit]:
                 + " column"
             )
         edits: dict[int, WorkbookEdit] = {}
-        for row in ws.iter_rows(min_row=header_row + 1, values_only=True):
+        rows = ws.iter_rows(min_row=header_row + 1, values_only=True)
+        for number, row in enumerate(rows, start=header_row + 1):
             followup_id = _as_id(_at(row, cols["follow-up id"]))
             if followup_id is None or followup_id in edits:
                 continue
+            status, problem = status_problem(_at(row, cols["status"]))
             edits[followup_id] = WorkbookEdit(
                 followup_id=followup_id,
-                status=normalize_status(_at(row, cols["status"])),
+                status=status,
                 assignee=_text(_at(row, cols["assignee"])),
                 notes=_text(_at(row, cols["notes"])),
+                problem=problem,
+                row=number,
             )
         return edits
+    finally:
+        wb.close()
+
+
+def read_baseline(path: Path) -> dict[int, WorkbookEdit] | None:
+    """A downloaded copy's values as downloaded, by follow-up id; None for a file that is
+    not a downloaded copy (the rolling workbook: its last write is in the store)."""
+    try:
+        wb = load_workbook(path, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
+        raise WorkbookUnreadable(f"{path.name} is not a readable workbook: {exc}") from exc
+    try:
+        if BASELINE_SHEET not in wb.sheetnames:
+            return None
+        baseline = {}
+        for row in wb[BASELINE_SHEET].iter_rows(min_row=2, values_only=True):
+            followup_id = _as_id(_at(row, 0))
+            if followup_id is not None:
+                baseline[followup_id] = WorkbookEdit(
+                    followup_id, _text(_at(row, 1)), _text(_at(row, 2)), _text(_at(row, 3))
+                )
+        return baseline
     finally:
         wb.close()
 
@@ -270,23 +338,96 @@ def write_specialist_workbook(
     *,
     high_patient_cost: Decimal = Decimal("500"),
     now: datetime | None = None,
+    links: EvidenceLinks | None = None,
+    waiting: Mapping[int, Waiting] | None = None,
+    download: DownloadedCopy | None = None,
 ) -> WrittenWorkbook:
     """Write the specialists' workbook to ``path``, or next to it when ``path`` is open.
 
     Read the specialists' edits with :func:`read_edits` and merge them into ``followups``
     before calling this: the file is rewritten from the rows given. Times are written in
     UTC (Excel has no time zones). ``now`` (default: local time) names the timestamped copy.
+
+    Evidence links are console URLs (``links``); the local copy also has the path relative
+    to the workbook ("Evidence (local file)", and the link itself when there is no console
+    URL). ``waiting`` gives the items without an answer yet their reason (item id -> why).
+    A ``download`` copy has console links only, says first where edits go back, and keeps
+    the values as downloaded in a hidden sheet.
     """
     wb = Workbook()
     wb.remove(wb.active)
-    _followups_sheet(wb.create_sheet(FOLLOWUPS_SHEET), path, followups)
-    _eligibility_sheet(wb.create_sheet(ELIGIBILITY_SHEET), path, eligibility, high_patient_cost)
-    _claims_sheet(wb.create_sheet(CLAIMS_SHEET), path, claims)
+    book = _Book(path, links, waiting or {}, download)
+    if download is not None:
+        _about_sheet(wb.create_sheet(ABOUT_SHEET), download)
+    _followups_sheet(wb.create_sheet(FOLLOWUPS_SHEET), book, followups)
+    _eligibility_sheet(wb.create_sheet(ELIGIBILITY_SHEET), book, eligibility, high_patient_cost)
+    _claims_sheet(wb.create_sheet(CLAIMS_SHEET), book, claims)
     _rejected_sheet(wb.create_sheet(REJECTED_SHEET), rejected)
+    if download is not None:
+        _baseline_sheet(wb.create_sheet(BASELINE_SHEET), followups)
+        wb.active = 0
     return _save(wb, path, now or datetime.now().astimezone())
 
 
-def _followups_sheet(ws: Worksheet, path: Path, followups: Sequence[FollowUp]) -> None:
+@dataclass(frozen=True)
+class _Book:
+    """What every sheet's rows need: where the file goes and how it links."""
+
+    path: Path
+    links: EvidenceLinks | None
+    waiting: Mapping[int, Waiting]
+    download: DownloadedCopy | None
+
+    def links_for(self, evidence: str | None) -> tuple[str | None, str | None]:
+        """(the Evidence link, the local file's link: None in a downloaded copy)."""
+        url = self.links.url(evidence) if self.links else None
+        if self.download is not None:
+            return url, None
+        local = local_link(evidence, self.path)
+        return url or local, local
+
+    def columns(self, columns: list[Column]) -> list[Column]:
+        return columns if self.download is not None else [*columns, LOCAL_EVIDENCE]
+
+    def local_cells(self, local: str | None) -> list[Any]:
+        return [] if self.download is not None else [local]
+
+
+def _about_sheet(ws: Worksheet, download: DownloadedCopy) -> None:
+    lines = [
+        "This is a downloaded copy of the specialists' workbook.",
+        f"Made for {download.made_for} on {download.made_at_text}.",
+        "",
+        "Your changes to Status, Assignee and Notes on the Follow-ups sheet come back when you "
+        "upload this file on the console:",
+        download.upload_url,
+        "or with: payerbot workbook import FILE",
+        "",
+        f"Status must be one of the list ({', '.join(FOLLOWUP_STATUSES)}); Assignee must be a "
+        "console user. A row that is not is refused (the upload names it); nothing else is "
+        "changed.",
+        "Every other column is read-only: the next run rewrites it from the portals' answers.",
+        "If someone changed the same follow-up since this copy was made, their change is kept.",
+    ]
+    for row, text in enumerate(lines, start=1):
+        _set(ws, row, 1, text, None)
+    ws["A1"].font = Font(bold=True, size=13)
+    ws["A5"].hyperlink = download.upload_url
+    ws["A5"].font = LINK_FONT
+    ws.column_dimensions["A"].width = 110
+    print_ready(ws, [("About", 110, None)], 1)
+
+
+def _baseline_sheet(ws: Worksheet, followups: Sequence[FollowUp]) -> None:
+    for col, title in enumerate(("Follow-up ID", "Status", "Assignee", "Notes"), start=1):
+        ws.cell(row=1, column=col, value=title)
+    for row, f in enumerate(followups, start=2):
+        for col, value in enumerate((f.id, f.status, f.assignee, f.notes), start=1):
+            _put(ws, row, col, value, None)
+    ws.sheet_state = "veryHidden"  # not for people: what the upload compares with
+
+
+def _followups_sheet(ws: Worksheet, book: _Book, followups: Sequence[FollowUp]) -> None:
     def order(f: FollowUp) -> tuple[int, int, int]:
         status = normalize_status(f.status) or "open"
         return (
@@ -297,7 +438,7 @@ def _followups_sheet(ws: Worksheet, path: Path, followups: Sequence[FollowUp]) -
 
     rows = []
     for f in sorted(followups, key=order):
-        link = _link(f.evidence_path, path)
+        link, local = book.links_for(f.evidence_path)
         cells = [
             f.id,
             f.priority,
@@ -316,12 +457,16 @@ def _followups_sheet(ws: Worksheet, path: Path, followups: Sequence[FollowUp]) -
             f.item_id,
             f.created_at,
             f.updated_at,
+            *book.local_cells(local),
         ]
         rows.append((cells, None, link))
-    last = _fill(ws, FOLLOWUP_COLUMNS, rows)
-    data = _data_range(FOLLOWUP_COLUMNS, last)
-    priority = _letter(FOLLOWUP_COLUMNS, "Priority")
-    status = _letter(FOLLOWUP_COLUMNS, "Status")
+    columns = book.columns(FOLLOWUP_COLUMNS)
+    last = _fill(ws, columns, rows)
+    data = _data_range(columns, last)
+    priority = _letter(columns, "Priority")
+    status = _letter(columns, "Status")
+    if book.download is not None:
+        ws.oddHeader.center.text = f"Downloaded copy: edits go back at {book.download.upload_url}"
 
     dv = DataValidation(
         type="list",
@@ -337,7 +482,8 @@ def _followups_sheet(ws: Worksheet, path: Path, followups: Sequence[FollowUp]) -
     )
     dv.add(f"{status}2:{status}{max(last, 2)}")
     ws.add_data_validation(dv)
-    # first rule wins: a done row is grey even when it was high priority
+    # first rule wins: a done row is grey even when it was high priority; only a high one
+    # nobody has taken yet is red (a row being worked needs no alarm)
     ws.conditional_formatting.add(
         data,
         FormulaRule(
@@ -345,22 +491,30 @@ def _followups_sheet(ws: Worksheet, path: Path, followups: Sequence[FollowUp]) -
         ),
     )
     ws.conditional_formatting.add(
-        data, FormulaRule(formula=[f'TRIM(${priority}2)="high"'], fill=RED, stopIfTrue=True)
+        data,
+        FormulaRule(
+            formula=[f'AND(TRIM(${priority}2)="high",TRIM(${status}2)="open")'],
+            fill=RED,
+            stopIfTrue=True,
+        ),
     )
 
 
 def _eligibility_sheet(
-    ws: Worksheet, path: Path, lines: Sequence[EligibilityLine], high_patient_cost: Decimal
+    ws: Worksheet, book: _Book, lines: Sequence[EligibilityLine], high_patient_cost: Decimal
 ) -> None:
     rows = []
     for line in lines:
-        link = _link(line.outcome.evidence_path, path)
+        link, local = book.links_for(line.outcome.evidence_path)
         cells, fill = eligibility_row(line.outcome, link)
+        fill = waiting_cells(cells, fill, ELIGIBILITY_COLUMNS, book.waiting.get(line.outcome.id))
         newer = _newer_failure(line.outcome)
-        rows.append(([*cells, line.estimate, line.estimate_note, newer], fill, link))
-    last = _fill(ws, WORKBOOK_ELIGIBILITY_COLUMNS, rows)
-    coverage = _letter(WORKBOOK_ELIGIBILITY_COLUMNS, "Coverage")
-    cost = _letter(WORKBOOK_ELIGIBILITY_COLUMNS, "Est. patient cost")
+        cells += [line.estimate, line.estimate_note, newer, *book.local_cells(local)]
+        rows.append((cells, fill, link))
+    columns = book.columns(WORKBOOK_ELIGIBILITY_COLUMNS)
+    last = _fill(ws, columns, rows)
+    coverage = _letter(columns, "Coverage")
+    cost = _letter(columns, "Est. patient cost")
     # the cost cell is amber even on an inactive (red) row
     ws.conditional_formatting.add(
         f"{cost}2:{cost}{max(last, 2)}",
@@ -370,7 +524,7 @@ def _eligibility_sheet(
         ),
     )
     ws.conditional_formatting.add(
-        _data_range(WORKBOOK_ELIGIBILITY_COLUMNS, last),
+        _data_range(columns, last),
         FormulaRule(formula=[f'${coverage}2="Inactive"'], fill=RED),
     )
 
@@ -388,16 +542,18 @@ def _newer_failure(item: Outcome) -> str | None:
     )
 
 
-def _claims_sheet(ws: Worksheet, path: Path, items: Sequence[Outcome]) -> None:
+def _claims_sheet(ws: Worksheet, book: _Book, items: Sequence[Outcome]) -> None:
     rows = []
     for item in items:
-        link = _link(item.evidence_path, path)
+        link, local = book.links_for(item.evidence_path)
         cells, fill = claim_row(item, link)
-        rows.append(([*cells, _newer_failure(item)], fill, link))
-    last = _fill(ws, WORKBOOK_CLAIM_COLUMNS, rows)
-    category = _letter(WORKBOOK_CLAIM_COLUMNS, "Category")  # the 277 category code: F2, F4...
+        fill = waiting_cells(cells, fill, CLAIM_COLUMNS, book.waiting.get(item.id))
+        rows.append(([*cells, _newer_failure(item), *book.local_cells(local)], fill, link))
+    columns = book.columns(WORKBOOK_CLAIM_COLUMNS)
+    last = _fill(ws, columns, rows)
+    category = _letter(columns, "Category")  # the 277 category code: F2, F4...
     ws.conditional_formatting.add(
-        _data_range(WORKBOOK_CLAIM_COLUMNS, last),
+        _data_range(columns, last),
         FormulaRule(formula=[f'OR(${category}2="F2",${category}2="F4")'], fill=RED),
     )
 
@@ -433,6 +589,7 @@ def _fill(
     titles = [c[0] for c in columns]
     evidence = titles.index("Evidence") + 1 if "Evidence" in titles else None
     outcome = titles.index("Outcome") + 1 if "Outcome" in titles else None
+    local_col = columns.index(LOCAL_EVIDENCE) + 1 if LOCAL_EVIDENCE in columns else None
     n = 1
     for n, (cells, fill, link) in enumerate(rows, start=2):
         if len(cells) != len(columns):
@@ -443,10 +600,15 @@ def _fill(
             cell = ws.cell(row=n, column=evidence, value="screenshot")
             cell.hyperlink = link
             cell.font = LINK_FONT
+        if local_col and cells[local_col - 1]:
+            cell = ws.cell(row=n, column=local_col)
+            cell.hyperlink = str(cells[local_col - 1])
+            cell.font = LINK_FONT
         if fill is not None and outcome:
             ws.cell(row=n, column=outcome).fill = fill
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{n}"
+    print_ready(ws, columns, n)
     return n
 
 
@@ -456,15 +618,6 @@ def _put(ws: Worksheet, row: int, col: int, value: Any, fmt: str | None) -> None
     elif isinstance(value, datetime) and value.tzinfo is not None:
         value = value.astimezone(UTC)  # _set drops the zone; the store keeps UTC
     _set(ws, row, col, value, fmt)
-
-
-def _link(evidence: str | None, path: Path) -> str | None:
-    if not evidence:
-        return None
-    try:
-        return os.path.relpath(evidence, path.parent)
-    except ValueError:  # another drive (Windows): no relative path exists
-        return Path(evidence).as_uri() if Path(evidence).is_absolute() else evidence
 
 
 def _letter(columns: list[Column], title: str) -> str:

@@ -10,8 +10,9 @@ from typing import Any
 from bots.followups.queue import raise_followups
 from bots.logs import get_logger
 from bots.models import LookupKind
+from bots.outputs.evidence_links import EvidenceLinks
 from bots.outputs.run_workbook import write_workbook
-from bots.outputs.workbook_sync import WorkbookSync, sync_workbook
+from bots.outputs.workbook_sync import WorkbookSync, run_waiting, sync_workbook
 from bots.settings import Settings
 from bots.store import Outcome, Store
 
@@ -61,7 +62,14 @@ def write_run_outputs(
     """Write a finished run's run workbook and sync the specialists' workbook."""
     sheet = settings.data_dir / "spreadsheets" / f"{kind.value}-{run_id}.xlsx"
     outcomes = store.run_outcomes(run_id)
-    written = write_workbook(sheet, {kind: outcomes}, store.import_errors(run_id))
+    run = store.get_run(run_id)
+    written = write_workbook(
+        sheet,
+        {kind: outcomes},
+        store.import_errors(run_id),
+        EvidenceLinks.of(settings),
+        run_waiting(settings, run.notes if run else None, outcomes),
+    )
     store.update_run(run_id, spreadsheet_path=str(written))
     synced = sync_workbook(store, settings)
     run = store.get_run(run_id)

@@ -8,6 +8,7 @@ from bots.store.accounts import AccountsMixin
 from bots.store.fleet import FleetMixin
 from bots.store.followups import FollowupsMixin
 from bots.store.jobs import JobsMixin
+from bots.store.morning import MorningMixin
 from bots.store.outcomes import OutcomesMixin
 from bots.store.pacing import PacingMixin
 from bots.store.queue import QueueMixin
@@ -30,6 +31,7 @@ class Store(
     VaultMixin,
     JobsMixin,
     PacingMixin,
+    MorningMixin,
 ):
     """Runs, the work queue, answers, accounts, follow-ups, users, kept sessions, job
     runs and the paces portals taught: the only code that speaks SQL. SQLite by default,

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from structlog.testing import capture_logs
 
 from bots.errors import PortalMaintenance, RateLimited
 from bots.flowkit.scripted import ANSWER, ScriptedFlow, Slow
@@ -113,8 +114,11 @@ def test_a_long_maintenance_postpones_the_portals_items_and_the_others_carry_on(
     alpha = ScriptedFlow({"M1": PortalMaintenance("down until morning", until=until)})
     beta = ScriptedFlow()
     rows = [elig(f"M{n}") for n in range(1, 5)] + [elig("B1", "BETA"), elig("B2", "BETA")]
-    summary, items = run(settings, store, {"alpha": alpha, "beta": beta}, rows)
+    with capture_logs() as logged:
+        summary, items = run(settings, store, {"alpha": alpha, "beta": beta}, rows)
     waiting = [items[f"M{n}"] for n in range(1, 5)]
+    postponed = [e for e in logged if e["event"] == "portal.maintenance_postponed"]
+    assert [e["items"] for e in postponed] == [4], "the log counts each postponed item once"
     assert [(i.state, i.attempts) for i in waiting] == [("new", 0)] * 4, "queued, not failed"
     assert all(abs((i.not_before.replace(tzinfo=UTC) - until).total_seconds()) < 1 for i in waiting)
     assert len(alpha.asked()) == 1, "nothing more asked of a portal in maintenance"

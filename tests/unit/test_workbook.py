@@ -187,12 +187,19 @@ def test_sheets_headers_panes_filters_and_permissions(written):
     wb = load_workbook(written.path)
     assert wb.sheetnames == SHEETS
     headers = {name: [c.value for c in wb[name][1]] for name in SHEETS}
-    assert headers["Follow-ups"] == [c[0] for c in wbmod.FOLLOWUP_COLUMNS]
+    # the local copy: the evidence path relative to the workbook in a last column
+    local = "Evidence (local file)"
+    assert headers["Follow-ups"] == [c[0] for c in wbmod.FOLLOWUP_COLUMNS] + [local]
     assert headers["Follow-ups"][:5] == ["Follow-up ID", "Priority", "Status", "Assignee", "Notes"]
     assert headers["Eligibility"][0] == "Item ID"
-    assert headers["Eligibility"][-3:] == ["Est. patient cost", "Estimate basis", "Newer lookup"]
+    assert headers["Eligibility"][-4:] == [
+        "Est. patient cost",
+        "Estimate basis",
+        "Newer lookup",
+        local,
+    ]
     assert headers["Claim status"][0] == "Item ID"
-    assert headers["Claim status"][-1] == "Newer lookup"
+    assert headers["Claim status"][-2:] == ["Newer lookup", local]
     assert headers["Rejected rows"] == ["Error ID", "File", "Row", "Column", "Reason"]
     for name in SHEETS:
         ws = wb[name]
@@ -259,8 +266,12 @@ def test_conditional_formatting_follows_the_cells(written):
         }
 
     followups = rules("Follow-ups")
+    # red only for a high-priority follow-up nobody has taken (not every high row)
     assert followups == {
-        "A2:Q6": [("expression", 'TRIM($C2)="done"'), ("expression", 'TRIM($B2)="high"')]
+        "A2:R6": [
+            ("expression", 'TRIM($C2)="done"'),
+            ("expression", 'AND(TRIM($B2)="high",TRIM($C2)="open")'),
+        ]
     }
     done, high = next(iter(wb["Follow-ups"].conditional_formatting)).rules
     assert done.priority < high.priority  # a done high-priority row is grey, not red
@@ -269,9 +280,9 @@ def test_conditional_formatting_follows_the_cells(written):
     )
     assert rules("Eligibility") == {
         "AL2:AL4": [("expression", "AND(ISNUMBER($AL2),$AL2>=500)")],
-        "A2:AN4": [("expression", '$K2="Inactive"')],
+        "A2:AO4": [("expression", '$K2="Inactive"')],
     }
-    assert rules("Claim status") == {"A2:AD3": [("expression", 'OR($O2="F2",$O2="F4")')]}
+    assert rules("Claim status") == {"A2:AE3": [("expression", 'OR($O2="F2",$O2="F4")')]}
     # the columns the rules name are the ones they mean
     assert wb["Eligibility"]["K1"].value == "Coverage"
     assert wb["Eligibility"]["AL1"].value == "Est. patient cost"
@@ -289,7 +300,9 @@ def test_threshold_is_configurable(tmp_path):
         assert wb[name].max_row == 1 and wb[name].auto_filter.ref.startswith("A1:")
 
 
-def test_evidence_links_are_relative_and_resolve(written):
+def test_evidence_links_without_a_console_are_relative_and_resolve(written):
+    """No console URL given: the Evidence link and the local-file column are both the path
+    relative to the workbook (the fallback of the local copy)."""
     wb = load_workbook(written.path)
     links = [
         (name, cell)
@@ -298,12 +311,12 @@ def test_evidence_links_are_relative_and_resolve(written):
         for cell in row
         if cell.hyperlink is not None
     ]
-    assert [n for n, _ in links] == ["Follow-ups", "Eligibility", "Claim status"]
+    assert [n for n, _ in links] == ["Follow-ups"] * 2 + ["Eligibility"] * 2 + ["Claim status"] * 2
     for _, cell in links:
         target = cell.hyperlink.target
         assert target == "../data/evidence/item-1.png"
         assert not os.path.isabs(target) and (written.path.parent / target).resolve().is_file()
-        assert cell.value == "screenshot"
+        assert cell.value in ("screenshot", target)
 
 
 NASTY = [
@@ -400,9 +413,15 @@ def test_edits_round_trip_through_reordered_columns(written):
 
     edits = read_edits(path)
     assert edits[1] == WorkbookEdit(1, "in progress", "maria", "called payer, ref 123")
-    assert edits[5].status == "done" and edits[3].status == "done" and edits[3].notes is None
+    assert edits[5].status == "done" and edits[3].notes is None
+    # a word not in the drop-down list is not guessed at: the row is refused, in words
+    assert edits[3].status is None and edits[3].problem == (
+        'the status "closed" is not one of the list (open, in progress, done), '
+        "so the row was left as it is"
+    )
+    assert edits[2].status is None and "resolved" in (edits[2].problem or "")
     assert edits[4].status is None
-    assert edits[2] == WorkbookEdit(2, "done", None, "42")
+    assert (edits[2].assignee, edits[2].notes) == (None, "42")
     assert edits[7] == WorkbookEdit(7, None, "bob", "float id from Excel")
     assert set(edits) == {1, 2, 3, 4, 5, 7}
     assert all(e.status in (*FOLLOWUP_STATUSES, None) for e in edits.values())

@@ -15,6 +15,7 @@ from bots.interfaces.cli import (  # noqa: F401 - imported for the commands they
     queue,
     runs,
     schedule,
+    workbook,
 )
 from bots.interfaces.cli.common import EXIT_CONFIG, app, err
 

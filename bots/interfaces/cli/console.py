@@ -41,6 +41,9 @@ def serve(
             "[yellow]the console is reachable from the network without TLS: put an HTTPS "
             "proxy in front and set PAYERBOT_CONSOLE__SECURE_COOKIES=true[/]"
         )
+    # the address it serves at is the one its links (the workbooks' evidence) default to
+    bound = settings.console.model_copy(update={"host": host, "port": port})
+    settings = settings.model_copy(update={"console": bound})
     try:
         application = create_app(settings)
         with fixture_portals.running(settings):

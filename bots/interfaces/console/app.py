@@ -113,8 +113,7 @@ class Console(DeskPages, SupervisorPages):
         )
         log.info("console.login", console_user=user.username, address=address)
         await self.audit(user.username, "login", "console", f"from {address}")
-        home = "/runs" if user.role == "supervisor" else "/lookup"
-        return RedirectResponse(target or home, status_code=303)
+        return RedirectResponse(target or "/", status_code=303)
 
     async def _locked(self, username: str, address: str, seconds: float) -> None:
         """An address was just locked out: a log line and an audit line, naming the user
@@ -143,8 +142,8 @@ class Console(DeskPages, SupervisorPages):
         return RedirectResponse("/login", status_code=303)
 
     async def home(self, request: Request) -> Response:
-        role = request.session["user"]["role"]
-        return RedirectResponse("/runs" if role == "supervisor" else "/lookup", status_code=303)
+        """The morning home page: today's counts with links (supervision.py)."""
+        return await self.morning(request)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -158,10 +157,12 @@ def create_app(settings: Settings) -> Starlette:
         Route("/queue", g(None, console.queue)),
         Route("/queue/{id:int}/{action}", g(None, console.followup_action), methods=["POST"]),
         Route("/workbook", g(None, console.workbook)),
+        Route("/workbook/upload", g(None, console.workbook_upload), methods=["GET", "POST"]),
         Route("/files/{kind}/{run_id}/{name}", g(None, console.files)),
         Route("/runs", g("supervisor", console.runs)),
         Route("/runs/{run_id}", g("supervisor", console.run)),
         Route("/runs/{run_id}/retry", g("supervisor", console.retry), methods=["POST"]),
+        Route("/runs/{run_id}/resume", g("supervisor", console.resume), methods=["POST"]),
         Route("/batch", g("supervisor", console.start_batch), methods=["POST"]),
         Route("/portals", g("supervisor", console.portals)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

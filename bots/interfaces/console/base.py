@@ -19,7 +19,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from playwright.async_api import Browser, async_playwright
@@ -28,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from bots.codes import network_label, prior_auth_label
-from bots.dates import local_today
+from bots.dates import local_datetime_text
 from bots.engine import browser as browser_mod
 from bots.errors import ConfigurationError
 from bots.files import private_dir
@@ -66,13 +65,8 @@ def console_secret(settings: Settings) -> str:
 
 
 def clock(settings: Settings, when: datetime | None) -> str:
-    """A stored (UTC) time as the practice reads it: HH:MM today, else MM/DD/YYYY HH:MM."""
-    if when is None:
-        return ""
-    local = when.astimezone(ZoneInfo(settings.timezone))
-    if local.date() == local_today(settings.timezone):
-        return f"{local:%H:%M}"
-    return f"{local:%m/%d/%Y %H:%M}"
+    """A stored (UTC) time as the practice reads it: ``12/04/2026 3:07 AM`` local."""
+    return local_datetime_text(when, settings.timezone)
 
 
 class ConsoleBase:

@@ -1,23 +1,33 @@
 """The specialist's pages: a single lookup with its evidence and estimate, the follow-up
-queue (assign, resolve), the specialists' workbook download."""
+queue (assign, resolve), the specialists' workbook download and the upload of its edits."""
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from bots.dates import local_today
 from bots.errors import ConfigurationError, PayerbotError
+from bots.files import private_dir
 from bots.followups import queue as fq
 from bots.interfaces.console.base import ConsoleBase, file_url, safe_next
 from bots.models import ClaimStatusQuery, EligibilityQuery, plain_message
 from bots.outputs.shown import summary
+from bots.outputs.specialists_workbook import WorkbookUnreadable
+from bots.outputs.workbook_sync import import_workbook, write_download
 from bots.services import lookups
+
+MAX_UPLOAD = 20 * 1024 * 1024  # bytes: far above a specialists' workbook
 
 
 class DeskPages(ConsoleBase):
@@ -133,11 +143,54 @@ class DeskPages(ConsoleBase):
         return RedirectResponse(back, status_code=303)
 
     async def workbook(self, request: Request) -> Response:
+        """A copy of the specialists' workbook made for this download: console links, a
+        first sheet saying where edits go back (the upload below), removed once sent."""
         path = self.settings.workbook_path
         if not path.is_file():
             return self.render(request, "error.html", 404, message="No workbook yet.")
-        await self.audit(request.session["user"]["username"], "download", "workbook")
-        return FileResponse(path, filename=path.name)
+        me = request.session["user"]["username"]
+        folder = private_dir(self.settings.data_dir / "spreadsheets" / "downloads")
+        fd, name = tempfile.mkstemp(prefix="download-", suffix=".xlsx", dir=folder)
+        os.close(fd)
+        copy = await self.db(write_download, self.store, self.settings, Path(name), me)
+        await self.audit(me, "download", "workbook")
+        return FileResponse(
+            copy, filename=path.name, background=BackgroundTask(copy.unlink, missing_ok=True)
+        )
+
+    async def workbook_upload(self, request: Request) -> Response:
+        """Bring a downloaded copy's Status / Assignee / Notes edits back (workbook_sync)."""
+        if request.method == "GET":
+            return self.render(request, "workbook_upload.html")
+        me = request.session["user"]["username"]
+        form = await self.form(request)
+        upload = form.get("file")
+        data = await upload.read(MAX_UPLOAD + 1) if isinstance(upload, UploadFile) else b""
+        if not data:
+            return self._upload_refused(request, "Choose the workbook file to upload.")
+        if len(data) > MAX_UPLOAD:
+            return self._upload_refused(request, "That file is larger than a workbook (20 MB).")
+        folder = private_dir(self.settings.data_dir / "spreadsheets" / "uploads")
+        fd, name = tempfile.mkstemp(prefix="upload-", suffix=".xlsx", dir=folder)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        try:
+            merge = await self.db(
+                import_workbook, self.store, self.settings, Path(name), f"workbook:{me}"
+            )
+        except WorkbookUnreadable:
+            return self._upload_refused(
+                request,
+                "That file is not the specialists' workbook: it needs a Follow-ups sheet with "
+                "Follow-up ID, Status, Assignee and Notes columns.",
+            )
+        finally:
+            Path(name).unlink(missing_ok=True)
+        await self.audit(me, "upload", "workbook", merge.summary())
+        return self.render(request, "workbook_upload.html", merge=merge)
+
+    def _upload_refused(self, request: Request, error: str) -> Response:
+        return self.render(request, "workbook_upload.html", 400, error=error)
 
 
 def _form_date(values: dict[str, str], name: str, what: str) -> date | None:

@@ -8,21 +8,27 @@ import os
 import re
 import threading
 from collections.abc import Callable
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
-from starlette.datastructures import UploadFile
+from starlette.datastructures import QueryParams, UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from bots.dates import local_date_text, local_datetime_text, local_today
 from bots.files import private_dir
+from bots.interfaces.console import run_view
 from bots.interfaces.console.base import SAFE_NAME, ConsoleBase
 from bots.logs import get_logger
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.ops import health
 from bots.outputs.report import run_detail
+from bots.outputs.run_words import RESUMABLE, resume_command, run_words
 from bots.services import batches
-from bots.store import ItemState, utcnow
+from bots.store import ItemState, Store, utcnow
 
 log = get_logger("payerbot.console")
 
@@ -33,9 +39,34 @@ class SupervisorPages(ConsoleBase):
     # --- supervisors --------------------------------------------------------------------------
 
     async def runs(self, request: Request) -> Response:
-        rows = await self.db(self.store.list_runs, 50)
+        p = request.query_params
+        zone = self.settings.timezone
+        wanted = run_view.runs_filter(p, zone, local_today(zone))
+        number = run_view.page_number(p)
+        rows, total = await self.db(
+            self.store.find_runs,
+            desk=wanted.desk,
+            status=wanted.status or None,
+            since=wanted.since,
+            until=wanted.until,
+            limit=run_view.PAGE_SIZE,
+            offset=max(0, number - 1) * run_view.PAGE_SIZE,
+        )
+        states = await self.db(self.store.run_state_counts, [r.id for r in rows])
+        words = {r.id: run_words(r, states.get(r.id, {})) for r in rows}
         jobs = sorted(self.settings.schedule.jobs)
-        return self.render(request, "runs.html", runs=rows, jobs=jobs, background=self.background)
+        return self.render(
+            request,
+            "runs.html",
+            runs=rows,
+            words=words,
+            page=run_view.page_of(rows, number, total),
+            wanted=wanted,
+            statuses=run_view.RUN_STATUSES,
+            query=_query_without_page(p),
+            jobs=jobs,
+            background=self.background,
+        )
 
     async def run(self, request: Request) -> Response:
         run_id = request.path_params["run_id"]
@@ -45,11 +76,76 @@ class SupervisorPages(ConsoleBase):
         items = await self.db(self.store.run_outcomes, run_id)
         detail = run_detail(run, items)
         p = request.query_params
+        outcome = p.get("outcome", "")
+        search = p.get("q", "").strip()[:100]
+        shown = [i for i in items if run_view.matches(i, outcome, search)]
+        page = run_view.page_of(shown, run_view.page_number(p))
+        status = run_words(run, {k: int(v) for k, v in detail["states"].items()})
         lines = await self.db(
             _log_lines, run.log_path, p.get("level"), p.get("portal"), p.get("item")
         )
+        for line in lines:
+            line["time"] = _log_time(line["timestamp"], self.settings.timezone)
         return self.render(
-            request, "run.html", run=run, detail=detail, items=items, lines=lines, filters=p
+            request,
+            "run.html",
+            run=run,
+            detail=detail,
+            items=page.rows,
+            page=page,
+            status=status,
+            outcome=outcome,
+            search=search,
+            outcome_filters=run_view.OUTCOME_FILTERS,
+            patient_of=run_view.patient_of,
+            identifier_of=run_view.identifier_of,
+            resume_command=resume_command(run.id),
+            query=_query_without_page(p),
+            lines=lines,
+            filters=p,
+        )
+
+    async def resume(self, request: Request) -> Response:
+        """Resume the run's queued and paused items (what `payerbot runs resume` does)."""
+        await self.form(request)
+        run_id = request.path_params["run_id"]
+        run = await self.db(self.store.get_run, run_id)
+        states = (await self.db(self.store.run_state_counts, [run_id])).get(run_id, {})
+        words = run_words(run, states) if run is not None else None
+        if run is None or words is None or run.status not in RESUMABLE or not words.left:
+            request.session["flash"] = "Nothing to resume: no item of this run is waiting."
+            return RedirectResponse(f"/runs/{run_id}", status_code=303)
+        me = request.session["user"]["username"]
+        await self.audit(me, "resume", f"run:{run_id}", f"{words.left} waiting items")
+
+        def work() -> None:
+            store = Store.open(self.settings)
+            try:
+                batches.resume_run(self.settings, store, run_id)
+            finally:
+                store.close()
+
+        self._in_background(f"resume of {run_id}", work)
+        request.session["flash"] = f"Resuming the {words.left} waiting item(s) of run {run_id}."
+        return RedirectResponse(f"/runs/{run_id}", status_code=303)
+
+    async def morning(self, request: Request) -> Response:
+        """The home page: today's counts with links (supervisor counts for supervisors)."""
+        user = request.session["user"]
+        zone = ZoneInfo(self.settings.timezone)
+        today_start = datetime.combine(local_today(self.settings.timezone), time(0), zone)
+        last_night = today_start - timedelta(hours=12)  # since 12:00 PM yesterday
+        counts = await self.db(self.store.morning_counts, today_start, last_night, user["username"])
+        paused: dict[str, health.PortalPause] = {}
+        if user["role"] == "supervisor":
+            paused = await self.db(health.paused_portals, self.settings, self.store)
+        return self.render(
+            request,
+            "home.html",
+            counts=counts,
+            paused=paused,
+            today=local_date_text(today_start),
+            last_night=last_night,
         )
 
     async def retry(self, request: Request) -> Response:
@@ -116,7 +212,11 @@ class SupervisorPages(ConsoleBase):
 
     async def portals(self, request: Request) -> Response:
         status = await self.db(health.portal_status, self.settings, self.store)
-        return self.render(request, "portals.html", portals=status)
+        paused = await self.db(health.paused_portals, self.settings, self.store)
+        words = {
+            pid: health.portal_words(self.settings, p, paused.get(pid)) for pid, p in status.items()
+        }
+        return self.render(request, "portals.html", portals=status, words=words)
 
     async def files(self, request: Request) -> Response:
         kind, run_id, name = (request.path_params[k] for k in ("kind", "run_id", "name"))
@@ -135,6 +235,19 @@ class SupervisorPages(ConsoleBase):
             await self.audit(me, "download", f"trace:{run_id}/{name}")
             return FileResponse(path, filename=name, media_type="application/zip")
         return FileResponse(path)
+
+
+def _query_without_page(params: QueryParams) -> str:
+    """The page's filters as a query string, for its page links (``&page=N`` follows)."""
+    return urlencode([(k, v) for k, v in params.multi_items() if k != "page"])
+
+
+def _log_time(stamp: str, timezone: str) -> str:
+    """A log line's UTC ISO timestamp as the practice reads it (unreadable: as written)."""
+    try:
+        return local_datetime_text(datetime.fromisoformat(stamp.replace("Z", "+00:00")), timezone)
+    except ValueError:
+        return stamp
 
 
 def _write_private(path: Path, data: bytes) -> None:
