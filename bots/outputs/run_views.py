@@ -20,11 +20,13 @@ from rich.table import Table
 
 from bots.dates import iso_utc, local_datetime_text
 from bots.engine.runs import RunSummary
+from bots.outputs.run_words import resume_command, run_words
 from bots.store import ItemState, Outcome, OutcomeCode, Run, RunStatus, utcnow
 
 ACCOUNT_CODES = frozenset({"account_locked", "no_credentials", "account_busy"})
 """Items ended untried because no account could work: resumable, so waiting, not failed."""
 PARTS = ("answered", "reused", "no result", "failed", "waiting")
+_ITEM_STATES = frozenset(s.value for s in ItemState)
 RESUMABLE = (RunStatus.STOPPED, RunStatus.INTERRUPTED)
 
 
@@ -185,11 +187,10 @@ def run_duration(run: Run, now: datetime | None = None) -> str:
 
 
 def status_words(run: Run) -> str:
-    """ "finished with 17 failures" rather than "finished" when items failed."""
-    failed = int(run.counts.get("system_failed", 0))
-    if run.status == RunStatus.FINISHED and failed:
-        return f"finished with {failed} failure{'s' if failed != 1 else ''}"
-    return run.status.label
+    """The run's status as the console and the digest say it ("Finished with 17 failures",
+    "Stopped: 40 items left"), from its recorded counts."""
+    states = {k: int(v) for k, v in run.counts.items() if k in _ITEM_STATES}
+    return run_words(run, states).text
 
 
 def runs_table(rows: Sequence[Run], timezone: str) -> Table:
@@ -262,7 +263,7 @@ def print_run_detail(
         console.print(problems)
     _attention(console, detail["notes"])
     if run.status in RESUMABLE or parts["waiting"]:
-        console.print(f"resume the rest: payerbot runs resume {run.id}", soft_wrap=True)
+        console.print(f"resume the rest: {resume_command(run.id)}", soft_wrap=True)
     console.print(f"log: {detail['log']}\nspreadsheet: {detail['spreadsheet']}", soft_wrap=True)
 
 

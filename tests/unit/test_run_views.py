@@ -129,7 +129,7 @@ def test_run_ids_are_never_cut_in_80_columns_and_times_are_local():
     for r in rows:
         assert r.id in text, "the run id whole, on one line"
     assert "12/04/2026" in text and "3:07" in text and "AM" in text
-    assert "failure" in text and status_words(rows[0]) == "finished with 1 failure"
+    assert "failure" in text and status_words(rows[0]) == "Finished with 1 failure"
     assert local_datetime_text(STARTED, ZONE) == "12/04/2026 3:07 AM"
 
 
