@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -122,12 +123,17 @@ def test_durations_read_as_hours_minutes_seconds_and_running_runs_say_so():
 
 def test_run_ids_are_never_cut_in_80_columns_and_times_are_local():
     rows = [run(run_id=f"20261204-0807{n:02d}-a1b2c{n}") for n in range(5)]
+    worst = run(run_id="20261204-080799-ffffff")  # long words in every column
+    counts = {"items": 12345, "succeeded": 1, "system_failed": 12344, "new": 9}
+    worst = replace(worst, kind=LookupKind.CLAIM_STATUS, counts=counts)
+    rows.append(worst)
     console = Console(width=80, record=True, file=io.StringIO())
     console.print(runs_table(rows, ZONE))
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= 80
     for r in rows:
         assert r.id in text, "the run id whole, on one line"
+        assert local_datetime_text(r.started_at, ZONE).split(" ")[0] in text, "date whole"
     assert "12/04/2026" in text and "3:07" in text and "AM" in text
     assert "failure" in text and status_words(rows[0]) == "Finished with 1 failure"
     assert local_datetime_text(STARTED, ZONE) == "12/04/2026 3:07 AM"
