@@ -218,8 +218,31 @@ def _final_processors(*, structured_tracebacks: bool) -> list[Processor]:
     return [exceptions, structlog.processors.UnicodeDecoder(), redactor]
 
 
-def configure(level: str = "INFO", console_level: str = "WARNING") -> None:
-    """Route structlog and stdlib logging through the redacting chain; console to stderr."""
+def _local_timestamp(timezone: str) -> Processor:
+    """The console's lines in the practice's local time (``12/04/2026 3:07 AM``); the JSON
+    run logs keep UTC."""
+    from datetime import datetime
+
+    from bots.dates import local_datetime_text
+
+    def local(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+        stamp = event_dict.get("timestamp")
+        if isinstance(stamp, str):
+            try:
+                when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            except ValueError:
+                return event_dict
+            event_dict["timestamp"] = local_datetime_text(when, timezone)
+        return event_dict
+
+    return local
+
+
+def configure(
+    level: str = "INFO", console_level: str = "WARNING", timezone: str | None = None
+) -> None:
+    """Route structlog and stdlib logging through the redacting chain; console to stderr
+    (in ``timezone``'s local time when given)."""
     global _CONFIGURED
     _CONFIGURED = True
     _install_record_factory()
@@ -245,6 +268,7 @@ def configure(level: str = "INFO", console_level: str = "WARNING") -> None:
             foreign_pre_chain=_shared_processors(),
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *([_local_timestamp(timezone)] if timezone else []),
                 *_final_processors(structured_tracebacks=False),
                 # plain tracebacks: a rich one prints local variables (PHI, secrets)
                 structlog.dev.ConsoleRenderer(

@@ -23,6 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bots.config_errors import check_environment, check_files
 from bots.errors import ConfigurationError
 from bots.maintenance import MaintenanceWindow
 
@@ -309,6 +310,10 @@ class ScheduleSettings(BaseModel):
     execution: Literal["local", "fleet"] = "local"
     """local: the scheduler runs each batch itself. fleet: it queues the batch in the shared
     store for `payerbot worker` processes and writes the digest once they have finished it."""
+    drop_folder_check_minutes: float = Field(default=5.0, ge=0)
+    """How often the running scheduler looks in the drop folder between its jobs: a file
+    found there runs the drop_folder job at once, not at its next cron time (0: only at the
+    cron time)."""
 
 
 class ConsoleSettings(BaseModel):
@@ -433,6 +438,12 @@ class Settings(BaseSettings):
     Leases of a dead process on the same node are taken over at once, so two machines must
     never share a name."""
 
+    progress_every_items: int = Field(default=25, ge=1)
+    """When the CLI's output is not a terminal (a log, a pipe): a progress line every this
+    many lookups ..."""
+    progress_every_seconds: float = Field(default=30.0, gt=0)
+    """... or every this many seconds, whichever comes first (a terminal shows a live bar)."""
+
     installation: str | None = None
     """What tells this installation's bundled mock portals from another's on the same
     machine (``PAYERBOT_INSTALLATION``); default the data folder. Mock portals started by
@@ -452,8 +463,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config_dir = Path(os.environ.get("PAYERBOT_CONFIG_DIR", ROOT / "config"))
-        toml_files = sorted(config_dir.glob("*.toml"))
+        toml_files = sorted(config_dir().glob("*.toml"))
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_files))
 
     @property
@@ -498,6 +508,17 @@ class Settings(BaseSettings):
         return self.portals[portal_id].flow or portal_id
 
 
+def config_dir() -> Path:
+    """The folder of the TOML files (``PAYERBOT_CONFIG_DIR``, default ./config)."""
+    return Path(os.environ.get("PAYERBOT_CONFIG_DIR", ROOT / "config"))
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Settings from TOML + environment, with explicit overrides on top (tests, CLI flags)."""
+    """Settings from TOML + environment, with explicit overrides on top (tests, CLI flags).
+
+    A TOML syntax error (file and line) or an unknown key (with the closest valid one), in
+    a file or a PAYERBOT_* variable, is a ConfigurationError in one sentence; a wrong type
+    is pydantic's ValidationError (``bots.config_errors.explain`` says it in one line)."""
+    check_files(sorted(config_dir().glob("*.toml")), Settings)
+    check_environment(os.environ, Settings)
     return Settings(**overrides)  # type: ignore[arg-type]  # pydantic validates the overrides

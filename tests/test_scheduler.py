@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import shutil
 import signal
 import socket
@@ -97,7 +98,7 @@ class Scheduler:
 
     def wait_started(self, timeout: float = 60) -> None:
         deadline = deadline_in(timeout)
-        while "schedule.start" not in self.log.read_text():
+        while "scheduler started" not in self.log.read_text():
             assert self.proc.poll() is None, self.log.read_text()[-3000:]
             assert time.monotonic() < deadline, "the scheduler did not start"
             time.sleep(0.1)
@@ -105,6 +106,20 @@ class Scheduler:
     def stop(self, timeout: float = 180) -> int:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=timeout)
+
+
+def assert_no_apscheduler_text(*logs: Path) -> None:
+    """The scheduler's log is ours, in words: none of APScheduler's own lines."""
+    for path in logs:
+        text = path.read_text()
+        for raw in (
+            "apscheduler",
+            "Added job",
+            "Running job",
+            "executed successfully",
+            "Adding job",
+        ):
+            assert raw not in text, (raw, text[-2000:])
 
 
 def executions(settings, job: str) -> list[JobRun]:
@@ -207,6 +222,13 @@ def test_a_restart_after_the_due_time_runs_the_missed_job_exactly_once(env, sett
         assert second.stop() == 0
     (run,) = executions(settings, "nightly")
     assert run.message == "nothing to do"
+    said = (tmp_path / "second.log").read_text()
+    assert "catching up: job nightly was due at " in said, said[-3000:]
+    local_due = due.astimezone(ZoneInfo(ZONE))
+    assert f"{local_due:%m/%d/%Y} {local_due.hour % 12 or 12}:{local_due:%M} " in said
+    assert said.count("job nightly started (worklists in the drop folder)") == 1
+    assert "job nightly finished: 0 batch(es), nothing to do" in said
+    assert_no_apscheduler_text(tmp_path / "first.log", tmp_path / "second.log")
     listed = subprocess.run(
         [".venv/bin/payerbot", "schedule", "list", "--json"],
         env=env,
@@ -219,6 +241,64 @@ def test_a_restart_after_the_due_time_runs_the_missed_job_exactly_once(env, sett
     assert next_run.astimezone(ZoneInfo(ZONE)).strftime("%H:%M:%S") == later.astimezone(
         ZoneInfo(ZONE)
     ).strftime("%H:%M:%S"), "the edited time applies from now on"
+
+
+def test_the_drop_folder_is_checked_between_runs_and_the_log_says_so(env, settings, tmp_path):
+    """A file dropped after the day's run is picked up within minutes (here: seconds), not
+    at tomorrow's 03:00; the check is silent while the folder is empty."""
+    jobs = '[schedule.jobs.inbox]\ncron = "0 3 1 1 *"\nsource = "drop_folder"\n'
+    config = config_with_jobs(tmp_path, jobs, extra="drop_folder_check_minutes = 0.05")
+    env = {**env, "PAYERBOT_CONFIG_DIR": str(config)}
+    inbox = settings.drop_folder
+    inbox.mkdir(parents=True)
+    log = tmp_path / "scheduler.log"
+    scheduler = Scheduler(env, log)
+    try:
+        scheduler.wait_started()
+        assert "the drop folder is checked every 0.05 min" in log.read_text()
+        time.sleep(scaled(4))  # a check or more on an empty folder: no job, no line
+        assert executions(settings, "inbox") == []
+        (inbox / "notes.csv").write_text("Just,some,columns\n1,2,3\n")  # refused: no browser
+        wait_for(
+            lambda: [e.status for e in executions(settings, "inbox")] == ["finished"],
+            60,
+            "the dropped file was not picked up",
+        )
+    finally:
+        assert scheduler.stop() == 0
+    said = log.read_text()
+    assert said.count("drop folder: 1 file(s) waiting; job inbox runs now") == 1, said[-3000:]
+    assert "job inbox started (worklists in the drop folder)" in said
+    assert "job inbox finished: 0 batch(es), nothing to do" in said
+    assert [p.name for p in inbox.iterdir() if p.is_file()] == []
+    assert len(list((inbox / "rejected").iterdir())) == 2  # the file and its reason
+    started = next(line for line in said.splitlines() if "scheduler started" in line)
+    assert re.match(r"\d\d/\d\d/\d{4} \d{1,2}:\d\d [AP]M ", started), "local time"
+    assert_no_apscheduler_text(log)
+
+
+def test_schedule_list_shows_the_current_config_in_local_time(env, tmp_path):
+    jobs = '[schedule.jobs.nightly]\ncron = "30 3 * * *"\nsource = "claims_open"\n'
+    env = {**env, "PAYERBOT_CONFIG_DIR": str(config_with_jobs(tmp_path, jobs)), "COLUMNS": "80"}
+
+    def listed(*extra: str) -> str:
+        return subprocess.run(
+            [".venv/bin/payerbot", "schedule", "list", *extra],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    text = listed()
+    assert "nightly" in text and "open claims" in text and "3:30 AM" in text
+    assert re.search(r"\d\d/\d\d/\d{4} 3:30 AM", text), text
+    (job,) = json.loads(listed("--json"))["jobs"]
+    when = datetime.fromisoformat(job["next_run"])
+    assert when.utcoffset() == timedelta(0), "JSON: UTC with its offset"
+    local = when.astimezone(ZoneInfo(ZONE))
+    assert (local.hour, local.minute) == (3, 30)
+    assert job["next_run_local"] == f"{local:%m/%d/%Y} 3:30 AM"
 
 
 # --- sources and the digest (in process) -------------------------------------------------------
@@ -358,3 +438,22 @@ def test_sigterm_lets_the_running_batch_finish_its_lookups_in_flight_and_leaves_
     assert run.status == "stopped"
     assert "in_progress" not in states, "nothing left half-done"
     assert states.count("new") > 0, "the rest stays queued for `runs resume`"
+    said = (tmp_path / "scheduler.log").read_text()
+    assert "job inbox stopped: 1 batch(es), 24 item(s): " in said, said[-3000:]
+
+    # The next start resumes the stopped scheduled run before anything else.
+    again = Scheduler(env, tmp_path / "again.log")
+    store = Store.open(settings)
+    try:
+        again.wait_started()
+        wait_for(
+            lambda: store.get_run(run_id).status == "finished", 180, "the stopped run not resumed"
+        )
+        wait_for(lambda: "resumed: 24 item(s)" in (tmp_path / "again.log").read_text(), 30, "log")
+    finally:
+        assert again.stop() == 0
+        store.close()
+    said = (tmp_path / "again.log").read_text()
+    assert f"resuming run {run_id}, left unfinished by a stop or a crash: " in said
+    assert f"run {run_id} resumed: 24 item(s): " in said
+    assert_no_apscheduler_text(tmp_path / "scheduler.log", tmp_path / "again.log")

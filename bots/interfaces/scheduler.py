@@ -12,14 +12,20 @@
 - Crontab weekdays are the crontab's (0 and 7 Sunday, 1 Monday): APScheduler 3 counts from
   Monday, so numbers are translated to day names (a known 3.x trap).
 - SIGTERM / Ctrl-C: the running batch finishes its lookups in flight and stops claiming
-  (the rest stays resumable); no new job starts.
+  (the rest stays resumable); no new job starts. At the next start, scheduled runs that
+  were stopped or crashed (within a day) are resumed first; any other run left unfinished
+  is named in the log with the command that finishes it.
+- The drop folder is also looked at every ``schedule.drop_folder_check_minutes``: a file
+  found there runs the drop_folder job at once.
+- The log speaks in sentences, one per job start, finish (with counts) and catch-up;
+  APScheduler's own messages are silenced (what matters of them is said in words).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-import re
 import signal
 import threading
 import time
@@ -29,62 +35,47 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.triggers.cron import CronTrigger
 
+from bots.dates import iso_utc, local_datetime_text
 from bots.errors import ConfigurationError, PayerbotError
 from bots.files import private_dir
 from bots.intake.worklists import import_worklist
 from bots.logs import get_logger
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.ops import mock_portals, retention
+from bots.ops.cron import cron_trigger
 from bots.outputs import digest
 from bots.services import batches, fleet_runs
 from bots.settings import ScheduledJob, Settings, load_settings
-from bots.store import OPEN_STATES, ItemState, JobRun, Outcome, Store, utcnow
+from bots.store import OPEN_STATES, ItemState, JobRun, Outcome, RunStatus, Store, utcnow
+from bots.store.engine import alive
 
 log = get_logger("payerbot.scheduler")
 JOBSTORE_TABLE = "apscheduler_jobs"
-WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WORKLIST_SUFFIXES = {".csv", ".xlsx", ".txt", ".tsv"}
+
+DROP_FOLDER_CHECK = "_drop_folder_check"
+RESUME_RUNS = "_resume_runs"
+HELPER_JOBS = (DROP_FOLDER_CHECK, RESUME_RUNS)
+"""The scheduler's own jobs (not in config/schedule.toml): never removed by sync_jobs."""
+RESUME_WITHIN = timedelta(hours=24)
+"""A scheduled run stopped or crashed this recently is resumed when the scheduler starts."""
+SOURCE_WORDS = {
+    "drop_folder": "worklists in the drop folder",
+    "appointments_ahead": "appointments ahead",
+    "claims_open": "open claims",
+    "followup_rechecks": "follow-up rechecks",
+}
 
 _current: dict[str, Any] = {}  # the batch running now: {"run_id": ...} (for SIGTERM)
 _stopping = threading.Event()
 
 
 # --- triggers ----------------------------------------------------------------------------------
-
-
-def _weekdays(field: str) -> str:
-    """Crontab day-of-week numbers (0/7 Sunday) -> names APScheduler reads unambiguously."""
-    return re.sub(r"(?<![/\d])([0-7])(?!\d)", lambda m: WEEKDAYS[int(m[1])], field)
-
-
-def cron_trigger(expression: str, timezone: str) -> CronTrigger:
-    """A crontab expression (5 fields, or 6 with seconds first) in a time zone."""
-    fields = expression.split()
-    zone = ZoneInfo(timezone)
-    try:
-        if len(fields) == 5:
-            minute, hour, day, month, dow = fields
-            second = "0"
-        elif len(fields) == 6:
-            second, minute, hour, day, month, dow = fields
-        else:
-            raise ValueError("a cron expression has 5 fields (or 6, seconds first)")
-        return CronTrigger(
-            second=second,
-            minute=minute,
-            hour=hour,
-            day=day,
-            month=month,
-            day_of_week=_weekdays(dow),
-            timezone=zone,
-        )
-    except ValueError as exc:
-        raise ConfigurationError(f"bad cron expression {expression!r}: {exc}") from None
 
 
 # --- the scheduler ----------------------------------------------------------------------------
@@ -111,7 +102,7 @@ def sync_jobs(scheduler: Any, settings: Settings) -> list[str]:
     configured = {n: j for n, j in settings.schedule.jobs.items() if j.enabled}
     changes = []
     for job in scheduler.get_jobs():
-        if job.id not in configured:
+        if job.id not in configured and job.id not in HELPER_JOBS:
             scheduler.remove_job(job.id)
             changes.append(f"removed {job.id}")
     now = datetime.now(ZoneInfo(settings.schedule.timezone))
@@ -138,16 +129,76 @@ def sync_jobs(scheduler: Any, settings: Settings) -> list[str]:
     return changes
 
 
+def _say(sentence: str, code: str, level: int = logging.INFO, **facts: Any) -> None:
+    """One log line in words (``what`` keeps a name to search the log for)."""
+    log.log(level, sentence, what=code, **facts)
+
+
+def _local(settings: Settings, when: datetime | None) -> str:
+    return local_datetime_text(when, settings.timezone, empty="never")
+
+
+def _silence_apscheduler() -> None:
+    """APScheduler's "Added job ..." / "Running job ..." lines: not for people (its misses
+    and errors are said in words by ``_on_event``)."""
+    logging.getLogger("apscheduler").setLevel(logging.CRITICAL)
+
+
+def _on_event(settings: Settings, scheduler: Any) -> Callable[[JobExecutionEvent], None]:
+    def said(event: JobExecutionEvent) -> None:
+        job = scheduler.get_job(event.job_id)
+        following = _local(settings, job.next_run_time if job else None)
+        due = _local(settings, event.scheduled_run_time)
+        if event.code == EVENT_JOB_MISSED:
+            grace = settings.schedule.misfire_grace_seconds / 3600
+            _say(
+                f"job {event.job_id} missed its run of {due}: the scheduler was down longer "
+                f"than the {grace:g} h grace; skipped, next run {following}",
+                "job.missed",
+                logging.WARNING,
+                job=event.job_id,
+            )
+        else:
+            _say(
+                f"job {event.job_id} of {due} broke ({type(event.exception).__name__}); "
+                f"next run {following}",
+                "job.error",
+                logging.ERROR,
+                job=event.job_id,
+            )
+
+    return said
+
+
 def start(settings: Settings, *, on_ready: Callable[[Any], None] | None = None) -> None:
     """Run until SIGTERM / SIGINT (`payerbot schedule start`)."""
+    _silence_apscheduler()
     scheduler = build(settings)
     scheduler.start(paused=True)  # nothing runs until the stored jobs match config
     for change in sync_jobs(scheduler, settings):
-        log.info("schedule.sync", change=change)
+        log.debug("schedule.sync", change=change)
+    now = datetime.now(ZoneInfo(settings.schedule.timezone))
+    for job in scheduler.get_jobs():
+        if job.id not in HELPER_JOBS and job.next_run_time and job.next_run_time <= now:
+            _say(
+                f"catching up: job {job.id} was due at {_local(settings, job.next_run_time)} "
+                "while the scheduler was down; it runs now",
+                "job.catch_up",
+                job=job.id,
+            )
+    _plan_helpers(scheduler, settings)
+    scheduler.add_listener(_on_event(settings, scheduler), EVENT_JOB_MISSED | EVENT_JOB_ERROR)
     _stopping.clear()
 
     def stop(signum: int, _frame: Any) -> None:
-        log.warning("schedule.stopping", signal=signal.Signals(signum).name)
+        if _stopping.is_set():
+            return  # said once (a process group's signal can arrive twice)
+        _say(
+            f"scheduler stopping ({signal.Signals(signum).name}): the running batch finishes "
+            "its lookups in flight, no new job starts",
+            "schedule.stopping",
+            logging.WARNING,
+        )
         _stopping.set()
         runner = _current.get("runner")
         if runner is not None and runner.run_id:  # finish what is in flight, claim no more
@@ -160,13 +211,178 @@ def start(settings: Settings, *, on_ready: Callable[[Any], None] | None = None) 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     scheduler.resume()
-    log.info("schedule.start", jobs=[j.id for j in scheduler.get_jobs()], pid=os.getpid())
+    upcoming = sorted(
+        (j for j in scheduler.get_jobs() if j.id not in HELPER_JOBS and j.next_run_time),
+        key=lambda j: j.next_run_time,
+    )
+    plan = "; ".join(f"{j.id} {_local(settings, j.next_run_time)}" for j in upcoming)
+    minutes = settings.schedule.drop_folder_check_minutes
+    _say(
+        f"scheduler started with {len(upcoming)} job(s), next runs: {plan or 'none'}"
+        + (
+            f"; the drop folder is checked every {minutes:g} min"
+            if _drop_job(settings) and minutes
+            else ""
+        ),
+        "schedule.start",
+        pid=os.getpid(),
+    )
     if on_ready is not None:
         on_ready(scheduler)
     while not _stopping.wait(0.5):
         pass
     scheduler.shutdown(wait=True)  # the batch running now ends first (it was asked to stop)
-    log.info("schedule.stopped")
+    _say("scheduler stopped", "schedule.stopped")
+
+
+def _drop_job(settings: Settings) -> str | None:
+    """The first enabled drop_folder job: the one a file found between runs starts."""
+    return next(
+        (n for n, j in settings.schedule.jobs.items() if j.enabled and j.source == "drop_folder"),
+        None,
+    )
+
+
+def _plan_helpers(scheduler: Any, settings: Settings) -> None:
+    """The drop folder check (interval) and, once, the resumption of unfinished runs."""
+    minutes = settings.schedule.drop_folder_check_minutes
+    if _drop_job(settings) and minutes > 0:
+        scheduler.add_job(
+            "bots.interfaces.scheduler:check_drop_folder",
+            trigger="interval",
+            minutes=minutes,
+            id=DROP_FOLDER_CHECK,
+            name="drop folder check",
+            replace_existing=True,
+        )
+    elif scheduler.get_job(DROP_FOLDER_CHECK) is not None:
+        scheduler.remove_job(DROP_FOLDER_CHECK)
+    store = Store.open(settings)
+    try:
+        resume, leave = unfinished_runs(store)
+    finally:
+        store.close()
+    for run in leave:
+        _say(
+            f"run {run.id} ({run.trigger}) is {run.status.label}: "
+            f"`payerbot runs resume {run.id}` finishes it",
+            "run.unfinished",
+            logging.WARNING,
+            run_id=run.id,
+        )
+    if resume:
+        scheduler.add_job(
+            "bots.interfaces.scheduler:resume_runs",
+            trigger="date",
+            args=[[r.id for r in resume]],
+            id=RESUME_RUNS,
+            name="resume unfinished runs",
+            replace_existing=True,
+        )
+
+
+def unfinished_runs(store: Store, now: datetime | None = None) -> tuple[list[Any], list[Any]]:
+    """(scheduled runs to resume now, other runs to name with their command): stopped,
+    interrupted, or running in a process of this machine that is gone (crashed)."""
+    now = now or utcnow()
+    resume, leave = [], []
+    for run in store.list_runs(200):
+        crashed = (
+            run.status in (RunStatus.RUNNING, RunStatus.STOPPING)
+            and run.executor == "local"
+            and run.host == store.node
+            and run.pid is not None
+            and not alive(run.pid)
+        )
+        if not crashed and run.status not in (RunStatus.STOPPED, RunStatus.INTERRUPTED):
+            continue
+        started = (
+            run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=now.tzinfo)
+        )
+        if now - started >= RESUME_WITHIN:
+            continue  # the next night's jobs ask again; `runs list` still shows it
+        if run.trigger == "schedule" and run.executor == "local":
+            resume.append(run)
+        elif run.trigger != "lookup":
+            leave.append(run)
+    return resume, leave
+
+
+def resume_runs(run_ids: list[str], settings: Settings | None = None) -> None:
+    """Finish scheduled runs a stop or a crash left (the scheduler's start-up job)."""
+    settings = settings or load_settings()
+    store = Store.open(settings)
+    try:
+        for run_id in run_ids:
+            if _stopping.is_set():
+                break
+            left = [i for i in store.run_outcomes(run_id) if i.state in OPEN_STATES]
+            _say(
+                f"resuming run {run_id}, left unfinished by a stop or a crash: "
+                f"{len(left)} item(s) to do",
+                "run.resume",
+                run_id=run_id,
+            )
+            try:
+                portals = sorted({i.portal for i in left})
+                with mock_portals.running(settings, portals):
+                    batches.resume_run(settings, store, run_id, wrap=_tracked)
+            except PayerbotError as exc:
+                _say(
+                    f"run {run_id} could not be resumed: {exc}; "
+                    f"`payerbot runs resume {run_id}` tries again",
+                    "run.resume_failed",
+                    logging.ERROR,
+                    run_id=run_id,
+                )
+                continue
+            _say(f"run {run_id} resumed: {_counts_sentence(store, [run_id])}", "run.resumed")
+    finally:
+        store.close()
+
+
+def check_drop_folder(settings: Settings | None = None) -> int | None:
+    """Between the drop_folder job's runs: a worklist waiting in the drop folder runs the
+    job now (the job_runs id), nothing otherwise (no digest for an empty folder)."""
+    settings = settings or load_settings()
+    name = _drop_job(settings)
+    inbox = settings.drop_folder
+    if name is None or not inbox.is_dir():
+        return None
+    now = time.time()
+    waiting = [
+        p
+        for p in inbox.iterdir()
+        if p.is_file()
+        and not p.name.startswith((".", "~$"))
+        and now - p.stat().st_mtime >= settings.schedule.settle_seconds
+    ]
+    if not waiting:
+        return None
+    _say(
+        f"drop folder: {len(waiting)} file(s) waiting; job {name} runs now",
+        "inbox.found",
+        job=name,
+    )
+    return run_job(name, settings)
+
+
+def _counts_sentence(store: Store, run_ids: list[str]) -> str:
+    """ "12 item(s): 10 answered, 0 reused, 1 no result, 1 failed, 0 waiting (...)"."""
+    from bots.outputs.run_views import sentence, summary_parts
+
+    items: list[Outcome] = []
+    notes: dict[str, Any] = {"postponed_portals": {}, "stopped_portals": {}}
+    status = "finished"
+    for run_id in run_ids:
+        run = store.get_run(run_id)
+        items += store.run_outcomes(run_id)
+        if run is not None:
+            for key in notes:
+                notes[key].update((run.notes or {}).get(key) or {})
+            if run.status in (RunStatus.STOPPED, RunStatus.INTERRUPTED):
+                status = run.status.value
+    return sentence(summary_parts(items, notes, status))
 
 
 def _stored_next_runs(settings: Settings) -> dict[str, datetime | None]:
@@ -179,16 +395,19 @@ def _stored_next_runs(settings: Settings) -> dict[str, datetime | None]:
 
 
 def list_jobs(settings: Settings) -> list[dict[str, Any]]:
-    """Configured jobs with their stored next run time (local time)."""
+    """Configured jobs with their next run from the current config (``next_run``: UTC ISO
+    8601; ``next_run_local``: as a person reads it), and a run missed while the scheduler
+    was down (``overdue_since``: it runs when the scheduler starts, within the grace)."""
     stored = _stored_next_runs(settings)  # read only: a scheduler started here could run jobs
     rows = []
+    now = datetime.now(ZoneInfo(settings.schedule.timezone))
     for name, spec in settings.schedule.jobs.items():
         zone = spec.timezone or settings.schedule.timezone
-        upcoming = stored.get(name)
-        if upcoming is None and spec.enabled:
-            upcoming = cron_trigger(spec.cron, zone).get_next_fire_time(
-                None, datetime.now(ZoneInfo(zone))
-            )
+        upcoming = None
+        if spec.enabled:
+            upcoming = cron_trigger(spec.cron, zone).get_next_fire_time(None, now)
+        missed = stored.get(name)
+        overdue = missed if spec.enabled and missed is not None and missed <= now else None
         rows.append(
             {
                 "job": name,
@@ -197,7 +416,9 @@ def list_jobs(settings: Settings) -> list[dict[str, Any]]:
                 "timezone": zone,
                 "source": spec.source,
                 "kind": spec.kind,
-                "next_run": upcoming.astimezone(ZoneInfo(zone)).isoformat() if upcoming else None,
+                "next_run": iso_utc(upcoming),
+                "next_run_local": _local(settings, upcoming) if upcoming else None,
+                "overdue_since": iso_utc(overdue),
                 "scheduled": name in stored,
             }
         )
@@ -219,12 +440,16 @@ def run_job(name: str, settings: Settings | None = None) -> int:
     try:
         if spec is None:
             raise ConfigurationError(f"no job {name!r} in config/schedule.toml")
-        log.info("job.start", job=name, source=spec.source)
+        _say(
+            f"job {name} started ({SOURCE_WORDS.get(spec.source, spec.source)})",
+            "job.start",
+            job=name,
+        )
         local = settings.schedule.execution != "fleet"  # a fleet's workers start their own
         with mock_portals.running(settings) if local else contextlib.nullcontext():
             for label, run_id in _batches(settings, store, name, spec):
                 run_ids.append(run_id)
-                log.info("job.batch", job=name, batch=label, run_id=run_id)
+                log.debug("job.batch", job=name, batch=label, run_id=run_id)
                 if _stopping.is_set():
                     status = "stopped"
                     break
@@ -241,10 +466,9 @@ def run_job(name: str, settings: Settings | None = None) -> int:
         status = "failed"
         if isinstance(exc, PayerbotError):  # said in words: no traceback for a known failure
             message = str(exc)
-            log.error("job.failed", job=name, error=message)
         else:
             message = f"{type(exc).__name__}"
-            log.exception("job.failed", job=name)
+            log.exception(f"job {name} broke ({message}); the trace follows", what="job.failed")
     finally:
         _current.clear()
     report = None
@@ -258,8 +482,24 @@ def run_job(name: str, settings: Settings | None = None) -> int:
         except Exception:
             log.exception("retention.failed")
     store.finish_job_run(job_run, status, run_ids, message, str(report) if report else None)
-    store.close()
-    log.info("job.finish", job=name, status=status, runs=run_ids)
+    try:
+        counts = _counts_sentence(store, run_ids) if run_ids else "nothing to do"
+    except Exception:  # the counts are for the log line; the job is recorded already
+        counts = message
+    finally:
+        store.close()
+    level = logging.INFO if status == "finished" else logging.WARNING
+    said = {"finished": "finished", "stopped": "stopped", "failed": "failed"}[status]
+    _say(
+        f"job {name} {said}: {len(run_ids)} batch(es), {counts}"
+        + (f"; {message}" if status == "failed" else "")
+        + (f"; digest {report}" if report else ""),
+        "job.finish",
+        level,
+        job=name,
+        status=status,
+        runs=run_ids,
+    )
     return job_run
 
 

@@ -2,7 +2,8 @@
 
 Checks permissions of the data folder and what holds PHI or secrets, that every configured
 account has its login and where it comes from, the console's binding, the browser and its
-version against Playwright's, the clock and the time zones, and the free disk space.
+version against Playwright's, the clock and the time zones, the free disk space, each
+portal's address (its name resolves, its sign-in page answers) and the schedule's cron.
 """
 
 from __future__ import annotations
@@ -10,20 +11,29 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
 
 from bots.engine.browser import playwright_chromium, resolve_executable
 from bots.engine.credentials import credential_sources
 from bots.errors import ConfigurationError
+from bots.ops.cron import cron_trigger
 from bots.settings import Settings
 
 PLAYWRIGHT_CHROMIUM_MAJOR = 156  # what playwright==1.64.1 drives (see docs/browser.md)
 MIN_FREE_GB = 1.0
+REACH_TIMEOUT_SECONDS = 5.0
+"""How long doctor waits for a portal's sign-in page (all portals are asked at once)."""
 
 
 @dataclass
@@ -200,8 +210,103 @@ def _disk(settings: Settings) -> Check:
     return Check("disk", "ok", f"{free:.1f} GB free under {probe}")
 
 
+def _schedule(settings: Settings) -> list[Check]:
+    """Every job's cron expression parses (in its time zone)."""
+    checks = []
+    for name, job in settings.schedule.jobs.items():
+        try:
+            cron_trigger(job.cron, job.timezone or settings.schedule.timezone)
+        except ConfigurationError as exc:
+            checks.append(
+                Check(
+                    f"schedule {name}",
+                    "fail",
+                    str(exc),
+                    '5 fields: minute hour day month weekday, e.g. "0 3 * * 1-5"',
+                )
+            )
+    if not checks:
+        checks.append(Check("schedule", "ok", f"{len(settings.schedule.jobs)} job(s), cron valid"))
+    return checks
+
+
+def _reach(portal_id: str, url: str, is_local: bool) -> Check:
+    """The portal's sign-in page answers (DNS, connection, HTTP status), within seconds."""
+    name = f"portal {portal_id}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return Check(
+            name,
+            "fail",
+            f"not a web address: {url!r}",
+            f"portals.{portal_id}.base_url: https://host/...",
+        )
+    host = parts.hostname
+    try:
+        socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80))
+    except (socket.gaierror, UnicodeError):
+        return Check(
+            name,
+            "fail",
+            f"unreachable: the name {host} does not resolve",
+            f"check portals.{portal_id}.base_url and this machine's DNS",
+        )
+    try:
+        answer = httpx.get(url, timeout=REACH_TIMEOUT_SECONDS, follow_redirects=True)
+    except httpx.TimeoutException:
+        return Check(
+            name,
+            "fail",
+            f"unreachable: {host} did not answer within {REACH_TIMEOUT_SECONDS:g} s",
+            "check the network path (proxy, firewall)",
+        )
+    except httpx.HTTPError as exc:
+        if is_local:
+            return Check(name, "ok", f"{url}: the bundled mock portal starts with each run")
+        return Check(
+            name,
+            "fail",
+            f"unreachable: {host} refused the connection ({type(exc).__name__})",
+            "check the address and the network path",
+        )
+    if answer.status_code >= 400:
+        return Check(
+            name,
+            "fail" if answer.status_code >= 500 or answer.status_code == 404 else "warn",
+            f"{url}: the sign-in page answered HTTP {answer.status_code}",
+            f"check portals.{portal_id}.base_url",
+        )
+    return Check(name, "ok", f"{url}: sign-in page reached (HTTP {answer.status_code})")
+
+
+def _portals(settings: Settings) -> list[Check]:
+    """Each portal reached at once (threads): the slowest bounds the wait, not the sum."""
+    targets = [(p, s.base_url, s.is_local) for p, s in settings.portals.items()]
+    if not targets:
+        return []
+    pool = ThreadPoolExecutor(max_workers=min(8, len(targets)))
+    asked = [(target, pool.submit(_reach, *target)) for target in targets]
+    checks = []
+    for (portal_id, url, _), future in asked:
+        try:  # a resolver that hangs (no timeout of its own) must not hang doctor
+            checks.append(future.result(timeout=REACH_TIMEOUT_SECONDS * 2))
+        except FutureTimeout:
+            checks.append(
+                Check(
+                    f"portal {portal_id}",
+                    "fail",
+                    f"unreachable: no answer from {url} within {REACH_TIMEOUT_SECONDS * 2:g} s",
+                    "check this machine's DNS and network path",
+                )
+            )
+    pool.shutdown(wait=False, cancel_futures=True)
+    return checks
+
+
 def run(settings: Settings) -> list[Check]:
     return [
+        *_portals(settings),
+        *_schedule(settings),
         *_permissions(settings),
         *_secrets(settings),
         _console(settings),

@@ -173,7 +173,8 @@ def test_the_run_record_the_summary_and_the_digest_say_the_portal_was_slowed(mak
     from rich.console import Console
 
     from bots.outputs import digest
-    from bots.outputs.report import print_run_detail, print_run_summary, run_detail
+    from bots.outputs.report import run_detail
+    from bots.outputs.run_views import print_run_detail, print_run_summary
 
     settings = make_settings(
         queue={"rate_limit_pause_seconds": 0.0, "rate_limit_first_pace_seconds": 0.04},
@@ -190,7 +191,8 @@ def test_the_run_record_the_summary_and_the_digest_say_the_portal_was_slowed(mak
     terminal = Console(record=True, width=200)
     print_run_summary(terminal, summary, store.run_outcomes(summary.run_id), settings.data_dir)
     run_row = store.get_run(summary.run_id)
-    print_run_detail(terminal, run_detail(run_row, store.run_outcomes(summary.run_id)))
+    items = store.run_outcomes(summary.run_id)
+    print_run_detail(terminal, run_row, run_detail(run_row, items), items, settings.timezone)
     shown = terminal.export_text()
     assert shown.count(f"portal alpha slowed down: {said}") == 2, shown
 

@@ -3,7 +3,8 @@ only SQL, the engine never reaches forward, and no module imports itself in a ci
 
 The stages, bottom up (docs/architecture.md draws them):
 
-    shared modules  dates, errors, codes, files, maintenance, matching, models, settings, logs
+    shared modules  dates, errors, codes, files, maintenance, matching, models, settings, logs,
+                    config_errors
     intake, store, flowkit
     engine
     followups
@@ -32,6 +33,7 @@ SHARED = {
     "models",
     "settings",
     "logs",
+    "config_errors",
 }
 RANK = {
     **dict.fromkeys(SHARED, 0),

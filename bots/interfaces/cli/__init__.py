@@ -17,10 +17,30 @@ from bots.interfaces.cli import (  # noqa: F401 - imported for the commands they
     schedule,
     workbook,
 )
-from bots.interfaces.cli.common import app
+from bots.interfaces.cli.common import EXIT_CONFIG, app, err
 
 __all__ = ["app", "main"]
 
 
 def main() -> None:
-    app()
+    """The ``payerbot`` command; a configuration mistake found on the way (a TOML syntax
+    error, an unknown key, a wrong type) ends it with one line on stderr, exit 2."""
+    import os
+
+    from pydantic import ValidationError
+    from rich.markup import escape
+
+    from bots.config_errors import explain
+    from bots.errors import ConfigurationError
+
+    try:
+        app()
+    except ConfigurationError as exc:
+        err.print(f"[bold red]configuration error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise SystemExit(EXIT_CONFIG) from None
+    except ValidationError as exc:
+        if exc.title != "Settings" and not exc.title.endswith("Settings"):
+            raise
+        said = explain(exc, os.environ)
+        err.print(f"[bold red]configuration error:[/] {escape(said)}", soft_wrap=True)
+        raise SystemExit(EXIT_CONFIG) from None

@@ -30,9 +30,7 @@ from bots.interfaces.cli.common import (
 )
 from bots.models import LookupKind
 from bots.ops import mock_portals as fixture_portals
-from bots.outputs.report import (
-    print_run_summary,
-)
+from bots.outputs.run_views import print_run_summary
 from bots.services import batches, fleet_runs
 from bots.settings import Settings
 from bots.store import Store
@@ -47,7 +45,7 @@ def run_worklist(
     settings: Settings, kind: LookupKind, worklist: Path, *, quiet: bool = False
 ) -> batches.BatchResult:
     """Import a worklist, run it, write its workbooks; the engine of `run` and `demo`."""
-    progress, update = progress_bar()
+    progress, update = progress_bar(settings)
     with progress, fixture_portals.running(settings):
         result = batches.run_worklist_file(
             settings, kind, worklist, progress=update, wrap=until_signalled

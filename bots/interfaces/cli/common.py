@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -48,7 +50,11 @@ err = Console(stderr=True)
 
 def settings_for(verbose: bool = False) -> Settings:
     settings = load_settings()
-    logs.configure(settings.log_level, console_level="INFO" if verbose else "WARNING")
+    logs.configure(
+        settings.log_level,
+        console_level="INFO" if verbose else "WARNING",
+        timezone=settings.timezone,  # the console's lines in local time; run logs keep UTC
+    )
     return settings
 
 
@@ -63,7 +69,62 @@ def nothing_done(code: int, why: str) -> typer.Exit:
     return typer.Exit(code)
 
 
-def progress_bar() -> tuple[Progress, Any]:
+class ProgressLines:
+    """Progress for a log or a pipe (stderr not a terminal): one line every ``every_items``
+    lookups or ``every_seconds``, whichever comes first, and one at the end."""
+
+    def __init__(self, console: Console, every_items: int, every_seconds: float) -> None:
+        self.console, self.every_items, self.every_seconds = console, every_items, every_seconds
+        self.done, self.total, self.said_done = 0, 0, -1
+        self.started = self.said_at = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, daemon=True, name="progress-lines")
+
+    def __enter__(self) -> ProgressLines:
+        self._ticker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._ticker.join(timeout=5)
+        if self.total and self.done != self.said_done:
+            self._say()
+
+    def update(self, done: int, total: int) -> None:
+        with self._lock:
+            self.done, self.total = done, total
+            due = done - max(self.said_done, 0) >= self.every_items or done == total
+        if due and done != self.said_done:
+            self._say()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(min(1.0, self.every_seconds)):
+            if self.total and time.monotonic() - self.said_at >= self.every_seconds:
+                self._say()
+
+    def _say(self) -> None:
+        from bots.outputs.run_views import duration_text
+
+        with self._lock:
+            done, total = self.done, self.total
+            self.said_done, self.said_at = done, time.monotonic()
+        share = f" ({done * 100 // total}%)" if total else ""
+        elapsed = duration_text(time.monotonic() - self.started)
+        self.console.print(
+            f"progress: {done} of {total} lookups done{share}, {elapsed} elapsed",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+
+def progress_bar(settings: Settings | None = None) -> tuple[Any, Any]:
+    """A live bar on a terminal; progress lines (``ProgressLines``) when stderr is a log or
+    a pipe, every ``progress_every_items`` lookups or ``progress_every_seconds``."""
+    if not err.is_terminal:
+        every = settings or load_settings()
+        lines = ProgressLines(err, every.progress_every_items, every.progress_every_seconds)
+        return lines, lines.update
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

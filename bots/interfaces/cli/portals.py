@@ -6,10 +6,12 @@ import json
 import signal
 import subprocess
 import sys
+from datetime import datetime
 from typing import Annotated
 
 import typer
 
+from bots.dates import local_datetime_text
 from bots.errors import ConfigurationError
 from bots.interfaces.cli.common import (
     app,
@@ -20,7 +22,7 @@ from bots.interfaces.cli.common import (
 from bots.ops import health
 from bots.ops import mock_portals as fixture_portals
 from bots.settings import load_settings
-from bots.store import Store
+from bots.store import ItemState, Store
 
 portals_app = typer.Typer(no_args_is_help=True, help="The bundled mock payer portals.")
 app.add_typer(portals_app, name="portals")
@@ -96,17 +98,23 @@ def portals_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
         data = {portal_id: info.as_dict() for portal_id, info in status.items()}
         sys.stdout.write(json.dumps(data, default=str) + "\n")
         return
+    zone = settings.timezone  # people read local time; --json keeps the stored UTC
     for portal_id, info in status.items():
         window = info.next_maintenance
+        last = local_datetime_text(info.last_success, zone, empty="none on record")
         out.print(
-            f"[bold]{portal_id}[/] {info.title}  last success: {info.last_success}"
-            f"  last 24 h: {info.last_24h or {}}"
-            + (f"  next maintenance: {window.start} - {window.end}" if window else "")
+            f"[bold]{portal_id}[/] {info.title}  last success: {last}"
+            f"  last 24 h: {_counts(info.last_24h)}"
+            + (
+                f"  next maintenance: {_local(window.start, zone)} - {_local(window.end, zone)}"
+                if window
+                else ""
+            )
         )
         for account, acc in info.accounts.items():
             flag = acc.flag
             line = (
-                f"[red]{flag.flag}[/] since {flag.since:%Y-%m-%d %H:%M} UTC: {flag.reason}"
+                f"[red]{flag.flag}[/] since {local_datetime_text(flag.since, zone)}: {flag.reason}"
                 if flag
                 else "ok"
             )
@@ -114,6 +122,25 @@ def portals_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
             if acc.password_days_left is not None:
                 line += f"  [yellow]password expires in {acc.password_days_left} day(s)[/]"
             out.print(f"  {account:<10} {line}")
+
+
+def _counts(counts: dict[str, int] | None) -> str:
+    """{"succeeded": 12, "system_failed": 1} -> "12 answered, 1 failed"."""
+    if not counts:
+        return "no lookups"
+    words = []
+    for key, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        try:
+            label = ItemState(key).label
+        except ValueError:
+            label = key.replace("_", " ")
+        words.append(f"{n} {label}")
+    return ", ".join(words)
+
+
+def _local(iso: str, zone: str) -> str:
+    """An ISO time with its offset (the portal's zone) in the practice's local time."""
+    return local_datetime_text(datetime.fromisoformat(iso), zone)
 
 
 @portals_app.command("data")

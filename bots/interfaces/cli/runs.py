@@ -20,11 +20,8 @@ from bots.interfaces.cli.common import (
     until_signalled,
 )
 from bots.ops import mock_portals as fixture_portals
-from bots.outputs.report import (
-    print_run_detail,
-    run_detail,
-    runs_table,
-)
+from bots.outputs.report import run_detail
+from bots.outputs.run_views import detail_json, print_run_detail, run_json, runs_table
 from bots.services import batches
 from bots.settings import load_settings
 from bots.store import Store
@@ -45,10 +42,10 @@ def runs_list(
         rows = store.list_runs(limit)
     finally:
         store.close()
-    if as_json:
-        sys.stdout.write(json.dumps([r.as_dict() for r in rows], default=str) + "\n")
+    if as_json:  # UTC, ISO 8601 with offset; the table: local time
+        sys.stdout.write(json.dumps([run_json(r) for r in rows], default=str) + "\n")
     else:
-        out.print(runs_table(rows))
+        out.print(runs_table(rows, settings.timezone))
 
 
 @runs_app.command("show")
@@ -63,13 +60,14 @@ def runs_show(
         run = store.get_run(run_id)
         if run is None:
             raise fail(ConfigurationError(f"no run {run_id!r}"))
-        detail = run_detail(run, store.run_outcomes(run_id))
+        items = store.run_outcomes(run_id)
+        detail = run_detail(run, items)
     finally:
         store.close()
     if as_json:
-        sys.stdout.write(json.dumps(detail, default=str) + "\n")
+        sys.stdout.write(json.dumps(detail_json(detail, items, run), default=str) + "\n")
     else:
-        print_run_detail(out, detail)
+        print_run_detail(out, run, detail, items, settings.timezone)
 
 
 @runs_app.command("resume")
@@ -82,7 +80,7 @@ def runs_resume(
     store = Store.open(settings)
     try:
         portal_ids = sorted({i.portal for i in store.run_outcomes(run_id)})
-        progress, update = progress_bar()
+        progress, update = progress_bar(settings)
         with fixture_portals.running(settings, portal_ids), progress:
             result = batches.resume_run(
                 settings, store, run_id, progress=update, wrap=until_signalled
