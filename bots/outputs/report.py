@@ -1,4 +1,5 @@
-"""Terminal output: the end-of-run summary table, a single lookup's answer, the runs list.
+"""Terminal output: a single lookup's answer, a run's details as data, the follow-up queue
+(the run summaries and the runs list are bots/outputs/run_views.py).
 
 Summaries name items by id and outcome only; patient details stay in the workbook.
 """
@@ -7,81 +8,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bots.engine.runs import RunSummary
 from bots.outputs.shown import NO_NAME
-from bots.store import FollowUp, ItemState, Outcome, OutcomeCode, Run
-
-OUTCOME_ORDER = [
-    ItemState.SUCCEEDED,
-    ItemState.BUSINESS_FAILED,
-    ItemState.SYSTEM_FAILED,
-    ItemState.NEW,
-    ItemState.ABANDONED,
-    ItemState.IN_PROGRESS,
-]
-"""The summary table's order: answers first, then what is not done yet."""
-
-
-def print_run_summary(
-    console: Console, summary: RunSummary, items: Sequence[Outcome], spreadsheet: Path
-) -> None:
-    table = Table(title=f"Run {summary.run_id}: {summary.kind.replace('_', ' ')}", show_lines=False)
-    table.add_column("outcome")
-    table.add_column("why")
-    table.add_column("items", justify="right")
-    grouped = Counter((i.state, i.last_error_code or "") for i in items)
-    for (state, code), n in sorted(
-        grouped.items(), key=lambda kv: (OUTCOME_ORDER.index(kv[0][0]), kv[0][1])
-    ):
-        table.add_row(state.label, OutcomeCode(code).label if code else "", str(n))
-    if summary.counts.get("reused"):
-        table.add_row(
-            "reused",
-            "answered within the dedupe window, not asked again",
-            str(summary.counts["reused"]),
-        )
-    if summary.counts.get("import_errors"):
-        table.add_row(
-            "skipped rows",
-            "bad worklist rows (see the Import errors sheet)",
-            str(summary.counts["import_errors"]),
-        )
-    table.add_section()
-    table.add_row("total", "", str(len(items)))
-    console.print(table)
-    console.print(
-        f"{summary.lookups} lookups in {summary.duration_seconds:.1f} s "
-        f"({summary.lookups_per_minute:.0f}/min); logins: "
-        + (", ".join(f"{k}={v}" for k, v in summary.logins.items()) or "none")
-    )
-    if summary.resumed_sessions:
-        console.print("kept sessions resumed (no login): " + ", ".join(summary.resumed_sessions))
-    for portal, run in summary.borrowed_from.items():
-        console.print(f"{portal}: answered through the session of run {run}")
-    for portal, why in summary.stopped_portals.items():
-        console.print(f"[bold red]portal {portal} stopped:[/] {why}")
-    for portal, why in summary.postponed_portals.items():
-        console.print(f"[yellow]portal {portal} postponed:[/] {why}")
-    for portal, said in summary.notes()["slowed_portals"].items():
-        console.print(f"[yellow]portal {portal} slowed down:[/] {escape(said)}")
-    for account, why in summary.accounts_set_aside.items():
-        console.print(f"[bold yellow]account {account} not used:[/] {why}")
-    for account, days in summary.password_notices.items():
-        console.print(f"[bold yellow]password expiring:[/] {account} {_days_left(days)}")
-    console.print(f"spreadsheet: {spreadsheet}\nrun log:     {summary.log_path}")
-
-
-def _days_left(days: int | None) -> str:
-    if days is None:
-        return "soon (the portal gave no date); change it in the portal"
-    return f"in {days} day{'s' if days != 1 else ''}; change it in the portal"
+from bots.store import FollowUp, ItemState, Outcome, Run
 
 
 def print_lookup(console: Console, answer: dict[str, Any]) -> None:
@@ -146,26 +80,6 @@ def print_lookup(console: Console, answer: dict[str, Any]) -> None:
         console.print(f"evidence: {answer['evidence']}")
 
 
-def runs_table(rows: Sequence[Run]) -> Table:
-    table = Table(
-        "run", "kind", "trigger", "status", "items", "ok", "said no", "failed", "started (UTC)"
-    )
-    for r in rows:
-        c = r.counts
-        table.add_row(
-            r.id,
-            r.kind,
-            r.trigger,
-            r.status,
-            str(c.get("items", "")),
-            str(c.get("succeeded", "")),
-            str(c.get("business_failed", "")),
-            str(c.get("system_failed", "")),
-            f"{r.started_at:%Y-%m-%d %H:%M:%S}",
-        )
-    return table
-
-
 def run_detail(run: Run, items: Sequence[Outcome]) -> dict[str, Any]:
     """A run as data (`runs show --json`): counts per state and outcome, failures with
     reasons, durations (ms)."""
@@ -216,43 +130,6 @@ def run_detail(run: Run, items: Sequence[Outcome]) -> dict[str, Any]:
         "log": run.log_path,
         "spreadsheet": run.spreadsheet_path,
     }
-
-
-def print_run_detail(console: Console, detail: dict[str, Any]) -> None:
-    console.print(
-        f"[bold]Run {detail['run_id']}[/] {detail['kind']} ({detail['trigger']}) "
-        f"{detail['status']}, {detail['items']} items, {detail['seconds']} s, "
-        f"lookup p50 {detail['lookup_ms']['p50']} ms / p95 {detail['lookup_ms']['p95']} ms"
-    )
-    table = Table("outcome", "items")
-    for key, n in sorted(detail["outcomes"].items()):
-        table.add_row(key.replace(":", " - ").replace("_", " "), str(n))
-    console.print(table)
-    if detail["problems"]:
-        problems = Table("item", "row", "portal", "state", "reason", "tries", "message")
-        for p in detail["problems"]:
-            problems.add_row(
-                str(p["item_id"]),
-                str(p["row"] or ""),
-                p["portal"],
-                p["state"],
-                p["error"] or "",
-                str(p["attempts"]),
-                (p["message"] or "")[:80],
-            )
-        console.print(problems)
-    notes = detail["notes"]
-    for portal, why in (notes.get("stopped_portals") or {}).items():
-        console.print(f"[bold red]portal {portal} stopped:[/] {why}")
-    for portal, why in (notes.get("postponed_portals") or {}).items():
-        console.print(f"[yellow]portal {portal} postponed:[/] {why}")
-    for portal, said in (notes.get("slowed_portals") or {}).items():
-        console.print(f"[yellow]portal {portal} slowed down:[/] {escape(said)}")
-    for account, why in (notes.get("accounts_set_aside") or {}).items():
-        console.print(f"[bold yellow]account {account} not used:[/] {why}")
-    for account, days in (notes.get("password_notices") or {}).items():
-        console.print(f"[bold yellow]password expiring:[/] {account} {_days_left(days)}")
-    console.print(f"log: {detail['log']}\nspreadsheet: {detail['spreadsheet']}")
 
 
 def print_followups(console: Console, rows: Sequence[FollowUp]) -> None:
