@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.comments import Comment
@@ -338,9 +341,26 @@ SHEETS: dict[str, tuple[str, list[Column], RowBuilder]] = {
 }
 
 
+TIME_ZONE: ContextVar[str] = ContextVar("workbook_time_zone", default="UTC")
+"""The practice's zone the workbook being written shows its times in (``in_time_zone``)."""
+
+
+@contextmanager
+def in_time_zone(zone: str) -> Iterator[None]:
+    """Write a workbook's times in ``zone``: Excel has no time zones, so a stored (UTC)
+    time becomes the local wall-clock time a specialist reads everywhere else."""
+    token = TIME_ZONE.set(zone)
+    try:
+        yield
+    finally:
+        TIME_ZONE.reset(token)
+
+
 def _set(ws: Worksheet, row: int, col: int, value: Any, fmt: str | None) -> None:
     if isinstance(value, datetime):
-        value = value.replace(tzinfo=None)  # Excel has no time zones; the store keeps UTC
+        if value.tzinfo is None:  # the store's naive times are UTC
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(ZoneInfo(TIME_ZONE.get())).replace(tzinfo=None)
     elif isinstance(value, Decimal):
         value = float(value)
     if isinstance(value, str):
@@ -442,6 +462,18 @@ def write_workbook(
     import_errors: Sequence[RejectedRow] = (),
     links: EvidenceLinks | None = None,
     waiting: Mapping[int, Waiting] | None = None,
+    timezone: str = "UTC",
+) -> Path:
+    with in_time_zone(timezone):
+        return _write_workbook(path, outcomes, import_errors, links, waiting)
+
+
+def _write_workbook(
+    path: Path,
+    outcomes: Mapping[str, Sequence[Outcome]],
+    import_errors: Sequence[RejectedRow],
+    links: EvidenceLinks | None,
+    waiting: Mapping[int, Waiting] | None,
 ) -> Path:
     """Write the workbook for ``outcomes`` ({kind: store rows}) atomically; returns its path.
 

@@ -28,7 +28,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bots.codes import category_words
+from bots.dates import local_datetime_text
 from bots.files import private_dir
 from bots.outputs.evidence_links import EvidenceLinks, local_link
 from bots.outputs.run_workbook import (
@@ -54,11 +55,13 @@ from bots.outputs.run_workbook import (
     MONEY,
     RED,
     STAMP,
+    TIME_ZONE,
     Column,
     Waiting,
     _set,
     claim_row,
     eligibility_row,
+    in_time_zone,
     note_headers,
     print_ready,
     waiting_cells,
@@ -343,12 +346,14 @@ def write_specialist_workbook(
     links: EvidenceLinks | None = None,
     waiting: Mapping[int, Waiting] | None = None,
     download: DownloadedCopy | None = None,
+    timezone: str = "UTC",
 ) -> WrittenWorkbook:
     """Write the specialists' workbook to ``path``, or next to it when ``path`` is open.
 
     Read the specialists' edits with :func:`read_edits` and merge them into ``followups``
-    before calling this: the file is rewritten from the rows given. Times are written in
-    UTC (Excel has no time zones). ``now`` (default: local time) names the timestamped copy.
+    before calling this: the file is rewritten from the rows given. Times are written as
+    the practice's local time in ``timezone`` (Excel has no time zones; the store keeps
+    UTC). ``now`` (default: local time) names the timestamped copy.
 
     Evidence links are console URLs (``links``); the local copy also has the path relative
     to the workbook ("Evidence (local file)", and the link itself when there is no console
@@ -356,6 +361,33 @@ def write_specialist_workbook(
     A ``download`` copy has console links only, says first where edits go back, and keeps
     the values as downloaded in a hidden sheet.
     """
+    with in_time_zone(timezone):
+        return _write(
+            path,
+            followups,
+            eligibility,
+            claims,
+            rejected,
+            high_patient_cost,
+            now,
+            links,
+            waiting,
+            download,
+        )
+
+
+def _write(
+    path: Path,
+    followups: Sequence[FollowUp],
+    eligibility: Sequence[EligibilityLine],
+    claims: Sequence[Outcome],
+    rejected: Sequence[RejectedRow],
+    high_patient_cost: Decimal,
+    now: datetime | None,
+    links: EvidenceLinks | None,
+    waiting: Mapping[int, Waiting] | None,
+    download: DownloadedCopy | None,
+) -> WrittenWorkbook:
     wb = Workbook()
     wb.remove(wb.active)
     book = _Book(path, links, waiting or {}, download)
@@ -533,15 +565,15 @@ def _eligibility_sheet(
 
 
 def _newer_failure(item: Outcome) -> str | None:
-    """The row's note when a lookup failed after the answer the row shows (times in UTC,
+    """The row's note when a lookup failed after the answer the row shows (local times,
     like every time in the workbook)."""
     failure = item.newer_failure
     if failure is None or item.last_good is None:
         return None
     return (
-        f"A newer lookup on {failure.at.astimezone(UTC):%m/%d/%Y %H:%M} UTC failed: "
+        f"A newer lookup on {local_datetime_text(failure.at, TIME_ZONE.get())} failed: "
         f"{failure.words}; the answer shown is from "
-        f"{item.last_good.checked_at.astimezone(UTC):%m/%d/%Y %H:%M} UTC"
+        f"{local_datetime_text(item.last_good.checked_at, TIME_ZONE.get())}"
     )
 
 
@@ -618,8 +650,6 @@ def _fill(
 def _put(ws: Worksheet, row: int, col: int, value: Any, fmt: str | None) -> None:
     if isinstance(value, str):
         value = excel_text(value)
-    elif isinstance(value, datetime) and value.tzinfo is not None:
-        value = value.astimezone(UTC)  # _set drops the zone; the store keeps UTC
     _set(ws, row, col, value, fmt)
 
 

@@ -333,6 +333,7 @@ def _write_from_store(
         now=now,
         links=EvidenceLinks.of(settings),
         waiting=why,
+        timezone=settings.timezone,
         download=download,
     )
     return written, rows

@@ -69,6 +69,7 @@ def write_run_outputs(
         store.import_errors(run_id),
         EvidenceLinks.of(settings),
         run_waiting(settings, run.notes if run else None, outcomes),
+        settings.timezone,
     )
     store.update_run(run_id, spreadsheet_path=str(written))
     synced = sync_workbook(store, settings)

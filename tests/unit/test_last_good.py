@@ -177,8 +177,8 @@ def test_the_specialists_workbook_keeps_the_answer_after_a_failed_relookup(store
     assert (row["Member ID"], row["Coverage"], row["Plan"]) == ("ACM1", "Inactive", "Scripted PPO")
     assert row["Outcome"] == "Inactive on 12/01/2026 — Scripted PPO"  # the coverage sentence
     assert re.fullmatch(
-        r"A newer lookup on \d\d/\d\d/\d{4} \d\d:\d\d UTC failed: not tried: every account "
-        r"is locked; the answer shown is from \d\d/\d\d/\d{4} \d\d:\d\d UTC",
+        r"A newer lookup on \d\d/\d\d/\d{4} \d{1,2}:\d\d [AP]M failed: not tried: every "
+        r"account is locked; the answer shown is from \d\d/\d\d/\d{4} \d{1,2}:\d\d [AP]M",
         row["Newer lookup"],
     )
 

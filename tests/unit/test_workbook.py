@@ -178,6 +178,7 @@ def written(tmp_path):
         ],
         [rows_.rejected(id=9, source_file="w.csv", source_row=4, column="dob", reason="bad")],
         now=NOW,
+        timezone="America/New_York",
     )
     return result
 
@@ -230,7 +231,8 @@ def test_typed_cells_and_number_formats(written):
     assert f["Service date"].value == datetime(2026, 11, 3)
     assert f["Service date"].number_format == "mm/dd/yyyy"
     assert f["Dates of service"].value == "11/03/2026"  # every appointment of the problem
-    assert f["Opened"].value == datetime(2026, 11, 30, 8, 0)  # UTC, without the zone
+    # stored 08:00 UTC, shown as the practice's wall-clock time (Excel has no zones)
+    assert f["Opened"].value == datetime(2026, 11, 30, 3, 0)
     assert f["Opened"].number_format == "mm/dd/yyyy hh:mm"
     assert f["Item ID"].value == 101 and f["Patient"].value == "DOE, Jane"
     e = rows(wb["Eligibility"])
