@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from bots.codes import category_words
 from bots.dates import local_datetime_text
 from bots.files import private_dir
 from bots.logs import get_logger
@@ -35,6 +36,7 @@ _env = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
 )
+_env.filters["words"] = category_words  # a rule's key in words: claim_denied -> Claim denied
 
 
 def build(

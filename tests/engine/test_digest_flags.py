@@ -80,6 +80,7 @@ def test_the_digest_flags_failures_stopped_runs_and_rejected_rows(make_settings)
     )
     with store._tx() as conn:
         conn.execute(update(runs).where(runs.c.id == failed).values(source="appointments.csv"))
+    store.update_run(failed, notes={"followups": {"by_rule": {"coverage_terminated": 2}}})
 
     data = digest.build(settings, store, "nightly", job_run, [failed, stopped], "finished", "2")
     text, html = digest._plain(data), digest.render_html(data)
@@ -97,6 +98,8 @@ def test_the_digest_flags_failures_stopped_runs_and_rejected_rows(make_settings)
     # the stopped run: its items left and the exact command
     assert f"9 item(s) left; resume them with: payerbot runs resume {stopped}" in text
     assert f"<code>payerbot runs resume {stopped}</code>" in html
+    # follow-ups by rule: the rule in words, its key beside it
+    assert "Coverage terminated <span" in html and "(coverage_terminated)</span>" in html
     assert "Stopped: 9 items left" in text and "Finished with 5 failures" in text
     # rejected files and rows: counts and reasons, never the values
     assert (
