@@ -58,7 +58,7 @@ def test_the_console_shows_the_last_good_answer_and_the_newer_failure(
     member = ended_member(ground_truth)
     log_in(page, url, "dana", "dana-specialist-pw")
     first = _look_up(page, url, member)
-    expect(first.get_by_text("Coverage inactive", exact=True)).to_be_visible()
+    expect(first.locator("#coverage")).to_contain_text("Coverage: Inactive on 12/01/2026")
     expect(first.locator("#newer-failure")).to_have_count(0)
     followup = first.get_by_text(re.compile(r"Follow-up \d+: Coverage ended"))
     expect(followup).to_be_visible()
@@ -66,12 +66,15 @@ def test_the_console_shows_the_last_good_answer_and_the_newer_failure(
     _lock_every_account(settings, "payerhub")
     again = _look_up(page, url, member)
     expect(again.locator("#newer-failure")).to_have_text(
-        re.compile(r"^A newer lookup at \d\d:\d\d failed: not tried: every account is locked\.$")
+        re.compile(
+            r"^A newer lookup at \d\d/\d\d/\d{4} \d{1,2}:\d\d [AP]M failed: not tried: every "
+            r"account is locked\.$"
+        )
     )
     expect(again.locator("#last-good")).to_have_text(
-        re.compile(r"^The last good answer, checked at \d\d:\d\d:$")
+        re.compile(r"^The last good answer, checked at \d\d/\d\d/\d{4} \d{1,2}:\d\d [AP]M:$")
     )
-    expect(again.get_by_text("Coverage inactive", exact=True)).to_be_visible()
+    expect(again.locator("#coverage")).to_contain_text("Coverage: Inactive on 12/01/2026")
     expect(again.get_by_text(member["member_id"])).to_be_visible()
     expect(again.get_by_role("img", name="Screenshot of the portal's answer")).to_be_visible()
     # the follow-up raised from the good answer is still open

@@ -139,7 +139,7 @@ def sentence(parts: Mapping[str, Any]) -> str:
 
 def _attention(console: Console, notes: Mapping[str, Any]) -> None:
     for portal, why in (notes.get("stopped_portals") or {}).items():
-        console.print(f"[bold red]portal {portal} paused:[/] {escape(why)}", soft_wrap=True)
+        console.print(f"[bold red]portal {portal} stopped:[/] {escape(why)}", soft_wrap=True)
     for portal, why in (notes.get("postponed_portals") or {}).items():
         console.print(f"[yellow]portal {portal} postponed:[/] {escape(why)}", soft_wrap=True)
     for portal, said in (notes.get("slowed_portals") or {}).items():
