@@ -251,9 +251,11 @@ class ItemWorker:
             await self._finish(item, started, session, ItemState.BUSINESS_FAILED, exc, trace=False)
             return
         run_id = self._run_of(item)
-        evidence = None
-        if gate.flow.screenshot_evidence:
-            evidence = await self.evidence.screenshot(session.page, run_id, item)
+        shot = None
+        if gate.flow.screenshot_evidence:  # the answer's region, its file written meanwhile
+            shot = await self.evidence.capture(
+                session.page, run_id, item, region=gate.flow.result_region
+            )
         await session.end_trace(None)
         kept = tuple(
             a.model_copy(
@@ -265,19 +267,32 @@ class ItemWorker:
             )
             for n, a in enumerate(result.attachments, start=1)
         )
+        evidence = shot.path if shot is not None else None
         if evidence is None and kept:  # an API read: the portal's own response is the evidence
             evidence = Path(str(kept[0].path))
-        result = result.model_copy(
-            update={"evidence": str(evidence) if evidence else None, "attachments": kept}
-        )
+        payload = self._answer(result, evidence, kept)
+        # The file exists before the answer is committed: a path in the store always opens.
+        if shot is not None and await shot.saved() is None:
+            evidence = None
+            payload = self._answer(result, evidence, kept)
         await self._record(
             item,
             started,
             ItemState.SUCCEEDED,
             session,
             evidence=evidence,
-            payload=result.model_dump(mode="json"),
+            payload=payload,
         )
+
+    @staticmethod
+    def _answer(
+        result: EligibilityResult | ClaimStatusResult, evidence: Path | None, kept: tuple[Any, ...]
+    ) -> dict[str, Any]:
+        """The answer as stored: its evidence and the attachments as kept."""
+        answered = result.model_copy(
+            update={"evidence": str(evidence) if evidence else None, "attachments": kept}
+        )
+        return answered.model_dump(mode="json")
 
     async def _finish(
         self,
@@ -290,9 +305,11 @@ class ItemWorker:
         trace: bool,
     ) -> Path | None:
         run_id = self._run_of(item)
-        evidence = await self.evidence.screenshot(session.page, run_id, item)
+        # The whole page (a person needs the context), written while the trace is saved.
+        shot = await self.evidence.capture(session.page, run_id, item, whole_page=True)
         trace_at = self.evidence.path("traces", run_id, item, "zip") if trace else None
         kept = await session.end_trace(trace_at)
+        evidence = await shot.saved() if shot is not None else None
         await self._record(
             item, started, outcome, session, error=error, evidence=evidence, trace=kept
         )

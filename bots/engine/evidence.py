@@ -3,7 +3,10 @@ and named by run, item and try, never by patient."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.async_api import Error as PlaywrightError
@@ -38,26 +41,98 @@ class EvidenceFolder:
         path.chmod(0o600)
         return path
 
-    async def screenshot(self, page: Page | None, run_id: str, item: WorkItem) -> Path | None:
-        """A full-page screenshot of where the attempt ended (None: no page, or it failed)."""
+    async def capture(
+        self,
+        page: Page | None,
+        run_id: str,
+        item: WorkItem,
+        *,
+        region: str | None = None,
+        whole_page: bool = False,
+    ) -> Shot | None:
+        """Take a screenshot of where the attempt ended and start writing it (None: no page,
+        or it failed). The pixels are taken now, before the page changes; the file is written
+        in a thread while the caller goes on (``Shot.saved()`` waits for it).
+
+        ``whole_page``: the full page (a failure: the supervisor needs the context).
+        Otherwise ``region`` (a Playwright selector, the flow's ``result_region``) when it is
+        visible, else the viewport: an answer's evidence is the answer, cheaply."""
         if page is None:
             return None
-        browser = self.settings.browser
-        fmt = browser.evidence_format
+        fmt = self.settings.browser.evidence_format
         path = self.path("evidence", run_id, item, "jpg" if fmt == "jpeg" else "png")
-        private_dir(path.parent)
         try:
-            await page.screenshot(
-                path=str(path),
-                full_page=True,
-                timeout=10_000,
-                type=fmt,
-                quality=browser.evidence_quality if fmt == "jpeg" else None,
-                animations="disabled",
-                caret="initial",
-            )
+            data = await self._pixels(page, region, whole_page)
         except PlaywrightError:
             log.warning("evidence.screenshot_failed")
             return None
-        path.chmod(0o600)
-        return path
+        return Shot(path, asyncio.create_task(asyncio.to_thread(_write_private, path, data)))
+
+    async def _pixels(self, page: Page, region: str | None, whole_page: bool) -> bytes:
+        browser = self.settings.browser
+        fmt = browser.evidence_format
+        quality = browser.evidence_quality if fmt == "jpeg" else None
+        if region is not None and not whole_page:
+            found = page.locator(region).first
+            try:
+                if await found.is_visible():
+                    return await found.screenshot(
+                        timeout=REGION_TIMEOUT_MS,
+                        type=fmt,
+                        quality=quality,
+                        animations="disabled",
+                        caret="initial",
+                    )
+            except PlaywrightError:  # moved or went away meanwhile: the viewport instead
+                log.info("evidence.region_not_captured")
+        return await page.screenshot(
+            full_page=whole_page,
+            timeout=10_000,
+            type=fmt,
+            quality=quality,
+            animations="disabled",
+            caret="initial",
+        )
+
+    async def screenshot(
+        self,
+        page: Page | None,
+        run_id: str,
+        item: WorkItem,
+        *,
+        region: str | None = None,
+        whole_page: bool = True,
+    ) -> Path | None:
+        """A screenshot written to its file (``capture`` then ``saved``)."""
+        shot = await self.capture(page, run_id, item, region=region, whole_page=whole_page)
+        return await shot.saved() if shot is not None else None
+
+
+REGION_TIMEOUT_MS = 2_000
+"""How long a visible result region may take to be steady before the viewport is taken."""
+
+
+@dataclass
+class Shot:
+    """A screenshot taken, its file being written in a thread."""
+
+    path: Path
+    writing: asyncio.Task[None]
+
+    async def saved(self) -> Path | None:
+        """The file once written (None: it could not be written)."""
+        try:
+            await self.writing
+        except OSError:
+            log.warning("evidence.write_failed")
+            return None
+        return self.path
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write the file owner-only from its first byte (never readable by others meanwhile)."""
+    private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        os.fchmod(fd, 0o600)  # a file left by an earlier try keeps no wider mode
+        file.write(data)

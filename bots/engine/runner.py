@@ -53,6 +53,24 @@ WAITING_FOR_ACCOUNT = ("account_locked", "no_credentials")
 asks them again once one can."""
 
 
+class PolledRunItems(RunItems):
+    """A local run's items whose `payerbot runs stop` is asked of the store at most once a
+    poll interval, not before every item: one store round trip per item saved. A stop is
+    seen before the next claim once a poll interval has passed (after any lookup slower
+    than that, at once); SIGTERM (the event) is seen at once as before."""
+
+    def __init__(self, store: Store, run_id: str, stop: asyncio.Event) -> None:
+        super().__init__(store, run_id, stop)
+        self._asked_at = -float("inf")
+
+    async def stopping(self) -> bool:
+        now = time.monotonic()
+        if self.stop.is_set() or now - self._asked_at < self.store.queue.poll_seconds:
+            return self.stop.is_set()
+        self._asked_at = now
+        return await super().stopping()
+
+
 def set_aside(gate: PortalGate) -> dict[str, str]:
     """The gate's accounts the run could not use, each with why and the fix, in words."""
     found = {f"{gate.portal_id}/{a}": why for a, why in gate.unusable.items()}
@@ -318,7 +336,7 @@ class Runner:
         stats = SessionStats()
         attempts = ItemWorker(self.settings, self.store, run_id, self._finished)
         worker = SessionWorker(self.settings, self.store, attempts, self.sessions, stats)
-        source = RunItems(self.store, run_id, self._stop)
+        source = PolledRunItems(self.store, run_id, self._stop)
         sessions = {
             gate.portal_id: [worker.open(gate, account) for account in gate.accounts]
             for gate in gates.values()

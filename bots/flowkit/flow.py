@@ -74,6 +74,10 @@ class PortalFlow(ABC):
     write_pages: ClassVar[tuple[str, ...]] = ()
     """Paths of the portal's pages that change something (appeals, profile, change
     password; ``*`` one segment, ``/#/route`` a single-page app's): never opened."""
+    result_region: ClassVar[str | None] = None
+    """A Playwright selector for where the flow's answer shows (a results section, or the
+    frame it is in): a successful lookup's evidence is a screenshot of that region only. None
+    (or the region not visible): the viewport. A failure's evidence is always the whole page."""
     payers: ClassVar[frozenset[str] | None] = None
     """The payer ids the portal serves, when the flow knows them (a fixed list on its pages;
     a state Medicaid portal serves its own program only). None: whatever the portal lists at

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, select
 
 from bots.store.schema import run_items, runs, work_items
 from bots.store.states import ACTIVE_FLEET_STATUSES, ItemState, RunStatus
@@ -15,8 +15,8 @@ UNCLAIMED = (ItemState.NEW, ItemState.ABANDONED)
 """Items nobody holds: never claimed, or claimed by a holder whose lease lapsed."""
 
 
-def in_run(run_id: str) -> Any:
-    """The condition "this work item belongs to the run"."""
+def in_run(run_id: str | BindParameter[str]) -> Any:
+    """The condition "this work item belongs to the run" (the run's id, or a parameter)."""
     return work_items.c.id.in_(select(run_items.c.item_id).where(run_items.c.run_id == run_id))
 
 
@@ -48,6 +48,6 @@ def delegated_items() -> Any:
     )
 
 
-def due(now: datetime) -> Any:
+def due(now: datetime | BindParameter[datetime]) -> Any:
     """The condition "this work item may be tried now" (no ``not_before``, or it passed)."""
     return (work_items.c.not_before.is_(None)) | (work_items.c.not_before <= now)

@@ -86,6 +86,7 @@ class StoreBase:
         # SQLite (one machine) upgrades itself; a shared PostgreSQL is upgraded on purpose.
         ensure_schema(self.engine, auto_upgrade=self.is_sqlite)
         self.owner = f"{self.node}:{os.getpid()}"
+        self._swept_at = -float("inf")  # when a claim last abandoned lapsed leases (queue.py)
 
     @property
     def is_sqlite(self) -> bool:

@@ -4,11 +4,12 @@ or any fleet run's), complete with retries, release, postpone or fail pending it
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, String, bindparam, func, insert, select, update
 
 from bots.settings import QueueSettings
 from bots.store.conditions import (
@@ -21,7 +22,7 @@ from bots.store.conditions import (
 )
 from bots.store.engine import StoreBase, alive, utcnow
 from bots.store.rows import Enqueued, Question, WorkItem
-from bots.store.schema import results, run_items, runs, work_items
+from bots.store.schema import UTCDateTime, results, run_items, runs, work_items
 from bots.store.states import (
     ACTIVE_FLEET_STATUSES,
     FINISHED_STATES,
@@ -29,6 +30,37 @@ from bots.store.states import (
     ItemState,
     RunStatus,
 )
+
+# The hot path's statements, built once: building a statement and its cache key cost more
+# CPU than SQLite takes to run it (docs/profile.md). Values come as parameters.
+_ITEM_BY_REFERENCE = (
+    select(work_items).where(work_items.c.reference == bindparam("b_reference")).with_for_update()
+)
+_NEW_ITEM = insert(work_items)
+_ITEM_IN_RUN = select(run_items.c.item_id).where(
+    run_items.c.run_id == bindparam("b_run"), run_items.c.item_id == bindparam("b_item")
+)
+_NEW_RUN_ITEM = insert(run_items)
+_RECORD_ATTEMPT = insert(results)
+_SET_ITEM = update(work_items).where(work_items.c.id == bindparam("b_item"))
+"""Sets the columns named by the parameters of the item ``b_item``."""
+_DUE_ITEM = (
+    select(work_items)
+    .where(
+        work_items.c.portal == bindparam("b_portal"),
+        work_items.c.state.in_(UNCLAIMED),
+        due(bindparam("b_now", type_=UTCDateTime)),
+    )
+    .order_by(work_items.c.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+)
+_DUE_DELEGATED = _DUE_ITEM.where(delegated_items())
+_DUE_IN_FLEET = _DUE_ITEM.where(in_fleet())
+_DUE_IN_RUN = _DUE_ITEM.where(in_run(bindparam("b_run", type_=String)))
+
+SWEEP_SECONDS = 5.0
+"""At most how often a claim looks for items whose holder's lease lapsed (one UPDATE)."""
 
 
 def enqueue_in(
@@ -46,13 +78,7 @@ def enqueue_in(
     source_file, source_row = question.source_file, question.source_row
     now = utcnow()
     window = timedelta(hours=queue.dedupe_window_hours)
-    row = (
-        conn.execute(
-            select(work_items).where(work_items.c.reference == reference).with_for_update()
-        )
-        .mappings()
-        .first()
-    )
+    row = conn.execute(_ITEM_BY_REFERENCE, {"b_reference": reference}).mappings().first()
     fields = {
         "query": dict(query),
         "source_file": source_file,
@@ -61,16 +87,17 @@ def enqueue_in(
     }
     if row is None:
         item_id = conn.execute(
-            insert(work_items).values(
-                reference=reference,
-                kind=kind,
-                payer_id=payer_id,
-                portal=portal,
-                state=ItemState.NEW,
-                attempts=0,
-                created_at=now,
+            _NEW_ITEM,
+            {
+                "reference": reference,
+                "kind": kind,
+                "payer_id": payer_id,
+                "portal": portal,
+                "state": ItemState.NEW,
+                "attempts": 0,
+                "created_at": now,
                 **fields,
-            )
+            },
         ).inserted_primary_key[0]  # type: ignore[index]  # one row inserted: one key
         disposition = "queued"
     else:
@@ -98,16 +125,18 @@ def enqueue_in(
                 )
             )
             disposition = "requeued"
-    exists = conn.execute(
-        select(run_items.c.item_id).where(
-            run_items.c.run_id == run_id, run_items.c.item_id == item_id
-        )
-    ).first()
-    if exists is None:
+    exists = row is not None and (  # a new item is in no run yet: no need to look
+        conn.execute(_ITEM_IN_RUN, {"b_run": run_id, "b_item": item_id}).first()
+    )
+    if not exists:
         conn.execute(
-            insert(run_items).values(
-                run_id=run_id, item_id=item_id, position=position, disposition=disposition
-            )
+            _NEW_RUN_ITEM,
+            {
+                "run_id": run_id,
+                "item_id": item_id,
+                "position": position,
+                "disposition": disposition,
+            },
         )
     return Enqueued(int(item_id), disposition)
 
@@ -156,58 +185,24 @@ class QueueMixin(StoreBase):
         now = utcnow()
         lease = timedelta(seconds=lease_seconds or self.queue.lease_seconds)
         with self._tx() as conn:
-            lapsed = (
-                select(work_items.c.id)
-                .where(
-                    work_items.c.state == ItemState.IN_PROGRESS,
-                    work_items.c.lease_expires_at < now,
-                )
-                .with_for_update(skip_locked=True)
-            )
-            conn.execute(
-                update(work_items)
-                .where(work_items.c.id.in_(lapsed.scalar_subquery()))
-                .values(state=ItemState.ABANDONED, lease_owner=None, updated_at=now)
-            )
-            stmt = (
-                select(work_items)
-                .where(work_items.c.portal == portal, work_items.c.state.in_(UNCLAIMED), due(now))
-                .order_by(work_items.c.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-            row = None
-            for_run = None
-            if serve_delegated:
-                row = conn.execute(stmt.where(delegated_items())).mappings().first()
-                if row is not None:
-                    for_run = self._run_for(conn, row["id"], (RunStatus.DELEGATED,))
-            if row is None:
-                if fleet:
-                    row = conn.execute(stmt.where(in_fleet())).mappings().first()
-                    if row is not None:
-                        for_run = self._run_for(conn, row["id"], ACTIVE_FLEET_STATUSES, "fleet")
-                        conn.execute(
-                            update(runs)
-                            .where(runs.c.id == for_run, runs.c.status == RunStatus.QUEUED)
-                            .values(status=RunStatus.RUNNING)
-                        )
-                else:
-                    if run_id is not None:
-                        stmt = stmt.where(in_run(run_id))
-                    row = conn.execute(stmt).mappings().first()
+            swept = self._sweep_due()
+            if swept:
+                self._abandon_lapsed(conn, now)
+            row, for_run = self._next_item(conn, run_id, portal, now, serve_delegated, fleet)
+            if row is None and not swept and self._abandon_lapsed(conn, now):
+                row, for_run = self._next_item(conn, run_id, portal, now, serve_delegated, fleet)
             if row is None:
                 return None
             conn.execute(
-                update(work_items)
-                .where(work_items.c.id == row["id"])
-                .values(
-                    state=ItemState.IN_PROGRESS,
-                    attempts=row["attempts"] + 1,
-                    lease_owner=self.owner,
-                    lease_expires_at=now + lease,
-                    updated_at=now,
-                )
+                _SET_ITEM,
+                {
+                    "b_item": row["id"],
+                    "state": ItemState.IN_PROGRESS,
+                    "attempts": row["attempts"] + 1,
+                    "lease_owner": self.owner,
+                    "lease_expires_at": now + lease,
+                    "updated_at": now,
+                },
             )
         return WorkItem(
             id=row["id"],
@@ -220,6 +215,68 @@ class QueueMixin(StoreBase):
             source_row=row["source_row"],
             for_run=for_run,
         )
+
+    def _sweep_due(self) -> bool:
+        """Whether this claim first abandons the items whose lease lapsed (a holder that
+        died): at most once every ``SWEEP_SECONDS`` (a lease lapses after minutes, so a
+        claim need not look every time), and always when nothing else is due (below)."""
+        now = time.monotonic()
+        if now - self._swept_at < min(SWEEP_SECONDS, self.queue.lease_seconds / 10):
+            return False
+        self._swept_at = now
+        return True
+
+    @staticmethod
+    def _abandon_lapsed(conn: Connection, now: datetime) -> int:
+        """Items held under a lease that lapsed are nobody's now (claimable again)."""
+        lapsed = (
+            select(work_items.c.id)
+            .where(
+                work_items.c.state == ItemState.IN_PROGRESS,
+                work_items.c.lease_expires_at < now,
+            )
+            .with_for_update(skip_locked=True)
+        )
+        return int(
+            conn.execute(
+                update(work_items)
+                .where(work_items.c.id.in_(lapsed.scalar_subquery()))
+                .values(state=ItemState.ABANDONED, lease_owner=None, updated_at=now)
+            ).rowcount
+        )
+
+    def _next_item(
+        self,
+        conn: Connection,
+        run_id: str | None,
+        portal: str,
+        now: datetime,
+        serve_delegated: bool,
+        fleet: bool,
+    ) -> tuple[Any, str | None]:
+        """The next due unclaimed item's row, locked, and the run it is answered for."""
+        params: dict[str, Any] = {"b_portal": portal, "b_now": now}
+        row = None
+        for_run = None
+        if serve_delegated:
+            row = conn.execute(_DUE_DELEGATED, params).mappings().first()
+            if row is not None:
+                for_run = self._run_for(conn, row["id"], (RunStatus.DELEGATED,))
+        if row is None:
+            if fleet:
+                row = conn.execute(_DUE_IN_FLEET, params).mappings().first()
+                if row is not None:
+                    for_run = self._run_for(conn, row["id"], ACTIVE_FLEET_STATUSES, "fleet")
+                    conn.execute(
+                        update(runs)
+                        .where(runs.c.id == for_run, runs.c.status == RunStatus.QUEUED)
+                        .values(status=RunStatus.RUNNING)
+                    )
+            elif run_id is not None:
+                row = conn.execute(_DUE_IN_RUN, {**params, "b_run": run_id}).mappings().first()
+            else:
+                row = conn.execute(_DUE_ITEM, params).mappings().first()
+        return row, for_run
 
     @staticmethod
     def _run_for(
@@ -297,37 +354,38 @@ class QueueMixin(StoreBase):
             not_before = now + timedelta(seconds=random.uniform(cap / 2, cap))  # noqa: S311
         with self._tx() as conn:
             conn.execute(
-                insert(results).values(
-                    item_id=item.id,
-                    run_id=run_id,
-                    attempt=item.attempts,
-                    outcome=outcome,
-                    payload=dict(payload) if payload is not None else None,
-                    error_code=error_code,
-                    error_message=error_message,
-                    reason_code=reason_code,
-                    evidence_path=evidence_path,
-                    trace_path=trace_path,
-                    account=account,
-                    started_at=started_at,
-                    finished_at=now,
-                    duration_ms=(now - started_at).total_seconds() * 1000,
-                )
+                _RECORD_ATTEMPT,
+                {
+                    "item_id": item.id,
+                    "run_id": run_id,
+                    "attempt": item.attempts,
+                    "outcome": outcome,
+                    "payload": dict(payload) if payload is not None else None,
+                    "error_code": error_code,
+                    "error_message": error_message,
+                    "reason_code": reason_code,
+                    "evidence_path": evidence_path,
+                    "trace_path": trace_path,
+                    "account": account,
+                    "started_at": started_at,
+                    "finished_at": now,
+                    "duration_ms": (now - started_at).total_seconds() * 1000,
+                },
             )
             conn.execute(
-                update(work_items)
-                .where(work_items.c.id == item.id)
-                .values(
-                    state=state,
-                    not_before=not_before,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    last_error_code=error_code,
-                    last_error_message=error_message,
-                    reason_code=reason_code,
-                    updated_at=now,
-                    finished_at=now if state in FINISHED_STATES else None,
-                )
+                _SET_ITEM,
+                {
+                    "b_item": item.id,
+                    "state": state,
+                    "not_before": not_before,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "last_error_code": error_code,
+                    "last_error_message": error_message,
+                    "reason_code": reason_code,
+                    "updated_at": now,
+                    "finished_at": now if state in FINISHED_STATES else None,
+                },
             )
         return state
 
