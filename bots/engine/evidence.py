@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page
+from playwright.async_api import FloatRect, Page
 
 from bots.files import private_dir
 from bots.logs import get_logger
@@ -72,17 +72,17 @@ class EvidenceFolder:
         browser = self.settings.browser
         fmt = browser.evidence_format
         quality = browser.evidence_quality if fmt == "jpeg" else None
-        if region is not None and not whole_page:
-            found = page.locator(region).first
+        clip = await _region_clip(page, region) if region is not None and not whole_page else None
+        if clip is not None:
             try:
-                if await found.is_visible():
-                    return await found.screenshot(
-                        timeout=REGION_TIMEOUT_MS,
-                        type=fmt,
-                        quality=quality,
-                        animations="disabled",
-                        caret="initial",
-                    )
+                return await page.screenshot(
+                    clip=clip,
+                    timeout=REGION_TIMEOUT_MS,
+                    type=fmt,
+                    quality=quality,
+                    animations="disabled",
+                    caret="initial",
+                )
             except PlaywrightError:  # moved or went away meanwhile: the viewport instead
                 log.info("evidence.region_not_captured")
         return await page.screenshot(
@@ -109,7 +109,39 @@ class EvidenceFolder:
 
 
 REGION_TIMEOUT_MS = 2_000
-"""How long a visible result region may take to be steady before the viewport is taken."""
+"""How long the region's screenshot may take before the viewport is taken instead."""
+
+_TOP_INTO_VIEW = """e => {
+    const r = e.getBoundingClientRect();
+    if (r.top < 0 || r.top + Math.min(r.height, innerHeight) > innerHeight)
+        e.scrollIntoView({block: "start", inline: "nearest"});
+}"""
+"""Bring the region's top into the viewport, as much of it as the viewport holds."""
+
+
+async def _region_clip(page: Page, region: str) -> FloatRect | None:
+    """Where the region shows, within the viewport (None: not there, or not visible).
+
+    A region taller than the viewport is taken from its top, one viewport high: a capture
+    beyond the viewport costs as much as a full page (docs/profile.md), and the top of a
+    result region is the answer (who, what, the status)."""
+    found = page.locator(region).first
+    try:
+        if not await found.is_visible():
+            return None
+        await found.evaluate(_TOP_INTO_VIEW)
+        box = await found.bounding_box(timeout=REGION_TIMEOUT_MS)
+    except PlaywrightError:
+        return None
+    view = page.viewport_size
+    if box is None or view is None:
+        return None
+    left, top = max(box["x"], 0.0), max(box["y"], 0.0)
+    width = min(box["x"] + box["width"], view["width"]) - left
+    height = min(box["y"] + box["height"], view["height"]) - top
+    if width < 1 or height < 1:
+        return None
+    return {"x": left, "y": top, "width": width, "height": height}
 
 
 @dataclass

@@ -1,0 +1,126 @@
+"""What an answer's evidence costs: the full-page screenshot payerbot took before issue 21
+against the result region it takes now (and the viewport, its fallback), on a PayerHub
+result page, side by side.
+
+    python -m benchmarks.evidence_cost [CAPTURES]
+
+Starts the PayerHub mock (no latency), logs in, answers one lookup, then takes CAPTURES
+screenshots of each kind. "critical path" is what a lookup waits for (the pixels); "with
+file" adds the file written (in a thread, overlapping the rest of the attempt).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.async_api import async_playwright
+
+from benchmarks.bench import _workload
+from bots.engine import browser as browser_mod
+from bots.engine.evidence import EvidenceFolder
+from bots.flowkit.flow import LoginSecrets
+from bots.models import EligibilityQuery
+from bots.ops import mock_portals as fixture_portals
+from bots.settings import load_settings
+from bots.store import WorkItem
+from flows.payerhub import PayerHubFlow
+
+REGION = "role=region[name=/results/i]"
+"""PayerHub's results region (what its flow's ``result_region`` names)."""
+
+
+def _ms(samples: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(statistics.median(samples), 1),
+        "mean_ms": round(statistics.fmean(samples), 1),
+    }
+
+
+async def measure(captures: int) -> dict[str, Any]:
+    data = Path(tempfile.mkdtemp(prefix="evidence-cost-"))
+    settings = load_settings(data_dir=data)
+    portal = fixture_portals.start(settings, {"payerhub": 0}, ["--session-idle-seconds", "7200"])
+    try:
+        url = portal.urls["payerhub"]
+        gt = httpx.get(f"{url}/__admin/ground-truth", timeout=30).json()
+        account = httpx.get(f"{url}/__admin/accounts", timeout=30).json()[0]
+        query = EligibilityQuery.model_validate(_workload(gt, 1)[0])
+        flow = PayerHubFlow(url)
+        evidence = EvidenceFolder(settings)
+        fmt = settings.browser.evidence_format
+        quality = settings.browser.evidence_quality if fmt == "jpeg" else None
+        async with async_playwright() as pw:
+            browser = await browser_mod.launch(pw, settings.browser)
+            page = await (await browser.new_context()).new_page()
+            secrets = LoginSecrets(account["username"], account["password"], account["totp_seed"])
+            await flow.login(page, secrets)
+            await flow.eligibility(page, query)
+            rows: dict[str, Any] = {}
+
+            async def old_full_page(n: int) -> tuple[float, float, int]:
+                path = data / "old" / f"{n}.jpg"
+                path.parent.mkdir(exist_ok=True)
+                t = time.perf_counter()
+                await page.screenshot(
+                    path=str(path),
+                    full_page=True,
+                    timeout=10_000,
+                    type=fmt,
+                    quality=quality,
+                    animations="disabled",
+                    caret="initial",
+                )
+                path.chmod(0o600)
+                done = time.perf_counter() - t
+                return done, done, path.stat().st_size
+
+            def new(region: str | None, whole: bool) -> Any:
+                async def one(n: int) -> tuple[float, float, int]:
+                    item = WorkItem(n, f"r{n}", "eligibility", "P", "payerhub", {}, 1, None)
+                    t = time.perf_counter()
+                    shot = await evidence.capture(
+                        page, "bench", item, region=region, whole_page=whole
+                    )
+                    pixels = time.perf_counter() - t
+                    saved = await shot.saved() if shot is not None else None
+                    assert saved is not None, "the screenshot failed"
+                    return pixels, time.perf_counter() - t, saved.stat().st_size
+
+                return one
+
+            kinds = {
+                "before: full page, written inline": old_full_page,
+                "now, an answer: the result region": new(REGION, False),
+                "now, no region declared: the viewport": new(None, False),
+                "now, a failure: the full page": new(None, True),
+            }
+            for name, take in kinds.items():
+                await take(0)  # warm
+                critical, total, sizes = [], [], []
+                for n in range(1, captures + 1):
+                    c, w, size = await take(n)
+                    critical.append(c * 1000)
+                    total.append(w * 1000)
+                    sizes.append(size)
+                rows[name] = {
+                    "critical_path": _ms(critical),
+                    "with_file": _ms(total),
+                    "bytes": int(statistics.median(sizes)),
+                }
+            await browser.close()
+        return {"captures": captures, "format": fmt, "region": REGION, "rows": rows}
+    finally:
+        portal.stop()
+
+
+if __name__ == "__main__":
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    sys.stdout.write(json.dumps(asyncio.run(measure(count)), indent=2) + "\n")
