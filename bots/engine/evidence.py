@@ -111,12 +111,20 @@ class EvidenceFolder:
 REGION_TIMEOUT_MS = 2_000
 """How long the region's screenshot may take before the viewport is taken instead."""
 
-_TOP_INTO_VIEW = """e => {
-    const r = e.getBoundingClientRect();
-    if (r.top < 0 || r.top + Math.min(r.height, innerHeight) > innerHeight)
+_TOP_INTO_VIEW = """els => {
+    const e = els.find(e => e.checkVisibility ? e.checkVisibility() : e.offsetParent !== null);
+    if (!e) return null;
+    let r = e.getBoundingClientRect();
+    if (r.top < 0 || r.top + Math.min(r.height, innerHeight) > innerHeight) {
         e.scrollIntoView({block: "start", inline: "nearest"});
+        r = e.getBoundingClientRect();
+    }
+    if (window !== window.top) return "frame";
+    return {x: r.x, y: r.y, width: r.width, height: r.height};
 }"""
-"""Bring the region's top into the viewport, as much of it as the viewport holds."""
+"""In one round trip: the first visible match, its top brought into the viewport (as much of
+it as the viewport holds), and where it is (a page's own coordinates; "frame": inside a
+frame, whose position the caller asks Playwright for)."""
 
 
 async def _region_clip(page: Page, region: str) -> FloatRect | None:
@@ -125,16 +133,15 @@ async def _region_clip(page: Page, region: str) -> FloatRect | None:
     A region taller than the viewport is taken from its top, one viewport high: a capture
     beyond the viewport costs as much as a full page (docs/profile.md), and the top of a
     result region is the answer (who, what, the status)."""
-    found = page.locator(region).first
+    found = page.locator(region)
     try:
-        if not await found.is_visible():
-            return None
-        await found.evaluate(_TOP_INTO_VIEW)
-        box = await found.bounding_box(timeout=REGION_TIMEOUT_MS)
+        box = await found.evaluate_all(_TOP_INTO_VIEW)  # never waits: none found is None
+        if box == "frame":
+            box = await found.first.bounding_box(timeout=REGION_TIMEOUT_MS)
     except PlaywrightError:
         return None
     view = page.viewport_size
-    if box is None or view is None:
+    if not isinstance(box, dict) or view is None:
         return None
     left, top = max(box["x"], 0.0), max(box["y"], 0.0)
     width = min(box["x"] + box["width"], view["width"]) - left

@@ -104,3 +104,26 @@ def test_a_screenshot_that_cannot_be_written_leaves_no_path(settings, tmp_path):
         return await shot.saved()
 
     assert _with_page(settings, body) is None
+
+
+def test_a_region_inside_a_frame_is_taken_where_the_frame_shows_it(settings):
+    evidence = EvidenceFolder(settings)
+    inner = '<body style="margin:0"><div style="height:50px"></div><div id="answer" style="width:300px;height:120px;background:#cfc">answer</div></body>'
+    outer = (
+        '<body style="margin:0"><div style="height:100px"></div>'
+        f'<iframe name="main" style="border:0;width:500px;height:400px" srcdoc=\'{inner}\'></iframe></body>'
+    )
+
+    async def body(page: Page) -> dict[str, Path | None]:
+        await page.set_content(outer)
+        await page.frame_locator("iframe").locator("#answer").wait_for()
+        inside = "iframe[name=main] >> internal:control=enter-frame >> #answer"
+        shots = {
+            "inside": await evidence.capture(page, "run", _item(1), region=inside),
+            "frame": await evidence.capture(page, "run", _item(2), region="iframe[name=main]"),
+        }
+        return {k: await s.saved() if s is not None else None for k, s in shots.items()}
+
+    paths = _with_page(settings, body)
+    assert paths["inside"] is not None and _png_size(paths["inside"]) == (300, 120)
+    assert paths["frame"] is not None and _png_size(paths["frame"]) == (500, 400)
