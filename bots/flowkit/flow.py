@@ -74,6 +74,9 @@ class PortalFlow(ABC):
     write_pages: ClassVar[tuple[str, ...]] = ()
     """Paths of the portal's pages that change something (appeals, profile, change
     password; ``*`` one segment, ``/#/route`` a single-page app's): never opened."""
+    result_region: ClassVar[str | None] = None
+    """A Playwright selector for the region that shows a lookup's answer (the evidence
+    screenshot is clipped to it); None: the whole page."""
     payers: ClassVar[frozenset[str] | None] = None
     """The payer ids the portal serves, when the flow knows them (a fixed list on its pages;
     a state Medicaid portal serves its own program only). None: whatever the portal lists at
