@@ -399,18 +399,19 @@ async def wait_for_answer(
     """Wait in the page until ``region`` (a CSS selector) shows one of ``answers`` (checked in
     order, scoped to the region), or an alert shows, or ``signed_out``; never while ``busy``
     matches. With ``read``, the region is read in the same round trip."""
-    handle = await page.wait_for_function(
-        _ANSWER,
-        arg={
-            "region": region,
-            "answers": [[k, v.js()] for k, v in answers.items()],
-            "busy": busy,
-            "signedOut": signed_out.js() if signed_out else None,
-            "read": read,
-        },
-    )
-    got = await handle.json_value()
-    await handle.dispose()
+    arg = {
+        "region": region,
+        "answers": [[k, v.js()] for k, v in answers.items()],
+        "busy": busy,
+        "signedOut": signed_out.js() if signed_out else None,
+        "read": read,
+    }
+    # Mostly the app has rendered by the time the response is in: one look, one round trip.
+    got = await page.evaluate(_ANSWER, arg)
+    if got is None:
+        handle = await page.wait_for_function(_ANSWER, arg=arg)
+        got = await handle.json_value()
+        await handle.dispose()
     read_back = got.get("region")
     return Answer(
         kind=got["kind"],
