@@ -290,3 +290,34 @@ def test_submit_and_wait_reads_this_answer_in_one_go_and_on_view_checks_landmark
             assert (await read_region(page, "#out")).fields == {"Name": name}
 
     run_page(settings, body)
+
+
+def test_a_list_of_members_is_read_from_the_view_then_the_next_lookup_is_its_own(
+    settings: Settings, hub: Any, ground_truth: dict[str, Any]
+) -> None:
+    from bots.errors import PatientMismatch
+
+    ids = {m["member_id"] for m in ground_truth["members"]}
+    families: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for m in ground_truth["members"]:
+        families.setdefault((m["payer_id"], m["subscriber_id"]), []).append(m)
+    (payer, subscriber), family = next(
+        (k, f) for k, f in families.items() if len(f) >= 2 and k[1] not in ids
+    )
+    # the family's contract number with a birth date none of them has: the hub lists them
+    listed = EligibilityQuery(
+        payer_id=payer, member_id=subscriber, dob="1950-01-01", date_of_service="2026-12-01"
+    )
+    (a,) = acme_subscribers(ground_truth, 1)
+
+    async def body(page: Page, flow: PayerHubFlow) -> None:
+        await flow.login(page, login_secrets(settings, "payerhub", "main"))
+        shown: list[str] = []
+        page.on("request", lambda r: shown.append(r.url) if "/api/eligibility" in r.url else None)
+        with pytest.raises(PatientMismatch):  # nobody on the list has that birth date
+            await flow.eligibility(page, listed)
+        assert len(shown) == 1  # the list was read; no Select was pressed
+        assert await page.locator("section.results table tbody tr").count() == len(family)
+        assert (await flow.eligibility(page, question(a))).member_id == a["member_id"]
+
+    with_page(settings, body)
