@@ -1,8 +1,9 @@
 """PayerHub's result pages, read into results; and the one identity rule its readers share.
 
-The flow (``flows/payerhub.py``) drives the hub's pages; this module reads the results
-region once it shows an answer. The right patient or no result: bots/matching.py is the
-rule, for page answers and API answers (``_payerhub_api``) alike.
+The flow (``flows/payerhub.py``) drives the hub's pages and reads the results region in one
+round trip once it shows an answer (``flowkit.views.Region``); this module turns it into a
+result. The right patient or no result: bots/matching.py is the rule, for page answers and
+API answers (``_payerhub_api``) alike.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Literal
-
-from playwright.async_api import Locator
 
 from bots.codes import (
     CLAIM_STATUS_CATEGORIES,
@@ -30,8 +29,6 @@ from bots.flowkit.pages import (
     money,
     number,
     percent,
-    read_definitions,
-    read_tables,
     require,
     require_all,
     require_headers,
@@ -39,6 +36,7 @@ from bots.flowkit.pages import (
     table_records,
     us_date,
 )
+from bots.flowkit.views import Region
 from bots.flowkit.words import Words
 from bots.matching import ShownClaim, check_claim, check_member
 from bots.models import (
@@ -159,11 +157,9 @@ LINE_COLUMNS = (
 ADJUSTMENT_COLUMNS = ("Line", "Group", "Reason code", "Description", "Amount", "Remarks")
 
 
-async def eligibility_result(
-    portal: str, results: Locator, query: EligibilityQuery
-) -> EligibilityResult:
-    """The eligibility results region, for the member asked about."""
-    fields = await read_definitions(results)
+def eligibility_result(portal: str, results: Region, query: EligibilityQuery) -> EligibilityResult:
+    """The eligibility results region (read in one round trip), for the member asked about."""
+    fields = results.fields
     require_all(fields, MEMBER_FIELDS, "eligibility page")
     member_id = require(fields, "Member ID")
     dob = birth_date(require(fields, "Date of birth"))
@@ -172,7 +168,7 @@ async def eligibility_result(
     pcp_name, pcp_npi = primary_care_provider(fields.get("Primary care provider", ""))
     active = COVERAGE.read(require(fields, "Coverage status"))
     benefits = []
-    for table in await read_tables(results):
+    for table in results.tables:
         code = SERVICE_CODES.read(table["heading"])  # an unnamed section would drop benefits
         require_headers(table, BENEFIT_COLUMNS)
         benefits += [benefit(code, rec) for rec in table_records(table)]
@@ -180,7 +176,7 @@ async def eligibility_result(
         portal=portal,
         payer_id=query.payer_id,
         as_of=datetime.now(UTC),
-        raw_text=await results.inner_text(),
+        raw_text=results.text,
         member_id=member_id,
         first_name=first,
         last_name=last,
@@ -202,9 +198,10 @@ async def eligibility_result(
     )
 
 
-async def claim_result(portal: str, results: Locator, query: ClaimStatusQuery) -> ClaimStatusResult:
-    """The claim detail in the results region, for the claim and member asked about."""
-    fields = await read_definitions(results)
+def claim_result(portal: str, results: Region, query: ClaimStatusQuery) -> ClaimStatusResult:
+    """The claim detail in the results region (read in one round trip), for the claim and
+    member asked about."""
+    fields = results.fields
     require_all(fields, CLAIM_FIELDS, "claim detail")
     member_id = require(fields, "Member ID")
     dob = birth_date(fields.get("Date of birth"))
@@ -217,7 +214,7 @@ async def claim_result(portal: str, results: Locator, query: ClaimStatusQuery) -
     first, last = split_name(require(fields, "Patient name"))
     lines: tuple[ServiceLine, ...] = ()
     adjustments: tuple[Adjustment, ...] = ()
-    for table in await read_tables(results):
+    for table in results.tables:
         if table["heading"] == "Service lines":
             require_headers(table, LINE_COLUMNS)
             lines = tuple(service_line(r) for r in table_records(table))
@@ -230,7 +227,7 @@ async def claim_result(portal: str, results: Locator, query: ClaimStatusQuery) -
         portal=portal,
         payer_id=query.payer_id,
         as_of=datetime.now(UTC),
-        raw_text=await results.inner_text(),
+        raw_text=results.text,
         claim_number=claim_number,
         patient_account_number=None if blank(account) else account,
         member_id=member_id,

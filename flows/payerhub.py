@@ -8,6 +8,7 @@ the hub's faults with one table, ``ERROR_PAGES`` (its banners and its JSON error
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Literal, NoReturn
 
 import pyotp
@@ -36,10 +37,21 @@ from bots.flowkit.pages import (
     landmarks,
     looks_like_date,
     missing_landmarks,
-    read_tables,
     table_records,
 )
 from bots.flowkit.readonly import Send, portal_request
+from bots.flowkit.views import (
+    Answer,
+    Region,
+    Shown,
+    check,
+    click_button,
+    fill,
+    fill_form,
+    on_view,
+    select,
+    submit_and_wait,
+)
 from bots.matching import claim_fits, member_fits, one_candidate
 from bots.models import (
     ClaimStatusQuery,
@@ -84,6 +96,17 @@ CLAIM_FORM = (
     "Service date to",
 )
 
+# The search views' parts the flow waits on (CSS, read in the page in one round trip each).
+ELIGIBILITY_RESULTS = "section[aria-label='Eligibility results']"
+CLAIM_RESULTS = "section[aria-label='Claim results']"
+ELIGIBILITY_DETAIL = Shown("h2", "Eligibility & Benefits")
+SEVERAL_MEMBERS = Shown("h2", "Multiple members found")
+CLAIM_DETAIL = Shown("h2", "Claim detail")
+CLAIM_LIST = Shown("table > caption", "Claims")
+PAYERS_LOADED = "select[name='payer'] option:not([value=''])"
+BUSY = ".spinner"  # the app's spinner: up while any of its requests is under way
+SIGN_IN = Shown("h1", "Sign in to PayerHub")
+
 
 @register
 class PayerHubFlow(PortalFlow):
@@ -103,6 +126,7 @@ class PayerHubFlow(PortalFlow):
         Send("POST", "/api/auth/logout"),  # sign out before a new login: one session at a time
     )
     write_pages = ("/#/appeals", "/#/profile")
+    result_region = "section.results"  # the search view's results (the evidence's clip)
 
     async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
         await page.goto(f"{self.base_url}/#/login")
@@ -201,110 +225,131 @@ class PayerHubFlow(PortalFlow):
         return await signed_in.is_visible() and not await sign_in.is_visible()
 
     # --- eligibility ------------------------------------------------------------------------
+    #
+    # The hub clears its results (and its banner) on every submit, so the flow stays on the
+    # search view across lookups: one round trip checks the view, one fills and submits, one
+    # waits for the answer to *this* question (tied to the search request's response) and
+    # reads the results region (bots/flowkit/views.py).
 
     async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
         if self.api_reads:
             return await self._api().eligibility(page, query)
-        await self._open(
-            page,
-            "#/eligibility",
-            "Eligibility & Benefits",
-            ELIGIBILITY_FORM,
-            ("Check eligibility",),
+        await self._on_view(page, "#/eligibility", "Eligibility & Benefits", ELIGIBILITY_FORM)
+        entries = (
+            select("Payer", query.payer_id),
+            fill("Provider NPI", query.provider_npi),  # None empties an earlier lookup's NPI
+            fill("Member ID", query.member_id),
+            fill("Date of birth", query.dob.isoformat()),
+            fill("Date of service", query.date_of_service.isoformat()),
+            select("Service type", query.service_type),
         )
-        await self._choose_payer(page, query.payer_id)
-        if query.provider_npi:
-            await page.get_by_label("Provider NPI").fill(query.provider_npi)
-        await page.get_by_label("Member ID").fill(query.member_id)
-        await page.get_by_label("Date of birth").fill(query.dob.isoformat())
-        await page.get_by_label("Date of service").fill(query.date_of_service.isoformat())
-        await page.get_by_label("Service type").select_option(query.service_type)
-        await page.get_by_role("button", name="Check eligibility").click()
-        results = page.get_by_role("region", name="Eligibility results")
-        detail = results.get_by_role("heading", name="Eligibility & Benefits")
-        several = results.get_by_role("heading", name="Multiple members found")
-        await self._outcome(page, results, detail, several)
-        if await several.is_visible():
-            await self._pick_member(results, query)
-            await self._outcome(page, results, detail)
-        return await read.eligibility_result(self.name, results, query)
+        answer = await self._submit(
+            page,
+            lambda: fill_form(
+                page, entries, submit="Check eligibility", where="Eligibility & Benefits"
+            ),
+            "/api/eligibility",
+            ELIGIBILITY_RESULTS,
+            {"detail": ELIGIBILITY_DETAIL, "several": SEVERAL_MEMBERS},
+        )
+        if answer.kind == "several":
+            pick = self._pick_member(_region(answer), query)
+            answer = await self._submit(
+                page,
+                lambda: click_button(page, "Select", pick, within=ELIGIBILITY_RESULTS),
+                "/api/eligibility/member",
+                ELIGIBILITY_RESULTS,
+                {"detail": ELIGIBILITY_DETAIL},
+            )
+        _settle(answer, "detail", MemberNotFound)
+        return read.eligibility_result(self.name, _region(answer), query)
 
-    async def _pick_member(self, results: Locator, query: EligibilityQuery) -> None:
-        """Several members share the ID: exactly one must have the ID and date of birth."""
-        # an inner locator is matched inside each row: it must not restart from ``results``
-        select = results.page.get_by_role("button", name="Select")
-        rows = results.get_by_role("row").filter(has=select)
+    @staticmethod
+    def _pick_member(region: Region, query: EligibilityQuery) -> int:
+        """Several members share the ID: exactly one must have the ID and date of birth.
+        Returns the index of its row (and of its Select button)."""
+        tables = [t for t in region.tables if t["rows"]]
+        selects = [b for b in region.buttons if b["name"] == "Select"]
+        if len(tables) != 1 or len(tables[0]["rows"]) != len(selects):
+            raise LayoutChanged("the list of members changed its shape")
 
-        async def fits(i: int) -> bool:
-            cells = [c.strip() for c in await rows.nth(i).get_by_role("cell").all_inner_texts()]
+        def fits(cells: list[str]) -> bool:
+            cells = [c.strip() for c in cells]
             dob = next((birth_date(c) for c in cells if looks_like_date(c)), None)
             return any(member_fits(query.member_id, query.dob, c, dob) for c in cells)
 
-        fitting = [await fits(i) for i in range(await rows.count())]
-        pick = one_candidate(
+        rows: list[list[str]] = tables[0]["rows"]
+        fitting = [fits(row) for row in rows]
+        return one_candidate(
             range(len(fitting)), fitting.__getitem__, not_found=PatientMismatch, what="members"
         )
-        await rows.nth(pick).get_by_role("button", name="Select").click()
 
     # --- claim status -----------------------------------------------------------------------
 
     async def claim_status(self, page: Page, query: ClaimStatusQuery) -> ClaimStatusResult:
         if self.api_reads:
             return await self._api().claim_status(page, query)
-        await self._open(page, "#/claims", "Claim Status", CLAIM_FORM, ("Search claims",))
-        await self._choose_payer(page, query.payer_id)
-        if query.provider_npi:
-            await page.get_by_label("Provider NPI").fill(query.provider_npi)
+        await self._on_view(page, "#/claims", "Claim Status", CLAIM_FORM)
+        entries = [select("Payer", query.payer_id), fill("Provider NPI", query.provider_npi)]
         number = query.claim_number or query.patient_account_number
         if number:
-            await page.get_by_role("radio", name="Claim number").check()
-            await page.get_by_role("textbox", name="Claim number").fill(number)
+            entries += [check("Claim number"), fill("Claim number", number)]
         else:
             assert query.member_id and query.dos_from, "ClaimStatusQuery validates its shape"
-            await page.get_by_role("radio", name="Member and dates").check()
-            await page.get_by_label("Member ID").fill(query.member_id)
-            if query.dob:
-                await page.get_by_label("Date of birth").fill(query.dob.isoformat())
-            await page.get_by_label("Service date from").fill(query.dos_from.isoformat())
-            await page.get_by_label("Service date to").fill(
-                (query.dos_to or query.dos_from).isoformat()
-            )
-        await page.get_by_role("button", name="Search claims").click()
-        results = page.get_by_role("region", name="Claim results")
-        detail = results.get_by_role("heading", name="Claim detail")
-        listing = results.get_by_role("table", name="Claims")
-        await self._outcome(page, results, detail, listing, not_found=ClaimNotFound)
-        if not await detail.is_visible():
-            await self._pick_claim(page, results, query)
-            await self._outcome(page, results, detail, not_found=ClaimNotFound)
-        return await read.claim_result(self.name, results, query)
+            entries += [
+                check("Member and dates"),
+                fill("Member ID", query.member_id),
+                fill("Date of birth", query.dob.isoformat() if query.dob else None),
+                fill("Service date from", query.dos_from.isoformat()),
+                fill("Service date to", (query.dos_to or query.dos_from).isoformat()),
+            ]
+        answer = await self._submit(
+            page,
+            lambda: fill_form(page, entries, submit="Search claims", where="Claim Status"),
+            "/api/claims/search",
+            CLAIM_RESULTS,
+            {"detail": CLAIM_DETAIL, "listing": CLAIM_LIST},
+        )
+        if answer.kind == "listing":
+            answer = await self._pick_claim(page, answer, query)
+        _settle(answer, "detail", ClaimNotFound)
+        return read.claim_result(self.name, _region(answer), query)
 
-    async def _pick_claim(self, page: Page, results: Locator, query: ClaimStatusQuery) -> None:
+    async def _pick_claim(self, page: Page, answer: Answer, query: ClaimStatusQuery) -> Answer:
         """Walk every page of the claims list; exactly one claim must fit the question."""
         seen: list[tuple[int, int, bool]] = []
         page_no = 0
         while True:
-            table = results.get_by_role("table", name="Claims")
-            records = table_records((await read_tables(table.locator("xpath=..")))[0])
+            _settle(answer, "listing", ClaimNotFound)
+            region = _region(answer)
+            listing = [t for t in region.tables if t["heading"] == "Claims"]
+            if len(listing) != 1:
+                raise LayoutChanged("the claims list changed its shape")
             seen += [
                 (page_no, i, claim_fits(query, read.listed_claim(rec)))
-                for i, rec in enumerate(records)
+                for i, rec in enumerate(table_records(listing[0]))
             ]
-            nxt = results.get_by_role("button", name="Next")
-            if sum(x[2] for x in seen) > 1 or not await nxt.is_visible() or await nxt.is_disabled():
+            nxt = region.button("Next")
+            if sum(x[2] for x in seen) > 1 or nxt is None or nxt["disabled"]:
                 break
-            label = await results.get_by_text("Page ").first.inner_text()
-            await nxt.click()
-            await results.get_by_text("Page ").filter(has_not_text=label).first.wait_for()
+            answer = await self._submit(
+                page,
+                lambda: click_button(page, "Next", within=CLAIM_RESULTS),
+                "/api/claims/search",
+                CLAIM_RESULTS,
+                {"listing": CLAIM_LIST},
+            )
             page_no += 1
         found = one_candidate(seen, lambda x: x[2], not_found=ClaimNotFound, what="claims")
         if found[0] != page_no:
             raise LayoutChanged("claim list pages changed while reading them")
-        await (
-            results.get_by_role("table", name="Claims")
-            .get_by_role("button", name="View")
-            .nth(found[1])
-            .click()
+        return await self._submit(
+            page,
+            lambda: click_button(page, "View", found[1], within=CLAIM_RESULTS),
+            re.compile(r"/api/claims/[^/]+"),
+            CLAIM_RESULTS,
+            {"detail": CLAIM_DETAIL},
+            method="GET",
         )
 
     # --- shared -----------------------------------------------------------------------------
@@ -312,75 +357,64 @@ class PayerHubFlow(PortalFlow):
     def _api(self) -> HubApi:
         return HubApi(self.base_url, self.name, ERROR_PAGES)
 
-    async def _open(
-        self,
+    async def _on_view(self, page: Page, route: str, heading: str, labels: tuple[str, ...]) -> None:
+        """Be on a search view with its payer list loaded: stay when the page is on it (the
+        hub clears its results on submit; the wait is tied to each search's response),
+        else open it; check the landmarks the flow relies on (a redesign fails fast, never
+        reads wrong). The payer list loads by fetch: its error banner is classified."""
+        buttons = {"Eligibility & Benefits": "Check eligibility", "Claim Status": "Search claims"}
+        alert = await on_view(
+            page,
+            f"{self.base_url}/{route}",
+            heading,
+            labels=labels,
+            buttons=(buttons[heading],),
+            ready=PAYERS_LOADED,
+            busy=BUSY,
+            signed_out=SIGN_IN,
+            portal="PayerHub",
+        )
+        if alert is not None:
+            _raise_for_alert(alert, MemberNotFound)
+
+    @staticmethod
+    async def _submit(
         page: Page,
-        route: str,
-        heading: str,
-        labels: tuple[str, ...],
-        buttons: tuple[str, ...],
-    ) -> None:
-        """Open a search view fresh, so no earlier result can be read by mistake, and check
-        the landmarks the flow relies on are there (a redesign fails fast, never reads wrong).
+        click: Callable[[], Awaitable[object]],
+        path: str | re.Pattern[str],
+        region: str,
+        answers: dict[str, Shown],
+        method: str = "POST",
+    ) -> Answer:
+        return await submit_and_wait(
+            page,
+            click,
+            method=method,
+            path=path,
+            region=region,
+            answers=answers,
+            busy=BUSY,
+            signed_out=SIGN_IN,
+        )
 
-        Going to the URL the page already shows would change nothing in a hash-routed app
-        and leave the previous answer on screen: step through the home route first.
-        """
-        url = f"{self.base_url}/{route}"
-        sign_in = page.get_by_role("heading", name="Sign in to PayerHub")
-        if page.url == url:
-            await page.goto(f"{self.base_url}/#/home")
-            await page.get_by_role("heading", name="Welcome").or_(sign_in).first.wait_for()
-        await page.goto(url)
-        h1 = page.get_by_role("heading", level=1)
-        await h1.first.wait_for()
-        problem = None
-        if (await h1.first.inner_text()).strip() != heading:
-            problem = f"the {heading!r} page has another heading"
-        for label in labels:
-            if not problem and not await page.get_by_label(label, exact=True).count():
-                problem = f"the {heading!r} form has no {label!r} field"
-        for button in buttons:
-            if (
-                not problem
-                and not await page.get_by_role("button", name=button, exact=True).count()
-            ):
-                problem = f"the {heading!r} form has no {button!r} button"
-        # The app may have found the session gone while we looked: that is no redesign.
-        if await sign_in.is_visible():
-            raise SessionExpired("PayerHub shows its sign-in page")
-        if problem:
-            raise LayoutChanged(problem)
 
-    async def _choose_payer(self, page: Page, payer_id: str) -> None:
-        """The payer list loads by fetch after the page: wait for it, or for the error instead."""
-        select = page.get_by_label("Payer")
-        loaded = select.locator("option:not([value=''])")
-        alert = page.get_by_role("alert")
-        await loaded.first.or_(alert).first.wait_for(state="attached")
-        if await alert.count() and await alert.first.is_visible():
-            _raise_for_alert(await alert.first.inner_text(), MemberNotFound)
-        if not await select.locator(f"option[value='{payer_id}']").count():
-            raise LayoutChanged("PayerHub's payer list does not offer this payer")
-        await select.select_option(payer_id)
+def _region(answer: Answer) -> Region:
+    if answer.region is None:  # an answer kind always comes with its region read
+        raise LayoutChanged("PayerHub showed no result region")
+    return answer.region
 
-    async def _outcome(
-        self,
-        page: Page,
-        results: Locator,
-        *wanted: Locator,
-        not_found: type[ClaimNotFound] | type[MemberNotFound] = MemberNotFound,
-    ) -> None:
-        """Wait for a result, an alert, or the sign-in page; turn the non-results into errors."""
-        alert = page.get_by_role("alert")
-        combined = alert
-        for w in wanted:
-            combined = combined.or_(w)
-        await combined.first.wait_for()
-        for w in wanted:
-            if await w.is_visible():
-                return
-        _raise_for_alert(await alert.first.inner_text(), not_found)
+
+def _settle(
+    answer: Answer, wanted: str, not_found: type[ClaimNotFound] | type[MemberNotFound]
+) -> None:
+    """The answer is the one wanted, or its alert / sign-in page becomes the matching error."""
+    if answer.kind == wanted:
+        return
+    if answer.kind == "signed_out":
+        raise SessionExpired("PayerHub shows its sign-in page")
+    if answer.kind == "alert":
+        _raise_for_alert(answer.alert, not_found)
+    raise LayoutChanged("PayerHub showed another answer than the one expected")
 
 
 def _raise_for_alert(text: str, not_found: type[ClaimNotFound] | type[MemberNotFound]) -> NoReturn:
