@@ -6,9 +6,9 @@ import asyncio
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any, ClassVar, Literal, NoReturn
 
-from playwright.async_api import Download, Locator, Page
+from playwright.async_api import Download, Locator, Page, Response
 
 from bots.errors import (
     AmbiguousMatch,
@@ -76,6 +76,9 @@ class MedicaidPortalFlow(PortalFlow):
     )
     write_pages = ("/claims/submit", "/provider/enrollment", "/claims/*/adjust")
     payers = frozenset({"STATEMCD"})  # the state's own program: it answers for no other payer
+    # <main> holds each answer: the Eligibility Results region, the alert of a refused
+    # search, the Claim Summary.
+    result_region: ClassVar[str | None] = "main"
 
     async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
         await self._goto(page, "/login", "Provider Login")
@@ -136,17 +139,39 @@ class MedicaidPortalFlow(PortalFlow):
     # --- eligibility ------------------------------------------------------------------------
 
     async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
-        await self._goto(page, "/eligibility", "Eligibility Verification")
-        await (await _labelled(page, *read.LABELS["member_id"])).fill(query.member_id)
-        await _type_date(await _labelled(page, *read.LABELS["dob"]), query.dob)
-        await _type_date(await _labelled(page, "From Date of Service"), query.date_of_service)
-        await _type_date(await _labelled(page, "To Date of Service"), query.date_of_service)
-        search = await _one(page.get_by_role("button", name="Search", exact=True))
-        await self._submit(page, search, "Eligibility Verification")
-        results = page.get_by_role("region", name="Eligibility Results")
-        if not await results.count():
-            await _raise_for_alert(page, MemberNotFound)
-        return await read.eligibility_result(self.name, results, query)
+        """Search from the eligibility form on screen (an answer shows the form again, so
+        consecutive lookups stay on it: one page request each); the answer read is the page
+        the form's own POST brought, in one round trip."""
+        dos = query.date_of_service.strftime("%m/%d/%Y")
+        fields: list[read.SearchField] = [
+            ("the Medicaid ID", read.LABELS["member_id"], query.member_id, False),
+            ("the date of birth", read.LABELS["dob"], query.dob.strftime("%m/%d/%Y"), True),
+            ("the first date of service", ("From Date of Service",), dos, True),
+            ("the last date of service", ("To Date of Service",), dos, True),
+        ]
+        filled = await read.fill_search(page, "Search", fields)
+        if not filled["form"]:
+            await self._goto(page, "/eligibility", "Eligibility Verification")
+            filled = await read.fill_search(page, "Search", fields)
+            if not filled["form"]:
+                raise LayoutChanged("the eligibility page has no search form")
+        for (name, state), (_key, _names, value, _masked) in zip(
+            filled["masks"], fields[1:], strict=True
+        ):
+            if state != "same":
+                await _retype_date(page.get_by_label(name, exact=True), value, state == "typed")
+        async with page.expect_navigation(wait_until="domcontentloaded") as navigation:
+            await read.submit_search(page, "Search", fields)
+        response = await navigation.value
+        if not _posted_to(response, f"{self.base_url}/eligibility"):
+            raise LayoutChanged("the portal answered the search with a page from elsewhere")
+        seen = await read.answer_page(page, "Eligibility Results")
+        self._verdict(seen["h1"], seen["text"], "Eligibility Verification")
+        if seen["region"] is None:
+            if seen["regions"]:
+                raise LayoutChanged("the eligibility page shows its results region twice")
+            _refusal(seen["alert"] or "", MemberNotFound)
+        return read.eligibility_answer(self.name, seen["region"], query)
 
     # --- claim status -----------------------------------------------------------------------
 
@@ -242,7 +267,10 @@ class MedicaidPortalFlow(PortalFlow):
 
         Server-rendered pages are complete once loaded, so one read decides."""
         seen: dict[str, str] = await page.evaluate(_PAGE)
-        heading, text = seen["h1"], seen["text"]
+        return self._verdict(seen["h1"], seen["text"], *expected)
+
+    @staticmethod
+    def _verdict(heading: str, text: str, *expected: str) -> str:
         if heading in expected:
             return heading
         raise_for_error_page(ERROR_PAGES, heading=heading, text=text)
@@ -269,9 +297,34 @@ async def _type_date(field: Locator, value: date) -> None:
         raise LayoutChanged("the masked date field did not take the date typed into it")
 
 
+async def _retype_date(field: Locator, value: str, clear: bool) -> None:
+    """Type a date's digits into a masked field key by key (the mask refuses a value set
+    at once), after Delete, the mask's own key for clearing, when it holds other digits.
+    The submit step checks that the field shows the date."""
+    if clear:
+        await field.press("Delete")
+    await field.press_sequentially(value.replace("/", ""))
+
+
+def _posted_to(response: Response | None, url: str) -> bool:
+    """Whether a navigation's response answers a POST to ``url`` (redirects followed back)."""
+    if response is None:
+        return False
+    request = response.request
+    while request.redirected_from is not None:
+        request = request.redirected_from
+    return request.method == "POST" and request.url.partition("?")[0] == url
+
+
 async def _raise_for_alert(page: Page, not_found: type[MemberNotFound | ClaimNotFound]) -> NoReturn:
     alert = page.get_by_role("alert")
     text = (await alert.first.inner_text()).strip() if await alert.count() else ""
+    _refusal(text, not_found)
+
+
+def _refusal(text: str, not_found: type[MemberNotFound | ClaimNotFound]) -> NoReturn:
+    """The portal's alert after a search, as the error it means."""
+    text = text.strip()
     if text.startswith("Recipient not found"):  # unknown ID and wrong DOB read the same
         raise MemberNotFound("the portal found no recipient with this ID and date of birth")
     if text.startswith("No claims found"):
