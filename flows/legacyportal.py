@@ -4,7 +4,9 @@ Everything after login happens inside the "main" frame of a frameset; the "menu"
 holds the links. Form fields have no labels: each is found by the caption in the cell
 before it. Results are read by caption and by column header, never by position, and the
 portal's words (services, benefit types, claim statuses) are mapped strictly: an unknown
-word is a LayoutChanged, never a guess.
+word is a LayoutChanged, never a guess. A search is filled and sent in one evaluate from the
+form the frame shows (a refused search shows it again; an answer does not, so the form is
+loaded first), and the page read is the one that form's POST brought.
 """
 
 from __future__ import annotations
@@ -97,8 +99,9 @@ class LegacyPortalFlow(PortalFlow):
     )
     write_pages = ("/ChangePassword.aspx",)
     payers = frozenset(PAYERS)  # the payer list of its inquiry forms
-    # The answer is inside the "main" frame: the region is the frame element itself.
-    result_region: ClassVar[str | None] = "iframe[name=main]"
+    # The answer is inside the "main" frame (a <frame> of the frameset, not an iframe): the
+    # region is that frame element itself.
+    result_region: ClassVar[str | None] = "frame[name=main]"
 
     def __init__(self, base_url: str, *, api_reads: bool = False) -> None:
         super().__init__(base_url, api_reads=api_reads)
@@ -283,7 +286,7 @@ class LegacyPortalFlow(PortalFlow):
         if not await menu.get_by_role("link", name="Log Off").count():
             _check(await read.frame_text(menu), None)  # an error page in the menu says why
             raise LayoutChanged("the portal's menu frame has no Log Off link")
-        return main, menu  # what main shows now is never read: it is loaded afresh
+        return main, menu  # what main shows is read only as the answer to a search sent
 
     async def _open(self, page: Page, link_name: str) -> Frame:
         """Load a search form fresh into the main frame from the menu frame."""

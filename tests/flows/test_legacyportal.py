@@ -668,6 +668,9 @@ def test_consecutive_lookups_stay_on_a_shown_form_and_each_get_their_own_answer(
             except BusinessError as exc:
                 got = exc
             outcomes.append((got, len(form_loads) - before))
+        region = page.locator(flow.result_region or "")  # the evidence clip: the main frame
+        assert await region.count() == 1
+        assert (await region.screenshot()).startswith(b"\x89PNG")
         return outcomes
 
     outcomes = with_page(body)

@@ -545,6 +545,9 @@ def test_consecutive_lookups_stay_on_the_form_and_each_get_their_own_answer(
                 outcomes.append(await flow.eligibility(page, query))
             except (MemberNotFound, PatientMismatch) as exc:
                 outcomes.append(exc)
+        region = page.locator(flow.result_region or "")  # the evidence clip
+        assert await region.count() == 1
+        assert (await region.screenshot()).startswith(b"\x89PNG")
         return [outcomes, sent]
 
     outcomes, sent = with_page(mcd_settings, body)
