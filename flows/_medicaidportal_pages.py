@@ -11,7 +11,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any, Literal, NoReturn
 
-from playwright.async_api import Locator, Page
+from playwright.async_api import Page
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
@@ -31,8 +31,6 @@ from bots.flowkit.pages import (
     date_range,
     money,
     number,
-    read_definitions,
-    read_tables,
     require_all,
     require_headers,
     split_name,
@@ -170,6 +168,25 @@ _ANSWER = """
 """
 
 
+_SUMMARY = """
+() => {
+  const main = document.querySelector('main');
+  const fields = {};
+  for (const dt of main ? main.querySelectorAll('dt') : []) {
+    const dd = dt.nextElementSibling;
+    if (dd && dd.tagName === 'DD') fields[dt.innerText.trim()] = dd.innerText.trim();
+  }
+  return {fields, text: main ? main.innerText : ''};
+}
+"""
+
+
+async def summary_page(page: Page) -> dict[str, Any]:
+    """A summary page in one round trip: <main>'s dt/dd ``fields`` and its ``text``."""
+    seen: dict[str, Any] = await page.evaluate(_SUMMARY)
+    return seen
+
+
 async def answer_page(page: Page, region: str) -> dict[str, Any]:
     """The page after a search, in one round trip: ``h1``, ``text`` (of <main>), ``alert``
     (the first alert's text or None), ``regions`` (how many are named ``region``) and
@@ -254,18 +271,6 @@ async def submit_search(page: Page, button: str, fields: list[SearchField]) -> N
         raise LayoutChanged("the search form went away before it was sent")
     if wrong:
         raise LayoutChanged(f"the {wrong} field did not take the value put in it")
-
-
-async def eligibility_result(
-    portal: str, results: Locator, query: EligibilityQuery
-) -> EligibilityResult:
-    """The Eligibility Results region, for the recipient asked about."""
-    region = {
-        "fields": await read_definitions(results),
-        "tables": await read_tables(results),
-        "text": await results.inner_text(),
-    }
-    return eligibility_answer(portal, region, query)
 
 
 def eligibility_answer(

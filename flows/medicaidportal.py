@@ -22,7 +22,7 @@ from bots.errors import (
 )
 from bots.flowkit.error_pages import ClockTime, ErrorPages, Marker, raise_for_error_page
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow, register
-from bots.flowkit.pages import landmarks, missing_landmarks, read_definitions, read_tables
+from bots.flowkit.pages import landmarks, missing_landmarks
 from bots.flowkit.readonly import Send
 from bots.matching import claim_fits, one_candidate
 from bots.models import (
@@ -192,11 +192,18 @@ class MedicaidPortalFlow(PortalFlow):
             )
         button = "Search by ICN" if query.claim_number else "Search by Recipient"
         search = await _one(form.get_by_role("button", name=button, exact=True))
-        await self._submit(page, search, "Claim Inquiry")
+        async with page.expect_navigation(wait_until="domcontentloaded") as navigation:
+            await search.click()
+        if not _posted_to(await navigation.value, f"{self.base_url}/claims"):
+            raise LayoutChanged("the portal answered the search with a page from elsewhere")
+        seen = await read.answer_page(page, "Claim Search Results")
+        self._verdict(seen["h1"], seen["text"], "Claim Inquiry")
+        if seen["region"] is None:
+            if seen["regions"]:
+                raise LayoutChanged("the claim inquiry page shows its results region twice")
+            _refusal(seen["alert"] or "", ClaimNotFound)
         results = page.get_by_role("region", name="Claim Search Results")
-        if not await results.count():
-            await _raise_for_alert(page, ClaimNotFound)
-        tables = {t["heading"]: t for t in await read_tables(results)}
+        tables = {t["heading"]: t for t in seen["region"]["tables"]}
         rows = read.records(tables, "Claims", read.CLAIM_LIST_COLUMNS)
         fit = one_candidate(
             rows,
@@ -210,12 +217,11 @@ class MedicaidPortalFlow(PortalFlow):
 
     async def _read_claim(self, page: Page, query: ClaimStatusQuery) -> ClaimStatusResult:
         """The Claim Summary, checked before anything is downloaded; then its detail PDF."""
-        main = page.locator("main")
-        fields = await read_definitions(main)
-        read.check_claim_summary(fields, query)
+        summary = await read.summary_page(page)
+        read.check_claim_summary(summary["fields"], query)
         link = await _one(page.get_by_role("link", name="Download Claim Detail (PDF)", exact=True))
         pdf = await self._download(page, link)
-        return read.claim_result(self.name, query, fields, await main.inner_text(), pdf)
+        return read.claim_result(self.name, query, summary["fields"], summary["text"], pdf)
 
     async def _claim_form(self, page: Page, name: str) -> Locator:
         await self._goto(page, "/claims", "Claim Inquiry")
@@ -314,12 +320,6 @@ def _posted_to(response: Response | None, url: str) -> bool:
     while request.redirected_from is not None:
         request = request.redirected_from
     return request.method == "POST" and request.url.partition("?")[0] == url
-
-
-async def _raise_for_alert(page: Page, not_found: type[MemberNotFound | ClaimNotFound]) -> NoReturn:
-    alert = page.get_by_role("alert")
-    text = (await alert.first.inner_text()).strip() if await alert.count() else ""
-    _refusal(text, not_found)
 
 
 def _refusal(text: str, not_found: type[MemberNotFound | ClaimNotFound]) -> NoReturn:
