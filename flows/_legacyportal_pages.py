@@ -147,6 +147,8 @@ _READ = """
     fields, tables,
     titles: Array.from(document.querySelectorAll('td.title')).map(text),
     errors: Array.from(document.querySelectorAll('.err')).map(text),
+    buttons: Array.from(document.querySelectorAll('form input[type=submit]'))
+      .map((b) => b.value.trim()),
     text: document.body ? document.body.innerText : '',
   };
 }
@@ -280,6 +282,71 @@ async def controls(frame: Frame, captions: list[str]) -> list[list[str] | None]:
 
 def cell_after(frame: Frame, caption: str) -> Locator:
     return frame.locator(f"xpath=//td[normalize-space(.)='{caption}']/following-sibling::td[1]")
+
+
+class NoForm(Exception):
+    """The frame does not show the form asked for; ``text`` is what it shows instead."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__("the frame does not show the form")
+        self.text = text
+
+
+# One round trip: find the form whose submit button reads ``button``, check every caption has
+# one control (and a select the option wanted), set them (text boxes not named are emptied,
+# as on a fresh form), then submit it from its button once this call has returned.
+_FILL_SUBMIT = """
+([button, values]) => {
+  const named = (f) => Array.from(f.querySelectorAll('input[type=submit]'))
+    .filter((b) => b.value.trim() === button);
+  const forms = Array.from(document.querySelectorAll('form')).filter((f) => named(f).length === 1);
+  if (forms.length !== 1) return {form: false, text: document.body ? document.body.innerText : ''};
+  const form = forms[0];
+  const missing = [], unoffered = [], set = [];
+  for (const [caption, value] of values) {
+    const cells = Array.from(form.querySelectorAll('td'))
+      .filter((td) => td.innerText.trim() === caption);
+    const next = cells.length === 1 ? cells[0].nextElementSibling : null;
+    const found = next ? next.querySelectorAll('input, select') : [];
+    if (found.length !== 1) { missing.push(caption); continue; }
+    const control = found[0];
+    if (control.tagName === 'SELECT') {
+      const option = Array.from(control.options).find((o) => o.text.trim() === value);
+      if (option) set.push([control, option.value]); else unoffered.push(caption);
+    } else set.push([control, value]);
+  }
+  if (missing.length || unoffered.length) return {form: true, missing, unoffered};
+  const given = new Set(set.map(([c]) => c));
+  for (const box of form.querySelectorAll('input[type=text], input:not([type])'))
+    if (!given.has(box)) set.push([box, '']);
+  for (const [control, value] of set) {
+    control.value = value;
+    control.dispatchEvent(new Event('input', {bubbles: true}));
+    control.dispatchEvent(new Event('change', {bubbles: true}));
+  }
+  if (set.some(([control, value]) => control.value !== value))
+    return {form: true, missing: [], unoffered: [], refused: true};
+  const submitter = named(form)[0];
+  setTimeout(() => form.requestSubmit(submitter), 0);
+  return {form: true, missing: [], unoffered: []};
+}
+"""
+
+
+async def fill_and_submit(frame: Frame, button: str, values: dict[str, str]) -> None:
+    """Fill the form submitted by ``button`` (fields known only by the caption in the cell
+    before them) and submit it, in one round trip; the caller waits for the navigation.
+    Raises NoForm when the frame does not show that form, LayoutChanged when the form
+    lacks a caption, a select lacks the option wanted, or a field refuses its value."""
+    done: dict[str, Any] = await frame.evaluate(_FILL_SUBMIT, [button, list(values.items())])
+    if not done["form"]:
+        raise NoForm(done["text"])
+    if done["missing"]:
+        raise LayoutChanged(f"the page has no field captioned {done['missing'][0]!r}")
+    if done["unoffered"]:
+        raise LayoutChanged(f"the {done['unoffered'][0]!r} list does not offer the value wanted")
+    if done.get("refused"):
+        raise LayoutChanged("a search field did not take the value set in it")
 
 
 async def fill(frame: Frame, values: dict[str, str]) -> None:

@@ -11,7 +11,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any, Literal, NoReturn
 
-from playwright.async_api import Locator
+from playwright.async_api import Page
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
@@ -31,8 +31,6 @@ from bots.flowkit.pages import (
     date_range,
     money,
     number,
-    read_definitions,
-    read_tables,
     require_all,
     require_headers,
     split_name,
@@ -127,11 +125,160 @@ PDF_LINE_HEADER = ["LN", "DOS", "PROC", "MODS", "UNITS", "BILLED", "ALLOWED", "P
 PDF_ADJUSTMENT_HEADER = ["LN", "GROUP", "CARC", "RARC", "AMOUNT", "DESCRIPTION"]
 
 
-async def eligibility_result(
-    portal: str, results: Locator, query: EligibilityQuery
+# One round trip for an answer page: the heading, the text of <main>, the first alert, and
+# the named region (by aria-label, as get_by_role("region") finds it) with its dt/dd fields,
+# its tables (as bots.flowkit.pages.read_tables) and its text.
+_ANSWER = """
+(name) => {
+  const text = (el) => (el ? el.innerText.trim() : '');
+  const main = document.querySelector('main');
+  const h1 = main && main.querySelector('h1');
+  const alert = document.querySelector('[role=alert]');
+  const regions = Array.from(document.querySelectorAll('section[aria-label], [role=region]'))
+    .filter((el) => el.getAttribute('aria-label') === name);
+  const out = {
+    h1: text(h1), text: main ? main.innerText : '', alert: alert ? text(alert) : null,
+    regions: regions.length, region: null,
+  };
+  if (regions.length !== 1) return out;
+  const root = regions[0];
+  const fields = {};
+  for (const dt of root.querySelectorAll('dt')) {
+    const dd = dt.nextElementSibling;
+    if (dd && dd.tagName === 'DD') fields[text(dt)] = text(dd);
+  }
+  const tables = Array.from(root.querySelectorAll('table')).map((table) => {
+    let heading = '';
+    const caption = table.querySelector('caption');
+    if (caption) heading = text(caption);
+    else if (table.getAttribute('aria-label')) heading = table.getAttribute('aria-label');
+    else {
+      const section = table.closest('section');
+      const h = section && section.querySelector('h1,h2,h3,h4');
+      if (h) heading = text(h);
+    }
+    const headers = Array.from(table.querySelectorAll('thead th')).map(text);
+    const rows = Array.from(table.querySelectorAll('tbody tr')).map((tr) =>
+      Array.from(tr.querySelectorAll('td')).map(text));
+    return {heading, headers, rows};
+  });
+  out.region = {fields, tables, text: root.innerText};
+  return out;
+}
+"""
+
+
+_SUMMARY = """
+() => {
+  const main = document.querySelector('main');
+  const fields = {};
+  for (const dt of main ? main.querySelectorAll('dt') : []) {
+    const dd = dt.nextElementSibling;
+    if (dd && dd.tagName === 'DD') fields[dt.innerText.trim()] = dd.innerText.trim();
+  }
+  return {fields, text: main ? main.innerText : ''};
+}
+"""
+
+
+async def summary_page(page: Page) -> dict[str, Any]:
+    """A summary page in one round trip: <main>'s dt/dd ``fields`` and its ``text``."""
+    seen: dict[str, Any] = await page.evaluate(_SUMMARY)
+    return seen
+
+
+async def answer_page(page: Page, region: str) -> dict[str, Any]:
+    """The page after a search, in one round trip: ``h1``, ``text`` (of <main>), ``alert``
+    (the first alert's text or None), ``regions`` (how many are named ``region``) and
+    ``region`` (its ``fields``, ``tables`` and ``text`` when there is exactly one)."""
+    seen: dict[str, Any] = await page.evaluate(_ANSWER, region)
+    return seen
+
+
+# One round trip to fill a search form: the form holding the button, each field found by
+# its label's exact text (one of a field's names; exactly one label), plain fields set,
+# masked date fields only reported ("same" when they show the date wanted already, "typed"
+# when they hold other digits to delete first, "blank"). Nothing is set when a field is
+# missing or the form is not there.
+_FILL = """
+([button, fields]) => {
+  const forms = Array.from(document.querySelectorAll('form')).filter((f) =>
+    Array.from(f.querySelectorAll('button')).filter((b) => b.innerText.trim() === button)
+      .length === 1);
+  if (forms.length !== 1) return {form: false};
+  const form = forms[0];
+  const found = [], missing = [];
+  for (const [key, names, value, masked] of fields) {
+    const labels = Array.from(form.querySelectorAll('label'))
+      .filter((l) => names.includes(l.innerText.trim()));
+    const control = labels.length === 1 ? labels[0].control : null;
+    if (!control) { missing.push(key); continue; }
+    found.push([key, labels[0].innerText.trim(), control, value, masked]);
+  }
+  if (missing.length) return {form: true, missing};
+  const masks = [];
+  for (const [key, name, control, value, masked] of found) {
+    if (masked) {
+      const digits = control.value.replace(/\\D/g, '');
+      masks.push([name, control.value === value ? 'same' : digits ? 'typed' : 'blank']);
+    } else if (control.value !== value) {
+      control.value = value;
+      control.dispatchEvent(new Event('input', {bubbles: true}));
+      control.dispatchEvent(new Event('change', {bubbles: true}));
+    }
+  }
+  return {form: true, missing: [], masks};
+}
+"""
+
+# Submit the form (from its button) once every field shows what the search asks for;
+# otherwise leave it unsent and say which field differs.
+_SUBMIT = """
+([button, fields]) => {
+  const form = Array.from(document.querySelectorAll('form')).find((f) =>
+    Array.from(f.querySelectorAll('button')).some((b) => b.innerText.trim() === button));
+  if (!form) return 'form';
+  for (const [key, names, value] of fields) {
+    const label = Array.from(form.querySelectorAll('label'))
+      .find((l) => names.includes(l.innerText.trim()));
+    if (!label || !label.control || label.control.value !== value) return key;
+  }
+  const submitter = Array.from(form.querySelectorAll('button'))
+    .find((b) => b.innerText.trim() === button);
+  setTimeout(() => form.requestSubmit(submitter), 0);
+  return '';
+}
+"""
+
+SearchField = tuple[str, tuple[str, ...], str, bool]
+"""A search form field: a key for messages, its label(s), the value wanted, masked or not."""
+
+
+async def fill_search(page: Page, button: str, fields: list[SearchField]) -> dict[str, Any]:
+    """Fill the plain fields of the form ``button`` submits; report its masked ones (see
+    ``_FILL``). ``{"form": False}`` when the page does not show that form."""
+    done: dict[str, Any] = await page.evaluate(_FILL, [button, fields])
+    if done["form"] and done["missing"]:
+        key = done["missing"][0]
+        raise LayoutChanged(f"the search form has no field for {key}")
+    return done
+
+
+async def submit_search(page: Page, button: str, fields: list[SearchField]) -> None:
+    """Submit the form when every field shows its value (the caller awaits the navigation)."""
+    wrong: str = await page.evaluate(_SUBMIT, [button, fields])
+    if wrong == "form":
+        raise LayoutChanged("the search form went away before it was sent")
+    if wrong:
+        raise LayoutChanged(f"the {wrong} field did not take the value put in it")
+
+
+def eligibility_answer(
+    portal: str, region: dict[str, Any], query: EligibilityQuery
 ) -> EligibilityResult:
-    """The Eligibility Results region, for the recipient asked about."""
-    fields = await read_definitions(results)
+    """The Eligibility Results region read in one round trip (``answer_page``): its
+    ``fields`` (dt/dd), ``tables`` and ``text``, for the recipient asked about."""
+    fields: dict[str, str] = region["fields"]
     basis = IdentityBasis.SHOWN
     member_id: str | None = None
     dob: date | None = None
@@ -152,7 +299,7 @@ async def eligibility_result(
         first, last = split_name(fields["Recipient Name"])
     relationship = RELATIONSHIPS.read(fields["Case Relationship"])
     dos = date_range(fields["Dates of Service"])[0]
-    tables = {t["heading"]: t for t in await read_tables(results)}
+    tables = {t["heading"]: t for t in region["tables"]}
     segment = segment_for(records(tables, "Coverage Segments", SEGMENT_COLUMNS), dos)
     active = ELIGIBLE.read(segment["Status"])
     benefits: list[Benefit] = []
@@ -167,7 +314,7 @@ async def eligibility_result(
         portal=portal,
         payer_id=query.payer_id,
         as_of=datetime.now(UTC),
-        raw_text=await results.inner_text(),
+        raw_text=region["text"],
         identity_basis=basis,
         member_id=member_id,
         first_name=first,

@@ -4,15 +4,18 @@ Everything after login happens inside the "main" frame of a frameset; the "menu"
 holds the links. Form fields have no labels: each is found by the caption in the cell
 before it. Results are read by caption and by column header, never by position, and the
 portal's words (services, benefit types, claim statuses) are mapped strictly: an unknown
-word is a LayoutChanged, never a guess.
+word is a LayoutChanged, never a guess. A search is filled and sent in one evaluate from the
+form the frame shows (a refused search shows it again; an answer does not, so the form is
+loaded first), and the page read is the one that form's POST brought.
 """
 
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from playwright.async_api import Frame, Page, Response
 
@@ -38,6 +41,10 @@ from flows import _legacyportal_pages as read
 
 PAYERS = {"DELTA": "Delta Prairie Health", "ELM": "Elmwood Benefit Trust"}
 LOGIN_CAPTIONS = ("User ID:", "Password:")
+SEARCH_PATHS = {  # where each inquiry form lives (and posts to)
+    LookupKind.ELIGIBILITY: "/Eligibility/Inquiry.aspx",
+    LookupKind.CLAIM_STATUS: "/Claims/Inquiry.aspx",
+}
 SEARCH_FORMS = (  # menu link, the field captions the lookups fill, the button they press
     (
         LookupKind.ELIGIBILITY,
@@ -92,6 +99,18 @@ class LegacyPortalFlow(PortalFlow):
     )
     write_pages = ("/ChangePassword.aspx",)
     payers = frozenset(PAYERS)  # the payer list of its inquiry forms
+    # The answer is inside the "main" frame (a <frame> of the frameset, not an iframe): the
+    # region is that frame element itself.
+    result_region: ClassVar[str | None] = "frame[name=main]"
+
+    def __init__(self, base_url: str, *, api_reads: bool = False) -> None:
+        super().__init__(base_url, api_reads=api_reads)
+        # What each main frame showed when the flow last read it (its URL, its forms'
+        # buttons): a refused search shows its form again, so the next search stays on it.
+        # A hint only: a form that is not there after all is loaded afresh.
+        self._shown: weakref.WeakKeyDictionary[Frame, tuple[str, tuple[str, ...]]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
         frame = page.main_frame
@@ -195,19 +214,14 @@ class LegacyPortalFlow(PortalFlow):
     # --- eligibility ------------------------------------------------------------------------
 
     async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
-        main = await self._open(page, "Eligibility Inquiry")
-        await read.fill(
-            main,
-            {
-                "Payer:": _payer_name(query.payer_id),
-                "Subscriber ID:": query.member_id,
-                "Patient Last Name:": query.last_name or "",
-                "Patient DOB (MMDDYYYY):": query.dob.strftime("%m%d%Y"),
-                "Date of Service:": query.date_of_service.strftime("%m/%d/%Y"),
-            },
-        )
-        submit = main.get_by_role("button", name="Submit Inquiry")
-        content = await self._navigate(main, submit.click)
+        values = {
+            "Payer:": _payer_name(query.payer_id),
+            "Subscriber ID:": query.member_id,
+            "Patient Last Name:": query.last_name or "",
+            "Patient DOB (MMDDYYYY):": query.dob.strftime("%m%d%Y"),
+            "Date of Service:": query.date_of_service.strftime("%m/%d/%Y"),
+        }
+        main, content = await self._search(page, LookupKind.ELIGIBILITY, values)
         if "Eligibility and Benefits" not in content["titles"]:
             read.eligibility_refusal(content)
             rows = read.rows_of(content, {"Patient Name", "Member ID", "Date of Birth"})
@@ -220,7 +234,6 @@ class LegacyPortalFlow(PortalFlow):
     # --- claim status -----------------------------------------------------------------------
 
     async def claim_status(self, page: Page, query: ClaimStatusQuery) -> ClaimStatusResult:
-        main = await self._open(page, "Claim Inquiry")
         search = {"Payer:": _payer_name(query.payer_id)}
         number = query.claim_number or query.patient_account_number
         if number:
@@ -230,8 +243,7 @@ class LegacyPortalFlow(PortalFlow):
             search["Subscriber ID:"] = query.member_id
             search["DOS From (MMDDYYYY):"] = _mmddyyyy(query.dos_from)
             search["DOS To (MMDDYYYY):"] = _mmddyyyy(query.dos_to or query.dos_from)
-        await read.fill(main, search)
-        content = await self._navigate(main, main.get_by_role("button", name="Search").click)
+        main, content = await self._search(page, LookupKind.CLAIM_STATUS, search)
         if "Claim Search Results" in content["titles"]:
             href = await self._walk_results(main, content, query)
             content = await self._navigate(main, lambda: main.goto(href))
@@ -274,7 +286,7 @@ class LegacyPortalFlow(PortalFlow):
         if not await menu.get_by_role("link", name="Log Off").count():
             _check(await read.frame_text(menu), None)  # an error page in the menu says why
             raise LayoutChanged("the portal's menu frame has no Log Off link")
-        return main, menu  # what main shows now is never read: it is loaded afresh
+        return main, menu  # what main shows is read only as the answer to a search sent
 
     async def _open(self, page: Page, link_name: str) -> Frame:
         """Load a search form fresh into the main frame from the menu frame."""
@@ -292,8 +304,62 @@ class LegacyPortalFlow(PortalFlow):
             await action()
         response = await navigation.value
         content = await read.page_content(frame)
+        self._shown[frame] = (frame.url, tuple(content["buttons"]))
         _check(content["text"], response)
         return content
+
+    async def _search(
+        self, page: Page, kind: LookupKind, values: dict[str, str]
+    ) -> tuple[Frame, dict[str, Any]]:
+        """Fill and submit an inquiry form in the main frame; the page that answers it, read.
+
+        The form is loaded only when the frame does not show it already (a refused search
+        shows it again, an answer does not). The page read is the one the form's own POST
+        brought: the navigation awaited is the one the submit started, and its request is
+        checked to be that POST (through any redirects)."""
+        main = page.frame(name="main")
+        if main is None or page.frame(name="menu") is None:
+            main, _menu = await self._frames(page)  # raises: the frames are gone
+        path = SEARCH_PATHS[kind]
+        button = next(b for k, _link, _captions, b in SEARCH_FORMS if k == kind)
+        shown = self._shown.get(main)
+        loaded = None
+        if shown is None or shown[0] != main.url or button not in shown[1]:
+            loaded = await self._load(main, path)
+        while True:
+            try:
+                async with main.expect_navigation(wait_until="domcontentloaded") as navigation:
+                    await read.fill_and_submit(main, button, values)
+            except read.NoForm as absent:
+                self._shown.pop(main, None)
+                if loaded is None:  # the frame no longer showed the form: load it
+                    loaded = await self._load(main, path)
+                    continue
+                _check(absent.text, loaded)  # an error page (a timed-out session) says why
+                raise LayoutChanged(f"the portal's {path} page has no {button!r} form") from None
+            break
+        response = await navigation.value
+        if not _posted_to(response, f"{self.base_url}{path}"):
+            raise LayoutChanged("the portal answered the search with a page from elsewhere")
+        content = await read.page_content(main)
+        self._shown[main] = (main.url, tuple(content["buttons"]))
+        _check(content["text"], response)
+        return main, content
+
+    async def _load(self, frame: Frame, path: str) -> Response | None:
+        """Load a page of the portal into ``frame`` (error pages are classified once read)."""
+        self._shown.pop(frame, None)
+        return await frame.goto(f"{self.base_url}{path}", wait_until="domcontentloaded")
+
+
+def _posted_to(response: Response | None, url: str) -> bool:
+    """Whether a navigation's response answers a POST to ``url`` (redirects followed back)."""
+    if response is None:
+        return False
+    request = response.request
+    while request.redirected_from is not None:
+        request = request.redirected_from
+    return request.method == "POST" and request.url.partition("?")[0] == url
 
 
 def _check(text: str, response: Response | None) -> None:

@@ -6,9 +6,9 @@ import asyncio
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any, ClassVar, Literal, NoReturn
 
-from playwright.async_api import Download, Locator, Page
+from playwright.async_api import Download, Locator, Page, Response
 
 from bots.errors import (
     AmbiguousMatch,
@@ -22,7 +22,7 @@ from bots.errors import (
 )
 from bots.flowkit.error_pages import ClockTime, ErrorPages, Marker, raise_for_error_page
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow, register
-from bots.flowkit.pages import landmarks, missing_landmarks, read_definitions, read_tables
+from bots.flowkit.pages import landmarks, missing_landmarks
 from bots.flowkit.readonly import Send
 from bots.matching import claim_fits, one_candidate
 from bots.models import (
@@ -76,6 +76,9 @@ class MedicaidPortalFlow(PortalFlow):
     )
     write_pages = ("/claims/submit", "/provider/enrollment", "/claims/*/adjust")
     payers = frozenset({"STATEMCD"})  # the state's own program: it answers for no other payer
+    # <main> holds each answer: the Eligibility Results region, the alert of a refused
+    # search, the Claim Summary.
+    result_region: ClassVar[str | None] = "main"
 
     async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
         await self._goto(page, "/login", "Provider Login")
@@ -136,17 +139,39 @@ class MedicaidPortalFlow(PortalFlow):
     # --- eligibility ------------------------------------------------------------------------
 
     async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
-        await self._goto(page, "/eligibility", "Eligibility Verification")
-        await (await _labelled(page, *read.LABELS["member_id"])).fill(query.member_id)
-        await _type_date(await _labelled(page, *read.LABELS["dob"]), query.dob)
-        await _type_date(await _labelled(page, "From Date of Service"), query.date_of_service)
-        await _type_date(await _labelled(page, "To Date of Service"), query.date_of_service)
-        search = await _one(page.get_by_role("button", name="Search", exact=True))
-        await self._submit(page, search, "Eligibility Verification")
-        results = page.get_by_role("region", name="Eligibility Results")
-        if not await results.count():
-            await _raise_for_alert(page, MemberNotFound)
-        return await read.eligibility_result(self.name, results, query)
+        """Search from the eligibility form on screen (an answer shows the form again, so
+        consecutive lookups stay on it: one page request each); the answer read is the page
+        the form's own POST brought, in one round trip."""
+        dos = query.date_of_service.strftime("%m/%d/%Y")
+        fields: list[read.SearchField] = [
+            ("the Medicaid ID", read.LABELS["member_id"], query.member_id, False),
+            ("the date of birth", read.LABELS["dob"], query.dob.strftime("%m/%d/%Y"), True),
+            ("the first date of service", ("From Date of Service",), dos, True),
+            ("the last date of service", ("To Date of Service",), dos, True),
+        ]
+        filled = await read.fill_search(page, "Search", fields)
+        if not filled["form"]:
+            await self._goto(page, "/eligibility", "Eligibility Verification")
+            filled = await read.fill_search(page, "Search", fields)
+            if not filled["form"]:
+                raise LayoutChanged("the eligibility page has no search form")
+        for (name, state), (_key, _names, value, _masked) in zip(
+            filled["masks"], fields[1:], strict=True
+        ):
+            if state != "same":
+                await _retype_date(page.get_by_label(name, exact=True), value, state == "typed")
+        async with page.expect_navigation(wait_until="domcontentloaded") as navigation:
+            await read.submit_search(page, "Search", fields)
+        response = await navigation.value
+        if not _posted_to(response, f"{self.base_url}/eligibility"):
+            raise LayoutChanged("the portal answered the search with a page from elsewhere")
+        seen = await read.answer_page(page, "Eligibility Results")
+        self._verdict(seen["h1"], seen["text"], "Eligibility Verification")
+        if seen["region"] is None:
+            if seen["regions"]:
+                raise LayoutChanged("the eligibility page shows its results region twice")
+            _refusal(seen["alert"] or "", MemberNotFound)
+        return read.eligibility_answer(self.name, seen["region"], query)
 
     # --- claim status -----------------------------------------------------------------------
 
@@ -167,11 +192,18 @@ class MedicaidPortalFlow(PortalFlow):
             )
         button = "Search by ICN" if query.claim_number else "Search by Recipient"
         search = await _one(form.get_by_role("button", name=button, exact=True))
-        await self._submit(page, search, "Claim Inquiry")
+        async with page.expect_navigation(wait_until="domcontentloaded") as navigation:
+            await search.click()
+        if not _posted_to(await navigation.value, f"{self.base_url}/claims"):
+            raise LayoutChanged("the portal answered the search with a page from elsewhere")
+        seen = await read.answer_page(page, "Claim Search Results")
+        self._verdict(seen["h1"], seen["text"], "Claim Inquiry")
+        if seen["region"] is None:
+            if seen["regions"]:
+                raise LayoutChanged("the claim inquiry page shows its results region twice")
+            _refusal(seen["alert"] or "", ClaimNotFound)
         results = page.get_by_role("region", name="Claim Search Results")
-        if not await results.count():
-            await _raise_for_alert(page, ClaimNotFound)
-        tables = {t["heading"]: t for t in await read_tables(results)}
+        tables = {t["heading"]: t for t in seen["region"]["tables"]}
         rows = read.records(tables, "Claims", read.CLAIM_LIST_COLUMNS)
         fit = one_candidate(
             rows,
@@ -185,12 +217,11 @@ class MedicaidPortalFlow(PortalFlow):
 
     async def _read_claim(self, page: Page, query: ClaimStatusQuery) -> ClaimStatusResult:
         """The Claim Summary, checked before anything is downloaded; then its detail PDF."""
-        main = page.locator("main")
-        fields = await read_definitions(main)
-        read.check_claim_summary(fields, query)
+        summary = await read.summary_page(page)
+        read.check_claim_summary(summary["fields"], query)
         link = await _one(page.get_by_role("link", name="Download Claim Detail (PDF)", exact=True))
         pdf = await self._download(page, link)
-        return read.claim_result(self.name, query, fields, await main.inner_text(), pdf)
+        return read.claim_result(self.name, query, summary["fields"], summary["text"], pdf)
 
     async def _claim_form(self, page: Page, name: str) -> Locator:
         await self._goto(page, "/claims", "Claim Inquiry")
@@ -242,7 +273,10 @@ class MedicaidPortalFlow(PortalFlow):
 
         Server-rendered pages are complete once loaded, so one read decides."""
         seen: dict[str, str] = await page.evaluate(_PAGE)
-        heading, text = seen["h1"], seen["text"]
+        return self._verdict(seen["h1"], seen["text"], *expected)
+
+    @staticmethod
+    def _verdict(heading: str, text: str, *expected: str) -> str:
         if heading in expected:
             return heading
         raise_for_error_page(ERROR_PAGES, heading=heading, text=text)
@@ -269,9 +303,28 @@ async def _type_date(field: Locator, value: date) -> None:
         raise LayoutChanged("the masked date field did not take the date typed into it")
 
 
-async def _raise_for_alert(page: Page, not_found: type[MemberNotFound | ClaimNotFound]) -> NoReturn:
-    alert = page.get_by_role("alert")
-    text = (await alert.first.inner_text()).strip() if await alert.count() else ""
+async def _retype_date(field: Locator, value: str, clear: bool) -> None:
+    """Type a date's digits into a masked field key by key (the mask refuses a value set
+    at once), after Delete, the mask's own key for clearing, when it holds other digits.
+    The submit step checks that the field shows the date."""
+    if clear:
+        await field.press("Delete")
+    await field.press_sequentially(value.replace("/", ""))
+
+
+def _posted_to(response: Response | None, url: str) -> bool:
+    """Whether a navigation's response answers a POST to ``url`` (redirects followed back)."""
+    if response is None:
+        return False
+    request = response.request
+    while request.redirected_from is not None:
+        request = request.redirected_from
+    return request.method == "POST" and request.url.partition("?")[0] == url
+
+
+def _refusal(text: str, not_found: type[MemberNotFound | ClaimNotFound]) -> NoReturn:
+    """The portal's alert after a search, as the error it means."""
+    text = text.strip()
     if text.startswith("Recipient not found"):  # unknown ID and wrong DOB read the same
         raise MemberNotFound("the portal found no recipient with this ID and date of birth")
     if text.startswith("No claims found"):

@@ -631,3 +631,55 @@ def test_a_word_the_flow_never_saw_is_a_changed_page_never_an_answer(with_page, 
     for text in (status, network):
         assert "RETURNED" not in text and "Tier" not in text and m["member_id"] not in text
     assert expected_claim_outcome(truth, unseen["claim_number"]) == "layout_changed"
+
+
+def test_consecutive_lookups_stay_on_a_shown_form_and_each_get_their_own_answer(
+    with_page, legacy, truth
+):
+    """A refused inquiry shows its form again: the next one is sent from it, without loading
+    the form; an answer page has no form: the next one loads it. Every question gets its own
+    answer, a refusal right after an answer included (never the answer before it)."""
+    first, second, third = members(truth, "DELTA")[:2] + members(truth, "ELM")[:1]
+    cases: list[tuple[EligibilityQuery, Any, int]] = [  # query, expected, forms loaded
+        (elig_query(first), first["member_key"], 1),
+        (elig_query(second, member_id="XDP000000001"), MemberNotFound, 1),
+        (elig_query(second), second["member_key"], 0),  # sent from the form shown again
+        (elig_query(third, dob="1950-01-01"), PatientMismatch, 1),
+        (elig_query(third), third["member_key"], 0),
+        (elig_query(first), first["member_key"], 1),
+    ]
+
+    async def body(page: Page, flow: LegacyPortalFlow, secrets: LoginSecrets) -> list[Any]:
+        await flow.login(page, secrets)
+        form_loads: list[str] = []
+        page.on(
+            "request",
+            lambda r: (
+                form_loads.append(r.method)
+                if r.url.endswith("/Eligibility/Inquiry.aspx") and r.method == "GET"
+                else None
+            ),
+        )
+        outcomes: list[Any] = []
+        for query, _expected, _loads in cases:
+            before = len(form_loads)
+            try:
+                got: Any = payload(await flow.eligibility(page, query))
+            except BusinessError as exc:
+                got = exc
+            outcomes.append((got, len(form_loads) - before))
+        region = page.locator(flow.result_region or "")  # the evidence clip: the main frame
+        assert await region.count() == 1
+        assert (await region.screenshot()).startswith(b"\x89PNG")
+        return outcomes
+
+    outcomes = with_page(body)
+    for (query, expected, loads), (got, loaded) in zip(cases, outcomes, strict=True):
+        if isinstance(expected, str):
+            assert isinstance(got, dict), got
+            assert got["member_id"] == query.member_id
+            assert expected_eligibility(truth, expected, got) == _subset_payload(got)
+        else:
+            assert type(got) is expected, got
+        assert loaded == loads
+    assert legacy.counters()["lookups"]["eligibility"] == len(cases)

@@ -513,3 +513,50 @@ def test_a_word_the_flow_never_saw_is_a_changed_page_never_an_answer(
     assert "network word the flow does not know" in network
     for text in (status, network):
         assert "Request" not in text and "Preferred" not in text and m["member_id"] not in text
+
+
+def test_consecutive_lookups_stay_on_the_form_and_each_get_their_own_answer(
+    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
+) -> None:
+    """The answer page shows the search form again: every lookup after the first is sent
+    from it (one page request each), the masked dates retyped only where they differ, and
+    each question gets its own answer: a refusal right after an answer, never that answer."""
+    steady = [m for m in active(gt) if not m["coverage"].get("segments")]
+    first, second = [m for m in steady if not m.get("confidential")][:2]
+    unknown = "9" * 12
+    cases: list[tuple[EligibilityQuery, Any]] = [
+        (elig_query(first), first["member_key"]),
+        (elig_query(second, member_id=unknown), MemberNotFound),
+        (elig_query(second), second["member_key"]),
+        (elig_query(second, dob="1950-01-01"), MemberNotFound),  # the portal says the same
+        (elig_query(first, date_of_service="2026-11-30"), first["member_key"]),
+    ]
+
+    async def body(page: Page, flow: MedicaidPortalFlow) -> list[Any]:
+        await flow.login(page, secrets)
+        sent: list[str] = []
+        page.on(
+            "request",
+            lambda r: sent.append(r.method) if r.url.endswith("/eligibility") else None,
+        )
+        outcomes: list[Any] = []
+        for query, _expected in cases:
+            try:
+                outcomes.append(await flow.eligibility(page, query))
+            except (MemberNotFound, PatientMismatch) as exc:
+                outcomes.append(exc)
+        region = page.locator(flow.result_region or "")  # the evidence clip
+        assert await region.count() == 1
+        assert (await region.screenshot()).startswith(b"\x89PNG")
+        return [outcomes, sent]
+
+    outcomes, sent = with_page(mcd_settings, body)
+    for (query, expected), got in zip(cases, outcomes, strict=True):
+        if isinstance(expected, str):
+            assert isinstance(got, EligibilityResult), got
+            assert got.member_id == query.member_id
+            assert got.date_of_service == query.date_of_service
+            assert_eligibility(gt, expected, got)
+        else:
+            assert type(got) is expected, got
+    assert sent == ["GET"] + ["POST"] * len(cases)  # the form loaded once, never again
