@@ -5,6 +5,11 @@ Each program runs in its own process on the same workload; a sampler reads the p
 tree from /proc (CPU seconds, peak memory of the program and of its browser). The report
 (JSON + Markdown) lands in ``<data_dir>/bench/<stamp>/``. Figures are meant as ratios
 within one report: these machines are noisy.
+
+The yardstick for page reading is the lean page loop (benchmarks/lean/, rows and ratios from
+benchmarks/lean_rows.py): hand-written without payerbot's code, one per bundled portal
+(``--portals`` adds the legacy and Medicaid portals' rows). Latency is one per report: run it
+at 0 ms and again at ``--latency-ms 300``.
 """
 
 from __future__ import annotations
