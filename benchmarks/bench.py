@@ -5,6 +5,11 @@ Each program runs in its own process on the same workload; a sampler reads the p
 tree from /proc (CPU seconds, peak memory of the program and of its browser). The report
 (JSON + Markdown) lands in ``<data_dir>/bench/<stamp>/``. Figures are meant as ratios
 within one report: these machines are noisy.
+
+The yardstick for page reading is the lean page loop (benchmarks/lean/, rows and ratios from
+benchmarks/lean_rows.py): hand-written without payerbot's code, one per bundled portal
+(``--portals`` adds the legacy and Medicaid portals' rows). Latency is one per report: run it
+at 0 ms and again at ``--latency-ms 300``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.lean_rows import LEAN, PORTAL_PAYERS, lean_ratios, logins_of, portal_rows
 from benchmarks.procs import TreeSampler
 from bots.engine.browser import playwright_chromium, resolve_executable
 from bots.files import private_dir
@@ -43,14 +49,16 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
-def _workload(gt: dict[str, Any], items: int, seed: int = 20261128) -> list[dict[str, Any]]:
+def _workload(
+    gt: dict[str, Any], items: int, seed: int = 20261128, payers: tuple[str, ...] = PAYERS
+) -> list[dict[str, Any]]:
     seen: dict[tuple[str, str], int] = {}
     for m in gt["members"]:
         seen[(m["member_id"], m["dob"])] = seen.get((m["member_id"], m["dob"]), 0) + 1
     members = [
         m
         for m in gt["members"]
-        if m["payer_id"] in PAYERS and seen[(m["member_id"], m["dob"])] == 1
+        if m["payer_id"] in payers and seen[(m["member_id"], m["dob"])] == 1
     ]
     random.Random(seed).shuffle(members)  # noqa: S311 - a reproducible order, not a secret
     return [
@@ -153,14 +161,19 @@ def run_bench(
     fleet_items: int = 200,
     pg_url: str | None = None,
     progress: Any = None,
+    portals: tuple[str, ...] = ("payerhub",),
 ) -> Path:
     """Run the benchmark; returns the Markdown report's path."""
     say = progress or (lambda _m: None)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = private_dir(settings.data_dir / "bench" / stamp)
+    others = [p for p in dict.fromkeys(portals) if p != "payerhub"]  # lean + payerbot rows
+    unknown = [p for p in others if p not in PORTAL_PAYERS]
+    if unknown:
+        raise ValueError(f"no bundled portal named {', '.join(unknown)}")
     portal = fixture_portals.start(
         settings,
-        {"payerhub": 0},
+        {"payerhub": 0, **dict.fromkeys(others, 0)},
         [
             "--latency-ms",
             str(latency_ms),
@@ -184,6 +197,7 @@ def run_bench(
             "workers": list(workers),
             "fleet_items": fleet_items,
             "seed": 20261128,
+            "portals": ["payerhub", *others],
         },
         "machine": machine(settings),
         "rows": [],
@@ -210,6 +224,27 @@ def run_bench(
                 return str(path)
 
             main_job = job(items)
+            other_jobs = {p: portal.urls[p] for p in others}
+
+            def job_for(name: str) -> str:
+                """Another portal's job: its members, its logins (security answers too)."""
+                where = other_jobs[name]
+                truth = httpx.get(f"{where}/__admin/ground-truth", timeout=30).json()
+                their = httpx.get(f"{where}/__admin/accounts", timeout=30).json()
+                path = Path(tmp) / f"job-{name}-{items}.json"
+                path.write_text(
+                    json.dumps(
+                        {
+                            "url": where,
+                            "logins": logins_of(their),
+                            "queries": _workload(truth, items, payers=PORTAL_PAYERS[name]),
+                            "executable": str(exe) if exe else None,
+                        }
+                    )
+                )
+                return str(path)
+
+            other_files = {p: job_for(p) for p in others}
             if latency_ms:
                 report["portal_request_ms"] = _portal_request_ms(url, accounts[0], gt)
 
@@ -226,6 +261,7 @@ def run_bench(
                     programs.append((API_ROW, "benchmarks.engine", api))
                 if references:
                     programs.append(("minimal loop", "benchmarks.minimal_loop", {}))
+                    programs.append((LEAN, "benchmarks.lean.payerhub", {}))
                 for name, module, extra in programs:
                     httpx.post(f"{url}/__admin/reset", timeout=30)
                     say(f"{name}, {k} session(s), {items} lookups")
@@ -235,6 +271,11 @@ def run_bench(
                     row = _run_worker(module, args, {**env, **extra})
                     row["requests_per_lookup"] = round(requests() / max(row["lookups"], 1), 1)
                     report["rows"].append({"program": name, "sessions": k, **row})
+                for other in others:
+                    report["rows"] += portal_rows(
+                        other, other_jobs[other], other_files[other], k, Path(tmp), env,
+                        _run_worker, say, items,
+                    )  # fmt: skip
             if references and naive_items:
                 httpx.post(f"{url}/__admin/reset", timeout=30)
                 say(f"naive script, {naive_items} lookups")
@@ -269,6 +310,7 @@ def run_bench(
     finally:
         portal.stop()
     report["ratios"] = _ratios(report, report.get("portal_request_ms") or latency_ms)
+    report["ratios"].update(lean_ratios(report["rows"]))
     (out / "report.json").write_text(json.dumps(report, indent=1))
     md = out / "report.md"
     md.write_text(markdown(report))
@@ -566,6 +608,9 @@ def _ratios(report: dict[str, Any], request_ms: float) -> dict[str, Any]:
     return ratios
 
 
+SHOWN_AS = {"minimal loop": "minimal loop (payerbot flow code, no engine)"}
+
+
 def markdown(report: dict[str, Any]) -> str:
     m, s = report["machine"], report["settings"]
     lines = [
@@ -583,7 +628,8 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for r in report["rows"]:
         lines.append(
-            f"| {r['program']} | {r['sessions']} | {r['lookups_per_min']} | {r['p50_ms']} | "
+            f"| {SHOWN_AS.get(r['program'], r['program'])} | {r['sessions']} | "
+            f"{r['lookups_per_min']} | {r['p50_ms']} | "
             f"{r['p95_ms']} | {r['cpu_s_per_lookup']} | {r['peak_bot_mb']} | "
             f"{r['peak_browser_mb']} | {r.get('requests_per_lookup', '')} | {r['errors']} |"
         )

@@ -11,28 +11,41 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bots.flowkit.flow import LoginSecrets
-from bots.models import EligibilityQuery
+if TYPE_CHECKING:  # imported where used: the lean loops (benchmarks/lean/) load no bots code
+    from bots.flowkit.flow import LoginSecrets
+    from bots.models import EligibilityQuery
 
 
 @dataclass
 class Job:
     url: str
-    logins: list[dict[str, str]]  # username, password, totp_seed per session
+    logins: list[dict[str, Any]]  # username, password, totp_seed / security_answers per session
     queries: list[dict[str, Any]]
     executable: str | None = None
+    claim_queries: list[dict[str, Any]] = field(default_factory=list)
+    """Claim status questions (``payer_id``, ``claim_number``, ``member_id``, ``dob``): only
+    the lean loops that read claims ask them, after the eligibility questions."""
 
     @classmethod
     def read(cls, path: str) -> Job:
         return cls(**json.loads(Path(path).read_text()))
 
     def secrets(self, n: int) -> LoginSecrets:
+        from bots.flowkit.flow import LoginSecrets
+
         login = self.logins[n]
-        return LoginSecrets(login["username"], login["password"], login.get("totp_seed"))
+        return LoginSecrets(
+            login["username"],
+            login["password"],
+            login.get("totp_seed"),
+            login.get("security_answers") or {},
+        )
 
     def questions(self) -> list[EligibilityQuery]:
+        from bots.models import EligibilityQuery
+
         return [EligibilityQuery.model_validate(q) for q in self.queries]
 
 
@@ -43,6 +56,10 @@ class Outcome:
     latencies_ms: list[float] = field(default_factory=list)
     logins: int = 0
     errors: int = 0
+    mismatches: int = 0
+    """Answers about somebody else (shown member ID or DOB not the question's): also errors."""
+    not_found: int = 0
+    """Questions the portal answered with "no such member" (lean loops): also errors."""
     checkpoints: dict[str, float] = field(default_factory=dict)
 
     def emit(self) -> None:

@@ -26,15 +26,16 @@ from bots.store import Store
 
 
 def main(job: Job, sessions: int, data_dir: Path, checkpoints: list[int]) -> Outcome:
+    portal = os.environ.get("BENCH_PORTAL_NAME", "payerhub")  # a bundled portal = its flow
     accounts = [f"a{n}" for n in range(sessions)]
     settings = load_settings(
         data_dir=data_dir,
         portals={
-            "payerhub": {
+            portal: {
                 "base_url": job.url,
                 "accounts": accounts,
                 "max_sessions": sessions,
-                "flow": "payerhub",
+                "flow": portal,
                 **json.loads(os.environ.get("BENCH_PORTAL", "{}")),  # e.g. api_reads
             }
         },
@@ -46,7 +47,7 @@ def main(job: Job, sessions: int, data_dir: Path, checkpoints: list[int]) -> Out
         sessions={"reuse": False},
     )
     for n, account in enumerate(accounts):
-        write_secret_files(settings, "payerhub", account, job.logins[n])
+        write_secret_files(settings, portal, account, job.logins[n])
     outcome = Outcome()
     marks = sorted(checkpoints)
 

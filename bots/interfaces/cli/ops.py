@@ -74,6 +74,13 @@ def bench(
     pg_url: Annotated[
         str | None, typer.Option(help="PostgreSQL for the fleet rows (a schema is made per row).")
     ] = None,
+    portals: Annotated[
+        str,
+        typer.Option(
+            help="Bundled portals to measure against their lean page loop "
+            "(payerhub,legacyportal,medicaidportal)."
+        ),
+    ] = "payerhub",
 ) -> None:
     """Measure payerbot against a naive script and a minimal loop (report in var/bench/)."""
     from benchmarks.bench import run_bench
@@ -95,6 +102,7 @@ def bench(
         fleet_items=fleet_items,
         pg_url=pg_url,
         progress=lambda m: err.print(f"[dim]{m}[/]"),
+        portals=tuple(p.strip() for p in portals.split(",") if p.strip()),
     )
     out.print(report.read_text(), soft_wrap=True)
     out.print(f"report: {report} (and report.json)", soft_wrap=True)
