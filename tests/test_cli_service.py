@@ -138,7 +138,7 @@ def test_the_cli_asks_the_running_console_and_gets_the_in_process_answer(
     assert via_console["state"] == "succeeded"
     assert logins(mock_portals) == before, "answered from the console's session: no login"
     # the console's log names the asking process (a plain line, no PHI) and its audit the run
-    said = [line for line in console_log.read_text().splitlines() if "command-line lookup" in line]
+    said = [line for line in console_log.read_text().splitlines() if "what=service.lookup" in line]
     assert len(said) == 2, said
     assert f"process {proc.pid}" in said[1] and via_console["run_id"] in said[1]
     for line in said:
@@ -171,7 +171,7 @@ def test_bad_input_is_refused_in_the_cli_without_asking_the_service(
     assert proc.returncode == EXIT_BAD_INPUT, proc.stderr
     assert proc.stderr.startswith("error: --dob: The date of birth is not a real calendar date")
     assert portal_traffic(mock_portals) == before
-    assert "command-line lookup" not in console_log.read_text()
+    assert "what=service.lookup" not in console_log.read_text()
 
 
 def test_a_stale_socket_file_falls_back_to_the_in_process_lookup(
