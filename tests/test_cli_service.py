@@ -5,6 +5,7 @@ stale socket file falls back, the socket is the same OS user's only."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -45,10 +46,8 @@ def console_log(env, settings, tmp_path) -> Iterator[Path]:
     deadline = deadline_in(60)
     try:
         while not local_service.socket_path(settings).exists():
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 httpx.get(f"http://127.0.0.1:{port}/login", timeout=2)
-            except httpx.HTTPError:
-                pass
             assert proc.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, "the console did not start"
             time.sleep(0.2)
@@ -162,9 +161,7 @@ def test_the_cli_asks_the_running_console_and_gets_the_in_process_answer(
     assert via_console["estimate"] and via_console["result"]
 
 
-def test_bad_input_is_refused_in_the_cli_without_asking_the_service(
-    console_log, env, mock_portals
-):
+def test_bad_input_is_refused_in_the_cli_without_asking_the_service(console_log, env, mock_portals):
     before = portal_traffic(mock_portals)
     args = ("lookup", "eligibility", "--payer", "ACME", "--member-id", "ACM1")
     proc = payerbot(*args, "--dob", "02/30/1980", env={**env, "COLUMNS": "300"})
