@@ -426,7 +426,11 @@ def _single(
     via: list[float] = []
     later = _workload(gt, 3 * count + 3)
     console = _console_lookups(
-        local, env, later[count + 1 : 2 * count + 2], say, (ask, later[2 * count + 2 :], via)
+        local,
+        env,
+        later[count + 1 : 2 * count + 2],
+        say,
+        (ask, later[2 * count + 2 : 3 * count + 2], via),
     )
     return {
         "cli_cold_ms": round(cold),

@@ -94,11 +94,11 @@ def _asked_here(settings: Settings, query: Query, add_to_queue: bool) -> dict[st
 
 
 def _show(shown: dict[str, Any], as_json: bool) -> None:
-    from bots.outputs.report import print_lookup
-
     if as_json:
         sys.stdout.write(json.dumps(shown, default=str) + "\n")
     else:
+        from bots.outputs.report import print_lookup  # loads the store's types: words only
+
         print_lookup(out, shown)
         for f in shown["suggested_followups"]:  # not in the queue: nobody asked (--add-to-queue)
             out.print(
