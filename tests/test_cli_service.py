@@ -228,3 +228,56 @@ def test_a_new_service_replaces_a_stale_socket_and_leaves_a_live_one_alone(setti
 
     assert asyncio.run(both()) == (True, True, True)
     assert os.stat(path.parent).st_mode & 0o077 == 0
+
+
+def test_the_service_checks_the_question_again_and_says_why_it_could_not_answer(settings):
+    """The socket's protocol without a browser: a question the service's checker refuses
+    comes back as its problems (no lookup asked); a lookup that failed as its sentence, with
+    whether the login was refused (the CLI's exit 3)."""
+    from bots.errors import AuthenticationError
+
+    asked: list[str] = []
+    notices: list[str] = []
+
+    async def refused_login(query: Any, add: bool, notice: Any, who: str) -> dict[str, Any]:
+        asked.append(who)
+        notice("Signing in to the portal…")
+        raise AuthenticationError("The portal refused the login of account main.")
+
+    ready = threading.Event()
+    stop: list[Any] = []
+
+    def serve() -> None:
+        async def main() -> None:
+            service = local_service.LocalService(settings, refused_login, "console")
+            assert await service.start()
+            done = asyncio.Event()
+            stop.append((asyncio.get_running_loop(), done))
+            ready.set()
+            await done.wait()
+            await service.close()
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(scaled(30))
+    try:
+        bad = {"payer": "ACME", "member_id": "ACM1", "dob": "02/30/1980"}
+        reply = local_service.ask(settings, "eligibility", bad, False)
+        assert reply is not None and reply.answer is None
+        assert reply.problems["dob"].startswith("The date of birth is not a real calendar date")
+        assert asked == []
+
+        good = {"payer": "ACME", "member_id": "ACM1", "dob": "05/17/1980"}
+        reply = local_service.ask(settings, "eligibility", good, False, notice=notices.append)
+        assert reply is not None and reply.service == "console"
+        assert reply.failure == "The portal refused the login of account main."
+        assert reply.authentication and reply.answer is None
+        assert notices == ["Signing in to the portal…"]
+        assert len(asked) == 1 and asked[0].startswith(f"command line, process {os.getpid()}")
+    finally:
+        loop, done = stop[0]
+        loop.call_soon_threadsafe(done.set)
+        thread.join(scaled(30))
+    assert not local_service.socket_path(settings).exists()

@@ -147,7 +147,9 @@ class LocalService:
 
         kind = str(request.get("kind") or "")
         raw = request.get("values")
-        values = {str(k): None if v is None else str(v) for k, v in dict(raw or {}).items()}
+        if not isinstance(raw, dict):
+            raw = {}
+        values = {str(k): None if v is None else str(v) for k, v in raw.items()}
         checked = check_lookup(self.settings, kind, values, local_today(self.settings.timezone))
         if checked.query is None:
             await _send(writer, {"refused": checked.problems})
