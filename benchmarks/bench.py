@@ -442,7 +442,7 @@ def _single(
     write_secret_files(local, "payerhub", "main", logins[0])
     queries = _workload(gt, count + 1)
 
-    def ask(q: dict[str, Any]) -> float:
+    def ask(q: dict[str, Any], *extra: str) -> float:
         return _timed_cli(
             [
                 "lookup",
@@ -456,28 +456,46 @@ def _single(
                 "--dos",
                 q["date_of_service"],
                 "--json",
+                *extra,
             ],
             env,
         )
 
     say("single lookups, cold and warm")
-    cold = ask(queries[0])
-    warm = [ask(q) for q in queries[1:]]
-    console = _console_lookups(local, env, _workload(gt, 2 * count + 2)[count + 1 :], say)
+    cold = ask(queries[0], "--no-service")
+    warm = [ask(q, "--no-service") for q in queries[1:]]
+    # `payerbot lookup` while the console runs: answered by it over the data folder's socket
+    via: list[float] = []
+    later = _workload(gt, 3 * count + 3)
+    console = _console_lookups(
+        local,
+        env,
+        later[count + 1 : 2 * count + 2],
+        say,
+        (ask, later[2 * count + 2 : 3 * count + 2], via),
+    )
     return {
         "cli_cold_ms": round(cold),
         "cli_warm_p50_ms": round(statistics.median(warm)),
         "cli_warm_ms": [round(w) for w in warm],
         "console_warm_p50_ms": round(statistics.median(console)) if console else None,
         "console_warm_ms": [round(c) for c in console],
+        "cli_via_console_warm_p50_ms": round(statistics.median(via)) if via else None,
+        "cli_via_console_warm_ms": [round(v) for v in via],
         "note": "CLI: wall time of `payerbot lookup --json`, process start included; console: "
         "POST /lookup on a running console, session kept from the previous lookup",
     }
 
 
 def _console_lookups(
-    settings: Settings, env: dict[str, str], queries: list[dict[str, Any]], say: Any
+    settings: Settings,
+    env: dict[str, str],
+    queries: list[dict[str, Any]],
+    say: Any,
+    cli: tuple[Any, list[dict[str, Any]], list[float]] | None = None,
 ) -> list[float]:
+    """POST /lookup timings on a running console; with ``cli`` (ask, questions, timings),
+    also `payerbot lookup` timings while it runs (answered over its socket)."""
     import re
     import socket
 
@@ -538,6 +556,9 @@ def _console_lookups(
             )
             if answer.status_code == 200 and "Answer" in answer.text:
                 times.append((time.perf_counter() - started) * 1000)
+        if cli is not None:
+            say("single lookups through the CLI, answered by the console")
+            cli[2].extend(cli[0](q) for q in cli[1])
         return times[1:]  # the first one logs in when there is no kept session yet
     finally:
         proc.terminate()
@@ -648,7 +669,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"Single lookup: CLI (`payerbot lookup`, process start included) cold "
             f"{sl['cli_cold_ms']} ms, warm p50 {sl['cli_warm_p50_ms']} ms {sl['cli_warm_ms']}; "
             f"console (POST /lookup, kept session) warm p50 {sl['console_warm_p50_ms']} ms "
-            f"{sl['console_warm_ms']}.",
+            f"{sl['console_warm_ms']}; CLI answered by the running console (its socket) warm "
+            f"p50 {sl.get('cli_via_console_warm_p50_ms')} ms {sl.get('cli_via_console_warm_ms')}.",
         ]
     fleet = report.get("fleet")
     if fleet and fleet.get("rows"):

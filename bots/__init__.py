@@ -7,6 +7,8 @@ store and settings a caller drives.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from bots.errors import (
     AmbiguousMatch,
     AuthenticationError,
@@ -29,9 +31,6 @@ from bots.errors import (
     ReadOnlyViolation,
     SessionExpired,
 )
-from bots.flowkit.error_pages import ClockTime, ErrorPages, JsonFields, Marker, raise_for_page
-from bots.flowkit.flow import LoginSecrets, PortalFlow, register
-from bots.flowkit.readonly import Send, portal_request
 from bots.models import (
     Adjustment,
     Attachment,
@@ -45,6 +44,42 @@ from bots.models import (
     ServiceLine,
 )
 from bots.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from bots.flowkit.error_pages import (
+        ClockTime,
+        ErrorPages,
+        JsonFields,
+        Marker,
+        raise_for_page,
+    )
+    from bots.flowkit.flow import LoginSecrets, PortalFlow, register
+    from bots.flowkit.readonly import Send, portal_request
+
+_FLOWKIT = {
+    "ClockTime": "bots.flowkit.error_pages",
+    "ErrorPages": "bots.flowkit.error_pages",
+    "JsonFields": "bots.flowkit.error_pages",
+    "Marker": "bots.flowkit.error_pages",
+    "raise_for_page": "bots.flowkit.error_pages",
+    "LoginSecrets": "bots.flowkit.flow",
+    "PortalFlow": "bots.flowkit.flow",
+    "register": "bots.flowkit.flow",
+    "Send": "bots.flowkit.readonly",
+    "portal_request": "bots.flowkit.readonly",
+}
+"""The flow API loads (with Playwright) when first named: `payerbot lookup` answered by a
+running console never needs it, and starts that much sooner."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _FLOWKIT.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bots' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "Adjustment",

@@ -87,6 +87,7 @@ def test_bench_writes_a_report_with_every_program_and_figure(env, tmp_path):
     assert report["ratios"]["payerbot_1_session_vs_naive"] > 0
     single = report["single_lookup"]
     assert single["cli_cold_ms"] > 0 and single["console_warm_p50_ms"] > 0
+    assert single["cli_via_console_warm_p50_ms"] > 0  # `payerbot lookup` the console answered
     assert set(report["memory"]["tree_mb_at"]) == {"6"} or len(report["memory"]["tree_mb_at"]) == 2
     markdown = (report_dir / "report.md").read_text()
     assert "| payerbot | 1 |" in markdown and "minimal loop" in markdown

@@ -5,21 +5,41 @@ One module per sub-command group, each adding its commands to ``common.app``.
 
 from __future__ import annotations
 
-from bots.interfaces.cli import (  # noqa: F401 - imported for the commands they add
-    batches,
-    console,
-    creds,
-    lookup,
-    ops,
-    portals,
-    queue,
-    runs,
-    schedule,
-    workbook,
-)
-from bots.interfaces.cli.common import EXIT_CONFIG, app, err
+import sys
+from typing import Any
+
+from bots.interfaces.cli.common import EXIT_CONFIG, err
 
 __all__ = ["app", "main"]
+
+
+def _commands(argv: list[str]) -> Any:
+    """The ``payerbot`` app with its commands: only the lookup ones for `payerbot lookup`
+    (a lookup a running service answers starts in a fraction of the time), else all."""
+    if argv[:1] == ["lookup"]:
+        from bots.interfaces.cli import lookup
+    else:
+        from bots.interfaces.cli import (  # noqa: F401 - imported for the commands they add
+            batches,
+            console,
+            creds,
+            lookup,
+            ops,
+            portals,
+            queue,
+            runs,
+            schedule,
+            workbook,
+        )
+    from bots.interfaces.cli.common import app
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # `from bots.interfaces.cli import app`: every command
+        return _commands([])
+    raise AttributeError(name)
 
 
 def main() -> None:
@@ -33,6 +53,7 @@ def main() -> None:
     from bots.config_errors import explain
     from bots.errors import ConfigurationError
 
+    app = _commands(sys.argv[1:])
     try:
         app()
     except ConfigurationError as exc:

@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -15,11 +15,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bots import logs
-from bots.engine.runner import Runner
-from bots.engine.runs import RunSummary
 from bots.errors import AuthenticationError, PayerbotError
 from bots.settings import Settings, load_settings
-from bots.store import Store
+
+if TYPE_CHECKING:  # the engine and the store load when a command uses them: a lookup a
+    # running service answers starts in a fraction of the time (bots/services/local_service.py)
+    from bots.engine.runner import Runner
+    from bots.engine.runs import RunSummary
 
 EXIT_FAILURES, EXIT_CONFIG, EXIT_AUTH, EXIT_NO_ROWS, EXIT_NOTHING_LOOKED_UP = 1, 2, 3, 4, 5
 EXIT_BAD_INPUT = 6
@@ -160,6 +162,8 @@ def until_signalled(runner: Runner, job: Coroutine[Any, Any, RunSummary]) -> Run
 
 
 def with_store(fn: Any) -> Any:
+    from bots.store import Store
+
     settings = load_settings()
     store = Store.open(settings)
     try:

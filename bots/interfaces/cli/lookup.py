@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
@@ -16,6 +16,7 @@ from bots.intake.lookup_form import Query, check_lookup
 from bots.interfaces.cli.common import (
     EXIT_AUTH,
     EXIT_BAD_INPUT,
+    EXIT_CONFIG,
     EXIT_FAILURES,
     app,
     err,
@@ -23,40 +24,81 @@ from bots.interfaces.cli.common import (
     out,
     settings_for,
 )
-from bots.ops import mock_portals as fixture_portals
-from bots.outputs.report import (
-    print_lookup,
-)
-from bots.services import lookups
-from bots.settings import Settings, load_settings
-from bots.store import Store
+from bots.services import local_service
+from bots.settings import Settings
 
 lookup_app = typer.Typer(no_args_is_help=True, help="One lookup, answered in seconds.")
 app.add_typer(lookup_app, name="lookup")
 
 
-def _lookup(query: Query, as_json: bool, verbose: bool, add_to_queue: bool) -> None:
-    settings = settings_for(verbose)
+def _lookup(
+    settings: Settings,
+    query: Query,
+    values: dict[str, str | None],
+    as_json: bool,
+    add_to_queue: bool,
+    use_service: bool,
+) -> None:
+    """Ask the data folder's running service (the console) when there is one, else look up
+    in this process: the same answer, words and exit code either way."""
+    shown = _asked_service(settings, query, values, add_to_queue) if use_service else None
+    if shown is None:
+        shown = _asked_here(settings, query, add_to_queue)
+    _show(shown, as_json)
+
+
+def _notice(message: str) -> None:
+    err.print(f"[yellow]{escape(message)}[/]", soft_wrap=True)
+
+
+def _asked_service(
+    settings: Settings, query: Query, values: dict[str, str | None], add_to_queue: bool
+) -> dict[str, Any] | None:
+    """The running service's answer, or None when no service runs for this data folder."""
+    try:
+        reply = local_service.ask(settings, query.kind, values, add_to_queue, notice=_notice)
+    except local_service.ServiceTimeout as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+        raise typer.Exit(EXIT_FAILURES) from None
+    if reply is None:
+        return None
+    if reply.problems:  # the service's settings refused what ours accepted
+        _refuse(query.kind, reply.problems)
+    if reply.answer is None:
+        err.print(
+            f"[bold red]error:[/] {escape(reply.failure or 'The service gave no answer.')}",
+            soft_wrap=True,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_AUTH if reply.authentication else EXIT_CONFIG)
+    return {**reply.answer, "answered_by": reply.service}
+
+
+def _asked_here(settings: Settings, query: Query, add_to_queue: bool) -> dict[str, Any]:
+    """The lookup in this process: its own browser, and a login unless a session is kept."""
+    from bots.ops import mock_portals as fixture_portals
+    from bots.services import lookups
+    from bots.store import Store
+
     store = Store.open(settings)
     try:
         with fixture_portals.running(settings, [settings.portal_for_payer(query.payer_id)]):
             answer = asyncio.run(
-                lookups.lookup(
-                    settings,
-                    store,
-                    query,
-                    notice=lambda m: err.print(f"[yellow]{m}[/]", soft_wrap=True),
-                    add_to_queue=add_to_queue,
-                )
+                lookups.lookup(settings, store, query, notice=_notice, add_to_queue=add_to_queue)
             )
     except PayerbotError as exc:
         raise fail(exc) from None
     finally:
         store.close()
-    shown = answer.as_json()
+    return {**answer.as_json(), "answered_by": "cli"}
+
+
+def _show(shown: dict[str, Any], as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(shown, default=str) + "\n")
     else:
+        from bots.outputs.report import print_lookup  # loads the store's types: words only
+
         print_lookup(out, shown)
         for f in shown["suggested_followups"]:  # not in the queue: nobody asked (--add-to-queue)
             out.print(
@@ -64,7 +106,7 @@ def _lookup(query: Query, as_json: bool, verbose: bool, add_to_queue: bool) -> N
                 f"{escape(f['reason'])} - {escape(f['action'])}",
                 soft_wrap=True,
             )
-    if not answer.succeeded:
+    if shown["state"] != "succeeded":
         raise typer.Exit(
             EXIT_AUTH
             if shown["error"] in {AuthenticationError.code(), "account_locked"}
@@ -89,17 +131,34 @@ def _checked(settings: Settings, kind: str, values: dict[str, str | None]) -> Qu
     is asked about a question that cannot be right (bots/intake/lookup_form.py)."""
     checked = check_lookup(settings, kind, values, local_today(settings.timezone))
     if checked.query is None:
-        options = dict(OPTION_OF, dos="--dos-from" if kind == "claim_status" else "--dos")
-        for field, sentence in checked.problems.items():
-            where = options.get(field)
-            line = f"{where}: {sentence}" if where else sentence
-            err.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True, highlight=False)
-        raise typer.Exit(EXIT_BAD_INPUT)
+        _refuse(kind, checked.problems)
     return checked.query
+
+
+def _refuse(kind: str, problems: dict[str, str]) -> NoReturn:
+    options = dict(OPTION_OF, dos="--dos-from" if kind == "claim_status" else "--dos")
+    for field, sentence in problems.items():
+        where = options.get(field)
+        line = f"{where}: {sentence}" if where else sentence
+        err.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True, highlight=False)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _ask(
+    kind: str, values: dict[str, str | None], as_json: bool, verbose: bool, flags: tuple[bool, bool]
+) -> None:
+    settings = settings_for(verbose)
+    add_to_queue, no_service = flags
+    query = _checked(settings, kind, values)
+    _lookup(settings, query, values, as_json, add_to_queue, not no_service)
 
 
 ADD_TO_QUEUE_HELP = (
     "Add the follow-ups the answer raises to the queue (default: only show them as suggestions)."
+)
+NO_SERVICE_HELP = (
+    "Look up in this process (its own browser and login) even when a console runs for this "
+    "data folder (default: ask the running console, which answers from its warm session)."
 )
 
 
@@ -125,12 +184,12 @@ def lookup_eligibility(
         typer.Option(help="Expected charge (1,250.00), for the patient's cost estimate."),
     ] = None,
     add_to_queue: Annotated[bool, typer.Option("--add-to-queue", help=ADD_TO_QUEUE_HELP)] = False,
+    no_service: Annotated[bool, typer.Option("--no-service", help=NO_SERVICE_HELP)] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Is this member covered, and what will they owe?"""
-    query = _checked(
-        load_settings(),
+    _ask(
         "eligibility",
         {
             "payer": payer,
@@ -140,8 +199,10 @@ def lookup_eligibility(
             "service_type": service_type,
             "charge": charge,
         },
+        as_json,
+        verbose,
+        (add_to_queue, no_service),
     )
-    _lookup(query, as_json, verbose, add_to_queue)
 
 
 @lookup_app.command("claim-status")
@@ -164,12 +225,12 @@ def lookup_claim_status(
         str | None, typer.Option(help="Last date of service (default: --dos-from).")
     ] = None,
     add_to_queue: Annotated[bool, typer.Option("--add-to-queue", help=ADD_TO_QUEUE_HELP)] = False,
+    no_service: Annotated[bool, typer.Option("--no-service", help=NO_SERVICE_HELP)] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Where is this claim: paid, denied (why), pending?"""
-    query = _checked(
-        load_settings(),
+    _ask(
         "claim_status",
         {
             "payer": payer,
@@ -179,5 +240,7 @@ def lookup_claim_status(
             "dos": dos_from,
             "dos_to": dos_to,
         },
+        as_json,
+        verbose,
+        (add_to_queue, no_service),
     )
-    _lookup(query, as_json, verbose, add_to_queue)

@@ -24,7 +24,8 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -34,12 +35,15 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bots.intake.lookup_form import Query
 from bots.interfaces.console import users
 from bots.interfaces.console.base import HERE, client_address, console_secret, safe_next
 from bots.interfaces.console.desk import DeskPages
 from bots.interfaces.console.supervision import SupervisorPages
 from bots.interfaces.console.throttle import LoginThrottle
 from bots.logs import get_logger
+from bots.services import lookups
+from bots.services.local_service import LocalService
 from bots.settings import Settings
 
 log = get_logger("payerbot.console")
@@ -145,6 +149,25 @@ class Console(DeskPages, SupervisorPages):
         """The morning home page: today's counts with links (supervision.py)."""
         return await self.morning(request)
 
+    async def command_line_lookup(
+        self, query: Query, add_to_queue: bool, notice: Callable[[str], None], who: str
+    ) -> dict[str, Any]:
+        """A `payerbot lookup` asked over the data folder's socket (local_service.py): the
+        desk's lookup, with the console's browser and sessions, audited as the command
+        line's."""
+        answer = await lookups.lookup(
+            self.settings,
+            self.store,
+            query,
+            browser=await self._browser(),
+            notice=notice,
+            add_to_queue=add_to_queue,
+        )
+        await self.audit(
+            "cli", "lookup", f"item:{answer.item.id}", f"{query.kind} run {answer.run_id}, {who}"
+        )
+        return answer.as_json()
+
 
 def create_app(settings: Settings) -> Starlette:
     console = Console(settings)
@@ -176,9 +199,13 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # `payerbot lookup` asks this console over the data folder's socket (same OS user only)
+        service = LocalService(settings, console.command_line_lookup, "console")
+        await service.start()
         try:
             yield
         finally:
+            await service.close()
             await console.close()
 
     app = Starlette(
