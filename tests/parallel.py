@@ -33,7 +33,7 @@ from collections import OrderedDict
 from xdist.scheduler import LoadScopeScheduling
 
 SLOW_FIRST = (
-    "tests/test_scaleout.py",  # 600 items, three worker processes
+    "tests/test_scaleout.py",  # 500 items, three worker processes
     "sample_runs",  # the sample worklists: CLI views, end-to-end tests and truth audit
     "tests/test_stress.py",  # 120 claims on ten sessions under 300 ms latency
     "tests/test_mock_portal_lifetime.py",  # two demos at once (one of them short)
