@@ -36,7 +36,7 @@ SLOW_FIRST = (
     "tests/test_scaleout.py",  # 500 items, three worker processes
     "sample_runs",  # the sample worklists: CLI views, end-to-end tests and truth audit
     "tests/test_stress.py",  # 120 claims on ten sessions under 300 ms latency
-    "tests/test_mock_portal_lifetime.py",  # two demos at once (one of them short)
+    "tests/test_mock_portal_lifetime.py",  # two short demos at once
     "tests/test_security.py",  # the demo with faults
     "tests/test_resume.py",  # SIGKILL at five moments
     "tests/test_bench.py",
