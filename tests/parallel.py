@@ -7,7 +7,8 @@ once) are one unit, so that fixture is made once. A worker runs a unit's tests o
 other, in file order: a file's module-scoped fixtures are made once and its tests see each
 other's portal knobs exactly as in a run without workers. Units known to take minutes go
 first (``SLOW_FIRST``), so the two workers end together instead of one of them starting the
-5-minute scale-out test last.
+scale-out test last; the units that each keep several processes busy (``APART``) never run
+on both workers at once.
 
 (xdist's own ``loadgroup`` cannot do this under pytest 9: it names a test's group by
 rewriting ``item._nodeid``, which pytest 9 no longer reads, and hands out single tests.)
@@ -32,10 +33,10 @@ from collections import OrderedDict
 from xdist.scheduler import LoadScopeScheduling
 
 SLOW_FIRST = (
-    "tests/test_scaleout.py",  # ~5 min: 2,000 items, three worker processes
-    "sample_runs",  # the sample worklists, end-to-end tests and truth audit
-    "tests/test_stress.py",  # ~2 min: 300 claims under 300 ms latency
-    "tests/test_mock_portal_lifetime.py",  # two demos at once
+    "tests/test_scaleout.py",  # 500 items, three worker processes
+    "sample_runs",  # the sample worklists: CLI views, end-to-end tests and truth audit
+    "tests/test_stress.py",  # 120 claims on ten sessions under 300 ms latency
+    "tests/test_mock_portal_lifetime.py",  # two short demos at once
     "tests/test_security.py",  # the demo with faults
     "tests/test_resume.py",  # SIGKILL at five moments
     "tests/test_bench.py",
@@ -43,7 +44,11 @@ SLOW_FIRST = (
 """Work units that take minutes, slowest first: started first. A unit not listed keeps its
 place in pytest's order after these."""
 
-SAMPLE_RUN_FILES = ("tests/test_end_to_end.py", "tests/test_truth_audit.py")
+SAMPLE_RUN_FILES = (
+    "tests/test_cli_views.py",
+    "tests/test_end_to_end.py",
+    "tests/test_truth_audit.py",
+)
 """The files whose tests use ``sample_runs`` (tests/samples.py): one unit, one run of the
 sample worklists. A test elsewhere that uses the fixture works; it only makes it again."""
 
@@ -58,8 +63,26 @@ def _rank(unit: str) -> int:
     return SLOW_FIRST.index(unit) if unit in SLOW_FIRST else len(SLOW_FIRST)
 
 
+APART = ("tests/test_scaleout.py", "tests/test_stress.py")
+"""Units that each keep several processes busy (three fleet workers; ten sessions under
+latency): never two of them on two workers at once, where they would fight for the same two
+cores. One worker may run them one after the other; the other worker gets the rest."""
+
+
+def pick(queue: list[str], elsewhere: set[str]) -> str:
+    """The unit to hand out next: the first in ``queue`` unless it is one of ``APART`` while
+    another of them is still running elsewhere (then the first unit that is not; the first
+    anyway when nothing else is left)."""
+    busy = any(unit in APART for unit in elsewhere)
+    for unit in queue:
+        if not (busy and unit in APART):
+            return unit
+    return queue[0]
+
+
 class UnitScheduling(LoadScopeScheduling):
-    """xdist's load-scope scheduling with our units, the slow ones handed out first."""
+    """xdist's load-scope scheduling with our units, the slow ones handed out first, two of
+    ``APART`` never at once on two workers."""
 
     _ordered = False
 
@@ -71,4 +94,13 @@ class UnitScheduling(LoadScopeScheduling):
             self._ordered = True
             order = sorted(self.workqueue, key=_rank)  # stable: pytest's order within a rank
             self.workqueue = OrderedDict((unit, self.workqueue[unit]) for unit in order)
+        elsewhere = {
+            unit
+            for other, units in self.assigned_work.items()
+            if other is not node
+            for unit, tests in units.items()
+            if not all(tests.values())
+        }
+        chosen = pick(list(self.workqueue), elsewhere)
+        self.workqueue.move_to_end(chosen, last=False)  # the one super() pops
         super()._assign_work_unit(node)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bots.settings import ROOT
 from tests.timing import deadline_in, scaled
 
 NAMES = ("payerhub", "legacyportal", "medicaidportal")
@@ -133,16 +135,41 @@ def logins(data_dir: Path) -> Counter[tuple[str, str]]:
     return counted
 
 
+SHORT_DEMO = {"appointments.csv": 12, "open_claims.csv": 8}
+"""The first rows of each sample worklist: all three portals (PayerHub, legacy and Medicaid
+members among the appointments), both kinds of lookup."""
+
+
+def short_demo_fixtures(base: Path) -> Path:
+    """A fixtures folder (``PAYERBOT_FIXTURES_DIR``) whose mock portals are the bundled ones
+    and whose sample worklists are the first rows of the bundled ones (SHORT_DEMO)."""
+    bundled = ROOT / "fixtures"
+    base.mkdir()
+    for entry in bundled.iterdir():
+        if entry.name != "worklists":
+            (base / entry.name).symlink_to(entry)
+    (base / "worklists").mkdir()
+    for name, rows in SHORT_DEMO.items():
+        lines = (bundled / "worklists" / name).read_text(encoding="utf-8").splitlines()
+        (base / "worklists" / name).write_text("\n".join(lines[: 1 + rows]) + "\n")
+    return base
+
+
 @pytest.mark.timeout(600)
 def test_two_installations_run_the_demo_at_once_on_their_own_portals(env, tmp_path):
     """Two data folders configured on the same ports: each gets mock portals of its own (one
-    of them on free ports, and it says so), both demos pass, one login per account each."""
+    of them on free ports, and it says so), both demos pass, one login per account each.
+
+    Both demos run the first rows of the sample worklists (all three portals, both kinds):
+    what is tested is two installations side by side, not the sample rows' answers, which
+    the end-to-end tests and the truth audit check on the full worklists."""
     ports = free_ports(3)
     homes = [tmp_path / "one", tmp_path / "two"]
+    short = {"PAYERBOT_FIXTURES_DIR": str(short_demo_fixtures(tmp_path / "fixtures"))}
     procs = [
         subprocess.Popen(
             [PAYERBOT, "demo"],
-            env=installation_env(env, home, ports),
+            env={**installation_env(env, home, ports), **short},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -155,6 +182,8 @@ def test_two_installations_run_the_demo_at_once_on_their_own_portals(env, tmp_pa
     said = "".join(stderr for _, stderr in results)
     assert "is taken by another payerbot installation's mock portals" in said
     assert "mock portal serves on http://127.0.0.1:" in said
+    lookups = [int(re.findall(r"(\d+) lookups in", out)[-1]) for out, _ in results]
+    assert lookups[0] == lookups[1] > 0, lookups  # the same short worklists
     for home in homes:
         counted = logins(home)
         assert counted, "no login in the run logs"

@@ -1,7 +1,14 @@
-"""A 300-item overnight run across every mock portal under 300 ms latency and 5% server errors.
+"""An overnight run across every mock portal under 300 ms latency and 5% server errors, on
+the night's fleet of sessions (ten at once across the three portals).
 
 Each item must end correct (equal to the ground truth), or with the expected "no" from
-the portal, or failed with a classified reason; the run's counts must add up.
+the portal, or failed with a classified reason; the run's counts must add up; retries absorb
+most of the faults (at least five in six items answered right).
+
+How many items: a dozen per session of the fleet on average, enough that 5% errors per
+request hit many items, so retries happen in every run (checked: items took more than one
+attempt); a larger worklist proves nothing more and costs the 2-core machine minutes (it was
+300 items; 120 keep the same properties).
 """
 
 from __future__ import annotations
@@ -37,10 +44,11 @@ SESSIONS = {
     "medicaidportal": 2,
 }  # the night's fleet, not the demo's
 ACCOUNTS = ["main", "second", "third", "fourth"]
+ITEMS = 120
 
 
 @pytest.mark.timeout(900)
-def test_300_claims_under_latency_and_errors(mock_portals, ground_truth, tmp_path):
+def test_claims_under_latency_and_errors(mock_portals, ground_truth, tmp_path):
     env = {
         **os.environ,
         "PAYERBOT_DATA_DIR": str(tmp_path / "var"),
@@ -55,7 +63,7 @@ def test_300_claims_under_latency_and_errors(mock_portals, ground_truth, tmp_pat
         env[f"PAYERBOT_PORTALS__{name.upper()}__MAX_SESSIONS"] = str(SESSIONS[name])
     payers = {p["payer_id"] for p in ground_truth["payers"] if p["portal"] in mock_portals}
     worklist = tmp_path / "open_claims.csv"
-    expected = claim_worklist(ground_truth, worklist, 300, payers)
+    expected = claim_worklist(ground_truth, worklist, ITEMS, payers)
 
     proc = subprocess.run(
         [".venv/bin/payerbot", "run", "claim-status", "--worklist", str(worklist)],
@@ -75,7 +83,7 @@ def test_300_claims_under_latency_and_errors(mock_portals, ground_truth, tmp_pat
         store.close()
     finally:
         del os.environ["PAYERBOT_DATA_DIR"]
-    assert len(outcomes) == 300
+    assert len(outcomes) == ITEMS
     tally = {"correct": 0, "said_no": 0, "failed": 0}
     for want in expected:
         got = outcomes[want["row"]]
@@ -93,10 +101,13 @@ def test_300_claims_under_latency_and_errors(mock_portals, ground_truth, tmp_pat
             assert (got.state, got.last_error_code) == ("business_failed", want["outcome"])
             tally["said_no"] += 1
     counts = run.counts
-    assert counts["items"] == 300
+    assert counts["items"] == ITEMS
     assert counts["succeeded"] == tally["correct"]
     assert counts["business_failed"] == tally["said_no"]
     assert counts["system_failed"] == tally["failed"]
-    assert tally["correct"] >= 250, tally  # retries absorb most of the 5% faults
+    assert tally["correct"] >= ITEMS * 5 // 6, tally  # retries absorb most of the 5% faults
+    retried = sum(1 for o in outcomes.values() if o.attempts >= 2)
+    assert retried, "the faults hit no item: nothing here tested the retries"
+    tally["retried"] = retried
     assert f"Run {run.id}" in proc.stdout and "total" in proc.stdout
     print(json.dumps(tally))
