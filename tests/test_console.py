@@ -135,11 +135,10 @@ def test_specialist_looks_up_with_evidence_works_the_queue_and_downloads_the_wor
     page.get_by_label("Service type").select_option(label="Office visit (98)")
     page.get_by_label("Expected charge").fill("180.00")
     page.get_by_label("Add follow-ups to the queue").check()  # a desk lookup asks to add them
-    started = time.monotonic()
     page.get_by_role("button", name="Look up").click()
     answer = page.get_by_role("region", name=re.compile("^Answer"))
+    # how fast is the bench's question (single lookups), not a timed test's
     expect(answer).to_be_visible(timeout=scaled(60) * 1000)
-    assert time.monotonic() - started < 30, "an answer in seconds"
     ended = date.fromisoformat(member["coverage"]["termination_date"])
     expect(answer.locator("#coverage")).to_have_text(  # the coverage in one sentence
         f"Coverage: Inactive on 12/01/2026 — {member['plan_name']}, group "
