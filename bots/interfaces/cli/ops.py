@@ -74,6 +74,12 @@ def bench(
     pg_url: Annotated[
         str | None, typer.Option(help="PostgreSQL for the fleet rows (a schema is made per row).")
     ] = None,
+    night: Annotated[
+        int, typer.Option(help="The night at scale: mixed lookups over the 3 portals; 0 = off.")
+    ] = 0,
+    night_latency_ms: Annotated[
+        int, typer.Option(help="Added to every portal request of the night row.")
+    ] = 300,
 ) -> None:
     """Measure payerbot against a naive script and a minimal loop (report in var/bench/)."""
     from benchmarks.bench import run_bench
@@ -94,6 +100,8 @@ def bench(
         workers=tuple(int(w) for w in workers.split(",") if w.strip()),
         fleet_items=fleet_items,
         pg_url=pg_url,
+        night=night,
+        night_latency_ms=night_latency_ms,
         progress=lambda m: err.print(f"[dim]{m}[/]"),
     )
     out.print(report.read_text(), soft_wrap=True)
