@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.procs import TreeSampler, tree_rss_mb
+from benchmarks.procs import TreeSampler, _rss_mb, _stat, descendants
 from bots.codes import CLAIM_STATUS_CATEGORIES, CoverageLevel, YesNoUnknown
 from bots.ops import mock_portals as fixture_portals
 from bots.settings import ROOT, Settings
@@ -158,19 +158,32 @@ def _split(total: int, weights: dict[str, int], rng: random.Random) -> dict[str,
 
 
 class _Peak:
-    """The whole process tree's RSS (this process + driver + browser), sampled every second:
-    its peak so far."""
+    """The whole process tree (this process + driver + browser), sampled every second: its
+    RSS now and at its peak so far, and the CPU seconds of every process seen in it."""
 
     def __init__(self, every: float = 1.0) -> None:
         self.peak = 0.0
         self.every = every
+        self._cpu: dict[int, float] = {}
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def sample(self) -> float:
-        now = tree_rss_mb()
-        self.peak = max(self.peak, now)
+        pids = [os.getpid(), *descendants(os.getpid())]
+        now = sum(_rss_mb(p) for p in pids)
+        with self._lock:
+            self.peak = max(self.peak, now)
+            for pid in pids:
+                st = _stat(pid)
+                if st is not None:
+                    self._cpu[pid] = max(self._cpu.get(pid, 0.0), st[1])
         return now
+
+    @property
+    def cpu(self) -> float:
+        with self._lock:
+            return sum(self._cpu.values())
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
@@ -214,7 +227,7 @@ def work_night(job: dict[str, Any], data_dir: Path) -> dict[str, Any]:
             told[0] = done_before + done
             sys.stderr.write(
                 f"night: {told[0]}/{total} lookups in {time.perf_counter() - started:.0f} s, "
-                f"tree {peak.sample():.0f} MB, peak {peak.peak:.0f} MB\n"
+                f"tree {peak.sample():.0f} MB, peak {peak.peak:.0f} MB, CPU {peak.cpu:.0f} s\n"
             )
             sys.stderr.flush()
         while marks and done_before + done >= marks[0]:
@@ -370,6 +383,9 @@ def _figures(
             "min_minutes": round(asked / rate, 1) if rate else None,
         }
     floor = max((b["min_minutes"] or 0.0 for b in bound.values()), default=0.0)
+    cores = os.cpu_count() or 1
+    per_lookup = cpu / lookups
+    cpu_rate = cores * 60 / per_lookup if per_lookup else None
     return {
         "lookups": n,
         "latency_ms": latency_ms,
@@ -392,6 +408,11 @@ def _figures(
         "portals": night["portals"],
         "latency_bound": bound,
         "bound_minutes": round(floor, 1),
+        "cpu_bound": {
+            "cores": cores,
+            "max_lookups_per_min": round(cpu_rate, 1) if cpu_rate else None,
+            "min_minutes": round(n / cpu_rate, 1) if cpu_rate else None,
+        },
         "batches": len(night["runs"]) // 2 or len(night["runs"]),
     }
 
@@ -439,6 +460,12 @@ def markdown(night: dict[str, Any]) -> list[str]:
             for p, b in night["latency_bound"].items()
         )
         + f". The night cannot take less than {night['bound_minutes']} min at this latency.",
+        "",
+        f"CPU bound (all {night['cpu_bound']['cores']} cores busy with this night alone, at "
+        f"{night['cpu_s_per_lookup']} CPU s per lookup): <= "
+        f"{night['cpu_bound']['max_lookups_per_min']}/min, >= "
+        f"{night['cpu_bound']['min_minutes']} min for {night['lookups']}. On a shared machine "
+        "the wall time is longer than both bounds.",
     ]
     return lines
 
