@@ -414,6 +414,10 @@ def _figures(
             "min_minutes": round(n / cpu_rate, 1) if cpu_rate else None,
         },
         "batches": len(night["runs"]) // 2 or len(night["runs"]),
+        "runs": len(night["runs"]),
+        "outside_runs_seconds": round(
+            night["seconds"] - sum(r["seconds"] for r in night["runs"]), 1
+        ),
     }
 
 
@@ -451,7 +455,10 @@ def markdown(night: dict[str, Any]) -> list[str]:
         )
         + f"; growth of the peak {night['memory_growth']} (target: within 0.10).",
         "",
-        f"Not answered, by reason: {night['failures_by_reason'] or 'none'}.",
+        f"Not answered, by reason: {night['failures_by_reason'] or 'none'}. Runs: "
+        f"{night['runs']}; time outside their lookups (queueing, follow-ups, workbooks, "
+        "browser start and close, between runs): "
+        f"{night['outside_runs_seconds']} s.",
         "",
         "Latency bound per portal (sessions x 60 s / (requests per lookup x latency)): "
         + "; ".join(
