@@ -457,7 +457,7 @@ def markdown(night: dict[str, Any]) -> list[str]:
         "",
         f"Not answered, by reason: {night['failures_by_reason'] or 'none'}. Runs: "
         f"{night['runs']}; time outside their lookups (queueing, follow-ups, workbooks, "
-        "browser start and close, between runs): "
+        "browser close, between runs): "
         f"{night['outside_runs_seconds']} s.",
         "",
         "Latency bound per portal (sessions x 60 s / (requests per lookup x latency)): "
