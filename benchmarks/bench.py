@@ -160,6 +160,8 @@ def run_bench(
     workers: tuple[int, ...] = (1, 2, 3),
     fleet_items: int = 200,
     pg_url: str | None = None,
+    night: int = 0,
+    night_latency_ms: int = 300,
     progress: Any = None,
     portals: tuple[str, ...] = ("payerhub",),
 ) -> Path:
@@ -196,6 +198,7 @@ def run_bench(
             "memory_items": memory_items,
             "workers": list(workers),
             "fleet_items": fleet_items,
+            "night": night,
             "seed": 20261128,
             "portals": ["payerhub", *others],
         },
@@ -307,6 +310,10 @@ def run_bench(
                     Path(tmp),
                     say,
                 )
+            if night:
+                from benchmarks.night import run_night
+
+                report["night"] = run_night(settings, night, night_latency_ms, Path(tmp), say)
     finally:
         portal.stop()
     report["ratios"] = _ratios(report, report.get("portal_request_ms") or latency_ms)
@@ -694,4 +701,8 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"Memory of the process tree by lookups done: {report['memory']['tree_mb_at']} MB.",
         ]
+    if "night" in report:
+        from benchmarks.night import markdown as night_markdown
+
+        lines += night_markdown(report["night"])
     return "\n".join(lines) + "\n"

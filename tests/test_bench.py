@@ -205,3 +205,49 @@ def test_lean_loops_load_no_payerbot_code():
         check=True,
     )
     assert proc.stdout.strip() == "[]"
+
+
+def test_bench_night_row_adds_up(env, tmp_path):
+    """`--night N`: N mixed lookups over the three mock portals; every lookup is counted once
+    (answered, no result or failed), memory is sampled at the checkpoint, the report says it."""
+    proc = subprocess.run(
+        [
+            ".venv/bin/payerbot",
+            "bench",
+            "--no-page-reads",
+            "--no-api-reads",
+            "--no-references",
+            "--single-lookups",
+            "0",
+            "--naive-items",
+            "0",
+            "--workers",
+            "",
+            "--night",
+            "30",
+            "--night-latency-ms",
+            "50",
+        ],
+        env={**env, "PAYERBOT_DATA_DIR": str(tmp_path / "var")},
+        capture_output=True,
+        text=True,
+        timeout=scaled(600),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (report_dir,) = (tmp_path / "var" / "bench").iterdir()
+    night = json.loads((report_dir / "report.json").read_text())["night"]
+    assert night["answered"] + night["no_result"] + night["failed"] == 30
+    assert night["other"] == 0 and night["answered"] > 0
+    assert night["by_kind"] == {"eligibility": 18, "claim_status": 12}
+    assert sum(night["failures_by_reason"].values()) == night["no_result"] + night["failed"]
+    assert set(night["memory_at"]) == {"30"}
+    assert night["memory_at"]["30"]["tree_mb"] > 0
+    assert night["peak_tree_mb"] >= night["memory_at"]["30"]["peak_mb"] > 0
+    assert night["memory_growth"] is not None
+    assert night["lookups_per_min"] > 0 and night["cpu_s_per_lookup"] > 0
+    assert set(night["latency_bound"]) == {"payerhub", "legacyportal", "medicaidportal"}
+    assert all(b["requests_per_lookup"] > 0 for b in night["latency_bound"].values())
+    assert sum(b["lookups"] for b in night["latency_bound"].values()) == 30
+    markdown = (report_dir / "report.md").read_text()
+    assert "## The night at scale" in markdown and "| 30 |" in markdown

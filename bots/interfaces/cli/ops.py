@@ -81,6 +81,12 @@ def bench(
             "(payerhub,legacyportal,medicaidportal)."
         ),
     ] = "payerhub",
+    night: Annotated[
+        int, typer.Option(help="The night at scale: mixed lookups over the 3 portals; 0 = off.")
+    ] = 0,
+    night_latency_ms: Annotated[
+        int, typer.Option(help="Added to every portal request of the night row.")
+    ] = 300,
 ) -> None:
     """Measure payerbot against a naive script and a minimal loop (report in var/bench/)."""
     from benchmarks.bench import run_bench
@@ -101,6 +107,8 @@ def bench(
         workers=tuple(int(w) for w in workers.split(",") if w.strip()),
         fleet_items=fleet_items,
         pg_url=pg_url,
+        night=night,
+        night_latency_ms=night_latency_ms,
         progress=lambda m: err.print(f"[dim]{m}[/]"),
         portals=tuple(p.strip() for p in portals.split(",") if p.strip()),
     )
