@@ -639,6 +639,45 @@ def _ratios(report: dict[str, Any], request_ms: float) -> dict[str, Any]:
 SHOWN_AS = {"minimal loop": "minimal loop (payerbot flow code, no engine)"}
 
 
+RATIO_WORDS = {
+    "payerbot_vs_lean": "payerbot reading pages / lean page loop",
+    "payerbot_api_reads_vs_lean": "payerbot reading the API / lean page loop",
+    "payerbot_cpu_vs_lean": "CPU s per lookup, payerbot / lean page loop",
+    "payerbot_requests_vs_lean": "requests per lookup, payerbot / lean page loop",
+    "payerbot_vs_minimal": "payerbot reading pages / its flow code without the engine",
+    "payerbot_api_reads_vs_minimal": "payerbot reading the API / its flow code without the engine",
+    "payerbot_vs_ideal": "payerbot reading pages / the latency bound",
+}
+
+
+def _ratio_table(ratios: dict[str, Any]) -> list[str]:
+    """The ratios as a table people read: one row per ratio (and portal), one column per
+    session count."""
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for key, value in ratios.items():
+        if not isinstance(value, dict) or not value:
+            continue
+        words = RATIO_WORDS.get(key, key.replace("_", " "))
+        if all(isinstance(v, dict) for v in value.values()):
+            rows += [(f"{words}, {portal}", by) for portal, by in value.items() if by]
+        else:
+            rows.append((words, value))
+    if not rows:
+        return []
+    sessions = sorted({k for _, by in rows for k in by}, key=lambda k: (len(k), k))
+    head = " | ".join(f"{k} session{'s' if k != '1' else ''}" for k in sessions)
+    lines = [
+        "Ratios, same run:",
+        "",
+        f"| ratio | {head} |",
+        "| --- |" + " ---: |" * len(sessions),
+    ]
+    for words, by in rows:
+        cells = " | ".join("" if by.get(k) is None else str(by[k]) for k in sessions)
+        lines.append(f"| {words} | {cells} |")
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     m, s = report["machine"], report["settings"]
     lines = [
@@ -668,7 +707,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"{report['portal_request_ms']} ms; the latency bound is sessions x 60 s / "
             "(requests per lookup x that).",
         ]
-    lines += ["", "Ratios (same run):", "", "```", json.dumps(report["ratios"], indent=1), "```"]
+    lines += ["", *_ratio_table(report["ratios"])]
     if "single_lookup" in report:
         sl = report["single_lookup"]
         lines += [
