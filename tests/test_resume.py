@@ -146,8 +146,11 @@ def test_sigterm_and_runs_stop_finish_in_flight_lookups_and_leave_the_rest_resum
     env = {**os.environ, **portal_env(mock_portals, data_dir)}
     for portal in mock_portals.values():
         portal.reset()
+        # Lookups slow enough that the resumed run is still working when `runs stop` (a new
+        # process) arrives: a fast flow would otherwise finish the run first ("not running").
+        portal.knobs(latency_ms=250)
     worklist = tmp_path / "appointments.csv"
-    eligibility_worklist(ground_truth, worklist, 20, {"ACME", "BLUESTEM"}, seed=9)
+    eligibility_worklist(ground_truth, worklist, 40, {"ACME", "BLUESTEM"}, seed=9)
     proc = subprocess.Popen(
         [".venv/bin/payerbot", "run", "eligibility", "--worklist", str(worklist)],
         env=env,
@@ -202,4 +205,4 @@ def test_sigterm_and_runs_stop_finish_in_flight_lookups_and_leave_the_rest_resum
         store.close()
     finally:
         del os.environ["PAYERBOT_DATA_DIR"]
-    assert len(items) == 20 and all(i.state in FINAL for i in items)
+    assert len(items) == 40 and all(i.state in FINAL for i in items)
