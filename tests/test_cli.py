@@ -16,10 +16,23 @@ from tests.conftest import SAMPLES
 from tests.timing import scaled
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(count: int = 1) -> int:
+    """The first of ``count`` consecutive free ports (the portals are configured on consecutive
+    ports; a neighbour taken by another test's server is retried, not a failure)."""
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            base = int(sock.getsockname()[1])
+        if base + count > 65535:
+            continue
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise AssertionError("no run of free ports on this machine")
 
 
 def payerbot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -44,8 +57,8 @@ def test_portals_data_prints_the_ground_truth(env, ground_truth):
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_portals_serve_runs_in_the_foreground_until_interrupted(env, tmp_path, stop):
-    base = free_port()
     names = ["payerhub", "legacyportal", "medicaidportal"]  # consecutive ports, as configured
+    base = free_port(len(names))
     serve_env = {
         **env,
         **{
@@ -74,7 +87,9 @@ def test_portals_serve_runs_in_the_foreground_until_interrupted(env, tmp_path, s
     )
     try:
         lines = [proc.stdout.readline().split() for _ in names]
-        assert lines == [[n, f"http://127.0.0.1:{base + i}"] for i, n in enumerate(names)]
+        assert lines == [[n, f"http://127.0.0.1:{base + i}"] for i, n in enumerate(names)], (
+            proc.stderr.read() if proc.poll() is not None else "no address printed"
+        )
         for i in range(len(names)):
             knobs = httpx.get(f"http://127.0.0.1:{base + i}/__admin/knobs").json()
             assert (knobs["latency_ms"], knobs["layout"], knobs["rate_limit_per_minute"]) == (
