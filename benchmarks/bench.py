@@ -93,6 +93,7 @@ def _run_worker(module: str, args: list[str], env: dict[str, str]) -> dict[str, 
     return {
         "lookups": result["lookups"],
         "errors": result["errors"],
+        "not_found": result.get("not_found", 0),
         "logins": result["logins"],
         "seconds": round(result["seconds"], 2),
         "lookups_per_min": round(result["lookups"] / result["seconds"] * 60, 1)
@@ -647,6 +648,7 @@ RATIO_WORDS = {
     "payerbot_vs_minimal": "payerbot reading pages / its flow code without the engine",
     "payerbot_api_reads_vs_minimal": "payerbot reading the API / its flow code without the engine",
     "payerbot_vs_ideal": "payerbot reading pages / the latency bound",
+    "payerbot_api_reads_vs_ideal": "payerbot reading the API / the latency bound",
 }
 
 
@@ -690,15 +692,16 @@ def markdown(report: dict[str, Any]) -> str:
         f"{s['items']} lookups per row, seed {s['seed']}.",
         "",
         "| program | sessions | lookups/min | p50 ms | p95 ms | CPU s/lookup | peak bot MB "
-        "| peak browser MB | requests/lookup | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| peak browser MB | requests/lookup | the portal said no | other errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in report["rows"]:
         lines.append(
             f"| {SHOWN_AS.get(r['program'], r['program'])} | {r['sessions']} | "
             f"{r['lookups_per_min']} | {r['p50_ms']} | "
             f"{r['p95_ms']} | {r['cpu_s_per_lookup']} | {r['peak_bot_mb']} | "
-            f"{r['peak_browser_mb']} | {r.get('requests_per_lookup', '')} | {r['errors']} |"
+            f"{r['peak_browser_mb']} | {r.get('requests_per_lookup', '')} | "
+            f"{r.get('not_found', 0)} | {r['errors'] - r.get('not_found', 0)} |"
         )
     if report.get("portal_request_ms"):
         lines += [

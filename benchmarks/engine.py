@@ -64,7 +64,10 @@ def main(job: Job, sessions: int, data_dir: Path, checkpoints: list[int]) -> Out
     items = store.run_outcomes(summary.run_id)
     outcome.lookups = summary.lookups
     outcome.latencies_ms = [float(i.duration_ms) for i in items if i.duration_ms is not None]
+    # Not an answer with a result; the portal's "no" (no such member, no coverage on that
+    # date) among them is counted apart too, as the lean loops count theirs.
     outcome.errors = sum(i.state != "succeeded" for i in items)
+    outcome.not_found = sum(i.state == "business_failed" for i in items)
     outcome.logins = sum(summary.logins.values())
     store.close()
     return outcome
