@@ -29,6 +29,7 @@ from bots.flowkit.error_pages import ClockTime, ErrorPages, Marker, raise_for_er
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow, register
 from bots.flowkit.pages import landmarks, missing_landmarks
 from bots.flowkit.readonly import Send
+from bots.flowkit.views import posted_to
 from bots.matching import claim_fits, one_candidate
 from bots.models import (
     ClaimStatusQuery,
@@ -339,7 +340,7 @@ class LegacyPortalFlow(PortalFlow):
                 raise LayoutChanged(f"the portal's {path} page has no {button!r} form") from None
             break
         response = await navigation.value
-        if not _posted_to(response, f"{self.base_url}{path}"):
+        if not posted_to(response, f"{self.base_url}{path}"):
             raise LayoutChanged("the portal answered the search with a page from elsewhere")
         content = await read.page_content(main)
         self._shown[main] = (main.url, tuple(content["buttons"]))
@@ -350,16 +351,6 @@ class LegacyPortalFlow(PortalFlow):
         """Load a page of the portal into ``frame`` (error pages are classified once read)."""
         self._shown.pop(frame, None)
         return await frame.goto(f"{self.base_url}{path}", wait_until="domcontentloaded")
-
-
-def _posted_to(response: Response | None, url: str) -> bool:
-    """Whether a navigation's response answers a POST to ``url`` (redirects followed back)."""
-    if response is None:
-        return False
-    request = response.request
-    while request.redirected_from is not None:
-        request = request.redirected_from
-    return request.method == "POST" and request.url.partition("?")[0] == url
 
 
 def _check(text: str, response: Response | None) -> None:

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar, Literal, NoReturn
 
-from playwright.async_api import Download, Locator, Page, Response
+from playwright.async_api import Download, Locator, Page
 
 from bots.errors import (
     AmbiguousMatch,
@@ -24,6 +24,7 @@ from bots.flowkit.error_pages import ClockTime, ErrorPages, Marker, raise_for_er
 from bots.flowkit.flow import LoginInfo, LoginSecrets, PortalFlow, register
 from bots.flowkit.pages import landmarks, missing_landmarks
 from bots.flowkit.readonly import Send
+from bots.flowkit.views import posted_to
 from bots.matching import claim_fits, one_candidate
 from bots.models import (
     ClaimStatusQuery,
@@ -163,7 +164,7 @@ class MedicaidPortalFlow(PortalFlow):
         async with page.expect_navigation(wait_until="domcontentloaded") as navigation:
             await read.submit_search(page, "Search", fields)
         response = await navigation.value
-        if not _posted_to(response, f"{self.base_url}/eligibility"):
+        if not posted_to(response, f"{self.base_url}/eligibility"):
             raise LayoutChanged("the portal answered the search with a page from elsewhere")
         seen = await read.answer_page(page, "Eligibility Results")
         self._verdict(seen["h1"], seen["text"], "Eligibility Verification")
@@ -194,7 +195,7 @@ class MedicaidPortalFlow(PortalFlow):
         search = await _one(form.get_by_role("button", name=button, exact=True))
         async with page.expect_navigation(wait_until="domcontentloaded") as navigation:
             await search.click()
-        if not _posted_to(await navigation.value, f"{self.base_url}/claims"):
+        if not posted_to(await navigation.value, f"{self.base_url}/claims"):
             raise LayoutChanged("the portal answered the search with a page from elsewhere")
         seen = await read.answer_page(page, "Claim Search Results")
         self._verdict(seen["h1"], seen["text"], "Claim Inquiry")
@@ -310,16 +311,6 @@ async def _retype_date(field: Locator, value: str, clear: bool) -> None:
     if clear:
         await field.press("Delete")
     await field.press_sequentially(value.replace("/", ""))
-
-
-def _posted_to(response: Response | None, url: str) -> bool:
-    """Whether a navigation's response answers a POST to ``url`` (redirects followed back)."""
-    if response is None:
-        return False
-    request = response.request
-    while request.redirected_from is not None:
-        request = request.redirected_from
-    return request.method == "POST" and request.url.partition("?")[0] == url
 
 
 def _refusal(text: str, not_found: type[MemberNotFound | ClaimNotFound]) -> NoReturn:

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from playwright.async_api import Page, Request
+from playwright.async_api import Page, Request, Response
 
 from bots.errors import LayoutChanged, SessionExpired
+from bots.flowkit.pages import _READ_DL, _READ_TABLES
 
 # --- what a page shows ---------------------------------------------------------------------
 
@@ -66,7 +67,12 @@ class Answer:
     region: Region | None = None
 
 
-_JS_COMMON = r"""
+_JS_COMMON = (
+    "const readFields = "
+    + _READ_DL.strip()
+    + ";\nconst readTables = "
+    + _READ_TABLES.strip()
+    + r""";
 const norm = (s) => (s || '').replace(/\s+/g, ' ').trim();
 const visible = (el) => !!el && el.isConnected && el.getClientRects().length > 0 &&
   getComputedStyle(el).visibility !== 'hidden';
@@ -104,26 +110,8 @@ const alertText = () => {
   return null;
 };
 const readRegion = (root) => {
-  const fields = {};
-  for (const dt of root.querySelectorAll('dt')) {
-    const dd = dt.nextElementSibling;
-    if (dd && dd.tagName === 'DD') fields[dt.innerText.trim()] = dd.innerText.trim();
-  }
-  const tables = Array.from(root.querySelectorAll('table')).map((table) => {
-    let heading = '';
-    const caption = table.querySelector('caption');
-    if (caption) heading = caption.innerText.trim();
-    else if (table.getAttribute('aria-label')) heading = table.getAttribute('aria-label');
-    else {
-      const section = table.closest('section');
-      const h = section && section.querySelector('h1,h2,h3,h4');
-      if (h) heading = h.innerText.trim();
-    }
-    const headers = Array.from(table.querySelectorAll('thead th')).map((th) => th.innerText.trim());
-    const rows = Array.from(table.querySelectorAll('tbody tr')).map((tr) =>
-      Array.from(tr.querySelectorAll('td')).map((td) => td.innerText.trim()));
-    return {heading, headers, rows};
-  });
+  const fields = readFields(root);
+  const tables = readTables(root);
   const counts = {};
   const found = [];
   for (const el of buttons(root)) {
@@ -135,6 +123,7 @@ const readRegion = (root) => {
   return {fields, tables, text: root.innerText, buttons: found};
 };
 """
+)
 
 # The view's state: null while it is still coming (no fresh h1 yet, a request under way, the
 # ``ready`` element not yet there and no alert instead); else the first problem, in the order
@@ -465,3 +454,14 @@ async def read_region(page: Page, region: str) -> Region:
     return Region(
         fields=got["fields"], tables=got["tables"], text=got["text"], buttons=got["buttons"]
     )
+
+
+def posted_to(response: Response | None, url: str) -> bool:
+    """Whether a navigation's response answers a POST to ``url`` (redirects followed back):
+    the page a form post brought, not a page that happened to load meanwhile."""
+    if response is None:
+        return False
+    request = response.request
+    while request.redirected_from is not None:
+        request = request.redirected_from
+    return request.method == "POST" and request.url.partition("?")[0] == url
