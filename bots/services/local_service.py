@@ -153,7 +153,9 @@ class LocalService:
         checked = check_lookup(self.settings, kind, values, local_today(self.settings.timezone))
         if checked.query is None:
             await _send(writer, {"refused": checked.problems})
-            return f"{kind or 'lookup'} refused (bad input)"
+            # the kind as asked goes to the log only when it is one payerbot knows
+            named = kind if kind in ("eligibility", "claim_status") else "lookup"
+            return f"{named} refused (bad input)"
 
         def notice(message: str) -> None:
             writer.write(_line({"notice": message}))
