@@ -192,14 +192,15 @@ def test_a_batch_whose_logins_are_all_refused_stops_the_portal_after_one_try_per
 def test_session_lifetime_ends_mid_run_and_the_bot_logs_in_again(
     env, hub, settings, ground_truth, monkeypatch
 ):
-    hub.knobs(session_max_seconds=2.5, latency_ms=60)
+    # The lifetime is counted in signed-in requests, not seconds: a fast run and a slow
+    # machine both see the session end part-way (a lookup costs a few requests).
+    hub.knobs(session_max_requests=12)
     monkeypatch.setenv("PAYERBOT_PORTALS__PAYERHUB__MAX_SESSIONS", "1")
     from bots.settings import load_settings
 
     settings = load_settings()
     members = [m for m in ground_truth["members"] if m["payer_id"] == "BLUESTEM"][:12]
     summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members))
-    assert summary.duration_seconds > 2.5
     assert [o.state for o in outcomes] == ["succeeded"] * len(members)
     assert all(o.attempts == 1 for o in outcomes), "an expired session costs no attempt"
     logins = hub.counters()["logins"]["clinic.main"]
