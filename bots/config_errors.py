@@ -186,6 +186,8 @@ def explain(exc: ValidationError, environ: Mapping[str, str] | None = None) -> s
         }[kind]
         bound = next(iter(error.get("ctx", {}).values()), "?")
         return f"{key}: expected a number {words} {bound}{more}"
+    if kind == "extra_forbidden":
+        return f"{key}: unknown setting{more}"
     if kind == "too_short":
         return f"{key}: needs at least one entry{more}"
     message = re.sub(r"^(Value|Assertion) error, ", "", str(error["msg"]))

@@ -11,7 +11,7 @@ import os
 import string
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -71,6 +71,10 @@ class PortalSettings(BaseModel):
     maintenance_windows: list[str] = Field(default_factory=list)
     """Scheduled downtime in the portal's time zone, e.g. ``"Sun 00:00-04:00"``,
     ``"daily 23:30-00:15"``, ``"Sat-Sun 01:00-02:00"`` (format in bots/maintenance.py)."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """``[portals.NAME.options]``: the per-portal choices a flow declares (which practice
+    location to pick after login, which NPI or tax ID to search under), validated by the
+    flow's ``options_model`` when the flow is built (``bots.engine.gates.build_flow``)."""
 
     @field_validator("maintenance_windows", mode="after")
     @classmethod

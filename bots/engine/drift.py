@@ -22,6 +22,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from bots.engine import browser as browser_mod
 from bots.engine.credentials import login_secrets
+from bots.engine.gates import build_flow
 from bots.engine.sessions import PortalSession
 from bots.engine.vault import SessionVault, open_vault
 from bots.errors import (
@@ -33,7 +34,7 @@ from bots.errors import (
     SessionExpired,
 )
 from bots.files import private_dir
-from bots.flowkit.flow import PortalFlow, get_flow
+from bots.flowkit.flow import PortalFlow
 from bots.flowkit.readonly import guard_of
 from bots.logs import get_logger
 from bots.models import LookupKind
@@ -216,9 +217,7 @@ async def _check_one(
     vault: SessionVault | None,
 ) -> DriftCheck:
     portal = settings.portals[portal_id]
-    flow: PortalFlow = get_flow(settings.flow_name(portal_id))(
-        portal.base_url, api_reads=portal.api_reads
-    )
+    flow: PortalFlow = build_flow(settings, portal_id)
     async with browser_mod.fresh_page(browser, settings.browser, flow) as page:
         try:
             missing = await _guarded(page, None, flow.landmarks(page, "login"))

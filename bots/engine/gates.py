@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
+from bots.config_errors import explain
 from bots.engine.credentials import login_secrets
 from bots.errors import CapabilityMissing, ConfigurationError
 from bots.flowkit.flow import PortalFlow, get_flow
@@ -172,13 +175,28 @@ class PortalFlows:
         """A new gate for the portal, with its flow and pace: the configured one, or the one
         an earlier run learned from the portal's 429s (decayed; ``store`` None: configured)."""
         portal = self.settings.portals[portal_id]
-        flow = self.given.get(portal_id) or self._flow_class(portal_id)(
-            portal.base_url, api_reads=portal.api_reads
+        flow = self.given.get(portal_id) or build_flow(
+            self.settings, portal_id, self._flow_class(portal_id)
         )
         gate = PortalGate(portal_id, flow, floor_seconds=portal.pace_seconds)
         learned = remembered_pace(self.settings, store, portal_id) if store is not None else 0.0
         gate.start_pace(learned)
         return gate
+
+
+def build_flow(
+    settings: Settings, portal_id: str, flow_cls: type[PortalFlow] | None = None
+) -> PortalFlow:
+    """The configured portal's flow: its base URL, API reads and ``[portals.NAME.options]``
+    validated by the flow's options model (a bad option: one sentence naming the key)."""
+    portal = settings.portals[portal_id]
+    cls = flow_cls or get_flow(settings.flow_name(portal_id))
+    try:
+        return cls(portal.base_url, api_reads=portal.api_reads, options=portal.options)
+    except ValidationError as exc:
+        raise ConfigurationError(
+            f"config/portals.toml: portals.{portal_id}.options.{explain(exc)}"
+        ) from None
 
 
 def remembered_pace(settings: Settings, store: Store, portal_id: str) -> float:

@@ -11,7 +11,9 @@ import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel
 
 from bots.errors import ConfigurationError
 from bots.flowkit.readonly import ReadOnlyPolicy, Send
@@ -84,11 +86,37 @@ class PortalFlow(ABC):
     lookup time. A payer routed to a portal that does not serve it is a ConfigurationError
     before any browser starts (``bots.engine.gates.PortalFlows.route``)."""
 
-    def __init__(self, base_url: str, *, api_reads: bool = False) -> None:
+    options_model: ClassVar[type[BaseModel] | None] = None
+    """The per-portal choices the flow takes from ``[portals.NAME.options]`` (which practice
+    location to pick, which NPI to search under), as a pydantic model: validated when the
+    flow is built, so a missing or misspelt option stops the run before any browser starts.
+    None: the flow takes no options (and refuses any)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_reads: bool = False,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         if api_reads and not self.offers_api_reads:
             raise ConfigurationError(f"the {self.name} flow cannot read the portal's API")
         self.api_reads = api_reads
+        self.options: Any = self.parse_options(options or {})
+        """The validated options (an instance of ``options_model``), None without a model."""
+
+    @classmethod
+    def parse_options(cls, data: Mapping[str, Any]) -> BaseModel | None:
+        """``data`` as the flow's options model; pydantic's ValidationError when it does not
+        fit (``build_flow`` says which key in one sentence)."""
+        if cls.options_model is None:
+            if data:
+                raise ConfigurationError(
+                    f"the {cls.name} flow takes no options: remove its [portals.*.options] table"
+                )
+            return None
+        return cls.options_model.model_validate(dict(data))
 
     def read_only_policy(self) -> ReadOnlyPolicy:
         """What the engine's read-only guard lets this flow send to its portal."""

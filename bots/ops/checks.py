@@ -23,6 +23,7 @@ from playwright.async_api import async_playwright
 from bots.engine import browser as browser_mod
 from bots.engine.attempts import classify
 from bots.engine.credentials import login_secrets
+from bots.engine.gates import build_flow
 from bots.engine.sessions import PortalSession
 from bots.engine.vault import open_vault
 from bots.errors import (
@@ -32,7 +33,7 @@ from bots.errors import (
     PortalMaintenance,
     ReadOnlyViolation,
 )
-from bots.flowkit.flow import LoginInfo, get_flow
+from bots.flowkit.flow import LoginInfo
 from bots.logs import get_logger, redactor
 from bots.maintenance import active_window
 from bots.settings import Settings
@@ -68,9 +69,7 @@ async def check_accounts(
         try:
             for portal_id in portal_ids:
                 portal = settings.portals[portal_id]
-                flow = get_flow(settings.flow_name(portal_id))(
-                    portal.base_url, api_reads=portal.api_reads
-                )
+                flow = build_flow(settings, portal_id)
                 flagged = {f.account: f for f in store.flagged_accounts(portal_id)}
                 window = active_window(
                     portal.windows(), utcnow(), ZoneInfo(portal.timezone or settings.timezone)

@@ -26,6 +26,7 @@ from playwright.async_api import async_playwright
 
 from bots.engine import browser as browser_mod
 from bots.engine.credentials import login_secrets
+from bots.engine.gates import build_flow
 from bots.errors import BusinessError, ConfigurationError
 from bots.files import private_dir
 from bots.flowkit.flow import LoginSecrets, PortalFlow, get_flow
@@ -137,7 +138,7 @@ async def record(
 ) -> tuple[Path, Path]:
     """Record a login and the lookups; scrub; return (har, manifest)."""
     portal = settings.portals[portal_id]
-    flow: PortalFlow = get_flow(settings.flow_name(portal_id))(portal.base_url)
+    flow: PortalFlow = build_flow(settings, portal_id)
     secrets = login_secrets(settings, portal_id, account)
     folder = private_dir(settings.data_dir / "recordings")
     stem = f"{portal_id}-{time.strftime('%Y%m%d-%H%M%S')}"
