@@ -104,8 +104,8 @@ class LegacyPortalFlow(PortalFlow):
     # region is that frame element itself.
     result_region: ClassVar[str | None] = "frame[name=main]"
 
-    def __init__(self, base_url: str, *, api_reads: bool = False) -> None:
-        super().__init__(base_url, api_reads=api_reads)
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        super().__init__(base_url, **kwargs)
         # What each main frame showed when the flow last read it (its URL, its forms'
         # buttons): a refused search shows its form again, so the next search stays on it.
         # A hint only: a form that is not there after all is loaded afresh.

@@ -82,3 +82,13 @@ def test_a_flow_without_options_refuses_an_options_table() -> None:
     assert build_flow(_settings({}), "clinicnet", _WithoutOptions).options is None
     with pytest.raises(ConfigurationError, match="takes no options"):
         build_flow(_settings({"practice": "Eastside"}), "clinicnet", _WithoutOptions)
+
+
+def test_every_bundled_flow_is_built_the_engine_s_way() -> None:
+    from bots.flowkit.flow import load_flows
+
+    flows = load_flows()
+    assert {"payerhub", "legacyportal", "medicaidportal"} <= set(flows)
+    for name, cls in flows.items():
+        settings = _settings({})
+        assert build_flow(settings, "clinicnet", cls).name == name
