@@ -456,7 +456,7 @@ def test_a_person_signs_in_through_the_frame_picks_closes_and_checks(
     member = member_of(cobalt, WEST)
     year, month, day = member["dob"].split("-")
     page.get_by_label("Member ID").fill(member["member_id"])
-    page.locator("select[name=dob_month]").select_option(month)
+    page.get_by_role("combobox", name="Month").select_option(month)  # a select inside its label
     page.get_by_label("Day", exact=True).fill(day)
     page.get_by_label("Year", exact=True).fill(year)
     check.click()
