@@ -277,6 +277,8 @@ async def missing_landmarks(
     """The landmarks the page lacks, as PHI-free descriptions ("login page: no label 'X'",
     "search page: no frame 'main'", "search page: no button 'Search' in frame 'main'").
 
+    ``root``: a Page, a Frame or a Locator; a landmark with a ``frame`` is looked for in that
+    frame among the page's frames (a Frame root: itself and the frames inside it).
     The landmarks of one root are asked for all at once (one locator count each, sent
     together), not one after another; the answer is the same."""
     scopes: dict[str, Frame | None] = {}

@@ -170,23 +170,31 @@ def test_each_kind_is_found_by_its_exact_name_and_missed_otherwise(with_page):
 
 def test_chromium_names_a_select_inside_its_label_by_the_label_words_alone(with_page):
     """What the browser itself computes (its accessibility tree), not only Playwright's
-    reading of it: "Month" without the options, even the selected one."""
+    reading of it: "Month" without the options, even the selected one; and every field
+    Chromium names is found by a landmark of that name."""
 
-    async def body(page: Page) -> dict[str, str]:
+    async def body(page: Page) -> tuple[dict[str, str], list[str]]:
         await page.set_content(FORM)
         cdp = await page.context.new_cdp_session(page)
         tree = await cdp.send("Accessibility.getFullAXTree")
-        return {
+        names = {
             node["name"]["value"]: node["role"]["value"]
             for node in tree["nodes"]
-            if node.get("role", {}).get("value") in {"combobox", "textbox"}
+            if node.get("role", {}).get("value") in {"combobox", "textbox", "checkbox", "radio"}
         }
+        marks = (
+            *landmarks(*(f"{role}:{name}" for name, role in names.items())),
+            *landmarks(*(f"label:{name}" for name in names)),
+        )
+        return names, await missing_landmarks(page, marks, "form")
 
-    names = with_page(body)
+    names, missing = with_page(body)
     assert names["Month"] == "combobox"
     assert names["State"] == "combobox"  # its selected option is "Month": not a second Month
     assert names["Year (four digits)"] == "textbox"
     assert not any("January" in name or "February" in name for name in names)
+    assert len(names) == 9
+    assert missing == []
 
 
 def test_label_month_finds_only_the_select_labelled_month(with_page):
