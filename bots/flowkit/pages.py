@@ -6,10 +6,12 @@ portal's text formats (money, US dates, open-ended 12/31/9999) lives here once.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.async_api import Frame, Locator, Page
 
@@ -174,34 +176,129 @@ def split_name(text: str) -> tuple[str, str]:
 
 # --- landmarks (the drift canary) ------------------------------------------------------------
 
+# The roles of the form controls a ``label:`` landmark names (by their accessible name).
+_FIELD_ROLES = (
+    "textbox",
+    "searchbox",
+    "combobox",
+    "listbox",
+    "spinbutton",
+    "checkbox",
+    "radio",
+    "switch",
+    "slider",
+)
+_ROLE_KINDS = ("heading", "button", "link", "region", "combobox", "textbox", "checkbox", "radio")
+KINDS = ("label", *_ROLE_KINDS)
+
 
 class Landmark:
-    """Something a portal page must show for a flow to work: a heading, a labelled field, a
-    button, a link or a named region, found by its accessible role and name, exactly."""
+    """Something a portal page must show for a flow to work, found by its accessible role and
+    name, exactly (whole text, case-sensitive, spaces trimmed): "Member ID" never matches
+    "Subscriber Member ID".
 
-    __slots__ = ("kind", "name")
+    Kinds (``kind:name`` in ``landmarks()``):
 
-    def __init__(self, kind: str, name: str) -> None:
-        if kind not in {"heading", "label", "button", "link", "region"}:
-            raise ValueError(f"unknown landmark kind {kind!r}")
-        self.kind, self.name = kind, name
+    - ``heading``, ``button``, ``link``, ``region``, ``combobox`` (a select), ``textbox``,
+      ``checkbox``, ``radio``: an element of that ARIA role with that accessible name.
+    - ``label``: a form field named so: by its ``<label>`` (for= or wrapping it; a select
+      inside its label is named by the label's own words, not its options: Chromium's
+      accessible name of ``<label>Month <select>...</select></label>`` is "Month"; text
+      after a wrapped input is part of the name, "Year (four digits)"), ``aria-label``,
+      ``aria-labelledby``, or as Chromium names a field without any (its placeholder, title).
+
+    ``frame``: the landmark is inside the frame of that name (else the first frame whose URL
+    path contains it); ``missing_landmarks`` reports the frame itself when it is missing.
+    """
+
+    __slots__ = ("frame", "kind", "name")
+
+    def __init__(self, kind: str, name: str, frame: str | None = None) -> None:
+        if kind not in KINDS:
+            raise ValueError(
+                f"unknown landmark kind {kind!r}: use one of {', '.join(sorted(KINDS))}"
+            )
+        if not name.strip():
+            raise ValueError(f"the {kind} landmark has no name")
+        if frame is not None and not frame.strip():
+            raise ValueError(f"the {kind} landmark {name!r} names an empty frame")
+        self.kind, self.name, self.frame = kind, name, frame
 
     def locate(self, root: Page | Frame | Locator) -> Locator:
+        """Where this landmark is inside ``root`` (its ``frame`` is for ``missing_landmarks``)."""
         if self.kind == "label":
-            return root.get_by_label(self.name, exact=True)
+            found = root.get_by_label(self.name, exact=True)
+            for role in _FIELD_ROLES:
+                found = found.or_(root.get_by_role(role, name=self.name, exact=True))  # type: ignore[arg-type]  # role names Playwright lists as a Literal
+            return found
         return root.get_by_role(self.kind, name=self.name, exact=True)  # type: ignore[arg-type]  # kind is a role name Playwright lists as a Literal
 
     def __repr__(self) -> str:
         return f"{self.kind} {self.name!r}"
 
 
-def landmarks(*specs: str) -> tuple[Landmark, ...]:
-    """``landmarks("heading:Sign in", "label:Username")`` -> Landmarks."""
-    return tuple(Landmark(*spec.split(":", 1)) for spec in specs)
+def landmarks(*specs: str, frame: str | None = None) -> tuple[Landmark, ...]:
+    """``landmarks("heading:Sign in", "label:Username")`` -> Landmarks; ``frame="main"``:
+    all of them inside the frame named ``main``."""
+    marks = []
+    for spec in specs:
+        kind, colon, name = spec.partition(":")
+        if not colon:
+            raise ValueError(f"landmark {spec!r} is not written kind:name, as in 'label:Member ID'")
+        marks.append(Landmark(kind.strip(), name, frame))
+    return tuple(marks)
+
+
+def _frames_under(root: Page | Frame | Locator) -> list[Frame]:
+    """The frames a frame-scoped landmark may be in: a page's, a frame's own and its
+    descendants', a locator's page's."""
+    if isinstance(root, Frame):
+        frames, todo = [], [root]
+        while todo:
+            frame = todo.pop(0)
+            frames.append(frame)
+            todo += frame.child_frames
+        return frames
+    return (root if isinstance(root, Page) else root.page).frames
+
+
+def find_frame(root: Page | Frame | Locator, name: str) -> Frame | None:
+    """The frame named ``name``, else the first whose URL path contains it (None: neither)."""
+    frames = _frames_under(root)
+    named = [f for f in frames if f.name == name]
+    if named:
+        return named[0]
+    return next((f for f in frames if name in urlsplit(f.url).path), None)
 
 
 async def missing_landmarks(
     root: Page | Frame | Locator, marks: tuple[Landmark, ...], where: str
 ) -> list[str]:
-    """The landmarks the page lacks, as PHI-free descriptions ("login page: no label 'X'")."""
-    return [f"{where}: no {mark!r}" for mark in marks if not await mark.locate(root).count()]
+    """The landmarks the page lacks, as PHI-free descriptions ("login page: no label 'X'",
+    "search page: no frame 'main'", "search page: no button 'Search' in frame 'main'").
+
+    ``root``: a Page, a Frame or a Locator; a landmark with a ``frame`` is looked for in that
+    frame among the page's frames (a Frame root: itself and the frames inside it).
+    The landmarks of one root are asked for all at once (one locator count each, sent
+    together), not one after another; the answer is the same."""
+    scopes: dict[str, Frame | None] = {}
+    checks: list[tuple[str, Locator | None]] = []  # in the flow's order; None: no frame
+    for mark in marks:
+        if mark.frame is None:
+            checks.append((f"{where}: no {mark!r}", mark.locate(root)))
+            continue
+        if mark.frame not in scopes:
+            scopes[mark.frame] = scope = find_frame(root, mark.frame)
+            if scope is None:
+                checks.append((f"{where}: no frame {mark.frame!r}", None))
+        scope = scopes[mark.frame]
+        if scope is not None:
+            checks.append((f"{where}: no {mark!r} in frame {mark.frame!r}", mark.locate(scope)))
+    counts = await asyncio.gather(
+        *(found.count() for _, found in checks if found is not None), return_exceptions=True
+    )
+    for count in counts:
+        if isinstance(count, BaseException):  # after all of them ended: none left unawaited
+            raise count
+    found_counts = iter(counts)
+    return [message for message, found in checks if found is None or not next(found_counts)]
