@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from bots.errors import SessionExpired
-from bots.flowkit.flow import LoginSecrets, get_flow
+from bots.flowkit.flow import LoginSecrets
 from bots.ops import recording
 from bots.ops.har_replay import HarReplay
 from bots.ops.scrubbing import Scrubber, scrub_har
@@ -137,10 +137,6 @@ def test_a_replay_matches_requests_ignoring_volatile_fields_and_aborts_the_rest(
     assert [json.loads(b.body)["n"] for b in bodies if b] == [1, 2, 2]
 
 
-def test_payerhub_declares_no_volatile_field_it_does_not_need() -> None:
-    assert get_flow("payerhub").volatile_fields == ()  # the login is never replayed
-
-
 def _record(env: dict[str, str], portal: str, *worklists: Path) -> subprocess.CompletedProcess[str]:
     args = [a for w in worklists for a in ("--worklist", str(w))]
     return subprocess.run(
@@ -229,8 +225,13 @@ def test_a_recorded_payerhub_totp_session_replays_offline_with_the_same_answers(
     real += [form for m in asked for form in (m["dob"], _date(m["dob"]))]
     _assert_scrubbed(files, real)
 
+    assert not [e for e in json.loads(har.read_text())["log"]["entries"]
+                if "/api/auth/" in e["request"]["url"]], "the login is not in the recording"  # fmt: skip
     document = json.loads(manifest.read_text())
     assert "login" not in document and document["storage_state"] == state.name
+    assert document["signed_out"] and not hub.counters()["active_sessions"], (
+        "the session the kept state holds was signed out after recording"
+    )
     kinds = [(q["kind"], "result" if "result" in a else a["error"])
              for q, a in zip(document["questions"], document["answers"], strict=True)]  # fmt: skip
     assert kinds == [

@@ -119,6 +119,7 @@ async def record(
                 violation = guard.take()
                 if violation is not None:
                     raise violation
+                signed_out = await _sign_out(browser, flow, state, guard)
             finally:
                 await browser.close()
         os.chmod(raw, 0o600)
@@ -146,12 +147,30 @@ async def record(
         "flow": settings.flow_name(portal_id),
         "base_url": portal.base_url,
         "storage_state": state_path.name,  # the signed-in session: the replay resumes it
+        "signed_out": signed_out,  # the session the state holds has ended on the portal
         "questions": [{"kind": q.kind.value, **q.model_dump(mode="json")} for q in questions],
         "answers": answers,
         "scrubbed_values": len(mapping),
     }
     _write_private(manifest, json.dumps(scrubber.document(document), indent=1))
     return har, manifest
+
+
+async def _sign_out(browser: Any, flow: PortalFlow, state: Any, guard: ReadOnlyGuard) -> bool:
+    """End the recorded session on the portal (outside the recording), so the storage state
+    kept beside the HAR opens nothing: a replay needs it offline only. False when the flow
+    has no sign out or the portal did not confirm it (the session then ends when it idles)."""
+    if not flow.can_logout():
+        return False
+    context = await browser.new_context(storage_state=state, locale="en-US")
+    try:
+        await guard.install(context)
+        await flow.logout(await context.new_page())
+        return True
+    except (PayerbotError, PlaywrightError):
+        return False
+    finally:
+        await context.close()
 
 
 def _write_private(path: Path, text: str) -> None:
