@@ -130,7 +130,9 @@ class HarReplay:
         async def _route(route: Route) -> None:
             request = route.request
             content_type = await request.header_value("content-type") or ""
-            found = self.find(request.method, request.url, request.post_data, content_type)
+            buffer = request.post_data_buffer  # a binary body too (post_data would refuse it)
+            body = buffer.decode("utf-8", errors="replace") if buffer is not None else None
+            found = self.find(request.method, request.url, body, content_type)
             if found is None:
                 self.aborted.append(f"{request.method} {urlsplit(request.url).path}")
                 await route.abort("internetdisconnected")

@@ -174,7 +174,10 @@ def record_cmd(
     portal: Annotated[str, typer.Argument(help="The portal to record (config/portals.toml).")],
     worklist: Annotated[
         list[Path],
-        typer.Option(help="Questions to ask (the portal's rows); repeat for both lookups."),
+        typer.Option(
+            help="Questions to ask (the portal's rows); repeat for both lookups.",
+            metavar="<path>",
+        ),
     ],
     limit: Annotated[int, typer.Option(help="At most this many lookups per worklist.")] = 5,
     account: Annotated[str | None, typer.Option(help="Account (default: the first).")] = None,
