@@ -76,6 +76,10 @@ class PortalFlow(ABC):
     write_pages: ClassVar[tuple[str, ...]] = ()
     """Paths of the portal's pages that change something (appeals, profile, change
     password; ``*`` one segment, ``/#/route`` a single-page app's): never opened."""
+    volatile_fields: ClassVar[tuple[str, ...]] = ()
+    """Names of form, JSON or query fields whose value differs on every run (a CSRF token,
+    a timestamp): a replay of a recording (``payerbot record``) matches requests ignoring
+    them."""
     result_region: ClassVar[str | None] = None
     """A Playwright selector for where the flow's answer shows (a results section, or the
     frame it is in): a successful lookup's evidence is a screenshot of that region only. None

@@ -1,112 +1,51 @@
-"""`payerbot record PORTAL`: drive a login and a few lookups while Playwright records a HAR
-with the responses, so the flow can be tested offline (``route_from_har``) against what the
-portal really sent.
+"""`payerbot record PORTAL`: sign in, then record a few lookups as a HAR with the responses,
+so the flow can be tested offline against what the portal really sent; `replay` asks the
+recorded questions again against the recording alone.
 
-A recording holds PHI and a login. The command says so, writes owner-only files under
-``<data_dir>/recordings/``, and scrubs them: every known PHI value (the questions asked and
-the people the answers name) and every credential is replaced in the HAR by a fake of the
-same length and shape, consistently, so the replay still fits together (a fake member ID
-searched finds the fake member's page). The manifest next to the HAR holds the scrubbed
-questions and the scrubbed answers the live run gave: a replay must give exactly those.
+The login happens in a browser context that records nothing; its signed-in storage state
+(cookies, local storage) is saved next to the HAR, and the lookups are recorded in a fresh
+context started from that state by the flow's ``resume``: exactly what a replay does. So a
+replay never logs in (a TOTP code, a CAPTCHA, a security question differ every time), and
+a portal whose session does not survive in its storage state is found while recording.
+
+A recording holds PHI. The command says so, writes owner-only files under
+``<data_dir>/recordings/``, and scrubs them (``bots.ops.scrubbing``): every known PHI value
+(the questions asked and the people the answers name) and every credential is replaced by a
+fake of the same length and shape, consistently, so the replay still fits together (a fake
+member ID searched finds the fake member's page). The manifest next to the HAR holds the
+scrubbed questions and the scrubbed answers the live run gave: a replay must give exactly
+those. Neither file holds the login.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import string
 import time
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
 
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import async_playwright
 
 from bots.engine import browser as browser_mod
 from bots.engine.credentials import login_secrets
 from bots.engine.gates import build_flow
-from bots.errors import BusinessError, ConfigurationError
+from bots.errors import BusinessError, ConfigurationError, PayerbotError, SessionExpired
 from bots.files import private_dir
-from bots.flowkit.flow import LoginSecrets, PortalFlow, get_flow
+from bots.flowkit.flow import PortalFlow, get_flow
 from bots.flowkit.readonly import ReadOnlyGuard
 from bots.models import ClaimStatusQuery, EligibilityQuery
+from bots.ops.har_replay import HarReplay
+from bots.ops.scrubbing import Scrubber, fake_like, scrub_har, scrub_map
 from bots.settings import Settings
+
+__all__ = ["Replay", "comparable", "fake_like", "record", "replay", "scrub_map"]
 
 PHI_KEYS = ("member_id", "first_name", "last_name", "claim_number", "patient_account_number")
 DATE_KEYS = ("dob",)
-
-
-def _digest(value: str, salt: str) -> bytes:
-    return hashlib.sha256(f"{salt}:{value}".encode()).digest()
-
-
-def fake_like(value: str, salt: str) -> str:
-    """Same length and shape: digits for digits, letters for letters (case kept)."""
-    stream = _digest(value, salt)
-    out = []
-    for i, ch in enumerate(value):
-        b = stream[i % len(stream)]
-        if ch.isdigit():
-            out.append(string.digits[b % 10])
-        elif ch.isalpha():
-            letter = string.ascii_uppercase[b % 26]
-            out.append(letter if ch.isupper() else letter.lower())
-        else:
-            out.append(ch)
-    fake = "".join(out)
-    return fake if fake != value else fake_like(value, salt + "'")
-
-
-def _date_forms(day: date) -> list[str]:
-    return [
-        day.isoformat(),
-        day.strftime("%m/%d/%Y"),
-        day.strftime("%m%d%Y"),
-        f"{day.month}/{day.day}/{day.year}",
-    ]
-
-
-def scrub_map(
-    values: list[str], dates: list[date], secrets: LoginSecrets, salt: str
-) -> dict[str, str]:
-    """Real value -> fake, for every written form of it that may appear in a recording."""
-    mapping: dict[str, str] = {}
-    for value in {v for v in values if v and len(v) >= 3}:
-        fake = fake_like(value, salt)
-        for real, fk in ((value, fake), (value.upper(), fake.upper())):
-            mapping[real] = fk
-        mapping[value.title()] = fake.title()
-    for day in set(dates):
-        shift = 1 + int.from_bytes(_digest(day.isoformat(), salt)[:2], "big") % 3000
-        fake_day = day - timedelta(days=shift)
-        mapping.update(zip(_date_forms(day), _date_forms(fake_day), strict=True))
-    credentials = [secrets.username, secrets.password, *secrets.security_answers.values()]
-    for n, secret in enumerate(c for c in credentials if c):
-        mapping[secret] = (f"scrubbed{n}" + "x" * len(secret))[: len(secret)]
-    for real, fk in list(mapping.items()):  # as they travel in forms and URLs
-        mapping.setdefault(quote_plus(real), quote_plus(fk))
-        mapping.setdefault(quote(real, safe=""), quote(fk, safe=""))
-    return mapping
-
-
-def apply(text: str, mapping: dict[str, str]) -> str:
-    for real in sorted(mapping, key=len, reverse=True):
-        text = text.replace(real, mapping[real])
-    return text
-
-
-def scrub(obj: Any, mapping: dict[str, str]) -> Any:
-    """Every string inside a JSON document (a HAR, a manifest), after decoding: escaping
-    in the file never hides a value from the scrub."""
-    if isinstance(obj, str):
-        return apply(obj, mapping)
-    if isinstance(obj, list):
-        return [scrub(v, mapping) for v in obj]
-    if isinstance(obj, dict):
-        return {k: scrub(v, mapping) for k, v in obj.items()}
-    return obj
 
 
 def _question(kind: str, data: dict[str, Any]) -> EligibilityQuery | ClaimStatusQuery:
@@ -136,63 +75,102 @@ async def record(
     account: str,
     questions: list[EligibilityQuery | ClaimStatusQuery],
 ) -> tuple[Path, Path]:
-    """Record a login and the lookups; scrub; return (har, manifest)."""
+    """Sign in, record the lookups from the signed-in state; scrub; return (har, manifest).
+    The storage state is ``<stem>.state.json`` beside them."""
     portal = settings.portals[portal_id]
     flow: PortalFlow = build_flow(settings, portal_id)
+    if flow.api_reads:
+        raise ConfigurationError(
+            f"a recording cannot hold {portal_id}'s API reads: set api_reads off for it"
+        )
     secrets = login_secrets(settings, portal_id, account)
     folder = private_dir(settings.data_dir / "recordings")
     stem = f"{portal_id}-{time.strftime('%Y%m%d-%H%M%S')}"
     raw = folder / f".{stem}.raw.har"
-    answers: list[dict[str, Any]] = []
-    async with async_playwright() as playwright:
-        browser = await browser_mod.launch(playwright, settings.browser)
-        try:
-            context = await browser.new_context(
-                record_har_path=str(raw), record_har_content="embed", locale="en-US"
-            )
-            guard = ReadOnlyGuard(flow.read_only_policy())  # a live portal: only read
-            await guard.install(context)
-            page = await context.new_page()
-            page.set_default_timeout(settings.browser.action_timeout_ms)
-            await flow.login(page, secrets)
-            answers = await _ask_all(flow, page, questions)
-            await context.close()  # writes the HAR
-            violation = guard.take()
-            if violation is not None:
-                raise violation
-        finally:
-            await browser.close()
-    os.chmod(raw, 0o600)
-    values: list[str] = []
-    dates: list[date] = []
-    for q in questions:
-        values += [str(v) for k in PHI_KEYS if (v := getattr(q, k, None))]
-        dates += [d for k in DATE_KEYS if (d := getattr(q, k, None))]
-    for a in answers:
-        r = a.get("result") or {}
-        values += [str(r[k]) for k in PHI_KEYS if r.get(k)]
-        dates += [date.fromisoformat(r[k]) for k in DATE_KEYS if r.get(k)]
-    mapping = scrub_map(values, dates, secrets, salt=stem)
-    har = folder / f"{stem}.har"
-    recorded = json.loads(raw.read_text(encoding="utf-8"))
-    _write_private(har, json.dumps(scrub(recorded, mapping)))
-    raw.unlink()
+    policy = flow.read_only_policy()
+    try:
+        async with async_playwright() as playwright:
+            browser = await browser_mod.launch(playwright, settings.browser)
+            try:
+                signing_in = await browser.new_context(locale="en-US")
+                guard = ReadOnlyGuard(policy)  # a live portal: only read
+                await guard.install(signing_in)
+                page = await signing_in.new_page()
+                page.set_default_timeout(settings.browser.action_timeout_ms)
+                await flow.login(page, secrets)
+                state = await signing_in.storage_state()
+                await signing_in.close()
+                context = await browser.new_context(
+                    storage_state=state,
+                    record_har_path=str(raw),
+                    record_har_content="embed",
+                    locale="en-US",
+                )
+                await guard.install(context)
+                page = await context.new_page()
+                page.set_default_timeout(settings.browser.action_timeout_ms)
+                if not await flow.resume(page):
+                    raise SessionExpired(
+                        f"{portal_id}'s session did not resume from its storage state right "
+                        "after the login: the flow's resume() must find it live to record"
+                    )
+                answers = await _ask_all(flow, page, questions)
+                await context.close()  # writes the HAR
+                violation = guard.take()
+                if violation is not None:
+                    raise violation
+                signed_out = await _sign_out(browser, flow, state, guard)
+            finally:
+                await browser.close()
+        os.chmod(raw, 0o600)
+        values: list[str] = []
+        dates: list[date] = []
+        for q in questions:
+            values += [str(v) for k in PHI_KEYS if (v := getattr(q, k, None))]
+            dates += [d for k in DATE_KEYS if (d := getattr(q, k, None))]
+        for a in answers:
+            r = a.get("result") or {}
+            values += [str(r[k]) for k in PHI_KEYS if r.get(k)]
+            dates += [date.fromisoformat(r[k]) for k in DATE_KEYS if r.get(k)]
+        mapping = scrub_map(values, dates, secrets, salt=stem)
+        scrubber = Scrubber(mapping)
+        har = folder / f"{stem}.har"
+        recorded = json.loads(raw.read_text(encoding="utf-8"))
+        _write_private(har, json.dumps(scrub_har(recorded, scrubber)))
+    finally:
+        raw.unlink(missing_ok=True)
+    state_path = folder / f"{stem}.state.json"
+    _write_private(state_path, json.dumps(scrubber.document(state), indent=1))
     manifest = folder / f"{stem}.json"
     document = {
         "portal": portal_id,
         "flow": settings.flow_name(portal_id),
         "base_url": portal.base_url,
-        "login": {
-            "username": secrets.username,
-            "password": secrets.password,
-            "security_answers": dict(secrets.security_answers),
-        },
+        "storage_state": state_path.name,  # the signed-in session: the replay resumes it
+        "signed_out": signed_out,  # the session the state holds has ended on the portal
         "questions": [{"kind": q.kind.value, **q.model_dump(mode="json")} for q in questions],
         "answers": answers,
         "scrubbed_values": len(mapping),
     }
-    _write_private(manifest, json.dumps(scrub(document, mapping), indent=1))
+    _write_private(manifest, json.dumps(scrubber.document(document), indent=1))
     return har, manifest
+
+
+async def _sign_out(browser: Any, flow: PortalFlow, state: Any, guard: ReadOnlyGuard) -> bool:
+    """End the recorded session on the portal (outside the recording), so the storage state
+    kept beside the HAR opens nothing: a replay needs it offline only. False when the flow
+    has no sign out or the portal did not confirm it (the session then ends when it idles)."""
+    if not flow.can_logout():
+        return False
+    context = await browser.new_context(storage_state=state, locale="en-US")
+    try:
+        await guard.install(context)
+        await flow.logout(await context.new_page())
+        return True
+    except (PayerbotError, PlaywrightError):
+        return False
+    finally:
+        await context.close()
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -201,34 +179,61 @@ def _write_private(path: Path, text: str) -> None:
         fh.write(text)
 
 
-async def replay(
-    manifest_path: Path, har_path: Path, browser_settings: Any
-) -> list[dict[str, Any]]:
-    """Ask the manifest's questions against the HAR alone (anything not recorded is aborted:
-    offline); returns the answers in the manifest's shape."""
+@dataclass
+class Replay:
+    """A replay's answers (the manifest's shape) and how the recording served it."""
+
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    served: int = 0
+    """Requests answered from the recording."""
+    aborted: list[str] = field(default_factory=list)
+    """Requests the recording could not answer (``METHOD path``), aborted: never sent."""
+
+
+async def replay(manifest_path: Path, har_path: Path, browser_settings: Any) -> Replay:
+    """Resume the recorded session and ask the manifest's questions against the HAR alone
+    (no request leaves the browser: what the recording lacks is aborted and counted)."""
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    flow = get_flow(manifest["flow"])(manifest["base_url"])
-    login = manifest["login"]
-    secrets = LoginSecrets(
-        username=login["username"],
-        password=login["password"],
-        security_answers=login.get("security_answers") or {},
-    )
-    answers: list[dict[str, Any]] = []
+    if not manifest.get("storage_state"):
+        raise ConfigurationError(
+            f"{manifest_path.name} holds no signed-in session: record the portal again"
+        )
+    flow_cls = get_flow(manifest["flow"])
+    flow = flow_cls(manifest["base_url"])
+    state = json.loads((manifest_path.parent / manifest["storage_state"]).read_text("utf-8"))
+    har = json.loads(har_path.read_text(encoding="utf-8"))
+    recording = HarReplay.of(har, flow_cls.volatile_fields)
+    outcome = Replay()
     async with async_playwright() as playwright:
         browser = await browser_mod.launch(playwright, browser_settings)
         try:
-            context = await browser.new_context(locale="en-US")
-            await context.route_from_har(str(har_path), not_found="abort")
+            context = await browser.new_context(storage_state=state, locale="en-US")
+            await recording.install(context)
             await ReadOnlyGuard(flow.read_only_policy()).install(context)  # before the HAR
             page = await context.new_page()
             page.set_default_timeout(10_000)
-            await flow.login(page, secrets)
+            await _resume_offline(flow, page, recording)
             questions = [_question(d.pop("kind"), d) for d in manifest["questions"]]
-            answers = await _ask_all(flow, page, questions)
+            outcome.answers = await _ask_all(flow, page, questions)
         finally:
             await browser.close()
-    return answers
+    outcome.served, outcome.aborted = recording.served, list(recording.aborted)
+    return outcome
+
+
+async def _resume_offline(flow: PortalFlow, page: Any, recording: HarReplay) -> None:
+    """The flow's resume() on the recorded session, or one sentence on why it failed."""
+    try:
+        live = await flow.resume(page)
+        why = "the flow's resume() found no live session"
+    except (PayerbotError, PlaywrightError):
+        live, why = False, "the flow's resume() stopped on a page the recording cannot serve"
+    if not live:
+        lacked = ", ".join(recording.aborted[:3]) or "none"
+        raise SessionExpired(
+            f"the recording's session did not resume offline: {why} "
+            f"(requests the recording lacked: {lacked})"
+        )
 
 
 def comparable(answers: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Operations: `bench`, `purge`, `doctor`, `record`, `new-flow`, `db ...`."""
+"""Operations: `bench`, `purge`, `doctor`, `record`, `replay`, `new-flow`, `db ...`."""
 
 from __future__ import annotations
 
@@ -172,11 +172,18 @@ def doctor_cmd(
 @app.command("record")
 def record_cmd(
     portal: Annotated[str, typer.Argument(help="The portal to record (config/portals.toml).")],
-    worklist: Annotated[Path, typer.Option(help="Questions to ask (the portal's rows).")],
-    limit: Annotated[int, typer.Option(help="At most this many lookups.")] = 5,
+    worklist: Annotated[
+        list[Path],
+        typer.Option(
+            help="Questions to ask (the portal's rows); repeat for both lookups.",
+            metavar="<path>",
+        ),
+    ],
+    limit: Annotated[int, typer.Option(help="At most this many lookups per worklist.")] = 5,
     account: Annotated[str | None, typer.Option(help="Account (default: the first).")] = None,
 ) -> None:
-    """Record a login and a few lookups as a HAR for offline flow tests (route_from_har).
+    """Sign in, then record a few lookups as a HAR for offline flow tests, with the signed-in
+    session beside it (`payerbot replay` resumes it: the login is never replayed).
     Recordings hold PHI: they are scrubbed, owner-only, and stay in the data folder."""
     from bots.intake.worklists import import_worklist
     from bots.ops import recording
@@ -184,16 +191,21 @@ def record_cmd(
     settings = settings_for()
     try:
         recording.check_portal(settings, portal)
-        report = import_worklist(worklist, settings, None)
-        rows = [
-            r.query for r in report.rows if settings.portal_for_payer(r.query.payer_id) == portal
-        ][:limit]
+        rows = []
+        for path in worklist:
+            report = import_worklist(path, settings, None)
+            rows += [
+                r.query
+                for r in report.rows
+                if settings.portal_for_payer(r.query.payer_id) == portal
+            ][:limit]
         if not rows:
             raise ConfigurationError(f"the worklist has no row for {portal}")
         err.print(
             "[yellow]warning:[/] a recording holds what the portal showed (PHI) and the "
-            "login. It is scrubbed of the questions' and answers' identifiers and of the "
-            "login, kept owner-only in the data folder; review it before it goes anywhere.",
+            "signed-in session. It is scrubbed of the questions' and answers' identifiers "
+            "and of the login, kept owner-only in the data folder; review it before it goes "
+            "anywhere.",
             soft_wrap=True,
         )
         who = account or settings.portals[portal].accounts[0]
@@ -202,6 +214,35 @@ def record_cmd(
     except PayerbotError as exc:
         raise fail(exc) from None
     out.print(f"recorded {len(rows)} lookup(s): {har}\nmanifest: {manifest}", soft_wrap=True)
+
+
+@app.command("replay")
+def replay_cmd(
+    manifest: Annotated[Path, typer.Argument(help="A recording's manifest (NAME.json).")],
+) -> None:
+    """Ask a recording's questions again against the recording alone (nothing reaches the
+    portal) and say whether the answers are the ones recorded; exit 1 when they are not."""
+    from bots.ops import recording
+
+    settings = settings_for()
+    har = manifest.with_suffix(".har")
+    if not manifest.is_file() or not har.is_file():
+        raise fail(ConfigurationError(f"no recording {manifest.name} with its .har beside it"))
+    try:
+        replayed = asyncio.run(recording.replay(manifest, har, settings.browser))
+        recorded = json.loads(manifest.read_text(encoding="utf-8"))["answers"]
+    except PayerbotError as exc:
+        raise fail(exc) from None
+    same = recording.comparable(replayed.answers) == recording.comparable(recorded)
+    out.print(
+        f"replayed {len(replayed.answers)} lookup(s) offline: "
+        f"{'the same answers as recorded' if same else 'answers DIFFER from the recording'} "
+        f"({replayed.served} request(s) served from the recording, "
+        f"{len(replayed.aborted)} not in it)",
+        soft_wrap=True,
+    )
+    if not same:
+        raise typer.Exit(1)
 
 
 @app.command("new-flow")
