@@ -97,6 +97,7 @@ class SupervisorPages(ConsoleBase):
             outcome=outcome,
             search=search,
             outcome_filters=run_view.OUTCOME_FILTERS,
+            parts=run_view.parts_of(items, detail["notes"], run.status.value),
             patient_of=run_view.patient_of,
             identifier_of=run_view.identifier_of,
             resume_command=resume_command(run.id),
