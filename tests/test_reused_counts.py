@@ -146,7 +146,7 @@ def test_the_run_workbook_has_a_summary_that_adds_up(pair):
     assert wb["Eligibility"].max_row == 1 + ANSWERED + REUSED
 
 
-def test_the_console_run_page_counts_and_filters_reused_apart(pair, tmp_path):
+def test_the_console_runs_list_and_run_page_count_and_filter_reused_apart(pair, tmp_path):
     from tests.test_console import add_console_users, serving, session
 
     add_console_users(pair.settings)
@@ -160,4 +160,13 @@ def test_the_console_run_page_counts_and_filters_reused_apart(pair, tmp_path):
         for outcome, n in (("answered", ANSWERED), ("reused", REUSED)):
             shown = client.get(f"/runs/{pair.second.id}", params={"outcome": outcome}).text
             assert len(re.findall(r'<tr id="item-\d+">', shown)) == n, outcome
+        listed = client.get("/runs").text
+        head = re.search(r'<table aria-label="Runs">\s*<tr>(.*?)</tr>', listed, re.S)[1]
+        row = re.search(rf'<tr><td><a href="/runs/{pair.second.id}">.*?</tr>', listed, re.S)[0]
+        cells = [
+            re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ]
+        by_head = dict(zip(re.findall(r"<th>(.*?)</th>", head), cells, strict=True))
+        assert (by_head["Items"], by_head["Answered"], by_head["Reused"]) == ("3", "1", "2")
+        assert by_head["No result"] == "0"
         client.close()

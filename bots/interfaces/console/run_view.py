@@ -87,6 +87,17 @@ def parts_of(
     return [(value[p], p, int(counted[p])) for p in PARTS]
 
 
+def listed_parts(states: Mapping[str, int], reused: Mapping[str, int]) -> dict[str, int]:
+    """A run's answered / reused / no result for the runs list, from its items per state and
+    its reused items per state (the store's counts: no item is read), as `bucket` counts."""
+    kept = ("succeeded", "business_failed")
+    return {
+        "answered": states.get("succeeded", 0) - reused.get("succeeded", 0),
+        "reused": sum(reused.get(s, 0) for s in kept),
+        "no result": states.get("business_failed", 0) - reused.get("business_failed", 0),
+    }
+
+
 def matches(item: Outcome, outcome: str, search: str) -> bool:
     if outcome in OUTCOME_FILTERS and bucket(item, {}, "")[0] != OUTCOME_FILTERS[outcome][1]:
         return False

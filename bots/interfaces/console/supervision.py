@@ -54,12 +54,15 @@ class SupervisorPages(ConsoleBase):
         )
         states = await self.db(self.store.run_state_counts, [r.id for r in rows])
         words = {r.id: run_words(r, states.get(r.id, {})) for r in rows}
+        reused = await self.db(self.store.run_reused_counts, [r.id for r in rows])
+        parts = {r.id: run_view.listed_parts(states[r.id], reused[r.id]) for r in rows}
         jobs = sorted(self.settings.schedule.jobs)
         return self.render(
             request,
             "runs.html",
             runs=rows,
             words=words,
+            parts=parts,
             page=run_view.page_of(rows, number, total),
             wanted=wanted,
             statuses=run_view.RUN_STATUSES,
