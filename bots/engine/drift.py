@@ -261,7 +261,7 @@ async def _check_one(
                 return DriftCheck(
                     portal_id,
                     "drift",
-                    f"{'; '.join(missing)} ({how})",
+                    f"{'; '.join(missing)}; {how}",
                     str(shot) if shot else None,
                     account,
                     said,
@@ -269,7 +269,7 @@ async def _check_one(
             return DriftCheck(
                 portal_id,
                 "ok",
-                f"sign-in and search pages as expected ({how})",
+                f"sign-in and search pages as expected; {how}",
                 account=account,
                 session=said,
             )
