@@ -27,7 +27,7 @@ from bots.models import EligibilityQuery
 from bots.ops import mock_portals as fixture_portals
 from bots.settings import Settings, load_settings
 from bots.store import Question, RunStatus, Store, utcnow
-from bots.store.schema import followups, results, runs, work_items
+from bots.store.schema import followups, results, run_items, runs, work_items
 from tests.test_console import add_console_users, log_in, serving, shoot
 from tests.timing import deadline_in
 
@@ -55,6 +55,7 @@ def seed_run(
     items: int,
     failed: int = 0,
     waiting: int = 0,
+    reused: int = 0,
     status: RunStatus = RunStatus.FINISHED,
     started: datetime | None = None,
     trigger: str = "batch",
@@ -63,7 +64,8 @@ def seed_run(
     payer: str = "ACME",
 ) -> str:
     """A run of synthetic items: the first ``failed`` failed (pages changed), the next
-    ``waiting`` still queued, the rest answered; a screenshot and a trace for each failure."""
+    ``waiting`` still queued, the rest answered (the last ``reused`` of them by an earlier
+    run, within the dedupe window); a screenshot and a trace for each failure."""
     questions = [
         Question(
             reference=f"elig|{payer}|SYN{tag}{i:05d}",
@@ -115,6 +117,12 @@ def seed_run(
                     else None,
                 )
             )
+            if n >= items - reused:
+                conn.execute(
+                    update(run_items)
+                    .where(run_items.c.run_id == run_id, run_items.c.item_id == q.item_id)
+                    .values(disposition="reused")
+                )
             if state == "new":
                 continue
             shot = trace = None
@@ -167,13 +175,17 @@ def morning(env, tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
 
 def test_a_290_item_run_is_found_by_outcome_and_patient_50_at_a_time(morning, page: Page):
     store, settings, url = morning["store"], morning["settings"], morning["url"]
-    run_id = seed_run(store, settings, tag="A", items=290, failed=17)
+    run_id = seed_run(store, settings, tag="A", items=290, failed=17, reused=30)
     page.set_viewport_size({"width": 1366, "height": 768})
     log_in(page, url, "sam", "sam-supervisor-pw")
     page.goto(f"{url}/runs/{run_id}")
     status = page.locator("#run-status")
     expect(status).to_have_text("Finished with 17 failures")
     expect(status).to_have_class(re.compile(r"\bbad\b"))  # in red
+    # answered (asked this run) and reused (answered earlier) apart, as `runs show` says
+    expect(page.locator("#run-parts")).to_have_text(
+        "290 item(s): 243 answered, 30 reused, 0 no result, 17 failed, 0 waiting"
+    )
     items = page.get_by_role("table", name="Items")
     expect(page.locator("#showing").first).to_have_text("Showing 1–50 of 290")
     expect(items.locator("tr[id^=item-]")).to_have_count(50)
@@ -205,6 +217,10 @@ def test_a_290_item_run_is_found_by_outcome_and_patient_50_at_a_time(morning, pa
     expect(page.get_by_role("button", name="Retry the 17 failed item(s)")).to_be_visible()
     expect(page.get_by_role("button", name=re.compile("^Resume"))).to_have_count(0)  # none left
     shoot(page, "run")
+    for outcome, n in (("answered", 243), ("reused", 30)):  # each filter shows its count
+        page.get_by_label("Outcome").select_option(outcome)
+        page.get_by_role("button", name="Find").click()
+        expect(page.locator("#showing").first).to_have_text(f"Showing 1–{min(n, 50)} of {n}")
 
     # search by patient name, then by member ID (any outcome)
     page.get_by_label("Outcome").select_option("")

@@ -21,6 +21,7 @@ import structlog
 from playwright.async_api import Browser, Page, async_playwright
 
 from bots.engine import browser as browser_mod
+from bots.engine import kept_check
 from bots.engine.credentials import login_secrets
 from bots.engine.gates import build_flow
 from bots.engine.sessions import PortalSession
@@ -181,6 +182,9 @@ class DriftCheck:
     status: str  # ok | drift | skipped | error
     detail: str
     screenshot: str | None = None
+    account: str | None = None  # the account whose session checked the search pages
+    session: kept_check.SessionOutcome | None = None
+    """resumed | new_login | new_login_kept_session_not_resumed (None: no session opened)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -243,18 +247,32 @@ async def _check_one(
         )
         if not lease.acquired:
             continue
+        kept_at = kept_check.kept_before(vault, portal_id, account, login.username)
         session = PortalSession(  # the kept session first: a new login would make a second
             browser, flow, portal_id, account, login, settings.browser, portal, vault=vault
         )
         try:
             page = await _guarded(None, session, session.ready())
+            said = kept_check.outcome(session.resumed, kept_at)
+            how = f"{account}: {kept_check.words(said, kept_at, settings.timezone)}"
             missing = await _guarded(None, session, flow.landmarks(page, "search"))
             if missing:
                 shot = await _screenshot(page, shots / f"{portal_id}-search.jpg", settings)
                 return DriftCheck(
-                    portal_id, "drift", "; ".join(missing), str(shot) if shot else None
+                    portal_id,
+                    "drift",
+                    f"{'; '.join(missing)}; {how}",
+                    str(shot) if shot else None,
+                    account,
+                    said,
                 )
-            return DriftCheck(portal_id, "ok", f"sign-in and search pages as expected ({account})")
+            return DriftCheck(
+                portal_id,
+                "ok",
+                f"sign-in and search pages as expected; {how}",
+                account=account,
+                session=said,
+            )
         except AuthenticationError as exc:  # the lockout guard, as for any login
             store.flag_account(portal_id, account, "login_refused", str(exc), "doctor")
             return DriftCheck(portal_id, "error", f"login refused for {account}: {exc}")

@@ -8,6 +8,10 @@ and a refused login flags the account like in a run. The kept session is tried f
 login while it lives would make a second session, or end it on most portals), and the
 portal is logged into only once it has ended (the old one signed out first); a working
 session is kept (encrypted) for the next run to resume.
+
+Each account says whether its kept session resumed or a new login was needed
+(``session``); a kept session that had not expired yet did not resume points at the flow's
+``resume()`` (bots/engine/kept_check.py).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from zoneinfo import ZoneInfo
 from playwright.async_api import async_playwright
 
 from bots.engine import browser as browser_mod
+from bots.engine import kept_check
 from bots.engine.attempts import classify
 from bots.engine.credentials import login_secrets
 from bots.engine.gates import build_flow
@@ -49,6 +54,8 @@ class AccountCheck:
     status: str  # ok | failed | locked | in_use | missing | maintenance | blocked | error
     detail: str = ""
     password_expires_in_days: int | None = None
+    session: kept_check.SessionOutcome | None = None
+    """resumed | new_login | new_login_kept_session_not_resumed (None: not tried)."""
 
     @property
     def ok(self) -> bool:
@@ -108,6 +115,7 @@ async def check_accounts(
                     try:
                         if browser is None:
                             browser = await browser_mod.launch(playwright, settings.browser)
+                        kept_at = kept_check.kept_before(vault, portal_id, account, login.username)
                         session = PortalSession(
                             browser,
                             flow,
@@ -127,11 +135,13 @@ async def check_accounts(
                                     raise violation
                         finally:
                             await session.close()
+                        check.session = kept_check.outcome(session.resumed, kept_at)
+                        said = kept_check.words(check.session, kept_at, settings.timezone)
                         if session.resumed:
-                            check.detail = "the kept session is still live (no login needed)"
+                            check.detail = said
                             log.info("creds.session_live", portal=portal_id, account=account)
                         else:
-                            _record(store, check, session.last_info)
+                            _record(store, check, session.last_info, said)
                     except Exception as exc:  # each account is reported, whatever happened
                         _failed(store, check, exc)
                     finally:
@@ -142,16 +152,20 @@ async def check_accounts(
     return checks
 
 
-def _record(store: Store, check: AccountCheck, info: LoginInfo | None) -> None:
+def _record(store: Store, check: AccountCheck, info: LoginInfo | None, said: str) -> None:
     days = info.password_expires_in_days if info else None
     store.note_login(check.portal, check.account, days)
     check.password_expires_in_days = days
-    check.detail = (
-        "logged in"
-        if info is None
-        else f"logged in; password expires in {days if days is not None else '?'} day(s)"
+    check.detail = said + (
+        "" if info is None else f"; password expires in {days if days is not None else '?'} day(s)"
     )
-    log.info("creds.ok", portal=check.portal, account=check.account, password_days_left=days)
+    log.info(
+        "creds.ok",
+        portal=check.portal,
+        account=check.account,
+        password_days_left=days,
+        session=check.session,
+    )
 
 
 def _failed(store: Store, check: AccountCheck, exc: BaseException) -> None:

@@ -26,6 +26,7 @@ from bots.dates import local_datetime_text
 from bots.files import private_dir
 from bots.logs import get_logger
 from bots.outputs.links import console_url
+from bots.outputs.run_views import PARTS, bucket, summary_parts
 from bots.outputs.run_words import resume_command, run_words
 from bots.settings import Settings
 from bots.store import ItemState, OutcomeCode, Store, utcnow
@@ -63,6 +64,10 @@ def build(
         workbook = notes.get("workbook") or workbook
         states = store.run_state_counts([run_id]).get(run_id, {})
         words = run_words(run, states) if run else None
+        items = store.run_outcomes(run_id)
+        status_value = run.status.value if run else ""
+        parts = summary_parts(items, notes, status_value)
+        del parts["by_reason"]
         runs.append(
             {
                 "run_id": run_id,
@@ -76,6 +81,7 @@ def build(
                 "link": console_url(settings, f"/runs/{run_id}"),
                 "source": run.source if run else None,
                 "counts": run.counts if run else {},
+                "parts": parts,  # answered (this run) + reused + no result + ... = total
                 "seconds": run.seconds if run else None,
             }
         )
@@ -99,8 +105,9 @@ def build(
             needs.append({"portal": portal, "account": acct, "why": f"password expires {left}"})
         for notice in notes.get("workbook_notices") or []:
             needs.append({"portal": "workbook", "account": None, "why": notice})
-        for item in store.run_outcomes(run_id):
-            by_portal.setdefault(item.portal, Counter())[item.state.value] += 1
+        for item in items:
+            part, _ = bucket(item, notes, status_value)
+            by_portal.setdefault(item.portal, Counter())[part] += 1
             if item.state == ItemState.SYSTEM_FAILED:
                 failures.append(
                     {
@@ -126,7 +133,7 @@ def build(
     from bots.followups.queue import list_followups
 
     open_total = len(list_followups(store, status=["open", "in progress"], limit=1_000_000))
-    outcome_names = ["succeeded", "business_failed", "system_failed", "new", "in_progress"]
+    outcome_names = list(PARTS)  # one vocabulary with the CLI summary and the console
     now = utcnow()
     return {
         "job": job,
@@ -252,11 +259,10 @@ def _plain(data: dict[str, Any]) -> str:
     for n in data.get("slowed_portals") or []:
         lines.append(f"SLOWED DOWN - {n['portal']}: {n['why']}")
     for r in data["runs"]:
-        c = r["counts"]
+        c = r["parts"]
         lines.append(
             f"run {r['run_id']} {r['kind']} ({r['started']}): {r['status_words']}; "
-            f"{c.get('items', 0)} items, {c.get('succeeded', 0)} answered, "
-            f"{c.get('business_failed', 0)} no result, {c.get('system_failed', 0)} failed"
+            f"{c['total']} items, " + ", ".join(f"{c[p]} {p}" for p in PARTS)
         )
         if r["resume_command"]:
             lines.append(f"  {r['left']} item(s) left; resume them with: {r['resume_command']}")

@@ -117,16 +117,33 @@ def print_run_summary(
     console.print(sentence(parts), soft_wrap=True)
     console.print(
         f"{summary.lookups} lookups in {duration_text(summary.duration_seconds)} "
-        f"({summary.lookups_per_minute:.0f}/min); logins: "
-        + (", ".join(f"{k}={v}" for k, v in summary.logins.items()) or "none"),
+        f"({summary.lookups_per_minute:.0f}/min); {logins_text(notes)}",
         soft_wrap=True,
     )
-    if summary.resumed_sessions:
-        console.print("kept sessions resumed (no login): " + ", ".join(summary.resumed_sessions))
     for portal, run in summary.borrowed_from.items():
         console.print(f"{portal}: answered through the session of run {run}", soft_wrap=True)
     _attention(console, notes)
     console.print(f"spreadsheet: {spreadsheet}\nrun log:     {summary.log_path}", soft_wrap=True)
+
+
+def logins_per_account(notes: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """portal/account -> new logins this run, and whether its kept session resumed (1/0)."""
+    resumed = set(notes.get("resumed_sessions") or [])
+    logins = notes.get("logins") or {}
+    return {
+        key: {"logins": int(logins.get(key, 0)), "resumed": int(key in resumed)}
+        for key in sorted({*logins, *resumed})
+    }
+
+
+def logins_text(notes: Mapping[str, Any]) -> str:
+    """ "logins: payerhub/main 1 (resumed 0), legacyportal/main 0 (resumed 1)": per account,
+    the new logins and whether the kept session resumed."""
+    said = ", ".join(
+        f"{key} {n['logins']} (resumed {n['resumed']})"
+        for key, n in logins_per_account(notes).items()
+    )
+    return f"logins: {said or 'none'}"
 
 
 def sentence(parts: Mapping[str, Any]) -> str:
@@ -246,6 +263,7 @@ def print_run_detail(
     parts = summary_parts(items, detail["notes"], run.status.value)
     console.print(summary_table("", parts, run.counts.get("import_errors", 0)))
     console.print(sentence(parts), soft_wrap=True)
+    console.print(logins_text(detail["notes"]), soft_wrap=True)
     if detail["problems"]:
         problems = Table("item", "row", "portal", "state", "why", "tries")
         problems.columns[4].overflow = "fold"
@@ -274,4 +292,5 @@ def detail_json(detail: Mapping[str, Any], items: Sequence[Outcome], run: Run) -
         "started_at": iso_utc(run.started_at),
         "finished_at": iso_utc(run.finished_at),
         "summary": parts,
+        "logins": logins_per_account(detail["notes"]),
     }

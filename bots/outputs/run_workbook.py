@@ -493,6 +493,7 @@ def _write_workbook(
             fill = waiting_cells(cells, fill, columns, (waiting or {}).get(item.id))
             rows.append(([*cells, local], fill, link))
         _fill_sheet(ws, [*columns, LOCAL_EVIDENCE], rows)
+    _summary_sheet(wb, [item for items in outcomes.values() for item in items])
     if import_errors:
         ws = wb.create_sheet("Import errors")
         cols: list[Column] = [
@@ -510,6 +511,27 @@ def _write_workbook(
             ),
         )
     return _save_atomically(wb, path)
+
+
+SUMMARY_WORDS = {
+    "answered": "asked of the portal this run",
+    "reused": "answered by an earlier run within the dedupe window, not asked again",
+    "no result": "the portal said no: see the Outcome column",
+    "failed": "no answer: see the Outcome column",
+    "waiting": "not done yet: queued, paused, or waiting for an account",
+}
+
+
+def _summary_sheet(wb: Workbook, items: Sequence[Outcome]) -> None:
+    """ "Run summary": the items per part, as `payerbot runs show` counts them (each item in
+    one part; the parts add up to the total)."""
+    from bots.outputs.run_views import PARTS, summary_parts
+
+    parts = summary_parts(items, {}, "")
+    columns: list[Column] = [("Outcome", 14, None), ("Items", 8, None), ("Meaning", 70, None)]
+    rows = [([p, parts[p], SUMMARY_WORDS[p]], None, None) for p in PARTS]
+    rows.append((["total", parts["total"], "every item of the run"], None, None))
+    _fill_sheet(wb.create_sheet("Run summary"), columns, rows)
 
 
 def _save_atomically(wb: Workbook, path: Path) -> Path:

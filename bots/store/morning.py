@@ -94,6 +94,22 @@ class MorningMixin(StoreBase):
                 counts[run_id][str(state)] = int(n)
         return counts
 
+    def run_reused_counts(self, run_ids: list[str]) -> dict[str, dict[str, int]]:
+        """Per run, its items answered by an earlier run (disposition reused) per state."""
+        if not run_ids:
+            return {}
+        stmt = (
+            select(run_items.c.run_id, work_items.c.state, func.count())
+            .join(work_items, work_items.c.id == run_items.c.item_id)
+            .where(run_items.c.run_id.in_(run_ids), run_items.c.disposition == "reused")
+            .group_by(run_items.c.run_id, work_items.c.state)
+        )
+        counts: dict[str, dict[str, int]] = {run_id: {} for run_id in run_ids}
+        with self._tx() as conn:
+            for run_id, state, n in conn.execute(stmt).all():
+                counts[run_id][str(state)] = int(n)
+        return counts
+
     def morning_counts(self, today_start: datetime, since: datetime, me: str) -> MorningCounts:
         """Follow-ups raised since ``today_start``, open ones of ``me`` and of high priority,
         and failed items of the batches started since ``since``."""

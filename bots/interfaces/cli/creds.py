@@ -7,6 +7,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from bots.engine.credentials import store_secrets
 from bots.errors import ConfigurationError, PayerbotError
@@ -32,7 +33,8 @@ def creds_check(
     portal: Annotated[str | None, typer.Argument(help="One portal id; default all.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Log in to each configured account (no lookups) and report ok or why not."""
+    """Log in to each configured account (no lookups) and report ok or why not, and whether
+    the kept session resumed or a new login was needed."""
     settings = settings_for()
     if portal is not None and portal not in settings.portals:
         raise fail(ConfigurationError(f"portal {portal!r} is not configured"))
@@ -50,7 +52,13 @@ def creds_check(
     else:
         for c in checks:
             colour = "green" if c.ok else "red"
-            out.print(f"{c.portal:<16} {c.account:<10} [{colour}]{c.status:<11}[/] {c.detail}")
+            detail = escape(c.detail)
+            if c.session == "new_login_kept_session_not_resumed":
+                detail = f"[yellow]{detail}[/]"  # a flow whose resume() may be wrong
+            out.print(
+                f"{c.portal:<16} {c.account:<10} [{colour}]{c.status:<11}[/] {detail}",
+                soft_wrap=True,
+            )
     if not all(c.ok for c in checks):
         raise typer.Exit(
             EXIT_AUTH if any(c.status in {"failed", "locked"} for c in checks) else EXIT_FAILURES

@@ -10,16 +10,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bots.dates import parse_date
-from bots.store import OPEN_STATES, ItemState, Outcome, RunStatus
+from bots.outputs.run_views import PARTS, bucket, summary_parts
+from bots.store import Outcome, RunStatus
 
 PAGE_SIZE = 50
-OUTCOME_FILTERS: dict[str, tuple[str, frozenset[str]]] = {
-    "failed": ("Failed only", frozenset({ItemState.SYSTEM_FAILED})),
-    "waiting": ("Waiting (queued or paused)", frozenset(OPEN_STATES) | {ItemState.ABANDONED}),
-    "answered": ("Answered", frozenset({ItemState.SUCCEEDED})),
-    "no_result": ("No result (the portal said no)", frozenset({ItemState.BUSINESS_FAILED})),
+OUTCOME_FILTERS: dict[str, tuple[str, str]] = {
+    "failed": ("Failed only", "failed"),
+    "waiting": ("Waiting (queued, paused or waiting for an account)", "waiting"),
+    "answered": ("Answered (asked of the portal this run)", "answered"),
+    "reused": ("Reused (answered earlier, not asked again)", "reused"),
+    "no_result": ("No result (the portal said no)", "no result"),
 }
-"""The run page's outcome filter: value -> (label, the item states it shows)."""
+"""The run page's outcome filter: value -> (label, the part of the run's summary it shows:
+the same parts as `payerbot runs show`, so a filter shows as many items as its count)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +78,28 @@ def identifier_of(item: Outcome) -> str:
     return " · ".join(p for p in parts if p)
 
 
+def parts_of(
+    items: Sequence[Outcome], notes: Mapping[str, Any], run_status: str
+) -> list[tuple[str, str, int]]:
+    """The run's parts for the page: (filter value, part, items), adding up to the total."""
+    counted = summary_parts(items, notes, run_status)
+    value = {part: key for key, (_, part) in OUTCOME_FILTERS.items()}
+    return [(value[p], p, int(counted[p])) for p in PARTS]
+
+
+def listed_parts(states: Mapping[str, int], reused: Mapping[str, int]) -> dict[str, int]:
+    """A run's answered / reused / no result for the runs list, from its items per state and
+    its reused items per state (the store's counts: no item is read), as `bucket` counts."""
+    kept = ("succeeded", "business_failed")
+    return {
+        "answered": states.get("succeeded", 0) - reused.get("succeeded", 0),
+        "reused": sum(reused.get(s, 0) for s in kept),
+        "no result": states.get("business_failed", 0) - reused.get("business_failed", 0),
+    }
+
+
 def matches(item: Outcome, outcome: str, search: str) -> bool:
-    if outcome in OUTCOME_FILTERS and item.state not in OUTCOME_FILTERS[outcome][1]:
+    if outcome in OUTCOME_FILTERS and bucket(item, {}, "")[0] != OUTCOME_FILTERS[outcome][1]:
         return False
     if not search:
         return True

@@ -54,12 +54,15 @@ class SupervisorPages(ConsoleBase):
         )
         states = await self.db(self.store.run_state_counts, [r.id for r in rows])
         words = {r.id: run_words(r, states.get(r.id, {})) for r in rows}
+        reused = await self.db(self.store.run_reused_counts, [r.id for r in rows])
+        parts = {r.id: run_view.listed_parts(states[r.id], reused[r.id]) for r in rows}
         jobs = sorted(self.settings.schedule.jobs)
         return self.render(
             request,
             "runs.html",
             runs=rows,
             words=words,
+            parts=parts,
             page=run_view.page_of(rows, number, total),
             wanted=wanted,
             statuses=run_view.RUN_STATUSES,
@@ -97,6 +100,7 @@ class SupervisorPages(ConsoleBase):
             outcome=outcome,
             search=search,
             outcome_filters=run_view.OUTCOME_FILTERS,
+            parts=run_view.parts_of(items, detail["notes"], run.status.value),
             patient_of=run_view.patient_of,
             identifier_of=run_view.identifier_of,
             resume_command=resume_command(run.id),
