@@ -5,10 +5,11 @@ a CSRF token that rotates on every page, `/` always the sign-in shell).
 
 The scaffold is run into a copy of the project; its TODOs are replaced with prepared bodies,
 as a developer would write them after `payerbot explore`; the generated test module then runs
-in a subprocess, as the developer would run it. It fails while lookups are still TODOs, passes
-both lookups and the kept-session resume once they are filled (the portal counts one login
-per test, none for the resumed session), skips with the reason where no test login is set,
-and the generated error-page table turns Cobalt's maintenance page into PortalMaintenance.
+in a subprocess, as the developer would run it. It fails while lookups are still TODOs; once
+they are filled it passes the landmarks, both lookups, the kept-session resume and the sign-out
+(the portal counts one login per test, none for the resumed session); it skips with the reason
+where no test login is set; and the generated error-page table turns Cobalt's maintenance page
+into PortalMaintenance.
 One portal start; one browser per run of the generated module.
 """
 
@@ -40,6 +41,7 @@ GENERATED_TESTS = {
     "test_a_known_member_is_read_and_an_unknown_one_is_not_found",
     "test_a_known_claim_is_read_and_an_unknown_one_is_not_found",
     "test_a_kept_session_resumes_without_a_new_login",
+    "test_logout_ends_the_session",
 }
 
 
@@ -382,7 +384,7 @@ def test_a_scaffolded_flow_passes_its_generated_tests_once_its_todos_are_filled(
     assert outcomes == {name: ("passed", "") for name in GENERATED_TESTS}, outcomes
     counters = admin(cobalt, "GET", "counters")
     # one login per test; the resumed context signed in with the kept session, not a login
-    assert counters["logins"] == {login["username"]: 4}, counters["logins"]
+    assert counters["logins"] == {login["username"]: 5}, counters["logins"]
     assert counters["writes"] == 0 and counters["failed_logins"] == {}
 
     # Where no test login is set, every generated test skips and says why (`make test`).

@@ -33,7 +33,7 @@ from playwright.async_api import Browser, Page, Playwright, async_playwright
 
 from bots.engine import browser as browser_mod
 from bots.engine.gates import build_flow
-from bots.errors import ClaimNotFound, MemberNotFound
+from bots.errors import ClaimNotFound, MemberNotFound, SessionExpired
 from bots.flowkit.flow import LoginSecrets
 from bots.flowkit.readonly import ReadOnlyGuard
 from bots.models import ClaimStatusQuery, EligibilityQuery
@@ -208,4 +208,19 @@ def test_a_kept_session_resumes_without_a_new_login(portal: Portal) -> None:
         assert result.member_id == KNOWN.member_id
 
     portal.run(resumed, storage_state=kept)
+
+
+def test_logout_ends_the_session(portal: Portal) -> None:
+    """The engine signs out before a new login (one live session per account)."""
+
+    async def body(page: Page, flow: __CLS__) -> None:
+        await flow.login(page, LOGIN)
+        await flow.logout(page)
+        try:
+            live = await flow.resume(page)
+        except SessionExpired:  # as the engine reads it: not live
+            live = False
+        assert not live, "the session is still live after logout()"
+
+    portal.run(body)
 '''
