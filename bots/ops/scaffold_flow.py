@@ -223,7 +223,7 @@ class __CLS__(PortalFlow):
         # TODO(resume): open a page only a live session shows, NOT the portal's `/` when `/`
         # always shows the sign-in page (then every run would log in again, silently; the
         # generated test's resume case and `payerbot creds check` catch it). A session that
-        # ended must land on the sign-in page (False), never on an error.
+        # ended comes back False (a SessionExpired from ERROR_PAGES counts the same).
         await self._open(page, ELIGIBILITY_PATH)
         return await self.is_logged_in(page)
 
