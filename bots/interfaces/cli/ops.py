@@ -262,9 +262,12 @@ def new_flow_cmd(
         raise fail(exc) from None
     for path in written:
         out.print(f"wrote {path}", soft_wrap=True)
+    env = f"PAYERBOT_TEST_{name.upper()}"
     out.print(
-        f"next: `playwright codegen {base_url}` to record the pages, fill in every TODO "
-        f"(grep -n TODO {written[0]} {written[1]}), then `.venv/bin/pytest {written[1]}`",
+        f"next: `payerbot explore {base_url}` to see the portal's pages headless, fill in "
+        f"every TODO (grep -n TODO {written[0]} {written[1]} {written[2]}), then "
+        f"`{env}_USERNAME=... {env}_PASSWORD=... {env}_TOTP_SEED=... "
+        f'.venv/bin/pytest {written[1]}` (README, "Adding a payer portal")',
         soft_wrap=True,
     )
 
