@@ -146,6 +146,7 @@ async def record(
         "portal": portal_id,
         "flow": settings.flow_name(portal_id),
         "base_url": portal.base_url,
+        "options": portal.options,  # the flow's [portals.NAME.options], as recorded
         "storage_state": state_path.name,  # the signed-in session: the replay resumes it
         "signed_out": signed_out,  # the session the state holds has ended on the portal
         "questions": [{"kind": q.kind.value, **q.model_dump(mode="json")} for q in questions],
@@ -199,7 +200,7 @@ async def replay(manifest_path: Path, har_path: Path, browser_settings: Any) -> 
             f"{manifest_path.name} holds no signed-in session: record the portal again"
         )
     flow_cls = get_flow(manifest["flow"])
-    flow = flow_cls(manifest["base_url"])
+    flow = flow_cls(manifest["base_url"], options=manifest.get("options") or {})
     state = json.loads((manifest_path.parent / manifest["storage_state"]).read_text("utf-8"))
     har = json.loads(har_path.read_text(encoding="utf-8"))
     recording = HarReplay.of(har, flow_cls.volatile_fields)
