@@ -43,7 +43,7 @@ from bots.engine.credentials import login_secrets
 from bots.errors import ConfigurationError
 from bots.files import private_dir
 from bots.flowkit.flow import LoginSecrets
-from bots.flowkit.readonly import READ_METHODS, ReadOnlyGuard
+from bots.flowkit.readonly import READ_METHODS, ReadOnlyGuard, ReadOnlyPolicy
 from bots.ops.explore_capture import (
     Capture,
     Network,
@@ -319,30 +319,46 @@ async def explore(
         policy = build_flow(settings, portal).read_only_policy()
     folder = private_dir(out or default_folder(settings, url))
     result = Exploration(folder)
-    async with async_playwright() as playwright:
-        own = browser is None
-        if browser is None:
-            browser = await browser_mod.launch(playwright, settings.browser)
-        context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-        try:
-            context.set_default_timeout(settings.browser.action_timeout_ms)
-            context.set_default_navigation_timeout(settings.browser.navigation_timeout_ms)
-            page = await context.new_page()
-            explorer = Explorer(page, folder, secrets, settings.browser.action_timeout_ms)
-            if policy is not None:
-                await ReadOnlyGuard(policy).install(context)
-            else:
-                explorer.click_guard = ClickGuard()
-                await explorer.click_guard.install(context)
-            await _walk(explorer, url, steps, result)
-        finally:
-            await context.close()
-            if own:
-                await browser.close()
-            write_index(
-                folder, explorer_start(url), result.captures, result.failure, guard_words(portal)
-            )
+    try:
+        if browser is not None:
+            await _explore_in(browser, settings, url, steps, secrets, policy, result)
+        else:
+            async with async_playwright() as playwright:
+                own = await browser_mod.launch(playwright, settings.browser)
+                try:
+                    await _explore_in(own, settings, url, steps, secrets, policy, result)
+                finally:
+                    await own.close()
+    finally:
+        guard = guard_words(portal)
+        write_index(folder, explorer_start(url), result.captures, result.failure, guard)
     return result
+
+
+async def _explore_in(
+    browser: Browser,
+    settings: Settings,
+    url: str,
+    steps: list[Step],
+    secrets: LoginSecrets | None,
+    policy: ReadOnlyPolicy | None,
+    result: Exploration,
+) -> None:
+    """The walk in a browser context of its own, under the guard."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    try:
+        context.set_default_timeout(settings.browser.action_timeout_ms)
+        context.set_default_navigation_timeout(settings.browser.navigation_timeout_ms)
+        page = await context.new_page()
+        explorer = Explorer(page, result.folder, secrets, settings.browser.action_timeout_ms)
+        if policy is not None:
+            await ReadOnlyGuard(policy).install(context)
+        else:
+            explorer.click_guard = ClickGuard()
+            await explorer.click_guard.install(context)
+        await _walk(explorer, url, steps, result)
+    finally:
+        await context.close()
 
 
 def explorer_start(url: str) -> str:
