@@ -100,7 +100,9 @@ def test_explores_each_bundled_portal_through_its_login(
         "click:Sign in",
         "totp:Verification code",
         "click:Verify",
+        "wait:What would you like to do?",
         "click:Eligibility & Benefits",
+        "select:Payer=Acme Health Plan",
     ]
     legacy_login = [
         "fill:User ID:={username}",
@@ -200,6 +202,7 @@ SHADOW_PAGE = """<!doctype html><html><head><title>Shadow test</title></head><bo
 <member-search id="finder"></member-search>
 <iframe name="claims" src="/frame.html" width="600" height="200"></iframe>
 <script>
+fetch('/beacon', {method: 'POST', body: 'seen=1'});  // no step sent it: the guard stops it
 customElements.define('member-search', class extends HTMLElement {
   constructor() {
     super();
@@ -243,11 +246,18 @@ def shadow_site(tmp_path: Path) -> Iterator[str]:
 def test_finds_forms_in_an_open_shadow_root_and_in_an_iframe(
     settings: Settings, shadow_site: str, tmp_path: Path
 ) -> None:
-    steps = ["fill:Member ID=ZZ1", "fill:Claim number=C123456", "click:Find claim"]
+    steps = [
+        "fill:Member ID=ZZ1",
+        "fill:Claim number=C123456",
+        "click:Find claim",
+        "click:Search members",
+        "goto:/index.html",
+    ]
     (done,) = explore_all(
         settings, [{"url": f"{shadow_site}/index.html", "steps": steps, "out": tmp_path / "x"}]
     )
-    first, after = check_written(done)
+    first, after, posted, _again = check_written(done)
+    assert done.captures[-1].url == "/index.html" and done.captures[-1].h1 == "Member lookup"
     forms = forms_of(first)
     form, member = control(forms, "member_id")
     assert form["where"] == {"frame": None, "shadow_hosts": ["member-search#finder"]}
@@ -268,6 +278,13 @@ def test_finds_forms_in_an_open_shadow_root_and_in_an_iframe(
     requests = json.loads((after / "network.json").read_text())
     assert {"method": "GET", "path": "/claims.html?claim="}.items() <= requests[0].items()
     assert b"C123456" not in (after / "network.json").read_bytes()
+    # without --portal only reads leave the browser, and what a click step sends
+    beacon = [r for r in json.loads((first / "network.json").read_text()) if r["method"] == "POST"]
+    assert beacon == [{**beacon[0], "path": "/beacon", "status": None, "failed": "blocked"}]
+    assert "Stopped by the read-only guard: POST /beacon" in index
+    search = json.loads((posted / "network.json").read_text())[0]
+    assert (search["method"], search["path"]) == ("POST", "/search?tenant=")
+    assert search["status"] == 501 and search["posted_fields"] == ["member_id", "month"]
 
 
 def test_a_step_that_finds_nothing_ends_with_one_sentence(

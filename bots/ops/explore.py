@@ -56,6 +56,8 @@ from bots.settings import Settings
 
 KINDS = ("fill", "totp", "click", "select", "goto", "wait")
 SECRETS = ("{username}", "{password}")
+LOOK_SECONDS = 3.0
+"""How long a step looks for its field, button or link on a page still drawing."""
 
 
 @dataclass(frozen=True)
@@ -170,15 +172,20 @@ class Explorer:
         return [main, *(f for f in self.page.frames if f is not main and not f.is_detached())]
 
     async def _first(self, finders: Callable[[Frame], list[Locator]]) -> Locator | None:
-        """The first match in the page, then in each frame in order."""
-        for frame in self._frames():
-            for locator in finders(frame):
-                try:
-                    if await locator.count():
-                        return locator.first
-                except PlaywrightError:
-                    break  # the frame went away while we looked
-        return None
+        """The first match in the page, then in each frame in order; a page still drawing
+        gets a few seconds (LOOK_SECONDS) before the step is said to find nothing."""
+        deadline = time.monotonic() + min(LOOK_SECONDS, self.timeout_ms / 1000)
+        while True:
+            for frame in self._frames():
+                for locator in finders(frame):
+                    try:
+                        if await locator.count():
+                            return locator.first
+                    except PlaywrightError:
+                        break  # the frame went away while we looked
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(0.2)
 
     async def field(self, label: str) -> Locator | None:
         caption = label.replace("'", "")
@@ -258,9 +265,14 @@ class Explorer:
             await self._wait(step.target)
 
     async def _select(self, target: Locator, step: Step) -> None:
-        options = [o.strip() for o in await target.locator("option").all_inner_texts()]
-        if step.value not in options:
-            raise StepFailed(f"the list {step.target!r} does not offer {step.value!r}")
+        deadline = time.monotonic() + min(LOOK_SECONDS, self.timeout_ms / 1000)
+        while True:  # a list filled by the page's own request after it shows
+            options = [o.strip() for o in await target.locator("option").all_inner_texts()]
+            if step.value in options:
+                break
+            if time.monotonic() >= deadline:
+                raise StepFailed(f"the list {step.target!r} does not offer {step.value!r}")
+            await asyncio.sleep(0.2)
         await target.select_option(label=step.value)
         await self.settle()
 
@@ -383,8 +395,14 @@ async def _walk(explorer: Explorer, url: str, steps: list[Step], result: Explora
         except PlaywrightTimeout:
             result.failure = f"step {n} ({step.text}): the page did not let it happen in time"
             return
-        except PlaywrightError:
-            result.failure = f"step {n} ({step.text}): the browser could not do it"
+        except PlaywrightError as exc:
+            why = (
+                "the read-only guard stopped it (a page that changes something, or a request "
+                "the portal's flow does not declare)"
+                if "BLOCKED_BY_CLIENT" in str(exc).upper()
+                else "the browser could not do it"
+            )
+            result.failure = f"step {n} ({step.text}): {why}"
             return
         now = await explorer._signature()
         if step.kind in ("fill", "totp"):  # typing changes the tree's names, not the page

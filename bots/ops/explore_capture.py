@@ -235,7 +235,7 @@ async def suggest_landmarks(frame: Frame, found: dict[str, Any], limit: int = 12
     headings = [h for h in found["headings"] if h["level"] == 1] or found["headings"][:1]
     candidates += [[f"heading:{h['text']}"] for h in headings[:1]]
     notes: list[str] = []
-    for group in found["forms"]:
+    for group in sorted(found["forms"], key=lambda g: not g["form"]):  # a <form>'s first
         for c in group["controls"]:
             if not c["visible"]:
                 continue

@@ -296,7 +296,9 @@ def explore_cmd(
             soft_wrap=True,
         )
         with fixture_portals.running(settings, [portal] if portal else []):
-            if portal is not None and url.startswith("/"):
+            if url.startswith("/"):
+                if portal is None:
+                    raise ConfigurationError(f"{url} is a path: give --portal, or a full address")
                 url = settings.portals[portal].base_url.rstrip("/") + url
             done = asyncio.run(
                 explore.explore(settings, url, steps, portal=portal, account=account, out=out_dir)
@@ -306,6 +308,13 @@ def explore_cmd(
     for capture in done.captures:
         out.print(f"{capture.folder.name}: {capture.url} ({capture.forms} form(s))", soft_wrap=True)
     out.print(f"index: {done.folder / 'index.md'}", soft_wrap=True, highlight=False)
+    blocked = list(dict.fromkeys(b for c in done.captures for b in c.blocked))
+    if blocked:
+        err.print(
+            f"[yellow]the read-only guard stopped:[/] {escape(', '.join(blocked))}",
+            soft_wrap=True,
+            highlight=False,
+        )
     if done.failure:
         err.print(f"[bold red]stopped:[/] {escape(done.failure)}", soft_wrap=True, highlight=False)
         raise typer.Exit(1)
