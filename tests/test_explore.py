@@ -188,6 +188,8 @@ def test_explores_each_bundled_portal_through_its_login(
     _, payer = control(forms_of(legacy_pages[-1]), "ddlPayer")
     assert "Delta Prairie Health" in [o["text"] for o in payer["options"]]
     assert 'frame="main"' in (legacy_pages[-1] / "landmarks.txt").read_text()
+    menu = '"link:Eligibility Inquiry", "link:Claim Inquiry"'
+    assert menu in (legacy_pages[-1] / "landmarks.txt").read_text()
     assert "frame 'main'" in (done_legacy.folder / "index.md").read_text()
     for account in legacy.admin("GET", "accounts"):
         assert account["password"].encode() not in written_bytes(done_legacy.folder)
@@ -296,8 +298,10 @@ def test_a_step_that_finds_nothing_ends_with_one_sentence(
             ".venv/bin/payerbot",
             "explore",
             f"{hub.url}/#/login",
+            "--portal",
+            "payerhub",
             "--step",
-            "fill:Username=someone",
+            "fill:Password={password}",
             "--step",
             "click:Open sesame",
             "--out",
@@ -315,6 +319,9 @@ def test_a_step_that_finds_nothing_ends_with_one_sentence(
         "its frames" in " ".join(proc.stderr.split())
     )
     assert "Traceback" not in proc.stderr + proc.stdout
+    (account,) = [a for a in hub.admin("GET", "accounts") if a["account"] == "main"]
+    assert account["password"] not in proc.stderr + proc.stdout
+    assert account["password"].encode() not in written_bytes(out)
     assert "warning:" in proc.stderr and "owner-only" in proc.stderr
     assert (out / "01-sign-in-to-payerhub" / "screenshot.png").is_file()
     assert "Stopped: step 2 (click:Open sesame)" in (out / "index.md").read_text()

@@ -114,7 +114,10 @@ _FORMS_JS = """
   const headings = Array.from(document.querySelectorAll('h1, h2, h3'))
     .map((h) => ({level: Number(h.tagName[1]), text: text(h).slice(0, 120)}))
     .filter((h) => h.text);
-  return {title: document.title || '', headings, forms: Array.from(groups.values())};
+  const named = (sel) => Array.from(document.querySelectorAll(sel)).map(text).filter(Boolean);
+  const nav = named('nav a[href], [role=navigation] a[href]');
+  const links = (nav.length ? nav : named('a[href]')).slice(0, 12);
+  return {title: document.title || '', headings, links, forms: Array.from(groups.values())};
 }
 """
 
@@ -249,6 +252,8 @@ async def suggest_landmarks(frame: Frame, found: dict[str, Any], limit: int = 12
                     f"# no name for the {c['role']} after the caption {c['caption']!r} "
                     f"(name={c['name']!r}): read it by its caption"
                 )
+    if not any(c["role"] != "button" for g in found["forms"] for c in g["controls"]):
+        candidates += [[f"link:{name}"] for name in found["links"][:4]]  # a menu, a home page
     chosen: list[str] = []
     for options in candidates:
         for spec in options:
@@ -259,6 +264,12 @@ async def suggest_landmarks(frame: Frame, found: dict[str, Any], limit: int = 12
         if len(chosen) >= limit:
             break
     return chosen + notes
+
+
+LANDMARKS_HEADER = (
+    "# Suggested for the flow's landmarks() (bots.flowkit.pages): each was found exactly once\n"
+    "# on this page, by the kind and name it shows; keep those the flow relies on."
+)
 
 
 def landmarks_line(specs: list[str], frame: str | None) -> str:
@@ -368,7 +379,7 @@ async def capture(
         redact(json.dumps({"url": path_of(page.url), "forms": forms}, indent=1)),
     )
     write_private(folder / "network.json", redact(json.dumps(requests, indent=1)))
-    write_private(folder / "landmarks.txt", redact("\n".join(marks) + "\n"))
+    write_private(folder / "landmarks.txt", redact("\n".join([LANDMARKS_HEADER, *marks]) + "\n"))
     real = [  # a form, or fields outside any (a single-page app's): a lone button is not one
         f
         for f in forms
