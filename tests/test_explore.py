@@ -202,6 +202,7 @@ def test_explores_each_bundled_portal_through_its_login(
 SHADOW_PAGE = """<!doctype html><html><head><title>Shadow test</title></head><body>
 <h1>Member lookup</h1>
 <member-search id="finder"></member-search>
+<a href="/claims.html" target="_blank">Open in a new window</a>
 <iframe name="claims" src="/frame.html" width="600" height="200"></iframe>
 <script>
 fetch('/beacon', {method: 'POST', body: 'seen=1'});  // no step sent it: the guard stops it
@@ -254,12 +255,20 @@ def test_finds_forms_in_an_open_shadow_root_and_in_an_iframe(
         "click:Find claim",
         "click:Search members",
         "goto:/index.html",
+        "click:Open in a new window",
     ]
     (done,) = explore_all(
         settings, [{"url": f"{shadow_site}/index.html", "steps": steps, "out": tmp_path / "x"}]
     )
-    first, after, posted, _again = check_written(done)
-    assert done.captures[-1].url == "/index.html" and done.captures[-1].h1 == "Member lookup"
+    first, after, posted, _again, popup = check_written(done)
+    assert [(c.url, c.h1) for c in done.captures[-2:]] == [
+        ("/index.html", "Member lookup"),
+        ("/claims.html", "Claim"),  # the link opened a new window: the exploration went on there
+    ]
+    opened = json.loads((popup / "network.json").read_text())
+    assert ("GET", "/claims.html", "document") in {
+        (r["method"], r["path"], r["resource_type"]) for r in opened
+    }
     forms = forms_of(first)
     form, member = control(forms, "member_id")
     assert form["where"] == {"frame": None, "shadow_hosts": ["member-search#finder"]}

@@ -8,7 +8,7 @@ portal account's credentials), ``totp:<label>`` (the current code from its TOTP 
 frames (the first frame that has it), then as the caption in the table cell before a field,
 as old portals show them. The first page load and every step that changes the page are
 captured; a step that finds nothing ends the exploration with one sentence, the captures
-so far kept.
+so far kept. A click that opens a new tab or a popup window goes on in it.
 
 Exploring must change nothing on the portal. With ``--portal`` the flow's read-only guard
 applies (only the requests its flow declares); without, only reads leave the browser, and
@@ -160,7 +160,12 @@ class Explorer:
     async def capture(self, captures: list[Capture]) -> None:
         captures.append(
             await capture(
-                self.page, len(captures) + 1, self.out, self.network, self.masks, self.redact
+                self.page,
+                len(captures) + 1,
+                self.out,
+                self.network,
+                [m for m in self.masks if m.page is self.page],
+                self.redact,
             )
         )
         self.signature = await self._signature()
@@ -252,9 +257,13 @@ class Explorer:
                 )
             if self.click_guard is not None:
                 self.click_guard.clicking = True
+            opened = len(self.page.context.pages)
             try:
                 await target.click()
                 await self.settle()
+                if len(self.page.context.pages) > opened:  # a new tab or a popup window:
+                    self.page = self.page.context.pages[-1]  # the steps go on there
+                    await self.settle()
             finally:
                 if self.click_guard is not None:
                     self.click_guard.clicking = False
