@@ -11,7 +11,8 @@ captured; a step that finds nothing ends the exploration with one sentence, the 
 so far kept. A click that opens a new tab or a popup window goes on in it.
 
 Exploring must change nothing on the portal. With ``--portal`` the flow's read-only guard
-applies (only the requests its flow declares); without, only reads leave the browser, and
+applies (only the requests its flow declares); without (or before the portal has a flow:
+exploring comes before ``payerbot new-flow``), only reads leave the browser, and
 the non-GET requests a ``click`` step's own action sends while that step runs (a sign-in,
 a search): nothing else, nothing in the background, nothing after.
 """
@@ -308,8 +309,8 @@ def default_folder(settings: Settings, url: str) -> Path:
     return settings.data_dir / "explore" / f"{host}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def guard_words(portal: str | None) -> str:
-    if portal is not None:
+def guard_words(portal: str | None, policy: ReadOnlyPolicy | None) -> str:
+    if policy is not None:
         return (
             f"Read-only guard: {portal}'s flow (only the requests it declares leave the browser)."
         )
@@ -332,12 +333,14 @@ async def explore(
     policy = None
     if portal is not None:
         from bots.engine.gates import build_flow
+        from bots.flowkit.flow import load_flows
 
         if portal not in settings.portals:
             raise ConfigurationError(f"no portal {portal!r} in config/portals.toml")
         who = account or settings.portals[portal].accounts[0]
         secrets = login_secrets(settings, portal, who)
-        policy = build_flow(settings, portal).read_only_policy()
+        if settings.flow_name(portal) in load_flows():  # none yet: explored before new-flow
+            policy = build_flow(settings, portal).read_only_policy()
     folder = private_dir(out or default_folder(settings, url))
     result = Exploration(folder)
     try:
@@ -351,7 +354,7 @@ async def explore(
                 finally:
                     await own.close()
     finally:
-        guard = guard_words(portal)
+        guard = guard_words(portal, policy)
         write_index(folder, explorer_start(url), result.captures, result.failure, guard)
     return result
 
