@@ -339,3 +339,13 @@ def test_a_step_that_finds_nothing_ends_with_one_sentence(
     assert "warning:" in proc.stderr and "owner-only" in proc.stderr
     assert (out / "01-sign-in-to-payerhub" / "screenshot.png").is_file()
     assert "Stopped: step 2 (click:Open sesame)" in (out / "index.md").read_text()
+
+
+def test_request_paths_keep_query_keys_and_no_identifier() -> None:
+    from bots.ops.explore_capture import path_of
+
+    assert path_of("http://p/api/claims/A260000000001?member=ACM1&dob=1980-05-17") == (
+        "/api/claims/{n}?member=&dob="
+    )
+    assert path_of("http://p/#/members/ACM12345678901?dob=05171980") == "/#/members/{n}?dob="
+    assert path_of("http://p/v2/eligibility#/login") == "/v2/eligibility#/login"

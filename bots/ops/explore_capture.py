@@ -146,12 +146,21 @@ def frame_label(frame: Frame) -> str:
     return frame.name or urlsplit(frame.url).path or "(unnamed)"
 
 
+_IDENTIFIER = re.compile(r"[^/?#]*\d{4,}[^/?#]*")
+
+
 def path_of(url: str) -> str:
-    """A URL's path and its query keys, never their values (they may hold PHI)."""
+    """A URL's path and its query keys, never their values (they may hold PHI); a path part
+    with four digits or more (a member ID, a claim number, a date) reads ``{n}``."""
     parts = urlsplit(url)
-    keys = list(dict.fromkeys(k for k, _ in parse_qsl(parts.query, keep_blank_values=True)))
-    query = "?" + "&".join(f"{k}=" for k in keys) if keys else ""
-    return (parts.path or "/") + query + (f"#{parts.fragment}" if parts.fragment else "")
+    route, _, route_query = parts.fragment.partition("?")  # a single-page app's #/view?a=1
+    path = _IDENTIFIER.sub("{n}", (parts.path or "/") + (f"#{route}" if parts.fragment else ""))
+    return path + _keys(parts.query) + _keys(route_query)
+
+
+def _keys(query: str) -> str:
+    keys = list(dict.fromkeys(k for k, _ in parse_qsl(query, keep_blank_values=True)))
+    return "?" + "&".join(f"{k}=" for k in keys) if keys else ""
 
 
 # --- network -----------------------------------------------------------------------------
