@@ -51,6 +51,7 @@ from bots.ops.explore_capture import (
     aria_tree,
     capture,
     comparable_tree,
+    path_of,
     write_index,
 )
 from bots.settings import Settings
@@ -136,7 +137,8 @@ class Explorer:
             text = text.replace(secret, "***")
         return text
 
-    async def _signature(self) -> str:
+    async def page_state(self) -> str:
+        """Each frame's address and accessibility tree (typed values left out)."""
         parts = []
         for frame in self.page.frames:
             if not frame.is_detached():
@@ -150,10 +152,10 @@ class Explorer:
             await self.page.wait_for_load_state("networkidle", timeout=3_000)
         except PlaywrightTimeout:
             pass  # a page that polls never goes quiet: the tree decides
-        before = await self._signature()
+        before = await self.page_state()
         for _ in range(12):
             await asyncio.sleep(0.25)
-            now = await self._signature()
+            now = await self.page_state()
             if now == before:
                 return
             before = now
@@ -169,7 +171,7 @@ class Explorer:
                 self.redact,
             )
         )
-        self.signature = await self._signature()
+        self.signature = await self.page_state()
 
     # --- finding things ------------------------------------------------------------------
 
@@ -314,7 +316,11 @@ def guard_words(portal: str | None, policy: ReadOnlyPolicy | None) -> str:
         return (
             f"Read-only guard: {portal}'s flow (only the requests it declares leave the browser)."
         )
-    return "Read-only guard: reads only, and the non-GET requests a click step sends while it runs."
+    why = f" ({portal} has no flow yet)" if portal is not None else ""
+    return (
+        f"Read-only guard{why}: reads only, and the non-GET requests a click step sends "
+        "while it runs."
+    )
 
 
 async def explore(
@@ -387,7 +393,7 @@ async def _explore_in(
 
 def explorer_start(url: str) -> str:
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    return f"{parts.scheme}://{parts.netloc}{path_of(url)}"
 
 
 async def _walk(explorer: Explorer, url: str, steps: list[Step], result: Exploration) -> None:
@@ -416,7 +422,7 @@ async def _walk(explorer: Explorer, url: str, steps: list[Step], result: Explora
             )
             result.failure = f"step {n} ({step.text}): {why}"
             return
-        now = await explorer._signature()
+        now = await explorer.page_state()
         if step.kind in ("fill", "totp"):  # typing changes the tree's names, not the page
             changed = _urls(now) != _urls(explorer.signature)
         else:
