@@ -228,6 +228,14 @@ FRAME_PAGE = """<!doctype html><html><head><title>Claims</title></head><body>
 <button type="submit">Find claim</button></form></body></html>"""
 
 
+SHELL_PAGE = """<!doctype html><html><head><title>Shell</title></head><body>
+<h1>Provider access</h1><iframe name="signin" src="/signin.html"></iframe></body></html>"""
+
+SIGNIN_FRAME = """<!doctype html><html><body><label>Username <input name="user"></label>
+<button type="button" onclick="const top = parent.document; top.querySelector('iframe').remove();
+top.body.insertAdjacentHTML('beforeend', '<h2>Signed in</h2>')">Sign in</button></body></html>"""
+
+
 @pytest.fixture
 def shadow_site(tmp_path: Path) -> Iterator[str]:
     """A tiny site: a form in an open shadow root, another in an iframe."""
@@ -236,6 +244,8 @@ def shadow_site(tmp_path: Path) -> Iterator[str]:
     (root / "index.html").write_text(SHADOW_PAGE)
     (root / "frame.html").write_text(FRAME_PAGE)
     (root / "claims.html").write_text("<h1>Claim</h1>")
+    (root / "shell.html").write_text(SHELL_PAGE)
+    (root / "signin.html").write_text(SIGNIN_FRAME)
 
     class Quiet(SimpleHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
@@ -349,3 +359,18 @@ def test_request_paths_keep_query_keys_and_no_identifier() -> None:
     )
     assert path_of("http://p/#/members/ACM12345678901?dob=05171980") == "/#/members/{n}?dob="
     assert path_of("http://p/v2/eligibility#/login") == "/v2/eligibility#/login"
+
+
+def test_a_sign_in_frame_that_goes_away_is_captured_without_it(
+    settings: Settings, shadow_site: str, hub: Portal, tmp_path: Path
+) -> None:
+    """The field that held the user name was in a frame the sign-in removed: nothing left
+    to mask, the capture goes on (the page's own origin is not PayerHub's: GETs only)."""
+    steps = ["fill:Username={username}", "click:Sign in"]
+    job = {"url": f"{shadow_site}/shell.html", "steps": steps, "out": tmp_path / "s"}
+    (done,) = explore_all(settings, [{**job, "portal": "payerhub"}])
+    check_written(done)
+    assert done.captures[-1].places == [] and done.captures[0].places == ["frame 'signin'"]
+    assert "Signed in" in (done.captures[-1].folder / "aria.yml").read_text()
+    (account,) = [a for a in hub.admin("GET", "accounts") if a["account"] == "main"]
+    assert account["username"].encode() not in written_bytes(done.folder)

@@ -161,16 +161,20 @@ class Explorer:
             before = now
 
     async def capture(self, captures: list[Capture]) -> None:
-        captures.append(
-            await capture(
-                self.page,
-                len(captures) + 1,
-                self.out,
-                self.network,
-                [m for m in self.masks if m.page is self.page],
-                self.redact,
-            )
-        )
+        """Write the page; one more try, settled, when it changed under the capture."""
+        for attempt in (1, 2):
+            try:
+                masks = [m for m in self.masks if m.page is self.page and await _shown(m)]
+                captures.append(
+                    await capture(
+                        self.page, len(captures) + 1, self.out, self.network, masks, self.redact
+                    )
+                )
+                break
+            except PlaywrightError:
+                if attempt == 2:
+                    raise StepFailed("the page kept changing while it was captured") from None
+                await self.settle()
         self.signature = await self.page_state()
 
     # --- finding things ------------------------------------------------------------------
@@ -305,6 +309,14 @@ class Explorer:
         )
 
 
+async def _shown(locator: Locator) -> bool:
+    """Whether a field is still there to be masked (its frame may be gone)."""
+    try:
+        return await locator.count() > 0
+    except PlaywrightError:
+        return False
+
+
 def default_folder(settings: Settings, url: str) -> Path:
     parts = urlsplit(url)
     host = (parts.hostname or "page") + (f"_{parts.port}" if parts.port else "")
@@ -402,11 +414,16 @@ async def _walk(explorer: Explorer, url: str, steps: list[Step], result: Explora
     except PlaywrightError:
         result.failure = f"could not open {explorer_start(url)}: the site did not answer"
         return
-    await explorer.settle()
-    await explorer.capture(result.captures)
+    try:
+        await explorer.settle()
+        await explorer.capture(result.captures)
+    except (StepFailed, PlaywrightError):
+        result.failure = f"could not capture {explorer_start(url)}: the page kept changing"
+        return
     for n, step in enumerate(steps, 1):
         try:
             await explorer.run(step)
+            await _capture_if_changed(explorer, step, result)
         except StepFailed as exc:
             result.failure = f"step {n} ({step.text}): {exc}"
             return
@@ -422,15 +439,18 @@ async def _walk(explorer: Explorer, url: str, steps: list[Step], result: Explora
             )
             result.failure = f"step {n} ({step.text}): {why}"
             return
-        now = await explorer.page_state()
-        if step.kind in ("fill", "totp"):  # typing changes the tree's names, not the page
-            changed = _urls(now) != _urls(explorer.signature)
-        else:
-            changed = now != explorer.signature
-        if changed:
-            await explorer.capture(result.captures)
-        else:
-            explorer.signature = now
+
+
+async def _capture_if_changed(explorer: Explorer, step: Step, result: Exploration) -> None:
+    now = await explorer.page_state()
+    if step.kind in ("fill", "totp"):  # typing changes the tree's names, not the page
+        changed = _urls(now) != _urls(explorer.signature)
+    else:
+        changed = now != explorer.signature
+    if changed:
+        await explorer.capture(result.captures)
+    else:
+        explorer.signature = now
 
 
 def _urls(signature: str) -> list[str]:
