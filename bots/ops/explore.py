@@ -366,7 +366,13 @@ async def explore(
             await _explore_in(browser, settings, url, steps, secrets, policy, result)
         else:
             async with async_playwright() as playwright:
-                own = await browser_mod.launch(playwright, settings.browser)
+                try:
+                    own = await browser_mod.launch(playwright, settings.browser)
+                except PlaywrightError:
+                    raise ConfigurationError(
+                        "Chromium did not start: `python -m bots.ops.browser_setup` says "
+                        "which one payerbot uses and how to install one"
+                    ) from None
                 try:
                     await _explore_in(own, settings, url, steps, secrets, policy, result)
                 finally:
