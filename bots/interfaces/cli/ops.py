@@ -298,3 +298,67 @@ def _doctor_portals(portal: list[str] | None, as_json: bool) -> None:
             )
     if any(c.status == "drift" for c in checks):
         raise typer.Exit(1)
+
+
+@app.command("explore")
+def explore_cmd(
+    url: Annotated[str, typer.Argument(help="The page to start on (a path with --portal).")],
+    portal: Annotated[
+        str | None,
+        typer.Option(
+            help="A configured portal: its login for {username}/{password}/totp, "
+            "its flow's read-only guard."
+        ),
+    ] = None,
+    account: Annotated[str | None, typer.Option(help="Account (default: the first).")] = None,
+    step: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="In order (repeatable): fill:<label>=<value>, totp:<label>, click:<name>, "
+            "select:<label>=<option>, goto:<path or URL>, wait:<text>."
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder (default: <data_dir>/explore/...).")
+    ] = None,
+) -> None:
+    """Explore a portal headlessly: per page, a screenshot, the accessibility tree, forms (in
+    frames and shadow roots too), network requests, suggested landmarks; index.md on top.
+    Without --portal only reads leave the browser, and the POSTs a click step sends."""
+    from rich.markup import escape
+
+    from bots.ops import explore
+
+    settings = settings_for()
+    try:
+        steps = [explore.parse_step(s) for s in step or []]
+        if portal is not None and portal not in settings.portals:
+            raise ConfigurationError(f"no portal {portal!r} in config/portals.toml")
+        err.print(
+            "[yellow]warning:[/] screenshots show what the portal showed (PHI, once signed "
+            "in); the folder is owner-only: review it before it goes anywhere.",
+            soft_wrap=True,
+        )
+        with fixture_portals.running(settings, [portal] if portal else []):
+            if url.startswith("/"):
+                if portal is None:
+                    raise ConfigurationError(f"{url} is a path: give --portal, or a full address")
+                url = settings.portals[portal].base_url.rstrip("/") + url
+            done = asyncio.run(
+                explore.explore(settings, url, steps, portal=portal, account=account, out=out_dir)
+            )
+    except PayerbotError as exc:
+        raise fail(exc) from None
+    for capture in done.captures:
+        out.print(f"{capture.folder.name}: {capture.url} ({capture.forms} form(s))", soft_wrap=True)
+    out.print(f"index: {done.folder / 'index.md'}", soft_wrap=True, highlight=False)
+    blocked = list(dict.fromkeys(b for c in done.captures for b in c.blocked))
+    if blocked:
+        err.print(
+            f"[yellow]the read-only guard stopped:[/] {escape(', '.join(blocked))}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    if done.failure:
+        err.print(f"[bold red]stopped:[/] {escape(done.failure)}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1)
