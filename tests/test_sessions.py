@@ -391,3 +391,34 @@ def test_creds_set_stores_a_prompted_login_owner_only(env, settings):
     assert (login.username, login.password) == ("RFCNEW", "N3w-pass!")
     refused = CliRunner().invoke(app, ["creds", "set", "legacyportal", "nobody"], input="x\ny\n\n")
     assert refused.exit_code == 2 and "not in config/portals.toml" in refused.output
+
+    # --stdin: a provisioning script pipes three lines, no prompts, nothing echoed
+    piped = subprocess.run(
+        [".venv/bin/payerbot", "creds", "set", "legacyportal", "second", "--stdin"],
+        input="RFCPIPE\nP1ped-pass!\nJBSWY3DPEHPK3PXP\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=False,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert "P1ped-pass!" not in piped.stdout + piped.stderr
+    assert "Warning" not in piped.stderr and "username:" not in piped.stdout
+    login = login_secrets(load_settings(), "legacyportal", "second")
+    assert (login.username, login.password, login.totp_seed) == (
+        "RFCPIPE",
+        "P1ped-pass!",
+        "JBSWY3DPEHPK3PXP",
+    )
+    short = subprocess.run(
+        [".venv/bin/payerbot", "creds", "set", "legacyportal", "second", "--stdin"],
+        input="only-a-username\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=False,
+    )
+    assert short.returncode == 2 and "three lines" in short.stderr + short.stdout
+    assert "Traceback" not in short.stderr

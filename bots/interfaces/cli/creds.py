@@ -72,16 +72,37 @@ def creds_set(
     use_keyring: Annotated[
         bool, typer.Option("--keyring", help="Store in the OS keyring, not the secrets folder.")
     ] = False,
+    from_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--stdin",
+            help="Read the username, password and TOTP seed (empty: none) as three lines "
+            "from standard input, without prompts (a provisioning script, a secrets manager).",
+        ),
+    ] = False,
 ) -> None:
     """Store one account's login (prompted, never echoed, never on the command line)."""
     settings = load_settings()
     if portal not in settings.portals or account not in settings.portals[portal].accounts:
         raise fail(ConfigurationError(f"{portal}/{account} is not in config/portals.toml"))
-    values = {
-        "username": typer.prompt("username"),
-        "password": typer.prompt("password", hide_input=True),
-        "totp_seed": typer.prompt("TOTP seed (empty: none)", default="", hide_input=True),
-    }
+    if from_stdin:
+        lines = [*sys.stdin.read().splitlines(), "", "", ""][:3]
+        values = dict(zip(("username", "password", "totp_seed"), lines, strict=True))
+        if not values["username"].strip() or not values["password"]:
+            raise fail(
+                ConfigurationError(
+                    "--stdin takes three lines: the username, the password, the TOTP seed "
+                    "(an empty third line: none)"
+                )
+            )
+        values["username"] = values["username"].strip()
+        values["totp_seed"] = values["totp_seed"].strip()
+    else:
+        values = {
+            "username": typer.prompt("username"),
+            "password": typer.prompt("password", hide_input=True),
+            "totp_seed": typer.prompt("TOTP seed (empty: none)", default="", hide_input=True),
+        }
     try:
         where = store_secrets(
             settings,
