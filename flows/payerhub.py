@@ -129,7 +129,7 @@ class PayerHubFlow(PortalFlow):
     result_region = "section.results"  # the search view's results (the evidence's clip)
 
     async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
-        await page.goto(f"{self.base_url}/#/login")
+        await self._sign_in_form(page)
         await page.get_by_label("Username").fill(secrets.username)
         await page.get_by_label("Password").fill(secrets.password)
         await page.get_by_role("button", name="Sign in").click()
@@ -202,6 +202,25 @@ class PayerHubFlow(PortalFlow):
         )
         if response.status != 200:
             raise PortalError(f"PayerHub did not confirm the sign out (HTTP {response.status})")
+
+    async def _sign_in_form(self, page: Page) -> None:
+        """Be on the sign-in form of a freshly loaded app. On a page already in the app,
+        opening #/login is only a hash change: the app keeps the signed-in state it holds in
+        memory (it knows nothing of a sign out by request, or of a session the portal ended)
+        and its router sends #/login on to #/home. So that page is loaded again: the app
+        then asks the server, and shows the form, or the home page of a session still live,
+        which is signed out first (never two sessions; a login is what was asked for)."""
+        url = f"{self.base_url}/#/login"
+        form = page.get_by_label("Username")
+        signed_in = page.locator("#current-user").filter(has_text=re.compile(r"\S"))
+        for _ in range(2):
+            if await page.goto(url) is None:  # the same document: only the hash changed
+                await page.reload()
+            await form.or_(signed_in).first.wait_for()
+            if await form.is_visible():
+                return
+            await self.logout(page)
+        raise PortalError("PayerHub still shows a signed-in session after its sign out")
 
     async def _refused_or(self, page: Page, success: Locator) -> None:
         alert = page.get_by_role("alert")

@@ -55,6 +55,7 @@ DEFAULT_KNOBS = {
     "error_rate": 0.0,
     "session_idle_seconds": 900,
     "session_max_seconds": 28800,
+    "session_max_requests": 0,  # reset too: a test that sets it must not end later sessions
     "lockout_threshold": 5,
     "maintenance": False,
     "layout": "A",

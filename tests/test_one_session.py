@@ -117,7 +117,12 @@ def here(*args: str) -> Any:
 
 
 async def misreading_resume(self: Any, page: Any) -> bool:
-    """A wrong resume: it never finds the kept session live, so every run logs in again."""
+    """A wrong resume: it never finds the kept session live, so every run logs in again. It
+    leaves the page on the signed-in app, as a real resume does: the engine's sign out and
+    new login then start from the hardest page (a single-page app still holding its
+    signed-in state in memory)."""
+    await page.goto(self.base_url)
+    await self.is_logged_in(page)
     return False
 
 

@@ -183,6 +183,21 @@ def test_login_answers_the_security_question_once_per_computer(with_page, legacy
     assert counters["failed_logins"] == {}
 
 
+def test_a_login_after_a_log_off_on_the_same_page_works(with_page, legacy, truth):
+    """The engine's new login: a log off, then a login on the page that was signed in."""
+    m = members(truth, "ELM")[0]
+
+    async def body(page: Page, flow: LegacyPortalFlow, secrets: LoginSecrets) -> None:
+        await flow.login(page, secrets)
+        assert (await flow.eligibility(page, elig_query(m))).member_id == m["member_id"]
+        await flow.logout(page)
+        await asyncio.wait_for(flow.login(page, secrets), scaled(10))
+        assert (await flow.eligibility(page, elig_query(m))).member_id == m["member_id"]
+
+    with_page(body)
+    assert legacy.counters()["logins"] == {"RFCMAIN": 2}
+
+
 def test_wrong_security_answer_is_an_authentication_error(with_page, legacy):
     async def body(page: Page, flow: LegacyPortalFlow, secrets: LoginSecrets) -> None:
         wrong = {q: "not-it" for q in secrets.security_answers}

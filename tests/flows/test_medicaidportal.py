@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -173,6 +174,23 @@ def test_terms_of_use_are_accepted_on_every_login(
     counters = mcd.counters()
     assert counters["terms_accepted"] == 2 and counters["terms_declined"] == 0
     assert counters["logins"] == {secrets.username: 2} and counters["writes"] == 0
+
+
+def test_a_login_after_a_log_out_on_the_same_page_works(
+    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
+) -> None:
+    """The engine's new login: a log out, then a login on the page that was signed in."""
+    m = active(gt)[0]
+
+    async def body(page: Page, flow: MedicaidPortalFlow) -> None:
+        await flow.login(page, secrets)
+        assert_eligibility(gt, m["member_key"], await flow.eligibility(page, elig_query(m)))
+        await flow.logout(page)
+        await asyncio.wait_for(flow.login(page, secrets), scaled(10))
+        assert_eligibility(gt, m["member_key"], await flow.eligibility(page, elig_query(m)))
+
+    with_page(mcd_settings, body)
+    assert mcd.counters()["logins"] == {secrets.username: 2}
 
 
 def test_wrong_password_is_an_authentication_error(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from collections.abc import Awaitable, Callable
@@ -469,3 +470,100 @@ def test_the_engine_refuses_another_members_page_from_a_careless_flow(settings, 
     assert (item.state, item.last_error_code) == ("business_failed", "patient_mismatch")
     assert item.payload is None, "right patient or no result"
     assert item.evidence_path and Path(item.evidence_path).is_file(), "the screenshot is kept"
+
+
+# --- a new login on a page that was signed in -------------------------------------------------
+#
+# The hub is a single-page app: once loaded it holds "signed in" in memory, and its router
+# sends a signed-in app from #/login to #/home. A login on such a page (after a sign out by
+# request, a session ended server-side, a kept session whose check said no) must still reach
+# the sign-in form instead of waiting for it until the login times out.
+
+
+def _acme_query(ground_truth: dict[str, Any]) -> EligibilityQuery:
+    m = active_member(ground_truth)
+    return EligibilityQuery(
+        payer_id="ACME", member_id=m["member_id"], dob=m["dob"], date_of_service="2026-12-01"
+    )
+
+
+async def _login_soon(page: Page, flow: PayerHubFlow, settings: Settings) -> None:
+    """A login that must not hang: well under the page's own 15 s wait for a missing form."""
+    await asyncio.wait_for(
+        flow.login(page, login_secrets(settings, "payerhub", "main")), scaled(10)
+    )
+
+
+def test_a_login_after_a_sign_out_on_the_same_page_reaches_the_sign_in_form(
+    settings, hub, ground_truth
+):
+    query = _acme_query(ground_truth)
+
+    async def body(page: Page, flow: PayerHubFlow) -> None:
+        await _login_soon(page, flow, settings)
+        assert (await flow.eligibility(page, query)).member_id == query.member_id
+        assert "#/eligibility" in page.url
+        await flow.logout(page)  # by request: the app on screen still shows itself signed in
+        await _login_soon(page, flow, settings)
+        assert await flow.is_logged_in(page)
+        assert (await flow.eligibility(page, query)).member_id == query.member_id
+
+    with_page(settings, body)
+    assert hub.counters()["logins"] == {"clinic.main": 2}
+    assert set(hub.counters()["max_concurrent_sessions"].values()) == {1}
+
+
+def test_a_login_after_the_session_ended_elsewhere_on_the_same_page(settings, hub, ground_truth):
+    account = next(a for a in ground_truth["accounts"]["payerhub"] if a["account"] == "main")
+    query = _acme_query(ground_truth)
+
+    async def body(page: Page, flow: PayerHubFlow) -> None:
+        await _login_soon(page, flow, settings)
+        assert (await flow.eligibility(page, query)).member_id == query.member_id
+        api_login(flow.base_url, account)  # the app on screen has not noticed yet
+        await _login_soon(page, flow, settings)
+        assert (await flow.eligibility(page, query)).member_id == query.member_id
+
+    with_page(settings, body)
+    assert hub.counters()["logins"] == {"clinic.main": 3}
+
+
+def test_a_login_on_a_page_still_signed_in_signs_out_first(settings, hub, ground_truth):
+    query = _acme_query(ground_truth)
+
+    async def body(page: Page, flow: PayerHubFlow) -> None:
+        await _login_soon(page, flow, settings)
+        assert (await flow.eligibility(page, query)).member_id == query.member_id
+        await _login_soon(page, flow, settings)  # no sign out before it: the flow signs out
+        assert (await flow.eligibility(page, query)).member_id == query.member_id
+
+    with_page(settings, body)
+    assert hub.counters()["logins"] == {"clinic.main": 2}
+    assert set(hub.counters()["max_concurrent_sessions"].values()) == {1}
+
+
+async def resume_opening_the_app_then_misreading(self: PayerHubFlow, page: Page) -> bool:
+    """A wrong resume that leaves the page on the signed-in app: the hardest page for the
+    engine's sign out and new login that follow."""
+    await page.goto(self.base_url)
+    await self.is_logged_in(page)
+    return False
+
+
+def test_a_kept_session_whose_resume_says_no_costs_one_login_not_the_lookup(
+    settings, hub, ground_truth, monkeypatch
+):
+    monkeypatch.setenv("PAYERBOT_PORTALS__PAYERHUB__ACCOUNTS", '["main"]')
+    monkeypatch.setenv("PAYERBOT_PORTALS__PAYERHUB__MAX_SESSIONS", "1")
+    monkeypatch.setenv("PAYERBOT_QUEUE__MAX_ATTEMPTS", "1")  # a hung login fails the item
+    from bots.settings import load_settings
+
+    settings = load_settings()
+    first, second = [m for m in ground_truth["members"] if m["payer_id"] == "ACME"][:2]
+    run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows([first]))  # logs in, keeps it
+    monkeypatch.setattr(PayerHubFlow, "resume", resume_opening_the_app_then_misreading)
+    summary, (item,) = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows([second]))
+    assert (item.state, item.attempts) == ("succeeded", 1), item.last_error_code
+    assert summary.resumed_sessions == []
+    assert hub.counters()["logins"] == {"clinic.main": 2}, "one new login"
+    assert set(hub.counters()["max_concurrent_sessions"].values()) == {1}
