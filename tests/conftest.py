@@ -90,6 +90,10 @@ class Portal:
 
     def reset(self) -> None:
         self.admin("POST", "reset")
+        unreset = set(self.admin("GET", "knobs")) - set(DEFAULT_KNOBS)
+        assert not unreset, (
+            f"tests/conftest.py DEFAULT_KNOBS lacks {sorted(unreset)}: a test's knob would leak"
+        )
         self.knobs(**DEFAULT_KNOBS)
 
 
