@@ -74,10 +74,12 @@ SIGN_OUT_PATH = "/logout"
 SIGN_IN_FRAME: str | None = None
 
 # TODO(landmarks): what each page must show for this flow to work, by accessible role and
-# name, exactly: "heading:...", "label:...", "button:...", "link:...", "region:...". The
-# engine checks them before every batch (the drift canary) and pauses a portal whose pages
-# changed; `payerbot explore` suggests a list per page. The sign-in landmarks are looked
-# for inside SIGN_IN_FRAME when it is set.
+# name, exactly: "heading:...", "label:...", "button:...", "link:...", "region:...", and
+# the form controls "combobox:..." (a select), "textbox:...", "checkbox:...", "radio:..."
+# ("label:Month" finds a select inside its label too); landmarks(..., frame="NAME") looks
+# inside a frame. The engine checks them before every batch (the drift canary) and pauses
+# a portal whose pages changed; `payerbot explore` suggests a list per page. The sign-in
+# landmarks are looked for inside SIGN_IN_FRAME when it is set.
 LOGIN_LANDMARKS = landmarks("label:Username", "label:Password", "button:Sign in")
 ELIGIBILITY_LANDMARKS = landmarks("label:Member ID", "button:Search")
 CLAIM_LANDMARKS = landmarks("label:Claim number", "button:Search")
@@ -223,7 +225,8 @@ class __CLS__(PortalFlow):
         # TODO(resume): open a page only a live session shows, NOT the portal's `/` when `/`
         # always shows the sign-in page (then every run would log in again, silently; the
         # generated test's resume case and `payerbot creds check` catch it). A session that
-        # ended comes back False (a SessionExpired from ERROR_PAGES counts the same).
+        # ended comes back False; a SessionExpired raised from ERROR_PAGES counts the same (the
+        # engine catches it: bots/engine/sessions.py, _resume).
         await self._open(page, ELIGIBILITY_PATH)
         return await self.is_logged_in(page)
 
