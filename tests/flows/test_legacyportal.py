@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, Playwright, async_playwright
+from playwright.async_api import Page
 
-from bots.engine import browser as browser_mod
 from bots.engine.credentials import login_secrets
 from bots.engine.runner import Runner
 from bots.errors import (
@@ -37,6 +35,8 @@ from bots.settings import Settings, load_settings
 from bots.store import Store
 from flows._legacyportal_pages import BENEFIT_COLUMNS, benefit, page_content, rows_of
 from flows.legacyportal import LegacyPortalFlow
+from tests import browser_thread
+from tests.browser_thread import BrowserThread
 from tests.conftest import Portal, run_async
 from tests.timing import scaled
 from tests.truth import (
@@ -52,6 +52,9 @@ pytestmark = pytest.mark.browser
 
 PORTAL = "legacyportal"
 DOS = "2026-12-01"
+
+
+chromium = browser_thread.chromium  # the module's browser (a fixture)
 
 
 @pytest.fixture(scope="module")
@@ -84,38 +87,6 @@ def settings(tmp_path: Path, legacy: Portal, monkeypatch: pytest.MonkeyPatch) ->
 
 
 Body = Callable[[Page, LegacyPortalFlow, LoginSecrets], Awaitable[Any]]
-
-
-class BrowserThread:
-    """One Chromium for the module on its own event loop thread (pytest-playwright keeps the
-    main thread's loop); each test gets a fresh context, i.e. a computer the portal never saw."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.playwright: Playwright = self.run(async_playwright().start())
-        self.browser: Browser = self.run(
-            browser_mod.launch(self.playwright, load_settings().browser)
-        )
-
-    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=scaled(240))
-
-    def close(self) -> None:
-        self.run(self.browser.close())
-        self.run(self.playwright.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=scaled(10))
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[BrowserThread]:
-    browser = BrowserThread()
-    try:
-        yield browser
-    finally:
-        browser.close()
 
 
 @pytest.fixture

@@ -5,22 +5,21 @@ on the mock portals' own pages."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Frame, Locator, Page, Playwright, async_playwright
+from playwright.async_api import Frame, Locator, Page
 
-from bots.engine import browser as browser_mod
 from bots.engine.credentials import login_secrets
 from bots.flowkit.pages import KINDS, Landmark, landmarks, missing_landmarks
 from bots.ops import mock_portals as fixture_portals
 from bots.settings import Settings, load_settings
 from flows.legacyportal import LegacyPortalFlow
 from flows.medicaidportal import MedicaidPortalFlow
+from tests import browser_thread
+from tests.browser_thread import BrowserThread
 from tests.timing import scaled
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -81,36 +80,7 @@ NOT_THERE = (
 )
 
 
-class BrowserThread:
-    """One Chromium for the module on its own event loop thread (pytest-playwright keeps the
-    main thread's loop busy with its sync API)."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.playwright: Playwright = self.run(async_playwright().start())
-        self.browser: Browser = self.run(
-            browser_mod.launch(self.playwright, load_settings().browser)
-        )
-
-    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=scaled(120))
-
-    def close(self) -> None:
-        self.run(self.browser.close())
-        self.run(self.playwright.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=scaled(10))
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[BrowserThread]:
-    browser = BrowserThread()
-    try:
-        yield browser
-    finally:
-        browser.close()
+chromium = browser_thread.chromium  # the module's browser (a fixture)
 
 
 @pytest.fixture
