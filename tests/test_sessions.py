@@ -393,15 +393,18 @@ def test_creds_set_stores_a_prompted_login_owner_only(env, settings):
     assert refused.exit_code == 2 and "not in config/portals.toml" in refused.output
 
     # --stdin: a provisioning script pipes three lines, no prompts, nothing echoed
-    piped = subprocess.run(
-        [".venv/bin/payerbot", "creds", "set", "legacyportal", "second", "--stdin"],
-        input="RFCPIPE\nP1ped-pass!\nJBSWY3DPEHPK3PXP\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        check=False,
-    )
+    def set_from_stdin(lines: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [".venv/bin/payerbot", "creds", "set", "legacyportal", "second", "--stdin"],
+            input=lines,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=scaled(60),
+            check=False,
+        )
+
+    piped = set_from_stdin("RFCPIPE\nP1ped-pass!\nJBSWY3DPEHPK3PXP\n")
     assert piped.returncode == 0, piped.stderr
     assert "P1ped-pass!" not in piped.stdout + piped.stderr
     assert "Warning" not in piped.stderr and "username:" not in piped.stdout
@@ -411,14 +414,6 @@ def test_creds_set_stores_a_prompted_login_owner_only(env, settings):
         "P1ped-pass!",
         "JBSWY3DPEHPK3PXP",
     )
-    short = subprocess.run(
-        [".venv/bin/payerbot", "creds", "set", "legacyportal", "second", "--stdin"],
-        input="only-a-username\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        check=False,
-    )
+    short = set_from_stdin("only-a-username\n")
     assert short.returncode == 2 and "three lines" in short.stderr + short.stdout
     assert "Traceback" not in short.stderr
