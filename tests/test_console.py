@@ -233,7 +233,9 @@ def test_supervisor_opens_the_last_run_sees_a_failure_downloads_its_trace_and_re
     page.get_by_label("Level").select_option("info")
     page.get_by_label("Portal").fill("payerhub")
     page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"level=info.*portal=payerhub|portal=payerhub.*level=info"))
     lines = page.get_by_role("table", name="Log lines")
+    expect(lines).to_contain_text("layout_changed")  # the filtered page has loaded
     levels = lines.locator("tr td:nth-child(2)").all_inner_texts()
     portals = lines.locator("tr td:nth-child(4)").all_inner_texts()
     assert levels and set(levels) == {"info"} and set(portals) == {"payerhub"}

@@ -67,7 +67,9 @@ def test_field_errors_next_to_fields_then_waiting_for_the_batch_cancel_and_sugge
     page.get_by_role("link", name="Lookup", exact=True).click()
 
     # The service type is a list of names; the default is the appointments preset's.
+    expect(page).to_have_url(f"{url}/lookup")
     service = page.get_by_label("Service type")
+    expect(service).to_be_visible()  # the page has loaded: read its options now
     options = service.locator("option").all_inner_texts()
     assert {"Office visit (98)", "Urgent care (UC)", "Mental health (MH)"} <= set(options)
     assert "Plan coverage (general) (30)" in options
