@@ -17,12 +17,18 @@
   is named in the log with the command that finishes it.
 - The drop folder is also looked at every ``schedule.drop_folder_check_minutes``: a file
   found there runs the drop_folder job at once.
+- While it runs, the scheduler answers `payerbot lookup` over the data folder's socket
+  (bots/services/local_service.py) from a browser it starts on the first such lookup and
+  keeps: the lookup borrows the batch's session when the batch holds the account, as the
+  console's does. A console already answering for the data folder keeps doing so (one
+  log line says it). SIGTERM removes the socket and closes that browser.
 - The log speaks in sentences, one per job start, finish (with counts) and catch-up;
   APScheduler's own messages are silenced (what matters of them is said in words).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -43,6 +49,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from bots.dates import iso_utc, local_datetime_text
 from bots.errors import ConfigurationError, PayerbotError
 from bots.files import private_dir
+from bots.intake.lookup_form import Query
 from bots.intake.worklists import import_worklist
 from bots.logs import get_logger
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
@@ -50,6 +57,7 @@ from bots.ops import mock_portals, retention
 from bots.ops.cron import cron_trigger
 from bots.outputs import digest
 from bots.services import batches, fleet_runs
+from bots.services.local_service import LocalService, ServiceThread
 from bots.settings import ScheduledJob, Settings, load_settings
 from bots.store import OPEN_STATES, ItemState, JobRun, Outcome, RunStatus, Store, utcnow
 from bots.store.engine import alive
@@ -210,6 +218,8 @@ def start(settings: Settings, *, on_ready: Callable[[Any], None] | None = None) 
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    desk = _command_line_lookups(settings)
+    desk.start()  # its log line says whether this scheduler answers `payerbot lookup`
     scheduler.resume()
     upcoming = sorted(
         (j for j in scheduler.get_jobs() if j.id not in HELPER_JOBS and j.next_run_time),
@@ -229,10 +239,44 @@ def start(settings: Settings, *, on_ready: Callable[[Any], None] | None = None) 
     )
     if on_ready is not None:
         on_ready(scheduler)
-    while not _stopping.wait(0.5):
-        pass
+    try:
+        while not _stopping.wait(0.5):
+            pass
+    finally:
+        desk.stop()  # the socket goes first: no new lookup while the batch finishes
     scheduler.shutdown(wait=True)  # the batch running now ends first (it was asked to stop)
     _say("scheduler stopped", "schedule.stopped")
+
+
+def _command_line_lookups(settings: Settings) -> ServiceThread:
+    """`payerbot lookup` answered by this scheduler (its own thread and event loop): the
+    desk's lookup with a browser kept from the first such lookup on, the bundled mock
+    portals started for it when nothing answers at their address (as an in-process lookup
+    does)."""
+    from bots.services.lookups import CommandLineLookups, KeptBrowser
+
+    store = Store.open(settings)
+    browser = KeptBrowser(settings)
+    lookups = CommandLineLookups(settings, store, browser, "scheduler")
+
+    async def answer(
+        query: Query, add_to_queue: bool, notice: Callable[[str], None], who: str
+    ) -> dict[str, Any]:
+        portals = contextlib.ExitStack()
+        wanted = [settings.portal_for_payer(query.payer_id)]
+        await asyncio.to_thread(portals.enter_context, mock_portals.running(settings, wanted))
+        try:
+            return await lookups(query, add_to_queue, notice, who)
+        finally:
+            await asyncio.to_thread(portals.close)
+
+    async def closed() -> None:
+        try:
+            await browser.close()
+        finally:
+            store.close()
+
+    return ServiceThread(LocalService(settings, answer, "scheduler", logger=log), closed)
 
 
 def _drop_job(settings: Settings) -> str | None:

@@ -1,4 +1,5 @@
-"""The local lookup service: a running console answers `payerbot lookup` from its warm browser.
+"""The local lookup service: a running console or scheduler answers `payerbot lookup` from its
+warm browser.
 
 A Unix domain socket in the data folder (``<data_dir>/run/payerbot.sock``; the folder 0700,
 the socket 0600): only the same OS user can ask, so no console login is needed and nothing
@@ -7,14 +8,17 @@ crosses the network. One JSON line asks, JSON lines answer:
 - the CLI sends ``{"op": "lookup", "kind": ..., "values": {...}, "add_to_queue": bool}``
   (the desk's form fields, already checked by bots/intake/lookup_form.py; the service checks
   them again: it trusts no caller);
-- the service says ``{"accepted": "console"}`` at once, then ``{"notice": ...}`` lines as the
-  lookup goes (waiting for the batch's session...), then one of ``{"answer": {...}}`` (what
-  `payerbot lookup --json` prints), ``{"refused": {field: sentence}}`` or
-  ``{"failure": sentence, "authentication": bool}``.
+- the service says ``{"accepted": "console"}`` (or ``"scheduler"``) at once, then
+  ``{"notice": ...}`` lines as the lookup goes (waiting for the batch's session...), then
+  one of ``{"answer": {...}}`` (what `payerbot lookup --json` prints),
+  ``{"refused": {field: sentence}}`` or ``{"failure": sentence, "authentication": bool}``.
 
-A socket file left by a killed service refuses connections: the CLI then looks up in its own
-process, and the next service to start removes the file. A service that accepts but never
-answers ends the CLI's wait with a sentence saying so (``ServiceTimeout``).
+One service per data folder: the first to bind the socket answers; another one starting
+while it lives (a console next to a scheduler) says so in one log line and goes on without
+it; a live service's socket is never removed. A socket file left by a killed service
+refuses connections: the CLI then looks up in its own process, and the next service to
+start removes the file. A service that accepts but never answers ends the CLI's wait with a
+sentence saying so (``ServiceTimeout``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import os
 import socket
 import stat
 import struct
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +47,8 @@ log = get_logger("payerbot.service")
 
 ACCEPT_SECONDS = 30.0
 """How long the CLI waits for a service to take its question (it says so at once)."""
+FINISH_SECONDS = 30.0
+"""How long a stopping service lets the lookups it took finish before it hangs up."""
 
 
 def socket_path(settings: Settings) -> Path:
@@ -65,25 +72,31 @@ prints it (without ``answered_by``). Raises PayerbotError with its sentence."""
 
 
 class LocalService:
-    """The socket a long-lived payerbot process (the console) answers lookups on."""
+    """The socket a long-lived payerbot process (the console, the scheduler) answers lookups
+    on. ``log``: the logger its lines go to (the scheduler's own, so its log says them)."""
 
-    def __init__(self, settings: Settings, answer: AnswerLookup, name: str) -> None:
+    def __init__(
+        self, settings: Settings, answer: AnswerLookup, name: str, *, logger: Any = None
+    ) -> None:
         self.settings = settings
         self.answer = answer
         self.name = name
         self.path = socket_path(settings)
+        self.log = logger or log
         self._server: asyncio.AbstractServer | None = None
         self._inode: int | None = None
+        self._asking: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> bool:
-        """Listen; False (and a warning) when another live service has the data folder's
-        socket or the folder cannot be made private."""
+        """Listen; False (and one warning naming who answers) when another live service has
+        the data folder's socket, or the folder cannot be made private."""
         try:
             private_dir(self.path.parent)
             if not _clear_stale(self.path):
-                log.warning(
-                    "another payerbot service answers command-line lookups for this data "
-                    "folder; this one does not",
+                other = await _who_answers(self.path)
+                self.log.warning(
+                    f"{_named(other)} already answers command-line lookups for this data "
+                    f"folder; this {self.name} goes on without answering them",
                     what="service.busy",
                 )
                 return False
@@ -91,16 +104,22 @@ class LocalService:
             os.chmod(self.path, 0o600)  # the folder is 0700 already: nobody else got in
             self._inode = self.path.stat().st_ino
         except OSError as exc:
-            log.warning(
+            self.log.warning(
                 "command-line lookups cannot reach this service: its socket could not be "
                 f"opened ({exc.strerror or 'an error of the system'})",
                 what="service.no_socket",
             )
             return False
-        log.info("answering command-line lookups on the data folder's socket", what="service.start")
+        self.log.info(
+            f"the {self.name} answers command-line lookups on the data folder's socket",
+            what="service.start",
+        )
         return True
 
-    async def close(self) -> None:
+    async def close(self, finish_seconds: float = 0.0) -> None:
+        """Stop taking questions and remove the socket (only ours: a newer service's file is
+        left alone); lookups already taken get ``finish_seconds`` to answer, then the
+        connection ends (the CLI says the service stopped before it answered)."""
         if self._server is None:
             return
         self._server.close()
@@ -108,10 +127,19 @@ class LocalService:
             if self.path.stat().st_ino == self._inode:  # still ours, not a newer service's
                 self.path.unlink()
         self._server = None
+        if self._asking:
+            _done, late = await asyncio.wait(set(self._asking), timeout=finish_seconds)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         started = time.monotonic()
         pid, uid = _peer(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._asking.add(task)
         try:
             if uid is not None and uid != os.getuid():
                 return  # the folder's mode keeps others out; this is the belt to those braces
@@ -127,7 +155,7 @@ class LocalService:
             if request.get("op") == "ping":
                 return
             outcome = await self._lookup(request, writer, pid)
-            log.info(
+            self.log.info(
                 f"command-line lookup (process {pid}): {outcome} in "
                 f"{time.monotonic() - started:.1f} s",
                 what="service.lookup",
@@ -135,6 +163,8 @@ class LocalService:
         except (OSError, TimeoutError, asyncio.IncompleteReadError):
             pass  # the CLI went away (Ctrl-C): its lookup, if any, ran to its end
         finally:
+            if task is not None:
+                self._asking.discard(task)
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
@@ -168,7 +198,7 @@ class LocalService:
             await _send(writer, {"failure": str(exc), "authentication": auth})
             return f"{kind} could not finish ({exc.code()})"
         except Exception:
-            log.exception("service.lookup_failed")
+            self.log.exception("service.lookup_failed")
             await _send(
                 writer,
                 {
@@ -182,6 +212,57 @@ class LocalService:
         return (
             f"{kind} {shown.get('state')} (run {shown.get('run_id')}, item {shown.get('item_id')})"
         )
+
+
+class ServiceThread:
+    """A LocalService on an event loop of its own thread, for a process whose main thread is
+    not asyncio's (the scheduler: APScheduler's threads and a wait for SIGTERM).
+    ``on_close`` runs on that loop once the service has stopped (the kept browser closes)."""
+
+    def __init__(self, service: LocalService, on_close: Callable[[], Awaitable[None]]) -> None:
+        self.service = service
+        self.on_close = on_close
+        self.serving = False
+        self._finish_seconds = FINISH_SECONDS
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(
+            target=asyncio.run,
+            args=(self._main(),),
+            name=f"payerbot {service.name} lookups",
+            daemon=True,  # a process that ends without stop() is not held up by it
+        )
+
+    def start(self, timeout: float = ACCEPT_SECONDS) -> bool:
+        """Start listening; True when this process answers the data folder's lookups."""
+        self._thread.start()
+        self._ready.wait(timeout)
+        return self.serving
+
+    def stop(self, finish_seconds: float = FINISH_SECONDS) -> None:
+        """Remove the socket, give the lookups taken ``finish_seconds``, run ``on_close``."""
+        if self._thread.ident is None:
+            return  # never started
+        self._finish_seconds = finish_seconds
+        if self._loop is not None and self._stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop ended already
+                self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(finish_seconds + ACCEPT_SECONDS)
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            try:
+                self.serving = await self.service.start()
+            finally:
+                self._ready.set()
+            if self.serving:
+                await self._stop.wait()
+        finally:
+            await self.service.close(self._finish_seconds)
+            await self.on_close()
 
 
 def _peer(writer: asyncio.StreamWriter) -> tuple[int | None, int | None]:
@@ -228,6 +309,28 @@ def _clear_stale(path: Path) -> bool:
     return False
 
 
+async def _who_answers(path: Path) -> str | None:
+    """The name a live service at ``path`` gives ("console", "scheduler"), None when it does
+    not say in time."""
+    try:
+        async with asyncio.timeout(2):
+            reader, writer = await asyncio.open_unix_connection(str(path))
+            try:
+                writer.write(_line({"op": "ping"}))
+                reply = json.loads(await reader.readline())
+            finally:
+                writer.close()
+    except (OSError, TimeoutError, ValueError):
+        return None
+    name = reply.get("accepted") if isinstance(reply, dict) else None
+    return name if isinstance(name, str) and name.isidentifier() else None
+
+
+def _named(service: str | None) -> str:
+    """ "a running payerbot console" / "another payerbot service": for a sentence."""
+    return f"a running payerbot {service}" if service else "another payerbot service"
+
+
 # --- the CLI's side ------------------------------------------------------------------------------
 
 
@@ -269,10 +372,10 @@ def ask(
         except (ConnectionRefusedError, FileNotFoundError, PermissionError):
             return None  # a killed service's file, or not ours: look up here
         except TimeoutError:
-            raise ServiceTimeout(_late("take the question", accept_seconds)) from None
+            raise ServiceTimeout(_late("take the question", accept_seconds, None)) from None
         request: dict[str, Any] = {"op": "lookup", "kind": kind, "values": dict(values)}
         request["add_to_queue"] = add_to_queue
-        waiting = ("take the question", accept_seconds)
+        waiting: tuple[str, float, str | None] = ("take the question", accept_seconds, None)
         try:
             sock.sendall(_line(request))
             stream = sock.makefile("rb")
@@ -283,7 +386,7 @@ def ask(
                 return ServiceReply(service="service", failure=str(first.get("failure")))
             service = str(first["accepted"])
             sock.settimeout(quiet)
-            waiting = ("answer", quiet)
+            waiting = ("answer", quiet, service)
             while True:
                 message = _read(stream)
                 if message is None:
@@ -316,9 +419,11 @@ def _read(stream: Any) -> dict[str, Any] | None:
     return message if isinstance(message, dict) else None
 
 
-def _late(what: str, seconds: float) -> str:
+def _late(what: str, seconds: float, service: str | None) -> str:
+    who = f"payerbot {service}" if service else "payerbot service (console or scheduler)"
+    where = f"the {service}'s log" if service else "its log"
     return (
-        f"The running payerbot service (console) did not {what} within {max(1, round(seconds))} s. "
-        "Its lookup may still finish there; check the console, or run this lookup in its own "
+        f"The running {who} did not {what} within {max(1, round(seconds))} s. "
+        f"Its lookup may still finish there; check {where}, or run this lookup in its own "
         "process with --no-service."
     )

@@ -11,16 +11,20 @@ otherwise the ones the answer *would* raise, shown as suggestions and stored now
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from bots.codes import NO_DESCRIPTION, service_type_short
+from bots.engine import browser as browser_mod
 from bots.engine.runner import Runner
 from bots.engine.runs import NoticeCallback
 from bots.engine.sessions import OnLogin, Session, SessionFactory
@@ -28,6 +32,7 @@ from bots.flowkit.flow import LoginSecrets, PortalFlow
 from bots.followups.estimates import Estimate, estimate_patient_cost
 from bots.followups.queue import followups_of
 from bots.followups.rules import Finding, RuleBook
+from bots.intake.lookup_form import Query
 from bots.models import ClaimStatusQuery, EligibilityQuery, EligibilityResult, LookupKind
 from bots.outputs.shown import summary
 from bots.services.finishers import followups_only
@@ -223,6 +228,69 @@ async def lookup(
         notices=notices,
         suggested=suggest.suggested,
     )
+
+
+class KeptBrowser:
+    """The browser a long-lived process (the console, the scheduler) keeps for its desk and
+    command-line lookups: launched by the first, reused by the next (no launch to wait
+    for), closed with the process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._launching = asyncio.Lock()
+
+    async def get(self) -> Browser:
+        async with self._launching:
+            if self._browser is None or not self._browser.is_connected():
+                if self._playwright is None:
+                    self._playwright = await async_playwright().start()
+                self._browser = await browser_mod.launch(self._playwright, self.settings.browser)
+            return self._browser
+
+    async def close(self) -> None:
+        async with self._launching:
+            browser, playwright = self._browser, self._playwright
+            self._browser = self._playwright = None
+            # Ctrl-C reaches the whole process group: the browser or Playwright's driver may
+            # have ended already, and there is nothing left to close then
+            with contextlib.suppress(PlaywrightError):
+                if browser is not None:
+                    await browser.close()
+            with contextlib.suppress(PlaywrightError):
+                if playwright is not None:
+                    await playwright.stop()
+
+
+class CommandLineLookups:
+    """`payerbot lookup` asked over the data folder's socket (bots/services/local_service.py)
+    and answered by a long-lived process: the desk's lookup with that process's kept browser
+    (so its sessions, and the batch's when a batch holds the account), audited as the
+    command line's. ``service`` names the process in the audit ("console", "scheduler")."""
+
+    def __init__(
+        self, settings: Settings, store: Store, browser: KeptBrowser, service: str
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.browser = browser
+        self.service = service
+
+    async def __call__(
+        self, query: Query, add_to_queue: bool, notice: Callable[[str], None], who: str
+    ) -> dict[str, Any]:
+        answer = await lookup(
+            self.settings,
+            self.store,
+            query,
+            browser=await self.browser.get(),
+            notice=notice,
+            add_to_queue=add_to_queue,
+        )
+        detail = f"{query.kind} run {answer.run_id}, {who}, answered by the {self.service}"
+        await asyncio.to_thread(self.store.audit, "cli", "lookup", f"item:{answer.item.id}", detail)
+        return answer.as_json()
 
 
 class WatchedSessions:

@@ -39,8 +39,9 @@ def _lookup(
     add_to_queue: bool,
     use_service: bool,
 ) -> None:
-    """Ask the data folder's running service (the console) when there is one, else look up
-    in this process: the same answer, words and exit code either way."""
+    """Ask the data folder's running service (the console or the scheduler) when there is
+    one, else look up in this process: the same answer, words and exit code either way;
+    ``answered_by`` says which ("console", "scheduler", "cli")."""
     shown = _asked_service(settings, query, values, add_to_queue) if use_service else None
     if shown is None:
         shown = _asked_here(settings, query, add_to_queue)
@@ -157,8 +158,9 @@ ADD_TO_QUEUE_HELP = (
     "Add the follow-ups the answer raises to the queue (default: only show them as suggestions)."
 )
 NO_SERVICE_HELP = (
-    "Look up in this process (its own browser and login) even when a console runs for this "
-    "data folder (default: ask the running console, which answers from its warm session)."
+    "Look up in this process (its own browser and login) even when a console or the scheduler "
+    "runs for this data folder (default: ask the one running, which answers from its warm "
+    "session)."
 )
 
 

@@ -24,8 +24,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -35,7 +34,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bots.intake.lookup_form import Query
 from bots.interfaces.console import users
 from bots.interfaces.console.base import HERE, client_address, console_secret, safe_next
 from bots.interfaces.console.desk import DeskPages
@@ -149,25 +147,6 @@ class Console(DeskPages, SupervisorPages):
         """The morning home page: today's counts with links (supervision.py)."""
         return await self.morning(request)
 
-    async def command_line_lookup(
-        self, query: Query, add_to_queue: bool, notice: Callable[[str], None], who: str
-    ) -> dict[str, Any]:
-        """A `payerbot lookup` asked over the data folder's socket (local_service.py): the
-        desk's lookup, with the console's browser and sessions, audited as the command
-        line's."""
-        answer = await lookups.lookup(
-            self.settings,
-            self.store,
-            query,
-            browser=await self._browser(),
-            notice=notice,
-            add_to_queue=add_to_queue,
-        )
-        await self.audit(
-            "cli", "lookup", f"item:{answer.item.id}", f"{query.kind} run {answer.run_id}, {who}"
-        )
-        return answer.as_json()
-
 
 def create_app(settings: Settings) -> Starlette:
     console = Console(settings)
@@ -200,7 +179,10 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # `payerbot lookup` asks this console over the data folder's socket (same OS user only)
-        service = LocalService(settings, console.command_line_lookup, "console")
+        answer = lookups.CommandLineLookups(
+            settings, console.store, console.kept_browser, "console"
+        )
+        service = LocalService(settings, answer, "console")
         await service.start()
         try:
             yield

@@ -7,7 +7,6 @@ thread, so one waiting request never holds up the others."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import secrets
@@ -21,20 +20,20 @@ from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from bots.codes import network_label, prior_auth_label
 from bots.dates import local_datetime_text
-from bots.engine import browser as browser_mod
 from bots.errors import ConfigurationError
 from bots.files import private_dir
 from bots.intake.worklists import PayerDirectory
 from bots.interfaces.console import users
 from bots.logs import get_logger
 from bots.outputs.shown import NO_NAME, percent_text, with_descriptions
+from bots.services.lookups import KeptBrowser
 from bots.settings import Settings
 from bots.store import OutcomeCode, Store
 
@@ -92,24 +91,14 @@ class ConsoleBase:
         self.env.filters["clock"] = lambda when: clock(settings, when)
         self.payers = PayerDirectory(settings)
         self.background: dict[str, str] = {}  # job label -> status, for the runs page
-        self._playwright: Any = None
-        self._chromium: Browser | None = None
-        self._launching = asyncio.Lock()
+        self.kept_browser = KeptBrowser(settings)
 
     async def _browser(self) -> Browser:
         """One browser for the console's lifetime: a desk lookup does not wait for a launch."""
-        async with self._launching:
-            if self._chromium is None or not self._chromium.is_connected():
-                if self._playwright is None:
-                    self._playwright = await async_playwright().start()
-                self._chromium = await browser_mod.launch(self._playwright, self.settings.browser)
-            return self._chromium
+        return await self.kept_browser.get()
 
     async def close(self) -> None:
-        if self._chromium is not None:
-            await self._chromium.close()
-        if self._playwright is not None:
-            await self._playwright.stop()
+        await self.kept_browser.close()
         self.store.close()
 
     # --- plumbing ---------------------------------------------------------------------------
