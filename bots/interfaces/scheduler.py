@@ -220,7 +220,20 @@ def start(settings: Settings, *, on_ready: Callable[[Any], None] | None = None) 
     signal.signal(signal.SIGINT, stop)
     desk = _command_line_lookups(settings)
     desk.start()  # its log line says whether this scheduler answers `payerbot lookup`
-    scheduler.resume()
+    try:
+        scheduler.resume()
+        _say_started(settings, scheduler)
+        if on_ready is not None:
+            on_ready(scheduler)
+        while not _stopping.wait(0.5):
+            pass
+    finally:
+        desk.stop()  # the socket goes first: no new lookup while the batch finishes
+    scheduler.shutdown(wait=True)  # the batch running now ends first (it was asked to stop)
+    _say("scheduler stopped", "schedule.stopped")
+
+
+def _say_started(settings: Settings, scheduler: Any) -> None:
     upcoming = sorted(
         (j for j in scheduler.get_jobs() if j.id not in HELPER_JOBS and j.next_run_time),
         key=lambda j: j.next_run_time,
@@ -237,15 +250,6 @@ def start(settings: Settings, *, on_ready: Callable[[Any], None] | None = None) 
         "schedule.start",
         pid=os.getpid(),
     )
-    if on_ready is not None:
-        on_ready(scheduler)
-    try:
-        while not _stopping.wait(0.5):
-            pass
-    finally:
-        desk.stop()  # the socket goes first: no new lookup while the batch finishes
-    scheduler.shutdown(wait=True)  # the batch running now ends first (it was asked to stop)
-    _say("scheduler stopped", "schedule.stopped")
 
 
 def _command_line_lookups(settings: Settings) -> ServiceThread:
