@@ -93,6 +93,8 @@ class LocalService:
         try:
             private_dir(self.path.parent)
             if not _clear_stale(self.path):
+                if not stat.S_ISSOCK(self.path.lstat().st_mode):
+                    raise OSError(0, f"{self.path} is a file of another kind; move it away")
                 other = await _who_answers(self.path)
                 self.log.warning(
                     f"{_named(other)} already answers command-line lookups for this data "
@@ -105,7 +107,7 @@ class LocalService:
             self._inode = self.path.stat().st_ino
         except OSError as exc:
             self.log.warning(
-                "command-line lookups cannot reach this service: its socket could not be "
+                f"command-line lookups cannot reach this {self.name}: its socket could not be "
                 f"opened ({exc.strerror or 'an error of the system'})",
                 what="service.no_socket",
             )
