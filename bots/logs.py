@@ -11,8 +11,9 @@ import logging
 import re
 import sys
 import threading
+import time
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -58,34 +59,85 @@ class Redactor:
     go to a small ``fresh`` tier (recompiled alone, cheaply); when it fills it becomes a
     compiled tier, and tiers of similar size merge. Each value is compiled O(log n) times,
     and a text is matched against a handful of patterns whose matches are united.
+
+    A process that lives for weeks (the scheduler, the console, a fleet worker) must not keep
+    every patient it ever saw: 100,000 lookups' values held ~240 MB of patterns. A patient's
+    values (``add(..., keep=False)``, what the engine registers per item) are forgotten
+    ``KEEP_SECONDS`` after they were last registered (the engine registers an item's values
+    again at every attempt, so a value is held while its item is worked and for a day after);
+    credentials (``keep=True``, the default) are held for the life of the process.
     """
 
     FRESH_LIMIT = 64
     """Values in the fresh tier before it is compiled into the tiers."""
 
-    def __init__(self) -> None:
+    KEEP_SECONDS = 24 * 3600.0
+    """How long a patient's values are held after they were last registered."""
+
+    PRUNE_EVERY_SECONDS = 600.0
+    """How often (at most) registering looks for values to forget."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._keys: set[str] = set()
+        self._kept: set[str] = set()  # never forgotten (credentials)
+        self._seen: dict[str, float] = {}  # a patient's value -> when it was last registered
+        self._pruned = clock()
         self._fresh: list[str] = []
         self._tiers: list[tuple[list[str], re.Pattern[str]]] = []
         self._patterns: tuple[re.Pattern[str], ...] = ()
         self._dirty = False
         self._lock = threading.Lock()
 
-    def add(self, *values: object) -> None:
-        """Register PHI or secret values; dates are registered in the formats portals print."""
+    def add(self, *values: object, keep: bool = True) -> None:
+        """Register PHI or secret values; dates are registered in the formats portals print.
+
+        ``keep``: held for the life of the process (credentials); otherwise (a patient's
+        values) forgotten ``KEEP_SECONDS`` after the last time they were registered."""
         with self._lock:
+            now = self._clock()
             for value in values:
                 for text in _variants(value):
                     key = _SEPARATORS.sub("", text.upper())
-                    if len(key) < 3 or key in self._keys:
+                    if len(key) < 3:
+                        continue
+                    if keep:
+                        self._kept.add(key)
+                        self._seen.pop(key, None)
+                    elif key not in self._kept:
+                        self._seen[key] = now
+                    if key in self._keys:
                         continue
                     self._keys.add(key)
                     self._fresh.append(key)
                     self._dirty = True
+            if now - self._pruned >= self.PRUNE_EVERY_SECONDS:
+                self._forget_older_than(now - self.KEEP_SECONDS)
+                self._pruned = now
+
+    def _forget_older_than(self, cutoff: float) -> None:
+        """Drop the patients' values last registered before ``cutoff``; the patterns are
+        compiled again from what is left, as one tier (lock held)."""
+        old = {key for key, seen in self._seen.items() if seen < cutoff}
+        if not old:
+            return
+        for key in old:
+            del self._seen[key]
+        self._keys -= old
+        left = [key for keys, _ in self._tiers for key in keys if key not in old]
+        left += [key for key in self._fresh if key not in old]
+        self._fresh = []
+        self._tiers = [(left, _compile(left))] if left else []
+        self._dirty = True
+
+    def __len__(self) -> int:
+        """How many values (in their registered forms) are held."""
+        return len(self._keys)
 
     def clear(self) -> None:
         with self._lock:
-            self._keys, self._fresh, self._tiers = set(), [], []
+            self._keys, self._kept, self._seen = set(), set(), {}
+            self._fresh, self._tiers = [], []
             self._patterns, self._dirty = (), False
 
     def _compiled(self) -> tuple[re.Pattern[str], ...]:

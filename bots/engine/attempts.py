@@ -61,7 +61,9 @@ def _phi_values(query: EligibilityQuery | ClaimStatusQuery) -> list[object]:
 
 
 def register_phi(query: EligibilityQuery | ClaimStatusQuery) -> None:
-    redactor.add(*_phi_values(query))
+    """The question's patient values, masked in every log line from now on; held a day
+    after they were last registered (every attempt registers them again)."""
+    redactor.add(*_phi_values(query), keep=False)
 
 
 NETWORK_ERROR = re.compile(
