@@ -3,9 +3,10 @@
     python -m benchmarks.profile_engine scripted N OUT.prof   # the scripted portal, no browser
     python -m benchmarks.profile_engine payerhub N OUT.prof   # PayerHub mock, one session
 
-``API=1`` reads PayerHub's JSON API (``api_reads``) instead of its pages. ``TRACE=1`` (with
-``NOPROF=1``) times the phases of every item with the wall clock instead (where a lookup's
-time goes when it waits rather than computes) and prints them as a second JSON line.
+``SESSIONS=2``: PayerHub with two sessions. ``API=1`` reads PayerHub's JSON API
+(``api_reads``) instead of its pages. ``TRACE=1`` (with ``NOPROF=1``) times the phases of
+the run and of every item with the wall clock instead (where a lookup's time goes when it
+waits rather than computes) and prints them as a second JSON line.
 Prints one JSON line: lookups, wall seconds, this process's CPU seconds (all its threads)
 per lookup and, for PayerHub, the browser's and the mock portal's CPU per lookup; then the
 profile's top cumulative entries. ``INLINE=1`` runs the store's calls in the event loop's
@@ -240,14 +241,15 @@ def payerhub(n: int, out: str, data: Path) -> dict[str, Any]:
     try:
         url = portal.urls["payerhub"]
         gt = httpx.get(f"{url}/__admin/ground-truth", timeout=30).json()
-        login = httpx.get(f"{url}/__admin/accounts", timeout=30).json()[0]
+        logins = httpx.get(f"{url}/__admin/accounts", timeout=30).json()
+        accounts = [f"a{k}" for k in range(int(os.environ.get("SESSIONS", "1")))]
         settings = load_settings(
             data_dir=data,
             portals={
                 "payerhub": {
                     "base_url": url,
-                    "accounts": ["a0"],
-                    "max_sessions": 1,
+                    "accounts": accounts,
+                    "max_sessions": len(accounts),
                     "flow": "payerhub",
                     "api_reads": bool(os.environ.get("API")),
                 }
@@ -255,9 +257,9 @@ def payerhub(n: int, out: str, data: Path) -> dict[str, Any]:
             browser={"trace": "retries"},
             sessions={"reuse": False},
         )
-        write_secret_files(
-            settings, "payerhub", "a0", {k: login[k] for k in ("username", "password", "totp_seed")}
-        )
+        for account, login in zip(accounts, logins, strict=False):
+            secrets = {k: login[k] for k in ("username", "password", "totp_seed")}
+            write_secret_files(settings, "payerhub", account, secrets)
         store = Store.open(settings)
         rows = [(None, EligibilityQuery.model_validate(q)) for q in _workload(gt, n)]
         if os.environ.get("REGION"):  # the results region as PayerHub's flow names it
