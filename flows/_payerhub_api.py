@@ -94,9 +94,10 @@ class HubApi:
             headers={"Accept": "application/json"},
             data=body,
         )
+        body_bytes = await response.body()
         try:
-            data = await response.json()
-        except Exception:  # an HTML error page, an empty body
+            data = json.loads(body_bytes)
+        except ValueError:  # an HTML error page, an empty body
             data = None
         status = response.status
         raise_for_error_page(
@@ -107,21 +108,43 @@ class HubApi:
         )
         if not isinstance(data, dict):  # a 2xx that is not the hub's JSON: its API changed
             raise LayoutChanged(f"PayerHub's API answered {status} without a JSON object")
+        received = {
+            "portal": self.portal,
+            "request": f"{method} {path}",
+            "status": status,
+            "received_at": datetime.now(UTC).isoformat(),
+        }
         evidence = Attachment(
             filename=f"payerhub-{path.strip('/').split('/')[1]}-response.json",
             media_type="application/json",
-            content=json.dumps(
-                {
-                    "portal": self.portal,
-                    "request": f"{method} {path}",
-                    "status": status,
-                    "received_at": datetime.now(UTC).isoformat(),
-                    "response": data,
-                },
-                indent=1,
-            ).encode(),
+            content=_kept(received, body_bytes),
         )
         return data, evidence
+
+    async def landmarks(self, page: Page) -> list[str]:
+        """What the API reads rely on inside the session, asked of the API itself (the drift
+        canary's search stage): the hub's payer list as JSON, one GET, no page loaded. The
+        search pages are not what these reads use: their redesign must not pause them."""
+        response = await portal_request(
+            page, "GET", f"{self.base_url}/api/payers", headers={"Accept": "application/json"}
+        )
+        try:
+            data = await response.json()
+        except Exception:  # an HTML page, an empty body
+            data = None
+        try:  # an outage, a 429, an ended session raise as in a lookup
+            raise_for_error_page(
+                self.error_pages,
+                status=response.status,
+                headers=response.headers,
+                body=data if isinstance(data, dict) else None,
+            )
+        except LayoutChanged:  # a 404: the API moved, which is drift (listed below)
+            data = None
+        payers = data if isinstance(data, list) else []
+        if response.status == 200 and payers and all(_payer(p) for p in payers):
+            return []
+        return [f"PayerHub's API: no payer list (GET /api/payers answered {response.status})"]
 
     async def eligibility(self, page: Page, query: EligibilityQuery) -> EligibilityResult:
         data, evidence = await self._call(
@@ -210,6 +233,19 @@ class HubApi:
             raise LayoutChanged(
                 f"PayerHub's claim answer changed shape ({type(exc).__name__})"
             ) from None
+
+
+def _kept(received: dict[str, Any], body: bytes) -> bytes:
+    """The evidence file: what was asked and when, and the portal's JSON as received, its
+    bytes untouched (not parsed and written again: re-encoding a large answer cost more
+    CPU than the rest of the lookup). ``body`` is JSON already read without error."""
+    fields = "".join(f"{json.dumps(k)}: {json.dumps(v)},\n " for k, v in received.items())
+    return b"{" + fields.encode() + b'"response": ' + body + b"\n}\n"
+
+
+def _payer(row: Any) -> bool:
+    """A payer of the hub's list: an object with its payer ID."""
+    return isinstance(row, dict) and bool(row.get("payer_id"))
 
 
 def _iso_date(value: Any) -> date | None:

@@ -159,6 +159,8 @@ class PayerHubFlow(PortalFlow):
             await page.goto(f"{self.base_url}/#/login")
             await page.get_by_role("heading", level=1).first.wait_for()
             return await missing_landmarks(page, LOGIN_LANDMARKS, "sign-in page")
+        if self.api_reads:  # the lookups read the API, not the search pages
+            return await self._api().landmarks(page)
         missing = []
         for kind, route, heading, labels, buttons in (
             (

@@ -121,6 +121,7 @@ class Runner:
         self._total = 0
         self._counts: Counter[str] = Counter()
         self._stop = asyncio.Event()
+        self._launching: asyncio.Task[None] | None = None  # the browser, started early
 
     async def run(
         self,
@@ -136,14 +137,19 @@ class Runner:
         portals = self.flows.route(kind, {q.payer_id for _, q in rows})
         gates = gates_for_run(self.settings, self.store, self.flows, kind, portals)
         self._trigger, self._kinds = trigger, frozenset({kind})
-        run_id, queued = await asyncio.to_thread(
-            self.store.start_run,
-            kind.value,
-            trigger,
-            source,
-            questions_for(self.settings, kind, rows, source),
-            force=force,
-        )
+        self._launch_early(gates)
+        try:
+            run_id, queued = await asyncio.to_thread(
+                self.store.start_run,
+                kind.value,
+                trigger,
+                source,
+                questions_for(self.settings, kind, rows, source),
+                force=force,
+            )
+        except BaseException:
+            await self._drop_launch()
+            raise
         self.run_id = run_id
 
         async def prepare() -> bool:
@@ -218,6 +224,33 @@ class Runner:
             if gate.accounts
         )
 
+    def _launch_early(self, gates: Mapping[str, PortalGate]) -> None:
+        """A batch starts the browser while the store queues its questions (a second of a
+        short run's fixed cost, off its critical path), once the gates let some portal
+        run. A desk lookup does not: its session may be borrowed from a running batch."""
+        if self._trigger != "lookup" and any(
+            gate.accounts and not gate.stopped for gate in gates.values()
+        ):
+            self._launching = asyncio.create_task(self.sessions.start())
+
+    async def _start_browser(self) -> None:
+        """The browser, started here or by ``_launch_early`` (its failure raised here)."""
+        launching, self._launching = self._launching, None
+        if launching is not None:
+            await launching
+        await self.sessions.start()  # nothing to do once started
+
+    async def _drop_launch(self) -> None:
+        """A browser started early for a run that opened no session is closed again."""
+        launching, self._launching = self._launching, None
+        if launching is None:
+            return
+        try:
+            await launching
+        except Exception:  # never started: nothing to close; a run that needs it will say
+            log.info("browser.not_started")
+        await self.sessions.close()
+
     def request_stop(self) -> None:
         """Finish the lookups in flight, claim nothing more (SIGTERM, Ctrl-C)."""
         self._stop.set()
@@ -275,12 +308,13 @@ class Runner:
             )
             structlog.contextvars.unbind_contextvars("run_id")
             close_run_log(log_path)
+            await self._drop_launch()
         await asyncio.to_thread(self.finisher.publish, run_id)  # a run that returned only
         return summary
 
     def _final_counts(self, run_id: str) -> dict[str, int]:
-        states = Counter(row.state for row in self.store.run_outcomes(run_id))
-        counts = {s.value: states.get(s, 0) for s in ItemState}
+        states = self.store.run_states(run_id)
+        counts = {s.value: states.get(s.value, 0) for s in ItemState}
         counts["items"] = sum(states.values())
         counts["reused"] = self._counts["reused"]
         return counts
@@ -318,7 +352,7 @@ class Runner:
             await self._lease_accounts(run_id, gates, summary)
             if not any(gate.accounts and not gate.stopped for gate in gates.values()):
                 return  # nothing to log in to: every portal stopped, postponed or borrowed
-            await self.sessions.start()
+            await self._start_browser()
             summary.browser_version = self.sessions.version
             try:
                 await self._run_sessions(run_id, gates, summary)

@@ -22,8 +22,8 @@ from bots.errors import (
     SessionExpired,
 )
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
-from flows._payerhub_api import _eligibility_result
-from flows.payerhub import PayerHubFlow
+from flows._payerhub_api import HubApi, _eligibility_result, _kept
+from flows.payerhub import ERROR_PAGES, PayerHubFlow
 from tests.conftest import run_rows
 from tests.flows.test_payerhub import active_member, api_login, with_page
 from tests.truth import _subset_payload, expected_claim, expected_eligibility, member
@@ -216,6 +216,37 @@ def test_api_reads_classify_the_portals_faults(settings, hub, ground_truth):
         api_login(api.base_url, account)  # a newer login elsewhere ends ours
         with pytest.raises(SessionExpired):
             await api.eligibility(page, query)
+
+    with_page(settings, body)
+
+
+def test_the_evidence_keeps_the_portals_bytes_as_received():
+    body = b'{"result":"detail",  "member": {"last_name": "Z\\u00e9ro"}}'
+    kept = _kept({"portal": "payerhub", "request": "POST /api/eligibility", "status": 200}, body)
+    assert body in kept, "not parsed and written again"
+    saved = json.loads(kept)
+    assert saved["status"] == 200 and saved["response"] == json.loads(body)
+
+
+def test_api_reads_check_the_api_not_the_search_pages(settings, hub, ground_truth):
+    """The drift canary's search stage for API reads asks the API (one GET, no page
+    opened): a redesign of pages these reads never open must not pause them, a missing API
+    is drift, an ended session is an ended session."""
+    account = next(a for a in ground_truth["accounts"]["payerhub"] if a["account"] == "main")
+
+    async def body(page: Page, pages: PayerHubFlow) -> None:
+        api = PayerHubFlow(pages.base_url, api_reads=True)
+        await api.login(page, login_secrets(settings, "payerhub", "main"))
+        where, asked = page.url, hub.counters()["requests"]
+        assert await api.landmarks(page, "search") == []
+        assert page.url == where, "no search page opened"
+        assert hub.counters()["requests"] == asked + 1, "one request of the API"
+        elsewhere = HubApi(f"{pages.base_url}/no-such-api", "payerhub", ERROR_PAGES)
+        (missing,) = await elsewhere.landmarks(page)
+        assert "no payer list" in missing, missing
+        api_login(api.base_url, account)  # a newer login elsewhere ends ours
+        with pytest.raises(SessionExpired):
+            await api.landmarks(page, "search")
 
     with_page(settings, body)
 
