@@ -4,6 +4,12 @@ Rows come from the store, never from the browser. Text from portals and worklist
 always written as text (never a formula), dates and money as real typed cells. The
 file is written next to the target and renamed into place, so a reader never sees a
 half-written workbook; if the target is locked, a numbered sibling is written instead.
+
+Memory: sheets are written row by row (openpyxl's write-only mode, :func:`new_workbook`,
+:class:`SheetWriter`), so writing a workbook of ten thousand rows takes about the memory of
+ten: no row is kept once it is written. What a sheet has before its rows (column widths,
+the frozen header, its size) is set when it starts; the filter, validations, highlights and
+print settings are written after the rows and may be set once they are known.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -22,6 +28,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -356,7 +364,16 @@ def in_time_zone(zone: str) -> Iterator[None]:
         TIME_ZONE.reset(token)
 
 
-def _set(ws: Worksheet, row: int, col: int, value: Any, fmt: str | None) -> None:
+def new_workbook() -> Workbook:
+    """An empty workbook whose sheets are written row by row (openpyxl's write-only mode):
+    its memory does not grow with the rows. Each sheet is filled by a :class:`SheetWriter`."""
+    return Workbook(write_only=True)
+
+
+def typed_cell(ws: Worksheet, value: Any, fmt: str | None) -> Cell:
+    """A cell of ``ws`` holding ``value`` as Excel should: a stored (UTC) time as the practice's
+    local time, money as a number, text as text (never a formula) that Excel can hold, and
+    the column's number format when there is a value."""
     if isinstance(value, datetime):
         if value.tzinfo is None:  # the store's naive times are UTC
             value = value.replace(tzinfo=UTC)
@@ -365,11 +382,12 @@ def _set(ws: Worksheet, row: int, col: int, value: Any, fmt: str | None) -> None
         value = float(value)
     if isinstance(value, str):
         value = excel_text(value)  # control characters would make openpyxl refuse the file
-    cell = ws.cell(row=row, column=col, value=value)
+    cell = WriteOnlyCell(ws, value)
     if isinstance(value, str):
         cell.data_type = "s"  # text from portals or worklists is never a formula
     if fmt and value is not None:
         cell.number_format = fmt
+    return cell
 
 
 MAX_WIDTH = 60
@@ -393,11 +411,13 @@ LOCAL_EVIDENCE: Column = ("Evidence (local file)", 24, None)
 _WRAP = Alignment(wrap_text=True, vertical="top")
 
 
-def print_ready(ws: Worksheet, columns: list[Column], last_row: int) -> None:
+def print_ready(ws: Worksheet, columns: list[Column]) -> None:
     """Landscape, one page wide (as many pages long as it takes), the header row repeated on
-    each page, gridlines, narrow margins; sentences wrap; no column wider than MAX_WIDTH."""
+    each page, gridlines, narrow margins; no column wider than MAX_WIDTH (a sentence column
+    wraps: :class:`SheetWriter`). Call it before the sheet's first row (the widths and the
+    fit-to-page flag are written ahead of the rows)."""
     ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_LETTER
+    ws.page_setup.paperSize = Worksheet.PAPERSIZE_LETTER
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0  # 0: as many pages long as the rows need
     ws.sheet_properties.pageSetUpPr.fitToPage = True
@@ -406,54 +426,112 @@ def print_ready(ws: Worksheet, columns: list[Column], last_row: int) -> None:
     ws.page_margins = PageMargins(left=0.3, right=0.3, top=0.6, bottom=0.6, header=0.3, footer=0.3)
     ws.oddHeader.left.text = "&A"  # the sheet's name
     ws.oddFooter.right.text = "Page &P of &N"
-    for col, (title, width, _) in enumerate(columns, start=1):
+    for col, (_, width, _) in enumerate(columns, start=1):
         ws.column_dimensions[get_column_letter(col)].width = min(width, MAX_WIDTH)
-        if title in WRAPPED:
-            for row in range(2, last_row + 1):
-                ws.cell(row=row, column=col).alignment = _WRAP
 
 
-def note_headers(ws: Worksheet, columns: list[Column]) -> None:
-    """A comment on each header whose blank or words need saying (HEADER_NOTES)."""
-    for col, (title, _, _) in enumerate(columns, start=1):
-        if title in HEADER_NOTES:
-            ws.cell(row=1, column=col).comment = Comment(HEADER_NOTES[title], "payerbot")
+def sized(ws: Worksheet, columns: int, rows: int) -> None:
+    """Say the sheet's size (``A1:<last column><last row>``) ahead of its rows, as a sheet
+    built in memory does: a reader that trusts it (openpyxl's read-only mode, pandas) then
+    reads every row. Call it before the sheet's first row."""
+    ref = f"A1:{get_column_letter(max(columns, 1))}{max(rows, 1)}"
+    ws.calculate_dimension = lambda: ref  # what openpyxl's sheet writer asks for the size
 
 
-def _fill_sheet(
+LINK_FONT = Font(color="0563C1", underline="single")
+
+RowCells = tuple[list[Any], PatternFill | None, str | None]
+"""A data row: its cells' values, the Outcome cell's fill, the Evidence link."""
+
+
+class SheetWriter:
+    """A sheet of ``columns`` written row by row in write-only mode: a styled header row (with
+    its notes), then each data row as it comes (typed cells, the Evidence link, the Outcome
+    fill, sentences wrapped), the header frozen, a filter over every row and ready to print.
+
+    ``rows`` is how many data rows will come (the sheet's size is written before them); the
+    filter, validations and highlights that name the last row are set by the caller once the
+    rows are written (:attr:`last`)."""
+
+    def __init__(
+        self, ws: Worksheet, columns: list[Column], rows: int, *, outcome_fill_col: int | None
+    ) -> None:
+        self.ws = ws
+        self.columns = columns
+        self.last = 1
+        titles = [c[0] for c in columns]
+        self._evidence = titles.index("Evidence") + 1 if "Evidence" in titles else None
+        self._outcome = outcome_fill_col
+        self._local = columns.index(LOCAL_EVIDENCE) + 1 if LOCAL_EVIDENCE in columns else None
+        self._wrapped = [title in WRAPPED for title in titles]
+        ws.freeze_panes = "A2"
+        sized(ws, len(columns), rows + 1)
+        print_ready(ws, columns)
+        header = []
+        for title, _, _ in columns:
+            cell = WriteOnlyCell(ws, title)
+            cell.font = Font(bold=True)
+            cell.fill = HEADER
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+            if title in HEADER_NOTES:
+                cell.comment = Comment(HEADER_NOTES[title], "payerbot")
+            header.append(cell)
+        ws.append(header)
+
+    def add(self, cells: list[Any], fill: PatternFill | None, link: str | None) -> None:
+        """One data row, written at once (nothing of it is kept)."""
+        if len(cells) != len(self.columns):
+            raise ValueError(f"row has {len(cells)} cells for {len(self.columns)} columns")
+        out: list[Cell | None] = []
+        for value, (_, _, fmt), wrapped in zip(cells, self.columns, self._wrapped, strict=True):
+            cell = typed_cell(self.ws, value, fmt) if value is not None or wrapped else None
+            if cell is not None and wrapped:
+                cell.alignment = _WRAP
+            out.append(cell)
+        if link and self._evidence:
+            cell = self._at(out, self._evidence)
+            cell.value = "screenshot"
+            cell.hyperlink = link
+            cell.font = LINK_FONT
+        if self._local and cells[self._local - 1]:
+            cell = self._at(out, self._local)
+            cell.hyperlink = str(cells[self._local - 1])
+            cell.font = LINK_FONT
+        if fill is not None and self._outcome:
+            self._at(out, self._outcome).fill = fill
+        self.ws.append(out)
+        self.last += 1
+
+    def _at(self, out: list[Cell | None], col: int) -> Cell:
+        if out[col - 1] is None:
+            out[col - 1] = WriteOnlyCell(self.ws)
+        return out[col - 1]
+
+    def finish(self) -> int:
+        """The filter over every row; returns the last row written."""
+        self.ws.auto_filter.ref = f"A1:{get_column_letter(len(self.columns))}{self.last}"
+        return self.last
+
+
+def fill_sheet(
     ws: Worksheet,
     columns: list[Column],
-    rows: Iterable[tuple[list[Any], PatternFill | None, str | None]],
-) -> None:
-    for col, (title, width, _) in enumerate(columns, start=1):
-        cell = ws.cell(row=1, column=col, value=title)
-        cell.font = Font(bold=True)
-        cell.fill = HEADER
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-        ws.column_dimensions[get_column_letter(col)].width = width
-    evidence_col = next((i for i, c in enumerate(columns, 1) if c[0] == "Evidence"), None)
-    outcome_col = next((i for i, c in enumerate(columns, 1) if c[0] == "Outcome"), 1)
-    local_col = next((i for i, c in enumerate(columns, 1) if c == LOCAL_EVIDENCE), None)
-    note_headers(ws, columns)
-    n = 1
-    for n, (cells, fill, link) in enumerate(rows, start=2):
-        if len(cells) != len(columns):
-            raise ValueError(f"row has {len(cells)} cells for {len(columns)} columns")
-        for col, value in enumerate(cells, start=1):
-            _set(ws, n, col, value, columns[col - 1][2])
-        if link and evidence_col:
-            cell = ws.cell(row=n, column=evidence_col, value="screenshot")
-            cell.hyperlink = link
-            cell.font = Font(color="0563C1", underline="single")
-        if local_col and cells[local_col - 1]:
-            cell = ws.cell(row=n, column=local_col)
-            cell.hyperlink = str(cells[local_col - 1])
-            cell.font = Font(color="0563C1", underline="single")
-        if fill is not None:
-            ws.cell(row=n, column=outcome_col).fill = fill
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(n, 1)}"
-    print_ready(ws, columns, n)
+    rows: Iterable[RowCells],
+    count: int,
+    *,
+    outcome_fill_col: int | None,
+) -> int:
+    """Write ``count`` ``rows`` (each made only when written) to ``ws`` with a
+    :class:`SheetWriter`; returns the last row written."""
+    writer = SheetWriter(ws, columns, count, outcome_fill_col=outcome_fill_col)
+    for cells, fill, link in rows:
+        writer.add(cells, fill, link)
+    return writer.finish()
+
+
+def _fill_sheet(ws: Worksheet, columns: list[Column], rows: Iterable[RowCells], count: int) -> None:
+    outcome = next((i for i, c in enumerate(columns, 1) if c[0] == "Outcome"), 1)
+    fill_sheet(ws, columns, rows, count, outcome_fill_col=outcome)
 
 
 def write_workbook(
@@ -480,37 +558,54 @@ def _write_workbook(
     Evidence links are console URLs when ``links`` has a base URL; the path relative to the
     workbook is in an "Evidence (local file)" column beside them (the link itself when there
     is no console URL). ``waiting``: why items have no answer yet (item id -> reason)."""
-    wb = Workbook()
-    wb.remove(wb.active)
-    for kind, items in outcomes.items():
-        title, columns, build = SHEETS[kind]
-        ws = wb.create_sheet(title)
-        rows = []
-        for item in items:
-            local = local_link(item.evidence_path, path)
-            link = (links.url(item.evidence_path) if links else None) or local
-            cells, fill = build(item, link)
-            fill = waiting_cells(cells, fill, columns, (waiting or {}).get(item.id))
-            rows.append(([*cells, local], fill, link))
-        _fill_sheet(ws, [*columns, LOCAL_EVIDENCE], rows)
-    _summary_sheet(wb, [item for items in outcomes.values() for item in items])
-    if import_errors:
-        ws = wb.create_sheet("Import errors")
-        cols: list[Column] = [
-            ("File", 30, None),
-            ("Row", 6, None),
-            ("Column", 18, None),
-            ("Reason", 70, None),
-        ]
-        _fill_sheet(
-            ws,
-            cols,
-            (
-                ([e.source_file, e.source_row, e.column, e.reason], None, None)
-                for e in import_errors
-            ),
-        )
+    wb = new_workbook()
+    try:
+        for kind, items in outcomes.items():
+            title, columns, build = SHEETS[kind]
+            _fill_sheet(
+                wb.create_sheet(title),
+                [*columns, LOCAL_EVIDENCE],
+                _outcome_rows(path, items, columns, build, links, waiting or {}),
+                len(items),
+            )
+        _summary_sheet(wb, [item for items in outcomes.values() for item in items])
+        if import_errors:
+            cols: list[Column] = [
+                ("File", 30, None),
+                ("Row", 6, None),
+                ("Column", 18, None),
+                ("Reason", 70, None),
+            ]
+            _fill_sheet(
+                wb.create_sheet("Import errors"),
+                cols,
+                (
+                    ([e.source_file, e.source_row, e.column, e.reason], None, None)
+                    for e in import_errors
+                ),
+                len(import_errors),
+            )
+    except BaseException:
+        discard(wb)
+        raise
     return _save_atomically(wb, path)
+
+
+def _outcome_rows(
+    path: Path,
+    items: Iterable[Outcome],
+    columns: list[Column],
+    build: RowBuilder,
+    links: EvidenceLinks | None,
+    waiting: Mapping[int, Waiting],
+) -> Iterator[RowCells]:
+    """The run workbook's rows of one kind, each made when it is written."""
+    for item in items:
+        local = local_link(item.evidence_path, path)
+        link = (links.url(item.evidence_path) if links else None) or local
+        cells, fill = build(item, link)
+        fill = waiting_cells(cells, fill, columns, waiting.get(item.id))
+        yield [*cells, local], fill, link
 
 
 SUMMARY_WORDS = {
@@ -529,17 +624,47 @@ def _summary_sheet(wb: Workbook, items: Sequence[Outcome]) -> None:
 
     parts = summary_parts(items, {}, "")
     columns: list[Column] = [("Outcome", 14, None), ("Items", 8, None), ("Meaning", 70, None)]
-    rows = [([p, parts[p], SUMMARY_WORDS[p]], None, None) for p in PARTS]
+    rows: list[RowCells] = [([p, parts[p], SUMMARY_WORDS[p]], None, None) for p in PARTS]
     rows.append((["total", parts["total"], "every item of the run"], None, None))
-    _fill_sheet(wb.create_sheet("Run summary"), columns, rows)
+    _fill_sheet(wb.create_sheet("Run summary"), columns, rows, len(rows))
+
+
+def discard(wb: Workbook) -> None:
+    """Remove what an unsaved write-only workbook has written so far: openpyxl keeps each
+    sheet's rows in a temporary file until the workbook is saved, and a process that runs for
+    weeks must not leave them behind when a write fails."""
+    for ws in wb.worksheets:
+        rows, writer = getattr(ws, "_rows", None), getattr(ws, "_writer", None)
+        with suppress(Exception):
+            if rows is not None:
+                rows.close()
+            if writer is not None:
+                writer.close()
+        with suppress(OSError, ValueError):
+            if writer is not None:
+                writer.cleanup()
+
+
+def save(wb: Workbook, path: str) -> None:
+    """Save ``wb`` (once: a write-only workbook cannot be saved again); on failure nothing
+    of it is left in the temporary folder."""
+    try:
+        wb.save(path)
+    except BaseException:
+        discard(wb)
+        raise
 
 
 def _save_atomically(wb: Workbook, path: Path) -> Path:
-    private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=".~", suffix=".xlsx", dir=path.parent)
+    try:
+        private_dir(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=".~", suffix=".xlsx", dir=path.parent)
+    except BaseException:
+        discard(wb)
+        raise
     os.close(fd)
     try:
-        wb.save(tmp)
+        save(wb, tmp)
         os.chmod(tmp, 0o600)
         for candidate in [
             path,

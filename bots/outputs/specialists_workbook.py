@@ -26,7 +26,8 @@ import errno
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -34,8 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
 from openpyxl.formatting.rule import FormulaRule
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
@@ -50,20 +53,25 @@ from bots.outputs.run_workbook import (
     CLAIM_COLUMNS,
     DATE,
     ELIGIBILITY_COLUMNS,
-    HEADER,
+    LINK_FONT,
     LOCAL_EVIDENCE,
     MONEY,
     RED,
     STAMP,
     TIME_ZONE,
     Column,
+    RowCells,
     Waiting,
-    _set,
     claim_row,
+    discard,
     eligibility_row,
+    fill_sheet,
     in_time_zone,
-    note_headers,
+    new_workbook,
     print_ready,
+    save,
+    sized,
+    typed_cell,
     waiting_cells,
 )
 from bots.outputs.run_workbook import (
@@ -88,7 +96,6 @@ follow-up id (what an upload compares the edited cells with)."""
 
 GREY = PatternFill("solid", start_color="E7E6E6")
 GREY_FONT = Font(color="7F7F7F")
-LINK_FONT = Font(color="0563C1", underline="single")
 
 FOLLOWUP_COLUMNS: list[Column] = [
     ("Follow-up ID", 9, None),
@@ -209,6 +216,44 @@ def normalize_status(value: Any) -> str | None:
 # --- reading ------------------------------------------------------------------------------
 
 
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    InvalidFileException,
+    KeyError,
+    ValueError,
+    IndexError,  # a shared string that is not there
+    OSError,
+    SyntaxError,  # a sheet that is not XML (ElementTree's ParseError is one)
+)
+"""What openpyxl raises for a file that is not a readable workbook, when opening it or (in
+read-only mode) while reading its rows."""
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[Any]:
+    """``path`` opened to read its values row by row (openpyxl's read-only mode: the rows are
+    parsed as they are read, never all held), closed afterwards; a file that is not a readable
+    workbook, found on opening or while reading, raises WorkbookUnreadable."""
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except _UNREADABLE as exc:
+        raise WorkbookUnreadable(f"{path.name} is not a readable workbook: {exc}") from exc
+    try:
+        yield wb
+    except _UNREADABLE as exc:
+        raise WorkbookUnreadable(f"{path.name} is not a readable workbook: {exc}") from exc
+    finally:
+        wb.close()
+
+
+def _sheet(wb: Any, title: str) -> Any:
+    """A sheet to read to its last row, whatever size the file says it has (some programs
+    write none, or a wrong one)."""
+    ws = wb[title]
+    ws.reset_dimensions()
+    return ws
+
+
 def read_edits(path: Path) -> dict[int, WorkbookEdit]:
     """The Status / Assignee / Notes cells of the Follow-ups sheet, by follow-up id.
 
@@ -218,18 +263,14 @@ def read_edits(path: Path) -> dict[int, WorkbookEdit]:
     store's). A status not in the drop-down list gives status None and a ``problem``: the
     caller refuses that row. A file that is not this workbook, is corrupt, or lost one of
     the Follow-up ID / Status / Assignee / Notes columns raises WorkbookUnreadable: reading
-    it as "all cleared" would wipe the specialists' work.
+    it as "all cleared" would wipe the specialists' work. The rows are read one at a time.
     """
     if not path.exists():
         return {}
-    try:
-        wb = load_workbook(path, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
-        raise WorkbookUnreadable(f"{path.name} is not a readable workbook: {exc}") from exc
-    try:
+    with _opened(path) as wb:
         if FOLLOWUPS_SHEET not in wb.sheetnames:
             raise WorkbookUnreadable(f"{path.name} has no {FOLLOWUPS_SHEET!r} sheet")
-        ws = wb[FOLLOWUPS_SHEET]
+        ws = _sheet(wb, FOLLOWUPS_SHEET)
         header_row, cols = _find_header(ws)
         if header_row is None:
             raise WorkbookUnreadable(
@@ -258,30 +299,23 @@ def read_edits(path: Path) -> dict[int, WorkbookEdit]:
                 row=number,
             )
         return edits
-    finally:
-        wb.close()
 
 
 def read_baseline(path: Path) -> dict[int, WorkbookEdit] | None:
     """A downloaded copy's values as downloaded, by follow-up id; None for a file that is
-    not a downloaded copy (the rolling workbook: its last write is in the store)."""
-    try:
-        wb = load_workbook(path, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
-        raise WorkbookUnreadable(f"{path.name} is not a readable workbook: {exc}") from exc
-    try:
+    not a downloaded copy (the rolling workbook: its last write is in the store). The rows
+    are read one at a time."""
+    with _opened(path) as wb:
         if BASELINE_SHEET not in wb.sheetnames:
             return None
         baseline = {}
-        for row in wb[BASELINE_SHEET].iter_rows(min_row=2, values_only=True):
+        for row in _sheet(wb, BASELINE_SHEET).iter_rows(min_row=2, values_only=True):
             followup_id = _as_id(_at(row, 0))
             if followup_id is not None:
                 baseline[followup_id] = WorkbookEdit(
                     followup_id, _text(_at(row, 1)), _text(_at(row, 2)), _text(_at(row, 3))
                 )
         return baseline
-    finally:
-        wb.close()
 
 
 def _find_header(ws: Worksheet) -> tuple[int | None, dict[str, int]]:
@@ -307,7 +341,7 @@ def _as_id(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
     return None
 
@@ -388,18 +422,21 @@ def _write(
     waiting: Mapping[int, Waiting] | None,
     download: DownloadedCopy | None,
 ) -> WrittenWorkbook:
-    wb = Workbook()
-    wb.remove(wb.active)
+    wb = new_workbook()  # row by row: the day's rows are never all in memory as cells
     book = _Book(path, links, waiting or {}, download)
-    if download is not None:
-        _about_sheet(wb.create_sheet(ABOUT_SHEET), download)
-    _followups_sheet(wb.create_sheet(FOLLOWUPS_SHEET), book, followups)
-    _eligibility_sheet(wb.create_sheet(ELIGIBILITY_SHEET), book, eligibility, high_patient_cost)
-    _claims_sheet(wb.create_sheet(CLAIMS_SHEET), book, claims)
-    _rejected_sheet(wb.create_sheet(REJECTED_SHEET), rejected)
-    if download is not None:
-        _baseline_sheet(wb.create_sheet(BASELINE_SHEET), followups)
-        wb.active = 0
+    try:
+        if download is not None:
+            _about_sheet(wb.create_sheet(ABOUT_SHEET), download)
+        _followups_sheet(wb.create_sheet(FOLLOWUPS_SHEET), book, followups)
+        _eligibility_sheet(wb.create_sheet(ELIGIBILITY_SHEET), book, eligibility, high_patient_cost)
+        _claims_sheet(wb.create_sheet(CLAIMS_SHEET), book, claims)
+        _rejected_sheet(wb.create_sheet(REJECTED_SHEET), rejected)
+        if download is not None:
+            _baseline_sheet(wb.create_sheet(BASELINE_SHEET), followups)
+            wb.active = 0
+    except BaseException:
+        discard(wb)
+        raise
     return _save(wb, path, now or datetime.now().astimezone())
 
 
@@ -443,21 +480,23 @@ def _about_sheet(ws: Worksheet, download: DownloadedCopy) -> None:
         "Every other column is read-only: the next run rewrites it from the portals' answers.",
         "If someone changed the same follow-up since this copy was made, their change is kept.",
     ]
+    sized(ws, 1, len(lines))
+    print_ready(ws, [("About", 110, None)])
     for row, text in enumerate(lines, start=1):
-        _set(ws, row, 1, text, None)
-    ws["A1"].font = Font(bold=True, size=13)
-    ws["A5"].hyperlink = download.upload_url
-    ws["A5"].font = LINK_FONT
-    ws.column_dimensions["A"].width = 110
-    print_ready(ws, [("About", 110, None)], 1)
+        cell = typed_cell(ws, text, None)
+        if row == 1:
+            cell.font = Font(bold=True, size=13)
+        elif row == 5:
+            cell.hyperlink = download.upload_url
+            cell.font = LINK_FONT
+        ws.append([cell])
 
 
 def _baseline_sheet(ws: Worksheet, followups: Sequence[FollowUp]) -> None:
-    for col, title in enumerate(("Follow-up ID", "Status", "Assignee", "Notes"), start=1):
-        ws.cell(row=1, column=col, value=title)
-    for row, f in enumerate(followups, start=2):
-        for col, value in enumerate((f.id, f.status, f.assignee, f.notes), start=1):
-            _put(ws, row, col, value, None)
+    sized(ws, 4, len(followups) + 1)
+    ws.append([WriteOnlyCell(ws, t) for t in ("Follow-up ID", "Status", "Assignee", "Notes")])
+    for f in followups:
+        ws.append([_put(ws, value, None) for value in (f.id, f.status, f.assignee, f.notes)])
     ws.sheet_state = "veryHidden"  # not for people: what the upload compares with
 
 
@@ -470,33 +509,35 @@ def _followups_sheet(ws: Worksheet, book: _Book, followups: Sequence[FollowUp]) 
             int(f.id),
         )
 
-    rows = []
-    for f in sorted(followups, key=order):
-        link, local = book.links_for(f.evidence_path)
-        cells = [
-            f.id,
-            f.priority,
-            f.status,
-            f.assignee,
-            f.notes,
-            with_descriptions(f.reason),  # "CO-16: <description>", never a bare code
-            category_words(f.category) or None,
-            f.action,
-            f.payer_id,
-            f.patient or NO_NAME,
-            f.member_id,
-            f.claim_number,
-            f.service_date,
-            ", ".join(f"{d:%m/%d/%Y}" for d in f.service_dates or [f.service_date] if d) or None,
-            None,
-            f.item_id,
-            f.created_at,
-            f.updated_at,
-            *book.local_cells(local),
-        ]
-        rows.append((cells, None, link))
+    def rows() -> Iterator[RowCells]:
+        for f in sorted(followups, key=order):
+            link, local = book.links_for(f.evidence_path)
+            cells = [
+                f.id,
+                f.priority,
+                f.status,
+                f.assignee,
+                f.notes,
+                with_descriptions(f.reason),  # "CO-16: <description>", never a bare code
+                category_words(f.category) or None,
+                f.action,
+                f.payer_id,
+                f.patient or NO_NAME,
+                f.member_id,
+                f.claim_number,
+                f.service_date,
+                ", ".join(f"{d:%m/%d/%Y}" for d in f.service_dates or [f.service_date] if d)
+                or None,
+                None,
+                f.item_id,
+                f.created_at,
+                f.updated_at,
+                *book.local_cells(local),
+            ]
+            yield cells, None, link
+
     columns = book.columns(FOLLOWUP_COLUMNS)
-    last = _fill(ws, columns, rows)
+    last = _fill(ws, columns, rows(), len(followups))
     data = _data_range(columns, last)
     priority = _letter(columns, "Priority")
     status = _letter(columns, "Status")
@@ -516,7 +557,7 @@ def _followups_sheet(ws: Worksheet, book: _Book, followups: Sequence[FollowUp]) 
         prompt=", ".join(FOLLOWUP_STATUSES),
     )
     dv.add(f"{status}2:{status}{max(last, 2)}")
-    ws.add_data_validation(dv)
+    ws.data_validations.append(dv)  # Worksheet.add_data_validation, which write-only lacks
     # first rule wins: a done row is grey even when it was high priority; only a high one
     # nobody has taken yet is red (a row being worked needs no alarm)
     ws.conditional_formatting.add(
@@ -538,16 +579,18 @@ def _followups_sheet(ws: Worksheet, book: _Book, followups: Sequence[FollowUp]) 
 def _eligibility_sheet(
     ws: Worksheet, book: _Book, lines: Sequence[EligibilityLine], high_patient_cost: Decimal
 ) -> None:
-    rows = []
-    for line in lines:
-        link, local = book.links_for(line.outcome.evidence_path)
-        cells, fill = eligibility_row(line.outcome, link)
-        fill = waiting_cells(cells, fill, ELIGIBILITY_COLUMNS, book.waiting.get(line.outcome.id))
-        newer = _newer_failure(line.outcome)
-        cells += [line.estimate, line.estimate_note, newer, *book.local_cells(local)]
-        rows.append((cells, fill, link))
+    def rows() -> Iterator[RowCells]:
+        for line in lines:
+            link, local = book.links_for(line.outcome.evidence_path)
+            cells, fill = eligibility_row(line.outcome, link)
+            why = book.waiting.get(line.outcome.id)
+            fill = waiting_cells(cells, fill, ELIGIBILITY_COLUMNS, why)
+            newer = _newer_failure(line.outcome)
+            cells += [line.estimate, line.estimate_note, newer, *book.local_cells(local)]
+            yield cells, fill, link
+
     columns = book.columns(WORKBOOK_ELIGIBILITY_COLUMNS)
-    last = _fill(ws, columns, rows)
+    last = _fill(ws, columns, rows(), len(lines))
     coverage = _letter(columns, "Coverage")
     cost = _letter(columns, "Est. patient cost")
     # the cost cell is amber even on an inactive (red) row
@@ -578,14 +621,15 @@ def _newer_failure(item: Outcome) -> str | None:
 
 
 def _claims_sheet(ws: Worksheet, book: _Book, items: Sequence[Outcome]) -> None:
-    rows = []
-    for item in items:
-        link, local = book.links_for(item.evidence_path)
-        cells, fill = claim_row(item, link)
-        fill = waiting_cells(cells, fill, CLAIM_COLUMNS, book.waiting.get(item.id))
-        rows.append(([*cells, _newer_failure(item), *book.local_cells(local)], fill, link))
+    def rows() -> Iterator[RowCells]:
+        for item in items:
+            link, local = book.links_for(item.evidence_path)
+            cells, fill = claim_row(item, link)
+            fill = waiting_cells(cells, fill, CLAIM_COLUMNS, book.waiting.get(item.id))
+            yield [*cells, _newer_failure(item), *book.local_cells(local)], fill, link
+
     columns = book.columns(WORKBOOK_CLAIM_COLUMNS)
-    last = _fill(ws, columns, rows)
+    last = _fill(ws, columns, rows(), len(items))
     category = _letter(columns, "Category")  # the 277 category code: F2, F4...
     ws.conditional_formatting.add(
         _data_range(columns, last),
@@ -597,60 +641,21 @@ def _rejected_sheet(ws: Worksheet, rejected: Sequence[RejectedRow]) -> None:
     _fill(
         ws,
         REJECTED_COLUMNS,
-        (
-            (
-                [e.id, e.source_file, e.source_row, e.column, e.reason],
-                None,
-                None,
-            )
-            for e in rejected
-        ),
+        (([e.id, e.source_file, e.source_row, e.column, e.reason], None, None) for e in rejected),
+        len(rejected),
     )
 
 
-def _fill(
-    ws: Worksheet,
-    columns: list[Column],
-    rows: Iterable[tuple[list[Any], PatternFill | None, str | None]],
-) -> int:
-    """Header, cells, links, frozen header and filter; returns the last row written."""
-    for col, (title, width, _) in enumerate(columns, start=1):
-        cell = ws.cell(row=1, column=col, value=title)
-        cell.font = Font(bold=True)
-        cell.fill = HEADER
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-        ws.column_dimensions[get_column_letter(col)].width = width
-    note_headers(ws, columns)
+def _fill(ws: Worksheet, columns: list[Column], rows: Iterable[RowCells], count: int) -> int:
+    """Header, cells, links, frozen header and filter; returns the last row written. Only a
+    sheet with an Outcome column fills it."""
     titles = [c[0] for c in columns]
-    evidence = titles.index("Evidence") + 1 if "Evidence" in titles else None
     outcome = titles.index("Outcome") + 1 if "Outcome" in titles else None
-    local_col = columns.index(LOCAL_EVIDENCE) + 1 if LOCAL_EVIDENCE in columns else None
-    n = 1
-    for n, (cells, fill, link) in enumerate(rows, start=2):
-        if len(cells) != len(columns):
-            raise ValueError(f"row has {len(cells)} cells for {len(columns)} columns")
-        for col, value in enumerate(cells, start=1):
-            _put(ws, n, col, value, columns[col - 1][2])
-        if link and evidence:
-            cell = ws.cell(row=n, column=evidence, value="screenshot")
-            cell.hyperlink = link
-            cell.font = LINK_FONT
-        if local_col and cells[local_col - 1]:
-            cell = ws.cell(row=n, column=local_col)
-            cell.hyperlink = str(cells[local_col - 1])
-            cell.font = LINK_FONT
-        if fill is not None and outcome:
-            ws.cell(row=n, column=outcome).fill = fill
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{n}"
-    print_ready(ws, columns, n)
-    return n
+    return fill_sheet(ws, columns, rows, count, outcome_fill_col=outcome)
 
 
-def _put(ws: Worksheet, row: int, col: int, value: Any, fmt: str | None) -> None:
-    if isinstance(value, str):
-        value = excel_text(value)
-    _set(ws, row, col, value, fmt)
+def _put(ws: Worksheet, value: Any, fmt: str | None) -> Cell | None:
+    return None if value is None else typed_cell(ws, value, fmt)
 
 
 def _letter(columns: list[Column], title: str) -> str:
@@ -687,12 +692,16 @@ def timestamped(path: Path, now: datetime) -> Path:
 
 
 def _save(wb: Workbook, path: Path, now: datetime) -> WrittenWorkbook:
-    if not path.parent.exists():
-        private_dir(path.parent)  # a folder we create is owner-only; an existing one is left
-    fd, tmp = tempfile.mkstemp(prefix=".~payerbot-", suffix=path.suffix, dir=path.parent)
+    try:
+        if not path.parent.exists():
+            private_dir(path.parent)  # a folder we create is owner-only; an existing one is left
+        fd, tmp = tempfile.mkstemp(prefix=".~payerbot-", suffix=path.suffix, dir=path.parent)
+    except BaseException:
+        discard(wb)
+        raise
     os.close(fd)
     try:
-        wb.save(tmp)
+        save(wb, tmp)
         os.chmod(tmp, 0o600)
         if not is_locked(path):
             try:
