@@ -23,6 +23,7 @@ from bots.models import EligibilityQuery, LookupKind
 from bots.settings import Settings
 from bots.store import Store
 from flows.payerhub import PayerHubFlow
+from tests.cli_here import payerbot_here
 from tests.conftest import eligibility_rows, run_async, run_rows
 from tests.timing import scaled
 from tests.truth import _subset_payload, expected_claim, expected_eligibility
@@ -410,7 +411,7 @@ def test_a_refused_login_locks_the_account_for_the_bot_until_a_person_resets_it(
     assert first.returncode == 0, first.stderr[-2000:]
     assert hub.counters()["failed_logins"] == {"clinic.main": 1}
     assert hub.counters()["logins"] == {"clinic.second": 1}
-    status = json.loads(payerbot("portals", "status", "--json", env=env).stdout)
+    status = json.loads(payerbot_here("portals", "status", "--json", env=env).stdout)
     assert status["payerhub"]["accounts"]["main"]["flag"]["flag"] == "login_refused"
     assert "changed-by-the-practice" not in json.dumps(status)
     # The next lookup goes to the other account at once (its kept session): main not tried.
@@ -424,7 +425,7 @@ def test_a_refused_login_locks_the_account_for_the_bot_until_a_person_resets_it(
     assert hub.counters()["failed_logins"] == {"clinic.main": 1}
     assert "creds reset-lock payerhub" in json.loads(again.stdout)["message"]
     # A person fixed the password and clears the flag: the bot logs in again.
-    assert payerbot("creds", "reset-lock", "payerhub", env=env).returncode == 0
+    assert payerbot_here("creds", "reset-lock", "payerhub", env=env).returncode == 0
     ok = payerbot(*ask, env={**env, "PAYERBOT_PORTALS__PAYERHUB__ACCOUNTS": '["main"]'})
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert hub.counters()["logins"] == {"clinic.second": 1, "clinic.main": 1}
