@@ -168,16 +168,18 @@ def test_wrong_password_is_one_attempt_and_a_clear_error(env, hub, ground_truth)
 
 
 def test_a_batch_whose_logins_are_all_refused_stops_the_portal_after_one_try_per_account(
-    env, hub, settings
+    env, hub, settings, ground_truth, tmp_path
 ):
     bad = {
         **env,
         "PAYERBOT_CREDENTIALS__PAYERHUB__MAIN__PASSWORD": "wrong1",
         "PAYERBOT_CREDENTIALS__PAYERHUB__SECOND__PASSWORD": "wrong2",
     }
-    from tests.conftest import SAMPLES
+    from tests.worklist_factory import eligibility_worklist
 
-    proc = payerbot("run", "eligibility", "--worklist", str(SAMPLES / "appointments.csv"), env=bad)
+    worklist = tmp_path / "appointments.csv"  # the hub's payers only: the others log in fine
+    eligibility_worklist(ground_truth, worklist, 6, {"ACME", "BLUESTEM", "CARDINAL"})
+    proc = payerbot("run", "eligibility", "--worklist", str(worklist), env=bad)
     assert proc.returncode == 1
     assert "portal payerhub stopped" in proc.stdout
     # The drift canary's login (the first account) is the first try: refused once, the
@@ -419,7 +421,7 @@ def test_a_refused_login_locks_the_account_for_the_bot_until_a_person_resets_it(
     assert fallback.returncode == 0 and hub.counters()["logins"] == {"clinic.second": 1}
     # With no other account, the next nights never offer the portal that password again.
     only_main = {**bad, "PAYERBOT_PORTALS__PAYERHUB__ACCOUNTS": '["main"]'}
-    for _ in range(3):
+    for _ in range(2):  # a night, and the night after its "account locked" answer
         again = payerbot(*ask, env=only_main)
         assert again.returncode != 0 and json.loads(again.stdout)["error"] == "account_locked"
     assert hub.counters()["failed_logins"] == {"clinic.main": 1}
