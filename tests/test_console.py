@@ -155,6 +155,7 @@ def test_specialist_looks_up_with_evidence_works_the_queue_and_downloads_the_wor
     shoot(page, "lookup")
 
     page.get_by_role("link", name="Follow-ups").click()
+    expect(page).to_have_url(re.compile(r"/queue"))  # the queue, not the answer's page
     rows = page.get_by_role("row").filter(has_text="Coverage ended")
     expect(rows).to_have_count(1)
     followup_id = rows.first.get_attribute("id").removeprefix("followup-")

@@ -59,9 +59,11 @@ Body = Callable[[Page, MedicaidPortalFlow], Awaitable[Any]]
 @pytest.fixture(scope="module")
 def medicaid() -> Iterator[Portal]:
     started = fixture_portals.start(load_settings(), {"medicaidportal": 0})
+    portal = Portal("medicaidportal", started.urls["medicaidportal"])
     try:
-        yield Portal("medicaidportal", started.urls["medicaidportal"])
+        yield portal
     finally:
+        portal.close()
         started.stop()
 
 
