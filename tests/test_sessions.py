@@ -264,7 +264,13 @@ def test_no_credential_value_appears_in_any_file_the_bot_writes(
     mock_portals["payerhub"].knobs(session_max_seconds=2, error_rate=0.08)
     mock_portals["legacyportal"].knobs(password_expiry_days=4, error_rate=0.08)
     mock_portals["medicaidportal"].knobs(error_rate=0.08)
-    noisy = {**env, "PAYERBOT_BROWSER__TRACE": "always", "PAYERBOT_LOG_LEVEL": "DEBUG"}
+    noisy = {
+        **env,
+        "PAYERBOT_BROWSER__TRACE": "always",
+        "PAYERBOT_LOG_LEVEL": "DEBUG",
+        # retried as ever, without the waits between tries that give a real portal time
+        "PAYERBOT_QUEUE__BACKOFF_BASE_SECONDS": "0.2",
+    }
     everyone = {"ACME", "BLUESTEM", "CARDINAL", "DELTA", "ELM", "STATEMCD"}
     eligibility_worklist(ground_truth, tmp_path / "appointments.csv", 15, everyone)
     claim_worklist(ground_truth, tmp_path / "claims.csv", 12, everyone)
