@@ -76,25 +76,40 @@ class Portal:
     def __init__(self, name: str, url: str) -> None:
         self.name = name
         self.url = url
+        self._client: httpx.Client | None = None
+
+    @property
+    def client(self) -> httpx.Client:
+        """One client for the admin calls, its connection kept between them (a new client
+        per call costs more than the call; every test resets the portals). Idle connections
+        are dropped well before the portal's server closes them (uvicorn: after 5 s)."""
+        if self._client is None:
+            self._client = httpx.Client(timeout=30, limits=httpx.Limits(keepalive_expiry=2.0))
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def admin(self, method: str, path: str, **kw: Any) -> Any:
-        response = httpx.request(method, f"{self.url}/__admin/{path}", timeout=30, **kw)
+        response = self.client.request(method, f"{self.url}/__admin/{path}", **kw)
         response.raise_for_status()
         return response.json()
 
     def counters(self) -> dict[str, Any]:
         return self.admin("GET", "counters")
 
-    def knobs(self, **values: Any) -> None:
-        self.admin("POST", "knobs", json=values)
+    def knobs(self, **values: Any) -> dict[str, Any]:
+        """Set these knobs; returns every knob the portal has, as it is now."""
+        return dict(self.admin("POST", "knobs", json=values))
 
     def reset(self) -> None:
         self.admin("POST", "reset")
-        unreset = set(self.admin("GET", "knobs")) - set(DEFAULT_KNOBS)
+        unreset = set(self.knobs(**DEFAULT_KNOBS)) - set(DEFAULT_KNOBS)
         assert not unreset, (
             f"tests/conftest.py DEFAULT_KNOBS lacks {sorted(unreset)}: a test's knob would leak"
         )
-        self.knobs(**DEFAULT_KNOBS)
 
 
 TEST_INSTALLATION = f"pytest-{os.getpid()}"
@@ -109,9 +124,12 @@ def mock_portals() -> Iterator[dict[str, Portal]]:
     settings = load_settings()
     names = [fixture for fixture, _ in fixture_portals.wanted(settings).values()]
     started = fixture_portals.start(settings, dict.fromkeys(names, 0))
+    portals = {name: Portal(name, url) for name, url in started.urls.items()}
     try:
-        yield {name: Portal(name, url) for name, url in started.urls.items()}
+        yield portals
     finally:
+        for portal in portals.values():
+            portal.close()
         started.stop()
 
 
@@ -151,7 +169,8 @@ def env(
 ) -> dict[str, str]:
     """Environment pointing payerbot at a fresh data folder and the session's mock portals."""
     for portal in mock_portals.values():
-        portal.reset()
+        if portal is not hub:  # reset just now by its own fixture
+            portal.reset()
     values = portal_env(mock_portals, tmp_path / "var")
     # the bot's own page timeouts stretch with the machine's load, as the tests' do
     from tests.timing import scaled
@@ -164,10 +183,18 @@ def env(
 
 
 @pytest.fixture
-def settings(env: dict[str, str]) -> Settings:
+def settings(env: dict[str, str], mock_portals: dict[str, Portal]) -> Settings:
+    """Settings on the test's data folder, each portal's logins in its secrets folder as
+    ``fixture_portals.provision_credentials`` puts them (read here over the portal's kept
+    admin connection: a new client per portal and test costs more than the copy)."""
+    from bots.engine.credentials import write_secret_files
+
     settings = load_settings()
-    for portal_id in fixture_portals.wanted(settings):
-        fixture_portals.provision_credentials(settings, portal_id)
+    for portal_id, (fixture, _port) in fixture_portals.wanted(settings).items():
+        wanted = settings.portals[portal_id].accounts
+        for account in mock_portals[fixture].admin("GET", "accounts"):
+            if account["account"] in wanted:
+                write_secret_files(settings, portal_id, account["account"], account)
     return settings
 
 

@@ -40,6 +40,9 @@ SLOW_FIRST = (
     "tests/test_security.py",  # the demo with faults
     "tests/test_resume.py",  # SIGKILL at five moments
     "tests/test_bench.py",
+    "tests/test_scheduler.py",  # scheduler processes waiting for their jobs' times
+    "tests/flows/test_payerhub.py",  # a `payerbot` process per night of a locked account
+    "tests/test_sessions.py",  # the credential scan's two batches with faults on
 )
 """Work units that take minutes, slowest first: started first. A unit not listed keeps its
 place in pytest's order after these."""

@@ -30,6 +30,7 @@ from bots.interfaces.console.users import add_user
 from bots.settings import ROOT
 from bots.store import Run, Store
 from bots.store.schema import audit_log
+from tests.cli_here import payerbot_here
 from tests.test_cli import payerbot
 from tests.timing import deadline_in, scaled
 from tests.worklist_factory import eligibility_worklist
@@ -154,6 +155,7 @@ def test_specialist_looks_up_with_evidence_works_the_queue_and_downloads_the_wor
     shoot(page, "lookup")
 
     page.get_by_role("link", name="Follow-ups").click()
+    expect(page).to_have_url(re.compile(r"/queue"))  # the queue, not the answer's page
     rows = page.get_by_role("row").filter(has_text="Coverage ended")
     expect(rows).to_have_count(1)
     followup_id = rows.first.get_attribute("id").removeprefix("followup-")
@@ -166,7 +168,9 @@ def test_specialist_looks_up_with_evidence_works_the_queue_and_downloads_the_wor
     row.get_by_role("button", name="Resolve").click()
     expect(page.get_by_role("status")).to_contain_text("resolved")
     expect(page.locator(f"#followup-{followup_id}")).to_have_count(0)  # done: not listed
-    shown = json.loads(payerbot("queue", "show", followup_id, "--json", env=console["env"]).stdout)
+    shown = json.loads(
+        payerbot_here("queue", "show", followup_id, "--json", env=console["env"]).stdout
+    )
     assert shown["status"] == "done" and "new Medicaid card" in shown["notes"]
     assert [(h["actor"], h["action"]) for h in shown["history"]] == [
         ("dana", "assign"),

@@ -15,6 +15,7 @@ import pytest
 from bots.dates import local_today
 from bots.settings import Settings
 from bots.store import Store
+from tests.cli_here import payerbot_here
 from tests.test_cli import payerbot
 from tests.test_followups import _active, _unique
 
@@ -71,7 +72,7 @@ def test_tomorrows_appointment_with_a_two_digit_year_is_asked_as_tomorrow(
     # the portal was asked about tomorrow and answered about tomorrow
     assert item.payload["date_of_service"] == tomorrow.isoformat()
 
-    followups = json.loads(payerbot("queue", "list", "--json", env=env).stdout)
+    followups = json.loads(payerbot_here("queue", "list", "--json", env=env).stdout)
     (followup,) = followups
     assert f"the visit on {_long(tomorrow)}" in followup["reason"]
 

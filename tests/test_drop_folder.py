@@ -120,7 +120,7 @@ def test_doctor_passes_after_batches_a_drift_canary_and_a_drop_folder_run(
     proc = payerbot("run", "claim-status", "--worklist", str(claims), env=env)
     assert proc.returncode in {0, 1}, proc.stderr[-2000:]
     mock_portals["payerhub"].knobs(layout="B")
-    canary = payerbot("doctor", "portals", "--json", env=env)
+    canary = payerbot("doctor", "portals", "--portal", "payerhub", "--json", env=env)
     mock_portals["payerhub"].knobs(layout="A")
     shot = Path({c["portal"]: c for c in json.loads(canary.stdout)}["payerhub"]["screenshot"])
     assert shot.is_file() and mode(shot) == 0o600

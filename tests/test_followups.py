@@ -17,6 +17,7 @@ from bots.followups.rules import triage_denial
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from bots.settings import load_settings
 from bots.store import Store, utcnow
+from tests.cli_here import payerbot_here
 from tests.conftest import run_rows
 from tests.test_cli import payerbot
 from tests.truth import coverage_segment, expected_eligibility_outcome
@@ -234,25 +235,30 @@ def test_the_queue_lives_across_runs_and_the_cli_works_it(env, settings, ground_
     (row,) = fq.list_followups(store)
     assert row.rule == "plan_changed" and row.status == "open"
 
-    listed = json.loads(payerbot("queue", "list", "--json", env=env).stdout)
+    listed = json.loads(payerbot_here("queue", "list", "--json", env=env).stdout)
     assert [r["id"] for r in listed] == [row.id]
-    assert payerbot("queue", "assign", str(row.id), "dana", "--as", "sam", env=env).returncode == 0
-    mine = json.loads(payerbot("queue", "list", "--assignee", "dana", "--json", env=env).stdout)
+    assert (
+        payerbot_here("queue", "assign", str(row.id), "dana", "--as", "sam", env=env).returncode
+        == 0
+    )
+    mine = json.loads(
+        payerbot_here("queue", "list", "--assignee", "dana", "--json", env=env).stdout
+    )
     assert mine[0]["status"] == "in progress"
-    refused = payerbot("queue", "resolve", str(row.id), "--note", " ", env=env)
+    refused = payerbot_here("queue", "resolve", str(row.id), "--note", " ", env=env)
     assert refused.returncode == 2 and "needs a note" in refused.stderr
-    done = payerbot(
+    done = payerbot_here(
         "queue", "resolve", str(row.id), "--note", "updated the group", "--as", "dana", env=env
     )
     assert done.returncode == 0
-    shown = json.loads(payerbot("queue", "show", str(row.id), "--json", env=env).stdout)
+    shown = json.loads(payerbot_here("queue", "show", str(row.id), "--json", env=env).stdout)
     assert shown["status"] == "done" and shown["resolved_by"] == "dana"
     assert "updated the group" in shown["notes"]
     assert [(h["actor"], h["action"]) for h in shown["history"]] == [
         ("sam", "assign"),
         ("dana", "resolve"),
     ]
-    assert payerbot("queue", "show", "99999", env=env).returncode == 2
+    assert payerbot_here("queue", "show", "99999", env=env).returncode == 2
 
     # The next lookup still shows the old group: the follow-up is reopened, not duplicated.
     run_rows(settings, LookupKind.ELIGIBILITY, [(None, query)])

@@ -16,8 +16,8 @@ from playwright.sync_api import Page, expect
 
 from bots.dates import local_date_text
 from bots.store import Store
+from tests.cli_here import payerbot_here
 from tests.queue_seed import seed_queue
-from tests.test_cli import payerbot
 from tests.test_console import SHOTS, console, log_in  # noqa: F401 (console: a fixture)
 
 pytestmark = pytest.mark.browser
@@ -88,18 +88,18 @@ def test_five_thousand_followups_page_search_and_sort_with_the_count_shown(
 
     # the CLI: the same count, pages, search and sort; never a silent stop at 500
     env = console["env"]
-    listed = payerbot("queue", "list", env=env)
+    listed = payerbot_here("queue", "list", env=env)
     assert listed.returncode == 0, listed.stderr
     assert "showing 1-50 of 5,000 (page 1 of 100; --page 2 for more)" in listed.stdout
-    second = payerbot("queue", "list", "--page", "2", "--sort", "date", "--json", env=env)
+    second = payerbot_here("queue", "list", "--page", "2", "--sort", "date", "--json", env=env)
     assert "showing 51-100 of 5,000" in second.stderr
     dates = [row["service_date"] for row in json.loads(second.stdout)]
     assert len(dates) == 50 and dates == sorted(dates)
-    big = payerbot("queue", "list", "--per-page", "500", "--page", "10", "--json", env=env)
+    big = payerbot_here("queue", "list", "--per-page", "500", "--page", "10", "--json", env=env)
     assert len(json.loads(big.stdout)) == 500 and "showing 4,501-5,000 of 5,000" in big.stderr
-    found = payerbot("queue", "list", "-q", target.member_id, env=env)
+    found = payerbot_here("queue", "list", "-q", target.member_id, env=env)
     assert "showing 1-1 of 1" in found.stdout and target.member_id in found.stdout
-    bad = payerbot("queue", "list", "--sort", "colour", env=env)
+    bad = payerbot_here("queue", "list", "--sort", "colour", env=env)
     assert bad.returncode == 2 and "Sort by one of" in bad.stderr
     assert "Traceback" not in bad.stderr
 
@@ -161,6 +161,6 @@ def test_bulk_assign_and_resolve_reassign_unassign_and_reopen_keep_the_place(
     expect(page.get_by_role("status")).to_have_text(f"Follow-up {ids[1]} reopened.")
     expect(count).to_have_text("Showing 1–1 of 1")
     assert "status=done" in page.url
-    shown = json.loads(payerbot("queue", "show", ids[1], "--json", env=console["env"]).stdout)
+    shown = json.loads(payerbot_here("queue", "show", ids[1], "--json", env=console["env"]).stdout)
     assert shown["status"] == "open"
     assert [h["action"] for h in shown["history"]] == ["assign", "resolve", "status"]

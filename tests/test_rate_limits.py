@@ -27,7 +27,7 @@ def test_a_rate_limited_legacy_portal_is_paced_not_failed_and_logged_into_once(
     # (the drift canary runs too, as every night: its page loads count toward the limit)
     monkeypatch.setenv("PAYERBOT_QUEUE__RATE_LIMIT_FIRST_PACE_SECONDS", "0.5")
     settings = load_settings()
-    members = members_of(ground_truth, "DELTA", 4) + members_of(ground_truth, "ELM", 4)
+    members = members_of(ground_truth, "DELTA", 3) + members_of(ground_truth, "ELM", 3)
     summary, outcomes = run_rows(settings, LookupKind.ELIGIBILITY, eligibility_rows(members))
 
     counters = legacy.counters()

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from bots.interfaces.console.users import add_user
 from bots.store import Store
+from tests.cli_here import payerbot_here
 from tests.test_cli import payerbot
 from tests.test_console import ended_member, log_in, serving
 from tests.timing import scaled
@@ -100,5 +101,5 @@ def test_the_console_shows_the_last_good_answer_and_the_newer_failure(
     assert shown["last_good"]["result"]["member_id"] == member["member_id"]
     assert shown["last_good"]["result"]["coverage_active"] is False
     assert shown["newer_failure"]["reason"] == "not tried: every account is locked"
-    rules = json.loads(payerbot("queue", "list", "--json", env=console["env"]).stdout)
+    rules = json.loads(payerbot_here("queue", "list", "--json", env=console["env"]).stdout)
     assert [r["rule"] for r in rules] == ["coverage_terminated"]

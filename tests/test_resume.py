@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from bots.settings import load_settings
 from bots.store import Store
 from bots.store.schema import results
-from tests.conftest import portal_env
+from tests.conftest import DEFAULT_KNOBS, portal_env
 from tests.timing import deadline_in, scaled
 from tests.worklist_factory import eligibility_worklist
 
@@ -191,6 +191,8 @@ def test_sigterm_and_runs_stop_finish_in_flight_lookups_and_leave_the_rest_resum
         assert stop.returncode == 0 and "stopping" in stop.stdout
         assert resume.wait(timeout=scaled(60)) == 0
         assert store.get_run(run.id).status == "stopped"
+        for portal in mock_portals.values():  # the stops are proven: the rest at full speed
+            portal.knobs(latency_ms=DEFAULT_KNOBS["latency_ms"])
         final = subprocess.run(
             [".venv/bin/payerbot", "runs", "resume", run.id],
             env=env,

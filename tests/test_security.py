@@ -187,6 +187,7 @@ def test_malicious_worklist_strings_come_out_inert_in_store_workbook_and_console
     import csv
 
     from openpyxl import load_workbook
+    from playwright.sync_api import expect
 
     from bots.interfaces.console.users import add_user
     from tests.test_console import serving
@@ -227,6 +228,8 @@ def test_malicious_worklist_strings_come_out_inert_in_store_workbook_and_console
         page.get_by_label("User name").fill("dana")
         page.get_by_label("Password").fill("dana-specialist-pw")
         page.get_by_role("button", name="Log in").click()
+        # logged in before the next page is asked for (a goto would cut the login's redirect)
+        expect(page.get_by_role("button", name="Log out")).to_be_visible()
         page.goto(f"{url}/queue")
         table = page.get_by_role("table", name="Follow-ups")
         # (the importer upper-cases names) shown as text, not run

@@ -22,6 +22,7 @@ import pytest
 from bots.models import LookupKind
 from bots.settings import load_settings
 from bots.store import Store
+from tests.cli_here import payerbot_here
 from tests.conftest import eligibility_rows, run_rows
 from tests.test_cli import payerbot
 from tests.timing import deadline_in, scaled
@@ -120,10 +121,10 @@ def test_password_expiry_notices_reach_the_log_the_run_report_and_portal_status(
         assert mock_portals[name].counters()["writes"] == 0, "the bot never changes a password"
 
     env = {**env, "PAYERBOT_PORTALS__PAYERHUB__ACCOUNTS": '["main"]'}
-    shown = payerbot("runs", "show", summary.run_id, env=env)
+    shown = payerbot_here("runs", "show", summary.run_id, env=env)
     assert "password expiring: payerhub/main in 9 days" in shown.stdout
     assert "password expiring: legacyportal/main in 1 day;" in shown.stdout
-    status = json.loads(payerbot("portals", "status", "--json", env=env).stdout)
+    status = json.loads(payerbot_here("portals", "status", "--json", env=env).stdout)
     assert status["payerhub"]["accounts"]["main"]["password_days_left"] == 9
     assert status["legacyportal"]["accounts"]["main"]["password_days_left"] == 1
     assert status["medicaidportal"]["accounts"]["main"]["password_days_left"] is None
@@ -237,7 +238,7 @@ def test_a_configured_maintenance_window_postpones_the_portal_without_a_login(
     until = min(o.not_before for o in outcomes)
     assert timedelta(minutes=55) < until - datetime.now(zone) < timedelta(minutes=65)
     env = {**env, "PAYERBOT_PORTALS__PAYERHUB__MAINTENANCE_WINDOWS": json.dumps([window])}
-    status = json.loads(payerbot("portals", "status", "--json", env=env).stdout)
+    status = json.loads(payerbot_here("portals", "status", "--json", env=env).stdout)
     start = datetime.fromisoformat(status["payerhub"]["next_maintenance"]["start"])
     assert start <= datetime.now(zone) and status["legacyportal"]["next_maintenance"] is None
 
@@ -263,7 +264,13 @@ def test_no_credential_value_appears_in_any_file_the_bot_writes(
     mock_portals["payerhub"].knobs(session_max_seconds=2, error_rate=0.08)
     mock_portals["legacyportal"].knobs(password_expiry_days=4, error_rate=0.08)
     mock_portals["medicaidportal"].knobs(error_rate=0.08)
-    noisy = {**env, "PAYERBOT_BROWSER__TRACE": "always", "PAYERBOT_LOG_LEVEL": "DEBUG"}
+    noisy = {
+        **env,
+        "PAYERBOT_BROWSER__TRACE": "always",
+        "PAYERBOT_LOG_LEVEL": "DEBUG",
+        # retried as ever, without the waits between tries that give a real portal time
+        "PAYERBOT_QUEUE__BACKOFF_BASE_SECONDS": "0.2",
+    }
     everyone = {"ACME", "BLUESTEM", "CARDINAL", "DELTA", "ELM", "STATEMCD"}
     eligibility_worklist(ground_truth, tmp_path / "appointments.csv", 15, everyone)
     claim_worklist(ground_truth, tmp_path / "claims.csv", 12, everyone)

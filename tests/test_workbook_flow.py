@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
+from tests.cli_here import payerbot_here
 from tests.test_cli import payerbot
 from tests.test_followups import _active, _unique
 
@@ -104,7 +105,7 @@ def test_the_workbook_holds_the_day_and_keeps_specialists_edits(
     assert wb.sheetnames == ["Follow-ups", "Eligibility", "Claim status", "Rejected rows"]
     followups = sheet_rows(wb["Follow-ups"])
     assert sorted(r["Follow-up ID"] is not None for r in followups)
-    rules = json.loads(payerbot("queue", "list", "--json", env=env).stdout)
+    rules = json.loads(payerbot_here("queue", "list", "--json", env=env).stdout)
     assert sorted(r["id"] for r in rules) == sorted(r["Follow-up ID"] for r in followups)
     assert {r["rule"] for r in rules} == {"coverage_terminated", "plan_changed", "member_not_found"}
     elig = sheet_rows(wb["Eligibility"])
@@ -150,7 +151,9 @@ def test_the_workbook_holds_the_day_and_keeps_specialists_edits(
     again = payerbot("run", "eligibility", "--worklist", str(worklist), env=env)
     assert again.returncode == 0
     assert "1 change(s) made in the workbook were saved" in again.stdout
-    shown = json.loads(payerbot("queue", "show", str(rules[0]["id"]), "--json", env=env).stdout)
+    shown = json.loads(
+        payerbot_here("queue", "show", str(rules[0]["id"]), "--json", env=env).stdout
+    )
     assert (shown["status"], shown["assignee"]) == ("in progress", "dana")
     assert shown["notes"] == "=called patient, left voicemail"
     assert shown["history"][-1]["actor"] == "workbook"
@@ -168,10 +171,10 @@ def test_the_workbook_holds_the_day_and_keeps_specialists_edits(
     row = next(r for r in range(2, ws.max_row + 1) if ws.cell(r, 1).value == rules[1]["id"])
     ws.cell(row, header.index("Assignee") + 1, "lee")
     wb.save(path)
-    assert payerbot("queue", "assign", str(rules[1]["id"]), "kim", env=env).returncode == 0
+    assert payerbot_here("queue", "assign", str(rules[1]["id"]), "kim", env=env).returncode == 0
     third = payerbot("run", "eligibility", "--worklist", str(worklist), env=env)
     assert f"follow-up(s) {rules[1]['id']} were changed both" in third.stdout
-    kept = json.loads(payerbot("queue", "show", str(rules[1]["id"]), "--json", env=env).stdout)
+    kept = json.loads(payerbot_here("queue", "show", str(rules[1]["id"]), "--json", env=env).stdout)
     assert kept["assignee"] == "kim"
 
 

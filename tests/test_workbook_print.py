@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 from openpyxl.workbook.workbook import Workbook
 from playwright.sync_api import Page, expect
 
+from tests.cli_here import payerbot_here
 from tests.test_cli import payerbot
 from tests.test_console import add_console_users, log_in, serving, session, shoot
 from tests.test_workbook_flow import sheet_rows, write_appointments
@@ -39,7 +40,7 @@ def _batch(console: dict[str, Any], tmp_path: Path, ground_truth: dict[str, Any]
     env = {**console["env"], "PAYERBOT_CONSOLE__PUBLIC_URL": console["url"] + "/"}
     run = payerbot("run", "eligibility", "--worklist", str(worklist), env=env)
     assert run.returncode == 0, run.stderr[-2000:]
-    runs = json.loads(payerbot("runs", "list", "--json", env=console["env"]).stdout)
+    runs = json.loads(payerbot_here("runs", "list", "--json", env=console["env"]).stdout)
     return str(runs[0]["id"])
 
 
@@ -134,7 +135,9 @@ def _edit(path: Path, edits: dict[int, dict[str, Any]], extra_rows: list[list[An
 
 
 def _show(followup_id: int, env: dict[str, str]) -> dict[str, Any]:
-    return dict(json.loads(payerbot("queue", "show", str(followup_id), "--json", env=env).stdout))
+    return dict(
+        json.loads(payerbot_here("queue", "show", str(followup_id), "--json", env=env).stdout)
+    )
 
 
 def _rolling_rows(settings: Any) -> dict[int, dict[str, Any]]:
@@ -147,7 +150,7 @@ def test_edits_in_a_downloaded_copy_come_back_by_cli_and_by_upload(
 ):
     url, env, settings = console["url"], console["env"], console["settings"]
     _batch(console, tmp_path, ground_truth)
-    queue = json.loads(payerbot("queue", "list", "--json", env=env).stdout)
+    queue = json.loads(payerbot_here("queue", "list", "--json", env=env).stdout)
     by_rule = {r["rule"]: r["id"] for r in queue}
     ended, changed, unknown = (
         by_rule[k] for k in ("coverage_terminated", "plan_changed", "member_not_found")
@@ -176,7 +179,7 @@ def test_edits_in_a_downloaded_copy_come_back_by_cli_and_by_upload(
         },
         [[99999, "high", "done", None, "a row for a follow-up that does not exist"]],
     )
-    imported = payerbot("workbook", "import", str(copy), "--actor", "dana", env=env)
+    imported = payerbot_here("workbook", "import", str(copy), "--actor", "dana", env=env)
     assert imported.returncode == 0, imported.stderr
     said = " ".join(imported.stdout.split())
     assert "2 changes taken, 2 rows refused." in said
@@ -203,7 +206,7 @@ def test_edits_in_a_downloaded_copy_come_back_by_cli_and_by_upload(
     mine = tmp_path / "mine.xlsx"
     download.value.save_as(mine)
     # meanwhile a supervisor gives the first follow-up to sam: that newer change stays
-    assert payerbot("queue", "assign", str(ended), "sam", env=env).returncode == 0
+    assert payerbot_here("queue", "assign", str(ended), "sam", env=env).returncode == 0
     _edit(
         mine,
         {

@@ -60,9 +60,11 @@ chromium = browser_thread.chromium  # the module's browser (a fixture)
 @pytest.fixture(scope="module")
 def legacy_server() -> Iterator[Portal]:
     started = fixture_portals.start(load_settings(), {PORTAL: 0})
+    portal = Portal(PORTAL, started.urls[PORTAL])
     try:
-        yield Portal(PORTAL, started.urls[PORTAL])
+        yield portal
     finally:
+        portal.close()
         started.stop()
 
 

@@ -9,9 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 
-from bots.engine import browser as browser_mod
 from bots.engine.credentials import login_secrets
 from bots.errors import (
     AuthenticationError,
@@ -32,7 +31,9 @@ from bots.models import ClaimStatusQuery, ClaimStatusResult, EligibilityQuery, E
 from bots.ops import mock_portals as fixture_portals
 from bots.settings import Settings, load_settings
 from flows.medicaidportal import MedicaidPortalFlow
-from tests.conftest import DEFAULT_KNOBS, Portal, run_async
+from tests import browser_thread
+from tests.browser_thread import BrowserThread
+from tests.conftest import DEFAULT_KNOBS, Portal
 from tests.timing import scaled
 from tests.truth import (
     _subset_payload,
@@ -59,9 +60,11 @@ Body = Callable[[Page, MedicaidPortalFlow], Awaitable[Any]]
 @pytest.fixture(scope="module")
 def medicaid() -> Iterator[Portal]:
     started = fixture_portals.start(load_settings(), {"medicaidportal": 0})
+    portal = Portal("medicaidportal", started.urls["medicaidportal"])
     try:
-        yield Portal("medicaidportal", started.urls["medicaidportal"])
+        yield portal
     finally:
+        portal.close()
         started.stop()
 
 
@@ -91,24 +94,28 @@ def secrets(mcd_settings: Settings) -> LoginSecrets:
     return login_secrets(mcd_settings, "medicaidportal", "main")
 
 
-def with_page(settings: Settings, body: Body) -> Any:
-    async def main() -> Any:
-        async with async_playwright() as pw:
-            browser = await browser_mod.launch(pw, settings.browser)
-            try:
-                flow = MedicaidPortalFlow(settings.portals["medicaidportal"].base_url)
-                context = await browser.new_context()
-                guard = ReadOnlyGuard(flow.read_only_policy())  # as the engine's contexts
-                await guard.install(context)
-                page = await context.new_page()
-                page.set_default_timeout(scaled(10) * 1000)
-                answer = await body(page, flow)
-                assert guard.violations == []  # the flow only sent what it declares
-                return answer
-            finally:
-                await browser.close()
+def with_page(chromium: BrowserThread, settings: Settings, body: Body) -> Any:
+    """``body`` on a page of a fresh context (a computer the portal never saw) of the
+    module's Chromium, read-only guarded as the engine's contexts are."""
 
-    return run_async(main())
+    async def main() -> Any:
+        flow = MedicaidPortalFlow(settings.portals["medicaidportal"].base_url)
+        context = await chromium.browser.new_context()
+        try:
+            guard = ReadOnlyGuard(flow.read_only_policy())  # as the engine's contexts
+            await guard.install(context)
+            page = await context.new_page()
+            page.set_default_timeout(scaled(10) * 1000)
+            answer = await body(page, flow)
+            assert guard.violations == []  # the flow only sent what it declares
+            return answer
+        finally:
+            await context.close()
+
+    return chromium.run(main())
+
+
+chromium = browser_thread.chromium  # the module's browser (a fixture)
 
 
 def recipients(gt: dict[str, Any]) -> list[dict[str, Any]]:
@@ -162,7 +169,7 @@ def assert_claim(gt: dict[str, Any], number: str, result: ClaimStatusResult) -> 
 
 
 def test_terms_of_use_are_accepted_on_every_login(
-    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets
+    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, chromium: BrowserThread
 ) -> None:
     async def body(page: Page, flow: MedicaidPortalFlow) -> None:
         await flow.login(page, secrets)
@@ -170,14 +177,18 @@ def test_terms_of_use_are_accepted_on_every_login(
         await flow.login(page, secrets)  # a new login: the terms again
         assert await flow.is_logged_in(page)
 
-    with_page(mcd_settings, body)
+    with_page(chromium, mcd_settings, body)
     counters = mcd.counters()
     assert counters["terms_accepted"] == 2 and counters["terms_declined"] == 0
     assert counters["logins"] == {secrets.username: 2} and counters["writes"] == 0
 
 
 def test_a_login_after_a_log_out_on_the_same_page_works(
-    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
+    mcd: Portal,
+    mcd_settings: Settings,
+    secrets: LoginSecrets,
+    gt: dict[str, Any],
+    chromium: BrowserThread,
 ) -> None:
     """The engine's new login: a log out, then a login on the page that was signed in."""
     m = active(gt)[0]
@@ -189,12 +200,12 @@ def test_a_login_after_a_log_out_on_the_same_page_works(
         await asyncio.wait_for(flow.login(page, secrets), scaled(10))
         assert_eligibility(gt, m["member_key"], await flow.eligibility(page, elig_query(m)))
 
-    with_page(mcd_settings, body)
+    with_page(chromium, mcd_settings, body)
     assert mcd.counters()["logins"] == {secrets.username: 2}
 
 
 def test_wrong_password_is_an_authentication_error(
-    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets
+    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, chromium: BrowserThread
 ) -> None:
     wrong = LoginSecrets(secrets.username, "not-the-password")
 
@@ -202,12 +213,16 @@ def test_wrong_password_is_an_authentication_error(
         with pytest.raises(AuthenticationError, match="incorrect"):
             await flow.login(page, wrong)
 
-    with_page(mcd_settings, body)
+    with_page(chromium, mcd_settings, body)
     assert mcd.counters()["failed_logins"] == {secrets.username: 1}
 
 
 def test_masked_dates_refuse_fill_and_are_typed_key_by_key(
-    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
+    mcd: Portal,
+    mcd_settings: Settings,
+    secrets: LoginSecrets,
+    gt: dict[str, Any],
+    chromium: BrowserThread,
 ) -> None:
     m = active(gt)[0]
 
@@ -220,11 +235,15 @@ def test_masked_dates_refuse_fill_and_are_typed_key_by_key(
         assert await page.get_by_text("Invalid date").is_visible()
         assert_eligibility(gt, m["member_key"], await flow.eligibility(page, elig_query(m)))
 
-    with_page(mcd_settings, body)
+    with_page(chromium, mcd_settings, body)
 
 
 def test_429_is_rate_limited_with_retry_after(
-    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
+    mcd: Portal,
+    mcd_settings: Settings,
+    secrets: LoginSecrets,
+    gt: dict[str, Any],
+    chromium: BrowserThread,
 ) -> None:
     claim = claims(gt, "F1")[2]
 
@@ -242,13 +261,17 @@ def test_429_is_rate_limited_with_retry_after(
         caught.append(on_search.value)
         return caught
 
-    for error in with_page(mcd_settings, body):
+    for error in with_page(chromium, mcd_settings, body):
         assert error.retry_after is not None and 1 <= error.retry_after <= 61
     assert mcd.counters()["rate_limited"] == 2
 
 
 def test_captcha_stops_the_bot_and_is_never_answered(
-    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
+    mcd: Portal,
+    mcd_settings: Settings,
+    secrets: LoginSecrets,
+    gt: dict[str, Any],
+    chromium: BrowserThread,
 ) -> None:
     m = active(gt)[2]
     mcd.knobs(captcha_after_per_minute=8)
@@ -262,13 +285,17 @@ def test_captcha_stops_the_bot_and_is_never_answered(
         with pytest.raises(PortalBlocked):  # it stays until a person clears it
             await flow.login(page, secrets)
 
-    with_page(mcd_settings, body)
+    with_page(chromium, mcd_settings, body)
     counters = mcd.counters()
     assert counters["captcha_active"] is True and counters["captcha_submissions"] == 0
 
 
 def test_claim_detail_pdf_is_downloaded_attached_and_parsed(
-    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
+    mcd: Portal,
+    mcd_settings: Settings,
+    secrets: LoginSecrets,
+    gt: dict[str, Any],
+    chromium: BrowserThread,
 ) -> None:
     claim = next(c for c in claims(gt, "F2") if len(c["service_lines"]) > 1)
 
@@ -276,7 +303,7 @@ def test_claim_detail_pdf_is_downloaded_attached_and_parsed(
         await flow.login(page, secrets)
         return await flow.claim_status(page, claim_query(claim))
 
-    result = with_page(mcd_settings, body)
+    result = with_page(chromium, mcd_settings, body)
     assert_claim(gt, claim["claim_number"], result)
     assert len(result.service_lines) == len(claim["service_lines"]) > 1
     assert result.adjustments and all(a.description for a in result.adjustments)
@@ -285,7 +312,11 @@ def test_claim_detail_pdf_is_downloaded_attached_and_parsed(
 
 
 def test_maintenance_is_postponed_until_six_eastern(
-    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
+    mcd: Portal,
+    mcd_settings: Settings,
+    secrets: LoginSecrets,
+    gt: dict[str, Any],
+    chromium: BrowserThread,
 ) -> None:
     mcd.knobs(maintenance=True)
 
@@ -302,7 +333,7 @@ def test_maintenance_is_postponed_until_six_eastern(
         caught.append(mid_run.value)
         return caught
 
-    for error in with_page(mcd_settings, body):
+    for error in with_page(chromium, mcd_settings, body):
         assert error.until is not None and error.until.tzinfo is not None
         eastern = error.until.astimezone(ZoneInfo("America/New_York"))
         assert (eastern.hour, eastern.minute) == (6, 0)
@@ -310,7 +341,11 @@ def test_maintenance_is_postponed_until_six_eastern(
 
 
 def test_server_error_is_portal_unavailable_not_a_refused_login(
-    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
+    mcd: Portal,
+    mcd_settings: Settings,
+    secrets: LoginSecrets,
+    gt: dict[str, Any],
+    chromium: BrowserThread,
 ) -> None:
     async def body(page: Page, flow: MedicaidPortalFlow) -> None:
         mcd.knobs(error_rate=1.0)
@@ -322,12 +357,16 @@ def test_server_error_is_portal_unavailable_not_a_refused_login(
         with pytest.raises(PortalUnavailable):
             await flow.claim_status(page, claim_query(claims(gt, "F1")[0]))
 
-    with_page(mcd_settings, body)
+    with_page(chromium, mcd_settings, body)
     assert mcd.counters()["failed_logins"] == {}
 
 
 def test_session_ended_is_session_expired(
-    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
+    mcd: Portal,
+    mcd_settings: Settings,
+    secrets: LoginSecrets,
+    gt: dict[str, Any],
+    chromium: BrowserThread,
 ) -> None:
     async def body(page: Page, flow: MedicaidPortalFlow) -> None:
         await flow.login(page, secrets)
@@ -336,11 +375,15 @@ def test_session_ended_is_session_expired(
             await flow.eligibility(page, elig_query(active(gt)[0]))
         assert not await flow.is_logged_in(page)
 
-    with_page(mcd_settings, body)
+    with_page(chromium, mcd_settings, body)
 
 
 def test_layout_b_reads_right_or_says_layout_changed(
-    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
+    mcd: Portal,
+    mcd_settings: Settings,
+    secrets: LoginSecrets,
+    gt: dict[str, Any],
+    chromium: BrowserThread,
 ) -> None:
     mcd.knobs(layout="B")
     m, paid, pended = active(gt)[3], claims(gt, "F1")[1], claims(gt, "P1")[0]
@@ -352,14 +395,18 @@ def test_layout_b_reads_right_or_says_layout_changed(
         with pytest.raises(LayoutChanged):  # "Pending" now reads "Suspended"
             await flow.claim_status(page, claim_query(pended))
 
-    with_page(mcd_settings, body)
+    with_page(chromium, mcd_settings, body)
 
 
 # --- every field against the ground truth -------------------------------------------------------
 
 
 def test_eligibility_lookups_equal_the_ground_truth(
-    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
+    mcd: Portal,
+    mcd_settings: Settings,
+    secrets: LoginSecrets,
+    gt: dict[str, Any],
+    chromium: BrowserThread,
 ) -> None:
     everyone = recipients(gt)
     by_key = {m["member_key"]: m for m in everyone}
@@ -432,14 +479,18 @@ def test_eligibility_lookups_equal_the_ground_truth(
             await flow.eligibility(page, elig_query(steady[0], member_id="12345"))
         assert malformed.value.reason_code == "72"
 
-    with_page(mcd_settings, body)
+    with_page(chromium, mcd_settings, body)
     counters = mcd.counters()
     assert counters["lookups"]["eligibility"] == len(picks) + 5
     assert counters["logins"] == {secrets.username: 1} and counters["writes"] == 0
 
 
 def test_claim_lookups_equal_the_ground_truth(
-    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
+    mcd: Portal,
+    mcd_settings: Settings,
+    secrets: LoginSecrets,
+    gt: dict[str, Any],
+    chromium: BrowserThread,
 ) -> None:
     paid = claims(gt, "F1")
     picks = [
@@ -488,13 +539,17 @@ def test_claim_lookups_equal_the_ground_truth(
                 claim_query(picks[0], member_id=someone_else["member_id"], dob=someone_else["dob"]),
             )
 
-    with_page(mcd_settings, body)
+    with_page(chromium, mcd_settings, body)
     counters = mcd.counters()
     assert counters["lookups"]["claims"] == len(picks) + 3 and counters["writes"] == 0
 
 
 def test_a_word_the_flow_never_saw_is_a_changed_page_never_an_answer(
-    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
+    mcd: Portal,
+    mcd_settings: Settings,
+    secrets: LoginSecrets,
+    gt: dict[str, Any],
+    chromium: BrowserThread,
 ) -> None:
     """Strict reading: a network word the portal starts using, or a claim status it was
     never taught (the data set's R1 claim), ends as LayoutChanged naming the field only."""
@@ -526,7 +581,7 @@ def test_a_word_the_flow_never_saw_is_a_changed_page_never_an_answer(
         errors.append(str(network.value))
         return errors
 
-    status, network = with_page(mcd_settings, body)
+    status, network = with_page(chromium, mcd_settings, body)
     assert "claim status" in status and "does not know" in status
     assert "network word the flow does not know" in network
     for text in (status, network):
@@ -534,7 +589,11 @@ def test_a_word_the_flow_never_saw_is_a_changed_page_never_an_answer(
 
 
 def test_consecutive_lookups_stay_on_the_form_and_each_get_their_own_answer(
-    mcd: Portal, mcd_settings: Settings, secrets: LoginSecrets, gt: dict[str, Any]
+    mcd: Portal,
+    mcd_settings: Settings,
+    secrets: LoginSecrets,
+    gt: dict[str, Any],
+    chromium: BrowserThread,
 ) -> None:
     """The answer page shows the search form again: every lookup after the first is sent
     from it (one page request each), the masked dates retyped only where they differ, and
@@ -568,7 +627,7 @@ def test_consecutive_lookups_stay_on_the_form_and_each_get_their_own_answer(
         assert (await region.screenshot()).startswith(b"\x89PNG")
         return [outcomes, sent]
 
-    outcomes, sent = with_page(mcd_settings, body)
+    outcomes, sent = with_page(chromium, mcd_settings, body)
     for (query, expected), got in zip(cases, outcomes, strict=True):
         if isinstance(expected, str):
             assert isinstance(got, EligibilityResult), got

@@ -13,9 +13,8 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 
-from bots.engine import browser as browser_mod
 from bots.engine.credentials import login_secrets
 from bots.errors import PortalUnavailable, SessionExpired
 from bots.flowkit.readonly import ReadOnlyGuard
@@ -23,6 +22,9 @@ from bots.models import EligibilityQuery, LookupKind
 from bots.settings import Settings
 from bots.store import Store
 from flows.payerhub import PayerHubFlow
+from tests import browser_thread
+from tests.browser_thread import BrowserThread
+from tests.cli_here import payerbot_here
 from tests.conftest import eligibility_rows, run_async, run_rows
 from tests.timing import scaled
 from tests.truth import _subset_payload, expected_claim, expected_eligibility
@@ -30,24 +32,32 @@ from tests.truth import _subset_payload, expected_claim, expected_eligibility
 pytestmark = pytest.mark.browser
 
 
-def with_page(settings: Settings, body: Callable[[Page, PayerHubFlow], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        async with async_playwright() as pw:
-            browser = await browser_mod.launch(pw, settings.browser)
-            try:
-                flow = PayerHubFlow(settings.portals["payerhub"].base_url)
-                context = await browser.new_context()
-                guard = ReadOnlyGuard(flow.read_only_policy())  # as the engine's contexts
-                await guard.install(context)
-                page = await context.new_page()
-                page.set_default_timeout(scaled(15) * 1000)
-                answer = await body(page, flow)
-                assert guard.violations == []  # the flow only sent what it declares
-                return answer
-            finally:
-                await browser.close()
+def with_page(
+    chromium: BrowserThread,
+    settings: Settings,
+    body: Callable[[Page, PayerHubFlow], Awaitable[Any]],
+) -> Any:
+    """``body`` on a page of a fresh context (a computer the portal never saw) of the
+    module's Chromium, read-only guarded as the engine's contexts are."""
 
-    return run_async(main())
+    async def main() -> Any:
+        flow = PayerHubFlow(settings.portals["payerhub"].base_url)
+        context = await chromium.browser.new_context()
+        try:
+            guard = ReadOnlyGuard(flow.read_only_policy())  # as the engine's contexts
+            await guard.install(context)
+            page = await context.new_page()
+            page.set_default_timeout(scaled(15) * 1000)
+            answer = await body(page, flow)
+            assert guard.violations == []  # the flow only sent what it declares
+            return answer
+        finally:
+            await context.close()
+
+    return chromium.run(main())
+
+
+chromium = browser_thread.chromium  # the module's browser (a fixture)
 
 
 def active_member(gt: dict[str, Any], payer: str = "ACME") -> dict[str, Any]:
@@ -167,16 +177,18 @@ def test_wrong_password_is_one_attempt_and_a_clear_error(env, hub, ground_truth)
 
 
 def test_a_batch_whose_logins_are_all_refused_stops_the_portal_after_one_try_per_account(
-    env, hub, settings
+    env, hub, settings, ground_truth, tmp_path
 ):
     bad = {
         **env,
         "PAYERBOT_CREDENTIALS__PAYERHUB__MAIN__PASSWORD": "wrong1",
         "PAYERBOT_CREDENTIALS__PAYERHUB__SECOND__PASSWORD": "wrong2",
     }
-    from tests.conftest import SAMPLES
+    from tests.worklist_factory import eligibility_worklist
 
-    proc = payerbot("run", "eligibility", "--worklist", str(SAMPLES / "appointments.csv"), env=bad)
+    worklist = tmp_path / "appointments.csv"  # the hub's payers only: the others log in fine
+    eligibility_worklist(ground_truth, worklist, 6, {"ACME", "BLUESTEM", "CARDINAL"})
+    proc = payerbot("run", "eligibility", "--worklist", str(worklist), env=bad)
     assert proc.returncode == 1
     assert "portal payerhub stopped" in proc.stdout
     # The drift canary's login (the first account) is the first try: refused once, the
@@ -208,7 +220,7 @@ def test_session_lifetime_ends_mid_run_and_the_bot_logs_in_again(
     assert summary.logins == {"payerhub/main": logins} and logins >= 2
 
 
-def test_newer_login_elsewhere_is_detected_as_session_expiry(settings, hub, ground_truth):
+def test_newer_login_elsewhere_is_detected_as_session_expiry(settings, hub, ground_truth, chromium):
     account = next(a for a in ground_truth["accounts"]["payerhub"] if a["account"] == "main")
     m = active_member(ground_truth)
     query = EligibilityQuery(
@@ -224,10 +236,12 @@ def test_newer_login_elsewhere_is_detected_as_session_expiry(settings, hub, grou
             await flow.eligibility(page, query)
         assert not await flow.is_logged_in(page)
 
-    with_page(settings, body)
+    with_page(chromium, settings, body)
 
 
-def test_server_errors_are_portal_failures_not_refused_logins(settings, hub, ground_truth):
+def test_server_errors_are_portal_failures_not_refused_logins(
+    settings, hub, ground_truth, chromium
+):
     m = active_member(ground_truth)
     query = EligibilityQuery(
         payer_id="ACME", member_id=m["member_id"], dob=m["dob"], date_of_service="2026-12-01"
@@ -244,7 +258,7 @@ def test_server_errors_are_portal_failures_not_refused_logins(settings, hub, gro
         with pytest.raises(PortalUnavailable):
             await flow.eligibility(page, query)
 
-    with_page(settings, body)
+    with_page(chromium, settings, body)
     assert hub.counters()["failed_logins"] == {} or not any(
         hub.counters()["failed_logins"].values()
     )
@@ -293,7 +307,9 @@ def test_a_failure_after_the_login_keeps_a_trace_of_its_retries(
     assert hub.counters()["logins"] == {"clinic.main": 1}
 
 
-def test_an_earlier_answer_on_screen_is_never_read_as_the_next_one(settings, hub, ground_truth):
+def test_an_earlier_answer_on_screen_is_never_read_as_the_next_one(
+    settings, hub, ground_truth, chromium
+):
     """A 'not found' left on the page must not answer the next (valid) search, and vice versa."""
     m = active_member(ground_truth)
     found = EligibilityQuery(
@@ -312,7 +328,7 @@ def test_an_earlier_answer_on_screen_is_never_read_as_the_next_one(settings, hub
                 with pytest.raises(MemberNotFound):
                     await flow.eligibility(page, query)
 
-    with_page(settings, body)
+    with_page(chromium, settings, body)
 
 
 def test_recycled_contexts_keep_the_session_one_login(settings, hub, ground_truth, monkeypatch):
@@ -333,7 +349,9 @@ def test_recycled_contexts_keep_the_session_one_login(settings, hub, ground_trut
     assert len(recycled) == 2  # after lookups 3 and 6
 
 
-def test_layout_b_fails_as_layout_changed_never_a_wrong_value(settings, hub, ground_truth):
+def test_layout_b_fails_as_layout_changed_never_a_wrong_value(
+    settings, hub, ground_truth, chromium
+):
     from bots.errors import LayoutChanged
 
     m = active_member(ground_truth)
@@ -354,7 +372,7 @@ def test_layout_b_fails_as_layout_changed_never_a_wrong_value(settings, hub, gro
                 page, ClaimStatusQuery(payer_id="ACME", claim_number=claim["claim_number"])
             )
 
-    with_page(settings, body)
+    with_page(chromium, settings, body)
 
 
 def test_maintenance_postpones_the_portal_instead_of_failing(settings, hub, ground_truth):
@@ -410,7 +428,7 @@ def test_a_refused_login_locks_the_account_for_the_bot_until_a_person_resets_it(
     assert first.returncode == 0, first.stderr[-2000:]
     assert hub.counters()["failed_logins"] == {"clinic.main": 1}
     assert hub.counters()["logins"] == {"clinic.second": 1}
-    status = json.loads(payerbot("portals", "status", "--json", env=env).stdout)
+    status = json.loads(payerbot_here("portals", "status", "--json", env=env).stdout)
     assert status["payerhub"]["accounts"]["main"]["flag"]["flag"] == "login_refused"
     assert "changed-by-the-practice" not in json.dumps(status)
     # The next lookup goes to the other account at once (its kept session): main not tried.
@@ -418,13 +436,13 @@ def test_a_refused_login_locks_the_account_for_the_bot_until_a_person_resets_it(
     assert fallback.returncode == 0 and hub.counters()["logins"] == {"clinic.second": 1}
     # With no other account, the next nights never offer the portal that password again.
     only_main = {**bad, "PAYERBOT_PORTALS__PAYERHUB__ACCOUNTS": '["main"]'}
-    for _ in range(3):
+    for _ in range(2):  # a night, and the night after its "account locked" answer
         again = payerbot(*ask, env=only_main)
         assert again.returncode != 0 and json.loads(again.stdout)["error"] == "account_locked"
     assert hub.counters()["failed_logins"] == {"clinic.main": 1}
     assert "creds reset-lock payerhub" in json.loads(again.stdout)["message"]
     # A person fixed the password and clears the flag: the bot logs in again.
-    assert payerbot("creds", "reset-lock", "payerhub", env=env).returncode == 0
+    assert payerbot_here("creds", "reset-lock", "payerhub", env=env).returncode == 0
     ok = payerbot(*ask, env={**env, "PAYERBOT_PORTALS__PAYERHUB__ACCOUNTS": '["main"]'})
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert hub.counters()["logins"] == {"clinic.second": 1, "clinic.main": 1}
@@ -495,7 +513,7 @@ async def _login_soon(page: Page, flow: PayerHubFlow, settings: Settings) -> Non
 
 
 def test_a_login_after_a_sign_out_on_the_same_page_reaches_the_sign_in_form(
-    settings, hub, ground_truth
+    settings, hub, ground_truth, chromium
 ):
     query = _acme_query(ground_truth)
 
@@ -508,12 +526,14 @@ def test_a_login_after_a_sign_out_on_the_same_page_reaches_the_sign_in_form(
         assert await flow.is_logged_in(page)
         assert (await flow.eligibility(page, query)).member_id == query.member_id
 
-    with_page(settings, body)
+    with_page(chromium, settings, body)
     assert hub.counters()["logins"] == {"clinic.main": 2}
     assert set(hub.counters()["max_concurrent_sessions"].values()) == {1}
 
 
-def test_a_login_after_the_session_ended_elsewhere_on_the_same_page(settings, hub, ground_truth):
+def test_a_login_after_the_session_ended_elsewhere_on_the_same_page(
+    settings, hub, ground_truth, chromium
+):
     account = next(a for a in ground_truth["accounts"]["payerhub"] if a["account"] == "main")
     query = _acme_query(ground_truth)
 
@@ -524,11 +544,11 @@ def test_a_login_after_the_session_ended_elsewhere_on_the_same_page(settings, hu
         await _login_soon(page, flow, settings)
         assert (await flow.eligibility(page, query)).member_id == query.member_id
 
-    with_page(settings, body)
+    with_page(chromium, settings, body)
     assert hub.counters()["logins"] == {"clinic.main": 3}
 
 
-def test_a_login_on_a_page_still_signed_in_signs_out_first(settings, hub, ground_truth):
+def test_a_login_on_a_page_still_signed_in_signs_out_first(settings, hub, ground_truth, chromium):
     query = _acme_query(ground_truth)
 
     async def body(page: Page, flow: PayerHubFlow) -> None:
@@ -537,7 +557,7 @@ def test_a_login_on_a_page_still_signed_in_signs_out_first(settings, hub, ground
         await _login_soon(page, flow, settings)  # no sign out before it: the flow signs out
         assert (await flow.eligibility(page, query)).member_id == query.member_id
 
-    with_page(settings, body)
+    with_page(chromium, settings, body)
     assert hub.counters()["logins"] == {"clinic.main": 2}
     assert set(hub.counters()["max_concurrent_sessions"].values()) == {1}
 

@@ -24,11 +24,14 @@ from bots.errors import (
 from bots.models import ClaimStatusQuery, EligibilityQuery, LookupKind
 from flows._payerhub_api import HubApi, _eligibility_result, _kept
 from flows.payerhub import ERROR_PAGES, PayerHubFlow
+from tests import browser_thread
 from tests.conftest import run_rows
 from tests.flows.test_payerhub import active_member, api_login, with_page
 from tests.truth import _subset_payload, expected_claim, expected_eligibility, member
 
 pytestmark = pytest.mark.browser
+
+chromium = browser_thread.chromium  # the module's browser (a fixture)
 
 
 def _questions(gt: dict[str, Any]) -> list[EligibilityQuery | ClaimStatusQuery]:
@@ -147,7 +150,7 @@ async def _ask(flow: PayerHubFlow, page: Page, q: Any) -> Any:
         return exc
 
 
-def test_api_reads_answer_exactly_as_the_pages_do(settings, hub, ground_truth):
+def test_api_reads_answer_exactly_as_the_pages_do(settings, hub, ground_truth, chromium):
     questions = _questions(ground_truth)
 
     async def body(page: Page, pages: PayerHubFlow) -> list[tuple[Any, Any, Any]]:
@@ -158,7 +161,7 @@ def test_api_reads_answer_exactly_as_the_pages_do(settings, hub, ground_truth):
             out.append((q, await _ask(pages, page, q), await _ask(api, page, q)))
         return out
 
-    answers = with_page(settings, body)
+    answers = with_page(chromium, settings, body)
     kinds = set()
     for q, by_page, by_api in answers:
         assert _answer(by_api) == _answer(by_page), q
@@ -190,7 +193,7 @@ def test_api_reads_answer_exactly_as_the_pages_do(settings, hub, ground_truth):
     assert hub.counters()["writes"] == 0
 
 
-def test_api_reads_classify_the_portals_faults(settings, hub, ground_truth):
+def test_api_reads_classify_the_portals_faults(settings, hub, ground_truth, chromium):
     m = active_member(ground_truth)
     query = EligibilityQuery(
         payer_id="ACME", member_id=m["member_id"], dob=m["dob"], date_of_service="2026-12-01"
@@ -217,7 +220,7 @@ def test_api_reads_classify_the_portals_faults(settings, hub, ground_truth):
         with pytest.raises(SessionExpired):
             await api.eligibility(page, query)
 
-    with_page(settings, body)
+    with_page(chromium, settings, body)
 
 
 def test_the_evidence_keeps_the_portals_bytes_as_received():
@@ -228,7 +231,7 @@ def test_the_evidence_keeps_the_portals_bytes_as_received():
     assert saved["status"] == 200 and saved["response"] == json.loads(body)
 
 
-def test_api_reads_check_the_api_not_the_search_pages(settings, hub, ground_truth):
+def test_api_reads_check_the_api_not_the_search_pages(settings, hub, ground_truth, chromium):
     """The drift canary's search stage for API reads asks the API (one GET, no page
     opened): a redesign of pages these reads never open must not pause them, a missing API
     is drift, an ended session is an ended session."""
@@ -248,7 +251,7 @@ def test_api_reads_check_the_api_not_the_search_pages(settings, hub, ground_trut
         with pytest.raises(SessionExpired):
             await api.landmarks(page, "search")
 
-    with_page(settings, body)
+    with_page(chromium, settings, body)
 
 
 def test_a_batch_with_api_reads_keeps_the_portals_answer_as_evidence(
@@ -271,7 +274,9 @@ def test_a_batch_with_api_reads_keeps_the_portals_answer_as_evidence(
     assert saved["response"]["member"]["member_id"] == m["member_id"]
 
 
-def test_a_word_the_flow_never_saw_is_a_changed_page_on_pages_and_api(settings, hub, ground_truth):
+def test_a_word_the_flow_never_saw_is_a_changed_page_on_pages_and_api(
+    settings, hub, ground_truth, chromium
+):
     """Strict reading: the hub starts showing a network word (pages) or code (API) the flow
     was never taught. Both end as LayoutChanged naming the field, never as an answer with
     a guessed network (the page reader used to read any word but one as out of network),
@@ -306,7 +311,7 @@ def test_a_word_the_flow_never_saw_is_a_changed_page_on_pages_and_api(settings, 
         errors.append(str(changed.value))
         return errors
 
-    by_api, by_page = with_page(settings, body)
+    by_api, by_page = with_page(chromium, settings, body)
     for text in (by_api, by_page):
         assert "network word the flow does not know" in text, text
         assert "Preferred" not in text and m["member_id"] not in text

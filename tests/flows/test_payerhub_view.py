@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, Request, async_playwright
+from playwright.async_api import Page, Request
 
-from bots.engine import browser as browser_mod
 from bots.engine.credentials import login_secrets
 from bots.errors import (
     ClaimNotFound,
@@ -35,11 +34,14 @@ from bots.flowkit.views import (
 from bots.models import ClaimStatusQuery, EligibilityQuery
 from bots.settings import Settings
 from flows.payerhub import PayerHubFlow
-from tests.conftest import run_async
+from tests import browser_thread
+from tests.browser_thread import BrowserThread
 from tests.flows.test_payerhub import with_page
 from tests.timing import scaled
 
 pytestmark = pytest.mark.browser
+
+chromium = browser_thread.chromium  # the module's browser (a fixture)
 
 
 def acme_subscribers(gt: dict[str, Any], n: int) -> list[dict[str, Any]]:
@@ -90,7 +92,7 @@ class Watch:
 
 
 def test_consecutive_lookups_each_read_their_own_answer_and_stay_on_the_view(
-    settings: Settings, hub: Any, ground_truth: dict[str, Any]
+    settings: Settings, hub: Any, ground_truth: dict[str, Any], chromium: BrowserThread
 ) -> None:
     a, b, c = acme_subscribers(ground_truth, 3)
     missing = question(a).model_copy(update={"member_id": "ACM99999999999"})
@@ -112,11 +114,11 @@ def test_consecutive_lookups_each_read_their_own_answer_and_stay_on_the_view(
         assert a["member_id"] not in got.raw_text and b["member_id"] not in got.raw_text
         assert watch.snapshot() == (0, 0, 0)  # no page load, no route change, no payer list
 
-    with_page(settings, body)
+    with_page(chromium, settings, body)
 
 
 def test_a_slow_answer_is_waited_for(
-    settings: Settings, hub: Any, ground_truth: dict[str, Any]
+    settings: Settings, hub: Any, ground_truth: dict[str, Any], chromium: BrowserThread
 ) -> None:
     a, b = acme_subscribers(ground_truth, 2)
 
@@ -130,11 +132,11 @@ def test_a_slow_answer_is_waited_for(
         assert got.member_id == b["member_id"] and spinner == [True]
         hub.knobs(latency_ms=0)
 
-    with_page(settings, body)
+    with_page(chromium, settings, body)
 
 
 def test_claim_lookups_in_a_row_and_switching_views(
-    settings: Settings, hub: Any, ground_truth: dict[str, Any]
+    settings: Settings, hub: Any, ground_truth: dict[str, Any], chromium: BrowserThread
 ) -> None:
     claims = [c for c in ground_truth["claims"] if c["payer_id"] == "ACME"][:2]
     a, b = acme_subscribers(ground_truth, 2)
@@ -158,11 +160,11 @@ def test_claim_lookups_in_a_row_and_switching_views(
         assert got.claim_number == claims[0]["claim_number"]
         assert (await flow.eligibility(page, question(b))).member_id == b["member_id"]
 
-    with_page(settings, body)
+    with_page(chromium, settings, body)
 
 
 def test_the_sign_in_page_on_the_view_is_session_expiry(
-    settings: Settings, hub: Any, ground_truth: dict[str, Any]
+    settings: Settings, hub: Any, ground_truth: dict[str, Any], chromium: BrowserThread
 ) -> None:
     (a,) = acme_subscribers(ground_truth, 1)
 
@@ -175,7 +177,7 @@ def test_the_sign_in_page_on_the_view_is_session_expiry(
         with pytest.raises(SessionExpired):  # the page now shows the sign-in form
             await flow.eligibility(page, question(a))
 
-    with_page(settings, body)
+    with_page(chromium, settings, body)
 
 
 # --- the helpers on a page of their own ---------------------------------------------------------
@@ -214,31 +216,30 @@ FORM = """
 """
 
 
-def run_page(settings: Settings, body: Any) -> Any:
+def run_page(chromium: BrowserThread, body: Any) -> Any:
     async def main() -> Any:
-        async with async_playwright() as pw:
-            browser = await browser_mod.launch(pw, settings.browser)
-            try:
-                page = await browser.new_page()
-                page.set_default_timeout(scaled(15) * 1000)
+        context = await chromium.browser.new_context()
+        try:
+            page = await context.new_page()
+            page.set_default_timeout(scaled(15) * 1000)
 
-                async def answer(route: Any) -> None:
-                    if route.request.method == "GET":
-                        await route.fulfill(content_type="text/html", body=FORM)
-                    else:
-                        await route.fulfill(json={"name": route.request.post_data_json["name"]})
+            async def answer(route: Any) -> None:
+                if route.request.method == "GET":
+                    await route.fulfill(content_type="text/html", body=FORM)
+                else:
+                    await route.fulfill(json={"name": route.request.post_data_json["name"]})
 
-                await page.route("http://view.test/**", answer)
-                await page.goto("http://view.test/form")
-                return await body(page)
-            finally:
-                await browser.close()
+            await page.route("http://view.test/**", answer)
+            await page.goto("http://view.test/form")
+            return await body(page)
+        finally:
+            await context.close()
 
-    return run_async(main())
+    return chromium.run(main())
 
 
 def test_fill_form_sets_fields_as_typing_would_and_refuses_what_it_cannot_find(
-    settings: Settings,
+    chromium: BrowserThread,
 ) -> None:
     async def body(page: Page) -> None:
         entries = [check("By name"), fill("Name", "Ann Lee"), select("Plan", "P1")]
@@ -262,11 +263,11 @@ def test_fill_form_sets_fields_as_typing_would_and_refuses_what_it_cannot_find(
             await fill_form(page, [select("Plan", "SECRET-PAYER")])
         assert "SECRET" not in str(refused.value)  # a value never shows in a message
 
-    run_page(settings, body)
+    run_page(chromium, body)
 
 
 def test_submit_and_wait_reads_this_answer_in_one_go_and_on_view_checks_landmarks(
-    settings: Settings,
+    chromium: BrowserThread,
 ) -> None:
     async def body(page: Page) -> None:
         url = "http://view.test/form"
@@ -289,11 +290,11 @@ def test_submit_and_wait_reads_this_answer_in_one_go_and_on_view_checks_landmark
             assert answer.region.tables == [{"heading": "Rows", "headers": ["A"], "rows": [["1"]]}]
             assert (await read_region(page, "#out")).fields == {"Name": name}
 
-    run_page(settings, body)
+    run_page(chromium, body)
 
 
 def test_a_list_of_members_is_read_from_the_view_then_the_next_lookup_is_its_own(
-    settings: Settings, hub: Any, ground_truth: dict[str, Any]
+    settings: Settings, hub: Any, ground_truth: dict[str, Any], chromium: BrowserThread
 ) -> None:
     from bots.errors import PatientMismatch
 
@@ -320,4 +321,4 @@ def test_a_list_of_members_is_read_from_the_view_then_the_next_lookup_is_its_own
         assert await page.locator("section.results table tbody tr").count() == len(family)
         assert (await flow.eligibility(page, question(a))).member_id == a["member_id"]
 
-    with_page(settings, body)
+    with_page(chromium, settings, body)
