@@ -1,18 +1,20 @@
 """What an answer's evidence costs: the full-page screenshot payerbot took before issue 21
-against the result region it takes now (and the viewport, its fallback), on a PayerHub
-result page, side by side.
+against the result region it takes now (and the viewport, its fallback), through the page's
+CDP session and through Playwright's own screenshot, on a PayerHub result page, side by side.
 
     python -m benchmarks.evidence_cost [CAPTURES]
 
 Starts the PayerHub mock (no latency), logs in, answers one lookup, then takes CAPTURES
 screenshots of each kind. "critical path" is what a lookup waits for (the pixels); "with
-file" adds the file written (in a thread, overlapping the rest of the attempt).
+file" adds the file written (in a thread, overlapping the rest of the attempt); "cpu" is the
+CPU of this process and its children (Playwright's driver, the browser) per capture.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -24,6 +26,7 @@ import httpx
 from playwright.async_api import async_playwright
 
 from benchmarks.bench import _workload
+from benchmarks.procs import _stat, descendants
 from bots.engine import browser as browser_mod
 from bots.engine.evidence import EvidenceFolder
 from bots.flowkit.flow import LoginSecrets
@@ -33,8 +36,14 @@ from bots.settings import load_settings
 from bots.store import WorkItem
 from flows.payerhub import PayerHubFlow
 
-REGION = "role=region[name=/results/i]"
+REGION = PayerHubFlow.result_region or "section.results"
 """PayerHub's results region (what its flow's ``result_region`` names)."""
+
+
+def _tree_cpu() -> float:
+    """CPU seconds so far of this process and its children (driver, browser, the portal)."""
+    me = os.getpid()
+    return sum(st[1] for pid in (me, *descendants(me)) if (st := _stat(pid)) is not None)
 
 
 def _ms(samples: list[float]) -> dict[str, float]:
@@ -55,6 +64,7 @@ async def measure(captures: int) -> dict[str, Any]:
         query = EligibilityQuery.model_validate(_workload(gt, 1)[0])
         flow = PayerHubFlow(url)
         evidence = EvidenceFolder(settings)
+        playwright_only = EvidenceFolder(settings, cdp=False)
         fmt = settings.browser.evidence_format
         quality = settings.browser.evidence_quality if fmt == "jpeg" else None
         async with async_playwright() as pw:
@@ -82,13 +92,11 @@ async def measure(captures: int) -> dict[str, Any]:
                 done = time.perf_counter() - t
                 return done, done, path.stat().st_size
 
-            def new(region: str | None, whole: bool) -> Any:
+            def new(region: str | None, whole: bool, taker: EvidenceFolder = evidence) -> Any:
                 async def one(n: int) -> tuple[float, float, int]:
                     item = WorkItem(n, f"r{n}", "eligibility", "P", "payerhub", {}, 1, None)
                     t = time.perf_counter()
-                    shot = await evidence.capture(
-                        page, "bench", item, region=region, whole_page=whole
-                    )
+                    shot = await taker.capture(page, "bench", item, region=region, whole_page=whole)
                     pixels = time.perf_counter() - t
                     saved = await shot.saved() if shot is not None else None
                     assert saved is not None, "the screenshot failed"
@@ -98,19 +106,24 @@ async def measure(captures: int) -> dict[str, Any]:
 
             kinds = {
                 "before: full page, written inline": old_full_page,
-                "now, an answer: the result region": new(REGION, False),
-                "now, no region declared: the viewport": new(None, False),
-                "now, a failure: the full page": new(None, True),
+                "Playwright: the result region": new(REGION, False, playwright_only),
+                "Playwright: the viewport": new(None, False, playwright_only),
+                "now (CDP), an answer: the result region": new(REGION, False),
+                "now (CDP), no region declared: the viewport": new(None, False),
+                "Playwright: a failure, the full page": new(None, True, playwright_only),
+                "now (CDP), a failure: the full page": new(None, True),
             }
             for name, take in kinds.items():
                 await take(0)  # warm
                 critical, total, sizes = [], [], []
+                cpu = _tree_cpu()
                 for n in range(1, captures + 1):
                     c, w, size = await take(n)
                     critical.append(c * 1000)
                     total.append(w * 1000)
                     sizes.append(size)
                 rows[name] = {
+                    "cpu_ms": round((_tree_cpu() - cpu) * 1000 / captures, 1),
                     "critical_path": _ms(critical),
                     "with_file": _ms(total),
                     "bytes": int(statistics.median(sizes)),
