@@ -1,13 +1,14 @@
 """What an answer's evidence costs: the full-page screenshot payerbot took before issue 21
 against the result region it takes now (and the viewport, its fallback), through the page's
-CDP session and through Playwright's own screenshot, on a PayerHub result page, side by side.
+CDP session and through Playwright's own screenshot, on a result page, side by side.
 
-    python -m benchmarks.evidence_cost [CAPTURES]
+    python -m benchmarks.evidence_cost [CAPTURES] [PORTAL]
 
-Starts the PayerHub mock (no latency), logs in, answers one lookup, then takes CAPTURES
-screenshots of each kind. "critical path" is what a lookup waits for (the pixels); "with
-file" adds the file written (in a thread, overlapping the rest of the attempt); "cpu" is the
-CPU of this process and its children (Playwright's driver, the browser) per capture.
+Starts the portal's mock (PayerHub unless PORTAL names another bundled portal; no latency),
+logs in, answers one lookup, then takes CAPTURES screenshots of each kind. "critical path"
+is what a lookup waits for (the pixels); "with file" adds the file written (in a thread,
+overlapping the rest of the attempt); "cpu" is the CPU of this process and its children
+(Playwright's driver, the browser) per capture.
 """
 
 from __future__ import annotations
@@ -26,18 +27,16 @@ import httpx
 from playwright.async_api import async_playwright
 
 from benchmarks.bench import _workload
+from benchmarks.lean_rows import PORTAL_PAYERS
 from benchmarks.procs import _stat, descendants
 from bots.engine import browser as browser_mod
 from bots.engine.evidence import EvidenceFolder
-from bots.flowkit.flow import LoginSecrets
+from bots.errors import BusinessError
+from bots.flowkit.flow import LoginSecrets, get_flow
 from bots.models import EligibilityQuery
 from bots.ops import mock_portals as fixture_portals
 from bots.settings import load_settings
 from bots.store import WorkItem
-from flows.payerhub import PayerHubFlow
-
-REGION = PayerHubFlow.result_region or "section.results"
-"""PayerHub's results region (what its flow's ``result_region`` names)."""
 
 
 def _tree_cpu() -> float:
@@ -53,16 +52,16 @@ def _ms(samples: list[float]) -> dict[str, float]:
     }
 
 
-async def measure(captures: int) -> dict[str, Any]:
+async def measure(captures: int, name: str = "payerhub") -> dict[str, Any]:
     data = Path(tempfile.mkdtemp(prefix="evidence-cost-"))
     settings = load_settings(data_dir=data)
-    portal = fixture_portals.start(settings, {"payerhub": 0}, ["--session-idle-seconds", "7200"])
+    portal = fixture_portals.start(settings, {name: 0}, ["--session-idle-seconds", "7200"])
     try:
-        url = portal.urls["payerhub"]
+        url = portal.urls[name]
         gt = httpx.get(f"{url}/__admin/ground-truth", timeout=30).json()
         account = httpx.get(f"{url}/__admin/accounts", timeout=30).json()[0]
-        query = EligibilityQuery.model_validate(_workload(gt, 1)[0])
-        flow = PayerHubFlow(url)
+        flow = get_flow(name)(url)
+        region = flow.result_region
         evidence = EvidenceFolder(settings)
         playwright_only = EvidenceFolder(settings, cdp=False)
         fmt = settings.browser.evidence_format
@@ -70,9 +69,22 @@ async def measure(captures: int) -> dict[str, Any]:
         async with async_playwright() as pw:
             browser = await browser_mod.launch(pw, settings.browser)
             page = await (await browser.new_context()).new_page()
-            secrets = LoginSecrets(account["username"], account["password"], account["totp_seed"])
+            secrets = LoginSecrets(
+                account["username"],
+                account["password"],
+                account.get("totp_seed"),
+                account.get("security_answers") or {},
+            )
             await flow.login(page, secrets)
-            await flow.eligibility(page, query)
+            for question in _workload(gt, 20, payers=PORTAL_PAYERS[name]):
+                try:  # the first the portal answers (evidence of an answer)
+                    await flow.eligibility(page, EligibilityQuery.model_validate(question))
+                    break
+                except BusinessError:
+                    continue
+            page_size = await page.evaluate(
+                "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+            )
             rows: dict[str, Any] = {}
 
             async def old_full_page(n: int) -> tuple[float, float, int]:
@@ -106,9 +118,9 @@ async def measure(captures: int) -> dict[str, Any]:
 
             kinds = {
                 "before: full page, written inline": old_full_page,
-                "Playwright: the result region": new(REGION, False, playwright_only),
+                "Playwright: the result region": new(region, False, playwright_only),
                 "Playwright: the viewport": new(None, False, playwright_only),
-                "now (CDP), an answer: the result region": new(REGION, False),
+                "now (CDP), an answer: the result region": new(region, False),
                 "now (CDP), no region declared: the viewport": new(None, False),
                 "Playwright: a failure, the full page": new(None, True, playwright_only),
                 "now (CDP), a failure: the full page": new(None, True),
@@ -129,11 +141,19 @@ async def measure(captures: int) -> dict[str, Any]:
                     "bytes": int(statistics.median(sizes)),
                 }
             await browser.close()
-        return {"captures": captures, "format": fmt, "region": REGION, "rows": rows}
+        return {
+            "portal": name,
+            "captures": captures,
+            "format": fmt,
+            "region": region,
+            "page_size": page_size,
+            "rows": rows,
+        }
     finally:
         portal.stop()
 
 
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 50
-    sys.stdout.write(json.dumps(asyncio.run(measure(count)), indent=2) + "\n")
+    which = sys.argv[2] if len(sys.argv) > 2 else "payerhub"
+    sys.stdout.write(json.dumps(asyncio.run(measure(count, which)), indent=2) + "\n")
