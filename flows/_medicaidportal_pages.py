@@ -250,6 +250,22 @@ _SUBMIT = """
 }
 """
 
+# Focus the masked field labelled ``name`` (its label's exact text) in the form the button
+# submits, for the keyboard to type into; false when there is no such field or it cannot
+# take the focus (disabled, hidden).
+_FOCUS = """
+([button, name]) => {
+  const form = Array.from(document.querySelectorAll('form')).find((f) =>
+    Array.from(f.querySelectorAll('button')).some((b) => b.innerText.trim() === button));
+  const labels = form ? Array.from(form.querySelectorAll('label'))
+    .filter((l) => l.innerText.trim() === name) : [];
+  const control = labels.length === 1 ? labels[0].control : null;
+  if (!control) return false;
+  control.focus();
+  return document.activeElement === control;
+}
+"""
+
 SearchField = tuple[str, tuple[str, ...], str, bool]
 """A search form field: a key for messages, its label(s), the value wanted, masked or not."""
 
@@ -262,6 +278,26 @@ async def fill_search(page: Page, button: str, fields: list[SearchField]) -> dic
         key = done["missing"][0]
         raise LayoutChanged(f"the search form has no field for {key}")
     return done
+
+
+async def type_masked(
+    page: Page, button: str, fields: list[SearchField], masks: list[list[str]]
+) -> None:
+    """Type the masked dates the form does not show yet (``masks`` as ``fill_search``
+    reports them), key by key as a person would: the mask refuses a value set at once.
+    Each field is focused in the page (one round trip, no locator's actionability checks:
+    a locator's press costs several times the keyboard's, docs/profile.md), cleared with
+    Delete, the mask's own key, when it holds other digits, then its digits typed. Nothing
+    is trusted: ``submit_search`` sends the form only when every field shows its value."""
+    masked = [f for f in fields if f[3]]
+    for (name, state), (key, _names, value, _masked) in zip(masks, masked, strict=True):
+        if state == "same":
+            continue
+        if not await page.evaluate(_FOCUS, [button, name]):
+            raise LayoutChanged(f"the search form's field for {key} cannot be typed into")
+        if state == "typed":
+            await page.keyboard.press("Delete")
+        await page.keyboard.type(value.replace("/", ""))
 
 
 async def submit_search(page: Page, button: str, fields: list[SearchField]) -> None:

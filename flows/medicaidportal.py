@@ -156,11 +156,7 @@ class MedicaidPortalFlow(PortalFlow):
             filled = await read.fill_search(page, "Search", fields)
             if not filled["form"]:
                 raise LayoutChanged("the eligibility page has no search form")
-        for (name, state), (_key, _names, value, _masked) in zip(
-            filled["masks"], fields[1:], strict=True
-        ):
-            if state != "same":
-                await _retype_date(page.get_by_label(name, exact=True), value, state == "typed")
+        await read.type_masked(page, "Search", fields, filled["masks"])
         async with page.expect_navigation(wait_until="domcontentloaded") as navigation:
             await read.submit_search(page, "Search", fields)
         response = await navigation.value
@@ -302,15 +298,6 @@ async def _type_date(field: Locator, value: date) -> None:
     await field.press_sequentially(value.strftime("%m%d%Y"))
     if await field.input_value() != value.strftime("%m/%d/%Y"):
         raise LayoutChanged("the masked date field did not take the date typed into it")
-
-
-async def _retype_date(field: Locator, value: str, clear: bool) -> None:
-    """Type a date's digits into a masked field key by key (the mask refuses a value set
-    at once), after Delete, the mask's own key for clearing, when it holds other digits.
-    The submit step checks that the field shows the date."""
-    if clear:
-        await field.press("Delete")
-    await field.press_sequentially(value.replace("/", ""))
 
 
 def _refusal(text: str, not_found: type[MemberNotFound | ClaimNotFound]) -> NoReturn:
