@@ -77,9 +77,13 @@ class MedicaidPortalFlow(PortalFlow):
     )
     write_pages = ("/claims/submit", "/provider/enrollment", "/claims/*/adjust")
     payers = frozenset({"STATEMCD"})  # the state's own program: it answers for no other payer
-    # <main> holds each answer: the Eligibility Results region, the alert of a refused
-    # search, the Claim Summary.
-    result_region: ClassVar[str | None] = "main"
+    # An eligibility answer is its Eligibility Results region (below the search form, which
+    # the answer page carries again: <main>'s top would show the form); a Claim Summary is
+    # <main> itself.
+    result_region: ClassVar[str | None] = (
+        "section[aria-label='Eligibility Results'], "
+        "main:not(:has(section[aria-label='Eligibility Results']))"
+    )
 
     async def login(self, page: Page, secrets: LoginSecrets) -> LoginInfo | None:
         await self._goto(page, "/login", "Provider Login")

@@ -637,3 +637,32 @@ def test_consecutive_lookups_stay_on_the_form_and_each_get_their_own_answer(
         else:
             assert type(got) is expected, got
     assert sent == ["GET"] + ["POST"] * len(cases)  # the form loaded once, never again
+
+
+def test_the_evidence_region_is_the_answer_not_the_search_form(
+    mcd: Portal,
+    mcd_settings: Settings,
+    secrets: LoginSecrets,
+    gt: dict[str, Any],
+    chromium: BrowserThread,
+) -> None:
+    """An answer's screenshot is clipped to the flow's ``result_region``: on an eligibility
+    answer that is the Eligibility Results region (the page carries the search form above it),
+    on a claim's answer the Claim Summary (<main>)."""
+    member = active(gt)[0]
+    claim = claims(gt, "F1")[0]
+    region = MedicaidPortalFlow.result_region
+    assert region is not None
+    shown = "els => els.map(e => [e.tagName, e.getAttribute('aria-label') || e.querySelector('h1, h2')?.textContent])"
+
+    async def body(page: Page, flow: MedicaidPortalFlow) -> list[Any]:
+        await flow.login(page, secrets)
+        await flow.eligibility(page, elig_query(member))
+        on_answer = await page.locator(region).evaluate_all(shown)
+        await flow.claim_status(page, claim_query(claim))
+        on_claim = await page.locator(region).evaluate_all(shown)
+        return [on_answer, on_claim]
+
+    on_answer, on_claim = with_page(chromium, mcd_settings, body)
+    assert on_answer == [["SECTION", "Eligibility Results"]]
+    assert on_claim == [["MAIN", "Claim Summary"]]
