@@ -26,13 +26,13 @@ import errno
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
@@ -358,6 +358,34 @@ def _text(value: Any) -> str | None:
 # --- writing ------------------------------------------------------------------------------
 
 
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Rows(Protocol[T_co]):
+    """A sheet's data rows: how many there are (the sheet's size is written before them)
+    and the rows, iterated once. A list is one; :class:`Streamed` makes them as written."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[T_co]: ...
+
+
+@dataclass(frozen=True)
+class Streamed(Generic[T]):
+    """``count`` rows that ``make`` yields when the sheet is written (from the store, page
+    by page): the day's rows are never all in memory."""
+
+    count: int
+    make: Callable[[], Iterator[T]]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[T]:
+        return self.make()
+
+
 @dataclass(frozen=True, slots=True)
 class EligibilityLine:
     """A row of the Eligibility sheet: the lookup's outcome and the patient's estimated
@@ -371,8 +399,8 @@ class EligibilityLine:
 def write_specialist_workbook(
     path: Path,
     followups: Sequence[FollowUp],
-    eligibility: Sequence[EligibilityLine],
-    claims: Sequence[Outcome],
+    eligibility: Rows[EligibilityLine],
+    claims: Rows[Outcome],
     rejected: Sequence[RejectedRow],
     *,
     high_patient_cost: Decimal = Decimal("500"),
@@ -413,8 +441,8 @@ def write_specialist_workbook(
 def _write(
     path: Path,
     followups: Sequence[FollowUp],
-    eligibility: Sequence[EligibilityLine],
-    claims: Sequence[Outcome],
+    eligibility: Rows[EligibilityLine],
+    claims: Rows[Outcome],
     rejected: Sequence[RejectedRow],
     high_patient_cost: Decimal,
     now: datetime | None,
@@ -577,7 +605,7 @@ def _followups_sheet(ws: Worksheet, book: _Book, followups: Sequence[FollowUp]) 
 
 
 def _eligibility_sheet(
-    ws: Worksheet, book: _Book, lines: Sequence[EligibilityLine], high_patient_cost: Decimal
+    ws: Worksheet, book: _Book, lines: Rows[EligibilityLine], high_patient_cost: Decimal
 ) -> None:
     def rows() -> Iterator[RowCells]:
         for line in lines:
@@ -620,7 +648,7 @@ def _newer_failure(item: Outcome) -> str | None:
     )
 
 
-def _claims_sheet(ws: Worksheet, book: _Book, items: Sequence[Outcome]) -> None:
+def _claims_sheet(ws: Worksheet, book: _Book, items: Rows[Outcome]) -> None:
     def rows() -> Iterator[RowCells]:
         for item in items:
             link, local = book.links_for(item.evidence_path)

@@ -19,7 +19,7 @@ Items without an answer yet because their portal was paused (the drift canary) o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -36,6 +36,7 @@ from bots.outputs.run_workbook import Waiting
 from bots.outputs.specialists_workbook import (
     DownloadedCopy,
     EligibilityLine,
+    Streamed,
     WorkbookEdit,
     WorkbookUnreadable,
     WrittenWorkbook,
@@ -317,17 +318,31 @@ def _write_from_store(
     since = utcnow() - timedelta(days=settings.outputs.workbook_days)
     rows = fq.list_followups(store, status=["open", "in progress"], limit=100_000)
     rows += fq.list_followups(store, status=["done"], updated_since=since, limit=100_000)
-    # an answer stays in the workbook when a newer lookup of it failed (noted in its row)
-    eligibility = [i.as_answered() for i in store.recent_outcomes("eligibility", since)]
-    claims = [i.as_answered() for i in store.recent_outcomes("claim_status", since)]
-    waiting, why = waiting_items(store, settings, since, {i.id for i in eligibility + claims})
-    eligibility += [i for i in waiting if i.kind == "eligibility"]
-    claims += [i for i in waiting if i.kind == "claim_status"]
+    # The day's answers are read from the store page by page as the sheets are written
+    # (Streamed): a night's memory does not grow with its rows. An answer stays in the
+    # workbook when a newer lookup of it failed (noted in its row).
+    elig_ids = store.recent_item_ids("eligibility", since)
+    claim_ids = store.recent_item_ids("claim_status", since)
+    waiting, why = waiting_items(store, settings, since, {*elig_ids, *claim_ids})
+    elig_waiting = [i for i in waiting if i.kind == "eligibility"]
+    claim_waiting = [i for i in waiting if i.kind == "claim_status"]
+
+    def eligibility() -> Iterator[EligibilityLine]:
+        for item in store.outcomes_of(elig_ids, since):
+            yield _estimated(item.as_answered())
+        for item in elig_waiting:
+            yield _estimated(item)
+
+    def claims() -> Iterator[Outcome]:
+        for item in store.outcomes_of(claim_ids, since):
+            yield item.as_answered()
+        yield from claim_waiting
+
     written = write_specialist_workbook(
         target,
         rows,
-        [_estimated(i) for i in eligibility],
-        claims,
+        Streamed(len(elig_ids) + len(elig_waiting), eligibility),
+        Streamed(len(claim_ids) + len(claim_waiting), claims),
         store.import_errors_since(since),
         high_patient_cost=settings.outputs.high_patient_cost,
         now=now,

@@ -3,6 +3,7 @@ question the store knows, and each portal's recent record."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -94,6 +95,27 @@ class OutcomesMixin(StoreBase):
     def recent_outcomes(self, kind: str, since: datetime) -> list[Outcome]:
         """Every item of a kind answered (or tried) since ``since``, with its latest result
         (the specialists' workbook's rows); position and disposition are None."""
+        return list(self.outcomes_of(self.recent_item_ids(kind, since), since))
+
+    def recent_item_ids(self, kind: str, since: datetime) -> list[int]:
+        """The ids of :meth:`recent_outcomes`' items, in order, without their answers."""
+        latest = _latest_results(since)
+        stmt = (
+            select(work_items.c.id)
+            .join(latest, latest.c.item_id == work_items.c.id)
+            .where(work_items.c.kind == kind)
+            .order_by(work_items.c.id)
+        )
+        with self._tx() as conn:
+            return list(conn.execute(stmt).scalars())
+
+    def outcomes_of(
+        self, ids: Sequence[int], since: datetime, page: int = 500
+    ) -> Iterator[Outcome]:
+        """The items ``ids`` with their latest result since ``since`` (as
+        :meth:`recent_outcomes`), read ``page`` at a time as they are iterated: a day's
+        answers are never all in memory (the workbook writes them row by row). An item
+        whose results were pruned meanwhile is left out."""
         latest, good = _latest_results(since), _last_good()
         stmt = (
             select(work_items, *_RESULT_FIELDS, *_GOOD_FIELDS)
@@ -101,11 +123,14 @@ class OutcomesMixin(StoreBase):
             .join(results, results.c.id == latest.c.result_id)
             .outerjoin(good, good.c.item_id == work_items.c.id)
             .outerjoin(_good, _good.c.id == good.c.result_id)
-            .where(work_items.c.kind == kind)
+            .where(work_items.c.id.in_(bindparam("b_ids", expanding=True)))
             .order_by(work_items.c.id)
         )
-        with self._tx() as conn:
-            return [Outcome.of(r) for r in conn.execute(stmt).mappings()]
+        for start in range(0, len(ids), page):
+            with self._tx() as conn:
+                rows = conn.execute(stmt, {"b_ids": list(ids[start : start + page])})
+                chunk = [Outcome.of(r) for r in rows.mappings()]
+            yield from chunk
 
     def items(self) -> list[Item]:
         """Every question the store knows, asked or not (the scheduler's due-item sources)."""
