@@ -157,28 +157,55 @@ def _split(total: int, weights: dict[str, int], rng: random.Random) -> dict[str,
 # -- the child: payerbot's engine over the night -------------------------------------------
 
 
+def _pss_mb(pid: int) -> float:
+    """A process's proportional set size: its private memory plus its share of what it
+    shares (Chromium's processes share much; their RSS summed counts it many times)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
 class _Peak:
     """The whole process tree (this process + driver + browser), sampled every second: its
-    RSS now and at its peak so far, and the CPU seconds of every process seen in it."""
+    RSS now and at its peak so far, and the CPU seconds of every process seen in it; per
+    window between two checkpoints, the peak of the tree's RSS and PSS and of this
+    process's (the bot's) RSS."""
 
     def __init__(self, every: float = 1.0) -> None:
         self.peak = 0.0
         self.every = every
         self._cpu: dict[int, float] = {}
+        self._window = {"tree_rss": 0.0, "tree_pss": 0.0, "bot_rss": 0.0}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def sample(self) -> float:
-        pids = [os.getpid(), *descendants(os.getpid())]
+        me = os.getpid()
+        pids = [me, *descendants(me)]
         now = sum(_rss_mb(p) for p in pids)
+        pss = sum(_pss_mb(p) for p in pids)
+        bot = _rss_mb(me)
         with self._lock:
             self.peak = max(self.peak, now)
+            for key, value in (("tree_rss", now), ("tree_pss", pss), ("bot_rss", bot)):
+                self._window[key] = max(self._window[key], value)
             for pid in pids:
                 st = _stat(pid)
                 if st is not None:
                     self._cpu[pid] = max(self._cpu.get(pid, 0.0), st[1])
         return now
+
+    def window(self) -> dict[str, float]:
+        """The window's peaks since the last call (then a new window starts)."""
+        with self._lock:
+            seen = {f"window_{k}_mb": round(v, 1) for k, v in self._window.items()}
+            self._window = dict.fromkeys(self._window, 0.0)
+        return seen
 
     @property
     def cpu(self) -> float:
@@ -214,7 +241,7 @@ def work_night(job: dict[str, Any], data_dir: Path) -> dict[str, Any]:
         for account in portal.accounts:
             write_secret_files(settings, portal_id, account, logins[account])
     total = sum(len(b["eligibility"]) + len(b["claim_status"]) for b in job["batches"])
-    marks = sorted({min(BATCH, total), total})
+    marks = sorted({*range(BATCH, total, BATCH), min(BATCH, total), total})
     checkpoints: dict[str, dict[str, float]] = {}
     peak = _Peak().start()
     done_before = 0
@@ -235,6 +262,7 @@ def work_night(job: dict[str, Any], data_dir: Path) -> dict[str, Any]:
             checkpoints[str(marks.pop(0))] = {
                 "tree_mb": round(now, 1),
                 "peak_mb": round(peak.peak, 1),
+                **peak.window(),
             }
 
     states: Counter[str] = Counter()
@@ -369,6 +397,12 @@ def _figures(
     marks = sorted(night["checkpoints"], key=int)
     first, last = (night["checkpoints"][m] for m in (marks[0], marks[-1]))
     growth = round(last["peak_mb"] / first["peak_mb"] - 1, 3) if first["peak_mb"] else None
+
+    def grew(key: str) -> float | None:
+        a, b = first.get(key), last.get(key)
+        return round(b / a - 1, 3) if a and b else None
+
+    window_growth = {k: grew(f"window_{k}_mb") for k in ("tree_rss", "tree_pss", "bot_rss")}
     bound: dict[str, Any] = {}
     for p, c in counters.items():
         asked = night["by_portal"].get(p, 0)
@@ -404,6 +438,7 @@ def _figures(
         "peak_tree_mb": night["peak_tree_mb"],
         "memory_at": night["checkpoints"],
         "memory_growth": growth,
+        "window_growth": window_growth,
         "logins": night["logins"],
         "portals": night["portals"],
         "latency_bound": bound,
@@ -422,6 +457,35 @@ def _figures(
 
 
 _DONE = ("succeeded", "business_failed", "system_failed")
+
+
+def _window_lines(night: dict[str, Any], marks: list[str]) -> list[str]:
+    """Per window of lookups: the peaks within it (not since the start), summed RSS and PSS
+    of the tree, and the bot's own RSS; the last window against the first."""
+    at = night["memory_at"]
+    if not marks or "window_tree_rss_mb" not in at[marks[0]]:
+        return []
+    lines = [
+        "",
+        "Peaks within each window of lookups (RSS summed over the tree counts memory the "
+        "browser's processes share once per process; PSS counts it once):",
+        "",
+        "| lookups up to | tree RSS peak MB | tree PSS peak MB | bot process RSS peak MB |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    for m in marks:
+        w = at[m]
+        lines.append(
+            f"| {m} | {w['window_tree_rss_mb']} | {w['window_tree_pss_mb']} | "
+            f"{w['window_bot_rss_mb']} |"
+        )
+    g = night.get("window_growth") or {}
+    lines += [
+        "",
+        f"Last window against the first: tree RSS peak {g.get('tree_rss')}, tree PSS peak "
+        f"{g.get('tree_pss')}, bot process {g.get('bot_rss')} (target: within 0.10).",
+    ]
+    return lines
 
 
 def markdown(night: dict[str, Any]) -> list[str]:
@@ -454,6 +518,7 @@ def markdown(night: dict[str, Any]) -> list[str]:
             for m in marks
         )
         + f"; growth of the peak {night['memory_growth']} (target: within 0.10).",
+        *_window_lines(night, marks),
         "",
         f"Not answered, by reason: {night['failures_by_reason'] or 'none'}. Runs: "
         f"{night['runs']}; time outside their lookups (queueing, follow-ups, workbooks, "

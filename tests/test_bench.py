@@ -245,9 +245,13 @@ def test_bench_night_row_adds_up(env, tmp_path):
     assert night["memory_at"]["30"]["tree_mb"] > 0
     assert night["peak_tree_mb"] >= night["memory_at"]["30"]["peak_mb"] > 0
     assert night["memory_growth"] is not None
+    window = night["memory_at"]["30"]  # the peaks within the window, the tree's PSS below RSS
+    assert 0 < window["window_bot_rss_mb"] < window["window_tree_rss_mb"]
+    assert 0 < window["window_tree_pss_mb"] <= window["window_tree_rss_mb"]
     assert night["lookups_per_min"] > 0 and night["cpu_s_per_lookup"] > 0
     assert set(night["latency_bound"]) == {"payerhub", "legacyportal", "medicaidportal"}
     assert all(b["requests_per_lookup"] > 0 for b in night["latency_bound"].values())
     assert sum(b["lookups"] for b in night["latency_bound"].values()) == 30
     markdown = (report_dir / "report.md").read_text()
     assert "## The night at scale" in markdown and "| 30 |" in markdown
+    assert "Peaks within each window of lookups" in markdown
