@@ -222,6 +222,7 @@ def test_supervisor_opens_the_last_run_sees_a_failure_downloads_its_trace_and_re
     with page.context.expect_page() as popup:
         failed.first.get_by_role("link", name="screenshot").click(modifiers=["Control"])
     shot = popup.value
+    shot.wait_for_url(re.compile(r"/files/evidence/"))  # past the new tab's about:blank
     shot.wait_for_load_state()
     assert shot.evaluate("document.images.length") == 1 or "image" in (
         shot.evaluate("document.contentType") or ""

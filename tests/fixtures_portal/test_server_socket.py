@@ -9,6 +9,7 @@ import asyncio
 import socket
 
 from fixtures.portalkit.server import bind
+from tests.conftest import run_async
 
 
 def test_the_listening_socket_is_tcp_so_accepted_connections_get_nodelay() -> None:
@@ -31,6 +32,6 @@ def test_the_listening_socket_is_tcp_so_accepted_connections_get_nodelay() -> No
                 writer.close()
                 return value
 
-        assert asyncio.run(accepted_nodelay()) != 0, "Nagle is on for the portal's connections"
+        assert run_async(accepted_nodelay()) != 0, "Nagle is on for the portal's connections"
     finally:
         sock.close()

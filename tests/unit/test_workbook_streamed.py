@@ -4,7 +4,6 @@ sheet, in order, once, however the pages fall; the whole-list read is not used."
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from bots.outputs.specialists_workbook import ELIGIBILITY_SHEET
 from bots.outputs.workbook_sync import sync_workbook
 from bots.settings import Settings
 from bots.store import Store
+from tests.conftest import run_async
 
 ITEMS = 7
 
@@ -69,7 +69,7 @@ def answered(tmp_path: Path) -> tuple[Settings, list[str]]:
         runner = Runner(
             settings, store, flows={"alpha": ScriptedFlow()}, session_factory=BrowserlessSessions()
         )
-        summary = asyncio.run(runner.run(LookupKind.ELIGIBILITY, rows, force=True))
+        summary = run_async(runner.run(LookupKind.ELIGIBILITY, rows, force=True))
         assert summary.lookups == ITEMS
     finally:
         store.close()
