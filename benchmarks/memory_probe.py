@@ -19,10 +19,9 @@ from pathlib import Path
 
 from bots.engine.browserless import BrowserlessSessions
 from bots.engine.runner import Runner
-from bots.flowkit.scripted import ScriptedFlow
+from bots.flowkit.scripted import ScriptedFlow, scripted_settings
 from bots.models import EligibilityQuery, LookupKind
 from bots.services.finishers import FollowupsAndWorkbooks
-from bots.settings import Settings
 from bots.store import Store
 
 
@@ -35,31 +34,7 @@ def rss_mb() -> float:
 
 def main(items: int, runs: int, workbooks: bool) -> None:
     data = Path(tempfile.mkdtemp(prefix="memory-probe-"))
-    settings = Settings(
-        data_dir=data,
-        retention_days=None,
-        portals={
-            "alpha": {
-                "base_url": "https://alpha.invalid",
-                "accounts": ["main"],
-                "max_sessions": 2,
-                "timezone": "UTC",
-            }
-        },
-        payers={"ALPHA": {"name": "Alpha", "portal": "alpha"}},
-        credentials={
-            "alpha": {
-                "main": {
-                    "username": "scripted-user",
-                    "password": "scripted-password",
-                    "totp_seed": "JBSWY3DPEHPK3PXP",
-                    "security_answers": "{}",
-                }
-            }
-        },
-        queue={"drift_canary": False},
-        sessions={"reuse": False},
-    )
+    settings = scripted_settings(data, max_sessions=2)
     for run in range(1, runs + 1):
         store = Store.open(settings)
         rows = [

@@ -36,11 +36,11 @@ from benchmarks.bench import _workload
 from bots.engine.browserless import BrowserlessSessions
 from bots.engine.credentials import write_secret_files
 from bots.engine.runner import Runner
-from bots.flowkit.scripted import ScriptedFlow
+from bots.flowkit.scripted import ScriptedFlow, scripted_settings
 from bots.models import EligibilityQuery, LookupKind
 from bots.ops import mock_portals as fixture_portals
 from bots.services.finishers import followups_only
-from bots.settings import Settings, load_settings
+from bots.settings import load_settings
 from bots.store import Store
 
 PROC_STAT = "/proc/{}/stat"
@@ -189,31 +189,7 @@ def _profiled(runner: Runner, rows: list[Any], out: str) -> tuple[int, float, fl
 
 
 def scripted(n: int, out: str, data: Path) -> dict[str, Any]:
-    settings = Settings(
-        data_dir=data,
-        retention_days=None,
-        portals={
-            "alpha": {
-                "base_url": "https://alpha.invalid",
-                "accounts": ["main"],
-                "max_sessions": 1,
-                "timezone": "UTC",
-            }
-        },
-        payers={"ALPHA": {"name": "Alpha", "portal": "alpha"}},
-        credentials={
-            "alpha": {
-                "main": {
-                    "username": "scripted-user",
-                    "password": "scripted-password",
-                    "totp_seed": "JBSWY3DPEHPK3PXP",
-                    "security_answers": "{}",
-                }
-            }
-        },
-        queue={"drift_canary": False},
-        sessions={"reuse": False},
-    )
+    settings = scripted_settings(data)
     store = Store.open(settings)
     rows = [
         (

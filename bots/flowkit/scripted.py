@@ -34,9 +34,43 @@ from bots.models import (
     EligibilityResult,
     LookupKind,
 )
+from bots.settings import Settings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from playwright.async_api import Page
+
+
+def scripted_settings(data_dir: Path, *, max_sessions: int = 1) -> Settings:
+    """Settings for one scripted portal ``alpha`` (payer ``ALPHA``, one account ``main``,
+    synthetic credentials): what a benchmark or a test of the engine alone runs against,
+    with ``flows={"alpha": ScriptedFlow()}`` and ``BrowserlessSessions``."""
+    return Settings(
+        data_dir=data_dir,
+        retention_days=None,
+        portals={
+            "alpha": {
+                "base_url": "https://alpha.invalid",
+                "accounts": ["main"],
+                "max_sessions": max_sessions,
+                "timezone": "UTC",
+            }
+        },
+        payers={"ALPHA": {"name": "Alpha", "portal": "alpha"}},
+        credentials={
+            "alpha": {
+                "main": {
+                    "username": "scripted-user",
+                    "password": "scripted-password",
+                    "totp_seed": "JBSWY3DPEHPK3PXP",
+                    "security_answers": "{}",
+                }
+            }
+        },
+        queue={"drift_canary": False},
+        sessions={"reuse": False},
+    )
 
 
 class _Marker:

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 
 from bots.engine.browserless import BrowserlessSessions
 from bots.engine.runner import Runner
-from bots.flowkit.scripted import ScriptedFlow
+from bots.flowkit.scripted import ScriptedFlow, scripted_settings
 from bots.models import EligibilityQuery, LookupKind
 from bots.outputs.specialists_workbook import ELIGIBILITY_SHEET
 from bots.outputs.workbook_sync import sync_workbook
@@ -26,31 +26,7 @@ ITEMS = 7
 
 @pytest.fixture
 def answered(tmp_path: Path) -> tuple[Settings, list[str]]:
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        retention_days=None,
-        portals={
-            "alpha": {
-                "base_url": "https://alpha.invalid",
-                "accounts": ["main"],
-                "max_sessions": 1,
-                "timezone": "UTC",
-            }
-        },
-        payers={"ALPHA": {"name": "Alpha", "portal": "alpha"}},
-        credentials={
-            "alpha": {
-                "main": {
-                    "username": "scripted-user",
-                    "password": "scripted-password",
-                    "totp_seed": "JBSWY3DPEHPK3PXP",
-                    "security_answers": "{}",
-                }
-            }
-        },
-        queue={"drift_canary": False},
-        sessions={"reuse": False},
-    )
+    settings = scripted_settings(tmp_path / "var")
     ids = [f"SYN{k:06d}" for k in range(ITEMS)]
     rows = [
         (
