@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import pytest
-from playwright.async_api import Browser, Playwright, async_playwright
+from playwright.async_api import Browser, Page, Playwright, async_playwright
 
 from bots.engine import browser as browser_mod
+from bots.flowkit.flow import PortalFlow
+from bots.flowkit.readonly import ReadOnlyGuard
 from bots.settings import load_settings
 from tests.timing import scaled
+
+F = TypeVar("F", bound=PortalFlow)
 
 
 class BrowserThread:
@@ -31,6 +35,32 @@ class BrowserThread:
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=scaled(240))
+
+    def on_guarded_page(
+        self,
+        flow: F,
+        body: Callable[[Page, F], Awaitable[Any]],
+        *,
+        timeout_seconds: float,
+    ) -> Any:
+        """``body(page, flow)`` on a page of a fresh context (a computer the portal never
+        saw), read-only guarded as the engine's contexts are; the flow must have sent only
+        what it declares."""
+
+        async def main() -> Any:
+            context = await self.browser.new_context()
+            try:
+                guard = ReadOnlyGuard(flow.read_only_policy())
+                await guard.install(context)
+                page = await context.new_page()
+                page.set_default_timeout(scaled(timeout_seconds) * 1000)
+                answer = await body(page, flow)
+                assert guard.violations == []  # the flow only sent what it declares
+                return answer
+            finally:
+                await context.close()
+
+        return self.run(main())
 
     def close(self) -> None:
         self.run(self.browser.close())

@@ -26,7 +26,6 @@ from bots.errors import (
     SessionExpired,
 )
 from bots.flowkit.flow import LoginSecrets
-from bots.flowkit.readonly import ReadOnlyGuard
 from bots.models import ClaimStatusQuery, ClaimStatusResult, EligibilityQuery, EligibilityResult
 from bots.ops import mock_portals as fixture_portals
 from bots.settings import Settings, load_settings
@@ -95,24 +94,9 @@ def secrets(mcd_settings: Settings) -> LoginSecrets:
 
 
 def with_page(chromium: BrowserThread, settings: Settings, body: Body) -> Any:
-    """``body`` on a page of a fresh context (a computer the portal never saw) of the
-    module's Chromium, read-only guarded as the engine's contexts are."""
-
-    async def main() -> Any:
-        flow = MedicaidPortalFlow(settings.portals["medicaidportal"].base_url)
-        context = await chromium.browser.new_context()
-        try:
-            guard = ReadOnlyGuard(flow.read_only_policy())  # as the engine's contexts
-            await guard.install(context)
-            page = await context.new_page()
-            page.set_default_timeout(scaled(10) * 1000)
-            answer = await body(page, flow)
-            assert guard.violations == []  # the flow only sent what it declares
-            return answer
-        finally:
-            await context.close()
-
-    return chromium.run(main())
+    """``body`` on a guarded page of a fresh context of the module's Chromium."""
+    flow = MedicaidPortalFlow(settings.portals["medicaidportal"].base_url)
+    return chromium.on_guarded_page(flow, body, timeout_seconds=10)
 
 
 chromium = browser_thread.chromium  # the module's browser (a fixture)

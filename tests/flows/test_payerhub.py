@@ -17,7 +17,6 @@ from playwright.async_api import Page
 
 from bots.engine.credentials import login_secrets
 from bots.errors import PortalUnavailable, SessionExpired
-from bots.flowkit.readonly import ReadOnlyGuard
 from bots.models import EligibilityQuery, LookupKind
 from bots.settings import Settings
 from bots.store import Store
@@ -37,24 +36,9 @@ def with_page(
     settings: Settings,
     body: Callable[[Page, PayerHubFlow], Awaitable[Any]],
 ) -> Any:
-    """``body`` on a page of a fresh context (a computer the portal never saw) of the
-    module's Chromium, read-only guarded as the engine's contexts are."""
-
-    async def main() -> Any:
-        flow = PayerHubFlow(settings.portals["payerhub"].base_url)
-        context = await chromium.browser.new_context()
-        try:
-            guard = ReadOnlyGuard(flow.read_only_policy())  # as the engine's contexts
-            await guard.install(context)
-            page = await context.new_page()
-            page.set_default_timeout(scaled(15) * 1000)
-            answer = await body(page, flow)
-            assert guard.violations == []  # the flow only sent what it declares
-            return answer
-        finally:
-            await context.close()
-
-    return chromium.run(main())
+    """``body`` on a guarded page of a fresh context of the module's Chromium."""
+    flow = PayerHubFlow(settings.portals["payerhub"].base_url)
+    return chromium.on_guarded_page(flow, body, timeout_seconds=15)
 
 
 chromium = browser_thread.chromium  # the module's browser (a fixture)
