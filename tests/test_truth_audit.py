@@ -52,6 +52,7 @@ from tests.audit.expect import (
 )
 from tests.audit.readers import compare_row, headers_of, locate, read_sheets
 from tests.audit.tally import Tally, as_day, ref_hash, same
+from tests.cli_here import logging_kept
 from tests.conftest import SAMPLES
 from tests.samples import SampleRuns
 from tests.timing import scaled
@@ -403,28 +404,6 @@ def sample(demo: Demo, *, claim_number_only: bool = False) -> list[Expected]:
         picked.append(best)
         wanted -= covers(best)
     return picked
-
-
-@contextlib.contextmanager
-def logging_kept() -> Iterator[None]:
-    """Logging as it was before: a command configures it (a handler on its own stderr)."""
-    import logging
-
-    import structlog
-
-    from bots import logs
-
-    root = logging.getLogger()
-    handlers, level, config = list(root.handlers), root.level, structlog.get_config()
-    configured = logs._CONFIGURED  # whether a run log must configure logging first
-    try:
-        yield
-    finally:
-        for handler in [h for h in root.handlers if h not in handlers]:
-            root.removeHandler(handler)
-        root.setLevel(level)
-        structlog.configure(**config)
-        logs._CONFIGURED = configured
 
 
 def payerbot_here(demo: Demo, args: list[str]) -> str:
