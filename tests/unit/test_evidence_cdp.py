@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 
-from bots.engine import browser as browser_mod
 from bots.engine.evidence import EvidenceFolder
-from bots.settings import Settings, load_settings
-from bots.store import WorkItem
-from tests.conftest import run_async
+from bots.settings import Settings
+from tests.unit import test_evidence
+from tests.unit.test_evidence import _item
+
+settings = test_evidence.settings  # the evidence tests' settings (a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -46,27 +47,14 @@ def _png(path: Path) -> tuple[int, int, tuple[int, int, int]]:
     return width, height, (pixels[1], pixels[2], pixels[3])
 
 
-def _item(n: int) -> WorkItem:
-    return WorkItem(n, f"ref-{n}", "eligibility", "ALPHA", "alpha", {}, 1, None)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return load_settings(data_dir=tmp_path / "var", browser={"evidence_format": "png"})
-
-
 def _with_page(settings: Settings, body: Callable[[Page], Awaitable[Any]]) -> Any:
-    async def go() -> Any:
-        async with async_playwright() as pw:
-            browser = await browser_mod.launch(pw, settings.browser)
-            try:
-                page = await browser.new_page(viewport={"width": 1000, "height": 700})
-                await page.set_content(PAGE)
-                return await body(page)
-            finally:
-                await browser.close()
+    """``body`` on a fresh page holding PAGE (tests/unit/test_evidence.py's browser)."""
 
-    return run_async(go())
+    async def on_page(page: Page) -> Any:
+        await page.set_content(PAGE)
+        return await body(page)
+
+    return test_evidence._with_page(settings, on_page)
 
 
 def _count_cdp_sessions(page: Page, make: Callable[[], Any] | None = None) -> list[int]:
